@@ -1,0 +1,11 @@
+from __future__ import annotations
+
+from pydantic_settings import SettingsConfigDict
+
+from shared.settings import ServiceSettings
+
+
+class LoansSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="NORIA_LOANS_", extra="ignore")
+
+    http_port: int = 8102

@@ -1,0 +1,3 @@
+"""Contracts published by the clients service."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Contracts published by the notifications service."""
+
+from __future__ import annotations

@@ -1,0 +1,287 @@
+"""The inbox consumer: an event takes effect exactly once, whatever is redelivered.
+
+For each record: parse the envelope, open a unit of work, insert
+``(consumer, event_id)`` into the inbox and run the handler in the same
+transaction, commit, and only then commit the Kafka offset. A record that keeps
+failing (or cannot be parsed) is recorded in ``dead_letters``, copied to
+``<topic>.dlq`` with its origin in the headers, and the consumer moves on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import traceback
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind
+from pydantic import ValidationError
+
+from shared import context
+from shared.envelope import REGISTRY, Contract, Envelope
+from shared.kafka import dlq_topic
+from shared.telemetry import CONSUMED, CONSUMER_LAG, DLQ_COUNT
+from shared.uow import UnitOfWork
+
+log = logging.getLogger("noria.inbox")
+tracer = trace.get_tracer("noria.inbox")
+
+INFRASTRUCTURE_ERRORS = (
+    asyncpg.PostgresConnectionError, asyncpg.ConnectionDoesNotExistError, OSError,
+    asyncpg.exceptions.AdminShutdownError, asyncpg.exceptions.CannotConnectNowError,
+)
+
+Handler = Callable[[UnitOfWork, Any, Envelope], Awaitable[None]]
+
+
+@dataclass
+class RawMessage:
+    """What the consumer needs of a Kafka record (also rebuilt from a dead letter)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    headers: list[tuple[str, bytes]] = field(default_factory=list)
+    timestamp: int | None = None
+
+
+class PoisonMessage(Exception):
+    """The message can never be processed as it is (malformed, unknown type)."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+@dataclass
+class Outcome:
+    status: str  # "applied" | "duplicate" | "ignored" | "dead_letter"
+    error: str | None = None
+
+
+class InboxConsumer:
+    def __init__(
+        self,
+        *,
+        service: str,
+        group: str,
+        topics: list[str],
+        handlers: dict[str, Handler],
+        pool: asyncpg.Pool,
+        consumer_factory: Callable[[], AIOKafkaConsumer],
+        dlq_producer: Callable[[], Awaitable[AIOKafkaProducer]],
+        max_retries: int = 3,
+        retry_backoff_s: float = 0.2,
+    ) -> None:
+        unknown = [t for t in handlers if t not in REGISTRY]
+        if unknown:
+            raise ValueError(f"handlers for unregistered message types: {unknown}")
+        self.service = service
+        self.group = group
+        self.topics = topics
+        self.handlers = handlers
+        self.pool = pool
+        self.consumer_factory = consumer_factory
+        self.dlq_producer = dlq_producer
+        self.max_retries = max_retries
+        self.retry_backoff_s = retry_backoff_s
+        self.consumer: AIOKafkaConsumer | None = None
+        self._processed: dict[TopicPartition, int] = {}
+        # Test hook: called after the database commit, before the offset commit.
+        self.before_offset_commit: Callable[[], Awaitable[None]] | None = None
+
+    # -- processing one message -------------------------------------------------
+    def _decode(self, msg: RawMessage) -> tuple[Envelope, Contract | None]:
+        try:
+            env = Envelope.from_bytes(msg.value)
+        except (ValidationError, ValueError) as exc:
+            raise PoisonMessage("malformed", f"not a valid envelope: {exc}") from None
+        if env.type not in REGISTRY:
+            raise PoisonMessage("unknown_type", f"no contract for message type {env.type!r}")
+        if env.type not in self.handlers:
+            return env, None
+        try:
+            return env, env.parse()
+        except ValidationError as exc:
+            raise PoisonMessage("invalid_payload", f"{env.type} payload invalid: {exc}") from None
+
+    async def _apply(self, msg: RawMessage, env: Envelope, parsed: Contract) -> bool:
+        handler = self.handlers[env.type]
+        uow = UnitOfWork(self.pool)
+        async with uow:
+            if not await uow.record_inbox(
+                self.group, env.event_id, topic=msg.topic, partition=msg.partition,
+                offset=msg.offset,
+            ):
+                return False
+            await handler(uow, parsed, env)
+            await uow.commit()
+            return True
+
+    async def process(self, msg: RawMessage) -> Outcome:
+        """Process one message: retries, then the dead-letter path. Never raises."""
+        carrier = {k: v.decode(errors="replace") for k, v in msg.headers}
+        parent = propagate.extract(carrier)
+        with tracer.start_as_current_span(
+            f"{msg.topic} process", context=parent, kind=SpanKind.CONSUMER,
+            attributes={"messaging.system": "kafka", "messaging.destination.name": msg.topic,
+                        "messaging.kafka.partition": msg.partition,
+                        "messaging.kafka.offset": msg.offset,
+                        "messaging.consumer.group.name": self.group},
+        ) as span:
+            try:
+                env, parsed = self._decode(msg)
+            except PoisonMessage as poison:
+                await self.dead_letter(msg, poison.reason, str(poison))
+                return Outcome("dead_letter", str(poison))
+            span.set_attribute("noria.message.type", env.type)
+            if parsed is None:
+                CONSUMED.labels(self.service, self.group, "ignored").inc()
+                return Outcome("ignored")
+            corr = context.correlation_id.set(env.correlation_id)
+            cause = context.causation_id.set(str(env.event_id))
+            try:
+                last_error = ""
+                attempt = 0
+                while attempt < self.max_retries:
+                    try:
+                        applied = await self._apply(msg, env, parsed)
+                        outcome = "applied" if applied else "duplicate"
+                        CONSUMED.labels(self.service, self.group, outcome).inc()
+                        return Outcome(outcome)
+                    except INFRASTRUCTURE_ERRORS as exc:
+                        # The database, not the message: wait for it, never dead-letter.
+                        log.warning("database unavailable while handling %s (%s); waiting",
+                                    env.type, exc)
+                        await asyncio.sleep(1.0)
+                    except Exception as exc:
+                        attempt += 1
+                        last_error = "".join(traceback.format_exception_only(exc)).strip()
+                        log.warning("handling %s %s failed (attempt %d/%d): %s", env.type,
+                                    env.event_id, attempt, self.max_retries, last_error)
+                        if attempt < self.max_retries:
+                            await asyncio.sleep(self.retry_backoff_s * (2 ** (attempt - 1)))
+                span.set_status(trace.StatusCode.ERROR, last_error)
+                await self.dead_letter(msg, "handler_failed", last_error, message_type=env.type)
+                return Outcome("dead_letter", last_error)
+            finally:
+                context.correlation_id.reset(corr)
+                context.causation_id.reset(cause)
+
+    async def dead_letter(
+        self, msg: RawMessage, reason: str, error: str, *, message_type: str | None = None
+    ) -> None:
+        log.error("dead-lettering %s[%d]@%d (%s): %s", msg.topic, msg.partition, msg.offset,
+                  reason, error)
+        async with self.pool.acquire() as conn:
+            await conn.execute(
+                "INSERT INTO dead_letters (consumer, topic, kafka_partition, kafka_offset,"
+                " message_key, message_type, value, headers, reason, error)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+                " ON CONFLICT (consumer, topic, kafka_partition, kafka_offset) DO NOTHING",
+                self.group, msg.topic, msg.partition, msg.offset,
+                msg.key.decode(errors="replace") if msg.key else None, message_type,
+                msg.value, [[k, v.decode(errors="replace")] for k, v in msg.headers],
+                reason, error[:4000],
+            )
+        headers = [h for h in msg.headers if not h[0].startswith("dlq.")] + [
+            ("dlq.original.topic", msg.topic.encode()),
+            ("dlq.original.partition", str(msg.partition).encode()),
+            ("dlq.original.offset", str(msg.offset).encode()),
+            ("dlq.original.timestamp", str(msg.timestamp or "").encode()),
+            ("dlq.consumer.group", self.group.encode()),
+            ("dlq.reason", reason.encode()),
+            ("dlq.exception", error[:1000].encode(errors="replace")),
+        ]
+        if msg.key:
+            headers.append(("dlq.original.key", msg.key))
+        producer = await self.dlq_producer()
+        await producer.send_and_wait(dlq_topic(msg.topic), value=msg.value, key=msg.key,
+                                     headers=headers)
+        DLQ_COUNT.labels(self.service, self.group).inc()
+        CONSUMED.labels(self.service, self.group, "dead_letter").inc()
+
+    # -- the consume loop ---------------------------------------------------------
+    async def _commit(self) -> None:
+        if not self._processed or self.consumer is None:
+            return
+        offsets = dict(self._processed)
+        try:
+            await self.consumer.commit(offsets)
+            for tp, off in offsets.items():
+                if self._processed.get(tp) == off:
+                    del self._processed[tp]
+        except CommitFailedError as exc:
+            # A rebalance took the partitions; the new owner re-reads and the inbox
+            # turns the redelivery into a no-op.
+            log.warning("offset commit failed after rebalance: %s", exc)
+            self._processed.clear()
+
+    def _record_lag(self, tp: TopicPartition) -> None:
+        assert self.consumer is not None
+        high = self.consumer.highwater(tp)
+        if high is None:
+            return
+        position = self._processed.get(tp)
+        if position is not None:
+            CONSUMER_LAG.labels(self.service, self.group, tp.topic).set(max(high - position, 0))
+
+    async def run(self) -> None:
+        backoff = 0.5
+        while True:
+            consumer = self.consumer_factory()
+            self.consumer = consumer
+            try:
+                consumer.subscribe(self.topics, listener=_CommitOnRevoke(self))
+                await consumer.start()
+                backoff = 0.5
+                while True:
+                    batches = await consumer.getmany(timeout_ms=500)
+                    for tp, records in batches.items():
+                        for record in records:
+                            await self.process(RawMessage(
+                                topic=record.topic, partition=record.partition,
+                                offset=record.offset, key=record.key, value=record.value,
+                                headers=list(record.headers or ()), timestamp=record.timestamp,
+                            ))
+                            self._processed[tp] = record.offset + 1
+                        self._record_lag(tp)
+                    if batches:
+                        if self.before_offset_commit is not None:
+                            await self.before_offset_commit()
+                        await self._commit()
+            except asyncio.CancelledError:
+                raise
+            except KafkaError as exc:
+                log.warning("consumer %s lost Kafka (%s); restarting in %.1fs",
+                            self.group, exc, backoff)
+            except Exception:
+                log.exception("consumer %s crashed; restarting in %.1fs", self.group, backoff)
+            finally:
+                self._processed.clear()
+                try:
+                    await consumer.stop()
+                except Exception:  # noqa: S110 - stopping a broken consumer
+                    pass
+                self.consumer = None
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 10.0)
+
+
+class _CommitOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, owner: InboxConsumer) -> None:
+        self.owner = owner
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        await self.owner._commit()
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        return None

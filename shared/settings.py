@@ -1,0 +1,66 @@
+"""Service settings from the environment: one prefix per service.
+
+``NORIA_CLIENTS_DATABASE_URL`` configures the clients service's database, and so
+on. A missing or invalid variable stops the service at start-up with a message
+that names the variable.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TypeVar
+
+from pydantic import SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DEV_SECRET = "noria-dev-secret-change-me-in-production"
+
+
+class ServiceSettings(BaseSettings):
+    """Settings every service has. Subclasses set ``env_prefix``."""
+
+    model_config = SettingsConfigDict(env_prefix="NORIA_", extra="ignore")
+
+    database_url: str
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    jwt_secret: SecretStr = SecretStr(DEFAULT_DEV_SECRET)
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    db_schema: str = ""
+    db_pool_min: int = 2
+    db_pool_max: int = 10
+    otlp_endpoint: str | None = None
+    log_level: str = "INFO"
+    relay_batch_size: int = 200
+    relay_poll_interval_s: float = 0.5
+    relay_lease_s: float = 30.0
+    relay_duplicate: bool = False
+    consumer_max_retries: int = 3
+    consumer_retry_backoff_s: float = 0.2
+    topic_partitions: int = 4
+    topic_replication: int = 1
+
+
+S = TypeVar("S", bound=ServiceSettings)
+
+
+def env_names(cls: type[ServiceSettings]) -> dict[str, str]:
+    """Map each field to the environment variable that sets it."""
+    prefix = str(cls.model_config.get("env_prefix", ""))
+    return {name: f"{prefix}{name}".upper() for name in cls.model_fields}
+
+
+def load_settings(cls: type[S]) -> S:
+    """Load settings or exit with a message naming each bad variable."""
+    try:
+        return cls()
+    except ValidationError as exc:
+        names = env_names(cls)
+        lines = [f"{cls.__name__}: the service cannot start, its configuration is invalid:"]
+        for error in exc.errors():
+            field = str(error["loc"][0]) if error["loc"] else "?"
+            var = names.get(field, field.upper())
+            kind = "missing" if error["type"] == "missing" else error["msg"]
+            lines.append(f"  {var}: {kind}")
+        print("\n".join(lines), file=sys.stderr)
+        raise SystemExit(2) from None

@@ -1,0 +1,108 @@
+"""The unit of work: one PostgreSQL transaction, and the outbox rows it writes.
+
+``async with uow:`` opens the transaction; ``uow.emit(...)`` queues messages;
+``await uow.commit()`` writes them to the outbox and commits, in one
+transaction. Leaving the block without committing rolls everything back, so a
+failed request publishes nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from types import TracebackType
+from typing import Any
+
+import asyncpg
+from opentelemetry import propagate
+
+from shared import context
+from shared.envelope import Contract, Envelope, envelope_for
+
+
+def current_traceparent() -> str | None:
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier.get("traceparent")
+
+
+class UnitOfWork:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self._conn: asyncpg.Connection | None = None
+        self._tx: Any = None
+        self._pending: list[tuple[str, Envelope]] = []
+        self.committed = False
+
+    @property
+    def conn(self) -> asyncpg.Connection:
+        if self._conn is None:
+            raise RuntimeError("the unit of work is not open: use `async with uow:`")
+        return self._conn
+
+    async def __aenter__(self) -> UnitOfWork:
+        self._conn = await self._pool.acquire()
+        self._tx = self._conn.transaction()
+        await self._tx.start()
+        self._pending = []
+        self.committed = False
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if not self.committed and self._tx is not None:
+                await self._tx.rollback()
+        finally:
+            if self._conn is not None:
+                await self._pool.release(self._conn)
+            self._conn = None
+            self._tx = None
+            self._pending = []
+
+    def emit(
+        self, message: Contract, *, key: str, topic: str | None = None,
+        correlation_id: str | None = None,
+    ) -> Envelope:
+        """Queue ``message`` for the outbox, keyed by its aggregate id."""
+        env = envelope_for(
+            message,
+            aggregate_id=key,
+            correlation_id=correlation_id or context.correlation_id.get(),
+            causation_id=context.causation_id.get(),
+            traceparent=current_traceparent(),
+        )
+        self._pending.append((topic or message.topic, env))
+        return env
+
+    async def record_inbox(
+        self, consumer: str, event_id: uuid.UUID, *, topic: str | None = None,
+        partition: int | None = None, offset: int | None = None,
+    ) -> bool:
+        """Record that ``consumer`` handled ``event_id``; False if it already had."""
+        row = await self.conn.fetchval(
+            "INSERT INTO inbox (consumer, event_id, topic, kafka_partition, kafka_offset)"
+            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING 1",
+            consumer, event_id, topic, partition, offset,
+        )
+        return row is not None
+
+    async def flush_outbox(self) -> None:
+        if not self._pending:
+            return
+        await self.conn.executemany(
+            "INSERT INTO outbox (event_id, topic, message_key, type, envelope, traceparent)"
+            " VALUES ($1, $2, $3, $4, $5, $6)",
+            [
+                (env.event_id, topic, env.aggregate_id, env.type, env.model_dump(mode="json"),
+                 env.traceparent)
+                for topic, env in self._pending
+            ],
+        )
+        self._pending = []
+
+    async def commit(self) -> None:
+        await self.flush_outbox()
+        await self._tx.commit()
+        self.committed = True

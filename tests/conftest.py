@@ -1,0 +1,87 @@
+"""Session-wide fixtures: one PostgreSQL server and one Kafka broker for all tests.
+
+Tests isolate themselves by schema (a fresh role + schema each) and by topic (a
+fresh topic name each), never by starting their own servers.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+
+import asyncpg
+import pytest
+
+from shared.kafka import ensure_topics
+from shared.migrations import migrate
+from tests.infra import Infra, provision
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Tests that stop the shared broker or database run last, so nothing else
+    # sees the outage.
+    items.sort(key=lambda item: 1 if item.get_closest_marker("disruptive") else 0)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "disruptive: stops shared infrastructure; runs last")
+
+
+@pytest.fixture(scope="session")
+def infra() -> Iterator[Infra]:
+    yield provision()
+
+
+@pytest.fixture(scope="session")
+async def admin_pool(infra: Infra) -> AsyncIterator[asyncpg.Pool]:
+    pool = await asyncpg.create_pool(infra.admin_url, min_size=1, max_size=5)
+    assert pool is not None
+    yield pool
+    await pool.close()
+
+
+@dataclass(frozen=True)
+class IsolatedSchema:
+    schema: str
+    role: str
+    dsn: str
+
+
+SchemaFactory = Callable[..., Awaitable[IsolatedSchema]]
+
+
+@pytest.fixture(scope="session")
+async def isolated_schema(infra: Infra, admin_pool: asyncpg.Pool) -> AsyncIterator[SchemaFactory]:
+    """Create a fresh role + schema (platform migrations applied), like a service's."""
+    created: list[IsolatedSchema] = []
+
+    async def make(prefix: str = "t", service_dir: object = None) -> IsolatedSchema:
+        name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+        async with admin_pool.acquire() as conn:
+            await conn.execute(f"CREATE ROLE {name} LOGIN PASSWORD '{name}'")
+            database = await conn.fetchval("SELECT current_database()")
+            await conn.execute(f'GRANT CONNECT ON DATABASE "{database}" TO {name}')
+            await conn.execute(f"CREATE SCHEMA {name} AUTHORIZATION {name}")
+            await conn.execute(f"ALTER ROLE {name} SET search_path = {name}")
+        iso = IsolatedSchema(name, name, infra.url_for(name, name))
+        await migrate(iso.dsn, name, service_dir)  # type: ignore[arg-type]
+        created.append(iso)
+        return iso
+
+    yield make
+    async with admin_pool.acquire() as conn:
+        for iso in created:
+            await conn.execute(f"DROP SCHEMA IF EXISTS {iso.schema} CASCADE")
+            await conn.execute(f"DROP OWNED BY {iso.role} CASCADE")
+            await conn.execute(f"DROP ROLE IF EXISTS {iso.role}")
+
+
+@pytest.fixture(scope="session")
+async def fresh_topic(infra: Infra) -> Callable[[str], Awaitable[str]]:
+    async def make(prefix: str = "t") -> str:
+        topic = f"{prefix}.{uuid.uuid4().hex[:10]}.events"
+        await ensure_topics(infra.kafka_bootstrap, [topic], partitions=4)
+        return topic
+
+    return make

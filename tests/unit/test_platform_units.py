@@ -1,0 +1,166 @@
+"""Pure platform rules: money parsing, envelopes, tokens, settings, problem+json."""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+from typing import ClassVar
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from pydantic import BaseModel, ValidationError
+
+from shared.auth import ROLE_SCOPES, AuthError, decode_token, mint_token, require
+from shared.envelope import Contract, Envelope, UnknownMessageType, envelope_for, register
+from shared.errors import Conflict
+from shared.http import install_error_handlers
+from shared.migrations import MigrationError, discover
+from shared.money import Amount, PositiveAmount, parse_amount
+from shared.settings import ServiceSettings, load_settings
+
+SECRET = "unit-test-secret-of-thirty-two-bytes-or-more"
+
+
+@register
+class UnitThingHappened(Contract):
+    topic: ClassVar[str] = "unit.events"
+    thing_id: str
+    amount: Amount
+
+
+class TestMoney:
+    def test_decimal_strings_are_accepted_and_normalised_to_cents(self) -> None:
+        assert parse_amount("5000") == Decimal("5000.00")
+        assert parse_amount("12.5") == Decimal("12.50")
+
+    @pytest.mark.parametrize("bad", [5000.0, 12, "1.234", "1e3", "abc", "", None, "12,50"])
+    def test_numbers_and_malformed_strings_are_refused(self, bad: object) -> None:
+        with pytest.raises(ValueError):
+            parse_amount(bad)
+
+    def test_a_model_amount_serialises_as_a_string(self) -> None:
+        class M(BaseModel):
+            amount: PositiveAmount
+
+        assert M(amount="10").model_dump(mode="json") == {"amount": "10.00"}
+        with pytest.raises(ValidationError):
+            M(amount="0.00")
+        with pytest.raises(ValidationError):
+            M.model_validate({"amount": 10.5})
+
+
+class TestEnvelope:
+    def test_round_trip_and_payload_validation(self) -> None:
+        env = envelope_for(UnitThingHappened(thing_id="t1", amount=Decimal("3.10")),
+                           aggregate_id="t1", correlation_id="c-1")
+        again = Envelope.from_bytes(env.to_bytes())
+        assert again == env
+        parsed = again.parse()
+        assert isinstance(parsed, UnitThingHappened)
+        assert parsed.amount == Decimal("3.10")
+        assert again.payload["amount"] == "3.10"
+
+    def test_unknown_types_and_extra_fields_are_refused(self) -> None:
+        env = Envelope(type="NothingLikeThis", aggregate_id="x", payload={})
+        with pytest.raises(UnknownMessageType):
+            env.parse()
+        bad = Envelope(type="UnitThingHappened", aggregate_id="x",
+                       payload={"thing_id": "t", "amount": "1.00", "surprise": 1})
+        with pytest.raises(ValidationError):
+            bad.parse()
+
+    def test_contracts_are_frozen(self) -> None:
+        thing = UnitThingHappened(thing_id="t", amount=Decimal("1"))
+        with pytest.raises(ValidationError):
+            thing.thing_id = "u"  # type: ignore[misc]
+
+
+class TestTokens:
+    def test_minted_token_decodes_to_its_principal(self) -> None:
+        token = mint_token(SECRET, sub="agent-7", scopes=ROLE_SCOPES["partner"],
+                           partner_id="p-1")
+        who = decode_token(SECRET, token)
+        assert (who.sub, who.partner_id) == ("agent-7", "p-1")
+        assert who.can_see("p-1") and not who.can_see("p-2")
+
+    def test_expired_tampered_and_foreign_tokens_are_refused(self) -> None:
+        old = mint_token(SECRET, sub="a", scopes=[], ttl_s=10, now=time.time() - 100)
+        with pytest.raises(AuthError, match="expired"):
+            decode_token(SECRET, old)
+        good = mint_token(SECRET, sub="a", scopes=["clients:read"])
+        head, body, sig = good.split(".")
+        with pytest.raises(AuthError):
+            decode_token(SECRET, f"{head}.{body}x.{sig}")
+        with pytest.raises(AuthError):
+            decode_token("another-secret-that-is-long-enough-for-hs256", good)
+
+    def test_routes_check_scopes(self) -> None:
+        app = FastAPI()
+        app.state.jwt_secret = SECRET
+        install_error_handlers(app)
+
+        @app.get("/things", dependencies=[require("clients:read")])
+        async def things() -> dict[str, str]:
+            return {"ok": "yes"}
+
+        client = TestClient(app)
+        anonymous = client.get("/things")
+        assert anonymous.status_code == 401
+        assert anonymous.headers["content-type"] == "application/problem+json"
+        wallet = mint_token(SECRET, sub="w", scopes=ROLE_SCOPES["wallet"], partner_id="p")
+        assert client.get("/things", headers={"Authorization": f"Bearer {wallet}"}
+                          ).status_code == 403
+        partner = mint_token(SECRET, sub="p", scopes=ROLE_SCOPES["partner"], partner_id="p")
+        assert client.get("/things", headers={"Authorization": f"Bearer {partner}"}
+                          ).json() == {"ok": "yes"}
+
+
+class PayBody(BaseModel):
+    amount: PositiveAmount
+
+
+class TestProblems:
+    def test_validation_errors_name_the_field(self) -> None:
+        app = FastAPI()
+        install_error_handlers(app)
+
+        @app.post("/pay")
+        async def pay(body: PayBody) -> dict[str, str]:
+            raise Conflict("already paid", field="amount")
+
+        client = TestClient(app)
+        resp = client.post("/pay", json={"amount": 12.5})
+        assert resp.status_code == 422
+        assert resp.headers["content-type"] == "application/problem+json"
+        assert resp.json()["errors"][0]["field"] == "amount"
+        conflict = client.post("/pay", json={"amount": "12.50"})
+        assert conflict.status_code == 409
+        assert conflict.json()["detail"] == "already paid"
+
+
+class TestSettings:
+    def test_missing_variable_is_named_at_start_up(self, monkeypatch, capsys) -> None:
+        from pydantic_settings import SettingsConfigDict
+
+        class DemoSettings(ServiceSettings):
+            model_config = SettingsConfigDict(env_prefix="NORIA_DEMO_")
+
+        monkeypatch.delenv("NORIA_DEMO_DATABASE_URL", raising=False)
+        monkeypatch.setenv("NORIA_DEMO_HTTP_PORT", "not-a-port")
+        with pytest.raises(SystemExit):
+            load_settings(DemoSettings)
+        err = capsys.readouterr().err
+        assert "NORIA_DEMO_DATABASE_URL: missing" in err
+        assert "NORIA_DEMO_HTTP_PORT" in err
+
+
+def test_migrations_are_named_and_ordered(tmp_path) -> None:
+    (tmp_path / "0002_second.sql").write_text("select 2")
+    (tmp_path / "0001_first.sql").write_text("select 1")
+    names = [m.name for m in discover(tmp_path)]
+    assert names[0].startswith("platform/")
+    assert names[-2:] == ["service/0001_first.sql", "service/0002_second.sql"]
+    (tmp_path / "3_bad.sql").write_text("select 3")
+    with pytest.raises(MigrationError):
+        discover(tmp_path)
