@@ -23,6 +23,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 
+import shared.contracts  # noqa: F401  (registers every contract, so only truly unknown types dead-letter)
 from shared import context
 from shared.envelope import REGISTRY, Contract, Envelope
 from shared.kafka import dlq_topic

@@ -1,3 +1,149 @@
-"""Contracts published by the clients service."""
+"""Contracts of the clients service: its events, and the commands it accepts.
+
+Events go to ``clients.events`` keyed by client id; commands from the loans saga
+come on ``clients.commands`` keyed by client id.
+"""
 
 from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from shared.contracts.common import Amount, Currency, Language, Msisdn, PositiveAmount
+from shared.envelope import Contract, register
+
+EVENTS = "clients.events"
+COMMANDS = "clients.commands"
+
+
+class ClientEvent(Contract):
+    topic: ClassVar[str] = EVENTS
+    client_id: str
+
+
+class ClientCommand(Contract):
+    topic: ClassVar[str] = COMMANDS
+    kind: ClassVar[str] = "command"
+    client_id: str
+
+
+@register
+class ClientRegistered(ClientEvent):
+    partner_id: str
+    full_name: str
+    phone: Msisdn
+    language: Language
+    sms_consent: bool
+    region: str | None = None
+
+
+@register
+class ClientKycVerified(ClientEvent):
+    verified_by: str
+
+
+@register
+class ClientKycRejected(ClientEvent):
+    rejected_by: str
+    reason: str
+
+
+@register
+class ClientPhoneChanged(ClientEvent):
+    phone: Msisdn
+
+
+@register
+class ClientLanguageChanged(ClientEvent):
+    language: Language
+
+
+@register
+class ClientConsentChanged(ClientEvent):
+    sms_consent: bool
+    source: Literal["api", "sms_stop", "operator"] = "api"
+
+
+@register
+class ClientBlocked(ClientEvent):
+    reason: str
+    blocked_by: str
+
+
+@register
+class ClientUnblocked(ClientEvent):
+    reason: str
+    unblocked_by: str
+
+
+@register
+class GroupFormed(Contract):
+    topic: ClassVar[str] = EVENTS
+    group_id: str
+    partner_id: str
+    name: str
+    leader_id: str
+    member_ids: list[str]
+
+
+@register
+class CreditLimitChanged(ClientEvent):
+    credit_limit: Amount
+    cycle: int
+    currency: Currency = "MAD"
+
+
+# --- the saga's commands and their replies ------------------------------------
+
+@register
+class ReserveCredit(ClientCommand):
+    """Reserve ``amount`` of the client's credit limit for a loan (idempotent on id)."""
+
+    reservation_id: str
+    saga_id: str
+    loan_id: str
+    amount: PositiveAmount
+    currency: Currency = "MAD"
+
+
+@register
+class ReleaseCredit(ClientCommand):
+    """Give back a reservation (compensation); idempotent on ``reservation_id``."""
+
+    reservation_id: str
+    saga_id: str
+    loan_id: str
+    reason: str
+
+
+@register
+class CreditReserved(ClientEvent):
+    reservation_id: str
+    saga_id: str
+    loan_id: str
+    amount: Amount
+    currency: Currency = "MAD"
+    credit_limit: Amount
+    exposure: Amount
+    # What the disbursement needs to reach the borrower's wallet.
+    msisdn: Msisdn
+    language: Language
+
+
+@register
+class CreditRejected(ClientEvent):
+    reservation_id: str
+    saga_id: str
+    loan_id: str
+    reason: Literal[
+        "kyc_not_verified", "client_blocked", "limit_exceeded", "unknown_client",
+        "currency_not_supported",
+    ]
+    detail: str = ""
+
+
+@register
+class CreditReleased(ClientEvent):
+    reservation_id: str
+    saga_id: str
+    loan_id: str
+    amount: Amount

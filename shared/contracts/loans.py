@@ -1,3 +1,139 @@
-"""Contracts published by the loans service."""
+"""Contracts of the loans service (``loans.events``, keyed by loan id)."""
 
 from __future__ import annotations
+
+import datetime as dt
+from typing import ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from shared.contracts.common import Amount, Currency, Msisdn, PositiveAmount
+from shared.envelope import Contract, register
+
+EVENTS = "loans.events"
+
+
+class LoanEvent(Contract):
+    topic: ClassVar[str] = EVENTS
+    loan_id: str
+    client_id: str
+
+
+@register
+class LoanSubmitted(LoanEvent):
+    partner_id: str
+    product_id: str
+    principal: PositiveAmount
+    term: int
+    currency: Currency = "MAD"
+    submitted_by: str
+
+
+@register
+class LoanApproved(LoanEvent):
+    approved_by: str
+    saga_id: str
+
+
+@register
+class LoanRejected(LoanEvent):
+    reason: str
+    rejected_by: str
+
+
+@register
+class LoanWithdrawn(LoanEvent):
+    reason: str
+
+
+@register
+class LoanDisbursed(LoanEvent):
+    partner_id: str
+    saga_id: str
+    principal: PositiveAmount
+    currency: Currency = "MAD"
+    msisdn: Msisdn
+    disbursed_on: dt.date
+    installments: int
+    first_due_date: dt.date
+    first_due_amount: Amount
+    total_repayable: Amount
+    fees_at_disbursement: Amount
+
+
+@register
+class LoanDisbursementFailed(LoanEvent):
+    saga_id: str
+    principal: Amount
+    reason: str
+
+
+class AllocationLine(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    installment: int
+    component: Literal["penalties", "fees", "interest", "principal"]
+    amount: Amount
+
+
+@register
+class RepaymentApplied(LoanEvent):
+    payment_id: str
+    amount: PositiveAmount
+    currency: Currency = "MAD"
+    allocation: list[AllocationLine]
+    principal_paid: Amount
+    interest_paid: Amount
+    fees_paid: Amount
+    penalties_paid: Amount
+    outstanding_principal: Amount
+    outstanding_total: Amount
+    next_due_date: dt.date | None
+    next_due_amount: Amount | None
+    closes_loan: bool
+
+
+@register
+class RepaymentRejected(LoanEvent):
+    """``client_id`` is empty when the loan is unknown."""
+
+    payment_id: str
+    amount: PositiveAmount
+    currency: Currency = "MAD"
+    payer_msisdn: Msisdn | None = None
+    reason: Literal["unknown_loan", "loan_not_active", "loan_closed", "overpayment",
+                    "currency_mismatch"]
+    refundable_amount: Amount
+    detail: str = ""
+
+
+@register
+class LoanClosed(LoanEvent):
+    principal: Amount
+    closed_on: dt.date
+
+
+@register
+class LoanInArrears(LoanEvent):
+    business_date: dt.date
+    days_in_arrears: int
+    amount_overdue: Amount
+    bucket: Literal["1-30", "31-60", "61-90", "90+"]
+
+
+@register
+class RepaymentDue(LoanEvent):
+    business_date: dt.date
+    due_date: dt.date
+    installment: int
+    amount: Amount
+
+
+@register
+class LoanWrittenOff(LoanEvent):
+    principal_written_off: Amount
+    interest_written_off: Amount
+    fees_written_off: Amount
+    penalties_written_off: Amount
+    written_off_by: str
+    days_in_arrears: int

@@ -1,6 +1,6 @@
 """A two-service rig on the real broker and server, for the platform tests.
 
-"Service A" writes orders and emits ``TestOrderPlaced`` through its outbox;
+"Service A" writes orders and emits ``OrderPlacedInTest`` through its outbox;
 "service B" consumes them through the inbox into its own schema. Each test gets
 fresh schemas and a fresh topic.
 """
@@ -27,7 +27,7 @@ from shared.uow import UnitOfWork
 
 
 @register
-class TestOrderPlaced(Contract):
+class OrderPlacedInTest(Contract):
     """A test-only event; its topic is chosen per test."""
 
     topic: ClassVar[str] = "unused"
@@ -53,10 +53,15 @@ class Rig:
                           ) -> Envelope:
         uow = UnitOfWork(self.pool_a)
         async with uow:
+            # Like every aggregate write, bump the aggregate's version: its row lock
+            # orders concurrent writers of one key, so commit order = outbox id order.
+            await uow.conn.execute(
+                "INSERT INTO aggregates (key, version) VALUES ($1, 1) ON CONFLICT (key)"
+                " DO UPDATE SET version = aggregates.version + 1", order_id)
             await uow.conn.execute(
                 "INSERT INTO orders (id, seq, amount) VALUES ($1, $2, $3)",
                 f"{order_id}-{seq}", seq, Decimal(amount))
-            env = uow.emit(TestOrderPlaced(order_id=order_id, seq=seq, amount=Decimal(amount)),
+            env = uow.emit(OrderPlacedInTest(order_id=order_id, seq=seq, amount=Decimal(amount)),
                            key=order_id, topic=self.topic)
             if commit:
                 await uow.commit()
@@ -79,7 +84,7 @@ class Rig:
                  **kw: Any) -> InboxConsumer:
         group = group or f"b-{uuid.uuid4().hex[:8]}"
 
-        async def on_order(uow: UnitOfWork, event: TestOrderPlaced, env: Envelope) -> None:
+        async def on_order(uow: UnitOfWork, event: OrderPlacedInTest, env: Envelope) -> None:
             if fail_on_amount is not None and event.amount == Decimal(fail_on_amount):
                 raise ValueError(f"cannot book an order of {event.amount}")
             await uow.conn.execute(
@@ -90,7 +95,7 @@ class Rig:
 
         return InboxConsumer(
             service="b", group=group, topics=[self.topic],
-            handlers={"TestOrderPlaced": on_order}, pool=self.pool_b,
+            handlers={"OrderPlacedInTest": on_order}, pool=self.pool_b,
             consumer_factory=lambda: make_consumer(self.bootstrap, group_id=group,
                                                    client_id=f"{group}-c"),
             dlq_producer=self._dlq, retry_backoff_s=0.05, **kw)
@@ -126,6 +131,7 @@ async def rig(isolated_schema: Any, fresh_topic: Any, bootstrap: str) -> AsyncIt
     async with pool_a.acquire() as conn:
         await conn.execute(
             "CREATE TABLE orders (id text PRIMARY KEY, seq int, amount numeric(14,2))")
+        await conn.execute("CREATE TABLE aggregates (key text PRIMARY KEY, version int)")
     async with pool_b.acquire() as conn:
         await conn.execute(
             "CREATE TABLE effects (event_id uuid PRIMARY KEY, order_id text, seq int,"

@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaConsumer
 from shared.kafka import dlq_topic
 from tests.infra import Infra
 from shared.uow import UnitOfWork
-from tests.integration.harness import TestOrderPlaced, rig
+from tests.integration.harness import OrderPlacedInTest, rig
 
 pytestmark = pytest.mark.integration
 
@@ -127,7 +127,7 @@ async def test_rolled_back_transaction_publishes_nothing(
         with pytest.raises(ZeroDivisionError):
             async with UnitOfWork(r.pool_a) as uow:
                 await uow.conn.execute("INSERT INTO orders VALUES ('o2-2', 2, 1.00)")
-                uow.emit(TestOrderPlaced(order_id="o2", seq=2, amount=Decimal("1.00")),
+                uow.emit(OrderPlacedInTest(order_id="o2", seq=2, amount=Decimal("1.00")),
                          key="o2", topic=r.topic)
                 await uow.flush_outbox()  # even rows already written roll back
                 _ = 1 / 0

@@ -37,7 +37,7 @@ async def test_consumer_processing_span_carries_the_producers_trace_id(
     assert processing, "the consumer started no processing span"
     assert processing[0].context.trace_id == request_trace
     assert processing[0].parent is not None
-    assert processing[0].attributes["noria.message.type"] == "TestOrderPlaced"
+    assert processing[0].attributes["noria.message.type"] == "OrderPlacedInTest"
 
 
 async def test_a_service_role_cannot_read_another_services_schema(infra: Infra) -> None:
