@@ -108,8 +108,8 @@ def up(names: list[str] | None, timeout_s: float) -> int:
             print(f"[platform] {proc.name}: migrations")
             subprocess.run([sys.executable, "-m", proc.module, "migrate"], env=env, check=True,
                            cwd=ROOT)
-        log = open(LOGS / f"{proc.name}.log", "ab")  # noqa: SIM115 - handed to the child
-        child = subprocess.Popen(  # noqa: S603
+        log = open(LOGS / f"{proc.name}.log", "ab")
+        child = subprocess.Popen(
             [sys.executable, "-m", proc.module, "serve"], env=env, cwd=ROOT, stdout=log,
             stderr=subprocess.STDOUT, start_new_session=True)
         children[proc.name] = child
@@ -159,7 +159,7 @@ def down() -> int:
 
 def status() -> int:
     for proc in PROCESSES:
-        ok, detail = ready(proc)
+        ok = ready(proc)[0]
         state = "ready" if ok else ("running" if pid_of(proc) else "stopped")
         print(f"  {proc.name:<14} {state:<8} {proc.url}")
     return 0

@@ -226,7 +226,7 @@ def create_app(spec: ServiceSpec) -> FastAPI:
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
     FastAPIInstrumentor.instrument_app(app, excluded_urls="health/.*,metrics")
-    AsyncPGInstrumentor().instrument()
+    AsyncPGInstrumentor().instrument()  # type: ignore[no-untyped-call]
     return app
 
 

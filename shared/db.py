@@ -52,6 +52,7 @@ async def create_pool(
 
 
 async def connect(dsn: str, *, schema: str | None = None, **kw: Any) -> asyncpg.Connection:
-    conn = await asyncpg.connect(dsn, server_settings=server_settings(schema), **kw)
+    conn: asyncpg.Connection = await asyncpg.connect(
+        dsn, server_settings=server_settings(schema), **kw)
     await _init_connection(conn)
     return conn

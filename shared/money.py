@@ -24,9 +24,11 @@ def parse_amount(value: Any) -> Decimal:
     elif isinstance(value, str):
         text = value.strip()
     else:
-        raise ValueError("amount must be a decimal string such as \"500.00\", not a JSON number")
+        raise ValueError(
+            "amount must be a decimal string such as \"500.00\", not a JSON number")
     if not _AMOUNT_RE.match(text):
-        raise ValueError("amount must be a decimal string with at most two decimals, e.g. \"500.00\"")
+        raise ValueError(
+            "amount must be a decimal string with at most two decimals, e.g. \"500.00\"")
     return Decimal(text).quantize(CENT)
 
 
@@ -43,7 +45,8 @@ Amount = Annotated[
     Decimal,
     BeforeValidator(parse_amount),
     PlainSerializer(format_amount, return_type=str, when_used="always"),
-    WithJsonSchema({"type": "string", "pattern": r"^-?\d{1,13}(\.\d{1,2})?$", "examples": ["500.00"]}),
+    WithJsonSchema(
+        {"type": "string", "pattern": r"^-?\d{1,13}(\.\d{1,2})?$", "examples": ["500.00"]}),
 ]
 """A money amount in a pydantic model: accepts and emits decimal strings."""
 
@@ -62,7 +65,8 @@ PositiveAmount = Annotated[
     Decimal,
     BeforeValidator(_check_positive),
     PlainSerializer(format_amount, return_type=str, when_used="always"),
-    WithJsonSchema({"type": "string", "pattern": r"^\d{1,13}(\.\d{1,2})?$", "examples": ["500.00"]}),
+    WithJsonSchema(
+        {"type": "string", "pattern": r"^\d{1,13}(\.\d{1,2})?$", "examples": ["500.00"]}),
 ]
 
 

@@ -52,7 +52,8 @@ UPDATE outbox SET published_at = now(), claimed_until = NULL
  WHERE id = ANY($1::bigint[]) AND claim_token = $2 AND published_at IS NULL
 """
 
-RELEASE_SQL = "UPDATE outbox SET claimed_until = NULL WHERE claim_token = $1 AND published_at IS NULL"
+RELEASE_SQL = (
+    "UPDATE outbox SET claimed_until = NULL WHERE claim_token = $1 AND published_at IS NULL")
 
 PRUNE_SQL = """
 DELETE FROM outbox WHERE id IN (
@@ -192,7 +193,7 @@ async def listen_for_outbox(dsn: str, schema: str, wakeup: asyncio.Event) -> Non
         try:
             conn = await connect(dsn, schema=schema)
             closed = asyncio.Event()
-            conn.add_termination_listener(lambda _c: closed.set())
+            conn.add_termination_listener(lambda _c, ev=closed: ev.set())
             await conn.add_listener(channel, lambda *_args: wakeup.set())
             wakeup.set()  # rows may have arrived while we were not listening
             while not closed.is_set() and not conn.is_closed():

@@ -13,6 +13,7 @@ from types import TracebackType
 from typing import Any
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 from opentelemetry import propagate
 
 from shared import context
@@ -28,20 +29,21 @@ def current_traceparent() -> str | None:
 class UnitOfWork:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
-        self._conn: asyncpg.Connection | None = None
+        self._conn: PoolConnectionProxy[asyncpg.Record] | None = None
         self._tx: Any = None
         self._pending: list[tuple[str, Envelope]] = []
         self.committed = False
 
     @property
-    def conn(self) -> asyncpg.Connection:
+    def conn(self) -> PoolConnectionProxy[asyncpg.Record]:
         if self._conn is None:
             raise RuntimeError("the unit of work is not open: use `async with uow:`")
         return self._conn
 
     async def __aenter__(self) -> UnitOfWork:
-        self._conn = await self._pool.acquire()
-        self._tx = self._conn.transaction()
+        conn = await self._pool.acquire()
+        self._conn = conn
+        self._tx = conn.transaction()
         await self._tx.start()
         self._pending = []
         self.committed = False

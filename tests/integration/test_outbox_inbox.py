@@ -15,8 +15,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from shared.kafka import dlq_topic
-from tests.infra import Infra
 from shared.uow import UnitOfWork
+from tests.infra import Infra
 from tests.integration.harness import OrderPlacedInTest, rig
 
 pytestmark = pytest.mark.integration
