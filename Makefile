@@ -32,7 +32,12 @@ status:
 	@scripts/infra/infra.sh status
 	@-$(PY) -m scripts.platform status
 
+# The tests use the same schemas, topics and consumer groups as a running
+# platform, so a platform started by `make up` is stopped first.
 test: infra
+	@$(PY) -m scripts.platform down >/dev/null
+	@echo "[test] ruff"; .venv/bin/ruff check .
+	@echo "[test] mypy (strict)"; .venv/bin/mypy
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
 test-unit: bootstrap
