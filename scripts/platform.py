@@ -59,14 +59,23 @@ def infra_env() -> dict[str, str]:
     return env
 
 
-def process_env(proc: Process, infra: dict[str, str]) -> dict[str, str]:
+def wiring(ports: dict[str, int], *, e2e: bool = False) -> dict[str, dict[str, str]]:
+    """How the processes find each other, given each one's HTTP port.
+
+    Returned per process name: the extra environment variables to set.
+    """
+    return {}
+
+
+def process_env(proc: Process, infra: dict[str, str], *, port: int | None = None
+                ) -> dict[str, str]:
     env = dict(os.environ)
-    env.setdefault(f"{proc.env_prefix}KAFKA_BOOTSTRAP", infra["NORIA_KAFKA_BOOTSTRAP"])
+    env[f"{proc.env_prefix}KAFKA_BOOTSTRAP"] = infra["NORIA_KAFKA_BOOTSTRAP"]
     if proc.uses_database:
         db = infra.get(f"NORIA_{proc.name.upper()}_DATABASE_URL")
         if db:
-            env.setdefault(f"{proc.env_prefix}DATABASE_URL", db)
-    env.setdefault(f"{proc.env_prefix}HTTP_PORT", str(proc.port))
+            env[f"{proc.env_prefix}DATABASE_URL"] = db
+    env[f"{proc.env_prefix}HTTP_PORT"] = str(port or proc.port)
     env.update(proc.extra_env)
     return env
 
@@ -104,6 +113,7 @@ def up(names: list[str] | None, timeout_s: float) -> int:
             print(f"[platform] {proc.name}: already running")
             continue
         env = process_env(proc, infra)
+        env.update(wiring({p.name: p.port for p in PROCESSES}).get(proc.name, {}))
         if proc.migrate:
             print(f"[platform] {proc.name}: migrations")
             subprocess.run([sys.executable, "-m", proc.module, "migrate"], env=env, check=True,
