@@ -39,40 +39,63 @@ class ClientRegistered(ClientEvent):
 @register
 class ClientKycVerified(ClientEvent):
     verified_by: str
+    # What notifications needs to reach the client (optional: added after v1).
+    phone: Msisdn | None = None
+    language: Language | None = None
+    sms_consent: bool | None = None
 
 
 @register
 class ClientKycRejected(ClientEvent):
     rejected_by: str
     reason: str
+    # What notifications needs to reach the client (optional: added after v1).
+    phone: Msisdn | None = None
+    language: Language | None = None
+    sms_consent: bool | None = None
 
 
 @register
 class ClientPhoneChanged(ClientEvent):
     phone: Msisdn
+    previous_phone: Msisdn | None = None
+    language: Language | None = None
+    sms_consent: bool | None = None
 
 
 @register
 class ClientLanguageChanged(ClientEvent):
     language: Language
+    phone: Msisdn | None = None
+    sms_consent: bool | None = None
 
 
 @register
 class ClientConsentChanged(ClientEvent):
     sms_consent: bool
     source: Literal["api", "sms_stop", "operator"] = "api"
+    phone: Msisdn | None = None
+    language: Language | None = None
 
 
 @register
 class ClientBlocked(ClientEvent):
     reason: str
     blocked_by: str
+    # What notifications needs to reach the client (optional: added after v1).
+    phone: Msisdn | None = None
+    language: Language | None = None
+    sms_consent: bool | None = None
 
 
 @register
 class ClientUnblocked(ClientEvent):
     reason: str
     unblocked_by: str
+    # What notifications needs to reach the client (optional: added after v1).
+    phone: Msisdn | None = None
+    language: Language | None = None
+    sms_consent: bool | None = None
 
 
 @register
@@ -86,10 +109,24 @@ class GroupFormed(Contract):
 
 
 @register
+class GroupDissolved(Contract):
+    topic: ClassVar[str] = EVENTS
+    group_id: str
+    partner_id: str
+    dissolved_by: str
+    reason: str
+    member_ids: list[str]
+
+
+@register
 class CreditLimitChanged(ClientEvent):
     credit_limit: Amount
     cycle: int
     currency: Currency = "MAD"
+    previous_limit: Amount | None = None
+    phone: Msisdn | None = None
+    language: Language | None = None
+    sms_consent: bool | None = None
 
 
 # --- the saga's commands and their replies ------------------------------------

@@ -1,1 +1,1 @@
-"""Pure domain model of the clients service: no framework, driver or broker imports."""
+"""The pure model of the clients service (no framework, driver or broker)."""

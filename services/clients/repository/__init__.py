@@ -1,0 +1,1 @@
+"""SQL over the unit of work's connection; returns domain objects."""
