@@ -18,6 +18,7 @@ from typing import Literal
 
 from services.loans.domain.money import ZERO, is_cents
 from services.loans.domain.products import COMPONENTS, DEFAULT_ALLOCATION_ORDER, Component
+from services.loans.domain.schedule import PlannedInstallment
 from shared.errors import InvalidInput
 
 
@@ -31,6 +32,18 @@ class InstallmentDue:
     interest: Decimal
     fees: Decimal
     penalties: Decimal
+
+    @classmethod
+    def from_planned(cls, planned: PlannedInstallment) -> InstallmentDue:
+        """A scheduled installment on which nothing has been paid yet."""
+        return cls(
+            number=planned.number,
+            due_date=planned.due_date,
+            principal=planned.principal,
+            interest=planned.interest,
+            fees=planned.fees,
+            penalties=ZERO,
+        )
 
     @property
     def total(self) -> Decimal:
@@ -79,6 +92,16 @@ class Rejection:
 
 def total_owed(installments: Iterable[InstallmentDue]) -> Decimal:
     return sum((i.total for i in installments), ZERO)
+
+
+def outstanding_principal(installments: Iterable[InstallmentDue]) -> Decimal:
+    return sum((i.principal for i in installments), ZERO)
+
+
+def next_due(installments: Iterable[InstallmentDue]) -> InstallmentDue | None:
+    """The oldest installment with anything still owed (the next one to pay), if any."""
+    owing = [i for i in installments if i.total > 0]
+    return min(owing, key=lambda i: (i.due_date, i.number)) if owing else None
 
 
 def _check_order(order: Sequence[Component]) -> None:

@@ -139,13 +139,13 @@ def _declining_parts(
 def _flat_parts(
     terms: ProductTerms, principal: Decimal, term: int
 ) -> tuple[list[Decimal], list[Decimal]]:
-    """Principal spread evenly after the grace; interest on the original principal."""
+    """Principal spread evenly after the grace on principal; the interest, computed on the
+    original principal for the whole term, spread evenly after the grace on interest."""
     with localcontext() as ctx:
         ctx.prec = PRECISION
         total_interest = round_money(principal * terms.annual_rate * term / terms.periods_per_year)
     principals = [ZERO] * terms.grace_principal + spread(principal, term - terms.grace_principal)
-    # Flat interest is charged evenly; the grace on interest is applied by the caller.
-    interests = spread(total_interest, term)
+    interests = [ZERO] * terms.grace_interest + spread(total_interest, term - terms.grace_interest)
     return principals, interests
 
 
@@ -169,8 +169,7 @@ def build_schedule(
     terms.validate()
     terms.check_application(principal, term)
     if terms.interest_method is InterestMethod.FLAT:
-        principals, charged = _flat_parts(terms, principal, term)
-        interests = _defer_interest(charged, terms.grace_interest)
+        principals, interests = _flat_parts(terms, principal, term)
     else:
         principals, charged = _declining_parts(terms, principal, term)
         interests = _defer_interest(charged, terms.grace_interest)
