@@ -6,6 +6,9 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from services.clients.api import clients as clients_api
+from services.clients.api import groups as groups_api
+from services.clients.consumers import consumer_spec
 from services.clients.settings import ClientsSettings
 from shared.app import ServiceSpec, create_app
 from shared.settings import load_settings
@@ -18,10 +21,12 @@ def build_spec(settings: ClientsSettings | None = None) -> ServiceSpec:
     return ServiceSpec(
         name="clients",
         settings=settings,
-        routers=[],
-        consumers=[],
+        routers=[clients_api.router, groups_api.router],
+        consumers=[consumer_spec(settings.limit_policy())],
         migrations_dir=MIGRATIONS,
         title="Noria clients service",
+        description="Onboarding with KYC, solidarity groups, progressive credit limits and "
+                    "the credit step of the disbursement saga.",
     )
 
 

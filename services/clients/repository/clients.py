@@ -11,6 +11,7 @@ import asyncpg
 import orjson
 
 from services.clients.domain.client import Client
+from services.clients.repository import Conn
 from shared.errors import InvalidInput
 
 COLUMNS = (
@@ -24,7 +25,7 @@ def _to_client(row: asyncpg.Record) -> Client:
     return Client(**dict(row))
 
 
-async def insert(conn: asyncpg.Connection, c: Client) -> Client:
+async def insert(conn: Conn, c: Client) -> Client:
     row = await conn.fetchrow(
         "INSERT INTO clients (id, partner_id, full_name, national_id, phone, date_of_birth,"
         " language, sms_consent, region, address, onboarded_by)"
@@ -36,14 +37,14 @@ async def insert(conn: asyncpg.Connection, c: Client) -> Client:
     return _to_client(row)
 
 
-async def get(conn: asyncpg.Connection, client_id: str, *, for_update: bool = False
+async def get(conn: Conn, client_id: str, *, for_update: bool = False
               ) -> Client | None:
     lock = " FOR UPDATE" if for_update else ""
     row = await conn.fetchrow(f"SELECT {COLUMNS} FROM clients WHERE id = $1{lock}", client_id)
     return _to_client(row) if row else None
 
 
-async def get_many(conn: asyncpg.Connection, ids: list[str], *, for_update: bool = False
+async def get_many(conn: Conn, ids: list[str], *, for_update: bool = False
                    ) -> list[Client]:
     lock = " ORDER BY id FOR UPDATE" if for_update else ""
     rows = await conn.fetch(f"SELECT {COLUMNS} FROM clients WHERE id = ANY($1::text[]){lock}",
@@ -51,7 +52,7 @@ async def get_many(conn: asyncpg.Connection, ids: list[str], *, for_update: bool
     return [_to_client(r) for r in rows]
 
 
-async def update(conn: asyncpg.Connection, c: Client) -> Client:
+async def update(conn: Conn, c: Client) -> Client:
     """Write the mutable fields back and bump the version (the aggregate's lock)."""
     row = await conn.fetchrow(
         "UPDATE clients SET phone = $2, language = $3, sms_consent = $4, kyc_status = $5,"
@@ -65,7 +66,7 @@ async def update(conn: asyncpg.Connection, c: Client) -> Client:
     return _to_client(row)
 
 
-async def find_duplicate(conn: asyncpg.Connection, *, national_id: str | None = None,
+async def find_duplicate(conn: Conn, *, national_id: str | None = None,
                          phone: str | None = None, exclude_id: str | None = None
                          ) -> tuple[str, str, str] | None:
     """(field, client id, partner id) of a client already holding this CIN or phone."""
@@ -109,7 +110,7 @@ def _like(text: str) -> str:
     return f"%{escaped.lower()}%"
 
 
-async def search(conn: asyncpg.Connection, query: SearchQuery) -> tuple[list[Client], str | None]:
+async def search(conn: Conn, query: SearchQuery) -> tuple[list[Client], str | None]:
     """Newest first; the cursor names the last row returned."""
     where: list[str] = []
     args: list[Any] = []

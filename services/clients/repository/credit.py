@@ -5,18 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-import asyncpg
-
 from services.clients.domain.credit import CreditAccount
+from services.clients.repository import Conn
 
 
-async def open_account(conn: asyncpg.Connection, client_id: str, limit: Decimal) -> None:
+async def open_account(conn: Conn, client_id: str, limit: Decimal) -> None:
     await conn.execute(
         "INSERT INTO credit_accounts (client_id, credit_limit) VALUES ($1, $2)"
         " ON CONFLICT DO NOTHING", client_id, limit)
 
 
-async def get_account(conn: asyncpg.Connection, client_id: str, *, for_update: bool = False
+async def get_account(conn: Conn, client_id: str, *, for_update: bool = False
                       ) -> CreditAccount | None:
     lock = " FOR UPDATE" if for_update else ""
     row = await conn.fetchrow(
@@ -28,7 +27,7 @@ async def get_account(conn: asyncpg.Connection, client_id: str, *, for_update: b
                          row["outstanding"])
 
 
-async def save_account(conn: asyncpg.Connection, a: CreditAccount) -> None:
+async def save_account(conn: Conn, a: CreditAccount) -> None:
     await conn.execute(
         "UPDATE credit_accounts SET credit_limit = $2, cycle = $3, reserved = $4,"
         " outstanding = $5, updated_at = now() WHERE client_id = $1",
@@ -52,7 +51,7 @@ _RES_COLUMNS = ("reservation_id, client_id, saga_id, loan_id, amount, status, re
                 " reject_detail, outstanding")
 
 
-async def get_reservation(conn: asyncpg.Connection, reservation_id: str
+async def get_reservation(conn: Conn, reservation_id: str
                           ) -> Reservation | None:
     row = await conn.fetchrow(
         f"SELECT {_RES_COLUMNS} FROM reservations WHERE reservation_id = $1 FOR UPDATE",
@@ -60,7 +59,7 @@ async def get_reservation(conn: asyncpg.Connection, reservation_id: str
     return Reservation(**dict(row)) if row else None
 
 
-async def reservation_for_loan(conn: asyncpg.Connection, loan_id: str) -> Reservation | None:
+async def reservation_for_loan(conn: Conn, loan_id: str) -> Reservation | None:
     """The reservation that carries this loan's exposure (the newest live one)."""
     row = await conn.fetchrow(
         f"SELECT {_RES_COLUMNS} FROM reservations WHERE loan_id = $1"
@@ -69,14 +68,14 @@ async def reservation_for_loan(conn: asyncpg.Connection, loan_id: str) -> Reserv
     return Reservation(**dict(row)) if row else None
 
 
-async def insert_reservation(conn: asyncpg.Connection, r: Reservation) -> None:
+async def insert_reservation(conn: Conn, r: Reservation) -> None:
     await conn.execute(
         f"INSERT INTO reservations ({_RES_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         r.reservation_id, r.client_id, r.saga_id, r.loan_id, r.amount, r.status,
         r.reject_reason, r.reject_detail, r.outstanding)
 
 
-async def set_reservation(conn: asyncpg.Connection, reservation_id: str, *, status: str,
+async def set_reservation(conn: Conn, reservation_id: str, *, status: str,
                           outstanding: Decimal) -> None:
     await conn.execute(
         "UPDATE reservations SET status = $2, outstanding = $3, updated_at = now()"

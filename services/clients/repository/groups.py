@@ -5,9 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-import asyncpg
-
 from services.clients.domain.group import MemberState
+from services.clients.repository import Conn
 
 
 @dataclass(frozen=True)
@@ -23,7 +22,7 @@ class Group:
     member_ids: list[str]
 
 
-async def member_states(conn: asyncpg.Connection, ids: list[str]) -> list[MemberState]:
+async def member_states(conn: Conn, ids: list[str]) -> list[MemberState]:
     """Lock the clients' rows (in id order) and read what a group needs of them."""
     rows = await conn.fetch(
         "SELECT c.id, c.partner_id, c.kyc_status, c.blocked,"
@@ -34,7 +33,7 @@ async def member_states(conn: asyncpg.Connection, ids: list[str]) -> list[Member
                         r["active_group_id"]) for r in rows]
 
 
-async def insert(conn: asyncpg.Connection, *, group_id: str, partner_id: str, name: str,
+async def insert(conn: Conn, *, group_id: str, partner_id: str, name: str,
                  leader_id: str, formed_by: str, member_ids: list[str]) -> None:
     await conn.execute(
         "INSERT INTO groups (id, partner_id, name, leader_id, formed_by)"
@@ -44,7 +43,7 @@ async def insert(conn: asyncpg.Connection, *, group_id: str, partner_id: str, na
         [(group_id, cid) for cid in member_ids])
 
 
-async def get(conn: asyncpg.Connection, group_id: str, *, for_update: bool = False
+async def get(conn: Conn, group_id: str, *, for_update: bool = False
               ) -> Group | None:
     lock = " FOR UPDATE" if for_update else ""
     row = await conn.fetchrow(
@@ -57,13 +56,13 @@ async def get(conn: asyncpg.Connection, group_id: str, *, for_update: bool = Fal
     return Group(**dict(row), member_ids=[m["client_id"] for m in members])
 
 
-async def dissolve(conn: asyncpg.Connection, group_id: str) -> None:
+async def dissolve(conn: Conn, group_id: str) -> None:
     await conn.execute(
         "UPDATE groups SET status = 'dissolved', dissolved_at = now() WHERE id = $1", group_id)
     await conn.execute("UPDATE group_members SET active = false WHERE group_id = $1", group_id)
 
 
-async def active_group_of(conn: asyncpg.Connection, client_id: str) -> str | None:
+async def active_group_of(conn: Conn, client_id: str) -> str | None:
     gid: str | None = await conn.fetchval(
         "SELECT group_id FROM group_members WHERE client_id = $1 AND active", client_id)
     return gid

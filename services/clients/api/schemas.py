@@ -1,0 +1,123 @@
+"""Request and response bodies."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.clients.domain.client import Client
+from services.clients.domain.credit import CreditAccount
+from services.clients.repository.groups import Group
+from shared.money import Amount
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ClientIn(Body):
+    full_name: str = Field(max_length=200)
+    national_id: str = Field(max_length=32, description="Moroccan CIN, e.g. BE123456")
+    phone: str = Field(max_length=32, description="06…, 07…, +2126… or +2127…")
+    date_of_birth: dt.date
+    language: str = Field(max_length=8, description="fr or ar")
+    sms_consent: bool
+    region: str | None = Field(default=None, max_length=100)
+    address: str | None = Field(default=None, max_length=300)
+    partner_id: str | None = Field(
+        default=None, max_length=100,
+        description="required for operator tokens; a partner token's own id otherwise")
+
+
+class ClientPatch(Body):
+    phone: str | None = Field(default=None, max_length=32)
+    language: str | None = Field(default=None, max_length=8)
+    sms_consent: bool | None = None
+
+
+class KycIn(Body):
+    decision: str = Field(description="verified or rejected")
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class ReasonIn(Body):
+    reason: str = Field(max_length=500)
+
+
+class GroupIn(Body):
+    name: str = Field(max_length=120)
+    leader_id: str = Field(max_length=64)
+    member_ids: list[str] = Field(max_length=50)
+
+
+class ClientOut(BaseModel):
+    id: str
+    partner_id: str
+    full_name: str
+    national_id: str
+    phone: str
+    date_of_birth: dt.date
+    language: str
+    sms_consent: bool
+    region: str | None
+    address: str | None
+    kyc_status: str
+    kyc_reason: str | None
+    kyc_decided_by: str | None
+    kyc_decided_at: dt.datetime | None
+    blocked: bool
+    block_reason: str | None
+    onboarded_by: str
+    created_at: dt.datetime | None
+    updated_at: dt.datetime | None
+
+    @classmethod
+    def of(cls, c: Client) -> ClientOut:
+        return cls(
+            id=c.id, partner_id=c.partner_id, full_name=c.full_name, national_id=c.national_id,
+            phone=c.phone, date_of_birth=c.date_of_birth, language=c.language,
+            sms_consent=c.sms_consent, region=c.region, address=c.address,
+            kyc_status=c.kyc_status, kyc_reason=c.kyc_reason, kyc_decided_by=c.kyc_decided_by,
+            kyc_decided_at=c.kyc_decided_at, blocked=c.blocked, block_reason=c.block_reason,
+            onboarded_by=c.onboarded_by, created_at=c.created_at, updated_at=c.updated_at)
+
+
+class ClientPage(BaseModel):
+    items: list[ClientOut]
+    next_cursor: str | None
+
+
+class CreditOut(BaseModel):
+    client_id: str
+    currency: str = "MAD"
+    credit_limit: Amount
+    cycle: int
+    reserved: Amount
+    outstanding: Amount
+    exposure: Amount
+    available: Amount
+
+    @classmethod
+    def of(cls, a: CreditAccount) -> CreditOut:
+        return cls(client_id=a.client_id, credit_limit=a.credit_limit, cycle=a.cycle,
+                   reserved=a.reserved, outstanding=a.outstanding, exposure=a.exposure,
+                   available=a.available)
+
+
+class GroupOut(BaseModel):
+    id: str
+    partner_id: str
+    name: str
+    leader_id: str
+    status: str
+    member_ids: list[str]
+    formed_by: str
+    created_at: dt.datetime
+    dissolved_at: dt.datetime | None
+
+    @classmethod
+    def of(cls, g: Group) -> GroupOut:
+        return cls(id=g.id, partner_id=g.partner_id, name=g.name, leader_id=g.leader_id,
+                   status=g.status, member_ids=g.member_ids, formed_by=g.formed_by,
+                   created_at=g.created_at, dissolved_at=g.dissolved_at)

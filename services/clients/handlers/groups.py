@@ -1,0 +1,62 @@
+"""Solidarity groups: form (3 to 10 verified members of one partner), read, dissolve."""
+
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+
+from services.clients.domain.group import check_group
+from services.clients.repository import groups as repo
+from services.clients.repository.groups import Group
+from shared.auth import Principal
+from shared.contracts.clients import GroupDissolved, GroupFormed
+from shared.errors import Conflict, InvalidInput, NotFound
+from shared.uow import UnitOfWork
+
+
+async def form(uow: UnitOfWork, principal: Principal, *, name: str, leader_id: str,
+               member_ids: list[str]) -> Group:
+    # Lock every member row (in id order: two groups racing cannot deadlock).
+    states = await repo.member_states(uow.conn, sorted(set(member_ids)))
+    visible = {s.client_id: s for s in states if principal.can_see(s.partner_id)}
+    clean_name, ids = check_group(name=name, leader_id=leader_id, member_ids=member_ids,
+                                  members=visible)
+    partner_id = visible[ids[0]].partner_id
+    group_id = str(uuid.uuid4())
+    try:
+        async with uow.conn.transaction():
+            await repo.insert(uow.conn, group_id=group_id, partner_id=partner_id,
+                              name=clean_name, leader_id=leader_id, formed_by=principal.sub,
+                              member_ids=ids)
+    except asyncpg.UniqueViolationError:
+        raise Conflict("a member is already in an active group", field="member_ids") from None
+    uow.emit(GroupFormed(group_id=group_id, partner_id=partner_id, name=clean_name,
+                         leader_id=leader_id, member_ids=ids), key=group_id)
+    group = await repo.get(uow.conn, group_id)
+    assert group is not None
+    return group
+
+
+async def get(uow: UnitOfWork, principal: Principal, group_id: str, *,
+              for_update: bool = False) -> Group:
+    group = await repo.get(uow.conn, group_id, for_update=for_update)
+    if group is None or not principal.can_see(group.partner_id):
+        raise NotFound("no such group", field="id")
+    return group
+
+
+async def dissolve(uow: UnitOfWork, principal: Principal, group_id: str, reason: str) -> Group:
+    clean = (reason or "").strip()
+    if not clean:
+        raise InvalidInput("dissolving a group needs a reason", field="reason")
+    group = await get(uow, principal, group_id, for_update=True)
+    if group.status != "active":
+        raise Conflict("the group is already dissolved", field="status")
+    await repo.dissolve(uow.conn, group_id)
+    uow.emit(GroupDissolved(group_id=group_id, partner_id=group.partner_id,
+                            dissolved_by=principal.sub, reason=clean,
+                            member_ids=group.member_ids), key=group_id)
+    dissolved = await repo.get(uow.conn, group_id)
+    assert dissolved is not None
+    return dissolved
