@@ -6,6 +6,9 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from services.loans.api import loans, operations, products
+from services.loans.consumers import consumer_specs
+from services.loans.jobs import cob_scheduler, saga_sweeper
 from services.loans.settings import LoansSettings
 from shared.app import ServiceSpec, create_app
 from shared.settings import load_settings
@@ -18,10 +21,13 @@ def build_spec(settings: LoansSettings | None = None) -> ServiceSpec:
     return ServiceSpec(
         name="loans",
         settings=settings,
-        routers=[],
-        consumers=[],
+        routers=[products.router, loans.router, operations.router],
+        consumers=consumer_specs(settings),
+        background=[saga_sweeper, cob_scheduler],
         migrations_dir=MIGRATIONS,
         title="Noria loans service",
+        description="Products, applications, the disbursement saga, repayments, "
+                    "close of business and portfolio at risk.",
     )
 
 

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+from datetime import time, timedelta
+
 from pydantic_settings import SettingsConfigDict
 
+from services.loans.domain.saga import SagaPolicy
 from shared.settings import ServiceSettings
 
 
@@ -9,3 +12,25 @@ class LoansSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="NORIA_LOANS_", extra="ignore")
 
     http_port: int = 8102
+    consumer_group: str = "loans"
+    # the disbursement saga
+    saga_credit_timeout_s: float = 120.0
+    saga_payout_timeout_s: float = 600.0
+    saga_payout_grace_s: float = 120.0
+    saga_max_resends: int = 2
+    sweeper_interval_s: float = 15.0
+    # servicing
+    repayment_due_days_before: int = 3
+    write_off_min_days_in_arrears: int = 180
+    # close of business: run daily at this UTC time for the current date
+    cob_schedule_enabled: bool = True
+    cob_daily_at: time = time(23, 30)
+    cob_check_interval_s: float = 60.0
+
+    def saga_policy(self) -> SagaPolicy:
+        return SagaPolicy(
+            credit_timeout=timedelta(seconds=self.saga_credit_timeout_s),
+            payout_timeout=timedelta(seconds=self.saga_payout_timeout_s),
+            payout_grace=timedelta(seconds=self.saga_payout_grace_s),
+            max_resends=self.saga_max_resends,
+        )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -91,6 +92,9 @@ class RepaymentApplied(LoanEvent):
     next_due_date: dt.date | None
     next_due_amount: Amount | None
     closes_loan: bool
+    # An excess within the product's overpayment tolerance: accepted, not allocated to
+    # any installment, left in repayment suspense for payments to refund.
+    unallocated: Amount = Decimal("0.00")
 
 
 @register

@@ -1,0 +1,122 @@
+"""Applications, decisions and the loan views."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import JSONResponse
+
+from services.loans.api.deps import runtime, settings
+from services.loans.api.schemas import DecisionIn, LoanApplicationIn, OptionalReasonIn
+from services.loans.domain.loan import LoanStatus
+from services.loans.handlers import applications
+from services.loans.handlers.views import loan_json
+from services.loans.repository import loans as loans_repo
+from shared import idempotency
+from shared.auth import Principal, require
+from shared.errors import InvalidInput
+from shared.uow import UnitOfWork
+
+router = APIRouter(prefix="/v1/loans", tags=["loans"])
+
+
+def today() -> Any:
+    return datetime.now(UTC).date()
+
+
+@router.post("", status_code=201)
+async def apply_for_loan(
+    body: LoanApplicationIn, request: Request,
+    who: Annotated[Principal, require("loans:write")],
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> JSONResponse:
+    """Submit an application; the answer carries the schedule preview."""
+    raw = body.model_dump(mode="json")
+    async with runtime(request).uow() as uow:
+        scope = f"loans.apply:{who.partner_id or who.sub}"
+        if idempotency_key is not None:
+            key = idempotency.check_key(idempotency_key)
+            replay = await idempotency.begin(uow, scope, key, raw)
+            if replay is not None:
+                return JSONResponse(replay.body, status_code=replay.status)
+        result = await applications.submit(
+            uow, who, client_id=body.client_id, product_id=body.product_id,
+            principal=body.principal, term=body.term, today=today())
+        if idempotency_key is not None:
+            await idempotency.complete(uow, scope, key, 201, result)
+        await uow.commit()
+    return JSONResponse(result, status_code=201)
+
+
+@router.get("")
+async def list_loans(
+    request: Request, who: Annotated[Principal, require("loans:read")],
+    client_id: str | None = None, status: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100, after: str | None = None,
+) -> dict[str, Any]:
+    if status is not None and status not in {s.value for s in LoanStatus}:
+        raise InvalidInput(f"unknown status {status!r}", field="status")
+    partner = None if who.sees_all_tenants else who.partner_id or "-"
+    async with runtime(request).pool.acquire() as conn:
+        items = await loans_repo.list_loans(conn, partner_id=partner, client_id=client_id,
+                                            status=status, limit=limit, after=after)
+        out = [loan_json(loan, await loans_repo.installments(conn, loan.id)) for loan in items]
+    return {"items": out, "next_after": items[-1].id if len(items) == limit else None}
+
+
+async def _decide(request: Request, action: Any) -> dict[str, Any]:
+    uow: UnitOfWork
+    async with runtime(request).uow() as uow:
+        result: dict[str, Any] = await action(uow)
+        await uow.commit()
+    return result
+
+
+@router.get("/{loan_id}")
+async def get_loan(loan_id: str, request: Request,
+                   who: Annotated[Principal, require("loans:read")]) -> dict[str, Any]:
+    async with runtime(request).uow() as uow:
+        return await applications.show(uow, who, loan_id)
+
+
+@router.get("/{loan_id}/schedule")
+async def get_schedule(loan_id: str, request: Request,
+                       who: Annotated[Principal, require("loans:read")]) -> dict[str, Any]:
+    async with runtime(request).uow() as uow:
+        body = await applications.show(uow, who, loan_id, with_schedule=True)
+        body["repayments"] = await loans_repo.repayments(uow.conn, loan_id)
+    return {"loan_id": loan_id, "status": body["status"], "installments": body["schedule"],
+            "total_repayable": body["total_repayable"], "outstanding": body["outstanding"],
+            "repayments": body["repayments"]}
+
+
+@router.post("/{loan_id}/approve")
+async def approve(loan_id: str, request: Request,
+                  who: Annotated[Principal, require("loans:approve")]) -> dict[str, Any]:
+    policy = settings(request).saga_policy()
+    return await _decide(request, lambda uow: applications.approve(uow, who, loan_id, policy))
+
+
+@router.post("/{loan_id}/reject")
+async def reject(loan_id: str, body: DecisionIn, request: Request,
+                 who: Annotated[Principal, require("loans:approve")]) -> dict[str, Any]:
+    return await _decide(request,
+                         lambda uow: applications.reject(uow, who, loan_id, body.reason))
+
+
+@router.post("/{loan_id}/withdraw")
+async def withdraw(loan_id: str, body: OptionalReasonIn, request: Request,
+                   who: Annotated[Principal, require("loans:write")]) -> dict[str, Any]:
+    return await _decide(request, lambda uow: applications.withdraw(
+        uow, who, loan_id, body.reason or "withdrawn by the applicant"))
+
+
+@router.post("/{loan_id}/write-off")
+async def write_off(loan_id: str, body: OptionalReasonIn, request: Request,
+                    who: Annotated[Principal, require("loans:approve")]) -> dict[str, Any]:
+    min_days = settings(request).write_off_min_days_in_arrears
+    return await _decide(request, lambda uow: applications.write_off(
+        uow, who, loan_id, body.reason or "written off", min_days_in_arrears=min_days,
+        today=today()))

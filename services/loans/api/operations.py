@@ -1,0 +1,115 @@
+"""Operator views: portfolio at risk, close of business, the saga monitor."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+
+from services.loans.api.deps import operator_only, runtime, settings
+from services.loans.api.schemas import CloseOfBusinessIn
+from services.loans.cob import run_close_of_business
+from services.loans.domain.saga import SagaStatus
+from services.loans.repository import cob as cob_sql
+from services.loans.repository import sagas as sagas_repo
+from shared.auth import Principal, require
+from shared.errors import InvalidInput, NotFound
+
+router = APIRouter(tags=["operations"])
+BUCKETS = ("current", "1-30", "31-60", "61-90", "90+")
+
+
+def _ratio(part: Decimal, total: Decimal) -> str:
+    if total <= 0:
+        return "0.0000"
+    return str((part / total).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP))
+
+
+@router.get("/v1/portfolio")
+async def portfolio(request: Request,
+                    who: Annotated[Principal, require("loans:read")]) -> dict[str, Any]:
+    """Outstanding principal, PAR1/30/90 and arrears buckets, as of the last close of business."""
+    operator_only(who)
+    async with runtime(request).pool.acquire() as conn:
+        live = await conn.fetchrow(cob_sql.LIVE_PORTFOLIO, None)
+        buckets = {r["bucket"]: r for r in await conn.fetch(cob_sql.LIVE_BUCKETS, None)}
+        statuses = {r["status"]: r["n"] for r in await conn.fetch(cob_sql.STATUS_COUNTS, None)}
+        last = await conn.fetchrow(
+            "SELECT business_date, finished_at FROM cob_runs WHERE status = 'completed'"
+            " ORDER BY business_date DESC LIMIT 1")
+        snapshot = await conn.fetchrow(
+            "SELECT * FROM portfolio_snapshots ORDER BY business_date DESC LIMIT 1")
+    assert live is not None
+    total = live["outstanding"]
+    return {
+        "currency": "MAD",
+        "as_of_business_date": last["business_date"].isoformat() if last else None,
+        "loans_active": live["loans_active"],
+        "outstanding_principal": str(total),
+        "par": {f"par{n}": {"principal": str(live[f"par{n}"]),
+                            "ratio": _ratio(live[f"par{n}"], total)} for n in (1, 30, 90)},
+        "arrears_buckets": {b: {"loans": buckets[b]["loans"] if b in buckets else 0,
+                                "principal": str(buckets[b]["principal"]) if b in buckets
+                                else "0.00"} for b in BUCKETS},
+        "loans_by_status": statuses,
+        "last_snapshot": None if snapshot is None else {
+            "business_date": snapshot["business_date"].isoformat(),
+            "loans_active": snapshot["loans_active"],
+            "outstanding_principal": str(snapshot["outstanding_principal"]),
+            "par1": _ratio(snapshot["par1_principal"], snapshot["outstanding_principal"]),
+            "par30": _ratio(snapshot["par30_principal"], snapshot["outstanding_principal"]),
+            "par90": _ratio(snapshot["par90_principal"], snapshot["outstanding_principal"]),
+            "buckets": snapshot["buckets"],
+        },
+    }
+
+
+@router.post("/v1/close-of-business")
+async def close_of_business(body: CloseOfBusinessIn, request: Request,
+                            who: Annotated[Principal, require("cob:run")]) -> dict[str, Any]:
+    result = await run_close_of_business(
+        runtime(request).pool, body.business_date,
+        due_days_before=settings(request).repayment_due_days_before, requested_by=who.sub)
+    return result.to_json()
+
+
+@router.get("/v1/close-of-business")
+async def close_of_business_runs(request: Request,
+                                 who: Annotated[Principal, require("cob:run")]
+                                 ) -> dict[str, Any]:
+    async with runtime(request).pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT business_date, status, started_at, finished_at, stats FROM cob_runs"
+            " ORDER BY business_date DESC LIMIT 60")
+    return {"items": [{"business_date": r["business_date"].isoformat(), "status": r["status"],
+                       "started_at": r["started_at"].isoformat(),
+                       "finished_at": r["finished_at"].isoformat() if r["finished_at"] else None,
+                       **r["stats"]} for r in rows]}
+
+
+@router.get("/v1/sagas")
+async def list_sagas(
+    request: Request, who: Annotated[Principal, require("loans:read")],
+    state: str | None = None, loan_id: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> dict[str, Any]:
+    """The saga monitor: filter by state (e.g. ``failed``), newest first, with counts."""
+    operator_only(who)
+    if state is not None and state not in {s.value for s in SagaStatus}:
+        raise InvalidInput(f"unknown saga state {state!r}", field="state")
+    async with runtime(request).pool.acquire() as conn:
+        items = await sagas_repo.list_sagas(conn, state, loan_id, limit)
+        counts = await sagas_repo.counts_by_state(conn)
+    return {"items": items, "counts": counts}
+
+
+@router.get("/v1/sagas/{saga_id}")
+async def get_saga(saga_id: str, request: Request,
+                   who: Annotated[Principal, require("loans:read")]) -> dict[str, Any]:
+    operator_only(who)
+    async with runtime(request).pool.acquire() as conn:
+        found = await sagas_repo.detail(conn, saga_id)
+    if found is None:
+        raise NotFound(f"saga {saga_id} not found", field="saga_id")
+    return found

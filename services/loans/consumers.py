@@ -1,0 +1,21 @@
+"""The loans consumer group: clients' events (projection + saga replies) and payments'."""
+
+from __future__ import annotations
+
+from services.loans.handlers.events import PROJECTION_HANDLERS, saga_handlers
+from services.loans.handlers.repayments import on_repayment_received
+from services.loans.settings import LoansSettings
+from shared.app import ConsumerSpec
+from shared.contracts import clients, payments
+
+
+def consumer_specs(settings: LoansSettings) -> list[ConsumerSpec]:
+    return [ConsumerSpec(
+        group=settings.consumer_group,
+        topics=[clients.EVENTS, payments.EVENTS],
+        handlers={
+            **PROJECTION_HANDLERS,
+            **saga_handlers(settings.saga_policy()),
+            "RepaymentReceived": on_repayment_received,
+        },
+    )]

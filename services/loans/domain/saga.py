@@ -1,0 +1,296 @@
+"""The disbursement saga as a pure state machine: ``decide(state, event) -> (state, commands)``.
+
+Steps follow "compensatable steps → one pivot → retriable steps":
+
+1. ``reserve_credit`` (compensatable): ``ReserveCredit`` to clients.
+2. ``disburse`` (the pivot): ``DisburseLoan`` to payments.
+3. on success the loan is activated; on a failed payout the reservation is
+   released (``release_credit``) and the loan ends ``disbursement_failed``.
+
+Every waiting state has a deadline. When it passes, the saga re-sends its last
+command (every receiver is idempotent on the saga id) up to ``max_resends`` times,
+then gives up and ends ``failed``, visible to operators — never silently. A late
+reply still resolves a failed saga: a payout that completes after the deadline
+activates the loan, because the money did reach the borrower.
+
+The state machine knows nothing of databases or Kafka: the handler persists the
+returned state and turns the returned commands into outbox messages and loan
+changes, in one transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+
+SAGA_TYPE = "disbursement"
+
+
+class SagaStatus(StrEnum):
+    RESERVING_CREDIT = "reserving_credit"
+    DISBURSING = "disbursing"
+    COMPENSATING = "compensating"
+    COMPLETED = "completed"
+    CREDIT_REJECTED = "credit_rejected"
+    COMPENSATED = "compensated"
+    FAILED = "failed"
+
+
+class Step(StrEnum):
+    RESERVE_CREDIT = "reserve_credit"
+    DISBURSE = "disburse"
+    RELEASE_CREDIT = "release_credit"
+    DONE = "done"
+
+
+ENDED = frozenset({SagaStatus.COMPLETED, SagaStatus.CREDIT_REJECTED, SagaStatus.COMPENSATED})
+
+
+@dataclass(frozen=True)
+class SagaPolicy:
+    credit_timeout: timedelta = timedelta(minutes=2)
+    """How long clients has to answer ReserveCredit / ReleaseCredit."""
+    payout_timeout: timedelta = timedelta(minutes=10)
+    """The deadline given to payments in DisburseLoan."""
+    payout_grace: timedelta = timedelta(minutes=2)
+    """How long after the payout deadline loans waits for payments' answer."""
+    max_resends: int = 2
+    """How many times a command is re-sent when its answer is late, before failing."""
+
+
+@dataclass(frozen=True)
+class SagaState:
+    id: str
+    loan_id: str
+    client_id: str
+    partner_id: str
+    amount: Decimal
+    state: SagaStatus
+    step: Step
+    deadline: datetime | None
+    currency: str = "MAD"
+    compensating: bool = False
+    failed: bool = False
+    attempts: int = 0
+    msisdn: str | None = None
+    language: str | None = None
+    payout_deadline: datetime | None = None
+    reason: str | None = None
+    provider_reference: str | None = None
+
+
+# -- what happens to the saga (inputs) -------------------------------------------
+@dataclass(frozen=True)
+class CreditReservedReply:
+    now: datetime
+    msisdn: str
+    language: str
+
+
+@dataclass(frozen=True)
+class CreditRejectedReply:
+    now: datetime
+    reason: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class PayoutCompleted:
+    now: datetime
+    completed_at: datetime
+    provider_reference: str
+
+
+@dataclass(frozen=True)
+class PayoutFailed:
+    now: datetime
+    reason: str
+
+
+@dataclass(frozen=True)
+class CreditReleasedReply:
+    now: datetime
+
+
+@dataclass(frozen=True)
+class DeadlinePassed:
+    now: datetime
+
+
+SagaEvent = (CreditReservedReply | CreditRejectedReply | PayoutCompleted | PayoutFailed
+             | CreditReleasedReply | DeadlinePassed)
+
+
+# -- what the saga asks for (outputs) --------------------------------------------
+@dataclass(frozen=True)
+class SendReserveCredit:
+    pass
+
+
+@dataclass(frozen=True)
+class SendDisburseLoan:
+    deadline: datetime
+
+
+@dataclass(frozen=True)
+class SendReleaseCredit:
+    reason: str
+
+
+@dataclass(frozen=True)
+class MarkLoanDisbursing:
+    msisdn: str
+
+
+@dataclass(frozen=True)
+class ActivateLoan:
+    disbursed_on: date
+
+
+@dataclass(frozen=True)
+class RejectLoan:
+    reason: str
+
+
+@dataclass(frozen=True)
+class FailLoanDisbursement:
+    reason: str
+
+
+@dataclass(frozen=True)
+class Note:
+    """A line for the saga's timeline (what was decided and why)."""
+
+    text: str
+
+
+Command = (SendReserveCredit | SendDisburseLoan | SendReleaseCredit | MarkLoanDisbursing
+           | ActivateLoan | RejectLoan | FailLoanDisbursement | Note)
+
+
+@dataclass(frozen=True)
+class Decision:
+    state: SagaState
+    commands: list[Command] = field(default_factory=list)
+
+
+def start(
+    *, saga_id: str, loan_id: str, client_id: str, partner_id: str, amount: Decimal,
+    now: datetime, policy: SagaPolicy, currency: str = "MAD",
+) -> tuple[SagaState, list[Command]]:
+    state = SagaState(
+        id=saga_id, loan_id=loan_id, client_id=client_id, partner_id=partner_id,
+        amount=amount, currency=currency, state=SagaStatus.RESERVING_CREDIT,
+        step=Step.RESERVE_CREDIT, deadline=now + policy.credit_timeout,
+    )
+    return state, [SendReserveCredit()]
+
+
+def _ignore(state: SagaState, event: SagaEvent) -> tuple[SagaState, list[Command]]:
+    return state, [Note(f"{type(event).__name__} ignored in state {state.state.value}")]
+
+
+def _compensate(state: SagaState, now: datetime, reason: str, policy: SagaPolicy
+                ) -> tuple[SagaState, list[Command]]:
+    new = replace(state, state=SagaStatus.COMPENSATING, step=Step.RELEASE_CREDIT,
+                  compensating=True, failed=False, attempts=0, reason=reason,
+                  deadline=now + policy.credit_timeout)
+    return new, [SendReleaseCredit(reason), FailLoanDisbursement(reason)]
+
+
+def _on_deadline(state: SagaState, now: datetime, policy: SagaPolicy
+                 ) -> tuple[SagaState, list[Command]]:
+    if state.deadline is None or now < state.deadline:
+        return state, []
+    retry = state.attempts < policy.max_resends
+    attempt = f"{state.attempts + 1}/{policy.max_resends}"
+    if state.state is SagaStatus.RESERVING_CREDIT:
+        if retry:
+            return (replace(state, attempts=state.attempts + 1,
+                            deadline=now + policy.credit_timeout),
+                    [SendReserveCredit(), Note(f"no credit answer by the deadline; "
+                                               f"ReserveCredit re-sent ({attempt})")])
+        reason = "the clients service did not answer the credit reservation in time"
+        return (replace(state, state=SagaStatus.FAILED, failed=True, compensating=True,
+                        step=Step.RELEASE_CREDIT, deadline=None, reason=reason),
+                [SendReleaseCredit(reason), FailLoanDisbursement(reason), Note(reason)])
+    if state.state is SagaStatus.DISBURSING:
+        assert state.payout_deadline is not None
+        if retry:
+            return (replace(state, attempts=state.attempts + 1,
+                            deadline=now + policy.payout_grace),
+                    [SendDisburseLoan(state.payout_deadline),
+                     Note(f"no payout answer by the deadline; DisburseLoan re-sent ({attempt})")])
+        reason = ("the payout was not answered by its deadline: its outcome is unknown; "
+                  "reconcile with payments (a late answer still resolves this saga)")
+        return (replace(state, state=SagaStatus.FAILED, failed=True, deadline=None,
+                        reason=reason), [Note(reason)])
+    if state.state is SagaStatus.COMPENSATING:
+        if retry:
+            return (replace(state, attempts=state.attempts + 1,
+                            deadline=now + policy.credit_timeout),
+                    [SendReleaseCredit(state.reason or "disbursement failed"),
+                     Note(f"no release confirmation by the deadline; ReleaseCredit re-sent "
+                          f"({attempt})")])
+        reason = "the credit release was never confirmed: compensation failed"
+        return (replace(state, state=SagaStatus.FAILED, failed=True, deadline=None,
+                        reason=reason), [Note(reason)])
+    return replace(state, deadline=None), []
+
+
+def decide(state: SagaState, event: SagaEvent, policy: SagaPolicy | None = None
+           ) -> tuple[SagaState, list[Command]]:
+    """The saga's next state and the commands to send; duplicates change nothing."""
+    policy = policy or SagaPolicy()
+    s = state.state
+    if isinstance(event, DeadlinePassed):
+        return _on_deadline(state, event.now, policy)
+
+    if isinstance(event, CreditReservedReply):
+        if s is not SagaStatus.RESERVING_CREDIT:
+            return _ignore(state, event)
+        payout_deadline = event.now + policy.payout_timeout
+        new = replace(state, state=SagaStatus.DISBURSING, step=Step.DISBURSE, attempts=0,
+                      msisdn=event.msisdn, language=event.language,
+                      payout_deadline=payout_deadline,
+                      deadline=payout_deadline + policy.payout_grace)
+        return new, [MarkLoanDisbursing(event.msisdn), SendDisburseLoan(payout_deadline)]
+
+    if isinstance(event, CreditRejectedReply):
+        if s is not SagaStatus.RESERVING_CREDIT:
+            return _ignore(state, event)
+        reason = f"credit rejected: {event.reason}" + (f" ({event.detail})" if event.detail
+                                                       else "")
+        return (replace(state, state=SagaStatus.CREDIT_REJECTED, step=Step.DONE, deadline=None,
+                        reason=reason), [RejectLoan(event.reason)])
+
+    if isinstance(event, PayoutCompleted):
+        late = s is SagaStatus.FAILED and state.step is Step.DISBURSE
+        if s is SagaStatus.DISBURSING or late:
+            new = replace(state, state=SagaStatus.COMPLETED, step=Step.DONE, deadline=None,
+                          failed=False, provider_reference=event.provider_reference)
+            commands: list[Command] = [ActivateLoan(event.completed_at.date())]
+            if late:
+                commands.append(Note("late payout confirmation resolved the failed saga"))
+            return new, commands
+        if s is SagaStatus.COMPENSATING:
+            reason = "payments reported the payout completed after reporting it failed"
+            return (replace(state, state=SagaStatus.FAILED, failed=True, deadline=None,
+                            reason=reason), [Note(reason)])
+        return _ignore(state, event)
+
+    if isinstance(event, PayoutFailed):
+        late = s is SagaStatus.FAILED and state.step is Step.DISBURSE
+        if s is SagaStatus.DISBURSING or late:
+            return _compensate(state, event.now, f"payout failed: {event.reason}", policy)
+        return _ignore(state, event)
+
+    if isinstance(event, CreditReleasedReply):
+        if s is SagaStatus.COMPENSATING or (s is SagaStatus.FAILED and state.compensating):
+            return (replace(state, state=SagaStatus.COMPENSATED, step=Step.DONE, deadline=None,
+                            failed=False), [])
+        return _ignore(state, event)
+
+    raise TypeError(f"unknown saga event {event!r}")  # pragma: no cover

@@ -1,0 +1,143 @@
+"""The disbursement saga's side effects: persist the decided state, send its commands.
+
+The saga row, the loan and the outbox rows change in the caller's transaction, so
+a command is sent if and only if the state that asked for it is stored.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from services.loans.domain import saga as sg
+from services.loans.domain.loan import Loan
+from services.loans.domain.schedule import fees_at_disbursement, reanchor, total_repayable
+from services.loans.repository import loans as loans_repo
+from services.loans.repository import products as products_repo
+from services.loans.repository import sagas as sagas_repo
+from shared.contracts.clients import ReleaseCredit, ReserveCredit
+from shared.contracts.loans import LoanDisbursed, LoanDisbursementFailed, LoanRejected
+from shared.contracts.payments import DisburseLoan
+from shared.uow import UnitOfWork
+
+log = logging.getLogger("noria.loans.saga")
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+async def execute(uow: UnitOfWork, loan: Loan, state: sg.SagaState,
+                  commands: list[sg.Command]) -> list[str]:
+    """Apply the saga's commands to the loan and the outbox; return timeline notes."""
+    conn = uow.conn
+    notes: list[str] = []
+    loan_changed = False
+    for cmd in commands:
+        if isinstance(cmd, sg.Note):
+            notes.append(cmd.text)
+        elif isinstance(cmd, sg.SendReserveCredit):
+            uow.emit(ReserveCredit(
+                client_id=state.client_id, reservation_id=state.id, saga_id=state.id,
+                loan_id=state.loan_id, amount=state.amount, currency=state.currency,
+            ), key=state.client_id)
+        elif isinstance(cmd, sg.SendReleaseCredit):
+            uow.emit(ReleaseCredit(
+                client_id=state.client_id, reservation_id=state.id, saga_id=state.id,
+                loan_id=state.loan_id, reason=cmd.reason,
+            ), key=state.client_id)
+        elif isinstance(cmd, sg.SendDisburseLoan):
+            assert state.msisdn is not None
+            uow.emit(DisburseLoan(
+                saga_id=state.id, loan_id=state.loan_id, client_id=state.client_id,
+                partner_id=state.partner_id, amount=state.amount, currency=state.currency,
+                msisdn=state.msisdn, deadline=cmd.deadline,
+            ), key=state.loan_id)
+        elif isinstance(cmd, sg.MarkLoanDisbursing):
+            loan.start_disbursing(cmd.msisdn)
+            loan_changed = True
+        elif isinstance(cmd, sg.RejectLoan):
+            loan.credit_rejected(cmd.reason)
+            loan_changed = True
+            uow.emit(LoanRejected(loan_id=loan.id, client_id=loan.client_id,
+                                  reason=f"credit_rejected: {cmd.reason}",
+                                  rejected_by="clients"), key=loan.id)
+        elif isinstance(cmd, sg.FailLoanDisbursement):
+            loan.fail_disbursement(cmd.reason)
+            loan_changed = True
+            uow.emit(LoanDisbursementFailed(loan_id=loan.id, client_id=loan.client_id,
+                                            saga_id=state.id, principal=loan.principal,
+                                            reason=cmd.reason), key=loan.id)
+        elif isinstance(cmd, sg.ActivateLoan):
+            await _activate(uow, loan, state, cmd)
+            loan_changed = True
+    if loan_changed:
+        await loans_repo.save(conn, loan)
+    return notes
+
+
+async def _activate(uow: UnitOfWork, loan: Loan, state: sg.SagaState,
+                    cmd: sg.ActivateLoan) -> None:
+    """Activate the loan; the previewed schedule is re-anchored to the disbursement date."""
+    conn = uow.conn
+    product = await products_repo.get(conn, loan.product_id, loan.product_version)
+    assert product is not None
+    loan.activate(cmd.disbursed_on)
+    current = loans_repo.planned(await loans_repo.installments(conn, loan.id))
+    schedule = reanchor(current, product.terms.frequency, cmd.disbursed_on)
+    await loans_repo.set_due_dates(conn, loan.id, schedule)
+    assert state.msisdn is not None
+    uow.emit(LoanDisbursed(
+        loan_id=loan.id, client_id=loan.client_id, partner_id=loan.partner_id,
+        saga_id=state.id, principal=loan.principal, currency=loan.currency,
+        msisdn=state.msisdn, disbursed_on=cmd.disbursed_on, installments=len(schedule),
+        first_due_date=schedule[0].due_date, first_due_amount=schedule[0].total,
+        total_repayable=total_repayable(schedule),
+        fees_at_disbursement=fees_at_disbursement(product.terms, loan.principal),
+    ), key=loan.id)
+
+
+async def record(uow: UnitOfWork, before: sg.SagaState | None, after: sg.SagaState,
+                 event: str, notes: list[str]) -> None:
+    conn = uow.conn
+    if before is None:
+        await sagas_repo.insert(conn, after)
+    elif after != before:
+        await sagas_repo.update(conn, after)
+    detail = "; ".join(notes) or (after.reason or "" if after.failed else "")
+    await sagas_repo.add_timeline(conn, after.id, event,
+                                  before.state.value if before else None, after.state.value,
+                                  detail)
+
+
+async def advance(uow: UnitOfWork, saga_id: str, loan_id: str, event: sg.SagaEvent,
+                  policy: sg.SagaPolicy, event_name: str) -> None:
+    """Feed one reply (or a deadline) to the saga and carry out what it decides."""
+    conn = uow.conn
+    state = await sagas_repo.get(conn, saga_id, for_update=True)
+    if state is None:
+        log.info("%s for unknown saga %s (loan %s) ignored", event_name, saga_id, loan_id)
+        return
+    if state.loan_id != loan_id:
+        log.warning("%s for saga %s names loan %s, the saga's loan is %s; ignored",
+                    event_name, saga_id, loan_id, state.loan_id)
+        return
+    new_state, commands = sg.decide(state, event, policy)
+    if new_state == state and not commands:
+        return
+    loan = await loans_repo.get(conn, state.loan_id, for_update=True)
+    assert loan is not None
+    notes = await execute(uow, loan, new_state, commands)
+    await record(uow, state, new_state, event_name, notes)
+    if new_state.state != state.state:
+        log.info("saga %s: %s -> %s on %s", saga_id, state.state.value, new_state.state.value,
+                 event_name)
+
+
+async def on_deadline(uow: UnitOfWork, saga_id: str, policy: sg.SagaPolicy) -> None:
+    """The sweeper's step for one saga past its deadline (re-checked under the row lock)."""
+    state = await sagas_repo.get(uow.conn, saga_id, for_update=True)
+    if state is None or state.deadline is None:
+        return
+    await advance(uow, saga_id, state.loan_id, sg.DeadlinePassed(now_utc()), policy,
+                  "DeadlinePassed")

@@ -1,0 +1,65 @@
+"""Background jobs: the saga sweeper and the daily close-of-business schedule."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+from typing import cast
+
+from services.loans.cob import run_close_of_business
+from services.loans.handlers.saga import now_utc, on_deadline
+from services.loans.repository import sagas as sagas_repo
+from services.loans.settings import LoansSettings
+from shared.app import Runtime
+from shared.errors import Conflict
+
+log = logging.getLogger("noria.loans.jobs")
+
+
+async def sweep_once(runtime: Runtime, limit: int = 100) -> int:
+    """Drive every saga past its deadline one step; return how many were handled."""
+    settings = cast(LoansSettings, runtime.settings)
+    policy = settings.saga_policy()
+    async with runtime.pool.acquire() as conn:
+        due = await sagas_repo.past_deadline(conn, now_utc(), limit)
+    for saga_id in due:
+        try:
+            async with runtime.uow() as uow:
+                await on_deadline(uow, saga_id, policy)
+                await uow.commit()
+        except Exception:
+            log.exception("sweeping saga %s failed; next round retries", saga_id)
+    if due:
+        log.info("saga sweeper handled %d saga(s) past their deadline", len(due))
+    return len(due)
+
+
+async def saga_sweeper(runtime: Runtime) -> None:
+    settings = cast(LoansSettings, runtime.settings)
+    while True:
+        await sweep_once(runtime)
+        await asyncio.sleep(settings.sweeper_interval_s)
+
+
+async def cob_scheduler(runtime: Runtime) -> None:
+    """Run close of business once a day, after ``cob_daily_at`` (UTC), for that date."""
+    settings = cast(LoansSettings, runtime.settings)
+    if not settings.cob_schedule_enabled:
+        return
+    while True:
+        now = datetime.now(UTC)
+        if now.time() >= settings.cob_daily_at:
+            async with runtime.pool.acquire() as conn:
+                done = await conn.fetchval(
+                    "SELECT 1 FROM cob_runs WHERE business_date = $1 AND status = 'completed'",
+                    now.date())
+            if not done:
+                try:
+                    await run_close_of_business(
+                        runtime.pool, now.date(),
+                        due_days_before=settings.repayment_due_days_before,
+                        requested_by="scheduler")
+                except Conflict:
+                    log.info("close of business already running elsewhere")
+        await asyncio.sleep(settings.cob_check_interval_s)

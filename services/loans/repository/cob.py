@@ -1,0 +1,141 @@
+"""Close of business as set-based SQL: every statement handles the whole portfolio.
+
+``$1`` is always the business date. No statement loops over loans in Python, so a
+run costs a handful of statements whatever the number of loans. Each statement is
+idempotent for a given business date (a re-run finds nothing left to do).
+"""
+
+from __future__ import annotations
+
+# An installment still owed after its due date is overdue (on the due date it is only due).
+MARK_OVERDUE = """
+UPDATE installments i SET status = 'overdue'
+  FROM loans l
+ WHERE l.id = i.loan_id AND l.status = 'active'
+   AND i.status = 'pending' AND i.due_date < $1
+"""
+
+# One late penalty per overdue installment, once it is more than the tolerance late:
+# flat, or a fraction of what is overdue on it, rounded half up to the cent
+# (delinquency.penalty_for, in SQL).
+APPLY_PENALTIES = """
+UPDATE installments i
+   SET penalties_due = i.penalties_due + CASE l.penalty_kind
+           WHEN 'flat' THEN round(l.penalty_value, 2)
+           ELSE round((i.principal_due - i.principal_paid + i.interest_due - i.interest_paid
+                       + i.fees_due - i.fees_paid + i.penalties_due - i.penalties_paid)
+                      * l.penalty_value, 2) END,
+       penalty_applied_on = $1
+  FROM loans l
+ WHERE l.id = i.loan_id AND l.status = 'active' AND i.status = 'overdue'
+   AND l.penalty_kind IS NOT NULL AND i.penalty_applied_on IS NULL
+   AND ($1 - i.due_date) > l.penalty_tolerance_days
+"""
+
+# Days in arrears from the oldest overdue installment; buckets as delinquency.arrears_bucket.
+AGE_ARREARS = """
+WITH oldest AS (
+    SELECT loan_id, min(due_date) AS due_date FROM installments
+     WHERE status = 'overdue' GROUP BY loan_id
+), aged AS (
+    SELECT l.id, COALESCE($1 - o.due_date, 0) AS days
+      FROM loans l LEFT JOIN oldest o ON o.loan_id = l.id
+     WHERE l.status = 'active'
+), bucketed AS (
+    SELECT id, days, CASE WHEN days <= 0 THEN 'current' WHEN days <= 30 THEN '1-30'
+                          WHEN days <= 60 THEN '31-60' WHEN days <= 90 THEN '61-90'
+                          ELSE '90+' END AS bucket
+      FROM aged
+)
+UPDATE loans l
+   SET days_in_arrears = b.days, arrears_bucket = b.bucket, arrears_as_of = $1,
+       bucket_changed_on = CASE WHEN b.bucket <> l.arrears_bucket THEN $1
+                                ELSE l.bucket_changed_on END
+  FROM bucketed b
+ WHERE l.id = b.id
+   AND (l.days_in_arrears, l.arrears_bucket) IS DISTINCT FROM (b.days, b.bucket)
+"""
+
+# The envelope is built in SQL exactly as shared.envelope.Envelope serialises it.
+_ENVELOPE = """jsonb_build_object(
+    'event_id', e.eid, 'type', {type!r}, 'version', 1, 'occurred_at', to_jsonb(now()),
+    'aggregate_id', e.loan_id, 'correlation_id', $2::text, 'causation_id', NULL,
+    'traceparent', NULL, 'payload', {payload})"""
+
+EMIT_REPAYMENT_DUE = """
+WITH e AS (
+    SELECT gen_random_uuid() AS eid, i.loan_id, l.client_id, i.number, i.due_date,
+           (i.principal_due + i.interest_due + i.fees_due + i.penalties_due
+            - i.principal_paid - i.interest_paid - i.fees_paid - i.penalties_paid) AS amount
+      FROM installments i JOIN loans l ON l.id = i.loan_id
+     WHERE l.status = 'active' AND i.status = 'pending' AND i.due_date = $1 + $3::int
+)
+INSERT INTO outbox (event_id, topic, message_key, type, envelope)
+SELECT e.eid, 'loans.events', e.loan_id, 'RepaymentDue', """ + _ENVELOPE.format(
+    type="RepaymentDue", payload="""jsonb_build_object(
+        'loan_id', e.loan_id, 'client_id', e.client_id, 'business_date', $1::date,
+        'due_date', e.due_date, 'installment', e.number, 'amount', e.amount::text)""") + """
+  FROM e WHERE e.amount > 0
+"""
+
+# A loan that entered arrears, or moved to another bucket, in this business date's run.
+EMIT_IN_ARREARS = """
+WITH owed AS (
+    SELECT i.loan_id, sum(i.principal_due + i.interest_due + i.fees_due + i.penalties_due
+                          - i.principal_paid - i.interest_paid - i.fees_paid
+                          - i.penalties_paid) AS amount
+      FROM installments i
+     WHERE i.status = 'overdue'
+       AND i.loan_id IN (SELECT id FROM loans WHERE bucket_changed_on = $1)
+     GROUP BY i.loan_id
+), e AS (
+    SELECT gen_random_uuid() AS eid, l.id AS loan_id, l.client_id, l.days_in_arrears,
+           l.arrears_bucket, COALESCE(o.amount, 0)::numeric(14,2) AS amount
+      FROM loans l LEFT JOIN owed o ON o.loan_id = l.id
+     WHERE l.status = 'active' AND l.bucket_changed_on = $1 AND l.arrears_bucket <> 'current'
+)
+INSERT INTO outbox (event_id, topic, message_key, type, envelope)
+SELECT e.eid, 'loans.events', e.loan_id, 'LoanInArrears', """ + _ENVELOPE.format(
+    type="LoanInArrears", payload="""jsonb_build_object(
+        'loan_id', e.loan_id, 'client_id', e.client_id, 'business_date', $1::date,
+        'days_in_arrears', e.days_in_arrears, 'amount_overdue', e.amount::text,
+        'bucket', e.arrears_bucket)""") + """
+  FROM e
+"""
+
+# PAR(N): outstanding principal of loans more than N days in arrears (delinquency.par_ratio).
+SNAPSHOT = """
+INSERT INTO portfolio_snapshots (business_date, loans_active, outstanding_principal,
+                                 par1_principal, par30_principal, par90_principal, buckets)
+SELECT $1, count(*), COALESCE(sum(principal_outstanding), 0),
+       COALESCE(sum(principal_outstanding) FILTER (WHERE days_in_arrears > 1), 0),
+       COALESCE(sum(principal_outstanding) FILTER (WHERE days_in_arrears > 30), 0),
+       COALESCE(sum(principal_outstanding) FILTER (WHERE days_in_arrears > 90), 0),
+       (SELECT COALESCE(jsonb_object_agg(bucket, jsonb_build_object(
+                   'loans', n, 'principal', p::numeric(16,2)::text)), '{}'::jsonb)
+          FROM (SELECT arrears_bucket AS bucket, count(*) AS n,
+                       sum(principal_outstanding) AS p
+                  FROM loans WHERE status = 'active' GROUP BY arrears_bucket) b)
+  FROM loans WHERE status = 'active'
+ON CONFLICT (business_date) DO NOTHING
+"""
+
+LIVE_PORTFOLIO = """
+SELECT count(*) AS loans_active, COALESCE(sum(principal_outstanding), 0) AS outstanding,
+       COALESCE(sum(principal_outstanding) FILTER (WHERE days_in_arrears > 1), 0) AS par1,
+       COALESCE(sum(principal_outstanding) FILTER (WHERE days_in_arrears > 30), 0) AS par30,
+       COALESCE(sum(principal_outstanding) FILTER (WHERE days_in_arrears > 90), 0) AS par90
+  FROM loans WHERE status = 'active' AND ($1::text IS NULL OR partner_id = $1)
+"""
+
+LIVE_BUCKETS = """
+SELECT arrears_bucket AS bucket, count(*) AS loans, COALESCE(sum(principal_outstanding), 0)
+       AS principal
+  FROM loans WHERE status = 'active' AND ($1::text IS NULL OR partner_id = $1)
+ GROUP BY arrears_bucket
+"""
+
+STATUS_COUNTS = """
+SELECT status, count(*) AS n FROM loans WHERE ($1::text IS NULL OR partner_id = $1)
+ GROUP BY status
+"""

@@ -1,0 +1,244 @@
+"""Loans, their installments and repayments."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+
+from services.loans.domain.allocation import AllocationLine, InstallmentDue
+from services.loans.domain.loan import Loan, LoanStatus
+from services.loans.domain.products import Penalty
+from services.loans.domain.schedule import PlannedInstallment
+from services.loans.repository import Conn
+
+ZERO = Decimal("0.00")
+
+_LOAN_COLS = (
+    "id, client_id, partner_id, product_id, product_version, principal, term, currency,"
+    " status, submitted_by, decided_by, decision_reason, msisdn, disbursed_on, closed_on,"
+    " written_off_on, principal_outstanding, days_in_arrears, arrears_bucket, arrears_as_of,"
+    " version"
+)
+
+
+def _loan(r: asyncpg.Record) -> Loan:
+    return Loan(
+        id=r["id"], client_id=r["client_id"], partner_id=r["partner_id"],
+        product_id=r["product_id"], product_version=r["product_version"],
+        principal=r["principal"], term=r["term"], currency=r["currency"],
+        status=LoanStatus(r["status"]), submitted_by=r["submitted_by"],
+        decided_by=r["decided_by"], decision_reason=r["decision_reason"], msisdn=r["msisdn"],
+        disbursed_on=r["disbursed_on"], closed_on=r["closed_on"],
+        written_off_on=r["written_off_on"], principal_outstanding=r["principal_outstanding"],
+        days_in_arrears=r["days_in_arrears"], arrears_bucket=r["arrears_bucket"],
+        arrears_as_of=r["arrears_as_of"], version=r["version"],
+    )
+
+
+async def insert(conn: Conn, loan: Loan, penalty: Penalty | None) -> None:
+    await conn.execute(
+        "INSERT INTO loans (id, client_id, partner_id, product_id, product_version, principal,"
+        " term, currency, status, submitted_by, penalty_kind, penalty_value,"
+        " penalty_tolerance_days) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)",
+        loan.id, loan.client_id, loan.partner_id, loan.product_id, loan.product_version,
+        loan.principal, loan.term, loan.currency, loan.status.value, loan.submitted_by,
+        penalty.kind.value if penalty else None, penalty.value if penalty else None,
+        penalty.tolerance_days if penalty else None,
+    )
+
+
+async def get(conn: Conn, loan_id: str, *, for_update: bool = False
+              ) -> Loan | None:
+    lock = " FOR UPDATE" if for_update else ""
+    row = await conn.fetchrow(f"SELECT {_LOAN_COLS} FROM loans WHERE id = $1{lock}", loan_id)
+    return None if row is None else _loan(row)
+
+
+async def save(conn: Conn, loan: Loan) -> None:
+    """Write the aggregate's mutable state; the version bump orders its events."""
+    done = await conn.fetchval(
+        "UPDATE loans SET status = $2, decided_by = $3, decision_reason = $4, msisdn = $5,"
+        " disbursed_on = $6, closed_on = $7, written_off_on = $8, principal_outstanding = $9,"
+        " days_in_arrears = $10, arrears_bucket = $11, version = version + 1,"
+        " updated_at = now() WHERE id = $1 AND version = $12 RETURNING version",
+        loan.id, loan.status.value, loan.decided_by, loan.decision_reason, loan.msisdn,
+        loan.disbursed_on, loan.closed_on, loan.written_off_on, loan.principal_outstanding,
+        loan.days_in_arrears, loan.arrears_bucket, loan.version,
+    )
+    if done is None:
+        raise RuntimeError(f"loan {loan.id} changed concurrently (version {loan.version})")
+    loan.version = done
+
+
+async def list_loans(
+    conn: Conn, *, partner_id: str | None, client_id: str | None,
+    status: str | None, limit: int, after: str | None,
+) -> list[Loan]:
+    rows = await conn.fetch(
+        f"SELECT {_LOAN_COLS} FROM loans WHERE ($1::text IS NULL OR partner_id = $1)"
+        " AND ($2::text IS NULL OR client_id = $2) AND ($3::text IS NULL OR status = $3)"
+        " AND ($4::text IS NULL OR id > $4) ORDER BY id LIMIT $5",
+        partner_id, client_id, status, after, limit)
+    return [_loan(r) for r in rows]
+
+
+# -- installments -------------------------------------------------------------------
+@dataclass(frozen=True)
+class Installment:
+    number: int
+    due_date: date
+    principal_due: Decimal
+    interest_due: Decimal
+    fees_due: Decimal
+    penalties_due: Decimal
+    principal_paid: Decimal
+    interest_paid: Decimal
+    fees_paid: Decimal
+    penalties_paid: Decimal
+    status: str
+    paid_on: date | None
+
+    @property
+    def total(self) -> Decimal:
+        return self.principal_due + self.interest_due + self.fees_due + self.penalties_due
+
+    @property
+    def paid(self) -> Decimal:
+        return self.principal_paid + self.interest_paid + self.fees_paid + self.penalties_paid
+
+    @property
+    def outstanding(self) -> Decimal:
+        return self.total - self.paid
+
+    def owed(self) -> InstallmentDue:
+        return InstallmentDue(
+            number=self.number, due_date=self.due_date,
+            principal=self.principal_due - self.principal_paid,
+            interest=self.interest_due - self.interest_paid,
+            fees=self.fees_due - self.fees_paid,
+            penalties=self.penalties_due - self.penalties_paid,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "number": self.number, "due_date": self.due_date.isoformat(),
+            "principal": str(self.principal_due), "interest": str(self.interest_due),
+            "fees": str(self.fees_due), "penalties": str(self.penalties_due),
+            "total": str(self.total), "paid": str(self.paid),
+            "outstanding": str(self.outstanding), "status": self.status,
+            "paid_on": self.paid_on.isoformat() if self.paid_on else None,
+        }
+
+
+_INST_COLS = (
+    "number, due_date, principal_due, interest_due, fees_due, penalties_due, principal_paid,"
+    " interest_paid, fees_paid, penalties_paid, status, paid_on"
+)
+
+
+async def insert_schedule(conn: Conn, loan_id: str,
+                          schedule: Sequence[PlannedInstallment]) -> None:
+    await conn.executemany(
+        "INSERT INTO installments (loan_id, number, due_date, principal_due, interest_due,"
+        " fees_due) VALUES ($1, $2, $3, $4, $5, $6)",
+        [(loan_id, p.number, p.due_date, p.principal, p.interest, p.fees) for p in schedule])
+
+
+async def installments(conn: Conn, loan_id: str) -> list[Installment]:
+    rows = await conn.fetch(
+        f"SELECT {_INST_COLS} FROM installments WHERE loan_id = $1 ORDER BY number", loan_id)
+    return [Installment(**dict(r)) for r in rows]
+
+
+def planned(items: Sequence[Installment]) -> list[PlannedInstallment]:
+    return [PlannedInstallment(i.number, i.due_date, i.principal_due, i.interest_due, i.fees_due)
+            for i in items]
+
+
+async def set_due_dates(conn: Conn, loan_id: str,
+                        schedule: Sequence[PlannedInstallment]) -> None:
+    await conn.execute(
+        "UPDATE installments i SET due_date = d.due_date FROM unnest($2::int[], $3::date[])"
+        " AS d(number, due_date) WHERE i.loan_id = $1 AND i.number = d.number",
+        loan_id, [p.number for p in schedule], [p.due_date for p in schedule])
+
+
+_COLUMN = {"principal": "principal_paid", "interest": "interest_paid", "fees": "fees_paid",
+           "penalties": "penalties_paid"}
+
+
+async def apply_allocation(conn: Conn, loan_id: str,
+                           lines: Sequence[AllocationLine], paid_on: date) -> None:
+    """Add the allocated amounts to the installments; mark the fully paid ones."""
+    sums: dict[int, dict[str, Decimal]] = {}
+    for line in lines:
+        parts = sums.setdefault(line.installment, dict.fromkeys(_COLUMN, ZERO))
+        parts[line.component] += line.amount
+    numbers = sorted(sums)
+    await conn.execute(
+        "UPDATE installments i SET principal_paid = principal_paid + a.p,"
+        " interest_paid = interest_paid + a.i, fees_paid = fees_paid + a.f,"
+        " penalties_paid = penalties_paid + a.n"
+        " FROM unnest($2::int[], $3::numeric[], $4::numeric[], $5::numeric[], $6::numeric[])"
+        " AS a(number, p, i, f, n) WHERE i.loan_id = $1 AND i.number = a.number",
+        loan_id, numbers, [sums[n]["principal"] for n in numbers],
+        [sums[n]["interest"] for n in numbers], [sums[n]["fees"] for n in numbers],
+        [sums[n]["penalties"] for n in numbers])
+    await conn.execute(
+        "UPDATE installments SET status = 'paid', paid_on = $2 WHERE loan_id = $1"
+        " AND status IN ('pending', 'overdue') AND principal_paid >= principal_due"
+        " AND interest_paid >= interest_due AND fees_paid >= fees_due"
+        " AND penalties_paid >= penalties_due", loan_id, paid_on)
+
+
+async def write_off_installments(conn: Conn, loan_id: str) -> None:
+    await conn.execute(
+        "UPDATE installments SET status = 'written_off' WHERE loan_id = $1"
+        " AND status IN ('pending', 'overdue')", loan_id)
+
+
+async def refresh_arrears(conn: Conn, loan_id: str) -> None:
+    """After a repayment: arrears as of the last close of business, from what is still overdue."""
+    await conn.execute(
+        "UPDATE loans l SET days_in_arrears = COALESCE(o.asof - o.oldest, 0),"
+        " arrears_bucket = CASE WHEN o.oldest IS NULL OR o.asof IS NULL THEN 'current'"
+        "  WHEN o.asof - o.oldest <= 30 THEN '1-30'"
+        "  WHEN o.asof - o.oldest <= 60 THEN '31-60'"
+        "  WHEN o.asof - o.oldest <= 90 THEN '61-90' ELSE '90+' END"
+        " FROM (SELECT (SELECT min(due_date) FROM installments"
+        "               WHERE loan_id = $1 AND status = 'overdue') AS oldest,"
+        "              (SELECT max(business_date) FROM cob_runs) AS asof) o"
+        " WHERE l.id = $1", loan_id)
+
+
+# -- repayments -----------------------------------------------------------------------
+async def repayment_seen(conn: Conn, payment_id: str) -> str | None:
+    outcome: str | None = await conn.fetchval(
+        "SELECT outcome FROM repayments WHERE payment_id = $1", payment_id)
+    return outcome
+
+
+async def record_repayment(
+    conn: Conn, *, payment_id: str, loan_id: str, amount: Decimal,
+    outcome: str, reason: str | None, lines: Sequence[AllocationLine], received_at: datetime,
+) -> None:
+    await conn.execute(
+        "INSERT INTO repayments (payment_id, loan_id, amount, outcome, reason, allocation,"
+        " received_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        payment_id, loan_id, amount, outcome, reason,
+        [{"installment": x.installment, "component": x.component, "amount": str(x.amount)}
+         for x in lines], received_at)
+
+
+async def repayments(conn: Conn, loan_id: str) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        "SELECT payment_id, amount, outcome, reason, allocation, received_at FROM repayments"
+        " WHERE loan_id = $1 ORDER BY received_at, payment_id", loan_id)
+    return [{"payment_id": r["payment_id"], "amount": str(r["amount"]),
+             "outcome": r["outcome"], "reason": r["reason"], "allocation": r["allocation"],
+             "received_at": r["received_at"].isoformat()} for r in rows]

@@ -1,0 +1,113 @@
+"""The saga table and its timeline."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+
+from services.loans.domain.saga import SAGA_TYPE, SagaState, SagaStatus, Step
+from services.loans.repository import Conn
+
+_COLS = ("id, type, loan_id, state, current_step, deadline, compensating, failed, attempts,"
+         " data, version, created_at, updated_at")
+
+
+def _data(s: SagaState) -> dict[str, Any]:
+    return {
+        "client_id": s.client_id, "partner_id": s.partner_id, "amount": str(s.amount),
+        "currency": s.currency, "msisdn": s.msisdn, "language": s.language,
+        "payout_deadline": s.payout_deadline.isoformat() if s.payout_deadline else None,
+        "reason": s.reason, "provider_reference": s.provider_reference,
+    }
+
+
+def _state(r: asyncpg.Record) -> SagaState:
+    d = r["data"]
+    return SagaState(
+        id=r["id"], loan_id=r["loan_id"], client_id=d["client_id"], partner_id=d["partner_id"],
+        amount=Decimal(d["amount"]), currency=d.get("currency", "MAD"),
+        state=SagaStatus(r["state"]), step=Step(r["current_step"]), deadline=r["deadline"],
+        compensating=r["compensating"], failed=r["failed"], attempts=r["attempts"],
+        msisdn=d.get("msisdn"), language=d.get("language"),
+        payout_deadline=(datetime.fromisoformat(d["payout_deadline"])
+                         if d.get("payout_deadline") else None),
+        reason=d.get("reason"), provider_reference=d.get("provider_reference"),
+    )
+
+
+async def insert(conn: Conn, s: SagaState) -> None:
+    await conn.execute(
+        "INSERT INTO sagas (id, type, loan_id, state, current_step, deadline, compensating,"
+        " failed, attempts, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        s.id, SAGA_TYPE, s.loan_id, s.state.value, s.step.value, s.deadline, s.compensating,
+        s.failed, s.attempts, _data(s))
+
+
+async def get(conn: Conn, saga_id: str, *, for_update: bool = False
+              ) -> SagaState | None:
+    lock = " FOR UPDATE" if for_update else ""
+    row = await conn.fetchrow(f"SELECT {_COLS} FROM sagas WHERE id = $1{lock}", saga_id)
+    return None if row is None else _state(row)
+
+
+async def update(conn: Conn, s: SagaState) -> None:
+    await conn.execute(
+        "UPDATE sagas SET state = $2, current_step = $3, deadline = $4, compensating = $5,"
+        " failed = $6, attempts = $7, data = $8, version = version + 1, updated_at = now()"
+        " WHERE id = $1", s.id, s.state.value, s.step.value, s.deadline, s.compensating,
+        s.failed, s.attempts, _data(s))
+
+
+async def add_timeline(conn: Conn, saga_id: str, event: str,
+                       from_state: str | None, to_state: str, detail: str = "") -> None:
+    await conn.execute(
+        "INSERT INTO saga_timeline (saga_id, event, from_state, to_state, detail)"
+        " VALUES ($1, $2, $3, $4, $5)", saga_id, event, from_state, to_state, detail)
+
+
+async def past_deadline(conn: Conn, now: datetime, limit: int) -> list[str]:
+    rows = await conn.fetch(
+        "SELECT id FROM sagas WHERE deadline IS NOT NULL AND deadline <= $1"
+        " ORDER BY deadline LIMIT $2", now, limit)
+    return [r["id"] for r in rows]
+
+
+def to_json(r: asyncpg.Record) -> dict[str, Any]:
+    d = dict(r["data"])
+    return {
+        "id": r["id"], "type": r["type"], "loan_id": r["loan_id"], "state": r["state"],
+        "current_step": r["current_step"],
+        "deadline": r["deadline"].isoformat() if r["deadline"] else None,
+        "compensating": r["compensating"], "failed": r["failed"], "attempts": r["attempts"],
+        "data": d, "created_at": r["created_at"].isoformat(),
+        "updated_at": r["updated_at"].isoformat(),
+    }
+
+
+async def list_sagas(conn: Conn, state: str | None, loan_id: str | None,
+                     limit: int) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        f"SELECT {_COLS} FROM sagas WHERE ($1::text IS NULL OR state = $1)"
+        " AND ($2::text IS NULL OR loan_id = $2) ORDER BY updated_at DESC LIMIT $3",
+        state, loan_id, limit)
+    return [to_json(r) for r in rows]
+
+
+async def detail(conn: Conn, saga_id: str) -> dict[str, Any] | None:
+    row = await conn.fetchrow(f"SELECT {_COLS} FROM sagas WHERE id = $1", saga_id)
+    if row is None:
+        return None
+    timeline = await conn.fetch(
+        "SELECT at, event, from_state, to_state, detail FROM saga_timeline WHERE saga_id = $1"
+        " ORDER BY id", saga_id)
+    return {**to_json(row), "timeline": [
+        {"at": t["at"].isoformat(), "event": t["event"], "from_state": t["from_state"],
+         "to_state": t["to_state"], "detail": t["detail"]} for t in timeline]}
+
+
+async def counts_by_state(conn: Conn) -> dict[str, int]:
+    rows = await conn.fetch("SELECT state, count(*) AS n FROM sagas GROUP BY state")
+    return {r["state"]: r["n"] for r in rows}
