@@ -1,0 +1,1 @@
+"""The operations console: a server-rendered web UI over the four services' APIs."""

@@ -1,0 +1,127 @@
+"""Loans: the approvals queue (maker-checker), the loan list and the loan file."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import Response
+
+from console import present
+from console.session import CsrfChecked, OperatorSession
+from console.upstream import Problem, Reply
+from console.views.business import client_phones
+from console.web import redirect, render, upstream
+
+router = APIRouter()
+
+IN_FLIGHT = frozenset({"approved", "disbursing"})
+LOAN_STATUSES = ("submitted", "approved", "disbursing", "active", "closed", "rejected",
+                 "withdrawn", "disbursement_failed", "written_off")
+MAX_PREVIEWS = 20
+
+
+def schedule_rows(reply: Reply) -> list[dict[str, Any]]:
+    data = reply.data
+    if isinstance(data, dict):
+        for key in ("installments", "schedule"):
+            if isinstance(data.get(key), list):
+                return [i for i in data[key] if isinstance(i, dict)]
+    return reply.items()
+
+
+async def approvals_page(request: Request, token: str, problem: Problem | None = None,
+                         problem_loan: str | None = None, status: int = 200) -> Response:
+    up = upstream(request)
+    submitted = await up.get("loans", "/v1/loans", token, {"status": "submitted"})
+    loans = submitted.items()
+    clients = await client_phones(request, token, [str(x.get("client_id", "")) for x in loans])
+    previews: dict[str, list[dict[str, Any]]] = {}
+    need = [str(x["id"]) for x in loans[:MAX_PREVIEWS]
+            if "id" in x and not isinstance(x.get("schedule"), list)]
+    replies = await up.gather(*(up.get("loans", f"/v1/loans/{i}/schedule", token)
+                                for i in need))
+    for loan_id, reply in zip(need, replies, strict=True):
+        previews[loan_id] = schedule_rows(reply)
+    for loan in loans:
+        if isinstance(loan.get("schedule"), list):
+            previews[str(loan.get("id"))] = loan["schedule"]
+    return render(request, "approvals.html", code=status, submitted=submitted, loans=loans,
+                  clients=clients, previews=previews, problem=problem,
+                  problem_loan=problem_loan)
+
+
+@router.get("/approvals")
+async def approvals(request: Request, session: OperatorSession) -> Response:
+    return await approvals_page(request, session.token)
+
+
+@router.post("/approvals/{loan_id}/approve", dependencies=[CsrfChecked])
+async def approve(request: Request, loan_id: str, session: OperatorSession) -> Response:
+    reply = await upstream(request).post("loans", f"/v1/loans/{loan_id}/approve",
+                                         session.token, json={},
+                                         idempotency_key=str(uuid.uuid4()))
+    if reply.ok:
+        return redirect(f"/loans/{loan_id}?flash=approved", request)
+    return await approvals_page(request, session.token, problem=reply.problem or Problem(
+        reply.status, "loans", reply.error or ""), problem_loan=loan_id,
+        status=reply.status or 502)
+
+
+@router.post("/approvals/{loan_id}/reject", dependencies=[CsrfChecked])
+async def reject(request: Request, loan_id: str, session: OperatorSession,
+                 reason: Annotated[str, Form()] = "") -> Response:
+    reply = await upstream(request).post("loans", f"/v1/loans/{loan_id}/reject",
+                                         session.token, json={"reason": reason.strip()})
+    if reply.ok:
+        return redirect("/approvals?flash=rejected", request)
+    return await approvals_page(request, session.token, problem=reply.problem or Problem(
+        reply.status, "loans", reply.error or ""), problem_loan=loan_id,
+        status=reply.status or 502)
+
+
+@router.get("/loans")
+async def loan_list(request: Request, session: OperatorSession, status: str | None = None,
+                    client_id: str | None = None) -> Response:
+    reply = await upstream(request).get("loans", "/v1/loans", session.token,
+                                        {"status": status, "client_id": client_id})
+    return render(request, "loans.html", reply=reply, loans=reply.items(), status=status or "",
+                  client_id=client_id or "", statuses=LOAN_STATUSES)
+
+
+@router.get("/loans/{loan_id}")
+async def loan_detail(request: Request, loan_id: str, session: OperatorSession) -> Response:
+    up = upstream(request)
+    tok = session.token
+    loan, schedule, repayments, ledger, messages, sagas = await up.gather(
+        up.get("loans", f"/v1/loans/{loan_id}", tok),
+        up.get("loans", f"/v1/loans/{loan_id}/schedule", tok),
+        up.get("loans", f"/v1/loans/{loan_id}/repayments", tok),
+        up.get("payments", f"/v1/loans/{loan_id}/ledger", tok),
+        up.get("notifications", "/v1/messages", tok, {"loan_id": loan_id}),
+        up.get("loans", "/v1/sagas", tok, {"loan_id": loan_id}),
+    )
+    data = loan.obj()
+    client = await up.get("clients", f"/v1/clients/{data['client_id']}", tok) \
+        if data.get("client_id") else None
+    saga_rows = [s for s in sagas.items() if str(s.get("loan_id", loan_id)) == loan_id]
+    saga_id = present.first(data, "saga_id") or (saga_rows[0].get("id") if saga_rows else None)
+    saga = await up.get("loans", f"/v1/sagas/{saga_id}", tok) if saga_id else None
+    return render(request, "loan.html", loan_id=loan_id, loan=loan, data=data,
+                  schedule=schedule, installments=schedule_rows(schedule),
+                  repayments=repayments, ledger=ledger, messages=messages, sagas=sagas,
+                  saga=saga, client=client, in_flight=str(data.get("status")) in IN_FLIGHT)
+
+
+@router.get("/loans/{loan_id}/status")
+async def loan_status(request: Request, loan_id: str, session: OperatorSession,
+                      seen: str = "") -> Response:
+    """The status badge, polled while the disbursement saga runs."""
+    loan = await upstream(request).get("loans", f"/v1/loans/{loan_id}", session.token)
+    status = str(loan.obj().get("status", ""))
+    response = render(request, "loan_status.html", loan_id=loan_id, status=status,
+                      in_flight=status in IN_FLIGHT)
+    if seen and status and status != seen:
+        response.headers["HX-Refresh"] = "true"
+    return response

@@ -1,0 +1,128 @@
+"""The machinery: platform health, sagas, dead letters, reconciliation, SMS."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import Response
+
+from console import present
+from console.session import CsrfChecked, OperatorSession
+from console.upstream import SERVICES
+from console.web import redirect, render, safe_next, upstream
+
+router = APIRouter()
+
+SAGA_STATES = ("in_flight", "compensating", "failed", "completed")
+DLQ_SERVICES = SERVICES
+
+
+@router.get("/fragments/health")
+async def health_strip(request: Request, session: OperatorSession) -> Response:
+    health = await upstream(request).readiness()
+    return render(request, "health_strip.html", health=health)
+
+
+@router.get("/sagas")
+async def sagas(request: Request, session: OperatorSession, state: str = "") -> Response:
+    up = upstream(request)
+    states = [state] if state else ["in_flight", "compensating", "failed"]
+    replies = await up.gather(*(up.get("loans", "/v1/sagas", session.token, {"state": s})
+                                for s in states))
+    by_state = dict(zip(states, replies, strict=True))
+    in_flight = by_state["in_flight"].items() if "in_flight" in by_state else []
+    stuck = present.oldest(in_flight, "started_at", "created_at", "updated_at")
+    return render(request, "sagas.html", by_state=by_state, state=state, states=SAGA_STATES,
+                  stuck=stuck)
+
+
+@router.get("/sagas/{saga_id}")
+async def saga_detail(request: Request, saga_id: str, session: OperatorSession) -> Response:
+    saga = await upstream(request).get("loans", f"/v1/sagas/{saga_id}", session.token)
+    return render(request, "saga.html", saga_id=saga_id, saga=saga, data=saga.obj())
+
+
+@router.get("/dead-letters")
+async def dead_letters(request: Request, session: OperatorSession, show: str = "pending",
+                       replayed: str = "", outcome: str = "", ok: int | None = None,
+                       n: int | None = None) -> Response:
+    up = upstream(request)
+    replies = await up.gather(*(
+        up.get(s, "/v1/dead-letters", session.token,
+               {"pending_only": "false" if show == "all" else "true", "limit": 500})
+        for s in DLQ_SERVICES))
+    per_service = dict(zip(DLQ_SERVICES, replies, strict=True))
+    rows = [{**row, "service": s} for s, r in per_service.items() for row in r.items()]
+    return render(request, "dead_letters.html", per_service=per_service, rows=rows,
+                  groups=present.group_dead_letters(rows), show=show, replayed=replayed,
+                  outcome=outcome, replayed_ok=ok, replayed_n=n)
+
+
+@router.post("/dead-letters/{service}/{dead_letter_id}/replay", dependencies=[CsrfChecked])
+async def replay_one(request: Request, service: str, dead_letter_id: int,
+                     session: OperatorSession) -> Response:
+    if service not in DLQ_SERVICES:
+        return render(request, "forbidden.html", code=404, reason="unknown_service")
+    reply = await upstream(request).post(service, f"/v1/dead-letters/{dead_letter_id}/replay",
+                                         session.token)
+    if not reply.ok:
+        return render(request, "action_failed.html", code=reply.status or 502, reply=reply,
+                      back="/dead-letters")
+    outcome = str(reply.obj().get("outcome", ""))
+    query = urlencode({"flash": "replayed", "replayed": f"{service}#{dead_letter_id}",
+                       "outcome": outcome})
+    return redirect(f"/dead-letters?{query}", request)
+
+
+@router.post("/dead-letters/{service}/replay-all", dependencies=[CsrfChecked])
+async def replay_all(request: Request, service: str, session: OperatorSession) -> Response:
+    if service not in DLQ_SERVICES:
+        return render(request, "forbidden.html", code=404, reason="unknown_service")
+    reply = await upstream(request).post(service, "/v1/dead-letters/replay-all", session.token)
+    if not reply.ok:
+        return render(request, "action_failed.html", code=reply.status or 502, reply=reply,
+                      back="/dead-letters")
+    results = reply.items()
+    good = sum(1 for r in results if r.get("outcome") in ("applied", "duplicate", "ignored"))
+    query = urlencode({"flash": "replayed_all", "replayed": service, "n": len(results),
+                       "ok": good})
+    return redirect(f"/dead-letters?{query}", request)
+
+
+@router.get("/reconciliation")
+async def reconciliation(request: Request, session: OperatorSession, provider: str = "",
+                         date: str = "") -> Response:
+    providers = request.app.state.settings.provider_names()
+    provider = provider or (providers[0] if providers else "")
+    day = date or (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)).isoformat()
+    reply = await upstream(request).get("payments", f"/v1/reconciliation/{provider}/{day}",
+                                        session.token)
+    data = reply.obj()
+    items = reply.items() or [i for i in (data.get("items") or []) if isinstance(i, dict)]
+    unmatched = [i for i in items if str(i.get("status", "")) != "matched"]
+    return render(request, "reconciliation.html", providers=providers, provider=provider,
+                  day=day, reply=reply, data=data, items=items, unmatched=unmatched)
+
+
+@router.get("/sms")
+async def sms(request: Request, session: OperatorSession) -> Response:
+    reply = await upstream(request).get("notifications", "/v1/sms/stats", session.token)
+    data = reply.obj()
+    tables = {k: v for k, v in data.items() if isinstance(v, dict | list)}
+    scalars = {k: v for k, v in data.items() if not isinstance(v, dict | list)}
+    return render(request, "sms.html", reply=reply, data=data, tables=tables, scalars=scalars)
+
+
+@router.post("/messages/{message_id}/resend", dependencies=[CsrfChecked])
+async def resend(request: Request, message_id: str, session: OperatorSession,
+                 back: Annotated[str, Form()] = "/sms") -> Response:
+    reply = await upstream(request).post("notifications", f"/v1/messages/{message_id}/resend",
+                                         session.token)
+    if not reply.ok:
+        return render(request, "action_failed.html", code=reply.status or 502, reply=reply,
+                      back=safe_next(back))
+    target = safe_next(back)
+    return redirect(f"{target}{'&' if '?' in target else '?'}flash=resent", request)

@@ -1,0 +1,90 @@
+"""Rendering: the Jinja2 environment, the per-request context and small helpers."""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from console import i18n, present
+from console.session import Session, csrf_token_for
+from console.upstream import Upstream
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=str(HERE / "templates"))
+templates.env.globals["urlencode"] = urlencode
+templates.env.globals["timeline"] = present.timeline
+templates.env.globals["first"] = present.first
+
+NAV = (
+    ("portfolio", "/", "nav.portfolio"),
+    ("collections", "/collections", "nav.collections"),
+    ("approvals", "/approvals", "nav.approvals"),
+    ("loans", "/loans", "nav.loans"),
+    ("payments", "/payments", "nav.payments"),
+    ("sagas", "/sagas", "nav.sagas"),
+    ("dead_letters", "/dead-letters", "nav.dead_letters"),
+    ("reconciliation", "/reconciliation", "nav.reconciliation"),
+    ("sms", "/sms", "nav.sms"),
+    ("clients", "/clients", "nav.clients"),
+)
+
+FLASH_KEYS = frozenset({
+    "approved", "rejected", "replayed", "replayed_all", "kyc_done", "resent", "signed_out",
+})
+
+
+def upstream(request: Request) -> Upstream:
+    client: Upstream = request.app.state.upstream
+    return client
+
+
+def language(request: Request) -> str:
+    lang: str = getattr(request.state, "lang", i18n.DEFAULT_LANGUAGE)
+    return lang
+
+
+def context(request: Request, **extra: Any) -> dict[str, Any]:
+    lang = language(request)
+    session: Session | None = getattr(request.state, "session", None)
+    flash = request.query_params.get("flash")
+    return {
+        "request": request,
+        "lang": lang,
+        "t": i18n.translator(lang),
+        "money": partial(i18n.money, lang=lang),
+        "number": partial(i18n.number, lang=lang),
+        "percent": partial(i18n.percent, lang=lang),
+        "date": partial(i18n.date, lang=lang),
+        "csrf": csrf_token_for(request),
+        "session": session,
+        "nav": NAV,
+        "flash": flash if flash in FLASH_KEYS else None,
+        "path": request.url.path,
+        **extra,
+    }
+
+
+def render(request: Request, name: str, code: int = 200, **extra: Any) -> HTMLResponse:
+    """Render a page; ``code`` is the HTTP status."""
+    return templates.TemplateResponse(request, name, context(request, **extra),
+                                      status_code=code)
+
+
+def redirect(url: str, request: Request | None = None) -> Response:
+    """303 to ``url``; an htmx request gets ``HX-Redirect`` so the whole page moves."""
+    if request is not None and request.headers.get("hx-request"):
+        return Response(status_code=204, headers={"HX-Redirect": url})
+    return RedirectResponse(url, status_code=303)
+
+
+def safe_next(value: str | None) -> str:
+    """Only a local path: never an open redirect to another site."""
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return "/"
