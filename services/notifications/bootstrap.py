@@ -6,22 +6,47 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from services.notifications.api import build_router
+from services.notifications.domain.messages import QuietHours, RetryPolicy
+from services.notifications.handlers import Clock, Deps, handlers, system_clock
+from services.notifications.sender import Sender
 from services.notifications.settings import NotificationsSettings
-from shared.app import ServiceSpec, create_app
+from shared.app import ConsumerSpec, Runtime, ServiceSpec, create_app
 from shared.settings import load_settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+TOPICS = ["clients.events", "loans.events", "payments.events"]
 
 
-def build_spec(settings: NotificationsSettings | None = None) -> ServiceSpec:
+def build_deps(settings: NotificationsSettings, clock: Clock = system_clock) -> Deps:
+    return Deps(
+        clock=clock,
+        quiet=QuietHours(settings.quiet_start_hour, settings.quiet_end_hour),
+        retry=RetryPolicy(max_attempts=settings.max_attempts, base_s=settings.retry_base_s,
+                          cap_s=settings.retry_cap_s, throttle_s=settings.throttle_backoff_s),
+    )
+
+
+def build_spec(settings: NotificationsSettings | None = None,
+               clock: Clock = system_clock) -> ServiceSpec:
     settings = settings or load_settings(NotificationsSettings)
+    deps = build_deps(settings, clock)
+    s = settings
+
+    async def sending_worker(runtime: Runtime) -> None:
+        sender = Sender(runtime.pool, deps, s)
+        runtime.state["sender"] = sender
+        await sender.run()
+
     return ServiceSpec(
         name="notifications",
         settings=settings,
-        routers=[],
-        consumers=[],
+        routers=[build_router(deps)],
+        consumers=[ConsumerSpec(group="notifications", topics=TOPICS, handlers=handlers(deps))],
+        background=[sending_worker],
         migrations_dir=MIGRATIONS,
         title="Noria notifications service",
+        description="SMS in French and Arabic over SMPP and an HTTP aggregator.",
     )
 
 

@@ -1,11 +1,50 @@
 from __future__ import annotations
 
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
+
+
+class ProviderConfig(BaseModel):
+    """One SMS route; the list's order is the failover order."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    kind: Literal["smpp", "http"]
+    host: str = "127.0.0.1"
+    port: int = 2775
+    system_id: str = "noria"
+    password: str = "noria"
+    source_addr: str = "Noria"
+    url: str = ""
+    api_key: str = ""
+    timeout_s: float = 5.0
+    enquire_link_s: float = 20.0
+
+
+DEFAULT_PROVIDERS = [
+    ProviderConfig(name="smsc", kind="smpp", host="127.0.0.1", port=2775),
+    ProviderConfig(name="aggregator", kind="http", url="http://127.0.0.1:8191/aggregator"),
+]
 
 
 class NotificationsSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="NORIA_NOTIFICATIONS_", extra="ignore")
 
     http_port: int = 8104
+    # JSON list, e.g. [{"name":"smsc","kind":"smpp","host":"127.0.0.1","port":2775}, ...]
+    providers: list[ProviderConfig] = DEFAULT_PROVIDERS
+    quiet_start_hour: int = 21
+    quiet_end_hour: int = 8
+    max_attempts: int = 5
+    retry_base_s: float = 2.0
+    retry_cap_s: float = 300.0
+    throttle_backoff_s: float = 5.0
+    worker_poll_s: float = 0.5
+    worker_batch: int = 20
+    claim_lease_s: float = 60.0
+    receipt_poll_s: float = 2.0

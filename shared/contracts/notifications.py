@@ -33,3 +33,18 @@ class SmsFailed(SmsEvent):
     provider: str | None
     reason: str
     permanent: bool
+
+
+@register
+class SmsOptedOut(Contract):
+    """A phone asked for no more SMS (a STOP reply, or through the API), keyed by client id.
+
+    The notifications service has already stopped sending to ``client_id``; the
+    clients service may record it as ``ClientConsentChanged(source="sms_stop")``.
+    ``client_id`` is None when no known client has that phone.
+    """
+
+    topic: ClassVar[str] = EVENTS
+    phone: str
+    client_id: str | None
+    source: Literal["sms_stop", "api"]

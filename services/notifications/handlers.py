@@ -1,0 +1,217 @@
+"""Application layer: events in, messages out. Handlers take a unit of work, never commit."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from services.notifications import message_store as store
+from services.notifications import repository as repo
+from services.notifications.domain.messages import (
+    QuietHours,
+    Receipt,
+    RetryPolicy,
+    is_stop,
+    suppression_reason,
+)
+from services.notifications.domain.templates import pick, render
+from services.notifications.domain.triggers import Trigger, trigger_for
+from shared.contracts import clients as c
+from shared.contracts import loans as ln
+from shared.contracts import payments as pay
+from shared.contracts.notifications import SmsDelivered, SmsFailed, SmsOptedOut
+from shared.envelope import Contract, Envelope
+from shared.inbox import Handler
+from shared.uow import UnitOfWork
+
+log = logging.getLogger("noria.notifications")
+Clock = Callable[[], dt.datetime]
+
+
+def system_clock() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass
+class Deps:
+    clock: Clock = system_clock
+    quiet: QuietHours = field(default_factory=QuietHours)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+# -- the projection of clients.events -----------------------------------------------------
+
+async def on_client_registered(uow: UnitOfWork, e: c.ClientRegistered, env: Envelope) -> None:
+    await repo.upsert_registered(uow.conn, e.client_id, e.partner_id, e.phone, e.language,
+                                 e.sms_consent)
+
+
+async def _update(uow: UnitOfWork, client_id: str, kind: str, **changes: Any) -> None:
+    if not await repo.update_recipient(uow.conn, client_id, **changes):
+        log.info("%s for client %s, who is not in the projection: ignored", kind, client_id)
+
+
+async def on_phone_changed(uow: UnitOfWork, e: c.ClientPhoneChanged, env: Envelope) -> None:
+    await _update(uow, e.client_id, env.type, phone=e.phone)
+
+
+async def on_language_changed(uow: UnitOfWork, e: c.ClientLanguageChanged,
+                              env: Envelope) -> None:
+    await _update(uow, e.client_id, env.type, language=e.language)
+
+
+async def on_consent_changed(uow: UnitOfWork, e: c.ClientConsentChanged, env: Envelope) -> None:
+    await _update(uow, e.client_id, env.type, consent=e.sms_consent)
+
+
+async def on_blocked(uow: UnitOfWork, e: c.ClientBlocked, env: Envelope) -> None:
+    await _update(uow, e.client_id, env.type, blocked=True)
+
+
+async def on_unblocked(uow: UnitOfWork, e: c.ClientUnblocked, env: Envelope) -> None:
+    await _update(uow, e.client_id, env.type, blocked=False)
+
+
+# -- creating messages -------------------------------------------------------------------
+
+async def create_message(uow: UnitOfWork, deps: Deps, trig: Trigger, *,
+                         source: Envelope | None = None, language: str | None = None,
+                         urgent: bool | None = None, requested_by: str | None = None,
+                         resend_of: uuid.UUID | None = None) -> store.NewMessage | None:
+    """Render ``trig`` for its recipient and queue it (or record it suppressed).
+
+    Returns None when this event already produced this template's message.
+    """
+    conn = uow.conn
+    client_id = trig.client_id
+    if client_id is None and trig.loan_id is not None:
+        client_id = await repo.client_of_loan(conn, trig.loan_id)
+    recipient = await repo.get_recipient(conn, client_id) if client_id else None
+    if recipient is None and trig.phone:
+        same_phone = await repo.recipients_by_phone(conn, trig.phone)
+        recipient = same_phone[0] if same_phone else None
+    reason = suppression_reason(recipient)
+    phone = trig.phone or (recipient.phone if recipient else None)
+    if recipient is not None and trig.phone and recipient.phone != trig.phone:
+        # Someone else's wallet (a refund to the payer): no consent of theirs is known.
+        reason = None if phone else "no_phone"
+    lang = language or (recipient.language if recipient else "fr")
+    templates = await repo.current_templates(conn)
+    template = pick(templates, trig.template, lang)
+    rendered = render(template, trig.variables)
+    now = deps.clock()
+    is_urgent = template.urgent if urgent is None else urgent
+    not_before = now if is_urgent else (deps.quiet.release_time(now) or now)
+    message = store.NewMessage(
+        id=uuid.uuid4(), template=template.name, template_version=template.version,
+        language=lang, text=rendered.text, encoding=rendered.encoded.encoding,
+        segments=rendered.encoded.segments, urgent=is_urgent,
+        status="suppressed" if reason else "queued", reason=reason, not_before=not_before,
+        source_event_id=source.event_id if source else None,
+        source_type=source.type if source else None,
+        client_id=recipient.client_id if recipient else client_id,
+        partner_id=recipient.partner_id if recipient else None, loan_id=trig.loan_id,
+        phone=phone, resend_of=resend_of, requested_by=requested_by)
+    if not await store.insert_message(conn, message):
+        log.info("event %s already produced a %s message", message.source_event_id,
+                 template.name)
+        return None
+    if reason:
+        log.info("message %s (%s) suppressed: %s", message.id, template.name, reason)
+    return message
+
+
+def trigger_handler(deps: Deps) -> Handler:
+    async def on_event(uow: UnitOfWork, event: Contract, env: Envelope) -> None:
+        if isinstance(event, ln.LoanEvent):
+            await repo.remember_loan(uow.conn, event.loan_id, event.client_id,
+                                     getattr(event, "partner_id", None))
+        trig = trigger_for(event)
+        if trig is not None:
+            await create_message(uow, deps, trig, source=env)
+
+    return on_event
+
+
+async def on_loan_event(uow: UnitOfWork, event: ln.LoanEvent, env: Envelope) -> None:
+    await repo.remember_loan(uow.conn, event.loan_id, event.client_id,
+                             getattr(event, "partner_id", None))
+
+
+def handlers(deps: Deps) -> dict[str, Handler]:
+    send = trigger_handler(deps)
+    table: dict[str, Handler] = {
+        "ClientRegistered": on_client_registered,
+        "ClientPhoneChanged": on_phone_changed,
+        "ClientLanguageChanged": on_language_changed,
+        "ClientConsentChanged": on_consent_changed,
+        "ClientBlocked": on_blocked,
+        "ClientUnblocked": on_unblocked,
+        "LoanSubmitted": on_loan_event,
+        "LoanApproved": on_loan_event,
+    }
+    for contract in (ln.LoanDisbursed, ln.RepaymentApplied, ln.RepaymentDue, ln.LoanInArrears,
+                     ln.LoanDisbursementFailed, ln.LoanClosed, c.ClientKycVerified,
+                     c.ClientKycRejected, pay.RefundIssued):
+        table[contract.type_name()] = send
+    return table
+
+
+# -- receipts and replies ------------------------------------------------------------------
+
+async def apply_receipts(uow: UnitOfWork, deps: Deps) -> int:
+    """Apply the receipts whose parts are known; finish messages whose parts all ended."""
+    rows = await store.pending_receipts(uow.conn)
+    for row in rows:
+        receipt = Receipt(row["provider_message_id"], row["stat"])
+        await store.apply_part_status(uow.conn, row["id"], row["provider"],
+                                      row["provider_message_id"], receipt.status, receipt.stat)
+        outcome = await store.message_outcome(uow.conn, row["message_id"], row["attempt"])
+        if outcome is None:
+            continue
+        permanent = True if outcome == "failed" else None
+        reason = None if outcome == "delivered" else f"receipt {receipt.stat}"
+        msg = await store.finish(uow.conn, row["message_id"], outcome, reason=reason,
+                                 permanent=permanent, now=deps.clock(),
+                                 from_status=("submitted",))
+        if msg is None:
+            continue
+        key = str(msg["id"])
+        if outcome == "delivered":
+            uow.emit(SmsDelivered(message_id=key, client_id=msg["client_id"],
+                                  template=msg["template"], provider=msg["provider"]), key=key)
+        else:
+            uow.emit(SmsFailed(message_id=key, client_id=msg["client_id"],
+                               template=msg["template"], provider=msg["provider"],
+                               reason=reason or outcome, permanent=outcome == "failed"),
+                     key=key)
+    return len(rows)
+
+
+async def record_receipt(uow: UnitOfWork, deps: Deps, provider: str, receipt: Receipt) -> None:
+    await store.store_receipt(uow.conn, provider, receipt.provider_message_id, receipt.stat,
+                              receipt.error)
+
+
+async def record_opt_out(uow: UnitOfWork, phone: str, source: str,
+                         requested_by: str | None) -> list[str]:
+    ids = await repo.opt_out(uow.conn, phone, source, requested_by)
+    for client_id in ids or [None]:  # type: ignore[list-item]
+        uow.emit(SmsOptedOut(phone=phone, client_id=client_id, source=source),
+                 key=client_id or phone)
+    return ids
+
+
+async def record_reply(uow: UnitOfWork, provider: str, phone: str, text: str) -> bool:
+    """Store a reply; STOP withdraws consent for that phone. True when it was a STOP."""
+    stop = is_stop(text)
+    await uow.conn.execute(
+        "INSERT INTO replies (provider, phone, text, is_stop) VALUES ($1, $2, $3, $4)",
+        provider, phone, text[:1000], stop)
+    if stop:
+        await record_opt_out(uow, phone, "sms_stop", None)
+    return stop

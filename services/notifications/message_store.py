@@ -1,0 +1,208 @@
+"""SQL of outgoing messages, their attempts, parts and receipts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from services.notifications.db import Conn
+from services.notifications.domain.messages import Status, combine_parts
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    id: uuid.UUID
+    template: str
+    template_version: int
+    language: str
+    text: str
+    encoding: str
+    segments: int
+    urgent: bool
+    status: Status
+    not_before: dt.datetime
+    source_event_id: uuid.UUID | None = None
+    source_type: str | None = None
+    client_id: str | None = None
+    partner_id: str | None = None
+    loan_id: str | None = None
+    phone: str | None = None
+    reason: str | None = None
+    resend_of: uuid.UUID | None = None
+    requested_by: str | None = None
+
+
+async def insert_message(conn: Conn, m: NewMessage) -> bool:
+    """Insert; False when this event already produced this template's message."""
+    row = await conn.fetchval(
+        "INSERT INTO messages (id, source_event_id, source_type, template, template_version,"
+        " client_id, partner_id, loan_id, phone, language, text, encoding, segments, urgent,"
+        " status, reason, not_before, next_attempt_at, resend_of, requested_by)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,"
+        " $17, $17, $18, $19)"
+        " ON CONFLICT (source_event_id, template) DO NOTHING RETURNING 1",
+        m.id, m.source_event_id, m.source_type, m.template, m.template_version, m.client_id,
+        m.partner_id, m.loan_id, m.phone, m.language, m.text, m.encoding, m.segments, m.urgent,
+        m.status, m.reason, m.not_before, m.resend_of, m.requested_by)
+    return row is not None
+
+
+CLAIM_SQL = """
+UPDATE messages m SET claimed_until = now() + make_interval(secs => $2)
+  FROM (SELECT id FROM messages
+         WHERE status = 'queued' AND next_attempt_at <= $1 AND not_before <= $1
+           AND (claimed_until IS NULL OR claimed_until < now())
+         ORDER BY next_attempt_at, created_at
+         LIMIT $3
+         FOR UPDATE SKIP LOCKED) c
+ WHERE m.id = c.id
+RETURNING m.*
+"""
+
+
+async def claim_due(conn: Conn, now: dt.datetime, lease_s: float,
+                    limit: int) -> list[asyncpg.Record]:
+    return list(await conn.fetch(CLAIM_SQL, now, lease_s, limit))
+
+
+async def record_attempt(conn: Conn, message_id: uuid.UUID, attempt: int,
+                         provider: str, outcome: str, detail: str | None,
+                         started_at: dt.datetime) -> None:
+    await conn.execute(
+        "INSERT INTO attempts (message_id, attempt, provider, outcome, detail, started_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6)",
+        message_id, attempt, provider, outcome, detail, started_at)
+
+
+async def mark_submitted(conn: Conn, message_id: uuid.UUID, attempt: int,
+                         provider: str, part_ids: list[str], now: dt.datetime) -> bool:
+    status = await conn.execute(
+        "UPDATE messages SET status = 'submitted', provider = $2, attempts = $3,"
+        " submitted_at = $4, claimed_until = NULL, reason = NULL"
+        " WHERE id = $1 AND status = 'queued'", message_id, provider, attempt, now)
+    if not status.endswith(" 1"):
+        return False
+    await conn.executemany(
+        "INSERT INTO message_parts (provider, provider_message_id, message_id, attempt, part)"
+        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        [(provider, pid, message_id, attempt, i) for i, pid in enumerate(part_ids, start=1)])
+    return True
+
+
+async def schedule_retry(conn: Conn, message_id: uuid.UUID, attempt: int,
+                         at: dt.datetime, reason: str) -> None:
+    await conn.execute(
+        "UPDATE messages SET attempts = $2, next_attempt_at = $3, reason = $4,"
+        " claimed_until = NULL WHERE id = $1 AND status = 'queued'",
+        message_id, attempt, at, reason)
+
+
+async def finish(conn: Conn, message_id: uuid.UUID, status: Status, *,
+                 reason: str | None, permanent: bool | None, now: dt.datetime,
+                 attempt: int | None = None, provider: str | None = None,
+                 from_status: tuple[Status, ...] = ("queued", "submitted")
+                 ) -> asyncpg.Record | None:
+    row: asyncpg.Record | None = await conn.fetchrow(
+        "UPDATE messages SET status = $2, reason = $3, permanent = $4, finished_at = $5,"
+        " attempts = COALESCE($6, attempts), provider = COALESCE($7, provider),"
+        " claimed_until = NULL WHERE id = $1 AND status = ANY($8::text[]) RETURNING *",
+        message_id, status, reason, permanent, now, attempt, provider, list(from_status))
+    return row
+
+
+async def store_receipt(conn: Conn, provider: str, provider_id: str, stat: str,
+                        error: str) -> None:
+    await conn.execute(
+        "INSERT INTO receipts (provider, provider_message_id, stat, error)"
+        " VALUES ($1, $2, $3, $4)", provider, provider_id, stat, error)
+
+
+async def pending_receipts(conn: Conn, limit: int = 200) -> list[asyncpg.Record]:
+    """Unapplied receipts whose part is now known, oldest first, locked for applying."""
+    return list(await conn.fetch(
+        "SELECT r.id, r.provider, r.provider_message_id, r.stat, p.message_id, p.attempt"
+        " FROM receipts r JOIN message_parts p USING (provider, provider_message_id)"
+        " WHERE r.applied_at IS NULL ORDER BY r.id LIMIT $1 FOR UPDATE OF r SKIP LOCKED",
+        limit))
+
+
+async def apply_part_status(conn: Conn, receipt_id: int, provider: str,
+                            provider_id: str, status: Status, stat: str) -> None:
+    await conn.execute("UPDATE receipts SET applied_at = now() WHERE id = $1", receipt_id)
+    await conn.execute(
+        "UPDATE message_parts SET status = $3, receipt = $4"
+        " WHERE provider = $1 AND provider_message_id = $2", provider, provider_id, status,
+        stat)
+
+
+async def message_outcome(conn: Conn, message_id: uuid.UUID,
+                          attempt: int) -> Status | None:
+    rows = await conn.fetch(
+        "SELECT status FROM message_parts WHERE message_id = $1 AND attempt = $2",
+        message_id, attempt)
+    return combine_parts([r["status"] for r in rows])
+
+
+async def unreceipted_parts(conn: Conn, provider: str,
+                            limit: int = 100) -> list[str]:
+    rows = await conn.fetch(
+        "SELECT p.provider_message_id FROM message_parts p JOIN messages m"
+        " ON m.id = p.message_id WHERE p.provider = $1 AND p.status = 'submitted'"
+        " AND m.status = 'submitted' ORDER BY m.submitted_at LIMIT $2", provider, limit)
+    return [r["provider_message_id"] for r in rows]
+
+
+# -- reads -------------------------------------------------------------------------------
+
+async def get_message(conn: Conn, message_id: uuid.UUID
+                      ) -> asyncpg.Record | None:
+    row: asyncpg.Record | None = await conn.fetchrow(
+        "SELECT * FROM messages WHERE id = $1", message_id)
+    return row
+
+
+async def attempts_of(conn: Conn, message_id: uuid.UUID) -> list[asyncpg.Record]:
+    return list(await conn.fetch(
+        "SELECT * FROM attempts WHERE message_id = $1 ORDER BY id", message_id))
+
+
+async def list_messages(conn: Conn, *, client_id: str | None,
+                        loan_id: str | None, phone: str | None, partner_id: str | None,
+                        limit: int) -> list[asyncpg.Record]:
+    clauses: list[str] = []
+    args: list[object] = []
+    for column, value in (("client_id", client_id), ("loan_id", loan_id), ("phone", phone),
+                          ("partner_id", partner_id)):
+        if value is not None:
+            args.append(value)
+            clauses.append(f"{column} = ${len(args)}")
+    where = " AND ".join(clauses) or "true"
+    args.append(limit)
+    return list(await conn.fetch(
+        f"SELECT * FROM messages WHERE {where} ORDER BY created_at DESC, id"
+        f" LIMIT ${len(args)}", *args))
+
+
+async def stats(conn: Conn, partner_id: str | None) -> dict[str, Any]:
+    rows = await conn.fetch(
+        "SELECT COALESCE(provider, '-') AS provider, language, encoding,"
+        " count(*) FILTER (WHERE status IN ('submitted', 'delivered', 'failed', 'expired')"
+        "   AND provider IS NOT NULL) AS sent,"
+        " count(*) FILTER (WHERE status = 'delivered') AS delivered,"
+        " count(*) FILTER (WHERE status = 'failed') AS failed,"
+        " count(*) FILTER (WHERE status = 'expired') AS expired,"
+        " count(*) FILTER (WHERE status = 'queued') AS queued,"
+        " count(*) FILTER (WHERE status = 'suppressed') AS suppressed,"
+        " COALESCE(sum(segments) FILTER (WHERE provider IS NOT NULL), 0) AS segments"
+        " FROM messages WHERE ($1::text IS NULL OR partner_id = $1)"
+        " GROUP BY 1, 2, 3 ORDER BY 1, 2, 3", partner_id)
+    opt_outs = await conn.fetch(
+        "SELECT o.source, count(*) AS n FROM opt_outs o LEFT JOIN recipients r"
+        " ON r.client_id = o.client_id WHERE ($1::text IS NULL OR r.partner_id = $1)"
+        " GROUP BY 1", partner_id)
+    return {"rows": [dict(r) for r in rows],
+            "opt_outs": {r["source"]: r["n"] for r in opt_outs}}

@@ -1,0 +1,1 @@
+"""SMS providers: an SMPP 3.4 client and an HTTP aggregator adapter."""

@@ -1,0 +1,209 @@
+"""The sending worker: claims due messages, sends them outside any transaction.
+
+Each round claims queued messages whose time has come (``FOR UPDATE SKIP
+LOCKED`` with a lease, so several replicas share the work), then for each one
+tries the providers in order: a provider that errors, is slow or throttles
+hands over to the next (failover); a permanent refusal ends the message at
+once. When every provider failed temporarily the message waits (exponential
+backoff, longer when throttled) until its attempts run out. Every try is
+recorded in ``attempts``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import random
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import asyncpg
+
+from services.notifications import message_store as store
+from services.notifications.domain.encoding import EncodedText, Encoding, split_parts
+from services.notifications.domain.messages import FailureKind, Receipt
+from services.notifications.handlers import Deps, apply_receipts, record_receipt, record_reply
+from services.notifications.providers.base import Provider, ProviderError
+from services.notifications.providers.http_aggregator import HttpAggregatorProvider
+from services.notifications.providers.smpp_client import SmppProvider
+from services.notifications.settings import NotificationsSettings
+from shared.contracts.notifications import SmsFailed, SmsSubmitted
+from shared.uow import UnitOfWork
+
+log = logging.getLogger("noria.notifications.sender")
+
+
+@dataclass
+class Outcome:
+    provider: str | None
+    part_ids: list[str]
+    failure: FailureKind | None
+    detail: str
+
+
+class Sender:
+    def __init__(self, pool: asyncpg.Pool, deps: Deps, settings: NotificationsSettings) -> None:
+        self.pool = pool
+        self.deps = deps
+        self.settings = settings
+        self.providers: list[Provider] = []
+
+    def build_providers(self) -> list[Provider]:
+        built: list[Provider] = []
+        for cfg in self.settings.providers:
+            if cfg.kind == "smpp":
+                built.append(SmppProvider(
+                    cfg.name, cfg.host, cfg.port, system_id=cfg.system_id,
+                    password=cfg.password, source_addr=cfg.source_addr,
+                    timeout_s=cfg.timeout_s, enquire_link_s=cfg.enquire_link_s,
+                    on_receipt=self.on_receipt, on_reply=self.on_reply))
+            else:
+                built.append(HttpAggregatorProvider(cfg.name, cfg.url, api_key=cfg.api_key,
+                                                    timeout_s=cfg.timeout_s))
+        return built
+
+    # -- callbacks from the providers -------------------------------------------------
+    async def on_receipt(self, provider: str, receipt: Receipt) -> None:
+        uow = UnitOfWork(self.pool)
+        async with uow:
+            await record_receipt(uow, self.deps, provider, receipt)
+            await uow.commit()
+        await self.apply_receipts()
+
+    async def on_reply(self, provider: str, phone: str, text: str) -> None:
+        uow = UnitOfWork(self.pool)
+        async with uow:
+            stop = await record_reply(uow, provider, phone, text)
+            await uow.commit()
+        log.info("reply from %s via %s%s", phone, provider, " (STOP: opted out)" if stop else "")
+
+    async def apply_receipts(self) -> None:
+        uow = UnitOfWork(self.pool)
+        async with uow:
+            await apply_receipts(uow, self.deps)
+            await uow.commit()
+
+    # -- sending ----------------------------------------------------------------------
+    async def try_providers(self, phone: str, message: EncodedText, reference: int,
+                            message_id: uuid.UUID, attempt: int) -> Outcome:
+        failures: list[tuple[FailureKind, str]] = []
+        for provider in self.providers:
+            started = self.deps.clock()
+            try:
+                ids = await asyncio.wait_for(
+                    provider.submit(phone, message, reference),
+                    provider.timeout_s * max(len(message.parts), 1) + 1)
+                await self._attempt(message_id, attempt, provider.name, "submitted", None,
+                                    started)
+                return Outcome(provider.name, ids, None, "")
+            except TimeoutError:
+                kind: FailureKind = "temporary"
+                detail = f"{provider.name} too slow"
+            except ProviderError as exc:
+                kind, detail = exc.kind, exc.detail
+            except Exception as exc:  # a provider bug must not stop the worker
+                log.exception("provider %s failed unexpectedly", provider.name)
+                kind, detail = "temporary", f"{type(exc).__name__}: {exc}"
+            await self._attempt(message_id, attempt, provider.name, kind, detail, started)
+            failures.append((kind, f"{provider.name}: {detail}"))
+            if kind == "permanent":
+                return Outcome(provider.name, [], "permanent", detail)
+        if not failures:
+            return Outcome(None, [], "temporary", "no provider is configured")
+        kind = "throttled" if any(k == "throttled" for k, _ in failures) else "temporary"
+        return Outcome(None, [], kind, "; ".join(d for _, d in failures))
+
+    async def _attempt(self, message_id: uuid.UUID, attempt: int, provider: str,
+                       outcome: str, detail: str | None, started: dt.datetime) -> None:
+        async with self.pool.acquire() as conn:
+            await store.record_attempt(conn, message_id, attempt, provider, outcome, detail,
+                                       started)
+
+    async def send_one(self, row: asyncpg.Record) -> None:
+        attempt = row["attempts"] + 1
+        encoding: Encoding = row["encoding"]
+        parts = tuple(split_parts(row["text"], encoding))
+        message = EncodedText(row["text"], encoding, parts, 0, False)
+        outcome = await self.try_providers(row["phone"], message, random.randrange(256),
+                                           row["id"], attempt)
+        now = self.deps.clock()
+        key = str(row["id"])
+        uow = UnitOfWork(self.pool)
+        async with uow:
+            if outcome.failure is None:
+                assert outcome.provider is not None
+                if await store.mark_submitted(uow.conn, row["id"], attempt, outcome.provider,
+                                              outcome.part_ids, now):
+                    uow.emit(SmsSubmitted(message_id=key, client_id=row["client_id"],
+                                          template=row["template"], provider=outcome.provider,
+                                          encoding=encoding, segments=len(parts)), key=key)
+            elif self.deps.retry.gives_up(attempt, outcome.failure):
+                permanent = outcome.failure == "permanent"
+                done = await store.finish(uow.conn, row["id"], "failed", reason=outcome.detail,
+                                          permanent=permanent, now=now, attempt=attempt,
+                                          provider=outcome.provider, from_status=("queued",))
+                if done is not None:
+                    uow.emit(SmsFailed(message_id=key, client_id=row["client_id"],
+                                       template=row["template"], provider=outcome.provider,
+                                       reason=outcome.detail, permanent=permanent), key=key)
+            else:
+                delay = self.deps.retry.delay(attempt, outcome.failure)
+                await store.schedule_retry(uow.conn, row["id"], attempt,
+                                           now + dt.timedelta(seconds=delay), outcome.detail)
+            await uow.commit()
+        if outcome.failure is None:
+            await self.apply_receipts()  # a receipt may have overtaken this record
+
+    async def send_due(self) -> int:
+        async with self.pool.acquire() as conn:
+            rows = await store.claim_due(conn, self.deps.clock(), self.settings.claim_lease_s,
+                                         self.settings.worker_batch)
+        if rows:
+            await asyncio.gather(*(self.send_one(r) for r in rows))
+        return len(rows)
+
+    async def poll_receipts(self) -> None:
+        for provider in self.providers:
+            async with self.pool.acquire() as conn:
+                ids = await store.unreceipted_parts(conn, provider.name)
+            if not ids:
+                continue
+            for receipt in await provider.poll(ids):
+                uow = UnitOfWork(self.pool)
+                async with uow:
+                    await record_receipt(uow, self.deps, provider.name, receipt)
+                    await uow.commit()
+        await self.apply_receipts()
+
+    async def _maintain(self, providers: Sequence[Provider]) -> None:
+        """Keep SMPP sessions bound so receipts and replies arrive between sends."""
+        while True:
+            for provider in providers:
+                await provider.start()
+            await asyncio.sleep(2.0)
+
+    async def run(self) -> None:
+        self.providers = self.build_providers()
+        maintain = asyncio.create_task(self._maintain(self.providers), name="smpp-maintain")
+        last_poll = 0.0
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                sent = await self.send_due()
+                if loop.time() - last_poll > self.settings.receipt_poll_s:
+                    last_poll = loop.time()
+                    await self.poll_receipts()
+                if not sent:
+                    await asyncio.sleep(self.settings.worker_poll_s)
+        finally:
+            maintain.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await maintain
+            for provider in self.providers:
+                with contextlib.suppress(Exception):
+                    await provider.close()
+
+
