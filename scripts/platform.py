@@ -43,6 +43,8 @@ class Process:
 PROCESSES: list[Process] = [
     Process("clients", "services.clients", 8101, "NORIA_CLIENTS_"),
     Process("loans", "services.loans", 8102, "NORIA_LOANS_"),
+    Process("mobile-money-sim", "simulators.mobile_money", 8190, "NORIA_SIM_",
+            uses_database=False, migrate=False),
     Process("payments", "services.payments", 8103, "NORIA_PAYMENTS_"),
     Process("notifications", "services.notifications", 8104, "NORIA_NOTIFICATIONS_"),
 ]

@@ -1,11 +1,60 @@
 from __future__ import annotations
 
+from decimal import Decimal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
+
+DEV_CALLBACK_SECRET = "whsec_bm9yaWEtZGV2LW1vYmlsZS1tb25leS1jYWxsYmFjay1zZWNyZXQ="
+
+
+class ProviderConfig(BaseModel):
+    """One mobile-money provider, speaking the GSMA Mobile Money API v1.2."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    base_url: str
+    callback_secrets: list[SecretStr] = Field(
+        default_factory=lambda: [SecretStr(DEV_CALLBACK_SECRET)],
+        description="Standard Webhooks secrets (several during a key rotation)")
+    api_key: SecretStr | None = None
+    request_timeout_s: float = 5.0
+    poll_after_s: float = 3.0
+    opening_float: Decimal = Decimal("100000000.00")
+
+
+def _default_providers() -> dict[str, ProviderConfig]:
+    return {"sim": ProviderConfig(base_url="http://127.0.0.1:8190")}
 
 
 class PaymentsSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="NORIA_PAYMENTS_", extra="ignore")
 
     http_port: int = 8103
+    providers: dict[str, ProviderConfig] = Field(default_factory=_default_providers)
+    default_provider: str = "sim"
+    callback_base_url: str = "http://127.0.0.1:8103"
+    webhook_tolerance_s: int = 300
+    payout_poll_interval_s: float = 0.5
+    payout_expiry_grace_s: float = 5.0
+    payout_batch_size: int = 20
+    consumer_group: str = "payments"
+    topic_prefix: str = ""
+
+    @field_validator("providers")
+    @classmethod
+    def _some_provider(cls, value: dict[str, ProviderConfig]) -> dict[str, ProviderConfig]:
+        if not value:
+            raise ValueError("configure at least one provider")
+        for name in value:
+            if not name.replace("_", "").replace("-", "").isalnum():
+                raise ValueError(f"provider name {name!r}: letters, digits, - and _ only")
+        return value
+
+    def provider(self, name: str) -> ProviderConfig | None:
+        return self.providers.get(name)
+
+    def topic(self, canonical: str) -> str:
+        return f"{self.topic_prefix}{canonical}"

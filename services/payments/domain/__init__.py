@@ -1,1 +1,1 @@
-"""Pure domain model of the payments service: no framework, driver or broker imports."""
+"""The payments domain: chart of accounts, posting rules, payouts, webhook signatures."""

@@ -1,0 +1,104 @@
+"""``POST /v1/repayments`` (wallets) and ``GET /v1/payments/{id}``."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, StringConstraints
+
+from services.payments import store
+from services.payments.deps import Deps
+from services.payments.handlers.collections import record_collection
+from shared import idempotency
+from shared.auth import Principal, require
+from shared.contracts.common import Currency, Msisdn, PositiveAmount
+from shared.errors import Conflict, NotFound
+from shared.money import format_amount
+
+Ref = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+
+class RepaymentRequest(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    loan_id: Ref
+    amount: PositiveAmount
+    currency: Currency
+    payer_msisdn: Msisdn
+    external_ref: Ref
+
+
+def _payment_view(row: Any) -> dict[str, Any]:
+    return {
+        "payment_id": str(row["id"]), "kind": "repayment", "loan_id": row["loan_id"],
+        "amount": format_amount(row["amount"]), "currency": row["currency"],
+        "status": row["status"], "payer_msisdn": row["payer_msisdn"],
+        "provider": row["provider"], "source": row["source"],
+        "external_ref": row["external_ref"].split(":", 1)[-1] if row["source"] == "api"
+        else row["external_ref"],
+        "provider_reference": row["provider_reference"],
+        "rejection_reason": row["rejection_reason"],
+        "received_at": row["received_at"].isoformat(),
+        "updated_at": row["updated_at"].isoformat(),
+    }
+
+
+def payments_router(deps: Deps) -> APIRouter:
+    router = APIRouter(tags=["payments"])
+
+    @router.post("/v1/repayments", status_code=202,
+                 summary="A wallet reports a repayment it collected (idempotent)")
+    async def create_repayment(
+        body: RepaymentRequest, request: Request,
+        principal: Annotated[Principal, require("repayments:write")],
+        idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    ) -> JSONResponse:
+        key = idempotency.check_key(idempotency_key)
+        partner = principal.partner_id or principal.sub
+        provider = partner if deps.settings.provider(partner) else deps.settings.default_provider
+        scope = f"repayments:{partner}"
+        async with request.app.state.runtime.uow() as uow:
+            replay = await idempotency.begin(uow, scope, key, body.model_dump(mode="json"))
+            if replay is not None:
+                return JSONResponse(replay.body, status_code=replay.status)
+            external_ref = f"{partner}:{body.external_ref}"
+            if await store.payment_by_ref(uow.conn, provider, "api", external_ref):
+                raise Conflict(f"a repayment with external_ref {body.external_ref!r} was "
+                               "already received under another Idempotency-Key",
+                               field="external_ref")
+            payment_id, _ = await record_collection(
+                deps, uow, loan_id=body.loan_id, amount=body.amount, currency=body.currency,
+                payer_msisdn=body.payer_msisdn, provider=provider, source="api",
+                partner_id=partner, external_ref=external_ref, provider_reference=None)
+            response = {"payment_id": str(payment_id), "status": "received"}
+            await idempotency.complete(uow, scope, key, 202, response)
+            await uow.commit()
+        return JSONResponse(response, status_code=202,
+                            headers={"Location": f"/v1/payments/{payment_id}"})
+
+    @router.get("/v1/payments/{payment_id}", summary="A repayment, disbursement or refund")
+    async def get_payment(
+        payment_id: str, request: Request,
+        principal: Annotated[Principal, require("payments:read")],
+    ) -> dict[str, Any]:
+        try:
+            pid: uuid.UUID | None = uuid.UUID(payment_id)
+        except ValueError:
+            pid = None
+        async with request.app.state.runtime.pool.acquire() as conn:
+            row = await store.payment(conn, pid) if pid else None
+            if row is not None and principal.can_see(row["partner_id"]):
+                return _payment_view(row)
+            payout = await store.payout(conn, pid) if pid else None
+            if payout is None:
+                payout = await store.payout_by_saga(conn, payment_id)
+        if payout is not None and principal.can_see(payout.partner_id or None):
+            view = payout.public()
+            view["amount"] = format_amount(payout.amount)
+            return view
+        raise NotFound(f"no payment {payment_id}", field="payment_id")
+
+    return router

@@ -1,0 +1,1 @@
+"""Application layer: one async function per command, event or request."""

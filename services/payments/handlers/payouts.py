@@ -1,0 +1,150 @@
+"""Disbursements and refund payouts: recorded in a transaction, paid by the worker.
+
+``on_disburse_loan`` only records the payout and its ledger entry (Dr the loan's
+portfolio / Cr provider settlement); the provider is called by the payout
+worker, outside any transaction; ``resolve`` settles a payout from a callback,
+a poll or the deadline, exactly once (the payout row is locked).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+
+import orjson
+
+from services.payments import ledger_repo, store
+from services.payments.db import Conn
+from services.payments.deps import Deps, utcnow
+from services.payments.domain import postings
+from services.payments.domain.ledger import InsufficientBalance
+from services.payments.domain.payouts import FINAL, Action, PayoutStatus, ProviderView
+from shared.contracts.payments import (
+    DisburseLoan,
+    DisbursementCompleted,
+    DisbursementFailed,
+    RefundFailed,
+    RefundIssued,
+)
+from shared.envelope import Envelope
+from shared.uow import UnitOfWork
+
+log = logging.getLogger("noria.payments.payouts")
+
+
+def command_hash(cmd: DisburseLoan) -> str:
+    return hashlib.sha256(orjson.dumps(cmd.model_dump(mode="json"),
+                                       option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+async def on_disburse_loan(deps: Deps, uow: UnitOfWork, cmd: DisburseLoan,
+                           env: Envelope) -> None:
+    conn = uow.conn
+    digest = command_hash(cmd)
+    existing = await store.payout_by_saga(conn, cmd.saga_id)
+    if existing is not None:
+        if existing.request_hash != digest:
+            log.error("DisburseLoan for saga %s exists with a different body; ignored "
+                      "(the first command stands)", cmd.saga_id)
+        else:
+            log.info("DisburseLoan for saga %s already recorded; nothing to do", cmd.saga_id)
+        return
+    provider = cmd.provider or deps.settings.default_provider
+    entry = postings.disbursement(cmd.saga_id, cmd.loan_id, provider, cmd.amount)
+    inserted = await store.insert_payout(
+        conn, kind="disbursement", saga_id=cmd.saga_id, request_hash=digest,
+        loan_id=cmd.loan_id, client_id=cmd.client_id, partner_id=cmd.partner_id,
+        payment_id=None, msisdn=cmd.msisdn, amount=cmd.amount, currency=cmd.currency,
+        provider=provider, deadline=cmd.deadline, journal_transfer_id=entry.transfer_id)
+    if not inserted:  # a concurrent twin recorded it
+        return
+    payout = await store.payout_by_saga(conn, cmd.saga_id)
+    assert payout is not None
+    reason: str | None = None
+    if deps.settings.provider(provider) is None:
+        reason = f"unknown_provider: no mobile-money provider named {provider!r} is configured"
+    else:
+        try:
+            await ledger_repo.post(conn, entry)
+        except InsufficientBalance as exc:
+            reason = f"insufficient_float: {exc.detail}"
+    if reason is not None:
+        await store.mark_final(conn, payout.id, PayoutStatus.FAILED, reference=None,
+                               reason=reason, resolved_by="validation")
+        deps.emit(uow, DisbursementFailed(
+            loan_id=cmd.loan_id, saga_id=cmd.saga_id, client_id=cmd.client_id,
+            amount=cmd.amount, reason=reason, provider=provider), key=cmd.loan_id)
+        log.warning("disbursement for saga %s failed at once: %s", cmd.saga_id, reason)
+
+
+async def resolve(deps: Deps, uow: UnitOfWork, payout_id: uuid.UUID, view: ProviderView,
+                  action: Action, resolved_by: str) -> store.Payout | None:
+    """Apply the decision about one payout; a final payout is never changed again."""
+    conn = uow.conn
+    payout = await store.payout(conn, payout_id, lock=True)
+    if payout is None or payout.status in FINAL:
+        return payout
+    cfg = deps.settings.provider(payout.provider)
+    poll_after = cfg.poll_after_s if cfg else 5.0
+    if action is Action.COMPLETE:
+        reference = view.reference or view.server_correlation_id or str(payout.correlation_id)
+        await store.mark_final(conn, payout.id, PayoutStatus.COMPLETED, reference=reference,
+                               reason=None, resolved_by=resolved_by)
+        _emit_completed(deps, uow, payout, reference)
+        if payout.payment_id is not None:
+            await store.set_payment_status(conn, payout.payment_id, "refunded")
+    elif action is Action.FAIL:
+        reason = view.reason or "the payout did not complete before its deadline"
+        await _reverse(conn, payout)
+        await store.mark_final(conn, payout.id, PayoutStatus.FAILED, reference=view.reference,
+                               reason=reason, resolved_by=resolved_by)
+        _emit_failed(deps, uow, payout, reason)
+        if payout.payment_id is not None:
+            await store.set_payment_status(conn, payout.payment_id, "refund_failed", reason)
+    elif action is Action.SEND:
+        await store.retry_later(conn, payout.id, view.reason or "not found at the provider",
+                                0.0)
+    elif view.server_correlation_id is not None:
+        await store.mark_submitted(conn, payout.id, view.server_correlation_id, poll_after)
+    else:
+        await store.retry_later(conn, payout.id, view.reason or view.seen.value, poll_after)
+    return await store.payout(conn, payout.id)
+
+
+async def _reverse(conn: Conn, payout: store.Payout) -> None:
+    if payout.kind == "disbursement":
+        original = postings.disbursement(payout.saga_id, payout.loan_id, payout.provider,
+                                         payout.amount)
+    else:
+        assert payout.payment_id is not None
+        original = postings.refund_payout(str(payout.payment_id), payout.loan_id,
+                                          payout.provider, payout.amount)
+    await ledger_repo.post(conn, original.reversal(memo=f"payout {payout.saga_id} failed"))
+
+
+def _emit_completed(deps: Deps, uow: UnitOfWork, p: store.Payout, reference: str) -> None:
+    if p.kind == "disbursement":
+        deps.emit(uow, DisbursementCompleted(
+            loan_id=p.loan_id, saga_id=p.saga_id, client_id=p.client_id, amount=p.amount,
+            currency=p.currency, msisdn=p.msisdn, provider=p.provider,
+            provider_reference=reference, completed_at=utcnow()), key=p.loan_id)
+    else:
+        assert p.payment_id is not None
+        deps.emit(uow, RefundIssued(
+            loan_id=p.loan_id, payment_id=str(p.payment_id), amount=p.amount, msisdn=p.msisdn,
+            reason="repayment rejected by loans; refunded to the payer's wallet"),
+            key=p.loan_id)
+
+
+def _emit_failed(deps: Deps, uow: UnitOfWork, p: store.Payout, reason: str) -> None:
+    if p.kind == "disbursement":
+        deps.emit(uow, DisbursementFailed(
+            loan_id=p.loan_id, saga_id=p.saga_id, client_id=p.client_id, amount=p.amount,
+            reason=reason, provider=p.provider), key=p.loan_id)
+    else:
+        assert p.payment_id is not None
+        deps.emit(uow, RefundFailed(
+            loan_id=p.loan_id, payment_id=str(p.payment_id), amount=p.amount,
+            reason=f"refund payout failed ({reason}); held in client payable for review"),
+            key=p.loan_id)

@@ -1,0 +1,99 @@
+"""What payments does with the loans service's answers about a repayment."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from decimal import Decimal
+
+from services.payments import ledger_repo, store
+from services.payments.deps import Deps, utcnow
+from services.payments.domain import accounts, postings
+from shared.contracts.loans import LoanWrittenOff, RepaymentApplied, RepaymentRejected
+from shared.contracts.payments import RefundFailed, RepaymentPosted
+from shared.envelope import Envelope
+from shared.errors import InvalidInput
+from shared.uow import UnitOfWork
+
+log = logging.getLogger("noria.payments.repayments")
+REFUND_DEADLINE = dt.timedelta(minutes=15)
+
+
+def _payment_uuid(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
+
+
+async def on_repayment_applied(deps: Deps, uow: UnitOfWork, msg: RepaymentApplied,
+                               env: Envelope) -> None:
+    pid = _payment_uuid(msg.payment_id)
+    row = await store.payment(uow.conn, pid, lock=True) if pid else None
+    if row is None:
+        log.info("RepaymentApplied for unknown payment %s (loan %s); ignored",
+                 msg.payment_id, msg.loan_id)
+        return
+    if row["status"] != "received":
+        log.info("payment %s is already %s; RepaymentApplied ignored", pid, row["status"])
+        return
+    if msg.amount != row["amount"] or msg.loan_id != row["loan_id"]:
+        raise InvalidInput(
+            f"RepaymentApplied says {msg.amount} on loan {msg.loan_id}; payment {pid} was "
+            f"{row['amount']} for loan {row['loan_id']}", field="amount")
+    parts = {"principal": msg.principal_paid, "interest": msg.interest_paid,
+             "fees": msg.fees_paid, "penalties": msg.penalties_paid}
+    posted = await ledger_repo.post(uow.conn, postings.repayment(
+        str(pid), msg.loan_id, msg.amount, parts))
+    await store.set_payment_status(uow.conn, row["id"], "posted")
+    deps.emit(uow, RepaymentPosted(loan_id=msg.loan_id, payment_id=msg.payment_id,
+                                   amount=msg.amount, journal_id=str(posted.entry_id)),
+              key=msg.loan_id)
+
+
+async def on_repayment_rejected(deps: Deps, uow: UnitOfWork, msg: RepaymentRejected,
+                                env: Envelope) -> None:
+    conn = uow.conn
+    pid = _payment_uuid(msg.payment_id)
+    row = await store.payment(conn, pid, lock=True) if pid else None
+    if row is None:
+        log.info("RepaymentRejected for unknown payment %s; ignored", msg.payment_id)
+        return
+    if row["status"] != "received":
+        log.info("payment %s is already %s; RepaymentRejected ignored", pid, row["status"])
+        return
+    amount: Decimal = min(msg.refundable_amount, row["amount"])
+    await store.set_payment_status(conn, row["id"], "refund_pending", msg.reason)
+    if amount <= 0:
+        return
+    await ledger_repo.post(conn, postings.refund_due(str(pid), row["loan_id"], amount))
+    msisdn = row["payer_msisdn"] or msg.payer_msisdn
+    if msisdn is None:
+        await store.set_payment_status(conn, row["id"], "refund_failed")
+        deps.emit(uow, RefundFailed(
+            loan_id=row["loan_id"], payment_id=msg.payment_id, amount=amount,
+            reason=f"{msg.reason}: no payer wallet to refund; held in client payable for "
+                   "review"), key=row["loan_id"])
+        return
+    entry = postings.refund_payout(str(pid), row["loan_id"], row["provider"], amount)
+    await ledger_repo.post(conn, entry)
+    await store.insert_payout(
+        conn, kind="refund", saga_id=f"refund:{pid}", request_hash=entry.request_hash(),
+        loan_id=row["loan_id"], client_id=msg.client_id, partner_id=row["partner_id"] or "",
+        payment_id=row["id"], msisdn=msisdn, amount=amount, currency=row["currency"],
+        provider=row["provider"], deadline=utcnow() + REFUND_DEADLINE,
+        journal_transfer_id=entry.transfer_id)
+
+
+async def on_loan_written_off(deps: Deps, uow: UnitOfWork, msg: LoanWrittenOff,
+                              env: Envelope) -> None:
+    account = accounts.portfolio(msg.loan_id)
+    balance = await ledger_repo.balance(uow.conn, account)
+    amount = min(balance, msg.principal_written_off)
+    if amount != msg.principal_written_off:
+        log.warning("loan %s: write-off of %s but the portfolio holds %s; writing off %s",
+                    msg.loan_id, msg.principal_written_off, balance, amount)
+    if amount <= 0:
+        return
+    await ledger_repo.post(uow.conn, postings.write_off(msg.loan_id, amount))

@@ -1,0 +1,167 @@
+"""The ledger in PostgreSQL: idempotent postings, ordered account locks.
+
+``post`` locks every account the entry touches in id order (so two postings
+never deadlock), re-checks the non-negative rule in code, then inserts the
+entry and its lines; the database checks the same rules again (trigger-kept
+balances with a CHECK, and a deferred trigger that the entry balances).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+
+from services.payments.db import Conn
+from services.payments.domain.accounts import Side, spec_for
+from services.payments.domain.ledger import (
+    ZERO,
+    Entry,
+    InsufficientBalance,
+    TransferExists,
+    check_balances,
+)
+from shared.errors import Conflict, InvalidInput, NotFound
+
+
+@dataclass(frozen=True)
+class Posted:
+    entry_id: uuid.UUID
+    transfer_id: str
+    created: bool  # False when the same transfer was already posted
+
+
+async def ensure_accounts(conn: Conn, ids: list[str]) -> None:
+    specs = [spec_for(i) for i in sorted(set(ids))]
+    await conn.executemany(
+        "INSERT INTO accounts (id, kind, name, normal_side, non_negative)"
+        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
+        [(s.id, s.kind.value, s.name, s.normal.value, s.non_negative) for s in specs])
+
+
+def _balance(normal: str, debits: Decimal, credits: Decimal) -> Decimal:
+    return debits - credits if normal == Side.DEBIT.value else credits - debits
+
+
+async def post(conn: Conn, entry: Entry) -> Posted:
+    """Post ``entry`` once: a repeat with the same body returns the original."""
+    existing = await conn.fetchrow(
+        "SELECT id, request_hash FROM journal_entries WHERE transfer_id = $1", entry.transfer_id)
+    if existing is not None:
+        return _same_or_refuse(existing, entry)
+    account_ids = sorted({ln.account for ln in entry.lines})
+    await ensure_accounts(conn, account_ids)
+    rows = await conn.fetch(
+        "SELECT id, normal_side, debits, credits FROM accounts WHERE id = ANY($1::text[])"
+        " ORDER BY id FOR UPDATE", account_ids)
+    balances = {r["id"]: _balance(r["normal_side"], r["debits"], r["credits"]) for r in rows}
+    check_balances(entry, balances)
+    reverses: uuid.UUID | None = None
+    if entry.reverses is not None:
+        reverses = await conn.fetchval(
+            "SELECT id FROM journal_entries WHERE transfer_id = $1", entry.reverses)
+        if reverses is None:
+            raise InvalidInput(f"cannot reverse unknown transfer {entry.reverses}",
+                               field="reverses")
+        if await conn.fetchval("SELECT 1 FROM journal_entries WHERE reverses = $1", reverses):
+            raise Conflict(f"transfer {entry.reverses} is already reversed", field="reverses")
+    entry_id = uuid.uuid4()
+    inserted = await conn.fetchval(
+        "INSERT INTO journal_entries (id, transfer_id, request_hash, kind, loan_id, provider,"
+        " reverses, memo, amount) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        " ON CONFLICT (transfer_id) DO NOTHING RETURNING id",
+        entry_id, entry.transfer_id, entry.request_hash(), entry.kind, entry.loan_id,
+        entry.provider, reverses, entry.memo, entry.amount)
+    if inserted is None:  # a concurrent twin won the race
+        existing = await conn.fetchrow(
+            "SELECT id, request_hash FROM journal_entries WHERE transfer_id = $1",
+            entry.transfer_id)
+        assert existing is not None
+        return _same_or_refuse(existing, entry)
+    try:
+        await conn.executemany(
+            "INSERT INTO journal_lines (entry_id, account_id, side, amount)"
+            " VALUES ($1, $2, $3, $4)",
+            [(entry_id, ln.account, ln.side.value, ln.amount) for ln in entry.lines])
+    except asyncpg.CheckViolationError as exc:  # the database's own non-negative check
+        raise InsufficientBalance(f"the ledger refused the entry: {exc}", field="amount") from None
+    return Posted(entry_id, entry.transfer_id, True)
+
+
+def _same_or_refuse(row: asyncpg.Record, entry: Entry) -> Posted:
+    if row["request_hash"] != entry.request_hash():
+        raise TransferExists(
+            f"transfer {entry.transfer_id} exists with a different body", field="transfer_id")
+    return Posted(row["id"], entry.transfer_id, False)
+
+
+async def entry_exists(conn: Conn, transfer_id: str) -> bool:
+    return bool(await conn.fetchval(
+        "SELECT 1 FROM journal_entries WHERE transfer_id = $1", transfer_id))
+
+
+async def balance(conn: Conn, account_id: str) -> Decimal:
+    row = await conn.fetchrow(
+        "SELECT normal_side, debits, credits FROM accounts WHERE id = $1", account_id)
+    if row is None:
+        return ZERO
+    return _balance(row["normal_side"], row["debits"], row["credits"])
+
+
+async def trial_balance(conn: Conn) -> dict[str, Any]:
+    rows = await conn.fetch(
+        "SELECT kind, normal_side, count(*) AS accounts, sum(debits) AS debits,"
+        " sum(credits) AS credits FROM accounts GROUP BY kind, normal_side ORDER BY kind")
+    lines = await conn.fetchrow(
+        "SELECT coalesce(sum(amount) FILTER (WHERE side = 'debit'), 0) AS d,"
+        " coalesce(sum(amount) FILTER (WHERE side = 'credit'), 0) AS c FROM journal_lines")
+    assert lines is not None
+    total_debits = sum((r["debits"] for r in rows), ZERO)
+    total_credits = sum((r["credits"] for r in rows), ZERO)
+    by_kind = [{
+        "kind": r["kind"], "normal_side": r["normal_side"], "accounts": r["accounts"],
+        "debits": r["debits"], "credits": r["credits"],
+        "balance": _balance(r["normal_side"], r["debits"], r["credits"]),
+    } for r in rows]
+    return {
+        "total_debits": total_debits, "total_credits": total_credits,
+        "lines_debits": lines["d"], "lines_credits": lines["c"],
+        "balanced": total_debits == total_credits and lines["d"] == lines["c"]
+        and lines["d"] == total_debits,
+        "by_kind": by_kind,
+    }
+
+
+async def statement(conn: Conn, account_id: str, limit: int,
+                    before: int | None) -> dict[str, Any]:
+    acct = await conn.fetchrow(
+        "SELECT id, kind, name, normal_side, non_negative, debits, credits FROM accounts"
+        " WHERE id = $1", account_id)
+    if acct is None:
+        raise NotFound(f"no account {account_id}", field="account_id")
+    rows = await conn.fetch(
+        "SELECT l.id, l.side, l.amount, e.transfer_id, e.kind, e.loan_id, e.memo, e.created_at,"
+        " sum(CASE WHEN l.side = $2 THEN l.amount ELSE -l.amount END)"
+        "   OVER (ORDER BY l.id) AS running"
+        " FROM journal_lines l JOIN journal_entries e ON e.id = l.entry_id"
+        " WHERE l.account_id = $1 ORDER BY l.id",
+        account_id, acct["normal_side"])
+    if before is not None:
+        rows = [r for r in rows if r["id"] < before]
+    rows = rows[-limit:]
+    return {
+        "account": {
+            "id": acct["id"], "kind": acct["kind"], "name": acct["name"],
+            "normal_side": acct["normal_side"], "non_negative": acct["non_negative"],
+            "debits": acct["debits"], "credits": acct["credits"],
+            "balance": _balance(acct["normal_side"], acct["debits"], acct["credits"]),
+        },
+        "lines": [{
+            "line_id": r["id"], "transfer_id": r["transfer_id"], "kind": r["kind"],
+            "loan_id": r["loan_id"], "side": r["side"], "amount": r["amount"],
+            "balance_after": r["running"], "memo": r["memo"], "posted_at": r["created_at"],
+        } for r in reversed(rows)],
+    }

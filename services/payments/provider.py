@@ -1,0 +1,195 @@
+"""The mobile-money provider adapter: GSMA Mobile Money API v1.2 conventions.
+
+- ``POST /transactions/type/disbursement`` with ``X-CorrelationID`` (our
+  idempotency key) and ``X-Callback-URL``; ``202`` answers a request-state
+  object ``{serverCorrelationId, status, notificationMethod, objectReference}``.
+- ``GET /requeststates/{serverCorrelationId}``: polling when no callback came.
+- ``GET /responses/{clientCorrelationId}``: recover the response we lost.
+- ``GET /transactions/{transactionReference}``: the status query that confirms
+  a collection callback before anything is credited.
+
+No call here happens inside a database transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import httpx
+
+from services.payments.domain.payouts import ProviderView, Seen
+from services.payments.settings import ProviderConfig
+from shared.money import format_amount
+
+log = logging.getLogger("noria.payments.provider")
+
+
+@dataclass(frozen=True)
+class ProviderTransaction:
+    reference: str
+    status: str
+    type: str
+    amount: Decimal
+    currency: str
+    debit_msisdn: str | None
+    credit_account: str | None
+
+
+def _party(parties: Any, key: str) -> str | None:
+    if not isinstance(parties, list):
+        return None
+    for p in parties:
+        if isinstance(p, dict) and p.get("key") == key:
+            value = p.get("value")
+            return str(value) if value is not None else None
+    return None
+
+
+def view_of_state(state: dict[str, Any]) -> ProviderView:
+    """A request-state object → what it tells us about the payout."""
+    status = str(state.get("status", "")).lower()
+    scid = state.get("serverCorrelationId")
+    ref = state.get("objectReference")
+    if status == "completed":
+        return ProviderView(Seen.COMPLETED, reference=ref, server_correlation_id=scid)
+    if status == "failed":
+        err = state.get("errorReference") or {}
+        reason = err.get("errorDescription") if isinstance(err, dict) else None
+        return ProviderView(Seen.FAILED, server_correlation_id=scid,
+                            reason=str(reason or "the provider failed the request"))
+    return ProviderView(Seen.PENDING, server_correlation_id=scid)
+
+
+class ProviderClient:
+    def __init__(self, name: str, config: ProviderConfig, client: httpx.AsyncClient) -> None:
+        self.name = name
+        self.config = config
+        self.http = client
+
+    def _headers(self, correlation_id: str | None = None) -> dict[str, str]:
+        headers = {"Accept": "application/json",
+                   "Date": dt.datetime.now(dt.UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")}
+        if self.config.api_key is not None:
+            headers["X-API-Key"] = self.config.api_key.get_secret_value()
+        if correlation_id is not None:
+            headers["X-CorrelationID"] = correlation_id
+        return headers
+
+    async def disburse(self, *, correlation_id: str, msisdn: str, amount: Decimal,
+                       currency: str, callback_url: str, expiry: dt.datetime,
+                       reference: str, purpose: str) -> ProviderView:
+        body = {
+            "amount": format_amount(amount), "currency": currency,
+            "creditParty": [{"key": "msisdn", "value": msisdn}],
+            "debitParty": [{"key": "accountid", "value": "noria"}],
+            "requestingOrganisationTransactionReference": reference,
+            "descriptionText": purpose,
+            "requestDate": dt.datetime.now(dt.UTC).isoformat(),
+            "metadata": [{"key": "expiry", "value": expiry.isoformat()},
+                         {"key": "purpose", "value": purpose}],
+        }
+        headers = {**self._headers(correlation_id), "X-Callback-URL": callback_url}
+        try:
+            resp = await self.http.post("/transactions/type/disbursement", json=body,
+                                        headers=headers)
+        except httpx.HTTPError as exc:
+            log.warning("%s: disbursement %s not answered: %r", self.name, correlation_id, exc)
+            return ProviderView(Seen.UNREACHABLE, reason=f"no answer: {type(exc).__name__}")
+        if resp.status_code in (200, 201, 202):
+            data = resp.json()
+            if "transactionReference" in data:  # 201: final resource
+                status = str(data.get("transactionStatus", "completed")).lower()
+                seen = Seen.COMPLETED if status == "completed" else Seen.FAILED
+                return ProviderView(seen, reference=data["transactionReference"],
+                                    reason=str(data.get("errorDescription", "")))
+            return view_of_state(data)
+        if resp.status_code == 409:  # correlation id already used: recover the response
+            return await self.recover(correlation_id)
+        if 400 <= resp.status_code < 500:
+            return ProviderView(Seen.FAILED, reason=f"refused by the provider: "
+                                f"{resp.status_code} {resp.text[:200]}")
+        return ProviderView(Seen.UNREACHABLE, reason=f"provider error {resp.status_code}")
+
+    async def request_state(self, server_correlation_id: str) -> ProviderView:
+        try:
+            resp = await self.http.get(f"/requeststates/{server_correlation_id}",
+                                       headers=self._headers())
+        except httpx.HTTPError as exc:
+            return ProviderView(Seen.UNREACHABLE, reason=f"no answer: {type(exc).__name__}")
+        if resp.status_code == 404:
+            return ProviderView(Seen.NOT_FOUND)
+        if resp.status_code != 200:
+            return ProviderView(Seen.UNREACHABLE, reason=f"provider error {resp.status_code}")
+        return view_of_state(resp.json())
+
+    async def recover(self, correlation_id: str) -> ProviderView:
+        """``GET /responses/{clientCorrelationId}``, then follow its link."""
+        try:
+            resp = await self.http.get(f"/responses/{correlation_id}", headers=self._headers())
+        except httpx.HTTPError as exc:
+            return ProviderView(Seen.UNREACHABLE, reason=f"no answer: {type(exc).__name__}")
+        if resp.status_code == 404:
+            return ProviderView(Seen.NOT_FOUND)
+        if resp.status_code != 200:
+            return ProviderView(Seen.UNREACHABLE, reason=f"provider error {resp.status_code}")
+        link = str(resp.json().get("link", ""))
+        if link.startswith("/requeststates/"):
+            return await self.request_state(link.removeprefix("/requeststates/"))
+        if link.startswith("/transactions/"):
+            txn = await self.transaction(link.removeprefix("/transactions/"))
+            if txn is None:
+                return ProviderView(Seen.UNREACHABLE, reason="linked transaction unreadable")
+            seen = Seen.COMPLETED if txn.status == "completed" else (
+                Seen.FAILED if txn.status == "failed" else Seen.PENDING)
+            return ProviderView(seen, reference=txn.reference)
+        return ProviderView(Seen.UNREACHABLE, reason=f"unexpected response link {link!r}")
+
+    async def transaction(self, reference: str) -> ProviderTransaction | None:
+        """The status query; None if the provider does not know the reference."""
+        resp = await self.http.get(f"/transactions/{reference}", headers=self._headers())
+        if resp.status_code == 404:
+            return None
+        resp.raise_for_status()
+        data = resp.json()
+        return ProviderTransaction(
+            reference=str(data["transactionReference"]),
+            status=str(data.get("transactionStatus", "")).lower(),
+            type=str(data.get("type", "")),
+            amount=Decimal(str(data["amount"])),
+            currency=str(data.get("currency", "")),
+            debit_msisdn=_party(data.get("debitParty"), "msisdn"),
+            credit_account=_party(data.get("creditParty"), "accountid"),
+        )
+
+    async def statement(self, day: dt.date) -> list[dict[str, Any]]:
+        resp = await self.http.get(f"/sim/statements/{day.isoformat()}",
+                                   headers=self._headers())
+        resp.raise_for_status()
+        entries = resp.json().get("entries", [])
+        return list(entries) if isinstance(entries, list) else []
+
+
+class Providers:
+    """One HTTP client per configured provider, created on first use."""
+
+    def __init__(self, configs: dict[str, ProviderConfig]) -> None:
+        self.configs = configs
+        self._clients: dict[str, ProviderClient] = {}
+
+    def get(self, name: str) -> ProviderClient | None:
+        if name not in self.configs:
+            return None
+        if name not in self._clients:
+            cfg = self.configs[name]
+            http = httpx.AsyncClient(base_url=cfg.base_url, timeout=cfg.request_timeout_s)
+            self._clients[name] = ProviderClient(name, cfg, http)
+        return self._clients[name]
+
+    async def close(self) -> None:
+        for client in self._clients.values():
+            await client.http.aclose()
+        self._clients.clear()

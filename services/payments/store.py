@@ -1,0 +1,189 @@
+"""SQL for payouts, payments (collections) and webhook receipts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+
+from services.payments.db import Conn
+from services.payments.domain.payouts import PayoutStatus
+
+
+@dataclass(frozen=True)
+class Payout:
+    id: uuid.UUID
+    kind: str
+    saga_id: str
+    correlation_id: uuid.UUID
+    request_hash: str
+    loan_id: str
+    client_id: str
+    partner_id: str
+    payment_id: uuid.UUID | None
+    msisdn: str
+    amount: Decimal
+    currency: str
+    provider: str
+    deadline: dt.datetime
+    status: PayoutStatus
+    server_correlation_id: str | None
+    provider_reference: str | None
+    attempts: int
+    failure_reason: str | None
+    resolved_by: str | None
+    journal_transfer_id: str
+    created_at: dt.datetime
+    completed_at: dt.datetime | None
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "payout_id": str(self.id), "kind": self.kind, "saga_id": self.saga_id,
+            "loan_id": self.loan_id, "msisdn": self.msisdn, "amount": self.amount,
+            "currency": self.currency, "provider": self.provider, "status": self.status.value,
+            "provider_reference": self.provider_reference, "failure_reason": self.failure_reason,
+            "resolved_by": self.resolved_by, "deadline": self.deadline,
+            "created_at": self.created_at, "completed_at": self.completed_at,
+            "payment_id": str(self.payment_id) if self.payment_id else None,
+        }
+
+
+_PAYOUT_COLS = ", ".join(Payout.__dataclass_fields__)
+
+
+def _payout(row: asyncpg.Record) -> Payout:
+    data = dict(row)
+    data["status"] = PayoutStatus(data["status"])
+    return Payout(**{k: data[k] for k in Payout.__dataclass_fields__})
+
+
+async def insert_payout(conn: Conn, *, kind: str, saga_id: str,
+                        request_hash: str, loan_id: str, client_id: str, partner_id: str,
+                        payment_id: uuid.UUID | None, msisdn: str, amount: Decimal,
+                        currency: str, provider: str, deadline: dt.datetime,
+                        journal_transfer_id: str) -> bool:
+    """Insert once per saga step; False if the step already has a payout."""
+    row = await conn.fetchval(
+        "INSERT INTO payouts (id, kind, saga_id, correlation_id, request_hash, loan_id,"
+        " client_id, partner_id, payment_id, msisdn, amount, currency, provider, deadline,"
+        " journal_transfer_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
+        " $13, $14, $15) ON CONFLICT (saga_id) DO NOTHING RETURNING 1",
+        uuid.uuid4(), kind, saga_id, uuid.uuid5(uuid.NAMESPACE_URL, f"noria:payout:{saga_id}"),
+        request_hash, loan_id, client_id, partner_id, payment_id, msisdn, amount, currency,
+        provider, deadline, journal_transfer_id)
+    return row is not None
+
+
+async def payout_by_saga(conn: Conn, saga_id: str) -> Payout | None:
+    row = await conn.fetchrow(f"SELECT {_PAYOUT_COLS} FROM payouts WHERE saga_id = $1", saga_id)
+    return _payout(row) if row else None
+
+
+async def payout(conn: Conn, payout_id: uuid.UUID, *, lock: bool = False
+                 ) -> Payout | None:
+    suffix = " FOR UPDATE" if lock else ""
+    row = await conn.fetchrow(f"SELECT {_PAYOUT_COLS} FROM payouts WHERE id = $1{suffix}",
+                              payout_id)
+    return _payout(row) if row else None
+
+
+async def payout_by_correlation(conn: Conn, provider: str, *,
+                                correlation_id: uuid.UUID | None = None,
+                                server_correlation_id: str | None = None) -> Payout | None:
+    row = await conn.fetchrow(
+        f"SELECT {_PAYOUT_COLS} FROM payouts WHERE provider = $1 AND"
+        " (correlation_id = $2 OR server_correlation_id = $3)",
+        provider, correlation_id, server_correlation_id)
+    return _payout(row) if row else None
+
+
+async def claim_due(conn: Conn, limit: int, lease_s: float) -> list[Payout]:
+    """Claim due payouts with a lease (so one worker replica handles each at a time)."""
+    rows = await conn.fetch(
+        f"UPDATE payouts SET next_attempt_at = now() + make_interval(secs => $2),"
+        f" attempts = attempts + 1, updated_at = now() WHERE id IN ("
+        f"  SELECT id FROM payouts WHERE status IN ('pending', 'submitted')"
+        f"  AND next_attempt_at <= now() ORDER BY next_attempt_at LIMIT $1"
+        f"  FOR UPDATE SKIP LOCKED) RETURNING {_PAYOUT_COLS}", limit, lease_s)
+    return [_payout(r) for r in rows]
+
+
+async def mark_submitted(conn: Conn, payout_id: uuid.UUID,
+                         server_correlation_id: str | None, poll_after_s: float) -> None:
+    await conn.execute(
+        "UPDATE payouts SET status = 'submitted',"
+        " server_correlation_id = coalesce($2, server_correlation_id),"
+        " next_attempt_at = now() + make_interval(secs => $3), updated_at = now()"
+        " WHERE id = $1 AND status IN ('pending', 'submitted')",
+        payout_id, server_correlation_id, poll_after_s)
+
+
+async def retry_later(conn: Conn, payout_id: uuid.UUID, error: str,
+                      after_s: float) -> None:
+    await conn.execute(
+        "UPDATE payouts SET last_error = $2, next_attempt_at = now() + make_interval(secs => $3),"
+        " updated_at = now() WHERE id = $1 AND status IN ('pending', 'submitted')",
+        payout_id, error[:1000], after_s)
+
+
+async def mark_final(conn: Conn, payout_id: uuid.UUID, status: PayoutStatus, *,
+                     reference: str | None, reason: str | None, resolved_by: str) -> None:
+    await conn.execute(
+        "UPDATE payouts SET status = $2, provider_reference = coalesce($3, provider_reference),"
+        " failure_reason = $4, resolved_by = $5, updated_at = now(),"
+        " completed_at = CASE WHEN $2 = 'completed' THEN now() END WHERE id = $1",
+        payout_id, status.value, reference, reason, resolved_by)
+
+
+# -- payments (collections) -------------------------------------------------------
+
+PAYMENT_COLS = ("id, loan_id, amount, currency, payer_msisdn, provider, source, partner_id,"
+                " external_ref, provider_reference, status, rejection_reason, received_at,"
+                " updated_at")
+
+
+async def insert_payment(conn: Conn, *, payment_id: uuid.UUID, loan_id: str,
+                         amount: Decimal, currency: str, payer_msisdn: str | None,
+                         provider: str, source: str, partner_id: str | None,
+                         external_ref: str, provider_reference: str | None) -> bool:
+    row = await conn.fetchval(
+        "INSERT INTO payments (id, loan_id, amount, currency, payer_msisdn, provider, source,"
+        " partner_id, external_ref, provider_reference) VALUES ($1, $2, $3, $4, $5, $6, $7,"
+        " $8, $9, $10) ON CONFLICT DO NOTHING RETURNING 1",
+        payment_id, loan_id, amount, currency, payer_msisdn, provider, source, partner_id,
+        external_ref, provider_reference)
+    return row is not None
+
+
+async def payment(conn: Conn, payment_id: uuid.UUID, *, lock: bool = False
+                  ) -> asyncpg.Record | None:
+    suffix = " FOR UPDATE" if lock else ""
+    return await conn.fetchrow(f"SELECT {PAYMENT_COLS} FROM payments WHERE id = $1{suffix}",
+                               payment_id)
+
+
+async def payment_by_ref(conn: Conn, provider: str, source: str,
+                         external_ref: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"SELECT {PAYMENT_COLS} FROM payments WHERE provider = $1 AND source = $2"
+        " AND external_ref = $3", provider, source, external_ref)
+
+
+async def set_payment_status(conn: Conn, payment_id: uuid.UUID, status: str,
+                             reason: str | None = None) -> None:
+    await conn.execute(
+        "UPDATE payments SET status = $2, rejection_reason = coalesce($3, rejection_reason),"
+        " updated_at = now() WHERE id = $1", payment_id, status, reason)
+
+
+async def record_webhook(conn: Conn, provider: str, webhook_id: str,
+                         outcome: str) -> bool:
+    """Remember a webhook id; False if it was seen before (a replay)."""
+    row = await conn.fetchval(
+        "INSERT INTO webhook_receipts (provider, webhook_id, outcome) VALUES ($1, $2, $3)"
+        " ON CONFLICT DO NOTHING RETURNING 1", provider, webhook_id, outcome)
+    return row is not None

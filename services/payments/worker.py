@@ -1,0 +1,110 @@
+"""The payout worker: talks to the providers outside any database transaction.
+
+Each round claims due payouts with a lease (``FOR UPDATE SKIP LOCKED``, so
+replicas share the work), asks the provider (send, recover a lost response, or
+poll the request state), then settles what it learned in a short transaction.
+The same ``X-CorrelationID`` is sent on every attempt, so a retry never pays
+twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from typing import Any
+
+from services.payments import ledger_repo, store
+from services.payments.deps import Deps, utcnow
+from services.payments.domain import postings
+from services.payments.domain.payouts import (
+    Action,
+    PayoutStatus,
+    ProviderView,
+    Seen,
+    decide,
+)
+from services.payments.handlers.payouts import resolve
+from shared.uow import UnitOfWork
+
+log = logging.getLogger("noria.payments.worker")
+
+
+async def open_books(deps: Deps, pool: Any) -> None:
+    """The chart of accounts and each provider's opening float (idempotent)."""
+    uow = UnitOfWork(pool)
+    async with uow:
+        from services.payments.domain.accounts import FIXED
+
+        await ledger_repo.ensure_accounts(uow.conn, list(FIXED))
+        for name, cfg in deps.settings.providers.items():
+            if cfg.opening_float > 0:
+                await ledger_repo.post(uow.conn, postings.funding(
+                    name, cfg.opening_float, f"funding:{name}:opening"))
+        await uow.commit()
+
+
+async def ask_provider(deps: Deps, payout: store.Payout) -> ProviderView:
+    client = deps.providers.get(payout.provider)
+    if client is None:
+        return ProviderView(Seen.FAILED, reason=f"provider {payout.provider!r} not configured")
+    cid = str(payout.correlation_id)
+    if payout.status is PayoutStatus.SUBMITTED and payout.server_correlation_id:
+        return await client.request_state(payout.server_correlation_id)
+    if payout.attempts > 1 or payout.status is PayoutStatus.SUBMITTED:
+        # We may have sent it before and lost the answer: recover it first.
+        view = await client.recover(cid)
+        if view.seen is not Seen.NOT_FOUND or utcnow() > payout.deadline:
+            return view
+    return await client.disburse(
+        correlation_id=cid, msisdn=payout.msisdn, amount=payout.amount,
+        currency=payout.currency, callback_url=deps.callback_url(payout.provider),
+        expiry=payout.deadline, reference=payout.saga_id,
+        purpose="loan disbursement" if payout.kind == "disbursement" else "refund")
+
+
+async def work_once(deps: Deps, pool: Any) -> int:
+    s = deps.settings
+    uow = UnitOfWork(pool)
+    async with uow:
+        lease = max(cfg.request_timeout_s for cfg in s.providers.values()) * 3 + 5
+        due = await store.claim_due(uow.conn, s.payout_batch_size, lease)
+        await uow.commit()
+    if not due:
+        return 0
+    await asyncio.gather(*(settle(deps, pool, p) for p in due))
+    return len(due)
+
+
+async def settle(deps: Deps, pool: Any, payout: store.Payout) -> None:
+    try:
+        view = await ask_provider(deps, payout)
+    except Exception as exc:  # a bug or an unreadable answer: keep the payout, retry later
+        log.exception("payout %s: asking the provider failed", payout.saga_id)
+        view = ProviderView(Seen.UNREACHABLE, reason=f"{type(exc).__name__}: {exc}")
+    grace = dt.timedelta(seconds=deps.settings.payout_expiry_grace_s)
+    action = decide(payout.status, view, utcnow(), payout.deadline, grace)
+    resolved_by = "deadline" if action is Action.FAIL and view.seen not in (
+        Seen.FAILED,) else "poll"
+    if action is Action.FAIL and view.seen is not Seen.FAILED and not view.reason.startswith(
+            "refused"):
+        view = ProviderView(view.seen, view.reference, view.server_correlation_id,
+                            f"deadline passed without confirmation from the provider "
+                            f"({view.seen.value})")
+    uow = UnitOfWork(pool)
+    async with uow:
+        await resolve(deps, uow, payout.id, view, action, resolved_by)
+        await uow.commit()
+    log.info("payout %s (%s): provider says %s → %s", payout.saga_id, payout.kind,
+             view.seen.value, action.value)
+
+
+async def run(deps: Deps, pool: Any) -> None:
+    await open_books(deps, pool)
+    try:
+        while True:
+            handled = await work_once(deps, pool)
+            if not handled:
+                await asyncio.sleep(deps.settings.payout_poll_interval_s)
+    finally:
+        await deps.providers.close()

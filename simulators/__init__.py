@@ -1,0 +1,1 @@
+"""Simulators of the outside world Noria talks to (development and tests only)."""

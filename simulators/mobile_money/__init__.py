@@ -1,0 +1,1 @@
+"""The mobile-money provider simulator (``python -m simulators.mobile_money``)."""

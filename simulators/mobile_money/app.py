@@ -1,0 +1,325 @@
+"""A mobile-money provider for development and tests (GSMA Mobile Money API v1.2 style).
+
+API (what a real provider offers):
+- ``POST /transactions/type/{disbursement}`` — ``X-CorrelationID`` (UUID,
+  idempotency key), ``X-Callback-URL``; ``202`` request state; the final
+  transaction is PUT to the callback URL, signed (Standard Webhooks).
+- ``GET /requeststates/{serverCorrelationId}``, ``GET /responses/{clientCorrelationId}``,
+  ``GET /transactions/{transactionReference}``.
+
+Simulation controls (``/sim``): wallets, cash-in, client-initiated collections,
+the daily statement, callback delivery log, and the behaviour (latency, failure
+rate, timeouts, lost and duplicated callbacks), globally or per msisdn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import datetime as dt
+import hashlib
+import hmac
+import logging
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from typing import Annotated, Any
+
+import httpx
+import orjson
+from fastapi import FastAPI, Header, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from simulators.mobile_money.state import Behaviour, RequestState, Transaction, World
+
+log = logging.getLogger("noria.sim.mobile_money")
+_AMOUNT = re.compile(r"^\d{1,13}(\.\d{1,2})?$")
+_MSISDN = re.compile(r"^\+[1-9]\d{7,14}$")
+
+
+def _amount(value: Any) -> Decimal:
+    if not isinstance(value, str) or not _AMOUNT.match(value.strip()):
+        raise ValueError('amount must be a decimal string such as "500.00"')
+    amount = Decimal(value.strip()).quantize(Decimal("0.01"))
+    if amount <= 0:
+        raise ValueError("amount must be greater than zero")
+    return amount
+
+
+def _msisdn(value: Any) -> str:
+    if not isinstance(value, str) or not _MSISDN.match(value):
+        raise ValueError("msisdn must be in E.164 form, e.g. +212612345678")
+    return value
+
+
+SimAmount = Annotated[Decimal, BeforeValidator(_amount)]
+SimMsisdn = Annotated[str, BeforeValidator(_msisdn)]
+
+
+class CollectionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    msisdn: SimMsisdn
+    amount: SimAmount
+    reference: str = Field(min_length=1, max_length=100)
+    currency: str = "MAD"
+
+
+class CashIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    msisdn: SimMsisdn
+    amount: SimAmount
+
+
+class ConfigChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    msisdn: SimMsisdn | None = None
+    latency_s: float | None = Field(default=None, ge=0)
+    processing_delay_s: float | None = Field(default=None, ge=0)
+    failure_rate: float | None = Field(default=None, ge=0, le=1)
+    timeout: bool | None = None
+    lose_callbacks: bool | None = None
+    duplicate_callbacks: bool | None = None
+    collection_callback_url: str | None = None
+    reset: bool = False
+
+
+def _error(status: int, category: str, code: str, description: str) -> JSONResponse:
+    return JSONResponse({"errorCategory": category, "errorCode": code,
+                         "errorDescription": description}, status_code=status)
+
+
+def _secret_key(secret: str) -> bytes:
+    if secret.startswith("whsec_"):
+        return base64.b64decode(secret.removeprefix("whsec_"))
+    return secret.encode()
+
+
+def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
+    mac = hmac.new(_secret_key(secret), f"{msg_id}.{timestamp}.".encode() + body,
+                   hashlib.sha256).digest()
+    return "v1," + base64.b64encode(mac).decode()
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def create_app(world: World) -> FastAPI:
+    tasks: set[asyncio.Task[Any]] = set()
+    http = httpx.AsyncClient(timeout=10.0)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            for task in list(tasks):
+                task.cancel()
+            await http.aclose()
+
+    app = FastAPI(title="Noria mobile-money simulator", version="0.1.0",
+                  description=__doc__ or "", lifespan=lifespan)
+    app.state.world = world
+
+    def spawn(coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    async def deliver(url: str, resource: dict[str, Any], method: str, reference: str,
+                      behaviour: Behaviour) -> list[dict[str, Any]]:
+        results: list[dict[str, Any]] = []
+        if behaviour.lose_callbacks:
+            world.deliveries.append({"reference": reference, "url": url, "lost": True})
+            return results
+        body = orjson.dumps(resource)
+        for _ in range(2 if behaviour.duplicate_callbacks else 1):
+            msg_id = f"msg_{uuid.uuid4().hex}"
+            ts = int(time.time())
+            headers = {"content-type": "application/json", "webhook-id": msg_id,
+                       "webhook-timestamp": str(ts),
+                       "webhook-signature": sign(world.callback_secret, msg_id, ts, body)}
+            record: dict[str, Any] = {"reference": reference, "url": url, "method": method,
+                                      "headers": headers, "body": body.decode(), "lost": False}
+            try:
+                resp = await http.request(method, url, content=body, headers=headers)
+                record.update(status=resp.status_code, response=resp.text[:500])
+            except httpx.HTTPError as exc:
+                record.update(status=None, response=f"{type(exc).__name__}: {exc}")
+            world.deliveries.append(record)
+            results.append({"webhook_id": msg_id, "status": record["status"],
+                            "response": record["response"]})
+        return results
+
+    async def process(state: RequestState, txn: Transaction, behaviour: Behaviour) -> None:
+        await asyncio.sleep(behaviour.processing_delay_s)
+        if state.expiry is not None and _now() > state.expiry:
+            state.status, state.error = "failed", "request expired before execution"
+        elif world.rng.random() < behaviour.failure_rate:
+            state.status, state.error = "failed", "the recipient's wallet refused the transfer"
+        else:
+            state.status = "completed"
+            wallet = world.wallet(txn.msisdn)
+            wallet.balance += txn.amount
+            if txn.purpose == "refund":
+                wallet.refunds += txn.amount
+            else:
+                wallet.payouts += txn.amount
+        txn.status = state.status
+        txn.error = state.error
+        txn.completed_at = _now()
+        state.object_reference = txn.reference
+        world.transactions[txn.reference] = txn
+        if state.callback_url:
+            await deliver(state.callback_url, txn.resource(), "PUT", txn.reference, behaviour)
+
+    # -- the GSMA-style API -------------------------------------------------------
+    @app.post("/transactions/type/{txn_type}", status_code=202)
+    async def create_transaction(
+        txn_type: str, request: Request,
+        x_correlation_id: Annotated[str | None, Header(alias="X-CorrelationID")] = None,
+        x_callback_url: Annotated[str | None, Header(alias="X-Callback-URL")] = None,
+    ) -> JSONResponse:
+        if txn_type != "disbursement":
+            return _error(400, "validation", "formatError", f"unsupported type {txn_type}")
+        try:
+            cid = str(uuid.UUID(x_correlation_id or ""))
+        except ValueError:
+            return _error(400, "validation", "formatError", "X-CorrelationID must be a UUID")
+        raw = await request.body()
+        try:
+            body = orjson.loads(raw)
+            amount = _amount(body.get("amount"))
+            msisdn = _msisdn(next(p["value"] for p in body["creditParty"]
+                                  if p.get("key") == "msisdn"))
+        except (ValueError, KeyError, StopIteration, TypeError, AttributeError) as exc:
+            return _error(400, "validation", "formatError", f"invalid request: {exc}")
+        behaviour = world.behaviour(msisdn)
+        if behaviour.timeout:
+            await asyncio.sleep(3600)  # never answers; nothing is recorded
+        await asyncio.sleep(behaviour.latency_s)
+        digest = hashlib.sha256(raw).hexdigest()
+        existing = world.by_client_id.get(cid)
+        if existing is not None:
+            state = world.requests[existing]
+            if state.body_hash != digest:
+                return _error(409, "identification", "duplicateRequest",
+                              "X-CorrelationID was already used for another request")
+            return JSONResponse(state.view(), status_code=202)
+        meta = {m.get("key"): m.get("value") for m in body.get("metadata", []) or []}
+        expiry = dt.datetime.fromisoformat(meta["expiry"]) if meta.get("expiry") else None
+        purpose = "refund" if meta.get("purpose") == "refund" else "disbursement"
+        state = RequestState(str(uuid.uuid4()), cid, digest, "pending", x_callback_url, expiry)
+        txn = Transaction(world.new_reference(), "disbursement", purpose, amount,
+                          str(body.get("currency", "MAD")), msisdn,
+                          str(body.get("requestingOrganisationTransactionReference", "")),
+                          "pending", _now(), client_correlation_id=cid,
+                          server_correlation_id=state.server_correlation_id)
+        world.requests[state.server_correlation_id] = state
+        world.by_client_id[cid] = state.server_correlation_id
+        spawn(process(state, txn, behaviour))
+        return JSONResponse(state.view(), status_code=202)
+
+    @app.get("/requeststates/{server_correlation_id}")
+    async def request_state(server_correlation_id: str) -> JSONResponse:
+        await asyncio.sleep(world.default.latency_s)
+        state = world.requests.get(server_correlation_id)
+        if state is None:
+            return _error(404, "identification", "requestStateNotFound", "no such request")
+        return JSONResponse(state.view())
+
+    @app.get("/responses/{client_correlation_id}")
+    async def response(client_correlation_id: str) -> JSONResponse:
+        await asyncio.sleep(world.default.latency_s)
+        scid = world.by_client_id.get(client_correlation_id)
+        if scid is None:
+            return _error(404, "identification", "correlationIdNotFound",
+                          "no request with this X-CorrelationID")
+        state = world.requests[scid]
+        if state.status == "completed" and state.object_reference:
+            return JSONResponse({"link": f"/transactions/{state.object_reference}"})
+        return JSONResponse({"link": f"/requeststates/{scid}"})
+
+    @app.get("/transactions/{reference}")
+    async def transaction(reference: str) -> JSONResponse:
+        await asyncio.sleep(world.default.latency_s)
+        txn = world.transactions.get(reference)
+        if txn is None:
+            return _error(404, "identification", "transactionNotFound", "no such transaction")
+        return JSONResponse(txn.resource())
+
+    # -- simulation controls --------------------------------------------------------
+    @app.post("/sim/cash-in", status_code=201)
+    async def cash_in(body: CashIn) -> dict[str, Any]:
+        wallet = world.wallet(body.msisdn)
+        wallet.balance += body.amount
+        wallet.deposits += body.amount
+        txn = Transaction(world.new_reference(), "cashin", "cashin", body.amount, "MAD",
+                          body.msisdn, None, "completed", _now(), _now())
+        world.transactions[txn.reference] = txn
+        return {"transactionReference": txn.reference, "wallet": wallet.view()}
+
+    @app.post("/sim/collections", status_code=201)
+    async def collection(body: CollectionRequest) -> JSONResponse:
+        behaviour = world.behaviour(body.msisdn)
+        await asyncio.sleep(behaviour.latency_s)
+        wallet = world.wallet(body.msisdn)
+        if wallet.balance < body.amount:
+            return _error(422, "businessRule", "insufficientFunds",
+                          f"wallet {body.msisdn} holds {wallet.balance}, not {body.amount}")
+        wallet.balance -= body.amount
+        wallet.collections += body.amount
+        now = _now()
+        txn = Transaction(world.new_reference(), "merchantpay", "collection", body.amount,
+                          body.currency, body.msisdn, body.reference, "completed", now, now)
+        world.transactions[txn.reference] = txn
+        callbacks = await deliver(world.collection_callback_url, txn.resource(), "POST",
+                                  txn.reference, behaviour)
+        return JSONResponse({"transactionReference": txn.reference, "status": "completed",
+                             "wallet": wallet.view(), "callbacks": callbacks},
+                            status_code=201)
+
+    @app.get("/sim/wallets/{msisdn}")
+    async def wallet(msisdn: str) -> dict[str, Any]:
+        return world.wallet(msisdn).view()
+
+    @app.get("/sim/statements/{day}")
+    async def statement(day: dt.date) -> dict[str, Any]:
+        return {"provider": world.provider, "date": day.isoformat(),
+                "entries": world.statement(day)}
+
+    @app.get("/sim/callbacks")
+    async def callbacks(reference: str | None = None) -> list[dict[str, Any]]:
+        return [d for d in world.deliveries if reference is None or d["reference"] == reference]
+
+    @app.get("/sim/config")
+    async def get_config() -> dict[str, Any]:
+        return {"default": world.default.__dict__,
+                "per_msisdn": {k: v.__dict__ for k, v in world.per_msisdn.items()},
+                "collection_callback_url": world.collection_callback_url}
+
+    @app.post("/sim/config")
+    async def set_config(change: ConfigChange) -> dict[str, Any]:
+        values = change.model_dump(exclude={"msisdn", "collection_callback_url", "reset"})
+        if change.msisdn is not None:
+            base = Behaviour() if change.reset else world.behaviour(change.msisdn)
+            world.per_msisdn[change.msisdn] = base.merged(values)
+        else:
+            world.default = (Behaviour() if change.reset else world.default).merged(values)
+        if change.collection_callback_url:
+            world.collection_callback_url = change.collection_callback_url
+        return await get_config()
+
+    @app.get("/health/live")
+    async def live() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/health/ready")
+    async def ready() -> dict[str, Any]:
+        return {"ready": True, "checks": {}}
+
+    return app
