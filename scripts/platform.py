@@ -46,6 +46,8 @@ PROCESSES: list[Process] = [
     Process("mobile-money-sim", "simulators.mobile_money", 8190, "NORIA_SIM_",
             uses_database=False, migrate=False),
     Process("payments", "services.payments", 8103, "NORIA_PAYMENTS_"),
+    Process("smsc-sim", "simulators.smsc", 8191, "NORIA_SMSC_", uses_database=False,
+            migrate=False, extra_env={"NORIA_SMSC_SMPP_PORT": "2775"}),
     Process("notifications", "services.notifications", 8104, "NORIA_NOTIFICATIONS_"),
 ]
 
