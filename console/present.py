@@ -20,12 +20,16 @@ def first(data: dict[str, Any], *keys: str) -> Any:
 
 
 def par_values(data: dict[str, Any]) -> dict[str, Any]:
+    """PAR ratios by days (``par1``/``par30``/``par90``) and the principal at risk."""
     nested = data.get("par") if isinstance(data.get("par"), dict) else {}
     out: dict[str, Any] = {}
     for days in ("1", "30", "90"):
         value = first(data, f"par{days}", f"par_{days}", f"PAR{days}")
         if value is None and nested:
-            value = first(nested, days, f"par{days}", f"par_{days}")
+            value = first(nested, f"par{days}", days, f"par_{days}")
+        if isinstance(value, dict):
+            out[f"par{days}_principal"] = first(value, "principal", "amount")
+            value = first(value, "ratio", "value")
         out[f"par{days}"] = value
     return out
 
@@ -50,6 +54,7 @@ def arrears_buckets(data: dict[str, Any]) -> list[dict[str, Any]]:
                              "loans": first(value, "loans", "count", "loan_count"),
                              "principal": first(value, "outstanding_principal", "principal",
                                                 "outstanding", "amount")})
+    rows = [r for r in rows if r["bucket"] != "current"]
     order = {b: i for i, b in enumerate(BUCKET_ORDER)}
     rows.sort(key=lambda r: order.get(str(r["bucket"]), len(order)))
     return rows

@@ -26,7 +26,7 @@ class ConsoleSettings(BaseSettings):
     http_port: int = 8100
     cookie_secure: bool = False
     upstream_timeout_s: float = 8.0
-    providers: str = "mmsim"
+    providers: str = "sim"
     log_level: str = "INFO"
 
     def service_urls(self) -> dict[str, str]:

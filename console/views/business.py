@@ -21,6 +21,8 @@ PORTFOLIO_HISTORY = "/v1/portfolio/history"
 DUE = "/v1/installments/due"
 PAYMENTS = "/v1/payments"
 MAX_CLIENT_LOOKUPS = 50
+ACTIVE_PAGE = 500
+FAILED_SAGAS = ("failed", "compensated", "compensating", "credit_rejected")
 
 
 def today() -> dt.date:
@@ -68,26 +70,48 @@ async def client_phones(request: Request, token: str, client_ids: list[str]
     return {c: r.obj() for c, r in zip(wanted, replies, strict=True) if r.ok}
 
 
+def due_from_active(loans: list[dict[str, Any]], day: str) -> list[dict[str, Any]]:
+    """Installments due on ``day`` or earlier and still unpaid, from the loans' next due."""
+    rows = []
+    for loan in loans:
+        nxt = loan.get("next_due")
+        if isinstance(nxt, dict) and str(nxt.get("due_date", "")) <= day:
+            rows.append({"loan_id": loan.get("id"), "client_id": loan.get("client_id"),
+                         "installment": nxt.get("installment"), "due_date": nxt.get("due_date"),
+                         "amount_due": nxt.get("amount"), "paid": None,
+                         "days_in_arrears": loan.get("days_in_arrears"),
+                         "status": "overdue" if str(nxt.get("due_date")) < day else "due"})
+    return rows
+
+
 @router.get("/collections")
 async def collections(request: Request, session: OperatorSession,
                       date: str | None = None) -> Response:
     day = date or today().isoformat()
     up = upstream(request)
     due = await up.get("loans", DUE, session.token, {"date": day})
-    rows = due.items()
+    derived: Reply | None = None
+    if due.ok:
+        rows = due.items()
+    else:
+        # loans has no "due on a date" view: derive the unpaid ones from the active
+        # loans' next installment (one bounded page, said so on the page).
+        derived = await up.get("loans", "/v1/loans", session.token,
+                               {"status": "active", "limit": ACTIVE_PAGE})
+        rows = due_from_active(derived.items(), day)
     clients = await client_phones(request, session.token,
                                   [str(r.get("client_id", "")) for r in rows])
     unpaid = [r for r in rows if str(r.get("status", "")) not in ("paid", "closed")]
     return render(
-        request, "collections.html", day=day, due=due, rows=rows, clients=clients,
-        unpaid=unpaid,
+        request, "collections.html", day=day, due=due, derived=derived, rows=rows,
+        clients=clients, unpaid=unpaid, active_page=ACTIVE_PAGE,
         total_due=present.total(rows, "total", "amount_due", "amount"),
         total_paid=present.total(rows, "paid", "amount_paid"),
     )
 
 
-def failures(reply: Reply) -> list[dict[str, Any]]:
-    return [p for p in reply.items() if str(p.get("status", "")) in ("failed", "refund_failed")]
+def is_on(row: dict[str, Any], day: str) -> bool:
+    return str(present.first(row, "updated_at", "created_at") or "")[:10] == day
 
 
 @router.get("/payments")
@@ -95,15 +119,17 @@ async def payments(request: Request, session: OperatorSession,
                    date: str | None = None) -> Response:
     day = date or today().isoformat()
     up = upstream(request)
-    payouts, collected, failed_sagas = await up.gather(
-        up.get("payments", PAYMENTS, session.token, {"date": day, "kind": "disbursement"}),
+    sagas, collected, trial = await up.gather(
+        up.get("loans", "/v1/sagas", session.token, {"limit": 500}),
         up.get("payments", PAYMENTS, session.token, {"date": day, "kind": "repayment"}),
-        up.get("loans", "/v1/sagas", session.token, {"state": "failed"}),
+        up.get("payments", "/v1/ledger/trial-balance", session.token),
     )
+    todays = [s for s in sagas.items() if is_on(s, day)]
+    payouts = [s for s in todays if s.get("state") == "completed"]
+    failed = [s for s in todays if s.get("state") in FAILED_SAGAS]
     return render(
-        request, "payments.html", day=day, payouts=payouts, collected=collected,
-        failed_sagas=failed_sagas,
-        failures=failures(payouts) + failures(collected),
-        payout_total=present.total(payouts.items(), "amount"),
+        request, "payments.html", day=day, sagas=sagas, todays=todays, payouts=payouts,
+        failed=failed, collected=collected, trial=trial,
+        payout_total=present.total([s.get("data") or {} for s in payouts], "amount"),
         collected_total=present.total(collected.items(), "amount"),
     )

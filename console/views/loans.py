@@ -8,7 +8,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
-from console import present
 from console.session import CsrfChecked, OperatorSession
 from console.upstream import Problem, Reply
 from console.views.business import client_phones
@@ -94,11 +93,10 @@ async def loan_list(request: Request, session: OperatorSession, status: str | No
 async def loan_detail(request: Request, loan_id: str, session: OperatorSession) -> Response:
     up = upstream(request)
     tok = session.token
-    loan, schedule, repayments, ledger, messages, sagas = await up.gather(
+    loan, schedule, ledger, messages, sagas = await up.gather(
         up.get("loans", f"/v1/loans/{loan_id}", tok),
         up.get("loans", f"/v1/loans/{loan_id}/schedule", tok),
-        up.get("loans", f"/v1/loans/{loan_id}/repayments", tok),
-        up.get("payments", f"/v1/loans/{loan_id}/ledger", tok),
+        up.get("payments", f"/v1/accounts/portfolio:{loan_id}/statement", tok),
         up.get("notifications", "/v1/messages", tok, {"loan_id": loan_id}),
         up.get("loans", "/v1/sagas", tok, {"loan_id": loan_id}),
     )
@@ -106,12 +104,23 @@ async def loan_detail(request: Request, loan_id: str, session: OperatorSession) 
     client = await up.get("clients", f"/v1/clients/{data['client_id']}", tok) \
         if data.get("client_id") else None
     saga_rows = [s for s in sagas.items() if str(s.get("loan_id", loan_id)) == loan_id]
-    saga_id = present.first(data, "saga_id") or (saga_rows[0].get("id") if saga_rows else None)
-    saga = await up.get("loans", f"/v1/sagas/{saga_id}", tok) if saga_id else None
+    saga = await up.get("loans", f"/v1/sagas/{saga_rows[0]['id']}", tok) \
+        if saga_rows and saga_rows[0].get("id") else None
+    repayments = schedule.obj().get("repayments")
     return render(request, "loan.html", loan_id=loan_id, loan=loan, data=data,
                   schedule=schedule, installments=schedule_rows(schedule),
-                  repayments=repayments, ledger=ledger, messages=messages, sagas=sagas,
-                  saga=saga, client=client, in_flight=str(data.get("status")) in IN_FLIGHT)
+                  repayments=repayments if isinstance(repayments, list) else [],
+                  ledger=ledger, ledger_lines=ledger_lines(ledger),
+                  ledger_missing=ledger.status == 404 and not ledger.unavailable,
+                  messages=messages,
+                  sagas=sagas, saga=saga, client=client,
+                  in_flight=str(data.get("status")) in IN_FLIGHT)
+
+
+def ledger_lines(reply: Reply) -> list[dict[str, Any]]:
+    """The loan's portfolio-account lines (a statement), newest first."""
+    lines = reply.obj().get("lines")
+    return [x for x in lines if isinstance(x, dict)] if isinstance(lines, list) else []
 
 
 @router.get("/loans/{loan_id}/status")

@@ -16,8 +16,13 @@ from console.web import redirect, render, safe_next, upstream
 
 router = APIRouter()
 
-SAGA_STATES = ("in_flight", "compensating", "failed", "completed")
+SAGA_STATES = ("reserving_credit", "disbursing", "compensating", "failed", "credit_rejected",
+               "compensated", "completed")
+NEEDING_ATTENTION = ("reserving_credit", "disbursing", "compensating", "failed")
+IN_FLIGHT = ("reserving_credit", "disbursing", "compensating")
 DLQ_SERVICES = SERVICES
+SMS_COUNTS = ("sent", "delivered", "failed", "expired", "queued", "suppressed", "segments")
+RECON_STATUSES = ("matched", "amount_mismatch", "ours_only", "theirs_only")
 
 
 @router.get("/fragments/health")
@@ -29,14 +34,15 @@ async def health_strip(request: Request, session: OperatorSession) -> Response:
 @router.get("/sagas")
 async def sagas(request: Request, session: OperatorSession, state: str = "") -> Response:
     up = upstream(request)
-    states = [state] if state else ["in_flight", "compensating", "failed"]
-    replies = await up.gather(*(up.get("loans", "/v1/sagas", session.token, {"state": s})
-                                for s in states))
+    states = [state] if state else list(NEEDING_ATTENTION)
+    replies = await up.gather(*(up.get("loans", "/v1/sagas", session.token,
+                                       {"state": s, "limit": 500}) for s in states))
     by_state = dict(zip(states, replies, strict=True))
-    in_flight = by_state["in_flight"].items() if "in_flight" in by_state else []
-    stuck = present.oldest(in_flight, "started_at", "created_at", "updated_at")
+    running = [row for s in IN_FLIGHT if s in by_state for row in by_state[s].items()]
+    stuck = present.oldest(running, "created_at", "updated_at")
+    counts = next((r.obj().get("counts") for r in replies if r.ok), None) or {}
     return render(request, "sagas.html", by_state=by_state, state=state, states=SAGA_STATES,
-                  stuck=stuck)
+                  stuck=stuck, counts=counts)
 
 
 @router.get("/sagas/{saga_id}")
@@ -101,8 +107,9 @@ async def reconciliation(request: Request, session: OperatorSession, provider: s
     reply = await upstream(request).get("payments", f"/v1/reconciliation/{provider}/{day}",
                                         session.token)
     data = reply.obj()
-    items = reply.items() or [i for i in (data.get("items") or []) if isinstance(i, dict)]
-    unmatched = [i for i in items if str(i.get("status", "")) != "matched"]
+    items = [{**item, "status": status} for status in RECON_STATUSES
+             for item in (data.get(status) or []) if isinstance(item, dict)]
+    unmatched = [i for i in items if i["status"] != "matched"]
     return render(request, "reconciliation.html", providers=providers, provider=provider,
                   day=day, reply=reply, data=data, items=items, unmatched=unmatched)
 
@@ -111,9 +118,17 @@ async def reconciliation(request: Request, session: OperatorSession, provider: s
 async def sms(request: Request, session: OperatorSession) -> Response:
     reply = await upstream(request).get("notifications", "/v1/sms/stats", session.token)
     data = reply.obj()
-    tables = {k: v for k, v in data.items() if isinstance(v, dict | list)}
-    scalars = {k: v for k, v in data.items() if not isinstance(v, dict | list)}
-    return render(request, "sms.html", reply=reply, data=data, tables=tables, scalars=scalars)
+    rows = [r for r in data.get("by_provider_language") or [] if isinstance(r, dict)]
+    totals: dict[str, int] = {}
+    encodings: dict[str, int] = {}
+    for row in rows:
+        for key in SMS_COUNTS:
+            totals[key] = totals.get(key, 0) + int(row.get(key) or 0)
+        for name, n in (row.get("encodings") or {}).items():
+            encodings[name] = encodings.get(name, 0) + int(n or 0)
+    opt_outs = data.get("opt_outs") if isinstance(data.get("opt_outs"), dict) else {}
+    return render(request, "sms.html", reply=reply, rows=rows, totals=totals,
+                  encodings=encodings, opt_outs=opt_outs, counts=SMS_COUNTS)
 
 
 @router.post("/messages/{message_id}/resend", dependencies=[CsrfChecked])
