@@ -1,0 +1,80 @@
+"""Console fixtures: the console in-process, the services as small real HTTP servers."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+
+from console.app import create_app
+from console.session import CSRF_COOKIE
+from console.settings import ConsoleSettings
+from shared.auth import ROLE_SCOPES, mint_token
+from shared.settings import DEFAULT_DEV_SECRET
+from tests.console.fake_platform import Served, State, build_service
+
+SERVICES = ("clients", "loans", "payments", "notifications")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "browser: drives the console in headless Chromium against the platform")
+
+
+def operator_token(sub: str | None = None, ttl_s: int = 3600) -> str:
+    return mint_token(DEFAULT_DEV_SECRET, sub=sub or f"op-{uuid.uuid4().hex[:8]}",
+                      scopes=ROLE_SCOPES["operator"], ttl_s=ttl_s)
+
+
+@pytest.fixture(scope="session")
+def fake_state() -> State:
+    return State()
+
+
+@pytest.fixture(scope="session")
+def fake_services(fake_state: State) -> Iterator[dict[str, str]]:
+    served = {name: Served(build_service(name, fake_state)) for name in SERVICES}
+    for s in served.values():
+        s.start()
+    yield {name: s.url for name, s in served.items()}
+    for s in served.values():
+        s.stop()
+
+
+def console_settings(urls: dict[str, str]) -> ConsoleSettings:
+    return ConsoleSettings(clients_url=urls["clients"], loans_url=urls["loans"],
+                           payments_url=urls["payments"],
+                           notifications_url=urls["notifications"], providers="sim")
+
+
+@pytest.fixture
+async def browser_client(fake_services: dict[str, str]) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client with a cookie jar, talking to the console in-process."""
+    app = create_app(console_settings(fake_services))
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://console.test") as client:
+        yield client
+
+
+async def sign_in(client: httpx.AsyncClient, token: str, next_: str = "/") -> httpx.Response:
+    page = await client.get("/login")
+    csrf = csrf_from(page.text)
+    return await client.post("/login", data={"token": token, "csrf_token": csrf,
+                                             "next": next_})
+
+
+def csrf_from(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found, "the page carries no CSRF field"
+    return found.group(1)
+
+
+@pytest.fixture
+async def signed_in(browser_client: httpx.AsyncClient) -> httpx.AsyncClient:
+    resp = await sign_in(browser_client, operator_token("amina"))
+    assert resp.status_code == 303
+    assert browser_client.cookies.get(CSRF_COOKIE)
+    return browser_client
