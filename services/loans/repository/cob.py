@@ -12,7 +12,7 @@ MARK_OVERDUE = """
 UPDATE installments i SET status = 'overdue'
   FROM loans l
  WHERE l.id = i.loan_id AND l.status = 'active'
-   AND i.status = 'pending' AND i.due_date < $1
+   AND i.status = 'pending' AND i.due_date < $1::date
 """
 
 # One late penalty per overdue installment, once it is more than the tolerance late:
@@ -25,11 +25,11 @@ UPDATE installments i
            ELSE round((i.principal_due - i.principal_paid + i.interest_due - i.interest_paid
                        + i.fees_due - i.fees_paid + i.penalties_due - i.penalties_paid)
                       * l.penalty_value, 2) END,
-       penalty_applied_on = $1
+       penalty_applied_on = $1::date
   FROM loans l
  WHERE l.id = i.loan_id AND l.status = 'active' AND i.status = 'overdue'
    AND l.penalty_kind IS NOT NULL AND i.penalty_applied_on IS NULL
-   AND ($1 - i.due_date) > l.penalty_tolerance_days
+   AND ($1::date - i.due_date) > l.penalty_tolerance_days
 """
 
 # Days in arrears from the oldest overdue installment; buckets as delinquency.arrears_bucket.
@@ -38,7 +38,7 @@ WITH oldest AS (
     SELECT loan_id, min(due_date) AS due_date FROM installments
      WHERE status = 'overdue' GROUP BY loan_id
 ), aged AS (
-    SELECT l.id, COALESCE($1 - o.due_date, 0) AS days
+    SELECT l.id, COALESCE($1::date - o.due_date, 0) AS days
       FROM loans l LEFT JOIN oldest o ON o.loan_id = l.id
      WHERE l.status = 'active'
 ), bucketed AS (
@@ -48,8 +48,8 @@ WITH oldest AS (
       FROM aged
 )
 UPDATE loans l
-   SET days_in_arrears = b.days, arrears_bucket = b.bucket, arrears_as_of = $1,
-       bucket_changed_on = CASE WHEN b.bucket <> l.arrears_bucket THEN $1
+   SET days_in_arrears = b.days, arrears_bucket = b.bucket, arrears_as_of = $1::date,
+       bucket_changed_on = CASE WHEN b.bucket <> l.arrears_bucket THEN $1::date
                                 ELSE l.bucket_changed_on END
   FROM bucketed b
  WHERE l.id = b.id
@@ -68,7 +68,7 @@ WITH e AS (
            (i.principal_due + i.interest_due + i.fees_due + i.penalties_due
             - i.principal_paid - i.interest_paid - i.fees_paid - i.penalties_paid) AS amount
       FROM installments i JOIN loans l ON l.id = i.loan_id
-     WHERE l.status = 'active' AND i.status = 'pending' AND i.due_date = $1 + $3::int
+     WHERE l.status = 'active' AND i.status = 'pending' AND i.due_date = $1::date + $3::int
 )
 INSERT INTO outbox (event_id, topic, message_key, type, envelope)
 SELECT e.eid, 'loans.events', e.loan_id, 'RepaymentDue', """ + _ENVELOPE.format(
@@ -86,13 +86,14 @@ WITH owed AS (
                           - i.penalties_paid) AS amount
       FROM installments i
      WHERE i.status = 'overdue'
-       AND i.loan_id IN (SELECT id FROM loans WHERE bucket_changed_on = $1)
+       AND i.loan_id IN (SELECT id FROM loans WHERE bucket_changed_on = $1::date)
      GROUP BY i.loan_id
 ), e AS (
     SELECT gen_random_uuid() AS eid, l.id AS loan_id, l.client_id, l.days_in_arrears,
            l.arrears_bucket, COALESCE(o.amount, 0)::numeric(14,2) AS amount
       FROM loans l LEFT JOIN owed o ON o.loan_id = l.id
-     WHERE l.status = 'active' AND l.bucket_changed_on = $1 AND l.arrears_bucket <> 'current'
+     WHERE l.status = 'active' AND l.bucket_changed_on = $1::date
+       AND l.arrears_bucket <> 'current'
 )
 INSERT INTO outbox (event_id, topic, message_key, type, envelope)
 SELECT e.eid, 'loans.events', e.loan_id, 'LoanInArrears', """ + _ENVELOPE.format(
@@ -107,7 +108,7 @@ SELECT e.eid, 'loans.events', e.loan_id, 'LoanInArrears', """ + _ENVELOPE.format
 SNAPSHOT = """
 INSERT INTO portfolio_snapshots (business_date, loans_active, outstanding_principal,
                                  par1_principal, par30_principal, par90_principal, buckets)
-SELECT $1, count(*), COALESCE(sum(principal_outstanding), 0),
+SELECT $1::date, count(*), COALESCE(sum(principal_outstanding), 0),
        COALESCE(sum(principal_outstanding) FILTER (WHERE days_in_arrears > 1), 0),
        COALESCE(sum(principal_outstanding) FILTER (WHERE days_in_arrears > 30), 0),
        COALESCE(sum(principal_outstanding) FILTER (WHERE days_in_arrears > 90), 0),
