@@ -1,0 +1,137 @@
+"""Close of business on a small portfolio: overdue, penalties, ageing, PAR, events, re-runs."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date
+
+import pytest
+
+from tests.infra import Infra
+from tests.integration.loans.harness import running_loans
+
+pytestmark = pytest.mark.integration
+
+PENALTY = {"kind": "flat", "value": "50.00", "tolerance_days": 5}
+
+
+async def test_a_night_on_a_small_portfolio_and_its_rerun(infra: Infra, isolated_schema) -> None:
+    async with running_loans(infra, isolated_schema) as svc:
+        # flat 12 %, 1200 over 4 months: 300 principal + 12 interest = 312 a month
+        product = await svc.create_product(penalty=PENALTY)
+        a = await svc.active_loan(product, disbursed_on=date(2026, 1, 5))   # nothing paid
+        b = await svc.active_loan(product, disbursed_on=date(2026, 1, 5))   # paid 1 of 4
+        c = await svc.active_loan(product, disbursed_on=date(2026, 1, 5))   # paid 2 of 4
+        d = await svc.active_loan(product, disbursed_on=date(2025, 10, 1))  # nothing paid
+        e = await svc.active_loan(product, disbursed_on=date(2026, 2, 23))  # first due 23 Mar
+        for loan, amount in ((b, "312.00"), (c, "624.00")):
+            pid = await svc.pay(loan["id"], amount, on=date(2026, 2, 4))
+            await svc.bus.wait_for("RepaymentApplied", payment_id=pid)
+
+        resp = await svc.client.post("/v1/close-of-business", headers=svc.operator,
+                                     json={"business_date": "2026-03-20"})
+        assert resp.status_code == 200, resp.text
+        run = resp.json()
+        assert run["rerun"] is False
+        # a: 5 Feb + 5 Mar; b: 5 Mar; d: 1 Nov, 1 Dec, 1 Jan, 1 Feb
+        assert run["installments_marked_overdue"] == 7
+        assert run["penalties_applied"] == 7
+        assert (run["repayment_due_events"], run["in_arrears_events"]) == (1, 3)
+
+        expected = {a["id"]: (43, "31-60", "100.00"), b["id"]: (15, "1-30", "50.00"),
+                    c["id"]: (0, "current", "0.00"), d["id"]: (139, "90+", "200.00"),
+                    e["id"]: (0, "current", "0.00")}
+        for loan_id, (days, bucket, penalties) in expected.items():
+            body = await svc.get(loan_id)
+            assert (body["days_in_arrears"], body["arrears_bucket"],
+                    body["outstanding"]["penalties"]) == (days, bucket, penalties), loan_id
+
+        portfolio = (await svc.client.get("/v1/portfolio", headers=svc.operator)).json()
+        assert portfolio["as_of_business_date"] == "2026-03-20"
+        assert portfolio["outstanding_principal"] == "5100.00"
+        # PAR(N) = principal of loans more than N days late / 5100:
+        # PAR1 = a+b+d = 3300, PAR30 = a+d = 2400, PAR90 = d = 1200
+        assert {k: v["ratio"] for k, v in portfolio["par"].items()} == {
+            "par1": "0.6471", "par30": "0.4706", "par90": "0.2353"}
+        assert portfolio["par"]["par30"]["principal"] == "2400.00"
+        assert portfolio["arrears_buckets"] == {
+            "current": {"loans": 2, "principal": "1800.00"},
+            "1-30": {"loans": 1, "principal": "900.00"},
+            "31-60": {"loans": 1, "principal": "1200.00"},
+            "61-90": {"loans": 0, "principal": "0.00"},
+            "90+": {"loans": 1, "principal": "1200.00"}}
+        assert portfolio["last_snapshot"]["par30"] == "0.4706"
+
+        arrears = {m.payload["loan_id"]: m.payload
+                   for m in await svc.bus.wait_for("LoanInArrears", count=3,
+                                                   business_date="2026-03-20")}
+        assert {k: (v["days_in_arrears"], v["bucket"], v["amount_overdue"])
+                for k, v in arrears.items()} == {
+            a["id"]: (43, "31-60", "724.00"), b["id"]: (15, "1-30", "362.00"),
+            d["id"]: (139, "90+", "1448.00")}
+        due = (await svc.bus.wait_for("RepaymentDue", business_date="2026-03-20"))[0]
+        assert due.key == e["id"] and due.env.parse() is not None
+        assert (due.payload["due_date"], due.payload["installment"], due.payload["amount"]) == (
+            "2026-03-23", 1, "312.00")
+
+        # the same date again: nothing changes, nothing is sent
+        outbox_before = await svc.count("outbox")
+        again = await svc.client.post("/v1/close-of-business", headers=svc.operator,
+                                      json={"business_date": "2026-03-20"})
+        assert again.status_code == 200 and again.json()["rerun"] is True
+        assert again.json()["penalties_applied"] == 7
+        assert await svc.count("outbox") == outbox_before
+        assert (await svc.get(a["id"]))["outstanding"]["penalties"] == "100.00"
+
+        # the next night: arrears age by a day, no bucket moved, no penalty twice
+        nxt = (await svc.client.post("/v1/close-of-business", headers=svc.operator,
+                                     json={"business_date": "2026-03-21"})).json()
+        assert (nxt["penalties_applied"], nxt["in_arrears_events"]) == (0, 0)
+        assert (await svc.get(a["id"]))["days_in_arrears"] == 44
+        await asyncio.sleep(1.0)
+        assert len(svc.bus.matching("LoanInArrears", loan_id=a["id"])) == 1
+
+        # business dates only move forward
+        back = await svc.client.post("/v1/close-of-business", headers=svc.operator,
+                                     json={"business_date": "2026-03-19"})
+        assert back.status_code == 422
+        assert back.json()["errors"][0]["field"] == "business_date"
+
+
+async def test_write_off_after_enough_days_in_arrears(infra: Infra, isolated_schema) -> None:
+    async with running_loans(infra, isolated_schema, write_off_min_days_in_arrears=90) as svc:
+        product = await svc.create_product(penalty=PENALTY)
+        recent = await svc.active_loan(product, disbursed_on=date(2026, 1, 5))
+        old = await svc.active_loan(product, disbursed_on=date(2025, 10, 1))
+        resp = await svc.client.post("/v1/close-of-business", headers=svc.operator,
+                                     json={"business_date": "2026-03-20"})
+        assert resp.status_code == 200
+
+        too_soon = await svc.client.post(f"/v1/loans/{recent['id']}/write-off",
+                                         headers=svc.operator, json={})
+        assert too_soon.status_code == 409
+        assert too_soon.headers["content-type"] == "application/problem+json"
+        assert too_soon.json()["errors"][0]["field"] == "days_in_arrears"
+
+        partner = await svc.client.post(f"/v1/loans/{old['id']}/write-off",
+                                        headers=svc.partner, json={})
+        assert partner.status_code == 403
+
+        done = await svc.client.post(f"/v1/loans/{old['id']}/write-off", headers=svc.operator,
+                                     json={"reason": "unreachable since November"})
+        assert done.status_code == 200, done.text
+        assert done.json()["status"] == "written_off"
+        event = (await svc.bus.wait_for("LoanWrittenOff", loan_id=old["id"]))[0].payload
+        assert (event["principal_written_off"], event["interest_written_off"],
+                event["fees_written_off"], event["penalties_written_off"],
+                event["days_in_arrears"], event["written_off_by"]) == (
+            "1200.00", "48.00", "0.00", "200.00", 139, "op-maker")
+        again = await svc.client.post(f"/v1/loans/{old['id']}/write-off", headers=svc.operator,
+                                      json={})
+        assert again.status_code == 409
+        portfolio = (await svc.client.get("/v1/portfolio", headers=svc.operator)).json()
+        assert portfolio["outstanding_principal"] == "1200.00"
+        assert portfolio["loans_by_status"]["written_off"] == 1
+        pid = await svc.pay(old["id"], "100.00")
+        rejected = (await svc.bus.wait_for("RepaymentRejected", payment_id=pid))[0].payload
+        assert rejected["reason"] == "loan_not_active"
