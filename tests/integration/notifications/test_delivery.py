@@ -99,6 +99,19 @@ async def test_a_slow_smsc_fails_over_to_the_aggregator(rig: Rig) -> None:
     assert "did not answer" in detail["attempt_log"][0]["detail"]
 
 
+async def test_temporary_failures_stop_after_the_last_attempt(rig: Rig) -> None:
+    client_id, phone = await rig.register()
+    await rig.control(fail_next=1000)  # both routes keep failing
+    await rig.publish(disbursed(client_id, phone), key=client_id)
+
+    msg = await rig.wait_message({"failed"}, client_id=client_id)
+    assert msg["permanent"] is False and msg["attempts"] == 4  # max_attempts in the rig
+    detail = await rig.message(msg["id"])
+    assert [a["attempt"] for a in detail["attempt_log"]] == [1, 1, 2, 2, 3, 3, 4, 4]
+    assert {a["outcome"] for a in detail["attempt_log"]} == {"temporary"}
+    assert await rig.on_phone(phone) == []
+
+
 @pytest.mark.parametrize(("stat", "status"), [("UNDELIV", "failed"), ("EXPIRED", "expired")])
 async def test_receipts_that_are_not_delivered(rig: Rig, stat: str, status: str) -> None:
     client_id, phone = await rig.register()
