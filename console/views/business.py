@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from console import charts, present
-from console.i18n import to_decimal, translator
+from console.i18n import money, to_decimal, translator
 from console.session import OperatorSession
 from console.upstream import Reply
 from console.web import language, render, upstream
@@ -37,12 +37,13 @@ async def portfolio(request: Request, session: OperatorSession) -> Response:
         up.get("loans", PORTFOLIO_HISTORY, session.token, {"limit": 60}),
     )
     data = current.obj()
-    t = translator(language(request))
+    lang = language(request)
+    t = translator(lang)
     buckets = present.arrears_buckets(data)
     bucket_chart = charts.bar_chart(
         [(str(b["bucket"]), to_decimal(b["principal"]) or 0) for b in buckets],
         title=t("portfolio.buckets"),
-        value_text=[f"{b['principal'] or '—'} MAD" for b in buckets],
+        value_text=[money(b["principal"], lang) for b in buckets],
     ) if buckets else None
     trend_chart = None
     if history.ok:
@@ -56,8 +57,8 @@ async def portfolio(request: Request, session: OperatorSession) -> Response:
         trend_chart=trend_chart,
         outstanding=present.first(data, "outstanding_principal", "outstanding",
                                   "total_outstanding"),
-        active_loans=present.first(data, "active_loans", "loans", "loan_count"),
-        business_date=present.first(data, "business_date", "as_of"),
+        active_loans=present.first(data, "loans_active", "active_loans"),
+        business_date=present.first(data, "as_of_business_date", "business_date"),
     )
 
 

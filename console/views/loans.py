@@ -33,7 +33,9 @@ def schedule_rows(reply: Reply) -> list[dict[str, Any]]:
 async def approvals_page(request: Request, token: str, problem: Problem | None = None,
                          problem_loan: str | None = None, status: int = 200) -> Response:
     up = upstream(request)
-    submitted = await up.get("loans", "/v1/loans", token, {"status": "submitted"})
+    submitted, products = await up.gather(
+        up.get("loans", "/v1/loans", token, {"status": "submitted"}),
+        up.get("loans", "/v1/products", token))
     loans = submitted.items()
     clients = await client_phones(request, token, [str(x.get("client_id", "")) for x in loans])
     previews: dict[str, list[dict[str, Any]]] = {}
@@ -48,6 +50,7 @@ async def approvals_page(request: Request, token: str, problem: Problem | None =
             previews[str(loan.get("id"))] = loan["schedule"]
     return render(request, "approvals.html", code=status, submitted=submitted, loans=loans,
                   clients=clients, previews=previews, problem=problem,
+                  products={str(p.get("id")): p for p in products.items()},
                   problem_loan=problem_loan)
 
 

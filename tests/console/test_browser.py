@@ -1,0 +1,286 @@
+"""The console in real headless Chromium against the real running platform.
+
+Run with ``pytest tests/console -m browser``. The platform comes from
+``tests/console/live.py`` (a running ``make up`` is reused; missing processes are
+started). Screenshots of the main views are written to ``reports/screenshots/``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import random
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaProducer
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from shared.auth import ROLE_SCOPES, mint_token
+from shared.settings import DEFAULT_DEV_SECRET
+from tests.console.live import LivePlatform
+from tests.infra import ROOT, Infra
+
+pytestmark = pytest.mark.browser
+
+SHOTS = ROOT / "reports" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+SECRET = os.environ.get("NORIA_JWT_SECRET", DEFAULT_DEV_SECRET)
+
+
+def token(role: str, sub: str, partner: str | None = None, ttl_s: int = 3600,
+          now: float | None = None) -> str:
+    return mint_token(SECRET, sub=sub, scopes=ROLE_SCOPES[role], partner_id=partner,
+                      ttl_s=ttl_s, now=now)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's Chromium, installed on a fresh machine (idempotent)."""
+    if not Path(CHROMIUM).exists():
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env,
+                       capture_output=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], check=True, env=env,
+                       capture_output=True)
+    assert shutil.which(CHROMIUM), "chromium could not be installed"
+    return CHROMIUM
+
+
+@pytest.fixture(scope="module")
+def live(infra: Infra) -> Iterator[LivePlatform]:
+    """Module-scoped: the processes it starts are gone before other tests run."""
+    platform = LivePlatform.from_environment() or LivePlatform.attach_or_start(infra)
+    yield platform
+    platform.stop()
+
+
+@pytest.fixture(scope="session")
+async def browser(chromium: str) -> AsyncIterator[Browser]:
+    async with async_playwright() as pw:
+        launched = await pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        yield launched
+        await launched.close()
+
+
+@pytest.fixture(scope="session")
+def operator_name() -> str:
+    return f"checker-{uuid.uuid4().hex[:6]}"
+
+
+@pytest.fixture
+async def page(browser: Browser, live: LivePlatform, operator_name: str
+               ) -> AsyncIterator[Page]:
+    context = await browser.new_context(base_url=live.console, locale="fr-FR",
+                                        viewport={"width": 1366, "height": 900})
+    page = await context.new_page()
+    await sign_in(page, token("operator", operator_name))
+    yield page
+    await context.close()
+
+
+async def sign_in(page: Page, bearer: str) -> None:
+    await page.goto("/login")
+    await page.fill("#token", bearer)
+    await page.click("button[type=submit]")
+
+
+async def shot(page: Page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+class Seed:
+    """Arrange business data through the services' own APIs."""
+
+    def __init__(self, live: LivePlatform) -> None:
+        self.live = live
+        self.partner_id = f"p-{uuid.uuid4().hex[:6]}"
+        self.agent = {"Authorization": "Bearer " + token("partner", f"agent-{uuid.uuid4().hex[:4]}",
+                                                         partner=self.partner_id)}
+        self.ops = {"Authorization": "Bearer " + token("operator", "ops-setup")}
+
+    async def client(self, http: httpx.AsyncClient) -> dict[str, Any]:
+        phone = f"+2126{random.randint(10**7, 10**8 - 1)}"
+        cin = f"BK{random.randint(10**5, 10**6 - 1)}"
+        resp = await http.post(f"{self.live.urls['clients']}/v1/clients", headers=self.agent,
+                               json={"full_name": f"Salma Idrissi {uuid.uuid4().hex[:4]}",
+                                     "national_id": cin, "phone": phone,
+                                     "date_of_birth": "1991-04-12", "language": "fr",
+                                     "sms_consent": True, "region": "Marrakech-Safi"})
+        assert resp.status_code == 201, resp.text
+        body: dict[str, Any] = resp.json()
+        return body
+
+    async def verify(self, http: httpx.AsyncClient, client_id: str) -> None:
+        resp = await http.post(f"{self.live.urls['clients']}/v1/clients/{client_id}/kyc",
+                               headers=self.ops, json={"decision": "verified"})
+        assert resp.status_code == 200, resp.text
+
+    async def product(self, http: httpx.AsyncClient) -> str:
+        resp = await http.post(f"{self.live.urls['loans']}/v1/products", headers=self.ops, json={
+            "name": "Tijara hebdo", "interest_method": "declining_balance",
+            "amortization": "equal_installments", "frequency": "weekly", "annual_rate": "0.24",
+            "min_principal": "500.00", "max_principal": "20000.00", "min_term": 4,
+            "max_term": 52})
+        assert resp.status_code == 201, resp.text
+        product_id: str = resp.json()["id"]
+        return product_id
+
+    async def application(self, http: httpx.AsyncClient, client_id: str, product_id: str
+                          ) -> str:
+        deadline = time.monotonic() + 30
+        while True:  # loans learns of the client from clients.events
+            resp = await http.post(f"{self.live.urls['loans']}/v1/loans", headers=self.agent,
+                                   json={"client_id": client_id, "product_id": product_id,
+                                         "principal": "3000.00", "term": 12})
+            if resp.status_code == 201 or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.5)
+        assert resp.status_code == 201, resp.text
+        loan_id: str = resp.json()["id"]
+        return loan_id
+
+
+async def test_the_operator_signs_in_and_sees_every_service_ready(page: Page) -> None:
+    await expect(page.locator("h1")).to_contain_text("Santé du portefeuille")
+    for name in ("clients", "loans", "payments", "notifications"):
+        await expect(page.locator(f'.health.up[data-service="{name}"]')).to_be_visible(
+            timeout=20_000)
+    await shot(page, "01-portfolio")
+
+
+async def test_find_a_client_by_phone_and_record_the_kyc_decision(
+        page: Page, live: LivePlatform) -> None:
+    seed = Seed(live)
+    async with httpx.AsyncClient(timeout=10) as http:
+        client = await seed.client(http)
+    await page.click("text=Clients")
+    await page.fill("input[name=phone]", "0" + client["phone"][4:])  # the local form 06…
+    await page.click("#client-search button[type=submit]")
+    results = page.locator("#client-results")
+    await expect(results).to_contain_text(client["full_name"])
+    await shot(page, "02-client-lookup")
+    await results.get_by_text(client["full_name"]).click()
+    await expect(page.locator("#kyc-form")).to_be_visible()
+    await page.select_option("#kyc-form select[name=decision]", "verified")
+    await page.click("#kyc-form button[type=submit]")
+    await expect(page.locator(".flash")).to_contain_text("Décision KYC enregistrée")
+    await expect(page.locator(".badge.s-verified")).to_be_visible()
+    await shot(page, "03-client-file")
+
+
+async def test_approve_a_loan_and_see_it_become_active(page: Page, live: LivePlatform) -> None:
+    seed = Seed(live)
+    async with httpx.AsyncClient(timeout=10) as http:
+        client = await seed.client(http)
+        await seed.verify(http, client["id"])
+        product_id = await seed.product(http)
+        loan_id = await seed.application(http, client["id"], product_id)
+    await page.goto("/approvals")
+    card = page.locator(f'section[data-loan="{loan_id}"]')
+    await expect(card).to_contain_text(client["full_name"])
+    await expect(card).to_contain_text("3\u202f000,00 MAD")
+    await expect(card.locator("table.preview")).to_be_visible()
+    await card.scroll_into_view_if_needed()
+    await shot(page, "04-approvals")
+    await card.locator("button[data-action=approve]").click()
+    await expect(page).to_have_url(f"{live.console}/loans/{loan_id}?flash=approved")
+    await expect(page.locator("#loan-status")).to_have_attribute("data-status", "active",
+                                                                 timeout=90_000)
+    await expect(page.locator(".saga")).to_contain_text("DisbursementCompleted",
+                                                        timeout=10_000)
+    await expect(page.locator("#ledger")).to_be_visible()
+    await shot(page, "05-loan-active")
+    await page.goto("/sagas?state=completed")
+    await expect(page.locator("main")).to_contain_text(loan_id)
+    await shot(page, "06-sagas")
+
+
+async def test_replay_a_dead_letter(page: Page, live: LivePlatform, infra: Infra) -> None:
+    key = f"console-{uuid.uuid4().hex[:10]}"
+    producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait("clients.events", b"{this is not an envelope",
+                                     key=key.encode(), headers=[("type", b"ClientRegistered")])
+    finally:
+        await producer.stop()
+    row = page.locator(f'tr[data-key="{key}"]').first
+    deadline = time.monotonic() + 60
+    while True:
+        await page.goto("/dead-letters")
+        if await row.count() or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(1)
+    await expect(row).to_be_visible()
+    await expect(page.locator("#dlq-groups")).to_contain_text("clients.events")
+    await shot(page, "07-dead-letters")
+    which = await row.get_attribute("data-dead-letter")
+    assert which
+    service, dead_letter_id = which.split("-", 1)
+    await row.locator("button[data-action=replay]").click()
+    result = page.locator("#replay-result")
+    await expect(result).to_contain_text(f"{service}#{dead_letter_id}")
+    await page.goto("/dead-letters?show=all")
+    replayed = page.locator(f'tr[data-dead-letter="{which}"]')
+    await expect(replayed.locator("td.num")).to_contain_text("1")
+
+
+async def test_the_other_views_render_with_live_data(page: Page) -> None:
+    views = {"08-collections": "/collections", "09-payments": "/payments",
+             "10-reconciliation": f"/reconciliation?provider=sim&date={dt.date.today()}",
+             "11-sms": "/sms", "12-sagas-attention": "/sagas", "13-loans": "/loans"}
+    for name, path in views.items():
+        resp = await page.goto(path)
+        assert resp is not None and resp.status == 200, path
+        await expect(page.locator(".panel.unreachable")).to_have_count(0)
+        await shot(page, name)
+
+
+async def test_tablet_layout_and_english(browser: Browser, live: LivePlatform) -> None:
+    context = await browser.new_context(base_url=live.console, locale="en-GB",
+                                        viewport={"width": 768, "height": 1024},
+                                        has_touch=True)
+    page = await context.new_page()
+    try:
+        await sign_in(page, token("operator", "tablet-op"))
+        await expect(page.locator("h1")).to_contain_text("Portfolio health")
+        await expect(page.locator("nav.nav")).to_be_hidden()
+        await page.click("label.menu-button")
+        await expect(page.locator("nav.nav")).to_be_visible()
+        await shot(page, "14-tablet-menu")
+        await page.click("nav.nav >> text=Approvals")
+        await expect(page.locator("h1")).to_contain_text("Approvals queue")
+        await shot(page, "15-tablet-approvals")
+    finally:
+        await context.close()
+
+
+async def test_a_partner_token_is_refused_and_an_expired_one_sent_to_login(
+        browser: Browser, live: LivePlatform) -> None:
+    context = await browser.new_context(base_url=live.console, locale="fr-FR")
+    page = await context.new_page()
+    try:
+        await sign_in(page, token("partner", "agent-x", partner="p-x"))
+        await expect(page.locator("[data-forbidden=not_operator]")).to_be_visible()
+        await shot(page, "16-partner-refused")
+        expired = token("operator", "late-op", ttl_s=60, now=time.time() - 3600)
+        await context.add_cookies([{"name": "noria_console_token", "value": expired,
+                                    "url": live.console}])
+        await page.goto("/approvals")
+        await expect(page).to_have_url(f"{live.console}/login?reason=expired&next=%2Fapprovals")
+        await expect(page.locator("[data-reason=expired]")).to_be_visible()
+    finally:
+        await context.close()
