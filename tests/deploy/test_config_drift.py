@@ -1,0 +1,146 @@
+"""Config drift: the environment that docker-compose.yml and the Kubernetes overlays
+give each Python process must be exactly what its settings class reads.
+
+For every container that runs ``python -m <module>``:
+- every ``NORIA_*`` variable it sets is a field of the module's settings class
+  (pydantic-settings ignores unknown variables, so a typo or a renamed field would
+  otherwise be silently dropped);
+- every required field (no default) is set;
+- a long-running process sets every field whose default points at loopback
+  (``127.0.0.1``/``localhost``: in a container that is the container itself), and no
+  value it sets points at loopback;
+- the settings class accepts the values (types, validators), loaded from exactly
+  that environment.
+
+The settings classes are imported at test time: fields added later are checked
+without changing this file. A module that does not exist yet (the simulators while
+they are written) is skipped with a message naming it; one that exists without a
+settings class fails.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from pydantic import ValidationError
+
+from tests.deploy.common import (
+    LOOPBACK,
+    OVERLAYS,
+    RUNNABLES,
+    MissingRunnable,
+    compose,
+    compose_environment,
+    container_envs,
+    env_example,
+    interpolate,
+    long_running,
+    python_module,
+    settings_for,
+)
+
+
+def check_environment(where: str, module: str, args: list[str], values: dict[str, str],
+                      monkeypatch: pytest.MonkeyPatch, external: frozenset[str] = frozenset()
+                      ) -> None:
+    try:
+        info = settings_for(module)
+    except MissingRunnable:
+        pytest.skip(f"{where}: module {module} does not exist yet, so its environment "
+                    "is not checked")
+    cls = info.source
+    given = {name.upper(): value for name, value in values.items()}
+    given_names = set(given) | {e.upper() for e in external}
+    problems: list[str] = []
+    for name in sorted(given_names):
+        if name.startswith("NORIA_") and name not in info.env_to_field:
+            problems.append(f"{name} is set but {cls} has no such field "
+                            f"(it reads {sorted(info.env_to_field)})")
+    for env_name, field_name in sorted(info.required.items()):
+        if env_name not in given_names:
+            problems.append(f"{env_name} is required by {cls}.{field_name} but not set")
+    if long_running(args):
+        for env_name, default in sorted(info.loopback_defaults().items()):
+            if env_name not in given_names:
+                problems.append(f"{env_name} is not set and defaults to {default}: in a "
+                                "container that is the container itself; set the peer's address")
+        for name, value in sorted(given.items()):
+            if name in info.env_to_field and LOOPBACK.search(value):
+                problems.append(f"{name}={value} points at the container itself")
+    assert not problems, f"{where} (python -m {module}):\n  " + "\n  ".join(problems)
+
+    for name in list(os.environ):
+        if name.upper().startswith("NORIA_"):
+            monkeypatch.delenv(name)
+    for name, value in given.items():
+        monkeypatch.setenv(name, value)
+    if info.cls is None:  # plain os.environ reads: names and defaults checked above
+        return
+    try:
+        info.cls(_env_file=None)  # type: ignore[call-arg]
+    except ValidationError as exc:
+        raise AssertionError(f"{where}: {cls} rejects this environment:\n{exc}") from None
+
+
+# ---------------------------------------------------------------- docker compose
+
+
+def compose_python_services() -> list[str]:
+    return sorted(name for name, svc in compose()["services"].items()
+                  if python_module(svc.get("command")))
+
+
+@pytest.mark.parametrize("service", compose_python_services())
+def test_compose_environment_matches_settings(service: str,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    svc = compose()["services"][service]
+    parsed = python_module(svc["command"])
+    assert parsed is not None
+    module, args = parsed
+    env = env_example()
+    values = {k: interpolate(v, env) for k, v in compose_environment(svc).items()}
+    check_environment(f"docker-compose.yml service {service}", module, args, values,
+                      monkeypatch)
+
+
+def test_compose_runs_python_only_with_python_m() -> None:
+    """Every image-built service names its module, so the drift check above sees it."""
+    for name, svc in compose()["services"].items():
+        if "build" in svc:
+            assert python_module(svc.get("command")), (
+                f"compose service {name} builds the Noria image but its command is not "
+                "`python -m <module> ...`")
+
+
+# ---------------------------------------------------------------- Kubernetes
+
+
+def k8s_python_containers() -> list[tuple[str, int]]:
+    return [(overlay, i) for overlay in OVERLAYS
+            for i, c in enumerate(container_envs(overlay)) if c.module]
+
+
+@pytest.mark.parametrize(("overlay", "index"), k8s_python_containers(),
+                         ids=lambda v: str(v))
+def test_k8s_environment_matches_settings(overlay: str, index: int,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    c = container_envs(overlay)[index]
+    assert c.module is not None
+    check_environment(c.where, c.module, c.args, c.values, monkeypatch,
+                      frozenset(c.external))
+
+
+def test_k8s_runs_the_noria_image_only_with_python_m() -> None:
+    """The Noria image's containers run a module the drift check knows (or ``-c``)."""
+    for overlay in OVERLAYS:
+        for c in container_envs(overlay):
+            if c.image.rpartition("/")[2].partition(":")[0] != "noria":
+                continue
+            assert c.command[:2] in (["python", "-m"], ["python", "-c"]), (
+                f"{c.where}: the Noria image runs {c.command}, not `python -m <module>`")
+            assert c.module is None or c.module in RUNNABLES, (
+                f"{c.where}: python -m {c.module} is not in RUNNABLES")
+            if c.module is None:
+                assert not any(n.startswith("NORIA_") for n in c.values), (
+                    f"{c.where}: configured with NORIA_* variables but runs no known module")
