@@ -24,11 +24,12 @@ import asyncpg
 
 from services.notifications import message_store as store
 from services.notifications.domain.encoding import EncodedText, Encoding, split_parts
-from services.notifications.domain.messages import FailureKind, Receipt
+from services.notifications.domain.messages import FailureKind, Receipt, suppression_reason
 from services.notifications.handlers import Deps, apply_receipts, record_receipt, record_reply
 from services.notifications.providers.base import Provider, ProviderError
 from services.notifications.providers.http_aggregator import HttpAggregatorProvider
 from services.notifications.providers.smpp_client import SmppProvider
+from services.notifications.repository import get_recipient
 from services.notifications.settings import NotificationsSettings
 from shared.contracts.notifications import SmsFailed, SmsSubmitted
 from shared.uow import UnitOfWork
@@ -122,7 +123,26 @@ class Sender:
             await store.record_attempt(conn, message_id, attempt, provider, outcome, detail,
                                        started)
 
+    async def _still_wanted(self, row: asyncpg.Record) -> bool:
+        """Re-check consent at send time: a deferred message may outlive it (STOP at night)."""
+        if row["client_id"] is None:
+            return True
+        async with self.pool.acquire() as conn:
+            recipient = await get_recipient(conn, row["client_id"])
+        if recipient is None or recipient.phone != row["phone"]:
+            return True  # a payer's phone, or an operator's explicit choice
+        reason = suppression_reason(recipient)
+        if reason is None:
+            return True
+        async with self.pool.acquire() as conn:
+            await store.finish(conn, row["id"], "suppressed", reason=reason, permanent=None,
+                               now=self.deps.clock(), from_status=("queued",))
+        log.info("message %s suppressed at send time: %s", row["id"], reason)
+        return False
+
     async def send_one(self, row: asyncpg.Record) -> None:
+        if not await self._still_wanted(row):
+            return
         attempt = row["attempts"] + 1
         encoding: Encoding = row["encoding"]
         parts = tuple(split_parts(row["text"], encoding))

@@ -158,3 +158,23 @@ async def _template_status(rig: Rig, client_id: str, template: str, status: str)
 async def _bound(rig: Rig) -> bool:
     sessions = (await rig.sim.get("/sessions")).json()
     return any(s["bound"] for s in sessions)
+
+
+async def test_a_deferred_reminder_is_not_sent_after_a_stop_in_the_night(rig: Rig) -> None:
+    client_id, phone = await rig.register()
+    rig.clock.set_local(22, 0)
+    await rig.publish(due(client_id), key=client_id)
+    await rig.wait_message({"queued"}, client_id=client_id)
+    await rig.until(lambda: _bound(rig), "the service bound to the SMSC")
+    assert (await rig.sim.post("/mo", json={"sender": phone, "text": "stop"})).status_code == 200
+
+    async def opted_out() -> bool:
+        async with rig.pool.acquire() as conn:
+            return await conn.fetchval(
+                "SELECT NOT consent FROM recipients WHERE client_id = $1", client_id) is True
+
+    await rig.until(opted_out, "the opt-out")
+    rig.clock.set_local(8, 1, days=1)
+    msg = await rig.wait_message({"suppressed"}, client_id=client_id)
+    assert msg["reason"] == "no_consent"
+    assert await rig.on_phone(phone) == []
