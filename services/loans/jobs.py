@@ -7,7 +7,10 @@ import logging
 from datetime import UTC, datetime
 from typing import cast
 
+from prometheus_client import Gauge
+
 from services.loans.cob import run_close_of_business
+from services.loans.domain.saga import SagaStatus
 from services.loans.handlers.saga import now_utc, on_deadline
 from services.loans.repository import sagas as sagas_repo
 from services.loans.settings import LoansSettings
@@ -16,6 +19,8 @@ from shared.errors import Conflict
 
 log = logging.getLogger("noria.loans.jobs")
 
+SAGA_STATES = Gauge("noria_sagas", "Disbursement sagas by state", ["state"])
+
 
 async def sweep_once(runtime: Runtime, limit: int = 100) -> int:
     """Drive every saga past its deadline one step; return how many were handled."""
@@ -23,6 +28,10 @@ async def sweep_once(runtime: Runtime, limit: int = 100) -> int:
     policy = settings.saga_policy()
     async with runtime.pool.acquire() as conn:
         due = await sagas_repo.past_deadline(conn, now_utc(), limit)
+        counts = await sagas_repo.counts_unfinished(conn)
+    for state in (SagaStatus.RESERVING_CREDIT, SagaStatus.DISBURSING, SagaStatus.COMPENSATING,
+                  SagaStatus.FAILED):
+        SAGA_STATES.labels(state.value).set(counts.get(state.value, 0))
     for saga_id in due:
         try:
             async with runtime.uow() as uow:

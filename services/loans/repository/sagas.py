@@ -111,3 +111,11 @@ async def detail(conn: Conn, saga_id: str) -> dict[str, Any] | None:
 async def counts_by_state(conn: Conn) -> dict[str, int]:
     rows = await conn.fetch("SELECT state, count(*) AS n FROM sagas GROUP BY state")
     return {r["state"]: r["n"] for r in rows}
+
+
+async def counts_unfinished(conn: Conn) -> dict[str, int]:
+    """In-flight and failed sagas by state (cheap: the ended ones are not counted)."""
+    rows = await conn.fetch(
+        "SELECT state, count(*) AS n FROM sagas WHERE state IN"
+        " ('reserving_credit', 'disbursing', 'compensating', 'failed') GROUP BY state")
+    return {r["state"]: r["n"] for r in rows}
