@@ -20,6 +20,7 @@ from services.notifications.domain.messages import (
 )
 from services.notifications.domain.templates import pick, render
 from services.notifications.domain.triggers import Trigger, trigger_for
+from services.notifications.metrics import SMS_FINISHED
 from shared.contracts import clients as c
 from shared.contracts import loans as ln
 from shared.contracts import payments as pay
@@ -181,6 +182,7 @@ async def apply_receipts(uow: UnitOfWork, deps: Deps) -> int:
         if msg is None:
             continue
         key = str(msg["id"])
+        SMS_FINISHED.labels(outcome).inc()
         if outcome == "delivered":
             uow.emit(SmsDelivered(message_id=key, client_id=msg["client_id"],
                                   template=msg["template"], provider=msg["provider"]), key=key)

@@ -26,6 +26,12 @@ from services.notifications import message_store as store
 from services.notifications.domain.encoding import EncodedText, Encoding, split_parts
 from services.notifications.domain.messages import FailureKind, Receipt, suppression_reason
 from services.notifications.handlers import Deps, apply_receipts, record_receipt, record_reply
+from services.notifications.metrics import (
+    SMS_ATTEMPTS,
+    SMS_FINISHED,
+    SMS_SEGMENTS,
+    SMS_SUBMITTED,
+)
 from services.notifications.providers.base import Provider, ProviderError
 from services.notifications.providers.http_aggregator import HttpAggregatorProvider
 from services.notifications.providers.smpp_client import SmppProvider
@@ -122,6 +128,7 @@ class Sender:
         async with self.pool.acquire() as conn:
             await store.record_attempt(conn, message_id, attempt, provider, outcome, detail,
                                        started)
+        SMS_ATTEMPTS.labels(provider, outcome).inc()
 
     async def _still_wanted(self, row: asyncpg.Record) -> bool:
         """Re-check consent at send time: a deferred message may outlive it (STOP at night)."""
@@ -157,6 +164,8 @@ class Sender:
                 assert outcome.provider is not None
                 if await store.mark_submitted(uow.conn, row["id"], attempt, outcome.provider,
                                               outcome.part_ids, now):
+                    SMS_SUBMITTED.labels(outcome.provider, row["language"], encoding).inc()
+                    SMS_SEGMENTS.labels(outcome.provider, encoding).inc(len(parts))
                     uow.emit(SmsSubmitted(message_id=key, client_id=row["client_id"],
                                           template=row["template"], provider=outcome.provider,
                                           encoding=encoding, segments=len(parts)), key=key)
@@ -166,6 +175,7 @@ class Sender:
                                           permanent=permanent, now=now, attempt=attempt,
                                           provider=outcome.provider, from_status=("queued",))
                 if done is not None:
+                    SMS_FINISHED.labels("failed").inc()
                     uow.emit(SmsFailed(message_id=key, client_id=row["client_id"],
                                        template=row["template"], provider=outcome.provider,
                                        reason=outcome.detail, permanent=permanent), key=key)

@@ -29,6 +29,8 @@ async def test_a_loan_disbursed_sms_is_delivered_in_french_over_smpp(rig: Rig) -
     assert received[0]["text"] == msg["text"]  # the GSM-7 octets decode to the same text
     assert (received[0]["interface"], received[0]["encoding"]) == ("smpp", "GSM-7")
     assert await rig.outbox_types(msg["id"]) == ["SmsSubmitted", "SmsDelivered"]
+    metrics = (await rig.api.get("/metrics")).text
+    assert 'noria_sms_submitted_total{encoding="GSM-7",language="fr",provider="smsc"}' in metrics
 
 
 async def test_a_long_arabic_receipt_goes_as_concatenated_ucs2_parts(rig: Rig) -> None:

@@ -1,0 +1,14 @@
+"""Prometheus metrics of the SMS path (served on /metrics with the platform's)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter
+
+SMS_ATTEMPTS = Counter("noria_sms_attempts_total", "Submissions tried, by provider and outcome",
+                       ["provider", "outcome"])
+SMS_SUBMITTED = Counter("noria_sms_submitted_total", "Messages accepted by a provider",
+                        ["provider", "language", "encoding"])
+SMS_SEGMENTS = Counter("noria_sms_segments_total", "Parts submitted (what is paid for)",
+                       ["provider", "encoding"])
+SMS_FINISHED = Counter("noria_sms_finished_total", "Messages that reached a final status",
+                       ["status"])
