@@ -20,6 +20,7 @@ settings class fails.
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -144,3 +145,30 @@ def test_k8s_runs_the_noria_image_only_with_python_m() -> None:
             if c.module is None:
                 assert not any(n.startswith("NORIA_") for n in c.values), (
                     f"{c.where}: configured with NORIA_* variables but runs no known module")
+
+
+# ---------------------------------------------------------------- across processes
+
+
+def _providers(value: str) -> set[str]:
+    return set(json.loads(value))
+
+
+def test_console_reconciles_the_providers_payments_has() -> None:
+    """NORIA_CONSOLE_PROVIDERS names providers that payments is configured with."""
+    env = env_example()
+    svcs = compose()["services"]
+    console = interpolate(compose_environment(svcs["console"])["NORIA_CONSOLE_PROVIDERS"], env)
+    payments = compose_environment(svcs["payments"])
+    configured = _providers(interpolate(payments["NORIA_PAYMENTS_PROVIDERS"], env))
+    assert set(console.split(",")) <= configured, f"compose: {console} vs {configured}"
+    for overlay in OVERLAYS:
+        envs = {c.where.split(" container")[0]: c for c in container_envs(overlay)}
+        console_env = envs[f"{overlay}: Deployment/console"].values
+        payments_env = envs[f"{overlay}: Deployment/payments"].values
+        names = set(console_env["NORIA_CONSOLE_PROVIDERS"].split(","))
+        default = payments_env.get("NORIA_PAYMENTS_DEFAULT_PROVIDER", "sim")
+        if "NORIA_PAYMENTS_PROVIDERS" in payments_env:
+            assert names <= _providers(payments_env["NORIA_PAYMENTS_PROVIDERS"]), overlay
+        assert default in names, (
+            f"{overlay}: the console does not reconcile payments' default provider {default}")

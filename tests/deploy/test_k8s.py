@@ -361,6 +361,11 @@ def classify(rule: dict[str, Any]) -> str:
     assert rule.get("to") and ports, (
         f"{rule['_policy']}: an egress rule without destinations or ports allows everything")
     text = json.dumps(rule["to"])
+    names = {peer.get("podSelector", {}).get("matchLabels", {}).get("app.kubernetes.io/name")
+             for peer in rule["to"]}
+    if len(names) == 1 and (name := names.pop()) in SERVICE_PORTS:
+        assert ports == {SERVICE_PORTS[name]}, f"{rule['_policy']}: {name} on {ports}"
+        return f"api:{name}"
     if ports == {53}:
         return "dns"
     if "kafka" in text or "strimzi" in text:
@@ -415,7 +420,10 @@ def test_prod_egress_leaves_the_namespace_only_for_the_real_peers() -> None:
                     assert policy["metadata"]["name"] == "payments-egress-mobile-money"
                     assert [p["port"] for p in rule["ports"]] == [443]
                     assert "10.0.0.0/8" in block.get("except", [])
-                if "podSelector" in peer and "namespaceSelector" not in peer:
+                in_namespace = "podSelector" in peer and "namespaceSelector" not in peer
+                selected = peer.get("podSelector", {}).get("matchLabels", {}).get(
+                    "app.kubernetes.io/name")
+                if in_namespace and selected not in SERVICE_PORTS:
                     pytest.fail(f"prod {policy['metadata']['name']}: in-namespace peer "
                                 f"{peer}: prod has no Kafka/PostgreSQL/simulator pods")
 
@@ -427,3 +435,26 @@ def test_dev_infrastructure_policy_selects_no_service() -> None:
         assert not selects(infra, pod_labels(find(resources, "Deployment", svc)))
     for r in by_kind(resources, "Job"):
         assert not selects(infra, pod_labels(r))
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_console_calls_only_the_services_and_is_reached_only_through_the_ingress(
+        overlay: str) -> None:
+    resources = rendered(overlay)
+    deploy = find(resources, "Deployment", "console")
+    (c,) = deploy["spec"]["template"]["spec"]["containers"]
+    assert c["command"] == ["python", "-m", "console", "serve"]
+    assert c["readinessProbe"]["httpGet"] == {"path": "/health/ready", "port": "http"}
+    assert c["livenessProbe"]["httpGet"] == {"path": "/health/live", "port": "http"}
+    labels = pod_labels(deploy)
+    reached = {classify(rule) for rule in policies_for(resources, labels, "Egress")}
+    assert reached == {"dns"} | {f"api:{svc}" for svc in SERVICES}, reached
+    (ingress,) = policies_for(resources, labels, "Ingress")
+    assert [p["port"] for p in ingress["ports"]] == [8100]
+    assert ingress["from"] == [{"namespaceSelector": {"matchLabels": {
+        "kubernetes.io/metadata.name": "ingress-nginx"}}}]
+    for svc in SERVICES:  # and the services let it in
+        rules = policies_for(resources, pod_labels(find(resources, "Deployment", svc)),
+                             "Ingress")
+        assert any(selects(peer.get("podSelector", {"matchLabels": {"-": "-"}}), labels)
+                   for rule in rules for peer in rule["from"]), f"{svc} refuses the console"
