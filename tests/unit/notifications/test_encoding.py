@@ -91,6 +91,17 @@ class TestUcs2:
         assert e.parts[0] == "a" * 66
         assert e.parts[1].startswith("😀")
 
+    @given(st.text(alphabet=st.sampled_from([*"abcé€مرحبا ", "😀", "ê"]), max_size=300))
+    def test_any_text_reassembles_within_the_limits(self, text: str) -> None:
+        e = encode(text, "keep")
+        assert "".join(e.parts) == e.text == text
+        if e.encoding == "UCS-2":
+            limit = 70 if e.segments == 1 else 67
+            assert all(ucs2_length(p) <= limit for p in e.parts)
+            assert e.length == len(text.encode("utf-16-be")) // 2
+        else:
+            assert all(gsm7_length(p) <= (160 if e.segments == 1 else 153) for p in e.parts)
+
     def test_mixed_french_and_arabic_keeps_the_accents(self) -> None:
         text = "Prêt reçu / تم التحويل"
         e = encode(text)  # transliterating would not avoid UCS-2, so nothing is changed
