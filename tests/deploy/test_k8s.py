@@ -458,3 +458,28 @@ def test_console_calls_only_the_services_and_is_reached_only_through_the_ingress
                              "Ingress")
         assert any(selects(peer.get("podSelector", {"matchLabels": {"-": "-"}}), labels)
                    for rule in rules for peer in rule["from"]), f"{svc} refuses the console"
+
+
+def test_prod_pods_meet_the_restricted_pod_security_standard() -> None:
+    """Namespace noria enforces "restricted": a pod that does not comply never starts."""
+    resources = rendered("prod")
+    namespace = find(resources, "Namespace", "noria")
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+    for r in resources:
+        spec = pod_spec(r)
+        if spec is None:
+            continue
+        pod_sc = spec.get("securityContext", {})
+        assert not (spec.get("hostNetwork") or spec.get("hostPID") or spec.get("hostIPC"))
+        assert not any("hostPath" in v for v in spec.get("volumes", [])), rid(r)
+        for c in containers(r):
+            sc = c.get("securityContext", {})
+            where = f"{rid(r)} container {c['name']}"
+            assert sc.get("runAsNonRoot", pod_sc.get("runAsNonRoot")) is True, where
+            assert sc.get("runAsUser", pod_sc.get("runAsUser", 1)) != 0, where
+            seccomp = sc.get("seccompProfile", pod_sc.get("seccompProfile", {}))
+            assert seccomp.get("type") in ("RuntimeDefault", "Localhost"), where
+            assert sc.get("allowPrivilegeEscalation") is False, where
+            assert not sc.get("privileged"), where
+            assert sc.get("capabilities", {}).get("drop") == ["ALL"], where
+            assert not sc.get("capabilities", {}).get("add"), where
