@@ -62,13 +62,21 @@ async def search(
     national_id: str | None = None,
     q: Annotated[str | None, Query(max_length=100, description="part of the name")] = None,
     kyc_status: str | None = None,
+    partner_id: Annotated[str | None, Query(
+        max_length=100, description="operators: only this partner's clients")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> ClientPage:
     if kyc_status is not None and kyc_status not in ("pending", "verified", "rejected"):
         raise InvalidInput("kyc_status is pending, verified or rejected", field="kyc_status")
+    if principal.sees_all_tenants:
+        scope = partner_id
+    else:  # a partner only ever searches its own clients
+        scope = principal.partner_id or ""
+        if partner_id is not None and partner_id != scope:
+            raise NotFound("no such partner", field="partner_id")
     query = repo.SearchQuery(
-        partner_id=None if principal.sees_all_tenants else (principal.partner_id or ""),
+        partner_id=scope,
         phone=normalise_phone(phone) if phone is not None else None,
         national_id=normalise_cin(national_id) if national_id is not None else None,
         q=(q or "").strip() or None, kyc_status=kyc_status, limit=limit, cursor=cursor)
@@ -127,6 +135,7 @@ async def credit(client_id: str, request: Request, principal: Reader) -> CreditO
     async with runtime(request).uow() as uow:
         client = await handlers.get(uow, principal, client_id)
         account = await credit_repo.get_account(uow.conn, client.id)
+        live = await credit_repo.live_reservations(uow.conn, client.id)
     if account is None:
         raise NotFound("this client has no credit account", field="id")
-    return CreditOut.of(account)
+    return CreditOut.of(account, live)

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.clients.domain.client import Client
 from services.clients.domain.credit import CreditAccount
+from services.clients.repository.credit import Reservation
 from services.clients.repository.groups import Group
 from shared.money import Amount
 
@@ -88,6 +89,14 @@ class ClientPage(BaseModel):
     next_cursor: str | None
 
 
+class ExposureLine(BaseModel):
+    loan_id: str
+    reservation_id: str
+    status: str = Field(description="reserved (being disbursed) or outstanding (disbursed)")
+    amount: Amount = Field(description="the amount reserved for the loan")
+    outstanding: Amount = Field(description="principal still owed on a disbursed loan")
+
+
 class CreditOut(BaseModel):
     client_id: str
     currency: str = "MAD"
@@ -97,12 +106,16 @@ class CreditOut(BaseModel):
     outstanding: Amount
     exposure: Amount
     available: Amount
+    loans: list[ExposureLine] = Field(default_factory=list)
 
     @classmethod
-    def of(cls, a: CreditAccount) -> CreditOut:
+    def of(cls, a: CreditAccount, live: list[Reservation]) -> CreditOut:
         return cls(client_id=a.client_id, credit_limit=a.credit_limit, cycle=a.cycle,
                    reserved=a.reserved, outstanding=a.outstanding, exposure=a.exposure,
-                   available=a.available)
+                   available=a.available,
+                   loans=[ExposureLine(loan_id=r.loan_id, reservation_id=r.reservation_id,
+                                       status=r.status, amount=r.amount,
+                                       outstanding=r.outstanding) for r in live])
 
 
 class GroupOut(BaseModel):

@@ -80,3 +80,11 @@ async def set_reservation(conn: Conn, reservation_id: str, *, status: str,
     await conn.execute(
         "UPDATE reservations SET status = $2, outstanding = $3, updated_at = now()"
         " WHERE reservation_id = $1", reservation_id, status, outstanding)
+
+
+async def live_reservations(conn: Conn, client_id: str) -> list[Reservation]:
+    """The reservations that make up the client's exposure, oldest first."""
+    rows = await conn.fetch(
+        f"SELECT {_RES_COLUMNS} FROM reservations WHERE client_id = $1"
+        " AND status IN ('reserved', 'outstanding') ORDER BY created_at", client_id)
+    return [Reservation(**dict(r)) for r in rows]

@@ -148,10 +148,15 @@ async def test_kyc_maker_checker(svc: Service) -> None:
 async def test_kyc_rejection_needs_a_reason(svc: Service) -> None:
     client = await svc.register(token("partner", partner=new_partner()))
     cid = client["id"]
+    unknown = await svc.http.post(f"/v1/clients/{cid}/kyc", json={"decision": "maybe"},
+                                  headers=token("operator"))
+    assert unknown.status_code == 422
+    assert unknown.json()["errors"][0]["field"] == "decision"
     no_reason = await svc.http.post(f"/v1/clients/{cid}/kyc", json={"decision": "rejected"},
                                     headers=token("operator"))
     assert no_reason.status_code == 422
     assert no_reason.json()["errors"][0]["field"] == "reason"
+    assert svc.events.now(cid, "ClientKycRejected") == []
     ok = await svc.http.post(f"/v1/clients/{cid}/kyc",
                              json={"decision": "rejected", "reason": "CIN photo unreadable"},
                              headers=token("operator", "ops-2"))

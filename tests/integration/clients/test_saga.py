@@ -170,8 +170,14 @@ async def test_a_loan_repaid_in_full_frees_exposure_and_grows_the_limit(svc: Ser
     await svc.send(cmd, key=cid)
     assert (await reply_to(svc, cmd))["type"] == "CreditReserved"
 
+    reserved = await svc.credit(cid)
+    assert [(line["loan_id"], line["status"], line["amount"]) for line in reserved["loans"]] == [
+        (cmd.loan_id, "reserved", "3000.00")]
     await svc.send(disbursed(cmd, client["phone"]), key=cmd.loan_id)
-    await wait_credit(svc, cid, reserved="0.00", outstanding="3000.00", exposure="3000.00")
+    active = await wait_credit(svc, cid, reserved="0.00", outstanding="3000.00",
+                               exposure="3000.00")
+    lines = [(line["status"], line["outstanding"]) for line in active["loans"]]
+    assert lines == [("outstanding", "3000.00")]
 
     await svc.send(repaid(cmd, "2000.00", "1000.00"), key=cmd.loan_id)
     await wait_credit(svc, cid, outstanding="1000.00", available="4000.00")
@@ -181,6 +187,7 @@ async def test_a_loan_repaid_in_full_frees_exposure_and_grows_the_limit(svc: Ser
     env = await svc.send(closed, key=cmd.loan_id)
     credit = await wait_credit(svc, cid, credit_limit="7500.00")
     assert (credit["exposure"], credit["cycle"], credit["available"]) == ("0.00", 2, "7500.00")
+    assert credit["loans"] == []
     [changed] = await svc.events.of(cid, "CreditLimitChanged")
     assert (changed.payload["credit_limit"], changed.payload["cycle"],
             changed.payload["previous_limit"]) == ("7500.00", 2, "5000.00")

@@ -57,6 +57,12 @@ async def test_operators_search_every_partner(svc: Service) -> None:
     b = await svc.register(token("partner", partner=new_partner()), full_name=f"Hassan {tag}")
     resp = await svc.http.get("/v1/clients", params={"q": tag}, headers=token("operator"))
     assert {c["id"] for c in resp.json()["items"]} == {a["id"], b["id"]}
+    only_a = await svc.http.get("/v1/clients", params={"q": tag, "partner_id": a["partner_id"]},
+                                headers=token("operator"))
+    assert [c["id"] for c in only_a.json()["items"]] == [a["id"]]
+    spying = await svc.http.get("/v1/clients", params={"partner_id": a["partner_id"]},
+                                headers=token("partner", partner=b["partner_id"]))
+    assert spying.status_code == 404
 
 
 async def test_a_partner_cannot_touch_another_partners_client_on_any_route(svc: Service) -> None:
