@@ -1,0 +1,248 @@
+"""One payments service and one mobile-money simulator, over real HTTP, for these tests.
+
+The simulator and the payments app run under uvicorn on free ports in the test's
+event loop (the simulator calls payments back over HTTP). Payments gets its own
+schema (a fresh role, like its own), its own consumer group and topic prefix, so
+nothing else running on the shared broker interferes with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import orjson
+import pytest
+import uvicorn
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from services.payments.bootstrap import build_spec
+from services.payments.domain.webhooks import sign
+from services.payments.settings import DEV_CALLBACK_SECRET, PaymentsSettings, ProviderConfig
+from shared.app import create_app
+from shared.auth import ROLE_SCOPES, mint_token
+from shared.contracts import loans, payments
+from shared.envelope import Contract, Envelope, envelope_for
+from shared.kafka import ensure_topics, make_producer
+from shared.settings import DEFAULT_DEV_SECRET
+from simulators.mobile_money.app import create_app as create_sim
+from simulators.mobile_money.state import World
+from tests.infra import Infra
+
+PARTITIONS = 4
+MIGRATIONS = Path(__file__).resolve().parents[3] / "services/payments/migrations"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.asynccontextmanager
+async def serve(app: Any, port: int) -> AsyncIterator[uvicorn.Server]:
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,
+                            access_log=False, lifespan="on", timeout_graceful_shutdown=1)
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.05)
+    try:
+        yield server
+    finally:
+        server.should_exit = True
+        try:
+            await asyncio.wait_for(task, 10)
+        except (TimeoutError, asyncio.CancelledError):
+            server.force_exit = True
+            task.cancel()
+
+
+class Events:
+    """Everything published on the (prefixed) payments.events topic, read from the start."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self.bootstrap = bootstrap
+        self.topic = topic
+        self.seen: list[Envelope] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+        await consumer.start()
+        tps = [TopicPartition(self.topic, p) for p in range(PARTITIONS)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        self._consumer = consumer
+        self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            batch = await self._consumer.getmany(timeout_ms=200)
+            for records in batch.values():
+                for r in records:
+                    self.seen.append(Envelope.from_bytes(r.value))
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._consumer.stop()
+
+    def of(self, type_: str, **match: Any) -> list[dict[str, Any]]:
+        return [e.payload for e in self.seen if e.type == type_
+                and all(e.payload.get(k) == v for k, v in match.items())]
+
+    async def wait(self, type_: str, timeout_s: float = 30, **match: Any) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            found = self.of(type_, **match)
+            if found:
+                return found[0]
+            await asyncio.sleep(0.1)
+        got = [(e.type, e.payload) for e in self.seen if any(
+            e.payload.get(k) == v for k, v in match.items())]
+        raise AssertionError(f"no {type_} matching {match} within {timeout_s}s; related: {got}")
+
+
+@dataclass
+class Rig:
+    api: httpx.AsyncClient
+    sim: httpx.AsyncClient
+    world: World
+    events: Events
+    pool: asyncpg.Pool
+    settings: PaymentsSettings
+    producer: Any
+    payments_url: str
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def auth(self, role: str = "operator", partner: str | None = None) -> dict[str, str]:
+        key = f"{role}:{partner}"
+        if key not in self.tokens:
+            self.tokens[key] = mint_token(DEFAULT_DEV_SECRET, sub=f"test-{role}",
+                                          scopes=ROLE_SCOPES[role], partner_id=partner)
+        return {"Authorization": f"Bearer {self.tokens[key]}"}
+
+    async def send(self, message: Contract, key: str, env: Envelope | None = None) -> Envelope:
+        env = env or envelope_for(message, aggregate_id=key)
+        topic = self.settings.topic(message.topic)
+        await self.producer.send_and_wait(topic, env.to_bytes(), key=key.encode(),
+                                          headers=[("type", env.type.encode())])
+        return env
+
+    async def configure(self, msisdn: str | None = None, **behaviour: Any) -> None:
+        body = {"msisdn": msisdn, **behaviour}
+        resp = await self.sim.post("/sim/config", json=body)
+        assert resp.status_code == 200, resp.text
+
+    async def wallet(self, msisdn: str) -> dict[str, Any]:
+        return (await self.sim.get(f"/sim/wallets/{msisdn}")).json()
+
+    async def portfolio(self, loan_id: str) -> Decimal:
+        resp = await self.api.get(f"/v1/loans/{loan_id}/portfolio-balance", headers=self.auth())
+        assert resp.status_code == 200, resp.text
+        return Decimal(resp.json()["portfolio_balance"])
+
+    async def trial_balance(self) -> dict[str, Any]:
+        resp = await self.api.get("/v1/ledger/trial-balance", headers=self.auth())
+        assert resp.status_code == 200, resp.text
+        return resp.json()
+
+    async def lines(self, transfer_prefix: str) -> list[asyncpg.Record]:
+        async with self.pool.acquire() as conn:
+            return await conn.fetch(
+                "SELECT e.transfer_id, l.account_id, l.side, l.amount FROM journal_lines l"
+                " JOIN journal_entries e ON e.id = l.entry_id WHERE e.transfer_id LIKE $1"
+                " ORDER BY l.id", transfer_prefix + "%")
+
+    def signed(self, body: dict[str, Any] | bytes, *, msg_id: str | None = None,
+               ts: int | None = None, secret: str = DEV_CALLBACK_SECRET
+               ) -> tuple[bytes, dict[str, str]]:
+        raw = body if isinstance(body, bytes) else orjson.dumps(body)
+        msg_id = msg_id or f"msg_{uuid.uuid4().hex}"
+        ts = int(time.time()) if ts is None else ts
+        return raw, {"content-type": "application/json", "webhook-id": msg_id,
+                     "webhook-timestamp": str(ts),
+                     "webhook-signature": sign(secret, msg_id, ts, raw)}
+
+    async def callback(self, raw: bytes, headers: dict[str, str],
+                       method: str = "POST") -> httpx.Response:
+        return await self.api.request(method, "/v1/mobile-money/sim/callbacks", content=raw,
+                                      headers=headers)
+
+
+def new_msisdn() -> str:
+    return "+2126" + str(uuid.uuid4().int)[:8]
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def disburse(loan_id: str, msisdn: str, amount: str, *, saga_id: str | None = None,
+             deadline_s: float = 120) -> payments.DisburseLoan:
+    return payments.DisburseLoan(
+        saga_id=saga_id or str(uuid.uuid4()), loan_id=loan_id, client_id=new_id("client"),
+        partner_id="partner-a", amount=Decimal(amount), msisdn=msisdn,
+        deadline=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=deadline_s))
+
+
+def rejected(loan_id: str, payment_id: str, amount: str, msisdn: str | None,
+             reason: str = "unknown_loan") -> loans.RepaymentRejected:
+    return loans.RepaymentRejected(
+        loan_id=loan_id, client_id="", payment_id=payment_id, amount=Decimal(amount),
+        payer_msisdn=msisdn, reason=reason, refundable_amount=Decimal(amount))  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+async def rig(infra: Infra, isolated_schema: Callable[..., Any]) -> AsyncIterator[Rig]:
+    iso = await isolated_schema("payments_t", MIGRATIONS)
+    prefix = f"t{uuid.uuid4().hex[:8]}."
+    sim_port, api_port = free_port(), free_port()
+    api_url = f"http://127.0.0.1:{api_port}"
+    world = World(provider="sim", callback_secret=DEV_CALLBACK_SECRET,
+                  collection_callback_url=f"{api_url}/v1/mobile-money/sim/callbacks")
+    settings = PaymentsSettings(
+        database_url=iso.dsn, db_schema=iso.schema, kafka_bootstrap=infra.kafka_bootstrap,
+        providers={"sim": ProviderConfig(base_url=f"http://127.0.0.1:{sim_port}",
+                                         request_timeout_s=1.0, poll_after_s=0.5)},
+        callback_base_url=api_url, consumer_group=f"payments-{prefix.strip('.')}",
+        topic_prefix=prefix, payout_poll_interval_s=0.1, payout_expiry_grace_s=1.0,
+        consumer_retry_backoff_s=0.05)
+    await ensure_topics(infra.kafka_bootstrap, [settings.topic(t) for t in (
+        payments.COMMANDS, payments.EVENTS, loans.EVENTS)], partitions=PARTITIONS)
+    events = Events(infra.kafka_bootstrap, settings.topic(payments.EVENTS))
+    await events.start()
+    producer = make_producer(infra.kafka_bootstrap, client_id="payments-test")
+    await producer.start()
+    pool = await asyncpg.create_pool(iso.dsn, server_settings={"search_path": iso.schema})
+    assert pool is not None
+    async with serve(create_sim(world), sim_port), \
+            serve(create_app(build_spec(settings)), api_port), \
+            httpx.AsyncClient(base_url=api_url, timeout=30) as api, \
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{sim_port}", timeout=30) as sim:
+        rig = Rig(api, sim, world, events, pool, settings, producer, api_url)
+        # the books are open once the worker has posted the opening float
+        for _ in range(100):
+            if (await rig.trial_balance())["total_debits"] != "0.00":
+                break
+            await asyncio.sleep(0.1)
+        yield rig
+    await producer.stop()
+    await events.stop()
+    await pool.close()
