@@ -123,15 +123,18 @@ async def release_credit(uow: UnitOfWork, cmd: ReleaseCredit, env: Envelope | No
 
 async def _loan_exposure(uow: UnitOfWork, loan_id: str, event: str
                          ) -> tuple[Reservation, CreditAccount] | None:
-    res = await repo.reservation_for_loan(uow.conn, loan_id)
-    if res is None:
+    found = await repo.reservation_for_loan(uow.conn, loan_id)
+    if found is None:
         log.info("%s for loan %s: no credit was reserved here for it; ignored", event, loan_id)
         return None
-    account = await repo.get_account(uow.conn, res.client_id, for_update=True)
+    # Same lock order as the commands: the client's credit row, then the reservation.
+    account = await repo.get_account(uow.conn, found.client_id, for_update=True)
     if account is None:
-        log.warning("%s for loan %s: client %s has no credit account; ignored", event, loan_id,
-                    res.client_id)
+        log.info("%s for loan %s: client %s is unknown here; ignored", event, loan_id,
+                 found.client_id)
         return None
+    res = await repo.get_reservation(uow.conn, found.reservation_id)
+    assert res is not None
     return res, account
 
 

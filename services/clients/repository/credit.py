@@ -60,11 +60,15 @@ async def get_reservation(conn: Conn, reservation_id: str
 
 
 async def reservation_for_loan(conn: Conn, loan_id: str) -> Reservation | None:
-    """The reservation that carries this loan's exposure (the newest live one)."""
+    """The reservation that carries this loan's exposure (the newest live one).
+
+    Not locked: lock the client's credit account first, then re-read the
+    reservation with ``get_reservation`` (one lock order everywhere: no deadlock).
+    """
     row = await conn.fetchrow(
         f"SELECT {_RES_COLUMNS} FROM reservations WHERE loan_id = $1"
-        " ORDER BY (status IN ('reserved', 'outstanding')) DESC, created_at DESC LIMIT 1"
-        " FOR UPDATE", loan_id)
+        " ORDER BY (status IN ('reserved', 'outstanding')) DESC, created_at DESC LIMIT 1",
+        loan_id)
     return Reservation(**dict(row)) if row else None
 
 
