@@ -230,7 +230,7 @@ async def test_patch_phone_language_consent_emits_one_event_each(svc: Service) -
     assert (now["phone"], now["language"]) == (expected_phone, "ar")
 
 
-async def test_money_and_scopes_are_enforced(svc: Service) -> None:
+async def test_tokens_and_scopes_are_enforced(svc: Service) -> None:
     no_token = await svc.http.get("/v1/clients")
     assert no_token.status_code == 401
     wallet = await svc.http.get("/v1/clients", headers=token("wallet", partner="w"))
