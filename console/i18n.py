@@ -84,7 +84,7 @@ def percent(value: Any, lang: str) -> str:
     return f"{text}\u00a0%" if lang == "fr" else f"{text}%"
 
 
-def date(value: Any, lang: str) -> str:
+def date(value: Any, lang: str, seconds: bool = False) -> str:
     if not value:
         return "—"
     text = str(value)
@@ -92,7 +92,6 @@ def date(value: Any, lang: str) -> str:
         parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         return text
-    with_time = "T" in text or " " in text
-    if lang == "fr":
-        return parsed.strftime("%d/%m/%Y %H:%M" if with_time else "%d/%m/%Y")
-    return parsed.strftime("%Y-%m-%d %H:%M" if with_time else "%Y-%m-%d")
+    clock = ("%H:%M:%S" if seconds else "%H:%M") if ("T" in text or " " in text) else ""
+    day = "%d/%m/%Y" if lang == "fr" else "%Y-%m-%d"
+    return parsed.strftime(f"{day} {clock}".strip())

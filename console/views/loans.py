@@ -104,8 +104,10 @@ async def loan_detail(request: Request, loan_id: str, session: OperatorSession) 
         up.get("loans", "/v1/sagas", tok, {"loan_id": loan_id}),
     )
     data = loan.obj()
-    client = await up.get("clients", f"/v1/clients/{data['client_id']}", tok) \
-        if data.get("client_id") else None
+    client, product = await up.gather(
+        up.get("clients", f"/v1/clients/{data.get('client_id')}", tok),
+        up.get("loans", f"/v1/products/{data.get('product_id')}", tok),
+    ) if data else (None, None)
     saga_rows = [s for s in sagas.items() if str(s.get("loan_id", loan_id)) == loan_id]
     saga = await up.get("loans", f"/v1/sagas/{saga_rows[0]['id']}", tok) \
         if saga_rows and saga_rows[0].get("id") else None
@@ -117,6 +119,7 @@ async def loan_detail(request: Request, loan_id: str, session: OperatorSession) 
                   ledger_missing=ledger.status == 404 and not ledger.unavailable,
                   messages=messages,
                   sagas=sagas, saga=saga, client=client,
+                  product=product.obj() if product else {},
                   in_flight=str(data.get("status")) in IN_FLIGHT)
 
 

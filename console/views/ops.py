@@ -54,17 +54,22 @@ async def saga_detail(request: Request, saga_id: str, session: OperatorSession) 
 @router.get("/dead-letters")
 async def dead_letters(request: Request, session: OperatorSession, show: str = "pending",
                        replayed: str = "", outcome: str = "", ok: int | None = None,
-                       n: int | None = None) -> Response:
+                       n: int | None = None, service: str = "", topic: str = "",
+                       reason: str = "") -> Response:
     up = upstream(request)
     replies = await up.gather(*(
         up.get(s, "/v1/dead-letters", session.token,
                {"pending_only": "false" if show == "all" else "true", "limit": 500})
         for s in DLQ_SERVICES))
     per_service = dict(zip(DLQ_SERVICES, replies, strict=True))
-    rows = [{**row, "service": s} for s, r in per_service.items() for row in r.items()]
+    everything = [{**row, "service": s} for s, r in per_service.items() for row in r.items()]
+    wanted = {"service": service, "topic": topic, "reason": reason}
+    rows = [r for r in everything
+            if all(not v or str(r.get(k, "")) == v for k, v in wanted.items())]
     return render(request, "dead_letters.html", per_service=per_service, rows=rows,
-                  groups=present.group_dead_letters(rows), show=show, replayed=replayed,
-                  outcome=outcome, replayed_ok=ok, replayed_n=n)
+                  total=len(everything), groups=present.group_dead_letters(everything),
+                  show=show, replayed=replayed, outcome=outcome, replayed_ok=ok,
+                  replayed_n=n, filtered={k: v for k, v in wanted.items() if v})
 
 
 @router.post("/dead-letters/{service}/{dead_letter_id}/replay", dependencies=[CsrfChecked])

@@ -251,3 +251,19 @@ async def test_a_service_that_does_not_answer_is_said_so(
         strip = await client.get("/fragments/health")
         assert 'class="health down" data-service="notifications"' in strip.text
         assert 'class="health up" data-service="loans"' in strip.text
+
+
+async def test_dead_letters_can_be_narrowed_to_one_topic_and_reason(
+        signed_in: httpx.AsyncClient, fake_state: State) -> None:
+    base = {"consumer": "notifications", "partition": 0, "key": None, "message_type": None,
+            "error": "boom", "created_at": "2026-11-29T08:00:00+00:00", "replayed_at": None,
+            "replay_count": 0, "value_preview": "{"}
+    fake_state.dead_letters["notifications"] = [
+        {**base, "id": 1, "offset": 1, "topic": "loans.events", "reason": "invalid_payload"},
+        {**base, "id": 2, "offset": 2, "topic": "clients.events", "reason": "malformed"}]
+    page = await signed_in.get("/dead-letters", params={
+        "service": "notifications", "topic": "clients.events", "reason": "malformed"})
+    assert 'data-dead-letter="notifications-2"' in page.text
+    assert 'data-dead-letter="notifications-1"' not in page.text
+    assert 'id="dlq-filter"' in page.text
+    assert "invalid_payload" in page.text  # the summary still counts every group
