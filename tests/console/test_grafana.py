@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 from pathlib import Path
@@ -10,13 +11,14 @@ from typing import Any
 import yaml
 from prometheus_client import REGISTRY
 
-import shared.telemetry  # noqa: F401 - registers the platform's metrics
-
 GRAFANA = Path(__file__).resolve().parents[2] / "deploy" / "grafana"
 SUFFIXES = ("_bucket", "_count", "_sum", "_total", "_created")
+METRIC_MODULES = ("shared.telemetry", "services.loans.jobs", "services.notifications.metrics")
 
 
 def exported_metric_names() -> set[str]:
+    for module in METRIC_MODULES:  # importing a module registers its metrics
+        importlib.import_module(module)
     names: set[str] = set()
     for family in REGISTRY.collect():
         names.add(family.name)
