@@ -72,7 +72,8 @@ def payments_router(deps: Deps) -> APIRouter:
             payment_id, _ = await record_collection(
                 deps, uow, loan_id=body.loan_id, amount=body.amount, currency=body.currency,
                 payer_msisdn=body.payer_msisdn, provider=provider, source="api",
-                partner_id=partner, external_ref=external_ref, provider_reference=None)
+                partner_id=partner, external_ref=external_ref, provider_reference=None,
+                reported_ref=body.external_ref)
             response = {"payment_id": str(payment_id), "status": "received"}
             await idempotency.complete(uow, scope, key, 202, response)
             await uow.commit()

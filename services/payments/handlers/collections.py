@@ -21,9 +21,13 @@ from shared.uow import UnitOfWork
 async def record_collection(
     deps: Deps, uow: UnitOfWork, *, loan_id: str, amount: Decimal, currency: str,
     payer_msisdn: str | None, provider: str, source: str, partner_id: str | None,
-    external_ref: str, provider_reference: str | None,
+    external_ref: str, provider_reference: str | None, reported_ref: str | None = None,
 ) -> tuple[uuid.UUID, bool]:
-    """Record one collection; ``(payment_id, False)`` if it was already recorded."""
+    """Record one collection; ``(payment_id, False)`` if it was already recorded.
+
+    ``external_ref`` is unique per provider and source; ``reported_ref`` (default:
+    the same) is the reference put on ``RepaymentReceived``.
+    """
     conn = uow.conn
     payment_id = uuid.uuid4()
     inserted = await store.insert_payment(
@@ -41,6 +45,6 @@ async def record_collection(
     await ledger_repo.post(conn, postings.collection(str(payment_id), loan_id, provider, amount))
     deps.emit(uow, RepaymentReceived(
         loan_id=loan_id, payment_id=str(payment_id), amount=amount, currency=currency,
-        payer_msisdn=payer_msisdn, provider=provider, external_ref=external_ref,
+        payer_msisdn=payer_msisdn, provider=provider, external_ref=reported_ref or external_ref,
         received_at=utcnow()), key=loan_id)
     return payment_id, True

@@ -1,0 +1,102 @@
+"""RepaymentApplied / LoanWrittenOff move money out of suspense and the portfolio."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from decimal import Decimal
+
+import orjson
+import pytest
+
+from shared.contracts.loans import AllocationLine, LoanWrittenOff, RepaymentApplied
+from tests.integration.payments.conftest import Rig, disburse, new_id, new_msisdn
+
+pytestmark = pytest.mark.integration
+
+
+def applied(loan: str, payment_id: str, amount: str, principal: str, interest: str,
+            fees: str, outstanding: str) -> RepaymentApplied:
+    lines = [AllocationLine(installment=1, component=c, amount=Decimal(v))  # type: ignore[arg-type]
+             for c, v in (("fees", fees), ("interest", interest), ("principal", principal))
+             if Decimal(v) > 0]
+    return RepaymentApplied(
+        loan_id=loan, client_id="c1", payment_id=payment_id, amount=Decimal(amount),
+        allocation=lines, principal_paid=Decimal(principal), interest_paid=Decimal(interest),
+        fees_paid=Decimal(fees), penalties_paid=Decimal("0.00"),
+        outstanding_principal=Decimal(outstanding), outstanding_total=Decimal(outstanding),
+        next_due_date=dt.date(2026, 5, 1), next_due_amount=Decimal("100.00"), closes_loan=False)
+
+
+async def account_balance(rig: Rig, account: str) -> Decimal:
+    resp = await rig.api.get(f"/v1/accounts/{account}/statement", headers=rig.auth(),
+                             params={"limit": 1})
+    return Decimal(resp.json()["account"]["balance"])
+
+
+async def test_a_repayment_is_posted_along_its_allocation_once(rig: Rig) -> None:
+    msisdn, loan = new_msisdn(), new_id("loan")
+    cmd = disburse(loan, msisdn, "1000.00")
+    await rig.send(cmd, key=loan)
+    await rig.events.wait("DisbursementCompleted", saga_id=cmd.saga_id)
+    interest_before = await account_balance(rig, "income:interest")
+    fees_before = await account_balance(rig, "income:fees")
+    resp = await rig.sim.post("/sim/collections",
+                              json={"msisdn": msisdn, "amount": "300.00", "reference": loan})
+    payment_id = orjson.loads(resp.json()["callbacks"][0]["response"])["payment_id"]
+    await rig.events.wait("RepaymentReceived", payment_id=payment_id)
+    message = applied(loan, payment_id, "300.00", "250.00", "40.00", "10.00", "750.00")
+    env = await rig.send(message, key=loan)
+    await rig.send(message, key=loan, env=env)
+    await rig.send(message, key=loan)
+    posted = await rig.events.wait("RepaymentPosted", payment_id=payment_id)
+    assert posted["amount"] == "300.00"
+    await asyncio.sleep(1.0)
+    assert len(rig.events.of("RepaymentPosted", payment_id=payment_id)) == 1
+    assert await rig.portfolio(loan) == Decimal("750.00")  # = loans' outstanding principal
+    assert await account_balance(rig, "income:interest") - interest_before == Decimal("40.00")
+    assert await account_balance(rig, "income:fees") - fees_before == Decimal("10.00")
+    assert {(r["account_id"], r["side"], r["amount"])
+            for r in await rig.lines(f"repayment:{payment_id}")} == {
+        ("suspense", "debit", Decimal("300.00")),
+        (f"portfolio:{loan}", "credit", Decimal("250.00")),
+        ("income:interest", "credit", Decimal("40.00")),
+        ("income:fees", "credit", Decimal("10.00"))}
+    view = await rig.api.get(f"/v1/payments/{payment_id}", headers=rig.auth())
+    assert view.json()["status"] == "posted"
+
+    # the loan is written off: the remaining principal leaves the portfolio
+    write_off = LoanWrittenOff(
+        loan_id=loan, client_id="c1", principal_written_off=Decimal("750.00"),
+        interest_written_off=Decimal("30.00"), fees_written_off=Decimal("0.00"),
+        penalties_written_off=Decimal("0.00"), written_off_by="op", days_in_arrears=181)
+    await rig.send(write_off, key=loan)
+    await rig.send(write_off, key=loan)
+    for _ in range(100):
+        if await rig.portfolio(loan) == Decimal("0.00"):
+            break
+        await asyncio.sleep(0.1)
+    assert await rig.portfolio(loan) == Decimal("0.00")
+    await asyncio.sleep(0.5)
+    assert [(r["account_id"], r["side"], r["amount"])
+            for r in await rig.lines(f"write_off:{loan}")] == [
+        ("expense:write_off", "debit", Decimal("750.00")),
+        (f"portfolio:{loan}", "credit", Decimal("750.00"))]
+    assert (await rig.trial_balance())["balanced"] is True
+
+
+async def test_events_about_payments_we_do_not_know_are_ignored(rig: Rig) -> None:
+    loan = new_id("loan")
+    before = await rig.trial_balance()
+    await rig.send(applied(loan, "not-a-uuid", "10.00", "10.00", "0.00", "0.00", "0.00"),
+                   key=loan)
+    await rig.send(applied(loan, "0b0e2f3c-1d2e-4f50-8a9b-0c1d2e3f4a5b", "10.00", "10.00",
+                           "0.00", "0.00", "0.00"), key=loan)
+    marker = disburse(new_id("loan"), new_msisdn(), "1.00")  # processed after them
+    await rig.send(marker, key=loan)
+    await rig.events.wait("DisbursementCompleted", saga_id=marker.saga_id)
+    assert not rig.events.of("RepaymentPosted", loan_id=loan)
+    async with rig.pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM dead_letters") == 0
+    after = await rig.trial_balance()
+    assert after["balanced"] is True and before["balanced"] is True
