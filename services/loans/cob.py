@@ -24,6 +24,8 @@ import asyncpg
 
 from services.loans.repository import Conn
 from services.loans.repository import cob as sql
+from services.loans.topics import topic
+from shared.contracts import loans as loan_contracts
 from shared.errors import Conflict, InvalidInput
 
 log = logging.getLogger("noria.loans.cob")
@@ -84,6 +86,7 @@ async def _run(conn: Conn, business_date: date, due_days_before: int,
         " ON CONFLICT (business_date) DO UPDATE SET started_at = now()", business_date)
     run_id = str(uuid.uuid4())
     started = time.perf_counter()
+    events_topic = topic(loan_contracts.EVENTS)
     stats: dict[str, Any] = {"requested_by": requested_by, "run_id": run_id}
     log.info("close of business %s started (run %s)", business_date, run_id)
 
@@ -99,9 +102,9 @@ async def _run(conn: Conn, business_date: date, due_days_before: int,
     async with conn.transaction():
         t0 = time.perf_counter()
         stats["repayment_due_events"] = _count(await conn.execute(
-            sql.EMIT_REPAYMENT_DUE, business_date, run_id, due_days_before))
+            sql.EMIT_REPAYMENT_DUE, business_date, run_id, due_days_before, events_topic))
         stats["in_arrears_events"] = _count(await conn.execute(
-            sql.EMIT_IN_ARREARS, business_date, run_id))
+            sql.EMIT_IN_ARREARS, business_date, run_id, events_topic))
         log.info("close of business %s: %d RepaymentDue and %d LoanInArrears events (%.2fs)",
                  business_date, stats["repayment_due_events"], stats["in_arrears_events"],
                  time.perf_counter() - t0)

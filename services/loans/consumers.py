@@ -5,6 +5,7 @@ from __future__ import annotations
 from services.loans.handlers.events import PROJECTION_HANDLERS, saga_handlers
 from services.loans.handlers.repayments import on_repayment_received
 from services.loans.settings import LoansSettings
+from services.loans.topics import topic
 from shared.app import ConsumerSpec
 from shared.contracts import clients, payments
 
@@ -12,7 +13,7 @@ from shared.contracts import clients, payments
 def consumer_specs(settings: LoansSettings) -> list[ConsumerSpec]:
     return [ConsumerSpec(
         group=settings.consumer_group,
-        topics=[clients.EVENTS, payments.EVENTS],
+        topics=[topic(clients.EVENTS), topic(payments.EVENTS)],
         handlers={
             **PROJECTION_HANDLERS,
             **saga_handlers(settings.saga_policy()),

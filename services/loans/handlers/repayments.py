@@ -9,6 +9,7 @@ from services.loans.domain.loan import Loan, LoanStatus
 from services.loans.handlers.views import next_due, outstanding
 from services.loans.repository import loans as loans_repo
 from services.loans.repository import products as products_repo
+from services.loans.topics import emit
 from shared.contracts.loans import AllocationLine as AllocationLineOut
 from shared.contracts.loans import LoanClosed, RepaymentApplied, RepaymentRejected
 from shared.contracts.payments import RepaymentReceived
@@ -25,7 +26,7 @@ async def _reject(uow: UnitOfWork, msg: RepaymentReceived, loan: Loan | None, re
     await loans_repo.record_repayment(
         uow.conn, payment_id=msg.payment_id, loan_id=msg.loan_id, amount=msg.amount,
         outcome="rejected", reason=reason, lines=[], received_at=msg.received_at)
-    uow.emit(RepaymentRejected(
+    emit(uow, RepaymentRejected(
         loan_id=msg.loan_id, client_id=loan.client_id if loan else "",
         payment_id=msg.payment_id, amount=msg.amount, currency=msg.currency,
         payer_msisdn=msg.payer_msisdn, reason=reason,
@@ -77,7 +78,7 @@ async def on_repayment_received(uow: UnitOfWork, msg: RepaymentReceived, env: En
         loan.close(paid_on)
     await loans_repo.save(conn, loan)
     await loans_repo.refresh_arrears(conn, loan.id)
-    uow.emit(RepaymentApplied(
+    emit(uow, RepaymentApplied(
         loan_id=loan.id, client_id=loan.client_id, payment_id=msg.payment_id,
         amount=msg.amount, currency=msg.currency,
         allocation=[AllocationLineOut(installment=x.installment, component=x.component,
@@ -90,7 +91,7 @@ async def on_repayment_received(uow: UnitOfWork, msg: RepaymentReceived, env: En
         unallocated=result.unallocated,
     ), key=loan.id)
     if closes:
-        uow.emit(LoanClosed(loan_id=loan.id, client_id=loan.client_id,
+        emit(uow, LoanClosed(loan_id=loan.id, client_id=loan.client_id,
                             principal=loan.principal, closed_on=paid_on), key=loan.id)
 
 

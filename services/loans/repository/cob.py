@@ -71,7 +71,7 @@ WITH e AS (
      WHERE l.status = 'active' AND i.status = 'pending' AND i.due_date = $1::date + $3::int
 )
 INSERT INTO outbox (event_id, topic, message_key, type, envelope)
-SELECT e.eid, 'loans.events', e.loan_id, 'RepaymentDue', """ + _ENVELOPE.format(
+SELECT e.eid, $4::text, e.loan_id, 'RepaymentDue', """ + _ENVELOPE.format(
     type="RepaymentDue", payload="""jsonb_build_object(
         'loan_id', e.loan_id, 'client_id', e.client_id, 'business_date', $1::date,
         'due_date', e.due_date, 'installment', e.number, 'amount', e.amount::text)""") + """
@@ -96,7 +96,7 @@ WITH owed AS (
        AND l.arrears_bucket <> 'current'
 )
 INSERT INTO outbox (event_id, topic, message_key, type, envelope)
-SELECT e.eid, 'loans.events', e.loan_id, 'LoanInArrears', """ + _ENVELOPE.format(
+SELECT e.eid, $3::text, e.loan_id, 'LoanInArrears', """ + _ENVELOPE.format(
     type="LoanInArrears", payload="""jsonb_build_object(
         'loan_id', e.loan_id, 'client_id', e.client_id, 'business_date', $1::date,
         'days_in_arrears', e.days_in_arrears, 'amount_overdue', e.amount::text,

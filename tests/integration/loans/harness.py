@@ -1,8 +1,9 @@
 """Drive the loans service as its neighbours do: produce their contracts, read its output.
 
-Each test gets its own schema (a role owning it, like ``noria_loans``) and its own
-consumer group, positioned at the end of the topics it reads so that other tests'
-events from earlier runs are not replayed into it.
+Each test gets its own schema (a role owning it, like ``noria_loans``), its own
+consumer group and its own topics (``NORIA_LOANS_TOPIC_PREFIX``): on a broker shared
+with the other services' tests, nobody else answers this instance's commands, and
+it never answers (or refunds) anybody else's payments.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from services.loans.bootstrap import MIGRATIONS, build_spec
 from services.loans.settings import LoansSettings
@@ -27,10 +29,31 @@ from shared.auth import ROLE_SCOPES, mint_token
 from shared.contracts.clients import ClientRegistered, CreditReserved
 from shared.contracts.payments import DisbursementCompleted, RepaymentReceived
 from shared.envelope import Contract, Envelope, envelope_for
+from shared.kafka import ensure_topics
 from shared.settings import DEFAULT_DEV_SECRET
 
 OUTPUT_TOPICS = ["loans.events", "clients.commands", "payments.commands"]
 INPUT_TOPICS = ["clients.events", "payments.events"]
+
+
+def fresh_prefix() -> str:
+    return f"lt{uuid.uuid4().hex[:8]}."
+
+
+async def create_topics(bootstrap: str, prefix: str) -> None:
+    await ensure_topics(bootstrap, [prefix + t for t in OUTPUT_TOPICS + INPUT_TOPICS],
+                        partitions=2)
+
+
+async def delete_topics(bootstrap: str, prefix: str) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        mine = [t for t in await admin.list_topics() if t.startswith(prefix)]
+        if mine:
+            await admin.delete_topics(mine)
+    finally:
+        await admin.close()
 
 
 def token(role: str, sub: str, partner: str | None = None) -> dict[str, str]:
@@ -46,18 +69,6 @@ async def _end_offsets(consumer: AIOKafkaConsumer, topics: list[str]
     assert parts, f"no partitions found for {topics}"
     ends: dict[TopicPartition, int] = await consumer.end_offsets(parts)
     return ends
-
-
-async def position_group_at_end(bootstrap: str, group: str, topics: list[str]) -> None:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group,
-                                enable_auto_commit=False)
-    await consumer.start()
-    try:
-        ends = await _end_offsets(consumer, topics)
-        consumer.assign(list(ends))
-        await consumer.commit(ends)
-    finally:
-        await consumer.stop()
 
 
 @dataclass
@@ -80,6 +91,7 @@ class Bus:
     """A producer acting as clients/payments and a reader of everything loans sends."""
 
     bootstrap: str
+    prefix: str = ""
     producer: AIOKafkaProducer | None = None
     reader: AIOKafkaConsumer | None = None
     seen: list[Received] = field(default_factory=list)
@@ -92,7 +104,7 @@ class Bus:
         self.reader = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None,
                                        enable_auto_commit=False)
         await self.reader.start()
-        ends = await _end_offsets(self.reader, OUTPUT_TOPICS)
+        ends = await _end_offsets(self.reader, [self.prefix + t for t in OUTPUT_TOPICS])
         self.reader.assign(list(ends))
         for tp, offset in ends.items():
             self.reader.seek(tp, offset)
@@ -108,7 +120,8 @@ class Bus:
                         env = Envelope.from_bytes(r.value)
                     except Exception:
                         continue
-                    self.seen.append(Received(r.topic, r.key.decode() if r.key else None, env))
+                    topic = r.topic.removeprefix(self.prefix)
+                    self.seen.append(Received(topic, r.key.decode() if r.key else None, env))
 
     async def stop(self) -> None:
         if self.task is not None:
@@ -125,7 +138,7 @@ class Bus:
         assert self.producer is not None
         env = env or envelope_for(message, aggregate_id=key)
         await self.producer.send_and_wait(
-            message.topic, value=env.to_bytes(), key=key.encode(),
+            self.prefix + message.topic, value=env.to_bytes(), key=key.encode(),
             headers=[("type", message.type_name().encode())])
         return env
 
@@ -269,15 +282,16 @@ class Loans:
 async def running_loans(infra: Any, isolated_schema: Callable[..., Any], **overrides: Any
                         ) -> AsyncIterator[Loans]:
     iso = await isolated_schema("loans_it")
-    group = f"loans-it-{uuid.uuid4().hex[:8]}"
-    await position_group_at_end(infra.kafka_bootstrap, group, INPUT_TOPICS)
+    prefix = fresh_prefix()
+    await create_topics(infra.kafka_bootstrap, prefix)
     values: dict[str, Any] = {
         "database_url": iso.dsn, "db_schema": iso.schema,
-        "kafka_bootstrap": infra.kafka_bootstrap, "consumer_group": group,
+        "kafka_bootstrap": infra.kafka_bootstrap, "topic_prefix": prefix,
+        "consumer_group": f"loans-it-{prefix.rstrip('.')}", "topic_partitions": 2,
         "cob_schedule_enabled": False, "sweeper_interval_s": 0.3,
         "relay_poll_interval_s": 0.1, **overrides}
     settings = LoansSettings(**values)
-    bus = Bus(infra.kafka_bootstrap)
+    bus = Bus(infra.kafka_bootstrap, prefix)
     await bus.start()
     app = create_app(build_spec(settings))
     try:
@@ -291,6 +305,7 @@ async def running_loans(infra: Any, isolated_schema: Callable[..., Any], **overr
                             partner=token("partner", "agent-1", partner_id))
     finally:
         await bus.stop()
+        await delete_topics(infra.kafka_bootstrap, prefix)
 
 
 __all__ = ["MIGRATIONS", "Loans", "running_loans", "token"]

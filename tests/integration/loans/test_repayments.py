@@ -150,7 +150,7 @@ async def test_the_same_payment_twice_is_applied_once(infra: Infra, isolated_sch
         await svc.bus.wait_for("RepaymentApplied", payment_id=pid)
         # DisbursementCompleted and the two RepaymentReceived events were all consumed
         await svc.wait_until(
-            "SELECT count(*) = 3 FROM inbox WHERE topic = 'payments.events'")
+            "SELECT count(*) = 3 FROM inbox WHERE topic LIKE '%payments.events'")
         body = await svc.get(loan["id"])
         assert body["outstanding"]["total"] == "1148.00"
         assert len(svc.bus.matching("RepaymentApplied", payment_id=pid)) == 1
