@@ -39,6 +39,12 @@ class ProviderUnavailable(DomainError):
     code = "provider_unavailable"
 
 
+class NotYetCompleted(Conflict):
+    """The provider does not (yet) report the transaction as completed: retry later."""
+
+    code = "transaction_not_completed"
+
+
 def callbacks_router(deps: Deps) -> APIRouter:
     router = APIRouter(tags=["mobile-money callbacks"])
 
@@ -84,6 +90,8 @@ def callbacks_router(deps: Deps) -> APIRouter:
                                                     webhook_id)
         except ProviderUnavailable as exc:
             return problem(503, exc.title, exc.detail, headers={"Retry-After": "5"})
+        except NotYetCompleted:
+            raise  # not remembered: the provider's retry with the same webhook-id is welcome
         except DomainError as exc:
             await _remember(request, provider, webhook_id, f"rejected: {exc.code}")
             raise
@@ -124,8 +132,8 @@ async def _collection_callback(deps: Deps, request: Request, provider: str,
         raise InvalidInput(f"{provider} does not know transaction {ref}",
                            field="transactionReference")
     if txn.status != "completed":
-        raise Conflict(f"{provider} reports transaction {ref} as {txn.status!r}",
-                       field="transactionStatus")
+        raise NotYetCompleted(f"{provider} reports transaction {ref} as {txn.status!r}",
+                              field="transactionStatus")
     if txn.amount != amount or txn.currency != currency:
         raise InvalidInput(
             f"amount_mismatch: the callback says {amount} {currency}, {provider} says "

@@ -143,15 +143,14 @@ async def statement(conn: Conn, account_id: str, limit: int,
     if acct is None:
         raise NotFound(f"no account {account_id}", field="account_id")
     rows = await conn.fetch(
-        "SELECT l.id, l.side, l.amount, e.transfer_id, e.kind, e.loan_id, e.memo, e.created_at,"
-        " sum(CASE WHEN l.side = $2 THEN l.amount ELSE -l.amount END)"
-        "   OVER (ORDER BY l.id) AS running"
+        "SELECT * FROM ("
+        " SELECT l.id, l.side, l.amount, e.transfer_id, e.kind, e.loan_id, e.memo,"
+        "  e.created_at, sum(CASE WHEN l.side = $2 THEN l.amount ELSE -l.amount END)"
+        "  OVER (ORDER BY l.id) AS running"
         " FROM journal_lines l JOIN journal_entries e ON e.id = l.entry_id"
-        " WHERE l.account_id = $1 ORDER BY l.id",
-        account_id, acct["normal_side"])
-    if before is not None:
-        rows = [r for r in rows if r["id"] < before]
-    rows = rows[-limit:]
+        " WHERE l.account_id = $1) s"
+        " WHERE $3::bigint IS NULL OR s.id < $3 ORDER BY s.id DESC LIMIT $4",
+        account_id, acct["normal_side"], before, limit)
     return {
         "account": {
             "id": acct["id"], "kind": acct["kind"], "name": acct["name"],
@@ -163,5 +162,6 @@ async def statement(conn: Conn, account_id: str, limit: int,
             "line_id": r["id"], "transfer_id": r["transfer_id"], "kind": r["kind"],
             "loan_id": r["loan_id"], "side": r["side"], "amount": r["amount"],
             "balance_after": r["running"], "memo": r["memo"], "posted_at": r["created_at"],
-        } for r in reversed(rows)],
+        } for r in rows],
+        "next_before": rows[-1]["id"] if len(rows) == limit else None,
     }

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
@@ -52,6 +52,13 @@ class PaymentsSettings(ServiceSettings):
             if not name.replace("_", "").replace("-", "").isalnum():
                 raise ValueError(f"provider name {name!r}: letters, digits, - and _ only")
         return value
+
+    @model_validator(mode="after")
+    def _default_is_configured(self) -> PaymentsSettings:
+        if self.default_provider not in self.providers:
+            raise ValueError(f"default_provider {self.default_provider!r} is not one of the "
+                             f"configured providers {sorted(self.providers)}")
+        return self
 
     def provider(self, name: str) -> ProviderConfig | None:
         return self.providers.get(name)

@@ -17,6 +17,7 @@ from typing import Any
 from services.payments import ledger_repo, store
 from services.payments.deps import Deps, utcnow
 from services.payments.domain import postings
+from services.payments.domain.ledger import TransferExists
 from services.payments.domain.payouts import (
     Action,
     PayoutStatus,
@@ -39,8 +40,12 @@ async def open_books(deps: Deps, pool: Any) -> None:
         await ledger_repo.ensure_accounts(uow.conn, list(FIXED))
         for name, cfg in deps.settings.providers.items():
             if cfg.opening_float > 0:
-                await ledger_repo.post(uow.conn, postings.funding(
-                    name, cfg.opening_float, f"funding:{name}:opening"))
+                try:
+                    await ledger_repo.post(uow.conn, postings.funding(
+                        name, cfg.opening_float, f"funding:{name}:opening"))
+                except TransferExists:
+                    log.warning("provider %s: the opening float was already posted with another "
+                                "amount; post a funding entry to change it", name)
         await uow.commit()
 
 
@@ -84,13 +89,12 @@ async def settle(deps: Deps, pool: Any, payout: store.Payout) -> None:
         view = ProviderView(Seen.UNREACHABLE, reason=f"{type(exc).__name__}: {exc}")
     grace = dt.timedelta(seconds=deps.settings.payout_expiry_grace_s)
     action = decide(payout.status, view, utcnow(), payout.deadline, grace)
-    resolved_by = "deadline" if action is Action.FAIL and view.seen not in (
-        Seen.FAILED,) else "poll"
-    if action is Action.FAIL and view.seen is not Seen.FAILED and not view.reason.startswith(
-            "refused"):
+    resolved_by = "poll"
+    if action is Action.FAIL and view.seen is not Seen.FAILED:
+        resolved_by = "deadline"
         view = ProviderView(view.seen, view.reference, view.server_correlation_id,
                             f"deadline passed without confirmation from the provider "
-                            f"({view.seen.value})")
+                            f"(last answer: {view.seen.value})")
     uow = UnitOfWork(pool)
     async with uow:
         await resolve(deps, uow, payout.id, view, action, resolved_by)

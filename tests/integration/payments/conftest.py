@@ -41,6 +41,7 @@ from simulators.mobile_money.state import World
 from tests.infra import Infra
 
 PARTITIONS = 4
+ORANGE_SECRET = "whsec_b3JhbmdlLW1vbmV5LXRlc3Qtc2VjcmV0"
 MIGRATIONS = Path(__file__).resolve().parents[3] / "services/payments/migrations"
 
 
@@ -129,6 +130,7 @@ class Rig:
     settings: PaymentsSettings
     producer: Any
     payments_url: str
+    orange: httpx.AsyncClient
     tokens: dict[str, str] = field(default_factory=dict)
 
     def auth(self, role: str = "operator", partner: str | None = None) -> dict[str, str]:
@@ -213,14 +215,20 @@ def rejected(loan_id: str, payment_id: str, amount: str, msisdn: str | None,
 async def rig(infra: Infra, isolated_schema: Callable[..., Any]) -> AsyncIterator[Rig]:
     iso = await isolated_schema("payments_t", MIGRATIONS)
     prefix = f"t{uuid.uuid4().hex[:8]}."
-    sim_port, api_port = free_port(), free_port()
+    sim_port, api_port, orange_port = free_port(), free_port(), free_port()
     api_url = f"http://127.0.0.1:{api_port}"
     world = World(provider="sim", callback_secret=DEV_CALLBACK_SECRET,
                   collection_callback_url=f"{api_url}/v1/mobile-money/sim/callbacks")
+    orange = World(provider="orange", callback_secret=ORANGE_SECRET,
+                   collection_callback_url=f"{api_url}/v1/mobile-money/orange/callbacks")
     settings = PaymentsSettings(
         database_url=iso.dsn, db_schema=iso.schema, kafka_bootstrap=infra.kafka_bootstrap,
         providers={"sim": ProviderConfig(base_url=f"http://127.0.0.1:{sim_port}",
-                                         request_timeout_s=1.0, poll_after_s=0.5)},
+                                         request_timeout_s=1.0, poll_after_s=1.0),
+                   # a second provider is configuration only
+                   "orange": ProviderConfig(base_url=f"http://127.0.0.1:{orange_port}",
+                                            callback_secrets=[ORANGE_SECRET],
+                                            opening_float=Decimal("50000.00"))},
         callback_base_url=api_url, consumer_group=f"payments-{prefix.strip('.')}",
         topic_prefix=prefix, payout_poll_interval_s=0.1, payout_expiry_grace_s=1.0,
         consumer_retry_backoff_s=0.05)
@@ -232,11 +240,12 @@ async def rig(infra: Infra, isolated_schema: Callable[..., Any]) -> AsyncIterato
     await producer.start()
     pool = await asyncpg.create_pool(iso.dsn, server_settings={"search_path": iso.schema})
     assert pool is not None
-    async with serve(create_sim(world), sim_port), \
+    async with serve(create_sim(world), sim_port), serve(create_sim(orange), orange_port), \
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{orange_port}") as orange_client, \
             serve(create_app(build_spec(settings)), api_port), \
             httpx.AsyncClient(base_url=api_url, timeout=30) as api, \
             httpx.AsyncClient(base_url=f"http://127.0.0.1:{sim_port}", timeout=30) as sim:
-        rig = Rig(api, sim, world, events, pool, settings, producer, api_url)
+        rig = Rig(api, sim, world, events, pool, settings, producer, api_url, orange_client)
         # the books are open once the worker has posted the opening float
         for _ in range(100):
             if (await rig.trial_balance())["total_debits"] != "0.00":
