@@ -138,11 +138,25 @@ class Seed:
         product_id: str = resp.json()["id"]
         return product_id
 
-    async def application(self, http: httpx.AsyncClient, client_id: str, product_id: str
-                          ) -> str:
+    async def repayment(self, http: httpx.AsyncClient, loan_id: str, msisdn: str,
+                        amount: str) -> str:
+        wallet = {"Authorization": "Bearer " + token("wallet", "wallet-app",
+                                                     partner=self.partner_id),
+                  "Idempotency-Key": uuid.uuid4().hex}
+        resp = await http.post(f"{self.live.urls['payments']}/v1/repayments", headers=wallet,
+                               json={"loan_id": loan_id, "amount": amount, "currency": "MAD",
+                                     "payer_msisdn": msisdn,
+                                     "external_ref": f"w-{uuid.uuid4().hex[:10]}"})
+        assert resp.status_code == 202, resp.text
+        payment_id: str = resp.json()["payment_id"]
+        return payment_id
+
+    async def application(self, http: httpx.AsyncClient, client_id: str, product_id: str,
+                          *, as_operator: dict[str, str] | None = None) -> str:
         deadline = time.monotonic() + 30
         while True:  # loans learns of the client from clients.events
-            resp = await http.post(f"{self.live.urls['loans']}/v1/loans", headers=self.agent,
+            resp = await http.post(f"{self.live.urls['loans']}/v1/loans",
+                                   headers=as_operator or self.agent,
                                    json={"client_id": client_id, "product_id": product_id,
                                          "principal": "3000.00", "term": 12})
             if resp.status_code == 201 or time.monotonic() > deadline:
@@ -202,10 +216,52 @@ async def test_approve_a_loan_and_see_it_become_active(page: Page, live: LivePla
     await expect(page.locator(".saga")).to_contain_text("DisbursementCompleted",
                                                         timeout=10_000)
     await expect(page.locator("#ledger")).to_be_visible()
+    async with httpx.AsyncClient(timeout=10) as http:
+        payment_id = await seed.repayment(http, loan_id, client["phone"], "300.00")
+    repayment = page.locator(f'.repayment[data-payment="{payment_id}"]')
+    deadline = time.monotonic() + 60
+    while not await repayment.count() and time.monotonic() < deadline:
+        await asyncio.sleep(1)
+        await page.reload()
+    await expect(repayment).to_contain_text("300,00 MAD")
+    await expect(repayment.locator("table")).to_contain_text("Intérêts")
+    await expect(repayment.locator("table")).to_contain_text("Principal")
     await shot(page, "05-loan-active")
     await page.goto("/sagas?state=completed")
     await expect(page.locator("main")).to_contain_text(loan_id)
     await shot(page, "06-sagas")
+
+
+async def test_maker_checker_refusal_from_loans_is_shown_on_the_queue(
+        browser: Browser, live: LivePlatform) -> None:
+    seed = Seed(live)
+    maker = f"maker-{uuid.uuid4().hex[:6]}"
+    async with httpx.AsyncClient(timeout=10) as http:
+        client = await seed.client(http)
+        await seed.verify(http, client["id"])
+        product_id = await seed.product(http)
+        loan_id = await seed.application(
+            http, client["id"], product_id,
+            as_operator={"Authorization": "Bearer " + token("operator", maker)})
+    context = await browser.new_context(base_url=live.console, locale="fr-FR")
+    page = await context.new_page()
+    try:
+        await sign_in(page, token("operator", maker))
+        await page.goto("/approvals")
+        card = page.locator(f'section[data-loan="{loan_id}"]')
+        await card.locator("button[data-action=approve]").click()
+        refused = page.locator(f'section[data-loan="{loan_id}"] .panel.problem')
+        await expect(refused).to_be_visible()
+        await expect(refused).to_contain_text("maker-checker")
+        await expect(refused).to_contain_text("approved_by")
+        await refused.scroll_into_view_if_needed()
+        await shot(page, "04b-maker-checker-refused")
+        async with httpx.AsyncClient(timeout=10) as http:
+            loan = await http.get(f"{live.urls['loans']}/v1/loans/{loan_id}",
+                                  headers=seed.ops)
+        assert loan.json()["status"] == "submitted"
+    finally:
+        await context.close()
 
 
 async def test_replay_a_dead_letter(page: Page, live: LivePlatform, infra: Infra) -> None:
