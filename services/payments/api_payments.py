@@ -92,7 +92,14 @@ def payments_router(deps: Deps) -> APIRouter:
         async with request.app.state.runtime.pool.acquire() as conn:
             row = await store.payment(conn, pid) if pid else None
             if row is not None and principal.can_see(row["partner_id"]):
-                return _payment_view(row)
+                view = _payment_view(row)
+                view["refunds"] = [{
+                    "payout_id": str(r.id), "amount": format_amount(r.amount),
+                    "status": r.status.value, "msisdn": r.msisdn,
+                    "provider_reference": r.provider_reference,
+                    "failure_reason": r.failure_reason,
+                } for r in await store.refunds_of(conn, row["id"])]
+                return view
             payout = await store.payout(conn, pid) if pid else None
             if payout is None:
                 payout = await store.payout_by_saga(conn, payment_id)

@@ -174,10 +174,19 @@ async def payment_by_ref(conn: Conn, provider: str, source: str,
 
 
 async def set_payment_status(conn: Conn, payment_id: uuid.UUID, status: str,
-                             reason: str | None = None) -> None:
+                             reason: str | None = None, *, only_from: str | None = None
+                             ) -> None:
     await conn.execute(
         "UPDATE payments SET status = $2, rejection_reason = coalesce($3, rejection_reason),"
-        " updated_at = now() WHERE id = $1", payment_id, status, reason)
+        " updated_at = now() WHERE id = $1 AND ($4::text IS NULL OR status = $4)",
+        payment_id, status, reason, only_from)
+
+
+async def refunds_of(conn: Conn, payment_id: uuid.UUID) -> list[Payout]:
+    rows = await conn.fetch(
+        f"SELECT {_PAYOUT_COLS} FROM payouts WHERE payment_id = $1 ORDER BY created_at",
+        payment_id)
+    return [_payout(r) for r in rows]
 
 
 async def record_webhook(conn: Conn, provider: str, webhook_id: str,

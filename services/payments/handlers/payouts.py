@@ -93,7 +93,8 @@ async def resolve(deps: Deps, uow: UnitOfWork, payout_id: uuid.UUID, view: Provi
                                reason=None, resolved_by=resolved_by)
         _emit_completed(deps, uow, payout, reference)
         if payout.payment_id is not None:
-            await store.set_payment_status(conn, payout.payment_id, "refunded")
+            await store.set_payment_status(conn, payout.payment_id, "refunded",
+                                           only_from="refund_pending")
     elif action is Action.FAIL:
         reason = view.reason or "the payout did not complete before its deadline"
         await _reverse(conn, payout)
@@ -101,7 +102,8 @@ async def resolve(deps: Deps, uow: UnitOfWork, payout_id: uuid.UUID, view: Provi
                                reason=reason, resolved_by=resolved_by)
         _emit_failed(deps, uow, payout, reason)
         if payout.payment_id is not None:
-            await store.set_payment_status(conn, payout.payment_id, "refund_failed", reason)
+            await store.set_payment_status(conn, payout.payment_id, "refund_failed",
+                                           only_from="refund_pending")
     elif action is Action.SEND:
         await store.retry_later(conn, payout.id, view.reason or "not found at the provider",
                                 0.0)

@@ -7,6 +7,8 @@ import logging
 import uuid
 from decimal import Decimal
 
+import asyncpg
+
 from services.payments import ledger_repo, store
 from services.payments.deps import Deps, utcnow
 from services.payments.domain import accounts, postings
@@ -44,12 +46,21 @@ async def on_repayment_applied(deps: Deps, uow: UnitOfWork, msg: RepaymentApplie
             f"{row['amount']} for loan {row['loan_id']}", field="amount")
     parts = {"principal": msg.principal_paid, "interest": msg.interest_paid,
              "fees": msg.fees_paid, "penalties": msg.penalties_paid}
-    posted = await ledger_repo.post(uow.conn, postings.repayment(
-        str(pid), msg.loan_id, msg.amount, parts))
+    # An excess within the product's tolerance is accepted but not allocated: it stays
+    # in suspense only until it is refunded to the payer.
+    allocated = msg.amount - msg.unallocated
+    journal_id = ""
+    if allocated > 0:
+        posted = await ledger_repo.post(uow.conn, postings.repayment(
+            str(pid), msg.loan_id, allocated, parts))
+        journal_id = str(posted.entry_id)
     await store.set_payment_status(uow.conn, row["id"], "posted")
     deps.emit(uow, RepaymentPosted(loan_id=msg.loan_id, payment_id=msg.payment_id,
-                                   amount=msg.amount, journal_id=str(posted.entry_id)),
+                                   amount=allocated, journal_id=journal_id),
               key=msg.loan_id)
+    if msg.unallocated > 0:
+        await start_refund(deps, uow, row, msg.unallocated, None, msg.client_id,
+                           "overpayment within tolerance")
 
 
 async def on_repayment_rejected(deps: Deps, uow: UnitOfWork, msg: RepaymentRejected,
@@ -65,23 +76,36 @@ async def on_repayment_rejected(deps: Deps, uow: UnitOfWork, msg: RepaymentRejec
         return
     amount: Decimal = min(msg.refundable_amount, row["amount"])
     await store.set_payment_status(conn, row["id"], "refund_pending", msg.reason)
+    await start_refund(deps, uow, row, amount, msg.payer_msisdn, msg.client_id, msg.reason)
+
+
+async def start_refund(deps: Deps, uow: UnitOfWork, row: asyncpg.Record, amount: Decimal,
+                       payer_msisdn: str | None, client_id: str, reason: str) -> None:
+    """Owe ``amount`` back to the payer and queue its payout (paid by the worker).
+
+    Dr suspense / Cr client payable, then Dr client payable / Cr provider
+    settlement for the payout; if the payout fails, its reversal leaves the money
+    in client payable for an operator.
+    """
+    conn = uow.conn
+    pid: uuid.UUID = row["id"]
     if amount <= 0:
         return
     await ledger_repo.post(conn, postings.refund_due(str(pid), row["loan_id"], amount))
-    msisdn = row["payer_msisdn"] or msg.payer_msisdn
+    msisdn = row["payer_msisdn"] or payer_msisdn
     if msisdn is None:
-        await store.set_payment_status(conn, row["id"], "refund_failed")
+        await store.set_payment_status(conn, pid, "refund_failed")
         deps.emit(uow, RefundFailed(
-            loan_id=row["loan_id"], payment_id=msg.payment_id, amount=amount,
-            reason=f"{msg.reason}: no payer wallet to refund; held in client payable for "
+            loan_id=row["loan_id"], payment_id=str(pid), amount=amount,
+            reason=f"{reason}: no payer wallet to refund; held in client payable for "
                    "review"), key=row["loan_id"])
         return
     entry = postings.refund_payout(str(pid), row["loan_id"], row["provider"], amount)
     await ledger_repo.post(conn, entry)
     await store.insert_payout(
         conn, kind="refund", saga_id=f"refund:{pid}", request_hash=entry.request_hash(),
-        loan_id=row["loan_id"], client_id=msg.client_id, partner_id=row["partner_id"] or "",
-        payment_id=row["id"], msisdn=msisdn, amount=amount, currency=row["currency"],
+        loan_id=row["loan_id"], client_id=client_id, partner_id=row["partner_id"] or "",
+        payment_id=pid, msisdn=msisdn, amount=amount, currency=row["currency"],
         provider=row["provider"], deadline=utcnow() + REFUND_DEADLINE,
         journal_transfer_id=entry.transfer_id)
 

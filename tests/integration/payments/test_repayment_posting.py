@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 
 
 def applied(loan: str, payment_id: str, amount: str, principal: str, interest: str,
-            fees: str, outstanding: str) -> RepaymentApplied:
+            fees: str, outstanding: str, unallocated: str = "0.00") -> RepaymentApplied:
     lines = [AllocationLine(installment=1, component=c, amount=Decimal(v))  # type: ignore[arg-type]
              for c, v in (("fees", fees), ("interest", interest), ("principal", principal))
              if Decimal(v) > 0]
@@ -25,7 +25,8 @@ def applied(loan: str, payment_id: str, amount: str, principal: str, interest: s
         allocation=lines, principal_paid=Decimal(principal), interest_paid=Decimal(interest),
         fees_paid=Decimal(fees), penalties_paid=Decimal("0.00"),
         outstanding_principal=Decimal(outstanding), outstanding_total=Decimal(outstanding),
-        next_due_date=dt.date(2026, 5, 1), next_due_amount=Decimal("100.00"), closes_loan=False)
+        next_due_date=dt.date(2026, 5, 1), next_due_amount=Decimal("100.00"), closes_loan=False,
+        unallocated=Decimal(unallocated))
 
 
 async def account_balance(rig: Rig, account: str) -> Decimal:
@@ -100,3 +101,28 @@ async def test_events_about_payments_we_do_not_know_are_ignored(rig: Rig) -> Non
         assert await conn.fetchval("SELECT count(*) FROM dead_letters") == 0
     after = await rig.trial_balance()
     assert after["balanced"] is True and before["balanced"] is True
+
+
+async def test_an_excess_within_tolerance_is_posted_and_the_rest_refunded(rig: Rig) -> None:
+    msisdn, loan = new_msisdn(), new_id("loan")
+    cmd = disburse(loan, msisdn, "500.00")
+    await rig.send(cmd, key=loan)
+    await rig.events.wait("DisbursementCompleted", saga_id=cmd.saga_id)
+    await rig.sim.post("/sim/cash-in", json={"msisdn": msisdn, "amount": "5.00"})
+    resp = await rig.sim.post("/sim/collections",
+                              json={"msisdn": msisdn, "amount": "505.00", "reference": loan})
+    payment_id = orjson.loads(resp.json()["callbacks"][0]["response"])["payment_id"]
+    await rig.events.wait("RepaymentReceived", payment_id=payment_id)
+    await rig.send(applied(loan, payment_id, "505.00", "500.00", "0.00", "0.00", "0.00",
+                           unallocated="5.00"), key=loan)
+    posted = await rig.events.wait("RepaymentPosted", payment_id=payment_id)
+    assert posted["amount"] == "500.00"
+    issued = await rig.events.wait("RefundIssued", payment_id=payment_id)
+    assert issued["amount"] == "5.00" and issued["msisdn"] == msisdn
+    assert await rig.portfolio(loan) == Decimal("0.00")
+    wallet = await rig.wallet(msisdn)
+    assert wallet["refunds"] == "5.00" and wallet["consistent"] is True
+    view = (await rig.api.get(f"/v1/payments/{payment_id}", headers=rig.auth())).json()
+    assert view["status"] == "posted"
+    assert [(r["amount"], r["status"]) for r in view["refunds"]] == [("5.00", "completed")]
+    assert (await rig.trial_balance())["balanced"] is True
