@@ -49,6 +49,18 @@ def language(request: Request) -> str:
     return lang
 
 
+def status_label(lang: str) -> Any:
+    """A status in the page's language; an unknown one is shown as the service sent it."""
+    t = i18n.translator(lang)
+
+    def label(status: Any) -> str:
+        key = f"status.{status}"
+        text = t(key)
+        return str(status) if text == key else text
+
+    return label
+
+
 def context(request: Request, **extra: Any) -> dict[str, Any]:
     lang = language(request)
     session: Session | None = getattr(request.state, "session", None)
@@ -61,6 +73,7 @@ def context(request: Request, **extra: Any) -> dict[str, Any]:
         "number": partial(i18n.number, lang=lang),
         "percent": partial(i18n.percent, lang=lang),
         "date": partial(i18n.date, lang=lang),
+        "status_label": status_label(lang),
         "csrf": csrf_token_for(request),
         "session": session,
         "nav": NAV,

@@ -123,6 +123,8 @@ async def test_loan_detail_shows_schedule_saga_timeline_ledger_and_sms(
     assert 'id="ledger"' in page.text and "disbursement" in body
     assert "Votre prêt de 5000,00 MAD a été versé." in body
     assert 'hx-trigger="every 2s"' not in page.text  # active: no polling
+    assert 'title="active">actif</span>' in page.text  # statuses in the page's language
+    assert 'title="completed">terminée</span>' in page.text
 
 
 async def test_an_approved_loan_polls_its_status_and_reloads_when_it_changes(
