@@ -18,15 +18,17 @@ KYC_DECISIONS = ("verified", "rejected")
 
 @router.get("/clients")
 async def lookup(request: Request, session: OperatorSession, phone: str = "",
-                 national_id: str = "", q: str = "", kyc_status: str = "") -> Response:
+                 national_id: str = "", q: str = "", kyc_status: str = "",
+                 cursor: str = "") -> Response:
     params = {"phone": phone.strip(), "national_id": national_id.strip(), "q": q.strip(),
               "kyc_status": kyc_status.strip()}
     searched = any(params.values())
-    reply = await upstream(request).get("clients", "/v1/clients", session.token, params) \
-        if searched else None
+    reply = await upstream(request).get("clients", "/v1/clients", session.token,
+                                        {**params, "cursor": cursor}) if searched else None
     return render(request, "clients.html", reply=reply, results=reply.items() if reply else [],
                   searched=searched, phone=params["phone"], national_id=params["national_id"],
-                  q=params["q"], kyc_status=params["kyc_status"])
+                  q=params["q"], kyc_status=params["kyc_status"],
+                  next_cursor=reply.obj().get("next_cursor") if reply else None)
 
 
 async def client_page(request: Request, client_id: str, token: str,

@@ -19,6 +19,7 @@ IN_FLIGHT = frozenset({"approved", "disbursing"})
 LOAN_STATUSES = ("submitted", "approved", "disbursing", "active", "closed", "rejected",
                  "withdrawn", "disbursement_failed", "written_off")
 MAX_PREVIEWS = 20
+PAGE = 100
 
 
 def schedule_rows(reply: Reply) -> list[dict[str, Any]]:
@@ -85,11 +86,13 @@ async def reject(request: Request, loan_id: str, session: OperatorSession,
 
 @router.get("/loans")
 async def loan_list(request: Request, session: OperatorSession, status: str | None = None,
-                    client_id: str | None = None) -> Response:
+                    client_id: str | None = None, after: str | None = None) -> Response:
     reply = await upstream(request).get("loans", "/v1/loans", session.token,
-                                        {"status": status, "client_id": client_id})
+                                        {"status": status, "client_id": client_id,
+                                         "after": after, "limit": PAGE})
     return render(request, "loans.html", reply=reply, loans=reply.items(), status=status or "",
-                  client_id=client_id or "", statuses=LOAN_STATUSES)
+                  client_id=client_id or "", statuses=LOAN_STATUSES,
+                  next_after=reply.obj().get("next_after"))
 
 
 @router.get("/loans/{loan_id}")

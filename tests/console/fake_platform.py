@@ -159,13 +159,15 @@ def build_service(name: str, state: State) -> FastAPI:
     if name == "loans":
         @router.get("/v1/loans")
         async def list_loans(request: Request, who: Annotated[Principal, require("loans:read")],
-                             status: str | None = None, client_id: str | None = None
-                             ) -> dict[str, Any]:
+                             status: str | None = None, client_id: str | None = None,
+                             limit: int = 100, after: str | None = None) -> dict[str, Any]:
             record(request, who)
-            items = [x for x in state.loans.values()
-                     if (status is None or x["status"] == status)
-                     and (client_id is None or x["client_id"] == client_id)]
-            return {"items": items, "next_after": None}
+            items = sorted((x for x in state.loans.values()
+                            if (status is None or x["status"] == status)
+                            and (client_id is None or x["client_id"] == client_id)
+                            and (after is None or x["id"] > after)), key=lambda x: x["id"])
+            page = items[:limit]
+            return {"items": page, "next_after": page[-1]["id"] if len(page) == limit else None}
 
         @router.get("/v1/loans/{loan_id}")
         async def get_loan(request: Request, loan_id: str,

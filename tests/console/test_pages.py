@@ -269,3 +269,22 @@ async def test_dead_letters_can_be_narrowed_to_one_topic_and_reason(
     assert 'data-dead-letter="notifications-1"' not in page.text
     assert 'id="dlq-filter"' in page.text
     assert "invalid_payload" in page.text  # the summary still counts every group
+
+
+async def test_the_loan_list_pages_through_the_services_cursor(
+        signed_in: httpx.AsyncClient, fake_state: State) -> None:
+    client_id = f"C-{uuid.uuid4().hex[:8]}"
+    ids = []
+    for _ in range(101):
+        loan_id = submitted_loan(fake_state)
+        fake_state.loans[loan_id]["client_id"] = client_id
+        ids.append(loan_id)
+    first = await signed_in.get("/loans", params={"client_id": client_id})
+    shown = [i for i in ids if f'href="/loans/{i}"' in first.text]
+    assert len(shown) == 100
+    assert 'rel="next"' in first.text
+    next_url = html.unescape(first.text.split('rel="next" href="')[1].split('"')[0])
+    second = await signed_in.get(next_url)
+    rest = [i for i in ids if f'href="/loans/{i}"' in second.text]
+    assert sorted(shown + rest) == sorted(ids)
+    assert 'rel="next"' not in second.text
