@@ -277,7 +277,7 @@ async def test_the_loan_list_pages_through_the_services_cursor(
     ids = []
     for _ in range(101):
         loan_id = submitted_loan(fake_state)
-        fake_state.loans[loan_id]["client_id"] = client_id
+        fake_state.loans[loan_id].update(client_id=client_id, status="closed")
         ids.append(loan_id)
     first = await signed_in.get("/loans", params={"client_id": client_id})
     shown = [i for i in ids if f'href="/loans/{i}"' in first.text]
