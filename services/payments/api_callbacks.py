@@ -26,6 +26,7 @@ from services.payments.domain.payouts import Action, decide
 from services.payments.domain.webhooks import SignatureRejected, verify
 from services.payments.handlers.collections import record_collection
 from services.payments.handlers.payouts import resolve
+from services.payments.metrics import CALLBACKS
 from services.payments.provider import ProviderClient, _party
 from shared.errors import Conflict, DomainError, InvalidInput, NotFound
 from shared.http import problem
@@ -62,6 +63,7 @@ def callbacks_router(deps: Deps) -> APIRouter:
                    h.get("webhook-timestamp"), h.get("webhook-signature"), raw, time.time(),
                    deps.settings.webhook_tolerance_s)
         except SignatureRejected as exc:
+            CALLBACKS.labels(provider, "bad_signature").inc()
             log.warning("%s callback refused: %s", provider, exc.detail)
             return problem(401, exc.title, exc.detail,
                            type_="https://noria.dev/problems/webhook_rejected",
@@ -73,6 +75,7 @@ def callbacks_router(deps: Deps) -> APIRouter:
                 "SELECT outcome FROM webhook_receipts WHERE provider = $1 AND webhook_id = $2",
                 provider, webhook_id)
         if seen is not None:
+            CALLBACKS.labels(provider, "replay").inc()
             raise Conflict(f"webhook-id {webhook_id} was already received ({seen}): a replay",
                            field="webhook-id")
         try:
@@ -93,8 +96,10 @@ def callbacks_router(deps: Deps) -> APIRouter:
         except NotYetCompleted:
             raise  # not remembered: the provider's retry with the same webhook-id is welcome
         except DomainError as exc:
+            CALLBACKS.labels(provider, exc.code).inc()
             await _remember(request, provider, webhook_id, f"rejected: {exc.code}")
             raise
+        CALLBACKS.labels(provider, str(result.get("status", "ok"))).inc()
         return JSONResponse(result)
 
     return router

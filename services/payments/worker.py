@@ -26,6 +26,7 @@ from services.payments.domain.payouts import (
     decide,
 )
 from services.payments.handlers.payouts import resolve
+from services.payments.metrics import PAYOUTS_IN_FLIGHT, PROVIDER_CALLS
 from shared.uow import UnitOfWork
 
 log = logging.getLogger("noria.payments.worker")
@@ -72,6 +73,10 @@ async def work_once(deps: Deps, pool: Any) -> int:
     s = deps.settings
     uow = UnitOfWork(pool)
     async with uow:
+        for row in await uow.conn.fetch(
+                "SELECT s.status, count(p.id) AS n FROM (VALUES ('pending'), ('submitted'))"
+                " AS s(status) LEFT JOIN payouts p ON p.status = s.status GROUP BY s.status"):
+            PAYOUTS_IN_FLIGHT.labels(row["status"]).set(row["n"])
         lease = max(cfg.request_timeout_s for cfg in s.providers.values()) * 3 + 5
         due = await store.claim_due(uow.conn, s.payout_batch_size, lease)
         await uow.commit()
@@ -95,6 +100,7 @@ async def settle(deps: Deps, pool: Any, payout: store.Payout) -> None:
         view = ProviderView(view.seen, view.reference, view.server_correlation_id,
                             f"deadline passed without confirmation from the provider "
                             f"(last answer: {view.seen.value})")
+    PROVIDER_CALLS.labels(payout.provider, payout.status.value, view.seen.value).inc()
     uow = UnitOfWork(pool)
     async with uow:
         await resolve(deps, uow, payout.id, view, action, resolved_by)

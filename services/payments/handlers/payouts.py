@@ -20,6 +20,7 @@ from services.payments.deps import Deps, utcnow
 from services.payments.domain import postings
 from services.payments.domain.ledger import InsufficientBalance
 from services.payments.domain.payouts import FINAL, Action, PayoutStatus, ProviderView
+from services.payments.metrics import PAYOUTS_SETTLED
 from shared.contracts.payments import (
     DisburseLoan,
     DisbursementCompleted,
@@ -87,6 +88,10 @@ async def resolve(deps: Deps, uow: UnitOfWork, payout_id: uuid.UUID, view: Provi
         return payout
     cfg = deps.settings.provider(payout.provider)
     poll_after = cfg.poll_after_s if cfg else 5.0
+    if action in (Action.COMPLETE, Action.FAIL):
+        PAYOUTS_SETTLED.labels(payout.kind, payout.provider,
+                               "completed" if action is Action.COMPLETE else "failed",
+                               resolved_by).inc()
     if action is Action.COMPLETE:
         reference = view.reference or view.server_correlation_id or str(payout.correlation_id)
         await store.mark_final(conn, payout.id, PayoutStatus.COMPLETED, reference=reference,
