@@ -1,18 +1,20 @@
-"""The clients consumer group: saga commands and the loans that carry exposure."""
+"""The clients consumer group: saga commands, the loans that carry exposure, and STOP
+replies that withdraw a client's SMS consent."""
 
 from __future__ import annotations
 
 from services.clients.domain.credit import LimitPolicy
-from services.clients.handlers import credit
+from services.clients.handlers import clients, credit
 from shared.app import ConsumerSpec
 from shared.contracts.clients import COMMANDS
 from shared.contracts.loans import EVENTS as LOAN_EVENTS
+from shared.contracts.notifications import EVENTS as SMS_EVENTS
 
 
 def consumer_spec(policy: LimitPolicy) -> ConsumerSpec:
     return ConsumerSpec(
         group="clients",
-        topics=[COMMANDS, LOAN_EVENTS],
+        topics=[COMMANDS, LOAN_EVENTS, SMS_EVENTS],
         handlers={
             "ReserveCredit": credit.reserve_credit,
             "ReleaseCredit": credit.release_credit,
@@ -20,5 +22,6 @@ def consumer_spec(policy: LimitPolicy) -> ConsumerSpec:
             "RepaymentApplied": credit.on_repayment_applied,
             "LoanClosed": credit.loan_closed_handler(policy),
             "LoanWrittenOff": credit.on_loan_written_off,
+            "SmsOptedOut": clients.on_sms_opted_out,
         },
     )

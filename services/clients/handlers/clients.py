@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import uuid
 from dataclasses import dataclass, replace
 
@@ -31,8 +32,12 @@ from shared.contracts.clients import (
     ClientRegistered,
     ClientUnblocked,
 )
+from shared.contracts.notifications import SmsOptedOut
+from shared.envelope import Envelope
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.uow import UnitOfWork
+
+log = logging.getLogger("noria.clients")
 
 
 def today_utc() -> dt.date:
@@ -204,3 +209,18 @@ async def change_contact(uow: UnitOfWork, principal: Principal, client_id: str, 
 
 def _contact(c: Client) -> dict[str, object]:
     return {"phone": c.phone, "language": c.language, "sms_consent": c.sms_consent}
+
+
+async def on_sms_opted_out(uow: UnitOfWork, event: SmsOptedOut, env: Envelope) -> None:
+    """A STOP reply reached notifications: record the client's withdrawn consent."""
+    if event.client_id is None:
+        return
+    c = await repo.get(uow.conn, event.client_id, for_update=True)
+    if c is None:
+        log.info("SmsOptedOut for unknown client %s; ignored", event.client_id)
+        return
+    if not c.sms_consent:
+        return
+    saved = await repo.update(uow.conn, replace(c, sms_consent=False))
+    uow.emit(ClientConsentChanged(client_id=saved.id, sms_consent=False, source=event.source,
+                                  phone=saved.phone, language=saved.language), key=saved.id)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from tests.integration.clients.conftest import Service, client_body, new_partner, token
@@ -235,3 +237,20 @@ async def test_tokens_and_scopes_are_enforced(svc: Service) -> None:
     assert no_token.status_code == 401
     wallet = await svc.http.get("/v1/clients", headers=token("wallet", partner="w"))
     assert wallet.status_code == 403
+
+
+async def test_a_stop_reply_withdraws_the_clients_sms_consent_once(svc: Service) -> None:
+    from shared.contracts.notifications import SmsOptedOut
+
+    headers = token("partner", partner=new_partner())
+    client = await svc.register(headers, sms_consent=True)
+    cid = client["id"]
+    stop = SmsOptedOut(phone=client["phone"], client_id=cid, source="sms_stop")
+    await svc.send(stop, key=cid)
+    await svc.send(stop, key=cid)  # a second STOP changes nothing more
+    [consent] = await svc.events.of(cid, "ClientConsentChanged")
+    assert consent.payload == {**consent.payload, "sms_consent": False, "source": "sms_stop"}
+    now = (await svc.http.get(f"/v1/clients/{cid}", headers=headers)).json()
+    assert now["sms_consent"] is False
+    await asyncio.sleep(1.0)
+    assert len(svc.events.now(cid, "ClientConsentChanged")) == 1
