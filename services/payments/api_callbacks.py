@@ -175,9 +175,9 @@ async def _payout_callback(deps: Deps, request: Request, provider: str,
             server_correlation_id=str(scid) if scid else None)
     if payout is None:
         raise NotFound("no payout with this correlation id", field="clientCorrelationId")
-    # Confirm with the provider before settling anything.
-    view = (await client.request_state(str(scid)) if scid
-            else await client.recover(str(payout.correlation_id)))
+    # Confirm with the provider before settling anything, by our own correlation id
+    # (never by ids taken from the callback body).
+    view = await client.recover(str(payout.correlation_id))
     grace = dt.timedelta(seconds=deps.settings.payout_expiry_grace_s)
     action = decide(payout.status, view, utcnow(), payout.deadline, grace)
     async with request.app.state.runtime.uow() as uow:

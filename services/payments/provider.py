@@ -140,7 +140,10 @@ class ProviderClient:
         if link.startswith("/requeststates/"):
             return await self.request_state(link.removeprefix("/requeststates/"))
         if link.startswith("/transactions/"):
-            txn = await self.transaction(link.removeprefix("/transactions/"))
+            try:
+                txn = await self.transaction(link.removeprefix("/transactions/"))
+            except (httpx.HTTPError, ValueError, KeyError) as exc:
+                return ProviderView(Seen.UNREACHABLE, reason=f"no answer: {type(exc).__name__}")
             if txn is None:
                 return ProviderView(Seen.UNREACHABLE, reason="linked transaction unreadable")
             seen = Seen.COMPLETED if txn.status == "completed" else (

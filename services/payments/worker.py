@@ -57,7 +57,7 @@ async def ask_provider(deps: Deps, payout: store.Payout) -> ProviderView:
     cid = str(payout.correlation_id)
     if payout.status is PayoutStatus.SUBMITTED and payout.server_correlation_id:
         return await client.request_state(payout.server_correlation_id)
-    if payout.attempts > 1 or payout.status is PayoutStatus.SUBMITTED:
+    if payout.attempts > 1 or utcnow() > payout.deadline:
         # We may have sent it before and lost the answer: recover it first.
         view = await client.recover(cid)
         if view.seen is not Seen.NOT_FOUND or utcnow() > payout.deadline:

@@ -121,3 +121,15 @@ async def test_an_unknown_provider_fails_without_touching_the_ledger(rig: Rig) -
     failed = await rig.events.wait("DisbursementFailed", saga_id=cmd.saga_id)
     assert failed["reason"].startswith("unknown_provider")
     assert await rig.lines(f"disbursement:{cmd.saga_id}") == []
+
+
+async def test_a_command_arriving_after_its_deadline_pays_nothing(rig: Rig) -> None:
+    msisdn, loan = new_msisdn(), new_id("loan")
+    cmd = disburse(loan, msisdn, "400.00", deadline_s=-1)
+    await rig.send(cmd, key=loan)
+    failed = await rig.events.wait("DisbursementFailed", saga_id=cmd.saga_id)
+    assert "deadline" in failed["reason"]
+    assert (await rig.wallet(msisdn))["payouts"] == "0.00"
+    assert await rig.portfolio(loan) == Decimal("0.00")
+    await asyncio.sleep(0.5)  # a request sent would have been processed by now
+    assert [t for t in rig.world.transactions.values() if t.msisdn == msisdn] == []
