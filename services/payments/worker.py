@@ -27,6 +27,8 @@ from services.payments.domain.payouts import (
 )
 from services.payments.handlers.payouts import resolve
 from services.payments.metrics import PAYOUTS_IN_FLIGHT, PROVIDER_CALLS
+from shared.contracts.payments import EVENTS
+from shared.kafka import ensure_topics
 from shared.uow import UnitOfWork
 
 log = logging.getLogger("noria.payments.worker")
@@ -110,6 +112,10 @@ async def settle(deps: Deps, pool: Any, payout: store.Payout) -> None:
 
 
 async def run(deps: Deps, pool: Any) -> None:
+    s = deps.settings
+    if s.topic_prefix:  # the platform creates the canonical topics, not prefixed ones
+        await ensure_topics(s.kafka_bootstrap, [s.topic(EVENTS)],
+                            partitions=s.topic_partitions, replication=s.topic_replication)
     await open_books(deps, pool)
     try:
         while True:

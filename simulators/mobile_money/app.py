@@ -196,6 +196,8 @@ def create_app(world: World) -> FastAPI:
             amount = _amount(body.get("amount"))
             msisdn = _msisdn(next(p["value"] for p in body["creditParty"]
                                   if p.get("key") == "msisdn"))
+            meta = {m.get("key"): m.get("value") for m in body.get("metadata", []) or []}
+            expiry = dt.datetime.fromisoformat(meta["expiry"]) if meta.get("expiry") else None
         except (ValueError, KeyError, StopIteration, TypeError, AttributeError) as exc:
             return _error(400, "validation", "formatError", f"invalid request: {exc}")
         behaviour = world.behaviour(msisdn)
@@ -210,8 +212,9 @@ def create_app(world: World) -> FastAPI:
                 return _error(409, "identification", "duplicateRequest",
                               "X-CorrelationID was already used for another request")
             return JSONResponse(state.view(), status_code=202)
-        meta = {m.get("key"): m.get("value") for m in body.get("metadata", []) or []}
-        expiry = dt.datetime.fromisoformat(meta["expiry"]) if meta.get("expiry") else None
+        if expiry is not None and _now() > expiry:
+            return _error(400, "businessRule", "requestExpired",
+                          f"the request expired at {expiry.isoformat()}")
         purpose = "refund" if meta.get("purpose") == "refund" else "disbursement"
         state = RequestState(str(uuid.uuid4()), cid, digest, "pending", x_callback_url, expiry)
         txn = Transaction(world.new_reference(), "disbursement", purpose, amount,
