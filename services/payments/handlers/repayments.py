@@ -19,7 +19,6 @@ from shared.errors import InvalidInput
 from shared.uow import UnitOfWork
 
 log = logging.getLogger("noria.payments.repayments")
-REFUND_DEADLINE = dt.timedelta(minutes=15)
 
 
 def _payment_uuid(value: str) -> uuid.UUID | None:
@@ -106,7 +105,8 @@ async def start_refund(deps: Deps, uow: UnitOfWork, row: asyncpg.Record, amount:
         conn, kind="refund", saga_id=f"refund:{pid}", request_hash=entry.request_hash(),
         loan_id=row["loan_id"], client_id=client_id, partner_id=row["partner_id"] or "",
         payment_id=pid, msisdn=msisdn, amount=amount, currency=row["currency"],
-        provider=row["provider"], deadline=utcnow() + REFUND_DEADLINE,
+        provider=row["provider"],
+        deadline=utcnow() + dt.timedelta(seconds=deps.settings.refund_deadline_s),
         journal_transfer_id=entry.transfer_id)
 
 

@@ -187,3 +187,19 @@ async def test_a_refund_the_provider_fails_is_held_for_review(rig: Rig) -> None:
                  if payment_id in r["transfer_id"]}
     assert transfers == {f"collection:{payment_id}", f"refund_due:{payment_id}",
                          f"refund:{payment_id}", f"reversal:refund:{payment_id}"}
+
+
+async def test_the_same_transaction_told_twice_at_once_is_credited_once(rig: Rig) -> None:
+    msisdn, loan = new_msisdn(), new_id("loan")
+    await rig.configure(msisdn, lose_callbacks=True)
+    sent = await collect(rig, msisdn, loan, "33.00")
+    ref = sent["transactionReference"]
+    calls = [rig.signed(collection_body(ref, loan, msisdn, "33.00")) for _ in range(5)]
+    answers = await asyncio.gather(*(rig.callback(raw, headers) for raw, headers in calls))
+    assert [a.status_code for a in answers] == [200] * 5
+    statuses = sorted(a.json()["status"] for a in answers)
+    assert statuses == ["accepted"] + ["duplicate"] * 4
+    assert len({a.json()["payment_id"] for a in answers}) == 1
+    assert len(await payments_for(rig, ref)) == 1
+    await asyncio.sleep(0.5)
+    assert len(rig.events.of("RepaymentReceived", external_ref=ref)) == 1
