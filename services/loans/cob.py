@@ -2,7 +2,8 @@
 
 1. claim the date in ``cob_runs`` (a completed date is never run twice: the stored
    result is returned);
-2. one transaction: mark overdue installments, charge late penalties, age arrears;
+2. mark overdue installments, charge late penalties, refresh the planner's
+   statistics, age arrears (each statement its own transaction, each idempotent);
 3. one transaction: ``RepaymentDue`` and ``LoanInArrears`` events straight into the
    outbox (``INSERT … SELECT``), the PAR snapshot, and the run marked completed.
 
@@ -90,14 +91,20 @@ async def _run(conn: Conn, business_date: date, due_days_before: int,
     stats: dict[str, Any] = {"requested_by": requested_by, "run_id": run_id}
     log.info("close of business %s started (run %s)", business_date, run_id)
 
-    async with conn.transaction():
-        for name, statement in (("installments_marked_overdue", sql.MARK_OVERDUE),
-                                ("penalties_applied", sql.APPLY_PENALTIES),
-                                ("loans_reaged", sql.AGE_ARREARS)):
-            t0 = time.perf_counter()
-            stats[name] = _count(await conn.execute(statement, business_date))
-            log.info("close of business %s: %s = %d (%.2fs)", business_date, name,
-                     stats[name], time.perf_counter() - t0)
+    for name, statement in (("installments_marked_overdue", sql.MARK_OVERDUE),
+                            ("penalties_applied", sql.APPLY_PENALTIES),
+                            ("statistics", sql.ANALYZE),
+                            ("loans_reaged", sql.AGE_ARREARS)):
+        t0 = time.perf_counter()
+        if name == "statistics":
+            # the steps above may have just changed hundreds of thousands of rows: give
+            # the planner true numbers before the joins that follow
+            await conn.execute(statement)
+        else:
+            async with conn.transaction():
+                stats[name] = _count(await conn.execute(statement, business_date))
+        log.info("close of business %s: %s = %s (%.2fs)", business_date, name,
+                 stats.get(name, "refreshed"), time.perf_counter() - t0)
 
     async with conn.transaction():
         t0 = time.perf_counter()

@@ -62,7 +62,8 @@ async def list_loans(
     async with runtime(request).pool.acquire() as conn:
         items = await loans_repo.list_loans(conn, partner_id=partner, client_id=client_id,
                                             status=status, limit=limit, after=after)
-        out = [loan_json(loan, await loans_repo.installments(conn, loan.id)) for loan in items]
+        schedules = await loans_repo.installments_for(conn, [loan.id for loan in items])
+        out = [loan_json(loan, schedules[loan.id]) for loan in items]
     return {"items": out, "next_after": items[-1].id if len(items) == limit else None}
 
 

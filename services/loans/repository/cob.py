@@ -13,6 +13,8 @@ UPDATE installments i SET status = 'overdue'
   FROM loans l
  WHERE l.id = i.loan_id AND l.status = 'active'
    AND i.status = 'pending' AND i.due_date < $1::date
+   AND i.principal_due + i.interest_due + i.fees_due + i.penalties_due
+       > i.principal_paid + i.interest_paid + i.fees_paid + i.penalties_paid
 """
 
 # One late penalty per overdue installment, once it is more than the tolerance late:
@@ -32,27 +34,32 @@ UPDATE installments i
    AND ($1::date - i.due_date) > l.penalty_tolerance_days
 """
 
+ANALYZE = "ANALYZE installments, loans"
+
 # Days in arrears from the oldest overdue installment; buckets as delinquency.arrears_bucket.
+# Only loans with something overdue, or that were in arrears, are touched; the join to
+# loans is by primary key, so a misestimated row count can never turn it quadratic.
 AGE_ARREARS = """
-WITH oldest AS (
-    SELECT loan_id, min(due_date) AS due_date FROM installments
-     WHERE status = 'overdue' GROUP BY loan_id
-), aged AS (
-    SELECT l.id, COALESCE($1::date - o.due_date, 0) AS days
-      FROM loans l LEFT JOIN oldest o ON o.loan_id = l.id
-     WHERE l.status = 'active'
+WITH target AS (
+    SELECT loan_id AS id, $1::date - min(due_date) AS days
+      FROM installments WHERE status = 'overdue' GROUP BY loan_id
+    UNION ALL
+    SELECT l.id, 0 FROM loans l
+     WHERE l.status = 'active' AND l.days_in_arrears > 0
+       AND NOT EXISTS (SELECT 1 FROM installments i
+                        WHERE i.loan_id = l.id AND i.status = 'overdue')
 ), bucketed AS (
     SELECT id, days, CASE WHEN days <= 0 THEN 'current' WHEN days <= 30 THEN '1-30'
                           WHEN days <= 60 THEN '31-60' WHEN days <= 90 THEN '61-90'
                           ELSE '90+' END AS bucket
-      FROM aged
+      FROM target
 )
 UPDATE loans l
    SET days_in_arrears = b.days, arrears_bucket = b.bucket, arrears_as_of = $1::date,
        bucket_changed_on = CASE WHEN b.bucket <> l.arrears_bucket THEN $1::date
                                 ELSE l.bucket_changed_on END
   FROM bucketed b
- WHERE l.id = b.id
+ WHERE l.id = b.id AND l.status = 'active'
    AND (l.days_in_arrears, l.arrears_bucket) IS DISTINCT FROM (b.days, b.bucket)
 """
 
@@ -79,19 +86,17 @@ SELECT e.eid, $4::text, e.loan_id, 'RepaymentDue', """ + _ENVELOPE.format(
 """
 
 # A loan that entered arrears, or moved to another bucket, in this business date's run.
+# What it owes is looked up per loan through the partial index on overdue installments.
 EMIT_IN_ARREARS = """
-WITH owed AS (
-    SELECT i.loan_id, sum(i.principal_due + i.interest_due + i.fees_due + i.penalties_due
-                          - i.principal_paid - i.interest_paid - i.fees_paid
-                          - i.penalties_paid) AS amount
-      FROM installments i
-     WHERE i.status = 'overdue'
-       AND i.loan_id IN (SELECT id FROM loans WHERE bucket_changed_on = $1::date)
-     GROUP BY i.loan_id
-), e AS (
+WITH e AS (
     SELECT gen_random_uuid() AS eid, l.id AS loan_id, l.client_id, l.days_in_arrears,
-           l.arrears_bucket, COALESCE(o.amount, 0)::numeric(14,2) AS amount
-      FROM loans l LEFT JOIN owed o ON o.loan_id = l.id
+           l.arrears_bucket,
+           (SELECT COALESCE(sum(i.principal_due + i.interest_due + i.fees_due
+                                + i.penalties_due - i.principal_paid - i.interest_paid
+                                - i.fees_paid - i.penalties_paid), 0)
+              FROM installments i
+             WHERE i.loan_id = l.id AND i.status = 'overdue')::numeric(14,2) AS amount
+      FROM loans l
      WHERE l.status = 'active' AND l.bucket_changed_on = $1::date
        AND l.arrears_bucket <> 'current'
 )

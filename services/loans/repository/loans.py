@@ -155,6 +155,18 @@ async def installments(conn: Conn, loan_id: str) -> list[Installment]:
     return [Installment(**dict(r)) for r in rows]
 
 
+async def installments_for(conn: Conn, loan_ids: Sequence[str]) -> dict[str, list[Installment]]:
+    """The installments of several loans in one query (list views)."""
+    rows = await conn.fetch(
+        f"SELECT loan_id, {_INST_COLS} FROM installments WHERE loan_id = ANY($1::text[])"
+        " ORDER BY loan_id, number", list(loan_ids))
+    out: dict[str, list[Installment]] = {loan_id: [] for loan_id in loan_ids}
+    for r in rows:
+        values = dict(r)
+        out[values.pop("loan_id")].append(Installment(**values))
+    return out
+
+
 def planned(items: Sequence[Installment]) -> list[PlannedInstallment]:
     return [PlannedInstallment(i.number, i.due_date, i.principal_due, i.interest_due, i.fees_due)
             for i in items]
