@@ -53,16 +53,35 @@ async def portfolio(request: Request,
                                 "principal": str(buckets[b]["principal"]) if b in buckets
                                 else "0.00"} for b in BUCKETS},
         "loans_by_status": statuses,
-        "last_snapshot": None if snapshot is None else {
-            "business_date": snapshot["business_date"].isoformat(),
-            "loans_active": snapshot["loans_active"],
-            "outstanding_principal": str(snapshot["outstanding_principal"]),
-            "par1": _ratio(snapshot["par1_principal"], snapshot["outstanding_principal"]),
-            "par30": _ratio(snapshot["par30_principal"], snapshot["outstanding_principal"]),
-            "par90": _ratio(snapshot["par90_principal"], snapshot["outstanding_principal"]),
-            "buckets": snapshot["buckets"],
-        },
+        "last_snapshot": None if snapshot is None else _snapshot_json(snapshot),
     }
+
+
+def _snapshot_json(snap: Any) -> dict[str, Any]:
+    total = snap["outstanding_principal"]
+    return {
+        "business_date": snap["business_date"].isoformat(),
+        "loans_active": snap["loans_active"],
+        "outstanding_principal": str(total),
+        "par": {f"par{n}": {"principal": str(snap[f"par{n}_principal"]),
+                            "ratio": _ratio(snap[f"par{n}_principal"], total)}
+                for n in (1, 30, 90)},
+        "arrears_buckets": {b: snap["buckets"].get(b, {"loans": 0, "principal": "0.00"})
+                            for b in BUCKETS},
+    }
+
+
+@router.get("/v1/portfolio/history")
+async def portfolio_history(
+    request: Request, who: Annotated[Principal, require("loans:read")],
+    limit: Annotated[int, Query(ge=1, le=366)] = 60,
+) -> dict[str, Any]:
+    """The close-of-business snapshots (PAR trend), newest first."""
+    operator_only(who)
+    async with runtime(request).pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT * FROM portfolio_snapshots ORDER BY business_date DESC LIMIT $1", limit)
+    return {"items": [_snapshot_json(r) for r in rows]}
 
 
 @router.post("/v1/close-of-business")

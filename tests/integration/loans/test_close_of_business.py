@@ -60,7 +60,9 @@ async def test_a_night_on_a_small_portfolio_and_its_rerun(infra: Infra, isolated
             "31-60": {"loans": 1, "principal": "1200.00"},
             "61-90": {"loans": 0, "principal": "0.00"},
             "90+": {"loans": 1, "principal": "1200.00"}}
-        assert portfolio["last_snapshot"]["par30"] == "0.4706"
+        assert portfolio["last_snapshot"]["par"]["par30"]["ratio"] == "0.4706"
+        assert portfolio["last_snapshot"]["arrears_buckets"]["90+"] == {
+            "loans": 1, "principal": "1200.00"}
 
         in_arrears = await svc.bus.wait_for("LoanInArrears", count=3,
                                             business_date="2026-03-20")
@@ -91,6 +93,9 @@ async def test_a_night_on_a_small_portfolio_and_its_rerun(infra: Infra, isolated
         assert (await svc.get(a["id"]))["days_in_arrears"] == 44
         await asyncio.sleep(1.0)
         assert len(svc.bus.matching("LoanInArrears", loan_id=a["id"])) == 1
+        history = (await svc.client.get("/v1/portfolio/history", headers=svc.operator)).json()
+        assert [(h["business_date"], h["par"]["par90"]["ratio"]) for h in history["items"]] == [
+            ("2026-03-21", "0.2353"), ("2026-03-20", "0.2353")]
 
         # business dates only move forward
         back = await svc.client.post("/v1/close-of-business", headers=svc.operator,
