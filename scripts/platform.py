@@ -9,6 +9,7 @@ answers ``/health/ready`` and prints the URLs. PostgreSQL and Kafka come from
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import subprocess
@@ -67,9 +68,35 @@ def infra_env() -> dict[str, str]:
 def wiring(ports: dict[str, int], *, e2e: bool = False) -> dict[str, dict[str, str]]:
     """How the processes find each other, given each one's HTTP port.
 
-    Returned per process name: the extra environment variables to set.
+    Returned per process name: the extra environment variables to set. The same
+    table serves ``make up`` (default ports) and the end-to-end harness (offset
+    ports), so the two cannot drift apart.
     """
-    return {}
+    def url(name: str) -> str:
+        return f"http://127.0.0.1:{ports[name]}"
+
+    smpp_port = 2775 + (10000 if e2e else 0)
+    return {
+        "mobile-money-sim": {
+            "NORIA_SIM_COLLECTION_CALLBACK_URL":
+                f"{url('payments')}/v1/mobile-money/sim/callbacks",
+        },
+        "payments": {
+            "NORIA_PAYMENTS_PROVIDERS": json.dumps(
+                {"sim": {"base_url": url("mobile-money-sim")}}),
+            "NORIA_PAYMENTS_CALLBACK_BASE_URL": url("payments"),
+        },
+        "smsc-sim": {"NORIA_SMSC_SMPP_PORT": str(smpp_port)},
+        "notifications": {
+            "NORIA_NOTIFICATIONS_PROVIDERS": json.dumps([
+                {"name": "smsc", "kind": "smpp", "host": "127.0.0.1", "port": smpp_port},
+                {"name": "aggregator", "kind": "http",
+                 "url": f"{url('smsc-sim')}/aggregator"},
+            ]),
+        },
+        "console": {f"NORIA_CONSOLE_{svc.upper()}_URL": url(svc)
+                    for svc in ("clients", "loans", "payments", "notifications")},
+    }
 
 
 def process_env(proc: Process, infra: dict[str, str], *, port: int | None = None
