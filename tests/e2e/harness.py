@@ -25,6 +25,19 @@ from tests.infra import ROOT, Infra
 LOGS = Path(os.environ.get("NORIA_STATE_DIR", ROOT / ".noria")) / "e2e-logs"
 PORT_OFFSET = 10000
 
+# Deadlines short enough for a test to watch a saga run out of time, and a
+# close of business that runs only when an operator asks.
+E2E_ENV: dict[str, dict[str, str]] = {
+    "loans": {
+        "NORIA_LOANS_SAGA_CREDIT_TIMEOUT_S": "30",
+        "NORIA_LOANS_SAGA_PAYOUT_TIMEOUT_S": "20",
+        "NORIA_LOANS_SAGA_PAYOUT_GRACE_S": "10",
+        "NORIA_LOANS_SWEEPER_INTERVAL_S": "1",
+        "NORIA_LOANS_COB_SCHEDULE_ENABLED": "false",
+    },
+    "payments": {"NORIA_PAYMENTS_PAYOUT_EXPIRY_GRACE_S": "2"},
+}
+
 
 @dataclass
 class Managed:
@@ -85,6 +98,7 @@ class Platform:
         for proc in selected:
             env = process_env(proc, infra_env, port=ports[proc.name])
             env.update(extra.get(proc.name, {}))
+            env.update(E2E_ENV.get(proc.name, {}))
             platform.procs[proc.name] = Managed(proc, ports[proc.name], env)
         return platform
 
@@ -121,9 +135,12 @@ class Platform:
             tails = "\n".join(f"--- {n}:\n{self.procs[n].log_tail()}" for n in pending)
             raise RuntimeError(f"not ready after {timeout_s:.0f}s: {sorted(pending)}\n{tails}")
 
-    async def kill_and_restart(self, name: str, down_for_s: float = 0.0) -> None:
+    async def kill_and_restart(self, name: str, down_for_s: float = 0.0,
+                               env: dict[str, str] | None = None) -> None:
         m = self.procs[name]
         m.kill()
+        if env:
+            m.env.update(env)
         await asyncio.sleep(down_for_s)
         m.start()
         m.restarts += 1

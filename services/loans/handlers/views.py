@@ -5,11 +5,13 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from services.loans.domain.loan import Loan, allowed_actions
+from services.loans.domain.loan import Loan, LoanStatus, allowed_actions
 from services.loans.repository.loans import Installment
 
 ZERO = Decimal("0.00")
 OPEN = ("pending", "overdue")
+# Only a disbursed loan owes anything; before that its schedule is a proposal.
+OWING = (LoanStatus.ACTIVE, LoanStatus.CLOSED, LoanStatus.WRITTEN_OFF)
 
 
 def outstanding(items: list[Installment]) -> dict[str, Decimal]:
@@ -31,7 +33,8 @@ def next_due(items: list[Installment]) -> Installment | None:
 
 def loan_json(loan: Loan, items: list[Installment], *, with_schedule: bool = False
               ) -> dict[str, Any]:
-    nxt = next_due(items)
+    owing = items if loan.status in OWING else []
+    nxt = next_due(owing)
     body: dict[str, Any] = {
         "id": loan.id, "client_id": loan.client_id, "partner_id": loan.partner_id,
         "product_id": loan.product_id, "product_version": loan.product_version,
@@ -41,7 +44,7 @@ def loan_json(loan: Loan, items: list[Installment], *, with_schedule: bool = Fal
         "disbursed_on": loan.disbursed_on.isoformat() if loan.disbursed_on else None,
         "closed_on": loan.closed_on.isoformat() if loan.closed_on else None,
         "written_off_on": loan.written_off_on.isoformat() if loan.written_off_on else None,
-        "outstanding": {k: str(v) for k, v in outstanding(items).items()},
+        "outstanding": {k: str(v) for k, v in outstanding(owing).items()},
         "days_in_arrears": loan.days_in_arrears, "arrears_bucket": loan.arrears_bucket,
         "next_due": None if nxt is None else {
             "installment": nxt.number, "due_date": nxt.due_date.isoformat(),

@@ -1,0 +1,198 @@
+"""Acting on the running bank only through its public APIs and the simulators.
+
+What a partner app, a wallet and an operator would do — onboard, verify, apply,
+approve, repay — plus the money invariants checked after every scenario.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import httpx
+
+from shared.auth import ROLE_SCOPES, mint_token
+from shared.settings import DEFAULT_DEV_SECRET
+from tests.e2e.harness import Platform
+
+D = Decimal
+TERMINAL_SAGA_STATES = frozenset({"completed", "credit_rejected", "compensated", "failed"})
+T = TypeVar("T")
+
+
+def bearer(role: str, *, sub: str | None = None, partner: str | None = None) -> dict[str, str]:
+    token = mint_token(DEFAULT_DEV_SECRET, sub=sub or f"{role}-{uuid.uuid4().hex[:6]}",
+                       scopes=ROLE_SCOPES[role], partner_id=partner)
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def eventually(probe: Callable[[], Awaitable[T | None]], *, timeout_s: float = 60.0,
+                     every_s: float = 0.25, what: str = "condition") -> T:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    last: Any = None
+    while asyncio.get_running_loop().time() < deadline:
+        try:
+            last = await probe()
+        except (httpx.HTTPError, AssertionError) as exc:
+            last = exc
+        else:
+            if last is not None and last is not False:
+                return last
+        await asyncio.sleep(every_s)
+    raise AssertionError(f"{what} not reached within {timeout_s:.0f}s (last: {last!r})")
+
+
+@dataclass
+class Borrower:
+    client_id: str
+    partner: str
+    phone: str
+    language: str
+
+
+@dataclass
+class Bank:
+    platform: Platform
+    http: httpx.AsyncClient
+    maker: dict[str, str]
+    checker: dict[str, str]
+
+    @classmethod
+    def connect(cls, platform: Platform) -> Bank:
+        return cls(platform, httpx.AsyncClient(timeout=15.0),
+                   bearer("operator", sub="operator-amina"),
+                   bearer("operator", sub="operator-youssef"))
+
+    def url(self, service: str, path: str) -> str:
+        return f"{self.platform.url(service)}{path}"
+
+    async def call(self, method: str, service: str, path: str, *, headers: dict[str, str],
+                   expect: int | tuple[int, ...] = 200, **kw: Any) -> Any:
+        resp = await self.http.request(method, self.url(service, path), headers=headers, **kw)
+        wanted = (expect,) if isinstance(expect, int) else expect
+        assert resp.status_code in wanted, (
+            f"{method} {service}{path}: {resp.status_code} {resp.text}")
+        return resp.json() if resp.content else None
+
+    # -- a partner onboards, an operator verifies -------------------------------
+    async def onboard(self, *, language: str = "fr", partner: str | None = None,
+                      verify: bool = True) -> Borrower:
+        partner = partner or f"partner-{uuid.uuid4().hex[:8]}"
+        phone = f"06{random.randint(0, 99_999_999):08d}"
+        body = {
+            "full_name": f"Fatima Zahra {uuid.uuid4().hex[:5]}",
+            "national_id": f"{random.choice('BJKLMN')}{random.choice('ABEH')}"
+                           f"{random.randint(100000, 999999)}",
+            "phone": phone, "date_of_birth": "1987-03-21", "language": language,
+            "sms_consent": True, "region": "Drâa-Tafilalet",
+        }
+        client = await self.call("POST", "clients", "/v1/clients", expect=201, json=body,
+                                 headers=bearer("partner", partner=partner))
+        if verify:
+            await self.call("POST", "clients", f"/v1/clients/{client['id']}/kyc",
+                            headers=self.checker, json={"decision": "verified"})
+        return Borrower(client["id"], partner, client["phone"], language)
+
+    async def product(self, **overrides: Any) -> str:
+        body: dict[str, Any] = {
+            "name": f"Tijara {uuid.uuid4().hex[:4]}", "interest_method": "declining_balance",
+            "amortization": "equal_installments", "frequency": "monthly",
+            "annual_rate": "0.24", "min_principal": "500.00", "max_principal": "50000.00",
+            "min_term": 1, "max_term": 24, "overpayment_tolerance": "0.00",
+        }
+        body.update(overrides)
+        product = await self.call("POST", "loans", "/v1/products", expect=201, json=body,
+                                  headers=self.maker)
+        return str(product["id"])
+
+    async def apply(self, who: Borrower, product_id: str, principal: str, term: int) -> str:
+        headers = bearer("partner", partner=who.partner)
+        body = {"client_id": who.client_id, "product_id": product_id,
+                "principal": principal, "term": term}
+
+        async def try_apply() -> str | None:
+            resp = await self.http.post(self.url("loans", "/v1/loans"), json=body,
+                                        headers=headers)
+            if resp.status_code == 201:
+                return str(resp.json()["id"])
+            # Loans learns of a new client from clients.events a moment later.
+            assert resp.status_code == 422 and "client" in resp.text, resp.text
+            return None
+
+        return await eventually(try_apply, timeout_s=30, what="loan application accepted")
+
+    async def approve(self, loan_id: str) -> None:
+        await self.call("POST", "loans", f"/v1/loans/{loan_id}/approve", headers=self.checker,
+                        json={})
+
+    async def loan(self, loan_id: str) -> dict[str, Any]:
+        body: dict[str, Any] = await self.call("GET", "loans", f"/v1/loans/{loan_id}",
+                                               headers=self.maker)
+        return body
+
+    async def wait_status(self, loan_id: str, *statuses: str, timeout_s: float = 60.0
+                          ) -> dict[str, Any]:
+        async def probe() -> dict[str, Any] | None:
+            loan = await self.loan(loan_id)
+            return loan if loan["status"] in statuses else None
+
+        return await eventually(probe, timeout_s=timeout_s,
+                                what=f"loan {loan_id} in {statuses}")
+
+    # -- the wallet side ------------------------------------------------------------
+    async def wallet(self, phone: str) -> dict[str, Any]:
+        body: dict[str, Any] = await self.call(
+            "GET", "mobile-money-sim", f"/sim/wallets/{phone}", headers={})
+        return body
+
+    async def repay_from_wallet(self, who: Borrower, loan_id: str, amount: str) -> None:
+        await self.call("POST", "mobile-money-sim", "/sim/collections", headers={},
+                        expect=201, json={"msisdn": who.phone, "amount": amount,
+                                          "reference": loan_id})
+
+    async def sim_config(self, **change: Any) -> None:
+        await self.call("POST", "mobile-money-sim", "/sim/config", headers={}, json=change)
+
+    # -- what reached the borrower's phone --------------------------------------------
+    async def messages(self, *, loan_id: str | None = None, client_id: str | None = None
+                       ) -> list[dict[str, Any]]:
+        params = {"loan_id": loan_id} if loan_id else {"client_id": client_id}
+        body: list[dict[str, Any]] = await self.call(
+            "GET", "notifications", "/v1/messages", headers=self.maker, params=params)
+        return body
+
+    async def wait_sms(self, client_id: str, template: str, count: int = 1,
+                       timeout_s: float = 60.0) -> list[dict[str, Any]]:
+        async def probe() -> list[dict[str, Any]] | None:
+            found = [m for m in await self.messages(client_id=client_id)
+                     if m["template"] == template
+                     and m["status"] in ("submitted", "delivered")]
+            return found if len(found) >= count else None
+
+        return await eventually(probe, timeout_s=timeout_s,
+                                what=f"{count} x {template} SMS for {client_id}")
+
+    # -- invariants -----------------------------------------------------------------
+    async def check_invariants(self, loan_ids: list[str]) -> None:
+        """The money invariants of the whole platform, checked through the APIs."""
+        trial = await self.call("GET", "payments", "/v1/ledger/trial-balance",
+                                headers=self.maker)
+        assert trial["balanced"] is True, trial
+        for loan_id in loan_ids:
+            loan = await self.loan(loan_id)
+            books = await self.call("GET", "payments", f"/v1/loans/{loan_id}/portfolio-balance",
+                                    headers=self.maker)
+            on_books = D(books["portfolio_balance"]) if books["exists"] else D("0.00")
+            owed = D(loan["outstanding"]["principal"])
+            if loan["status"] == "written_off":
+                owed = D("0.00")
+            assert on_books == owed, (loan_id, loan["status"], on_books, owed)
+            sagas = await self.call("GET", "loans", "/v1/sagas", headers=self.maker,
+                                    params={"loan_id": loan_id})
+            open_sagas = [s for s in sagas["items"] if s["state"] not in TERMINAL_SAGA_STATES]
+            assert open_sagas == [], f"saga of {loan_id} not in a terminal state: {open_sagas}"
