@@ -17,11 +17,21 @@ from shared.kafka import ensure_topics
 from shared.migrations import migrate
 from tests.infra import Infra, provision
 
+ORDER = ("tests/unit/", "tests/integration/", "tests/deploy/", "tests/console/", "tests/e2e/")
+
+
+def _rank(item: pytest.Item) -> int:
+    # Tests that stop the shared broker or database run last, so nothing else
+    # sees the outage; the slow end-to-end platform runs after everything that
+    # starts the services in-process (each suite's fixtures end with its package).
+    if item.get_closest_marker("disruptive"):
+        return len(ORDER)
+    path = item.nodeid
+    return next((i for i, prefix in enumerate(ORDER) if path.startswith(prefix)), 0)
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # Tests that stop the shared broker or database run last, so nothing else
-    # sees the outage.
-    items.sort(key=lambda item: 1 if item.get_closest_marker("disruptive") else 0)
+    items.sort(key=_rank)
 
 
 def pytest_configure(config: pytest.Config) -> None:

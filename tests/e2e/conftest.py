@@ -11,7 +11,7 @@ from tests.e2e.harness import Platform
 from tests.infra import Infra
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def platform(infra: Infra) -> Iterator[Platform]:
     plat = Platform.build(infra, names=["clients", "loans", "mobile-money-sim", "payments",
                                         "smsc-sim", "notifications"])
@@ -20,7 +20,7 @@ def platform(infra: Infra) -> Iterator[Platform]:
     plat.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def bank(platform: Platform) -> AsyncIterator[Bank]:
     if not all(m.child is not None and m.child.poll() is None for m in platform.procs.values()):
         await platform.start()

@@ -152,7 +152,7 @@ async def _collect(bootstrap: str, collector: Collector, ready: asyncio.Event) -
         await consumer.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def svc(infra: Infra) -> AsyncIterator[Service]:
     settings = ClientsSettings(
         database_url=infra.service_url("clients"), kafka_bootstrap=infra.kafka_bootstrap,

@@ -149,7 +149,7 @@ class Rig:
         raise AssertionError(f"timed out waiting for {what}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def sms_rig(infra: Infra) -> AsyncIterator[Rig]:
     clock = SteerableClock()
     async with running() as smsc:

@@ -211,7 +211,7 @@ def rejected(loan_id: str, payment_id: str, amount: str, msisdn: str | None,
         payer_msisdn=msisdn, reason=reason, refundable_amount=Decimal(amount))  # type: ignore[arg-type]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def rig(infra: Infra, isolated_schema: Callable[..., Any]) -> AsyncIterator[Rig]:
     iso = await isolated_schema("payments_t", MIGRATIONS)
     prefix = f"t{uuid.uuid4().hex[:8]}."
