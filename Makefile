@@ -14,6 +14,7 @@ help:
 	@echo "make down    stop everything 'make up' started (data is kept)"
 	@echo "make token ROLE=operator|partner|wallet SUB=<name> PARTNER=<id>"
 	@echo "make lint / make typecheck"
+	@echo "make soak    long chaos soak: SAGAS=1000 ROUNDS=5 by default (tests/e2e/test_load_chaos.py)"
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -42,6 +43,13 @@ test: infra
 
 test-unit: bootstrap
 	@$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+# A long soak, not part of `make test`: scenario 5 (concurrent sagas while every service
+# is SIGKILLed, Kafka stops and PostgreSQL restarts) with more sagas and more rounds.
+soak: infra
+	@$(PY) -m scripts.platform down >/dev/null
+	@NORIA_SOAK_SAGAS=$(or $(SAGAS),1000) NORIA_SOAK_ROUNDS=$(or $(ROUNDS),5) \
+	  $(PY) -m pytest tests/e2e/test_load_chaos.py -s $(PYTEST_ARGS)
 
 lint: bootstrap
 	@.venv/bin/ruff check shared services scripts tests
