@@ -14,6 +14,7 @@ help:
 	@echo "make down    stop everything 'make up' started (data is kept)"
 	@echo "make token ROLE=operator|partner|wallet SUB=<name> PARTNER=<id>"
 	@echo "make lint / make typecheck"
+	@echo "make bench   saga throughput, close of business, reads (BENCH_ARGS=--quick; docs/benchmarks.md)"
 	@echo "make soak    long chaos soak: SAGAS=1000 ROUNDS=5 by default (tests/e2e/test_load_chaos.py)"
 
 bootstrap:
@@ -56,6 +57,10 @@ lint: bootstrap
 
 typecheck: bootstrap
 	@.venv/bin/mypy
+
+# Starts its own platform under /tmp/noria-platform.lock (never beside a test run).
+bench: infra
+	@$(PY) -m bench $(BENCH_ARGS)
 
 token: bootstrap
 	@$(PY) -m shared.auth --role "$(ROLE)" --sub "$(SUB)" $(if $(PARTNER),--partner "$(PARTNER)",)

@@ -1,0 +1,1 @@
+"""Noria's benchmarks: figures printed and saved, never timed assertions."""

@@ -1,0 +1,221 @@
+"""``python -m bench`` (``make bench``): Noria's figures on this machine, in one run.
+
+1. ceiling: PostgreSQL's commit rate for small single-row write transactions;
+2. close of business on a synthetic portfolio in a schema of its own;
+3. under the shared platform lock (``/tmp/noria-platform.lock``): the services
+   and simulators started as processes, clients and loans seeded through the
+   APIs, disbursement sagas and repayment sagas at rising offered rates, a
+   py-spy profile of the services under load, then ``GET /v1/loans/{id}`` at a
+   fixed rate; the platform is stopped whatever happens.
+
+Progress goes to stderr; the report to ``reports/bench-<UTC timestamp>.json``
+and a summary table to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import fcntl
+import json
+import os
+import platform as host
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import ceiling, cob, profile, sagas
+from bench.report import summary_table
+
+ROOT = Path(__file__).resolve().parents[1]
+LOCK = Path(os.environ.get("NORIA_PLATFORM_LOCK", "/tmp/noria-platform.lock"))  # noqa: S108 (the agreed lock)
+SERVICES = ["clients", "loans", "mobile-money-sim", "payments", "smsc-sim", "notifications"]
+
+
+@contextlib.contextmanager
+def platform_lock() -> Iterator[None]:
+    """The lock every run of the shared services takes (``flock`` on the same file)."""
+    with open(LOCK, "a") as fh:
+        print(f"[bench] waiting for {LOCK}", file=sys.stderr, flush=True)
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def _pids_named(word: str) -> list[int]:
+    pids = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            with contextlib.suppress(OSError):
+                if word in (d / "cmdline").read_bytes().split(b"\0")[0].decode(errors="replace"):
+                    pids.append(int(d.name))
+    return pids
+
+
+class CpuMeter:
+    """CPU seconds per process over a step: where the two cores went."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = pids
+
+    def snapshot(self) -> dict[str, float]:
+        snap = {name: _cpu_seconds(pid) for name, pid in self.pids.items()}
+        snap["postgresql"] = sum(_cpu_seconds(p) for p in _pids_named("postgres"))
+        snap["kafka"] = sum(_cpu_seconds(p) for p in _pids_named("java"))
+        snap["bench"] = _cpu_seconds(os.getpid())
+        snap["_wall"] = time.monotonic()
+        return snap
+
+    @staticmethod
+    def share(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+        wall = after["_wall"] - before["_wall"]
+        return {k: round((after[k] - before[k]) / wall, 2) for k in after
+                if k != "_wall" and k in before and wall > 0}
+
+
+async def platform_part(args: argparse.Namespace, infra: Any, ceiling_rate: float,
+                        report: dict[str, Any]) -> None:
+    from bench.track import Tracker
+    from tests.e2e.bank import Bank
+    from tests.e2e.harness import Platform
+
+    plat = Platform.build(infra, names=SERVICES)
+    # production saga deadlines (the e2e harness shortens them to watch them expire)
+    for key in ("NORIA_LOANS_SAGA_CREDIT_TIMEOUT_S", "NORIA_LOANS_SAGA_PAYOUT_TIMEOUT_S",
+                "NORIA_LOANS_SAGA_PAYOUT_GRACE_S"):
+        plat.procs["loans"].env.pop(key, None)
+    plat.migrate()
+    tracker = Tracker(infra.kafka_bootstrap, infra.admin_url)
+    bank: Bank | None = None
+    try:
+        await plat.start()
+        pids = {n: m.child.pid for n, m in plat.procs.items() if m.child is not None}
+        cpu = CpuMeter(pids)
+        bank = Bank.connect(plat)
+        await tracker.start()
+        q = args.quick
+        seconds = args.step_seconds or (10.0 if q else 60.0)
+        drain = 20.0 if q else 60.0
+        d_rates = args.disbursement_rates or ([5.0, 15.0] if q else [5.0, 10.0, 20.0, 40.0])
+        r_rates = args.repayment_rates or ([20.0, 60.0] if q else [25.0, 50.0, 100.0, 200.0])
+        loans_needed = int(sum(d_rates) * seconds)
+        seeded = await sagas.seed(bank, loans_needed)
+        report["seed"] = {"clients": len(seeded.borrowers), "loans_submitted": loans_needed}
+
+        active: list[Any] = []
+        before = cpu.snapshot()
+        report["disbursement"] = await sagas.disbursements(
+            bank, tracker, seeded.submitted, d_rates, seconds, drain, ceiling_rate, active)
+        report["disbursement_cpu_cores"] = CpuMeter.share(before, cpu.snapshot())
+        if not active:
+            raise RuntimeError("no loan became active: nothing to repay")
+        before = cpu.snapshot()
+        report["repayment"] = await sagas.repayments(
+            bank, tracker, active, r_rates, seconds, drain, ceiling_rate)
+        report["repayment_cpu_cores"] = CpuMeter.share(before, cpu.snapshot())
+
+        if not args.no_profile:
+            best = max(report["repayment"], key=lambda s: s["throughput_per_s"])
+            rate = best["offered_rate"]
+            prof_s = 10.0 if q else 30.0
+            out_dir = Path(args.out_dir) / f"profile-{report['started_at']}"
+            recording = asyncio.create_task(profile.record(
+                {n: pids[n] for n in ("loans", "payments", "notifications", "mobile-money-sim")},
+                prof_s, out_dir))
+            before = cpu.snapshot()
+            step = await sagas.repayments(bank, tracker, active, [rate], prof_s, drain,
+                                          ceiling_rate)
+            files = await recording
+            report["profile"] = {
+                "under": f"repayments offered at {rate:g}/s for {prof_s:g}s",
+                "step": step[0] if step else None, "dir": str(out_dir),
+                "cpu_cores": CpuMeter.share(before, cpu.snapshot()),
+                "processes": {n: profile.summarise(p) for n, p in files.items()}}
+
+        loan_ids = [loan_id for loan_id, _ in active]
+        await asyncio.sleep(2.0)
+        report["reads"] = await sagas.reads(bank, loan_ids, args.read_rate,
+                                            5.0 if q else 30.0)
+    finally:
+        await tracker.stop()
+        if bank is not None:
+            await bank.http.aclose()
+        plat.stop()
+
+
+async def main(args: argparse.Namespace) -> dict[str, Any]:
+    from tests.infra import provision
+
+    started = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    report: dict[str, Any] = {
+        "started_at": started, "command": " ".join(["python", "-m", "bench", *sys.argv[1:]]),
+        "quick": args.quick,
+        "machine": {"cpus": os.cpu_count(), "platform": host.platform(),
+                    "python": host.python_version(),
+                    "git": subprocess.run(  # noqa: ASYNC221 (once, before anything runs)
+                        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                        capture_output=True, text=True).stdout.strip()}}
+    infra = provision()
+    report["postgresql"] = await ceiling.server_settings(infra.admin_url)
+
+    seconds = 3.0 if args.quick else 10.0
+    runs = [await ceiling.commit_rate(infra.admin_url, c, seconds)
+            for c in args.ceiling_concurrency]
+    report["ceiling_runs"] = runs
+    platform_c = max(args.ceiling_concurrency)
+    reference = next(r for r in runs if r["concurrency"] == platform_c)
+    report["ceiling"] = reference
+    ceiling_rate = float(reference["commits_per_s"])
+
+    if not args.skip_cob:
+        report["close_of_business"] = await cob.run(
+            infra.admin_url, args.cob_loans or (100_000 if args.quick else 1_240_000))
+    if not args.skip_platform:
+        with platform_lock():
+            await platform_part(args, infra, ceiling_rate, report)
+    return report
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true",
+                   help="short steps and a smaller portfolio (development)")
+    p.add_argument("--cob-loans", type=int, help="portfolio size (default 1 240 000)")
+    p.add_argument("--skip-cob", action="store_true")
+    p.add_argument("--skip-platform", action="store_true",
+                   help="only the ceiling and the close of business (no services started)")
+    p.add_argument("--step-seconds", type=float, help="seconds per offered rate (default 60)")
+    p.add_argument("--disbursement-rates", type=float, nargs="+")
+    p.add_argument("--repayment-rates", type=float, nargs="+")
+    p.add_argument("--read-rate", type=float, default=500.0)
+    p.add_argument("--ceiling-concurrency", type=int, nargs="+", default=[1, 4, 16, 40],
+                   help="the last (largest) is the platform's: 4 services x a pool of 10")
+    p.add_argument("--no-profile", action="store_true")
+    p.add_argument("--out-dir", default=str(ROOT / "reports"))
+    return p.parse_args(argv)
+
+
+if __name__ == "__main__":
+    arguments = parse(sys.argv[1:])
+    result = asyncio.run(main(arguments))
+    out = Path(arguments.out_dir) / f"bench-{result['started_at']}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    print(summary_table(result))
+    print(f"\nreport: {out}")
