@@ -9,12 +9,15 @@ from __future__ import annotations
 import base64
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel
 
 from shared.auth import Principal, require
 from shared.errors import NotFound
 from shared.inbox import InboxConsumer, Outcome, RawMessage
+
+# dead_letters.id is a bigint: a larger id in the path is a 422, not a database error.
+DeadLetterId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 class DeadLetterOut(BaseModel):
@@ -106,7 +109,7 @@ def dlq_router() -> APIRouter:
 
     @router.post("/{dead_letter_id}/replay", response_model=ReplayResult)
     async def replay_one(
-        request: Request, dead_letter_id: int,
+        request: Request, dead_letter_id: DeadLetterId,
         principal: Annotated[Principal, require("dlq:replay")],
     ) -> ReplayResult:
         return await replay_dead_letter(
