@@ -6,6 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from asyncpg.exceptions import CharacterNotInRepertoireError, UntranslatableCharacterError
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -99,6 +100,16 @@ def install_error_handlers(app: FastAPI) -> None:
         return problem(exc.status_code, str(exc.detail), str(exc.detail),
                        headers=getattr(exc, "headers", None))
 
+    async def on_unstorable_text(request: Request, exc: Exception) -> JSONResponse:
+        # PostgreSQL text cannot hold U+0000: input that carries it is the client's error,
+        # and its transaction has been rolled back like any other refused request.
+        log.info("refused text PostgreSQL cannot store on %s %s: %s", request.method,
+                 request.url.path, exc)
+        return problem(422, "Invalid request",
+                       "text fields must not contain the NUL character (U+0000)",
+                       type_="https://noria.dev/problems/validation",
+                       errors=[{"field": "body", "message": "contains U+0000"}])
+
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem(500, "Internal error", "an unexpected error occurred; it was logged")
@@ -107,6 +118,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, on_domain)
     app.add_exception_handler(AuthError, on_auth)
     app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(CharacterNotInRepertoireError, on_unstorable_text)
+    app.add_exception_handler(UntranslatableCharacterError, on_unstorable_text)
     app.add_exception_handler(Exception, on_unexpected)
 
 
