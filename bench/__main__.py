@@ -57,35 +57,64 @@ def _cpu_seconds(pid: int) -> float:
         return 0.0
 
 
-def _pids_named(word: str) -> list[int]:
-    pids = []
+PLATFORM_ROLES = ("noria_clients", "noria_loans", "noria_payments", "noria_notifications")
+
+
+def _cmdlines() -> dict[int, str]:
+    found = {}
     for d in Path("/proc").iterdir():
         if d.name.isdigit():
             with contextlib.suppress(OSError):
-                if word in (d / "cmdline").read_bytes().split(b"\0")[0].decode(errors="replace"):
-                    pids.append(int(d.name))
-    return pids
+                raw = (d / "cmdline").read_bytes()
+                found[int(d.name)] = raw.replace(b"\0", b" ").decode(errors="replace").strip()
+    return found
+
+
+def _machine_busy_s() -> float:
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 class CpuMeter:
-    """CPU seconds per process over a step: where the two cores went."""
+    """CPU seconds per process over a step: where the two cores went.
+
+    PostgreSQL is split: the backends of the platform's roles plus the server's
+    own background processes, and every other session (other work on the
+    machine). ``machine_busy`` is all cores from /proc/stat; ``other`` is what
+    none of the listed processes account for.
+    """
 
     def __init__(self, pids: dict[str, int]) -> None:
         self.pids = pids
 
     def snapshot(self) -> dict[str, float]:
         snap = {name: _cpu_seconds(pid) for name, pid in self.pids.items()}
-        snap["postgresql"] = sum(_cpu_seconds(p) for p in _pids_named("postgres"))
-        snap["kafka"] = sum(_cpu_seconds(p) for p in _pids_named("java"))
-        snap["bench"] = _cpu_seconds(os.getpid())
-        snap["_wall"] = time.monotonic()
+        pg_platform = pg_other = kafka = 0.0
+        for pid, cmd in _cmdlines().items():
+            if cmd.startswith("postgres: "):
+                session = cmd.count("127.0.0.1(") or cmd.count("[local]")
+                if not session or any(role in cmd for role in PLATFORM_ROLES):
+                    pg_platform += _cpu_seconds(pid)
+                else:
+                    pg_other += _cpu_seconds(pid)
+            elif cmd.split(" ", 1)[0].endswith("java") and "kafka" in cmd.lower():
+                kafka += _cpu_seconds(pid)
+        snap.update({"postgresql": pg_platform, "postgresql_other_sessions": pg_other,
+                     "kafka": kafka, "bench": _cpu_seconds(os.getpid()),
+                     "machine_busy": _machine_busy_s(), "_wall": time.monotonic()})
         return snap
 
     @staticmethod
     def share(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
         wall = after["_wall"] - before["_wall"]
-        return {k: round((after[k] - before[k]) / wall, 2) for k in after
-                if k != "_wall" and k in before and wall > 0}
+        if wall <= 0:
+            return {}
+        out = {k: round(max(after[k] - before[k], 0.0) / wall, 2) for k in after
+               if k != "_wall" and k in before}
+        listed = sum(v for k, v in out.items() if k != "machine_busy")
+        out["other"] = round(max(out["machine_busy"] - listed, 0.0), 2)
+        return out
 
 
 async def platform_part(args: argparse.Namespace, infra: Any, ceiling_rate: float,

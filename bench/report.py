@@ -26,7 +26,7 @@ def summary_table(r: dict[str, Any]) -> str:
     for kind in ("disbursement", "repayment"):
         for s in r.get(kind, []):
             rows.append([kind, f"{s['offered_rate']:g}", f"{s['throughput_per_s']:,.1f}",
-                         f"{s['throughput_to_ceiling']:.3f}", _ms(s["p50_ms"]),
+                         f"{s['throughput_to_ceiling']:.2%}", _ms(s["p50_ms"]),
                          _ms(s["p95_ms"]), _ms(s["p99_ms"]), str(s["incomplete"])])
     if rows:
         widths = [max(len(x[i]) for x in [header, *rows]) for i in range(len(header))]

@@ -166,11 +166,22 @@ async def disbursements(bank: Bank, tracker: Tracker, pool: list[tuple[str, Borr
             active.extend(b for b, r in zip(batch, requests, strict=True)
                           if done_at(r) is not None)
             _print_step("disbursement", summary)
-            if summary["completed"] < 0.9 * summary["sent"]:
+            if _saturated(summary):
                 break
+        if steps and steps[-1]["incomplete"]:
+            # let the backlog of a saturated step finish before anything else is measured
+            await _drain(requests, done_at, 3 * drain_s, "disbursement backlog")
+            active.extend(b for b, r in zip(batch, requests, strict=True)
+                          if done_at(r) is not None and b not in active)
     finally:
         await http.aclose()
     return steps
+
+
+def _saturated(step: dict[str, Any]) -> bool:
+    """The platform no longer keeps up: a higher offered rate would only queue."""
+    return bool(step["completed"] < 0.9 * step["sent"]
+            or step["throughput_per_s"] < 0.8 * step["offered_rate"])
 
 
 async def repayments(bank: Bank, tracker: Tracker, active: list[tuple[str, Borrower]],
@@ -211,7 +222,8 @@ async def repayments(bank: Bank, tracker: Tracker, active: list[tuple[str, Borro
             summary = _summarise(step, requests, done_at, ceiling)
             steps.append(summary)
             _print_step("repayment", summary)
-            if summary["completed"] < 0.9 * summary["sent"]:
+            if _saturated(summary):
+                await _drain(requests, done_at, 3 * drain_s, "repayment backlog")
                 break
     finally:
         await http.aclose()
