@@ -9,6 +9,7 @@ whose twin is still running gets 409.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +20,13 @@ from shared.uow import UnitOfWork
 
 
 def request_hash(body: Any) -> str:
-    return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    try:
+        data = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        # A raw body orjson cannot encode (an integer beyond 64 bits, a lone surrogate):
+        # still hashed, so the request goes on to be refused by validation, not a 500.
+        data = json.dumps(body, sort_keys=True, default=repr).encode()
+    return hashlib.sha256(data).hexdigest()
 
 
 def check_key(key: str | None) -> str:
