@@ -30,7 +30,7 @@ from tests.e2e.bank import Bank, bearer
 pytestmark = pytest.mark.e2e
 SERVICES = ("clients", "loans", "payments", "notifications")
 SKIPPED = {("POST", "/v1/close-of-business"), ("POST", "/v1/dead-letters/replay-all")}
-EXAMPLES = int(os.environ.get("NORIA_FUZZ_EXAMPLES", "10"))
+EXAMPLES = int(os.environ.get("NORIA_FUZZ_EXAMPLES", "25"))
 PROBLEM = "application/problem+json"
 
 
