@@ -5,6 +5,11 @@ For each record: parse the envelope, open a unit of work, insert
 transaction, commit, and only then commit the Kafka offset. A record that keeps
 failing (or cannot be parsed) is recorded in ``dead_letters``, copied to
 ``<topic>.dlq`` with its origin in the headers, and the consumer moves on.
+
+The records of one poll and partition share one transaction (each with its own
+inbox row; at most ``batch_max``): under load that is one commit for many
+events instead of one each. If that transaction fails, none of it was
+committed and the records are processed one at a time, exactly as above.
 """
 
 from __future__ import annotations
@@ -81,6 +86,7 @@ class InboxConsumer:
         dlq_producer: Callable[[], Awaitable[AIOKafkaProducer]],
         max_retries: int = 3,
         retry_backoff_s: float = 0.2,
+        batch_max: int = 100,
     ) -> None:
         unknown = [t for t in handlers if t not in REGISTRY]
         if unknown:
@@ -94,6 +100,8 @@ class InboxConsumer:
         self.dlq_producer = dlq_producer
         self.max_retries = max_retries
         self.retry_backoff_s = retry_backoff_s
+        # how many messages of one poll may share a transaction (1: one each)
+        self.batch_max = batch_max
         self.consumer: AIOKafkaConsumer | None = None
         self._processed: dict[TopicPartition, int] = {}
         # Test hook: called after the database commit, before the offset commit.
@@ -127,17 +135,84 @@ class InboxConsumer:
             await uow.commit()
             return True
 
-    async def process(self, msg: RawMessage) -> Outcome:
-        """Process one message: retries, then the dead-letter path. Never raises."""
+    def _span(self, msg: RawMessage) -> Any:
+        """The processing span, a child of the producer's trace (traceparent header)."""
         carrier = {k: v.decode(errors="replace") for k, v in msg.headers}
-        parent = propagate.extract(carrier)
-        with tracer.start_as_current_span(
-            f"{msg.topic} process", context=parent, kind=SpanKind.CONSUMER,
+        return tracer.start_as_current_span(
+            f"{msg.topic} process", context=propagate.extract(carrier), kind=SpanKind.CONSUMER,
             attributes={"messaging.system": "kafka", "messaging.destination.name": msg.topic,
                         "messaging.kafka.partition": msg.partition,
                         "messaging.kafka.offset": msg.offset,
-                        "messaging.consumer.group.name": self.group},
-        ) as span:
+                        "messaging.consumer.group.name": self.group})
+
+    # -- processing one poll's messages of a partition together ---------------------------
+    async def process_many(self, msgs: list[RawMessage]) -> None:
+        """Messages of one partition, in order, applied in one transaction per run.
+
+        Each keeps its own inbox row, span and causation; a message that is not
+        for a handler (poison, unhandled type) goes alone through :meth:`process`.
+        If the shared transaction fails for any reason, nothing of it was committed
+        and its messages are processed one at a time (retries, dead letters) as if
+        never batched. Offsets are committed by the caller after all of this.
+        """
+        run: list[tuple[RawMessage, Envelope, Contract]] = []
+        for msg in msgs:
+            try:
+                env, parsed = self._decode(msg)
+            except PoisonMessage:
+                parsed = None
+            if parsed is None or len(run) >= self.batch_max:
+                await self._apply_run(run)
+                run = []
+            if parsed is None:
+                await self.process(msg)
+            else:
+                run.append((msg, env, parsed))
+        await self._apply_run(run)
+
+    async def _apply_run(self, run: list[tuple[RawMessage, Envelope, Contract]]) -> None:
+        if len(run) <= 1:
+            for msg, _, _ in run:
+                await self.process(msg)
+            return
+        outcomes: list[str] = []
+        try:
+            async with UnitOfWork(self.pool) as uow:
+                for msg, env, parsed in run:
+                    outcomes.append(await self._apply_in(uow, msg, env, parsed))
+                await uow.commit()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.info("%d messages of %s failed together (%s: %s); one at a time", len(run),
+                     run[0][0].topic, type(exc).__name__, exc)
+            for msg, _, _ in run:
+                await self.process(msg)
+            return
+        for outcome in outcomes:
+            CONSUMED.labels(self.service, self.group, outcome).inc()
+
+    async def _apply_in(self, uow: UnitOfWork, msg: RawMessage, env: Envelope,
+                        parsed: Contract) -> str:
+        with self._span(msg) as span:
+            span.set_attribute("noria.message.type", env.type)
+            corr = context.correlation_id.set(env.correlation_id)
+            cause = context.causation_id.set(str(env.event_id))
+            try:
+                if not await uow.record_inbox(
+                    self.group, env.event_id, topic=msg.topic, partition=msg.partition,
+                    offset=msg.offset,
+                ):
+                    return "duplicate"
+                await self.handlers[env.type](uow, parsed, env)
+                return "applied"
+            finally:
+                context.correlation_id.reset(corr)
+                context.causation_id.reset(cause)
+
+    async def process(self, msg: RawMessage) -> Outcome:
+        """Process one message: retries, then the dead-letter path. Never raises."""
+        with self._span(msg) as span:
             try:
                 env, parsed = self._decode(msg)
             except PoisonMessage as poison:
@@ -247,13 +322,13 @@ class InboxConsumer:
                 while True:
                     batches = await consumer.getmany(timeout_ms=500)
                     for tp, records in batches.items():
-                        for record in records:
-                            await self.process(RawMessage(
-                                topic=record.topic, partition=record.partition,
-                                offset=record.offset, key=record.key, value=record.value,
-                                headers=list(record.headers or ()), timestamp=record.timestamp,
-                            ))
-                            self._processed[tp] = record.offset + 1
+                        await self.process_many([RawMessage(
+                            topic=record.topic, partition=record.partition,
+                            offset=record.offset, key=record.key, value=record.value,
+                            headers=list(record.headers or ()), timestamp=record.timestamp,
+                        ) for record in records])
+                        if records:
+                            self._processed[tp] = records[-1].offset + 1
                         self._record_lag(tp)
                     if batches:
                         if self.before_offset_commit is not None:
