@@ -1,0 +1,319 @@
+"""Scenario 5: hundreds of concurrent sagas while processes crash and the infrastructure
+goes away.
+
+A driver acts like many partner apps, an operator and a wallet at once (bounded
+concurrency, every call retried the way a real client retries: the same
+Idempotency-Key, or a check of the state before doing it again): each borrower is
+onboarded and verified, applies, is approved, and once disbursed repays — in full
+(the loan closes) or in part. Meanwhile the chaos task SIGKILLs each service in
+turn at a random moment and restarts it, stops Kafka for 20 s and restarts it,
+and restarts PostgreSQL (the last two only when this machine manages them).
+
+Afterwards: every saga is terminal, each loan's books match its outstanding
+principal, the ledger balances, each wallet at the simulator holds exactly what
+was paid out to it (and is consistent), and each SMS that should exist exists
+exactly once.
+
+``make soak`` runs the same with more sagas and more rounds of faults
+(``NORIA_SOAK_SAGAS``, ``NORIA_SOAK_ROUNDS``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import subprocess
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.e2e.bank import TERMINAL_SAGA_STATES, Bank, bearer
+from tests.infra import ROOT, Infra
+
+pytestmark = pytest.mark.e2e
+log = logging.getLogger("noria.e2e.chaos")
+D = Decimal
+SAGAS = int(os.environ.get("NORIA_SOAK_SAGAS", "200"))
+ROUNDS = int(os.environ.get("NORIA_SOAK_ROUNDS", "1"))
+CONCURRENCY = int(os.environ.get("NORIA_SOAK_CONCURRENCY", "40"))
+SERVICES = ("clients", "loans", "payments", "notifications")
+KAFKA_DOWN_S = 20.0
+RETRYABLE = {408, 425, 429, 500, 502, 503, 504}
+# How the loan ended -> the SMS its borrower must have received, each exactly once.
+EXPECTED_SMS = {
+    "closed": ["kyc_verified", "loan_closed", "loan_disbursed"],
+    "active": ["kyc_verified", "loan_disbursed", "repayment_received"],
+    "disbursement_failed": ["disbursement_failed", "kyc_verified"],
+    "rejected": ["kyc_verified"],  # the credit reservation ran past its deadline
+}
+
+
+class Gave(Exception):
+    """A request answered with a status the caller must look at."""
+
+    def __init__(self, resp: httpx.Response) -> None:
+        super().__init__(f"{resp.status_code} {resp.text[:300]}")
+        self.resp = resp
+
+
+@dataclass
+class Journey:
+    index: int
+    partner: str
+    principal: D
+    full_repayment: bool
+    phone: str = ""
+    client_id: str = ""
+    loan_id: str = ""
+    status: str = ""
+    repaid: D = field(default_factory=lambda: D("0.00"))
+    steps: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Driver:
+    bank: Bank
+    http: httpx.AsyncClient
+    deadline_s: float = 240.0
+    retries: Counter[str] = field(default_factory=Counter)
+
+    async def send(self, method: str, svc: str, path: str, *, headers: dict[str, str],
+                   ok: tuple[int, ...] = (200, 201, 202), **kw: Any) -> Any:
+        """Call until an answer in ``ok`` (returned) or a final one (``Gave``): connection
+        errors and 5xx — a process down, the database restarting — are retried."""
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + self.deadline_s
+        delay = 0.2
+        while True:
+            try:
+                resp = await self.http.request(method, self.bank.url(svc, path),
+                                               headers=headers, **kw)
+            except httpx.HTTPError as exc:
+                self.retries[f"{svc} {type(exc).__name__}"] += 1
+            else:
+                if resp.status_code in ok:
+                    return resp.json() if resp.content else None
+                if resp.status_code not in RETRYABLE and not (
+                        resp.status_code == 409 and "in progress" in resp.text):
+                    raise Gave(resp)
+                self.retries[f"{svc} {resp.status_code}"] += 1
+            if loop.time() > give_up:
+                raise AssertionError(f"{method} {svc}{path}: no answer in {self.deadline_s}s")
+            await asyncio.sleep(delay)
+            delay = min(delay * 1.5, 2.0)
+
+    async def until(self, probe: Any, what: str, timeout_s: float | None = None) -> Any:
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + (timeout_s or self.deadline_s)
+        while loop.time() < give_up:
+            found = await probe()
+            if found:
+                return found
+            await asyncio.sleep(0.5)
+        raise AssertionError(f"{what}: not reached in {timeout_s or self.deadline_s}s")
+
+    # -- one borrower's journey --------------------------------------------------------
+    async def run(self, j: Journey, product_id: str) -> None:
+        partner = bearer("partner", partner=j.partner)
+        phone = f"07{random.randint(0, 99_999_999):08d}"
+        client = await self.send("POST", "clients", "/v1/clients", ok=(201,), headers={
+            **partner, "Idempotency-Key": f"onboard-{j.index}-{uuid.uuid4().hex}"}, json={
+            "full_name": f"Youssef Alaoui {j.index}", "phone": phone,
+            "national_id": f"K{random.randint(100000, 999999)}", "date_of_birth": "1990-07-02",
+            "language": random.choice(["fr", "ar"]), "sms_consent": True,
+            "region": "Souss-Massa"})
+        j.client_id, j.phone = client["id"], client["phone"]  # the phone in E.164
+        j.steps.append("onboarded")
+        try:
+            await self.send("POST", "clients", f"/v1/clients/{j.client_id}/kyc",
+                            headers=self.bank.checker, json={"decision": "verified"})
+        except Gave as exc:  # our first try took effect, its answer was lost
+            assert exc.resp.status_code == 409, exc
+        j.steps.append("verified")
+
+        apply_key = f"apply-{uuid.uuid4().hex}"
+        body = {"client_id": j.client_id, "product_id": product_id,
+                "principal": str(j.principal), "term": 1}
+
+        async def applied() -> str | None:
+            try:
+                loan = await self.send("POST", "loans", "/v1/loans", ok=(201, 200),
+                                       headers={**partner, "Idempotency-Key": apply_key},
+                                       json=body)
+            except Gave as exc:  # loans learns of the client from clients.events
+                assert exc.resp.status_code == 422 and "client" in exc.resp.text, exc
+                return None
+            return str(loan["id"])
+
+        j.loan_id = await self.until(applied, f"loan application of {j.client_id}")
+        j.steps.append("applied")
+        try:
+            await self.send("POST", "loans", f"/v1/loans/{j.loan_id}/approve",
+                            headers=self.bank.checker, json={})
+        except Gave as exc:
+            assert exc.resp.status_code == 409, exc
+            assert (await self.loan(j.loan_id))["status"] != "pending", exc
+        j.steps.append("approved")
+
+        loan = await self.until(lambda: self.settled(j.loan_id), f"saga of {j.loan_id}",
+                                timeout_s=self.deadline_s + 60)
+        j.status = loan["status"]
+        j.steps.append(j.status)
+        if j.status != "active":
+            return
+        amount = j.principal if j.full_repayment else D("100.00")
+        await self.send("POST", "payments", "/v1/repayments", ok=(202,), headers={
+            **bearer("wallet", partner="sim"), "Idempotency-Key": f"repay-{j.loan_id}"}, json={
+            "loan_id": j.loan_id, "amount": str(amount), "currency": "MAD",
+            "payer_msisdn": j.phone, "external_ref": f"w-{j.loan_id}"})
+        j.repaid = amount
+        j.steps.append("repaid")
+        want = D("0.00") if j.full_repayment else j.principal - amount
+
+        async def repayment_applied() -> dict[str, Any] | None:
+            loan = await self.loan(j.loan_id)
+            return loan if D(loan["outstanding"]["principal"]) == want else None
+
+        loan = await self.until(repayment_applied, f"repayment of {j.loan_id}")
+        if j.full_repayment:
+            loan = await self.until(lambda: self.settled(j.loan_id, "closed"),
+                                    f"closing of {j.loan_id}")
+        j.status = loan["status"]
+        j.steps.append(j.status)
+
+    async def loan(self, loan_id: str) -> dict[str, Any]:
+        found: dict[str, Any] = await self.send("GET", "loans", f"/v1/loans/{loan_id}",
+                                                headers=self.bank.maker)
+        return found
+
+    async def settled(self, loan_id: str, *statuses: str) -> dict[str, Any] | None:
+        loan = await self.loan(loan_id)
+        wanted = statuses or ("active", "disbursement_failed", "rejected")
+        return loan if loan["status"] in wanted else None
+
+
+# -- the faults ---------------------------------------------------------------------------
+
+def pg_version() -> str:
+    out = subprocess.run(["pg_lsclusters", "-h"], capture_output=True, text=True,
+                         check=True).stdout
+    versions = [line.split()[0] for line in out.splitlines()
+                if len(line.split()) > 1 and line.split()[1] == "noria"]
+    assert versions, out
+    return sorted(versions, key=lambda v: [int(x) for x in v.split(".")])[-1]
+
+
+async def run(*cmd: str) -> None:
+    done = await asyncio.to_thread(subprocess.run, list(cmd), cwd=ROOT, capture_output=True,
+                                   text=True, timeout=180)
+    assert done.returncode == 0, f"{cmd}: {done.stdout}\n{done.stderr}"
+
+
+async def chaos(bank: Bank, infra: Infra, rounds: int, faults: list[str]) -> None:
+    rng = random.Random()
+    await asyncio.sleep(rng.uniform(3, 6))  # let the load build up
+    for _ in range(rounds):
+        for svc in rng.sample(SERVICES, len(SERVICES)):
+            await asyncio.sleep(rng.uniform(1, 5))
+            await bank.platform.kill_and_restart(svc, down_for_s=rng.uniform(0, 2))
+            faults.append(f"SIGKILL {svc}")
+        if infra.managed_locally:
+            await asyncio.sleep(rng.uniform(1, 4))
+            await run(str(ROOT / "scripts/infra/kafka.sh"), "down")
+            faults.append("Kafka stopped")
+            await asyncio.sleep(KAFKA_DOWN_S)
+            await run(str(ROOT / "scripts/infra/kafka.sh"), "up")
+            faults.append(f"Kafka restarted after {KAFKA_DOWN_S:.0f}s")
+            await asyncio.sleep(rng.uniform(3, 8))
+            await run("pg_ctlcluster", pg_version(), "noria", "restart", "-m", "fast")
+            faults.append("PostgreSQL restarted")
+        # One more crash while everything catches up.
+        await asyncio.sleep(rng.uniform(2, 5))
+        svc = rng.choice(SERVICES)
+        await bank.platform.kill_and_restart(svc)
+        faults.append(f"SIGKILL {svc}")
+
+
+@pytest.mark.disruptive
+@pytest.mark.timeout(max(900, 600 * ROUNDS + SAGAS))
+async def test_concurrent_sagas_survive_crashes_and_outages(bank: Bank, infra: Infra) -> None:
+    product = await bank.product(annual_rate="0.00", max_term=1, min_principal="500.00")
+    partners = [f"partner-load-{uuid.uuid4().hex[:6]}" for _ in range(5)]
+    journeys = [Journey(i, partners[i % len(partners)],
+                        D(random.choice(["500.00", "800.00", "1250.00", "2000.00"])),
+                        full_repayment=i % 2 == 0) for i in range(SAGAS)]
+    faults: list[str] = []
+    limits = httpx.Limits(max_connections=CONCURRENCY * 2)
+    async with httpx.AsyncClient(timeout=20.0, limits=limits) as http:
+        driver = Driver(bank, http)
+        gate = asyncio.Semaphore(CONCURRENCY)
+
+        async def one(j: Journey) -> None:
+            async with gate:
+                await driver.run(j, product)
+
+        chaos_task = asyncio.create_task(chaos(bank, infra, ROUNDS, faults))
+        results = await asyncio.gather(*(one(j) for j in journeys), return_exceptions=True)
+        await chaos_task
+        errors = [f"#{j.index} {j.steps} {r!r}" for j, r in zip(journeys, results, strict=True)
+                  if isinstance(r, BaseException)]
+        assert errors == [], "\n".join(errors[:20])
+        log.info("faults injected: %s; retried calls: %s", faults, dict(driver.retries))
+        print(f"\nfaults injected: {faults}\nretried calls: {dict(driver.retries)}\n"
+              f"outcomes: {Counter(j.status for j in journeys)}")
+        await verify(bank, driver, journeys)
+
+    assert faults.count("PostgreSQL restarted") == (ROUNDS if infra.managed_locally else 0)
+    assert sum(f.startswith("SIGKILL") for f in faults) == ROUNDS * (len(SERVICES) + 1)
+
+
+async def verify(bank: Bank, driver: Driver, journeys: list[Journey]) -> None:
+    outcomes = Counter(j.status for j in journeys)
+    # Most sagas get through; those caught by an outage end visibly, never half-way.
+    assert outcomes["closed"] + outcomes["active"] >= len(journeys) // 2, outcomes
+    assert set(outcomes) <= set(EXPECTED_SMS), outcomes
+
+    sagas = await driver.send("GET", "loans", "/v1/sagas", headers=bank.maker,
+                              params={"limit": 500})
+    stuck = {k: v for k, v in sagas["counts"].items() if k not in TERMINAL_SAGA_STATES and v}
+    assert stuck == {}, sagas["counts"]
+
+    async def check(j: Journey) -> None:
+        await bank.check_invariants([j.loan_id])
+        wallet = await bank.wallet(j.phone)
+        paid_out = j.principal if j.status in ("active", "closed") else D("0.00")
+        assert wallet["consistent"] is True, wallet
+        assert D(wallet["payouts"]) == paid_out, (j.loan_id, j.status, wallet)
+        assert D(wallet["refunds"]) == D("0.00"), (j.loan_id, wallet)
+
+        async def all_sms() -> list[str] | None:
+            sms = await bank.messages(client_id=j.client_id)
+            templates = sorted(m["template"] for m in sms)
+            return templates if templates == EXPECTED_SMS[j.status] else None
+
+        try:
+            await driver.until(all_sms, f"SMS of {j.client_id}", timeout_s=60)
+        except AssertionError:
+            sms = await bank.messages(client_id=j.client_id)
+            raise AssertionError((j.loan_id, j.status, EXPECTED_SMS[j.status],
+                                  [(m["template"], m["status"]) for m in sms])) from None
+        sms = await bank.messages(client_id=j.client_id)
+        assert not [m for m in sms if m["status"] in ("suppressed", "failed")], sms
+
+    gate = asyncio.Semaphore(20)
+
+    async def bounded(j: Journey) -> None:
+        async with gate:
+            await check(j)
+
+    results = await asyncio.gather(*(bounded(j) for j in journeys), return_exceptions=True)
+    problems = [f"#{j.index} {r!r}" for j, r in zip(journeys, results, strict=True)
+                if isinstance(r, BaseException)]
+    assert problems == [], "\n".join(problems[:20])
