@@ -20,7 +20,7 @@ from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from shared import context
@@ -158,6 +158,46 @@ async def stop_runtime(runtime: Runtime) -> None:
         await runtime._dlq_producer.stop()
 
 
+class ObserveMiddleware:
+    """Correlation id in and out (``X-Correlation-ID``) and the request latency metric.
+
+    Plain ASGI: the request runs in the server's own task, without the extra task
+    and memory streams ``@app.middleware("http")`` puts around every request.
+    """
+
+    def __init__(self, app: Any, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        corr = next((v.decode("latin-1") for k, v in scope["headers"]
+                     if k == b"x-correlation-id" and v), None) or str(uuid.uuid4())
+        token = context.correlation_id.set(corr)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = [(k, v) for k, v in message.get("headers", [])
+                           if k.lower() != b"x-correlation-id"]
+                headers.append((b"x-correlation-id", corr.encode("latin-1")))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            path = getattr(scope.get("route"), "path", "unmatched")
+            HTTP_LATENCY.labels(self.service, scope["method"], path, str(status)).observe(
+                time.perf_counter() - started)
+            context.correlation_id.reset(token)
+
+
 def create_app(spec: ServiceSpec) -> FastAPI:
     s = spec.settings
     setup_tracing(spec.name, s.otlp_endpoint)
@@ -203,24 +243,7 @@ def create_app(spec: ServiceSpec) -> FastAPI:
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    @app.middleware("http")
-    async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]
-                      ) -> Response:
-        corr = request.headers.get("x-correlation-id") or str(uuid.uuid4())
-        token = context.correlation_id.set(corr)
-        started = time.perf_counter()
-        status = 500
-        try:
-            response = await call_next(request)
-            status = response.status_code
-            response.headers["X-Correlation-ID"] = corr
-            return response
-        finally:
-            route = request.scope.get("route")
-            path = getattr(route, "path", "unmatched")
-            HTTP_LATENCY.labels(spec.name, request.method, path, str(status)).observe(
-                time.perf_counter() - started)
-            context.correlation_id.reset(token)
+    app.add_middleware(ObserveMiddleware, service=spec.name)
 
     from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
