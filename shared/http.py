@@ -6,6 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import asyncpg
 from asyncpg.exceptions import CharacterNotInRepertoireError, UntranslatableCharacterError
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -24,6 +25,11 @@ from shared.errors import (
 )
 
 log = logging.getLogger("noria.http")
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    asyncpg.PostgresConnectionError, asyncpg.ConnectionDoesNotExistError,
+    asyncpg.exceptions.AdminShutdownError, asyncpg.exceptions.CannotConnectNowError,
+    ConnectionRefusedError, ConnectionResetError,
+)
 PROBLEM = "application/problem+json"
 
 STATUS_BY_ERROR: list[tuple[type[DomainError], int]] = [
@@ -110,6 +116,15 @@ def install_error_handlers(app: FastAPI) -> None:
                        type_="https://noria.dev/problems/validation",
                        errors=[{"field": "body", "message": "contains U+0000"}])
 
+    async def on_database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        # The database restarting or out of reach: nothing was done, the client may retry.
+        log.warning("database unavailable on %s %s: %s: %s", request.method,
+                    request.url.path, type(exc).__name__, exc)
+        return problem(503, "Service unavailable",
+                       "the database is unavailable for a moment; retry",
+                       type_="https://noria.dev/problems/unavailable",
+                       headers={"Retry-After": "1"})
+
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem(500, "Internal error", "an unexpected error occurred; it was logged")
@@ -120,6 +135,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(CharacterNotInRepertoireError, on_unstorable_text)
     app.add_exception_handler(UntranslatableCharacterError, on_unstorable_text)
+    for unavailable in DATABASE_UNAVAILABLE:
+        app.add_exception_handler(unavailable, on_database_unavailable)
     app.add_exception_handler(Exception, on_unexpected)
 
 
