@@ -31,6 +31,32 @@ def summary_table(r: dict[str, Any]) -> str:
     if rows:
         widths = [max(len(x[i]) for x in [header, *rows]) for i in range(len(header))]
         lines += [_row(header, widths), *(_row(x, widths) for x in rows), ""]
+    for kind in ("disbursement", "repayment"):
+        best = r.get(f"{kind}_sustained")
+        cost = r.get(f"{kind}_cost") or {}
+        ms = cost.get("cpu_ms_per_saga", {})
+        if best:
+            lines.append(
+                f"{kind}: sustained {best['throughput_per_s']:,.1f}/s (offered "
+                f"{best['offered_rate']:g}/s) p99 {_ms(best['p99_ms'])}, "
+                f"{best['throughput_to_ceiling']:.2%} of the ceiling")
+        elif r.get(kind):
+            lines.append(f"{kind}: no offered rate was sustained")
+        fast = r.get(f"{kind}_within_p99_1s")
+        if fast:
+            lines.append(f"  with p99 <= 1 s: {fast['throughput_per_s']:,.1f}/s (offered "
+                         f"{fast['offered_rate']:g}/s, p99 {_ms(fast['p99_ms'])})")
+        if ms:
+            outside = ms.get("bench", 0) + ms.get("mobile-money-sim", 0) + ms.get("smsc-sim", 0)
+            lines.append(f"  per saga: {ms.get('machine_busy', 0):.1f} ms of machine CPU "
+                         "(services "
+                         + ", ".join(f"{k} {ms[k]:.1f}" for k in
+                                     ("clients", "loans", "payments", "notifications") if k in ms)
+                         + f"; postgresql {ms.get('postgresql', 0):.1f}, "
+                         f"kafka {ms.get('kafka', 0):.1f}, load generator + simulators "
+                         f"{outside:.1f})")
+    if rows:
+        lines.append("")
     reads = r.get("reads")
     if reads:
         lines.append(f"GET /v1/loans/{{id}} at {reads['offered_rate']:g}/s for "
@@ -47,7 +73,9 @@ def summary_table(r: dict[str, Any]) -> str:
                 f"  {key.replace('_', ' ')} {n['business_date']}: {n['wall_s']:.1f} s wall, "
                 f"peak {n['peak_total_mib']:,.0f} MiB (python {n['python_peak_rss_mib']:,.0f}"
                 f" + postgres backend {n['pg_backend_peak_rss_mib']:,.0f} RSS, "
-                f"{n['pg_backend_peak_private_mib']:,.0f} private)")
+                f"{n['pg_backend_peak_private_mib']:,.0f} private), "
+                f"{n.get('loans_per_s', 0):,} loans/s = {n.get('loans_per_s_to_ceiling', 0)}"
+                " x the ceiling")
         par = c.get("par") or {}
         if par:
             lines.append(f"  PAR1 {par['par1']:.2%}  PAR30 {par['par30']:.2%}  "

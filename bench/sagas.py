@@ -178,6 +178,14 @@ async def disbursements(bank: Bank, tracker: Tracker, pool: list[tuple[str, Borr
     return steps
 
 
+def sustained(steps: list[dict[str, Any]], p99_ms: float | None = None
+              ) -> dict[str, Any] | None:
+    """The step of the highest rate the platform kept up with (and within ``p99_ms``)."""
+    kept = [s for s in steps if not _saturated(s)
+            and (p99_ms is None or (s["p99_ms"] is not None and s["p99_ms"] <= p99_ms))]
+    return max(kept, key=lambda s: s["throughput_per_s"]) if kept else None
+
+
 def _saturated(step: dict[str, Any]) -> bool:
     """The platform no longer keeps up: a higher offered rate would only queue."""
     return bool(step["completed"] < 0.9 * step["sent"]
