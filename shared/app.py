@@ -109,7 +109,7 @@ def build_runtime(spec: ServiceSpec, pool: asyncpg.Pool) -> Runtime:
             consumer_factory=lambda g=c.group: make_consumer(  # type: ignore[misc]
                 s.kafka_bootstrap, group_id=g, client_id=f"{g}-{uuid.uuid4().hex[:6]}"),
             dlq_producer=runtime.dlq_producer, max_retries=s.consumer_max_retries,
-            retry_backoff_s=s.consumer_retry_backoff_s,
+            retry_backoff_s=s.consumer_retry_backoff_s, batch_max=s.consumer_batch_max,
         )
     return runtime
 

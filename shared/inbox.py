@@ -101,7 +101,7 @@ class InboxConsumer:
         self.max_retries = max_retries
         self.retry_backoff_s = retry_backoff_s
         # how many messages of one poll may share a transaction (1: one each)
-        self.batch_max = batch_max
+        self.batch_max = max(1, batch_max)
         self.consumer: AIOKafkaConsumer | None = None
         self._processed: dict[TopicPartition, int] = {}
         # Test hook: called after the database commit, before the offset commit.

@@ -37,6 +37,8 @@ class ServiceSettings(BaseSettings):
     relay_duplicate: bool = False
     consumer_max_retries: int = 3
     consumer_retry_backoff_s: float = 0.2
+    consumer_batch_max: int = 100
+    """How many records of one poll and partition may share a transaction (1: one each)."""
     topic_partitions: int = 4
     topic_replication: int = 1
 
