@@ -145,6 +145,34 @@ async def phase_cost(cpu: CpuMeter, before: dict[str, float], commits_before: in
             "db_commits_per_saga_whole_database": round(commits / done, 1)}
 
 
+CONSUMING = ("clients", "loans", "payments", "notifications")
+
+
+async def compare_batching(args: argparse.Namespace, plat: Any, bank: Any, tracker: Any,
+                           active: list[Any], ceiling_rate: float) -> dict[str, Any]:
+    """The same repayment step with one record per inbox transaction, then batched."""
+    rate = args.compare_rate or 60.0
+    seconds = 10.0 if args.quick else 60.0
+    drain = 20.0 if args.quick else 60.0
+    out: dict[str, Any] = {"offered_rate": rate, "seconds": seconds}
+    for label, batch_max in (("one_per_transaction", "1"), ("batched", "100")):
+        for name in CONSUMING:
+            m = plat.procs[name]
+            m.stop()
+            m.env[f"{m.proc.env_prefix}CONSUMER_BATCH_MAX"] = batch_max
+            m.start()
+        await plat.wait_ready(list(CONSUMING))
+        await asyncio.sleep(5.0)  # consumers join their groups
+        cpu = CpuMeter({n: m.child.pid for n, m in plat.procs.items() if m.child is not None})
+        before, commits = cpu.snapshot(), await xact_commits(plat.infra.admin_url)
+        steps = await sagas.repayments(bank, tracker, active, [rate], seconds, drain,
+                                       ceiling_rate)
+        out[label] = {"step": steps[0] if steps else None,
+                      "cost": await phase_cost(cpu, before, commits, plat.infra.admin_url,
+                                               steps)}
+    return out
+
+
 async def platform_part(args: argparse.Namespace, infra: Any, ceiling_rate: float,
                         report: dict[str, Any]) -> None:
     from bench.track import Tracker
@@ -212,6 +240,10 @@ async def platform_part(args: argparse.Namespace, infra: Any, ceiling_rate: floa
                 "cpu_cores": CpuMeter.share(before, cpu.snapshot()),
                 "processes": {n: profile.summarise(p) for n, p in files.items()}}
 
+        if args.compare_batching:
+            report["batching_comparison"] = await compare_batching(
+                args, plat, bank, tracker, active, ceiling_rate)
+
         loan_ids = [loan_id for loan_id, _ in active]
         await asyncio.sleep(2.0)
         report["reads"] = await sagas.reads(bank, loan_ids, args.read_rate,
@@ -278,6 +310,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--ceiling-concurrency", type=int, nargs="+", default=[1, 4, 16, 40],
                    help="the last (largest) is the platform's: 4 services x a pool of 10")
     p.add_argument("--no-profile", action="store_true")
+    p.add_argument("--compare-batching", action="store_true",
+                   help="also run one repayment step with NORIA_<SVC>_CONSUMER_BATCH_MAX=1"
+                        " and again with the default (services restarted in between)")
+    p.add_argument("--compare-rate", type=float, help="offered rate of that step (60/s)")
     p.add_argument("--out-dir", default=str(ROOT / "reports"))
     return p.parse_args(argv)
 

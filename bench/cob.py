@@ -151,6 +151,12 @@ def _private_kib(pid: int) -> int:
     return total
 
 
+def _machine_busy_s() -> float:
+    """CPU seconds all cores spent busy so far (/proc/stat), to show what else ran."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
 async def create_schema(admin_url: str) -> tuple[str, str]:
     name = f"bench_cob_{uuid.uuid4().hex[:10]}"
     conn = await asyncpg.connect(admin_url)
@@ -243,6 +249,7 @@ async def night(admin_url: str, url: str, schema: str, business_date: date,
     peaks: dict[str, int] = {}
     sampler = asyncio.create_task(_sample_backends(admin_url, schema, stop, peaks))
     started = time.monotonic()
+    busy_before = _machine_busy_s()
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "services.loans", "close-of-business", business_date.isoformat(),
         cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
@@ -255,6 +262,7 @@ async def night(admin_url: str, url: str, schema: str, business_date: date,
             progress.update(time.monotonic() - started, "running")
     out, err = await proc.communicate()
     wall = time.monotonic() - started
+    busy = (_machine_busy_s() - busy_before) / wall
     stop.set()
     await sampler
     if proc.returncode != 0:
@@ -267,6 +275,7 @@ async def night(admin_url: str, url: str, schema: str, business_date: date,
             "pg_backend_peak_rss_mib": round(peaks.get("rss_kib", 0) / 1024, 1),
             "pg_backend_peak_private_mib": round(peaks.get("private_kib", 0) / 1024, 1),
             "peak_total_mib": round((py_peak + peaks.get("rss_kib", 0)) / 1024, 1),
+            "machine_busy_cores": round(busy, 2),
             "stats": {k: v for k, v in result.items()
                       if k not in ("requested_by", "run_id", "business_date")}}
 

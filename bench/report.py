@@ -57,6 +57,20 @@ def summary_table(r: dict[str, Any]) -> str:
                          f"{outside:.1f})")
     if rows:
         lines.append("")
+    cmp = r.get("batching_comparison")
+    if cmp:
+        lines.append(f"inbox batching, repayments offered at {cmp['offered_rate']:g}/s "
+                     f"for {cmp['seconds']:g}s, services restarted between the two:")
+        for label in ("one_per_transaction", "batched"):
+            step, cost = cmp[label]["step"], cmp[label]["cost"] or {}
+            ms = cost.get("cpu_ms_per_saga", {})
+            if step:
+                lines.append(
+                    f"  {label.replace('_', ' '):20} {step['throughput_per_s']:,.1f}/s, p50 "
+                    f"{_ms(step['p50_ms'])}, p99 {_ms(step['p99_ms'])}, "
+                    f"{ms.get('machine_busy', 0):.1f} ms machine CPU per saga (postgresql "
+                    f"{ms.get('postgresql', 0):.1f})")
+        lines.append("")
     reads = r.get("reads")
     if reads:
         lines.append(f"GET /v1/loans/{{id}} at {reads['offered_rate']:g}/s for "
@@ -75,7 +89,7 @@ def summary_table(r: dict[str, Any]) -> str:
                 f" + postgres backend {n['pg_backend_peak_rss_mib']:,.0f} RSS, "
                 f"{n['pg_backend_peak_private_mib']:,.0f} private), "
                 f"{n.get('loans_per_s', 0):,} loans/s = {n.get('loans_per_s_to_ceiling', 0)}"
-                " x the ceiling")
+                f" x the ceiling; machine busy {n.get('machine_busy_cores', '?')} cores")
         par = c.get("par") or {}
         if par:
             lines.append(f"  PAR1 {par['par1']:.2%}  PAR30 {par['par30']:.2%}  "
