@@ -43,6 +43,15 @@ async def relay_mode(bank: Bank, duplicate: bool) -> None:
     for svc in SERVICES:
         await bank.platform.kill_and_restart(
             svc, env={f"NORIA_{svc.upper()}_RELAY_DUPLICATE": "true" if duplicate else "false"})
+    # A SIGKILLed consumer stays in its group until its session times out; only then do
+    # the restarted ones get their partitions. Wait for that, so the journey compares
+    # duplicates with a clean run rather than a backlog with live traffic.
+    probe = await bank.onboard()
+
+    async def notified() -> bool:
+        return bool(await bank.messages(client_id=probe.client_id))
+
+    await eventually(notified, what="the restarted consumers at work again")
 
 
 async def journey(bank: Bank) -> dict[str, Any]:
