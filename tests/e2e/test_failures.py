@@ -64,10 +64,16 @@ async def test_payout_never_answered_ends_visibly_at_its_deadline(bank: Bank) ->
     await bank.approve(loan_id)
     loan = await bank.wait_status(loan_id, "disbursement_failed", timeout_s=120)
     assert loan["status"] == "disbursement_failed"
-    sagas = await bank.call("GET", "loans", "/v1/sagas", headers=bank.maker,
-                            params={"loan_id": loan_id})
-    [saga] = sagas["items"]
-    assert saga["state"] in ("compensated", "failed")
+
+    async def saga_ended() -> dict | None:
+        # The loan turns disbursement_failed first; the saga ends once the credit is
+        # released (compensating -> compensated).
+        sagas = await bank.call("GET", "loans", "/v1/sagas", headers=bank.maker,
+                                params={"loan_id": loan_id})
+        [saga] = sagas["items"]
+        return saga if saga["state"] in ("compensated", "failed") else None
+
+    await eventually(saga_ended, what="the saga ended visibly")
     wallet = await bank.wallet(hassan.phone)
     assert D(wallet["payouts"]) == D("0.00")
     await bank.check_invariants([loan_id])
