@@ -269,6 +269,8 @@ async def test_concurrent_sagas_survive_crashes_and_outages(bank: Bank, infra: I
         print(f"\nfaults injected: {faults}\nretried calls: {dict(driver.retries)}\n"
               f"outcomes: {Counter(j.status for j in journeys)}")
         await verify(bank, driver, journeys)
+        # An outage is told as one (503, retry), never as an internal error.
+        assert not [k for k in driver.retries if k.endswith(" 500")], driver.retries
 
     assert faults.count("PostgreSQL restarted") == (ROUNDS if infra.managed_locally else 0)
     assert sum(f.startswith("SIGKILL") for f in faults) == ROUNDS * (len(SERVICES) + 1)
