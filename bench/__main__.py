@@ -4,9 +4,11 @@
 2. close of business on a synthetic portfolio in a schema of its own;
 3. under the shared platform lock (``/tmp/noria-platform.lock``): the services
    and simulators started as processes, clients and loans seeded through the
-   APIs, disbursement sagas and repayment sagas at rising offered rates, a
-   py-spy profile of the services under load, then ``GET /v1/loans/{id}`` at a
-   fixed rate; the platform is stopped whatever happens.
+   APIs, disbursement sagas at rising offered rates, ``GET /v1/loans/{id}`` at
+   a fixed rate, repayment sagas at rising offered rates, a py-spy profile of
+   the services under load, and one repayment step run with one record per
+   inbox transaction and again batched; the platform is stopped whatever
+   happens.
 
 Progress goes to stderr; the report to ``reports/bench-<UTC timestamp>.json``
 and a summary table to stdout.
@@ -83,40 +85,47 @@ class CpuMeter:
 
     PostgreSQL is split: the backends of the platform's roles plus the server's
     own background processes, and every other session (other work on the
-    machine). ``machine_busy`` is all cores from /proc/stat; ``other`` is what
-    none of the listed processes account for.
+    machine). Counted per process id, so a backend that ends during the step
+    takes only its own time with it. ``machine_busy`` is all cores from
+    /proc/stat; ``other`` is what none of the listed processes account for.
     """
 
     def __init__(self, pids: dict[str, int]) -> None:
         self.pids = pids
 
-    def snapshot(self) -> dict[str, float]:
-        snap = {name: _cpu_seconds(pid) for name, pid in self.pids.items()}
-        pg_platform = pg_other = kafka = 0.0
+    def snapshot(self) -> dict[str, Any]:
+        snap: dict[str, Any] = {name: _cpu_seconds(pid) for name, pid in self.pids.items()}
+        groups: dict[str, dict[int, float]] = {
+            "postgresql": {}, "postgresql_other_sessions": {}, "kafka": {}}
         for pid, cmd in _cmdlines().items():
             if cmd.startswith("postgres: "):
                 session = cmd.count("127.0.0.1(") or cmd.count("[local]")
-                if not session or any(role in cmd for role in PLATFORM_ROLES):
-                    pg_platform += _cpu_seconds(pid)
-                else:
-                    pg_other += _cpu_seconds(pid)
+                group = ("postgresql" if not session or any(r in cmd for r in PLATFORM_ROLES)
+                         else "postgresql_other_sessions")
+                groups[group][pid] = _cpu_seconds(pid)
             elif cmd.split(" ", 1)[0].endswith("java") and "kafka" in cmd.lower():
-                kafka += _cpu_seconds(pid)
-        snap.update({"postgresql": pg_platform, "postgresql_other_sessions": pg_other,
-                     "kafka": kafka, "bench": _cpu_seconds(os.getpid()),
+                groups["kafka"][pid] = _cpu_seconds(pid)
+        snap.update({"_groups": groups, "bench": _cpu_seconds(os.getpid()),
                      "machine_busy": _machine_busy_s(), "_wall": time.monotonic()})
         return snap
 
     @staticmethod
-    def share(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    def seconds(before: dict[str, Any], after: dict[str, Any]) -> dict[str, float]:
+        out = {k: max(after[k] - before[k], 0.0) for k in after
+               if not k.startswith("_") and k in before}
+        for group, pids in after["_groups"].items():
+            old = before["_groups"].get(group, {})
+            out[group] = sum(max(cpu - old.get(pid, 0.0), 0.0) for pid, cpu in pids.items())
+        listed = sum(v for k, v in out.items() if k != "machine_busy")
+        out["other"] = max(out["machine_busy"] - listed, 0.0)
+        return out
+
+    @staticmethod
+    def share(before: dict[str, Any], after: dict[str, Any]) -> dict[str, float]:
         wall = after["_wall"] - before["_wall"]
         if wall <= 0:
             return {}
-        out = {k: round(max(after[k] - before[k], 0.0) / wall, 2) for k in after
-               if k != "_wall" and k in before}
-        listed = sum(v for k, v in out.items() if k != "machine_busy")
-        out["other"] = round(max(out["machine_busy"] - listed, 0.0), 2)
-        return out
+        return {k: round(v / wall, 2) for k, v in CpuMeter.seconds(before, after).items()}
 
 
 async def xact_commits(admin_url: str) -> int:
@@ -129,7 +138,7 @@ async def xact_commits(admin_url: str) -> int:
     return n
 
 
-async def phase_cost(cpu: CpuMeter, before: dict[str, float], commits_before: int,
+async def phase_cost(cpu: CpuMeter, before: dict[str, Any], commits_before: int,
                      admin_url: str, steps: list[dict[str, Any]]) -> dict[str, Any]:
     """What one completed saga cost: CPU milliseconds per process, database commits."""
     after = cpu.snapshot()
@@ -139,8 +148,8 @@ async def phase_cost(cpu: CpuMeter, before: dict[str, float], commits_before: in
     if not done:
         return {}
     return {"sagas": done, "cpu_cores": CpuMeter.share(before, after),
-            "cpu_ms_per_saga": {k: round((after[k] - before[k]) * 1000.0 / done, 2)
-                                for k in after if k != "_wall" and k in before},
+            "cpu_ms_per_saga": {k: round(v * 1000.0 / done, 2)
+                                for k, v in CpuMeter.seconds(before, after).items()},
             # pg_stat_database counts every session: other work on the server included
             "db_commits_per_saga_whole_database": round(commits / done, 1)}
 
@@ -148,10 +157,10 @@ async def phase_cost(cpu: CpuMeter, before: dict[str, float], commits_before: in
 CONSUMING = ("clients", "loans", "payments", "notifications")
 
 
-async def compare_batching(args: argparse.Namespace, plat: Any, bank: Any, tracker: Any,
-                           active: list[Any], ceiling_rate: float) -> dict[str, Any]:
+async def compare_batching(args: argparse.Namespace, rate: float, plat: Any, bank: Any,
+                           tracker: Any, active: list[Any], ceiling_rate: float
+                           ) -> dict[str, Any]:
     """The same repayment step with one record per inbox transaction, then batched."""
-    rate = args.compare_rate or 60.0
     seconds = 10.0 if args.quick else 60.0
     drain = 20.0 if args.quick else 60.0
     out: dict[str, Any] = {"offered_rate": rate, "seconds": seconds}
@@ -197,9 +206,9 @@ async def platform_part(args: argparse.Namespace, infra: Any, ceiling_rate: floa
         seconds = args.step_seconds or (10.0 if q else 60.0)
         drain = 20.0 if q else 60.0
         d_rates = args.disbursement_rates or (
-            [5.0, 15.0] if q else [5.0, 10.0, 15.0, 20.0, 30.0])
+            [5.0, 15.0] if q else [10.0, 20.0, 30.0, 45.0, 60.0])
         r_rates = args.repayment_rates or (
-            [20.0, 60.0] if q else [25.0, 50.0, 75.0, 100.0, 150.0])
+            [20.0, 60.0] if q else [25.0, 40.0, 55.0, 70.0])
         loans_needed = int(sum(d_rates) * seconds)
         seeded = await sagas.seed(bank, loans_needed)
         report["seed"] = {"clients": len(seeded.borrowers), "loans_submitted": loans_needed}
@@ -214,6 +223,11 @@ async def platform_part(args: argparse.Namespace, infra: Any, ceiling_rate: floa
         report["disbursement_within_p99_1s"] = sagas.sustained(report["disbursement"], 1000.0)
         if not active:
             raise RuntimeError("no loan became active: nothing to repay")
+        # reads on a calm platform: the disbursement backlog has finished
+        await asyncio.sleep(5.0)
+        report["reads"] = await sagas.reads(bank, [loan_id for loan_id, _ in active],
+                                            args.read_rate, 5.0 if q else 30.0)
+        report["reads"]["rate_to_ceiling"] = round(args.read_rate / ceiling_rate, 4)
         before, commits = cpu.snapshot(), await xact_commits(infra.admin_url)
         report["repayment"] = await sagas.repayments(
             bank, tracker, active, r_rates, seconds, drain, ceiling_rate)
@@ -240,15 +254,12 @@ async def platform_part(args: argparse.Namespace, infra: Any, ceiling_rate: floa
                 "cpu_cores": CpuMeter.share(before, cpu.snapshot()),
                 "processes": {n: profile.summarise(p) for n, p in files.items()}}
 
-        if args.compare_batching:
+        if not args.no_compare_batching:
+            rate = args.compare_rate or (
+                report["repayment_sustained"] or report["repayment"][0])["offered_rate"]
             report["batching_comparison"] = await compare_batching(
-                args, plat, bank, tracker, active, ceiling_rate)
+                args, rate, plat, bank, tracker, active, ceiling_rate)
 
-        loan_ids = [loan_id for loan_id, _ in active]
-        await asyncio.sleep(2.0)
-        report["reads"] = await sagas.reads(bank, loan_ids, args.read_rate,
-                                            5.0 if q else 30.0)
-        report["reads"]["rate_to_ceiling"] = round(args.read_rate / ceiling_rate, 4)
     finally:
         await tracker.stop()
         if bank is not None:
@@ -310,10 +321,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--ceiling-concurrency", type=int, nargs="+", default=[1, 4, 16, 40],
                    help="the last (largest) is the platform's: 4 services x a pool of 10")
     p.add_argument("--no-profile", action="store_true")
-    p.add_argument("--compare-batching", action="store_true",
-                   help="also run one repayment step with NORIA_<SVC>_CONSUMER_BATCH_MAX=1"
-                        " and again with the default (services restarted in between)")
-    p.add_argument("--compare-rate", type=float, help="offered rate of that step (60/s)")
+    p.add_argument("--no-compare-batching", action="store_true",
+                   help="skip the repayment step run twice: with NORIA_<SVC>_CONSUMER_BATCH_MAX"
+                        "=1, then with the default (services restarted in between)")
+    p.add_argument("--compare-rate", type=float,
+                   help="offered rate of that step (default: the sustained repayment rate)")
     p.add_argument("--out-dir", default=str(ROOT / "reports"))
     return p.parse_args(argv)
 

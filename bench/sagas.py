@@ -24,6 +24,7 @@ import httpx
 
 from bench.load import latency_ms, open_loop
 from bench.progress import Progress
+from bench.rawhttp import RawGetPool
 from bench.track import Tracker
 from tests.e2e.bank import Bank, Borrower
 
@@ -239,27 +240,25 @@ async def repayments(bank: Bank, tracker: Tracker, active: list[tuple[str, Borro
 
 
 async def reads(bank: Bank, loan_ids: list[str], rate: float, seconds: float) -> dict[str, Any]:
-    http = httpx.AsyncClient(timeout=10.0, limits=httpx.Limits(max_connections=128))
-    url = bank.platform.url("loans")
+    pool = RawGetPool(bank.platform.url("loans"), bank.maker)
     lat: list[float] = []
     errors: dict[str, int] = {}
 
     async def fire(i: int, t0: float) -> None:
         try:
-            resp = await http.get(f"{url}/v1/loans/{loan_ids[i % len(loan_ids)]}",
-                                  headers=bank.maker)
-            if resp.status_code == 200:
+            status = await pool.get(f"/v1/loans/{loan_ids[i % len(loan_ids)]}")
+            if status == 200:
                 lat.append(time.time() - t0)
                 return
-            key = f"HTTP {resp.status_code}"
-        except httpx.HTTPError as exc:
+            key = f"HTTP {status}"
+        except (OSError, ValueError, asyncio.IncompleteReadError) as exc:
             key = type(exc).__name__
         errors[key] = errors.get(key, 0) + 1
 
     try:
         step = await open_loop(rate, seconds, fire, f"GET /v1/loans/{{id}} {rate:g}/s")
     finally:
-        await http.aclose()
+        await pool.close()
     return {**step, "ok": len(lat), "errors": errors, **latency_ms(lat)}
 
 
