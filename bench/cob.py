@@ -13,7 +13,7 @@ Each night runs the real command, ``python -m services.loans
 close-of-business DATE``, pointed at the schema; its peak memory is read from
 ``/proc/<pid>/status`` (VmHWM) and the PostgreSQL backends serving it (leader
 and parallel workers) are sampled every 50 ms. The schema and role are dropped
-at the end.
+at the end (and any ``bench_cob_*`` an interrupted run left, at the start).
 """
 
 from __future__ import annotations
@@ -173,14 +173,35 @@ async def create_schema(admin_url: str) -> tuple[str, str]:
     return name, url
 
 
-async def drop_schema(admin_url: str, name: str) -> None:
+async def drop_schema(admin_url: str, name: str, attempts: int = 30) -> None:
+    """Drop the benchmark's schema and role, retrying while the server restarts."""
+    for attempt in range(attempts):
+        try:
+            conn = await asyncpg.connect(admin_url)
+            try:
+                await conn.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
+                await conn.execute(f"DROP OWNED BY {name} CASCADE")
+                await conn.execute(f"DROP ROLE IF EXISTS {name}")
+            finally:
+                await conn.close()
+            return
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            if attempt == attempts - 1:
+                raise
+            await asyncio.sleep(2.0)
+
+
+async def drop_leftovers(admin_url: str) -> list[str]:
+    """Schemas of runs that could not clean up (the server went away under them)."""
     conn = await asyncpg.connect(admin_url)
     try:
-        await conn.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
-        await conn.execute(f"DROP OWNED BY {name} CASCADE")
-        await conn.execute(f"DROP ROLE IF EXISTS {name}")
+        names = [r["rolname"] for r in await conn.fetch(
+            "SELECT rolname FROM pg_roles WHERE rolname ~ '^bench_cob_[0-9a-f]{10}$'")]
     finally:
         await conn.close()
+    for name in names:
+        await drop_schema(admin_url, name)
+    return names
 
 
 async def seed(url: str, schema: str, loans: int, business_date: date) -> dict[str, Any]:
@@ -303,6 +324,8 @@ async def par(url: str, schema: str, business_date: date) -> dict[str, Any]:
 async def run(admin_url: str, loans: int, business_date: date | None = None,
               keep: bool = False) -> dict[str, Any]:
     day = business_date or datetime.now(UTC).date()
+    for name in await drop_leftovers(admin_url):
+        print(f"[bench] dropped {name}, left by an earlier run", file=sys.stderr, flush=True)
     schema, url = await create_schema(admin_url)
     try:
         seeded = await seed(url, schema, loans, day)
