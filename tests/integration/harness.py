@@ -47,6 +47,8 @@ class Rig:
     dsn_a: str
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     relays: list[OutboxRelay] = field(default_factory=list)
+    # (key, seq) -> the aggregate's version that write produced: its commit order
+    versions: dict[tuple[str, int], int] = field(default_factory=dict)
     dlq_producer: Any = None
 
     async def place_order(self, order_id: str, seq: int, amount: str, *, commit: bool = True
@@ -55,9 +57,9 @@ class Rig:
         async with uow:
             # Like every aggregate write, bump the aggregate's version: its row lock
             # orders concurrent writers of one key, so commit order = outbox id order.
-            await uow.conn.execute(
+            version = await uow.conn.fetchval(
                 "INSERT INTO aggregates (key, version) VALUES ($1, 1) ON CONFLICT (key)"
-                " DO UPDATE SET version = aggregates.version + 1", order_id)
+                " DO UPDATE SET version = aggregates.version + 1 RETURNING version", order_id)
             await uow.conn.execute(
                 "INSERT INTO orders (id, seq, amount) VALUES ($1, $2, $3)",
                 f"{order_id}-{seq}", seq, Decimal(amount))
@@ -65,6 +67,7 @@ class Rig:
                            key=order_id, topic=self.topic)
             if commit:
                 await uow.commit()
+                self.versions[(order_id, seq)] = version
         return env
 
     def relay(self, **kw: Any) -> OutboxRelay:
