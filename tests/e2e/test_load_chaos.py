@@ -278,9 +278,8 @@ async def test_concurrent_sagas_survive_crashes_and_outages(bank: Bank, infra: I
         print(f"\nfaults injected: {faults}\nretried calls: {dict(driver.retries)}\n"
               f"outcomes: {Counter(j.status for j in journeys)}")
         await verify(bank, driver, journeys)
-        if infra.managed_locally:
-            # The database restart was told to clients as what it is: 503, retry.
-            assert [k for k in driver.retries if k.endswith(" 503")], driver.retries
+        # Whatever a request met during the outages, it was told 503 (retry), never 500.
+        assert not [k for k in driver.retries if k.endswith(" 500")], driver.retries
 
     assert faults.count("PostgreSQL restarted") == (ROUNDS if infra.managed_locally else 0)
     assert sum(f.startswith("SIGKILL") for f in faults) == ROUNDS * (len(SERVICES) + 1)
