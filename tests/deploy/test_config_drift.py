@@ -13,9 +13,8 @@ For every container that runs ``python -m <module>``:
   that environment.
 
 The settings classes are imported at test time: fields added later are checked
-without changing this file. A module that does not exist yet (the simulators while
-they are written) is skipped with a message naming it; one that exists without a
-settings class fails.
+without changing this file. A container naming a module that does not exist, or
+one without a settings class, fails.
 """
 
 from __future__ import annotations
@@ -48,8 +47,7 @@ def check_environment(where: str, module: str, args: list[str], values: dict[str
     try:
         info = settings_for(module)
     except MissingRunnable:
-        pytest.skip(f"{where}: module {module} does not exist yet, so its environment "
-                    "is not checked")
+        pytest.fail(f"{where}: runs `python -m {module}`, which does not exist")
     cls = info.source
     given = {name.upper(): value for name, value in values.items()}
     given_names = set(given) | {e.upper() for e in external}
