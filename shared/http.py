@@ -31,6 +31,29 @@ DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
     ConnectionRefusedError, ConnectionResetError,
 )
 PROBLEM = "application/problem+json"
+# asyncpg's client-side errors once the server has dropped the connection under a query:
+# the rollback that follows finds the connection closed or still mid-operation.
+_DROPPED_CONNECTION_HINTS = ("connection is closed", "another operation", "connection was closed")
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """True when `exc`, or what it was raised while handling, means the database went away.
+
+    A restart under a running transaction surfaces as whatever failed last — often the
+    rollback on a dead connection (InterfaceError / InternalClientError) with the real
+    cause on its context chain — and nothing was committed, so the client may retry.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, DATABASE_UNAVAILABLE):
+            return True
+        if isinstance(current, (asyncpg.InterfaceError, asyncpg.InternalClientError)) and any(
+                hint in str(current) for hint in _DROPPED_CONNECTION_HINTS):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 STATUS_BY_ERROR: list[tuple[type[DomainError], int]] = [
     (NotFound, 404),
@@ -126,6 +149,8 @@ def install_error_handlers(app: FastAPI) -> None:
                        headers={"Retry-After": "1"})
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if database_unavailable(exc):
+            return await on_database_unavailable(request, exc)
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem(500, "Internal error", "an unexpected error occurred; it was logged")
 
