@@ -11,6 +11,36 @@ import orjson
 
 log = logging.getLogger("noria.db")
 
+# The database restarting or out of reach: nothing was done, the caller may retry.
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    asyncpg.PostgresConnectionError, asyncpg.ConnectionDoesNotExistError,
+    asyncpg.exceptions.AdminShutdownError, asyncpg.exceptions.CannotConnectNowError,
+    ConnectionRefusedError, ConnectionResetError,
+)
+# asyncpg's client-side errors once the server has dropped the connection under a query:
+# the rollback that follows finds the connection closed or still mid-operation.
+_DROPPED_CONNECTION_HINTS = ("connection is closed", "another operation", "connection was closed")
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """True when `exc`, or what it was raised while handling, means the database went away.
+
+    A restart under a running transaction surfaces as whatever failed last — often the
+    rollback on a dead connection (InterfaceError / InternalClientError) with the real
+    cause on its context chain — and nothing was committed, so the work may be retried.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, DATABASE_UNAVAILABLE):
+            return True
+        if isinstance(current, (asyncpg.InterfaceError, asyncpg.InternalClientError)) and any(
+                hint in str(current) for hint in _DROPPED_CONNECTION_HINTS):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec(

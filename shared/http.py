@@ -6,7 +6,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import asyncpg
 from asyncpg.exceptions import CharacterNotInRepertoireError, UntranslatableCharacterError
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -14,6 +13,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.auth import AuthError
+from shared.db import DATABASE_UNAVAILABLE, database_unavailable
 from shared.errors import (
     Conflict,
     DomainError,
@@ -25,36 +25,7 @@ from shared.errors import (
 )
 
 log = logging.getLogger("noria.http")
-DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
-    asyncpg.PostgresConnectionError, asyncpg.ConnectionDoesNotExistError,
-    asyncpg.exceptions.AdminShutdownError, asyncpg.exceptions.CannotConnectNowError,
-    ConnectionRefusedError, ConnectionResetError,
-)
 PROBLEM = "application/problem+json"
-# asyncpg's client-side errors once the server has dropped the connection under a query:
-# the rollback that follows finds the connection closed or still mid-operation.
-_DROPPED_CONNECTION_HINTS = ("connection is closed", "another operation", "connection was closed")
-
-
-def database_unavailable(exc: BaseException) -> bool:
-    """True when `exc`, or what it was raised while handling, means the database went away.
-
-    A restart under a running transaction surfaces as whatever failed last — often the
-    rollback on a dead connection (InterfaceError / InternalClientError) with the real
-    cause on its context chain — and nothing was committed, so the client may retry.
-    """
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, DATABASE_UNAVAILABLE):
-            return True
-        if isinstance(current, (asyncpg.InterfaceError, asyncpg.InternalClientError)) and any(
-                hint in str(current) for hint in _DROPPED_CONNECTION_HINTS):
-            return True
-        current = current.__cause__ or current.__context__
-    return False
-
 STATUS_BY_ERROR: list[tuple[type[DomainError], int]] = [
     (NotFound, 404),
     (IdempotencyMismatch, 422),

@@ -30,6 +30,7 @@ from pydantic import ValidationError
 
 import shared.contracts  # noqa: F401  (registers every contract, so only truly unknown types dead-letter)
 from shared import context
+from shared.db import database_unavailable
 from shared.envelope import REGISTRY, Contract, Envelope
 from shared.kafka import dlq_topic
 from shared.telemetry import CONSUMED, CONSUMER_LAG, DLQ_COUNT
@@ -233,12 +234,13 @@ class InboxConsumer:
                         outcome = "applied" if applied else "duplicate"
                         CONSUMED.labels(self.service, self.group, outcome).inc()
                         return Outcome(outcome)
-                    except INFRASTRUCTURE_ERRORS as exc:
-                        # The database, not the message: wait for it, never dead-letter.
-                        log.warning("database unavailable while handling %s (%s); waiting",
-                                    env.type, exc)
-                        await asyncio.sleep(1.0)
                     except Exception as exc:
+                        if isinstance(exc, INFRASTRUCTURE_ERRORS) or database_unavailable(exc):
+                            # The database, not the message: wait for it, never dead-letter.
+                            log.warning("database unavailable while handling %s (%s); waiting",
+                                        env.type, exc)
+                            await asyncio.sleep(1.0)
+                            continue
                         attempt += 1
                         last_error = "".join(traceback.format_exception_only(exc)).strip()
                         log.warning("handling %s %s failed (attempt %d/%d): %s", env.type,
