@@ -36,6 +36,11 @@ E2E_ENV: dict[str, dict[str, str]] = {
         "NORIA_LOANS_COB_SCHEDULE_ENABLED": "false",
     },
     "payments": {"NORIA_PAYMENTS_PAYOUT_EXPIRY_GRACE_S": "2"},
+    # No quiet hours (start == end): the suite runs at any hour, and a non-urgent SMS
+    # created after 21:00 in Casablanca would otherwise wait for 08:00. Quiet hours
+    # have their own tests with a fixed clock (tests/unit/notifications).
+    "notifications": {"NORIA_NOTIFICATIONS_QUIET_START_HOUR": "0",
+                      "NORIA_NOTIFICATIONS_QUIET_END_HOUR": "0"},
 }
 
 
