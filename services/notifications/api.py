@@ -286,6 +286,7 @@ def build_router(deps: Deps) -> APIRouter:
         partner = None if principal.sees_all_tenants else (principal.partner_id or "-")
         async with pool(request).acquire() as conn:
             data = await store.stats(conn, partner)
+            held = await repo.held_count(conn, partner)
         by_key: dict[tuple[str, str], dict[str, Any]] = {}
         for r in data["rows"]:
             entry = by_key.setdefault((r["provider"], r["language"]), {
@@ -298,6 +299,7 @@ def build_router(deps: Deps) -> APIRouter:
             entry["encodings"][r["encoding"]] = entry["encodings"].get(r["encoding"], 0) + (
                 int(r["sent"]) + int(r["queued"]) + int(r["suppressed"]))
         return {"by_provider_language": list(by_key.values()),
-                "opt_outs": data["opt_outs"], "languages": list(LANGUAGES)}
+                "opt_outs": data["opt_outs"], "languages": list(LANGUAGES),
+                "held_triggers": held}
 
     return router

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -24,6 +25,7 @@ def build_deps(settings: NotificationsSettings, clock: Clock = system_clock) -> 
         quiet=QuietHours(settings.quiet_start_hour, settings.quiet_end_hour),
         retry=RetryPolicy(max_attempts=settings.max_attempts, base_s=settings.retry_base_s,
                           cap_s=settings.retry_cap_s, throttle_s=settings.throttle_backoff_s),
+        held_max_age=dt.timedelta(seconds=settings.held_trigger_max_age_s),
     )
 
 

@@ -9,23 +9,33 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
+
 from services.notifications import message_store as store
 from services.notifications import repository as repo
+from services.notifications.db import Conn
+from services.notifications.domain.held import (
+    DEFAULT_MAX_AGE,
+    STALE_REASON,
+    client_lock_key,
+    is_stale,
+)
 from services.notifications.domain.messages import (
     QuietHours,
     Receipt,
+    Recipient,
     RetryPolicy,
     is_stop,
     suppression_reason,
 )
 from services.notifications.domain.templates import pick, render
 from services.notifications.domain.triggers import Trigger, trigger_for
-from services.notifications.metrics import SMS_FINISHED
+from services.notifications.metrics import HELD_TRIGGERS, SMS_FINISHED
 from shared.contracts import clients as c
 from shared.contracts import loans as ln
 from shared.contracts import payments as pay
 from shared.contracts.notifications import SmsDelivered, SmsFailed, SmsOptedOut
-from shared.envelope import Contract, Envelope
+from shared.envelope import Contract, Envelope, UnknownMessageType
 from shared.inbox import Handler
 from shared.uow import UnitOfWork
 
@@ -42,13 +52,56 @@ class Deps:
     clock: Clock = system_clock
     quiet: QuietHours = field(default_factory=QuietHours)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    held_max_age: dt.timedelta = DEFAULT_MAX_AGE
 
 
 # -- the projection of clients.events -----------------------------------------------------
 
-async def on_client_registered(uow: UnitOfWork, e: c.ClientRegistered, env: Envelope) -> None:
-    await repo.upsert_registered(uow.conn, e.client_id, e.partner_id, e.phone, e.language,
-                                 e.sms_consent)
+def client_registered_handler(deps: Deps) -> Handler:
+    async def on_client_registered(uow: UnitOfWork, e: c.ClientRegistered,
+                                   env: Envelope) -> None:
+        # The same per-client lock as create_message takes before holding a trigger (see
+        # there): the triggers held for this client are all committed before we look.
+        await repo.lock_client(uow.conn, client_lock_key(e.client_id))
+        await repo.upsert_registered(uow.conn, e.client_id, e.partner_id, e.phone,
+                                     e.language, e.sms_consent)
+        await release_held(uow, deps, e.client_id)
+
+    return on_client_registered
+
+
+async def release_held(uow: UnitOfWork, deps: Deps, client_id: str) -> int:
+    """Create the messages of the triggers held for ``client_id``, as if they arrived now.
+
+    Same path as a live event (client's language, consent and blocking, quiet hours,
+    one message per event and template), except that a trigger whose event is older
+    than ``deps.held_max_age`` is recorded suppressed (``stale_unknown_client``).
+    Returns how many were released.
+    """
+    released = 0
+    for raw in await repo.take_held(uow.conn, client_id):
+        try:
+            source = Envelope.model_validate(raw)
+            trig = trigger_for(source.parse())
+        except (ValidationError, UnknownMessageType) as exc:
+            # Never fail the registration (the client would not be projected at all).
+            log.error("held trigger %s for client %s cannot be read any more, dropped: %s",
+                      raw.get("event_id"), client_id, exc)
+            HELD_TRIGGERS.labels("unreadable").inc()
+            continue
+        if trig is None:
+            continue
+        stale = is_stale(source.occurred_at, deps.clock(), deps.held_max_age)
+        made = await create_message(uow, deps, trig, source=source,
+                                    suppress=STALE_REASON if stale else None)
+        released += 1
+        if not stale:
+            HELD_TRIGGERS.labels("released").inc()
+        log.info("released held %s %s for client %s: %s", source.type, source.event_id,
+                 client_id, "already had its message" if made is None
+                 else f"message {made.id} {made.status}"
+                 + (f" ({made.reason})" if made.reason else ""))
+    return released
 
 
 async def _update(uow: UnitOfWork, client_id: str, kind: str, **changes: Any) -> None:
@@ -79,27 +132,56 @@ async def on_unblocked(uow: UnitOfWork, e: c.ClientUnblocked, env: Envelope) -> 
 
 # -- creating messages -------------------------------------------------------------------
 
+async def _recipient_for(conn: Conn, client_id: str | None,
+                         phone: str | None) -> Recipient | None:
+    recipient = await repo.get_recipient(conn, client_id) if client_id else None
+    if recipient is None and phone:
+        same_phone = await repo.recipients_by_phone(conn, phone)
+        recipient = same_phone[0] if same_phone else None
+    return recipient
+
+
 async def create_message(uow: UnitOfWork, deps: Deps, trig: Trigger, *,
                          source: Envelope | None = None, language: str | None = None,
                          urgent: bool | None = None, requested_by: str | None = None,
-                         resend_of: uuid.UUID | None = None) -> store.NewMessage | None:
+                         resend_of: uuid.UUID | None = None,
+                         suppress: str | None = None) -> store.NewMessage | None:
     """Render ``trig`` for its recipient and queue it (or record it suppressed).
 
-    Returns None when this event already produced this template's message.
+    An event naming a client the projection does not know yet is held (see
+    :func:`release_held`), unless it is already too old to be sent. ``suppress``
+    records the message suppressed with that reason whatever the recipient.
+    Returns None when the event is held or already produced this template's message.
     """
     conn = uow.conn
     client_id = trig.client_id
     if client_id is None and trig.loan_id is not None:
         client_id = await repo.client_of_loan(conn, trig.loan_id)
-    recipient = await repo.get_recipient(conn, client_id) if client_id else None
-    if recipient is None and trig.phone:
-        same_phone = await repo.recipients_by_phone(conn, trig.phone)
-        recipient = same_phone[0] if same_phone else None
+    recipient = await _recipient_for(conn, client_id, trig.phone)
+    if recipient is None and client_id is not None and source is not None:
+        # The trigger consumer and the clients.events consumer run concurrently. Without
+        # this lock we could read "no recipient", then ClientRegistered commits after
+        # finding nothing held, then we hold the trigger: held forever, SMS never sent.
+        # on_client_registered takes the same lock before its upsert and release, so
+        # either it went first and the re-read below (a new snapshot: READ COMMITTED)
+        # sees the recipient, or our hold commits before its release looks. Taken only
+        # on this rare path; a deadlock between two batch transactions (each holding
+        # one client's lock, waiting for the other's) aborts one, and the inbox replays
+        # that batch one event at a time, with retries, each taking one lock at most.
+        await repo.lock_client(conn, client_lock_key(client_id))
+        recipient = await _recipient_for(conn, client_id, trig.phone)
+        if recipient is None:
+            if is_stale(source.occurred_at, deps.clock(), deps.held_max_age):
+                suppress = suppress or STALE_REASON  # it would never be sent: say so now
+            else:
+                await _hold(conn, source, client_id, trig)
+                return None
     reason = suppression_reason(recipient)
     phone = trig.phone or (recipient.phone if recipient else None)
     if recipient is not None and trig.phone and recipient.phone != trig.phone:
         # Someone else's wallet (a refund to the payer): no consent of theirs is known.
         reason = None if phone else "no_phone"
+    reason = suppress or reason
     lang = language or (recipient.language if recipient else "fr")
     templates = await repo.current_templates(conn)
     template = pick(templates, trig.template, lang)
@@ -123,7 +205,17 @@ async def create_message(uow: UnitOfWork, deps: Deps, trig: Trigger, *,
         return None
     if reason:
         log.info("message %s (%s) suppressed: %s", message.id, template.name, reason)
+    if reason == STALE_REASON:
+        HELD_TRIGGERS.labels("stale").inc()
     return message
+
+
+async def _hold(conn: Conn, source: Envelope, client_id: str, trig: Trigger) -> None:
+    if await repo.hold_trigger(conn, source.event_id, client_id, trig.loan_id, source.type,
+                               source.model_dump(mode="json")):
+        HELD_TRIGGERS.labels("held").inc()
+        log.info("%s %s (%s) is for client %s, not in the projection yet: held until"
+                 " ClientRegistered", source.type, source.event_id, trig.template, client_id)
 
 
 def trigger_handler(deps: Deps) -> Handler:
@@ -146,7 +238,7 @@ async def on_loan_event(uow: UnitOfWork, event: ln.LoanEvent, env: Envelope) -> 
 def handlers(deps: Deps) -> dict[str, Handler]:
     send = trigger_handler(deps)
     table: dict[str, Handler] = {
-        "ClientRegistered": on_client_registered,
+        "ClientRegistered": client_registered_handler(deps),
         "ClientPhoneChanged": on_phone_changed,
         "ClientLanguageChanged": on_language_changed,
         "ClientConsentChanged": on_consent_changed,

@@ -10,5 +10,9 @@ SMS_SUBMITTED = Counter("noria_sms_submitted_total", "Messages accepted by a pro
                         ["provider", "language", "encoding"])
 SMS_SEGMENTS = Counter("noria_sms_segments_total", "Parts submitted (what is paid for)",
                        ["provider", "encoding"])
+HELD_TRIGGERS = Counter(
+    "noria_sms_held_triggers_total",
+    "Trigger events about a client not yet projected: held, released when the client"
+    " registered, or stale (too old to send, recorded suppressed)", ["outcome"])
 SMS_FINISHED = Counter("noria_sms_finished_total", "Messages that reached a final status",
                        ["status"])

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
@@ -48,3 +48,7 @@ class NotificationsSettings(ServiceSettings):
     worker_batch: int = 20
     claim_lease_s: float = 60.0
     receipt_poll_s: float = 2.0
+    # A trigger held for a client not yet projected is released when the client is
+    # registered; if its event is older than this by then, it is recorded suppressed
+    # (stale_unknown_client) instead of sent.
+    held_trigger_max_age_s: float = Field(default=86400.0, gt=0)
