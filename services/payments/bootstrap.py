@@ -9,7 +9,9 @@ from fastapi import FastAPI
 from services.payments import worker
 from services.payments.api_callbacks import callbacks_router
 from services.payments.api_ledger import ledger_router
+from services.payments.api_listing import listing_router
 from services.payments.api_payments import payments_router
+from services.payments.api_refunds import refunds_router, run_compensation
 from services.payments.consumers import consumer_specs
 from services.payments.deps import Deps
 from services.payments.settings import PaymentsSettings
@@ -29,12 +31,16 @@ def build_spec(settings: PaymentsSettings | None = None) -> ServiceSpec:
     async def payout_worker(runtime: Runtime) -> None:
         await worker.run(deps, runtime.pool)
 
+    async def refund_retry_compensation(runtime: Runtime) -> None:
+        await run_compensation(runtime.pool)
+
     return ServiceSpec(
         name="payments",
         settings=settings,
-        routers=[payments_router(deps), callbacks_router(deps), ledger_router(deps)],
+        routers=[payments_router(deps), callbacks_router(deps), ledger_router(deps),
+                 listing_router(deps), refunds_router(deps)],
         consumers=consumer_specs(deps),
-        background=[payout_worker],
+        background=[payout_worker, refund_retry_compensation],
         migrations_dir=MIGRATIONS,
         title="Noria payments service",
         description=DESCRIPTION,

@@ -196,3 +196,124 @@ async def record_webhook(conn: Conn, provider: str, webhook_id: str,
         "INSERT INTO webhook_receipts (provider, webhook_id, outcome) VALUES ($1, $2, $3)"
         " ON CONFLICT DO NOTHING RETURNING 1", provider, webhook_id, outcome)
     return row is not None
+
+
+# -- the day's payments (GET /v1/payments) -------------------------------------------
+
+LISTING_KINDS = ("collection", "payout", "refund")
+
+# One shape for collections (payments) and payouts (disbursements, refunds), so a
+# page can be cut with one keyset (at, id) across the three kinds.
+_LISTING_SQL = """
+SELECT * FROM (
+  SELECT 'collection'::text AS kind, id, received_at AS at, status, amount, currency,
+         loan_id, coalesce(partner_id, '') AS partner_id, payer_msisdn AS msisdn, provider,
+         provider_reference, NULL::uuid AS payment_id, NULL::text AS saga_id,
+         rejection_reason AS reason, source, NULL::timestamptz AS completed_at
+    FROM payments
+   WHERE 'collection' = ANY($3::text[]) AND received_at >= $1 AND received_at < $2
+  UNION ALL
+  SELECT CASE kind WHEN 'disbursement' THEN 'payout' ELSE 'refund' END, id, created_at,
+         status, amount, currency, loan_id, partner_id, msisdn, provider,
+         provider_reference, payment_id, saga_id, failure_reason, NULL::text, completed_at
+    FROM payouts
+   WHERE ((kind = 'disbursement' AND 'payout' = ANY($3::text[]))
+          OR (kind = 'refund' AND 'refund' = ANY($3::text[])))
+     AND created_at >= $1 AND created_at < $2
+) day
+WHERE ($4::text IS NULL OR status = $4)
+  AND ($5::text IS NULL OR partner_id = $5)
+"""
+
+
+async def list_day_payments(conn: Conn, *, start: dt.datetime, end: dt.datetime,
+                            kinds: list[str], status: str | None, partner_id: str | None,
+                            after: tuple[dt.datetime, uuid.UUID] | None, limit: int
+                            ) -> list[asyncpg.Record]:
+    """Payments created in ``[start, end)``, oldest first, after the keyset ``after``."""
+    after_at, after_id = after if after else (None, None)
+    return list(await conn.fetch(
+        _LISTING_SQL + " AND ($6::timestamptz IS NULL OR (at, id) > ($6, $7::uuid))"
+        " ORDER BY at, id LIMIT $8",
+        start, end, kinds, status, partner_id, after_at, after_id, limit))
+
+
+async def day_payment_totals(conn: Conn, *, start: dt.datetime, end: dt.datetime,
+                             kinds: list[str], status: str | None, partner_id: str | None
+                             ) -> dict[str, tuple[int, Decimal]]:
+    rows = await conn.fetch(
+        "SELECT kind, count(*) AS n, coalesce(sum(amount), 0) AS total FROM ("
+        + _LISTING_SQL + ") t GROUP BY kind", start, end, kinds, status, partner_id)
+    return {r["kind"]: (r["n"], r["total"]) for r in rows}
+
+
+# -- refunds held for review, and operator retries ----------------------------------
+
+
+async def refund_payout_count(conn: Conn, payment_id: uuid.UUID) -> int:
+    return int(await conn.fetchval(
+        "SELECT count(*) FROM payouts WHERE payment_id = $1 AND kind = 'refund'", payment_id))
+
+
+async def latest_refund_payout(conn: Conn, payment_id: uuid.UUID) -> Payout | None:
+    row = await conn.fetchrow(
+        f"SELECT {_PAYOUT_COLS} FROM payouts WHERE payment_id = $1 AND kind = 'refund'"
+        " ORDER BY created_at DESC, id DESC LIMIT 1", payment_id)
+    return _payout(row) if row else None
+
+
+async def entry_amount(conn: Conn, transfer_id: str) -> Decimal | None:
+    value: Decimal | None = await conn.fetchval(
+        "SELECT amount FROM journal_entries WHERE transfer_id = $1", transfer_id)
+    return value
+
+
+async def insert_refund_retry(conn: Conn, *, payment_id: uuid.UUID, payout_id: uuid.UUID,
+                              previous_payout_id: uuid.UUID | None, attempt: int,
+                              amount: Decimal, msisdn: str, requested_by: str, note: str,
+                              idempotency_key: str) -> asyncpg.Record:
+    row = await conn.fetchrow(
+        "INSERT INTO refund_retries (payment_id, payout_id, previous_payout_id, attempt,"
+        " amount, msisdn, requested_by, note, idempotency_key)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *",
+        payment_id, payout_id, previous_payout_id, attempt, amount, msisdn, requested_by,
+        note, idempotency_key)
+    assert row is not None
+    return row
+
+
+async def refund_retries_of(conn: Conn, payment_id: uuid.UUID) -> list[asyncpg.Record]:
+    return list(await conn.fetch(
+        "SELECT * FROM refund_retries WHERE payment_id = $1 ORDER BY attempt", payment_id))
+
+
+async def held_refunds(conn: Conn, limit: int) -> list[asyncpg.Record]:
+    """Refunds whose money sits in client payable: the latest refund payout failed, or
+    none could be made (no payer wallet). Oldest first."""
+    return list(await conn.fetch(
+        "SELECT p.id AS payment_id, p.loan_id, p.partner_id, p.payer_msisdn, p.provider,"
+        " p.status AS payment_status, p.rejection_reason, p.received_at,"
+        " d.amount AS amount_due, r.id AS payout_id, r.amount AS payout_amount, r.msisdn,"
+        " r.failure_reason, r.updated_at AS failed_at,"
+        " (SELECT count(*) FROM refund_retries x WHERE x.payment_id = p.id) AS retries"
+        " FROM (SELECT id FROM payments WHERE status = 'refund_failed'"
+        "       UNION SELECT payment_id FROM payouts WHERE kind = 'refund'"
+        "       AND status = 'failed' AND payment_id IS NOT NULL) c"
+        " JOIN payments p ON p.id = c.id"
+        " JOIN journal_entries d ON d.transfer_id = 'refund_due:' || p.id::text"
+        " LEFT JOIN LATERAL (SELECT id, amount, msisdn, status, failure_reason, updated_at"
+        "   FROM payouts WHERE payment_id = p.id AND kind = 'refund'"
+        "   ORDER BY created_at DESC, id DESC LIMIT 1) r ON true"
+        " WHERE p.status IN ('refund_failed', 'posted')"
+        "   AND (r.status = 'failed' OR (r.id IS NULL AND p.status = 'refund_failed'))"
+        " ORDER BY p.received_at LIMIT $1", limit))
+
+
+async def uncompensated_failed_retries(conn: Conn, limit: int) -> list[Payout]:
+    """Failed retry payouts whose own ledger entry has not been reversed yet."""
+    rows = await conn.fetch(
+        f"SELECT {_PAYOUT_COLS} FROM payouts p WHERE kind = 'refund' AND status = 'failed'"
+        " AND saga_id LIKE 'refund:%:retry:%' AND NOT EXISTS (SELECT 1 FROM journal_entries e"
+        "  WHERE e.transfer_id = 'reversal:' || p.journal_transfer_id)"
+        " ORDER BY updated_at LIMIT $1", limit)
+    return [_payout(r) for r in rows]

@@ -1,0 +1,138 @@
+"""``GET /v1/payments?date=&kind=&status=`` — the day's payments, page by page.
+
+Payments has no business-day notion of its own: a day is a UTC calendar day (as
+for reconciliation). A collection belongs to the day it was received, a payout
+(disbursement or refund) to the day it was recorded. Pages are cut with a
+keyset on (time, id), so paging through a day lists every row once even while
+new payments arrive; the totals cover the whole filtered day, not the page.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import uuid
+from decimal import Decimal
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+
+from services.payments import store
+from services.payments.deps import Deps
+from shared.auth import Principal, require
+from shared.errors import InvalidInput
+from shared.money import format_amount
+
+MAX_LIMIT = 500
+
+STATUSES = {
+    "collection": ("received", "posted", "refund_pending", "refunded", "refund_failed"),
+    "payout": ("pending", "submitted", "completed", "failed"),
+    "refund": ("pending", "submitted", "completed", "failed"),
+}
+
+
+def parse_day(value: str | None) -> dt.date:
+    if value is None or value == "":
+        return dt.datetime.now(dt.UTC).date()
+    try:
+        if len(value) != 10:
+            raise ValueError(value)
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(f"date must be a calendar day YYYY-MM-DD, not {value[:40]!r}",
+                           field="date") from None
+
+
+def parse_kinds(value: str | None) -> list[str]:
+    if not value:
+        return list(store.LISTING_KINDS)
+    if value not in store.LISTING_KINDS:
+        raise InvalidInput(f"kind must be one of {', '.join(store.LISTING_KINDS)}, "
+                           f"not {value[:40]!r}", field="kind")
+    return [value]
+
+
+def parse_status(value: str | None, kinds: list[str]) -> str | None:
+    if not value:
+        return None
+    allowed = sorted({s for k in kinds for s in STATUSES[k]})
+    if value not in allowed:
+        raise InvalidInput(f"status must be one of {', '.join(allowed)} for this kind, "
+                           f"not {value[:40]!r}", field="status")
+    return value
+
+
+def encode_cursor(at: dt.datetime, row_id: uuid.UUID) -> str:
+    return base64.urlsafe_b64encode(f"{at.isoformat()}|{row_id}".encode()).decode()
+
+
+def decode_cursor(value: str | None) -> tuple[dt.datetime, uuid.UUID] | None:
+    if not value:
+        return None
+    try:
+        at_text, id_text = base64.urlsafe_b64decode(value.encode()).decode().split("|")
+        at = dt.datetime.fromisoformat(at_text)
+        if at.tzinfo is None:
+            raise ValueError(at_text)
+        return at, uuid.UUID(id_text)
+    except (ValueError, UnicodeError, binascii.Error):
+        raise InvalidInput("cursor is not one this service gave out; start again without it",
+                           field="cursor") from None
+
+
+def _item(row: Any) -> dict[str, Any]:
+    return {
+        "id": str(row["id"]), "kind": row["kind"], "status": row["status"],
+        "amount": format_amount(row["amount"]), "currency": row["currency"],
+        "loan_id": row["loan_id"], "partner_id": row["partner_id"] or None,
+        "msisdn": row["msisdn"], "provider": row["provider"],
+        "provider_reference": row["provider_reference"],
+        "payment_id": str(row["payment_id"]) if row["payment_id"] else None,
+        "saga_id": row["saga_id"], "reason": row["reason"], "source": row["source"],
+        "at": row["at"].isoformat(),
+        "completed_at": row["completed_at"].isoformat() if row["completed_at"] else None,
+    }
+
+
+def listing_router(deps: Deps) -> APIRouter:
+    router = APIRouter(tags=["payments"])
+
+    @router.get("/v1/payments", summary="The day's collections, payouts and refunds (UTC day)")
+    async def list_payments(
+        request: Request, principal: Annotated[Principal, require("payments:read")],
+        date: str | None = None, kind: str | None = None, status: str | None = None,
+        cursor: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
+    ) -> dict[str, Any]:
+        day = parse_day(date)
+        kinds = parse_kinds(kind)
+        wanted_status = parse_status(status, kinds)
+        after = decode_cursor(cursor)
+        start = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+        end = start + dt.timedelta(days=1)
+        partner = None if principal.sees_all_tenants else principal.partner_id
+        filters: dict[str, Any] = {"start": start, "end": end, "kinds": kinds,
+                                   "status": wanted_status, "partner_id": partner}
+        rows: list[Any] = []
+        totals: dict[str, tuple[int, Decimal]] = {}
+        # a token with neither tenant:all nor a partner sees nobody's payments
+        if principal.sees_all_tenants or partner is not None:
+            async with request.app.state.runtime.pool.acquire() as conn:
+                rows = await store.list_day_payments(conn, after=after, limit=limit + 1,
+                                                     **filters)
+                totals = await store.day_payment_totals(conn, **filters)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return {
+            "date": day.isoformat(), "timezone": "UTC", "kind": kind or None,
+            "status": wanted_status,
+            "items": [_item(r) for r in rows],
+            "totals": {k: {"count": totals.get(k, (0, Decimal(0)))[0],
+                           "amount": format_amount(totals.get(k, (0, Decimal(0)))[1])}
+                       for k in kinds},
+            "next_cursor": encode_cursor(rows[-1]["at"], rows[-1]["id"]) if more else None,
+        }
+
+    return router
