@@ -36,6 +36,25 @@ class DeadLetterOut(BaseModel):
     value_preview: str
 
 
+class ReplayRecordOut(BaseModel):
+    """One audited replay: who replayed which dead letter, when, and what came of it."""
+
+    id: int
+    dead_letter_id: int
+    consumer: str
+    topic: str
+    message_type: str | None
+    replayed_by: str
+    replayed_at: str
+    outcome: str
+    detail: str | None
+
+
+class ReplayRecords(BaseModel):
+    items: list[ReplayRecordOut]
+    next_before: int | None
+
+
 class ReplayResult(BaseModel):
     id: int
     outcome: str
@@ -106,6 +125,33 @@ def dlq_router() -> APIRouter:
                 " ORDER BY id LIMIT $2", pending_only, limit,
             )
         return [_out(r) for r in rows]
+
+    @router.get("/replays", response_model=ReplayRecords)
+    async def list_replays(
+        request: Request,
+        principal: Annotated[Principal, require("dlq:read")],
+        dead_letter_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+        before: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    ) -> ReplayRecords:
+        """The replay audit, newest first; ``next_before`` pages back."""
+        pool = request.app.state.runtime.pool
+        async with pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT r.id, r.dead_letter_id, r.replayed_by, r.replayed_at, r.outcome,"
+                " r.detail, d.consumer, d.topic, d.message_type"
+                " FROM dead_letter_replays r JOIN dead_letters d ON d.id = r.dead_letter_id"
+                " WHERE ($1::bigint IS NULL OR r.dead_letter_id = $1)"
+                " AND ($2::bigint IS NULL OR r.id < $2) ORDER BY r.id DESC LIMIT $3",
+                dead_letter_id, before, limit,
+            )
+        items = [ReplayRecordOut(
+            id=r["id"], dead_letter_id=r["dead_letter_id"], consumer=r["consumer"],
+            topic=r["topic"], message_type=r["message_type"], replayed_by=r["replayed_by"],
+            replayed_at=r["replayed_at"].isoformat(), outcome=r["outcome"], detail=r["detail"],
+        ) for r in rows]
+        return ReplayRecords(items=items,
+                             next_before=items[-1].id if len(items) == limit else None)
 
     @router.post("/{dead_letter_id}/replay", response_model=ReplayResult)
     async def replay_one(
