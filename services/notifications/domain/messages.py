@@ -2,7 +2,8 @@
 
 Status: ``queued`` → ``submitted`` → ``delivered`` | ``failed`` | ``expired``;
 ``suppressed`` when the message must not be sent at all (no consent, client
-blocked, unknown client or phone). A ``failed`` message says whether the failure
+blocked, unknown client or phone, an event too old by the time its client became
+known: see ``held``). A ``failed`` message says whether the failure
 was permanent (the number or the content was refused: never retried) or
 temporary (retries ran out).
 """
