@@ -100,7 +100,7 @@ def build_runtime(spec: ServiceSpec, pool: asyncpg.Pool) -> Runtime:
         pool, lambda: make_producer(s.kafka_bootstrap, client_id=f"{spec.name}-relay"),
         service=spec.name, schema=schema, batch_size=s.relay_batch_size,
         lease_s=s.relay_lease_s, poll_interval_s=s.relay_poll_interval_s,
-        duplicate=s.relay_duplicate,
+        duplicate=s.relay_duplicate, linger_s=s.relay_linger_s,
     )
     runtime = Runtime(spec=spec, pool=pool, relay=relay)
     for c in spec.consumers:

@@ -33,6 +33,8 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
     relay_batch_size: int = 200
     relay_poll_interval_s: float = 0.5
+    relay_linger_s: float = 0.005
+    """After a LISTEN wake-up, wait this long so that close commits are relayed together."""
     relay_lease_s: float = 30.0
     relay_duplicate: bool = False
     consumer_max_retries: int = 3

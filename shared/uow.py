@@ -13,11 +13,21 @@ from types import TracebackType
 from typing import Any
 
 import asyncpg
+import orjson
 from asyncpg.pool import PoolConnectionProxy
 from opentelemetry import propagate
 
 from shared import context
 from shared.envelope import Contract, Envelope, envelope_for
+
+# One multi-row INSERT per transaction: the statement-level trigger sends one NOTIFY,
+# and the rows take their ids (the relay's order) in the order they were emitted.
+OUTBOX_INSERT_SQL = (
+    "INSERT INTO outbox (event_id, topic, message_key, type, envelope, traceparent)"
+    " SELECT e, t, k, y, v::jsonb, p FROM unnest($1::uuid[], $2::text[], $3::text[],"
+    " $4::text[], $5::text[], $6::text[]) WITH ORDINALITY AS u(e, t, k, y, v, p, n)"
+    " ORDER BY n"
+)
 
 
 def current_traceparent() -> str | None:
@@ -91,16 +101,16 @@ class UnitOfWork:
         return row is not None
 
     async def flush_outbox(self) -> None:
+        """Write the queued messages: one statement (so one NOTIFY), ids in emit order."""
         if not self._pending:
             return
-        await self.conn.executemany(
-            "INSERT INTO outbox (event_id, topic, message_key, type, envelope, traceparent)"
-            " VALUES ($1, $2, $3, $4, $5, $6)",
-            [
-                (env.event_id, topic, env.aggregate_id, env.type, env.model_dump(mode="json"),
-                 env.traceparent)
-                for topic, env in self._pending
-            ],
+        pending = self._pending
+        await self.conn.execute(
+            OUTBOX_INSERT_SQL,
+            [env.event_id for _, env in pending], [topic for topic, _ in pending],
+            [env.aggregate_id for _, env in pending], [env.type for _, env in pending],
+            [orjson.dumps(env.model_dump(mode="json")).decode() for _, env in pending],
+            [env.traceparent for _, env in pending],
         )
         self._pending = []
 
