@@ -7,8 +7,8 @@ failing (or cannot be parsed) is recorded in ``dead_letters``, copied to
 ``<topic>.dlq`` with its origin in the headers, and the consumer moves on.
 
 The records of one poll and partition share one transaction (each with its own
-inbox row; at most ``batch_max``): under load that is one commit for many
-events instead of one each. If that transaction fails, none of it was
+inbox row, all written by one statement; at most ``batch_max``): under load
+that is one commit for many events instead of one each. If that transaction fails, none of it was
 committed and the records are processed one at a time, exactly as above.
 """
 
@@ -179,8 +179,13 @@ class InboxConsumer:
         outcomes: list[str] = []
         try:
             async with UnitOfWork(self.pool) as uow:
-                for msg, env, parsed in run:
-                    outcomes.append(await self._apply_in(uow, msg, env, parsed))
+                # every inbox row of the run in one statement; a duplicate (seen before,
+                # or twice in this poll) gets no row and is skipped on its own
+                fresh = await uow.record_inbox_many(self.group, [
+                    (env.event_id, msg.topic, msg.partition, msg.offset)
+                    for msg, env, _ in run])
+                for (msg, env, parsed), new in zip(run, fresh, strict=True):
+                    outcomes.append(await self._apply_in(uow, msg, env, parsed, new))
                 await uow.commit()
         except asyncio.CancelledError:
             raise
@@ -194,17 +199,14 @@ class InboxConsumer:
             CONSUMED.labels(self.service, self.group, outcome).inc()
 
     async def _apply_in(self, uow: UnitOfWork, msg: RawMessage, env: Envelope,
-                        parsed: Contract) -> str:
+                        parsed: Contract, new: bool) -> str:
+        if not new:
+            return "duplicate"
         with self._span(msg) as span:
             span.set_attribute("noria.message.type", env.type)
             corr = context.correlation_id.set(env.correlation_id)
             cause = context.causation_id.set(str(env.event_id))
             try:
-                if not await uow.record_inbox(
-                    self.group, env.event_id, topic=msg.topic, partition=msg.partition,
-                    offset=msg.offset,
-                ):
-                    return "duplicate"
                 await self.handlers[env.type](uow, parsed, env)
                 return "applied"
             finally:

@@ -9,6 +9,7 @@ failed request publishes nothing.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
 
@@ -27,6 +28,15 @@ OUTBOX_INSERT_SQL = (
     " SELECT e, t, k, y, v::jsonb, p FROM unnest($1::uuid[], $2::text[], $3::text[],"
     " $4::text[], $5::text[], $6::text[]) WITH ORDINALITY AS u(e, t, k, y, v, p, n)"
     " ORDER BY n"
+)
+
+# Several inbox rows at once; the conflict check skips each event already recorded, and a
+# repeated event_id within the arrays is inserted once (the first copy).
+INBOX_INSERT_MANY_SQL = (
+    "INSERT INTO inbox (consumer, event_id, topic, kafka_partition, kafka_offset)"
+    " SELECT $1, e, t, p, o FROM unnest($2::uuid[], $3::text[], $4::int[], $5::bigint[])"
+    " WITH ORDINALITY AS u(e, t, p, o, n) ORDER BY n"
+    " ON CONFLICT DO NOTHING RETURNING event_id"
 )
 
 
@@ -99,6 +109,24 @@ class UnitOfWork:
             consumer, event_id, topic, partition, offset,
         )
         return row is not None
+
+    async def record_inbox_many(
+        self, consumer: str, events: Sequence[tuple[uuid.UUID, str | None, int | None, int | None]],
+    ) -> list[bool]:
+        """:meth:`record_inbox` for several events (event_id, topic, partition, offset) in
+        one statement; for each, in order, False if it was handled before or is a repeat
+        of an earlier one in ``events``."""
+        if not events:
+            return []
+        rows = await self.conn.fetch(
+            INBOX_INSERT_MANY_SQL, consumer, [e[0] for e in events], [e[1] for e in events],
+            [e[2] for e in events], [e[3] for e in events])
+        inserted = {r["event_id"] for r in rows}
+        out: list[bool] = []
+        for event_id, *_ in events:
+            out.append(event_id in inserted)
+            inserted.discard(event_id)  # a second copy in the same run is a duplicate
+        return out
 
     async def flush_outbox(self) -> None:
         """Write the queued messages: one statement (so one NOTIFY), ids in emit order."""

@@ -43,3 +43,29 @@ async def test_a_poll_with_a_refused_and_a_duplicated_record_books_each_good_one
         # each delivered copy of the refused record fails and is dead-lettered
         assert [d["reason"] for d in dead] == ["handler_failed", "handler_failed"]
         assert inbox == 11
+
+
+async def test_a_batch_with_an_already_handled_record_in_the_middle_applies_the_others_once(
+        infra: Infra, isolated_schema, fresh_topic) -> None:
+    from shared.inbox import RawMessage
+
+    async with rig(isolated_schema, fresh_topic, infra.kafka_bootstrap) as r:
+        envs = [await r.place_order(f"order-{i}", i, f"{i + 1}.00") for i in range(6)]
+
+        def raw(i: int, offset: int) -> RawMessage:
+            return RawMessage(topic=r.topic, partition=0, offset=offset,
+                              key=envs[i].aggregate_id.encode(), value=envs[i].to_bytes(),
+                              headers=[("type", b"OrderPlacedInTest")])
+
+        consumer = r.consumer(batch_max=100)
+        assert (await consumer.process(raw(3, 0))).status == "applied"
+        # a redelivery: record 3 again in the middle, record 1 twice in the same poll
+        await consumer.process_many([raw(0, 1), raw(1, 2), raw(1, 3), raw(2, 4), raw(3, 5),
+                                     raw(4, 6), raw(5, 7)])
+        assert await r.totals() == (Decimal("21.00"), 6, 6)
+        async with r.pool_b.acquire() as conn:
+            offsets = await conn.fetch(
+                "SELECT kafka_offset FROM inbox WHERE consumer = $1 ORDER BY kafka_offset",
+                consumer.group)
+        # each event's inbox row is the copy that took effect
+        assert [o["kafka_offset"] for o in offsets] == [0, 1, 2, 4, 6, 7]
