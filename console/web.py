@@ -36,6 +36,7 @@ NAV = (
 
 FLASH_KEYS = frozenset({
     "approved", "rejected", "replayed", "replayed_all", "kyc_done", "resent", "signed_out",
+    "refund_retried",
 })
 
 

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+import uuid
+from typing import Annotated, Any
+from urllib.parse import quote
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
 from console import charts, present
 from console.i18n import money, to_decimal, translator
-from console.session import OperatorSession
+from console.session import CsrfChecked, OperatorSession
 from console.upstream import Reply
-from console.web import language, render, upstream
+from console.web import language, redirect, render, safe_next, upstream
 
 router = APIRouter()
 
@@ -20,6 +22,8 @@ PORTFOLIO = "/v1/portfolio"
 PORTFOLIO_HISTORY = "/v1/portfolio/history"
 DUE = "/v1/installments/due"
 PAYMENTS = "/v1/payments"
+HELD_REFUNDS = "/v1/refunds/held"
+PAYMENTS_PAGE = 500
 MAX_CLIENT_LOOKUPS = 50
 ACTIVE_PAGE = 500
 FAILED_SAGAS = ("failed", "compensated", "compensating", "credit_rejected")
@@ -85,15 +89,28 @@ def due_from_active(loans: list[dict[str, Any]], day: str) -> list[dict[str, Any
     return rows
 
 
+def due_rows(reply: Reply) -> list[dict[str, Any]]:
+    """loans' ``GET /v1/installments/due`` items, whatever it calls the installment number."""
+    rows = []
+    for item in reply.items():
+        number = present.first(item, "installment", "installment_number", "number")
+        rows.append({**item, "installment": number})
+    return rows
+
+
 @router.get("/collections")
 async def collections(request: Request, session: OperatorSession,
                       date: str | None = None) -> Response:
     day = date or today().isoformat()
     up = upstream(request)
-    due = await up.get("loans", DUE, session.token, {"date": day})
+    due, collected = await up.gather(
+        up.get("loans", DUE, session.token, {"date": day, "limit": ACTIVE_PAGE}),
+        up.get("payments", PAYMENTS, session.token,
+               {"date": day, "kind": "collection", "limit": 1}),
+    )
     derived: Reply | None = None
     if due.ok:
-        rows = due.items()
+        rows = due_rows(due)
     else:
         # loans has no "due on a date" view: derive the unpaid ones from the active
         # loans' next installment (one bounded page, said so on the page).
@@ -103,11 +120,16 @@ async def collections(request: Request, session: OperatorSession,
     clients = await client_phones(request, session.token,
                                   [str(r.get("client_id", "")) for r in rows])
     unpaid = [r for r in rows if str(r.get("status", "")) not in ("paid", "closed")]
+    due_totals = due.obj().get("totals") if due.ok else None
+    total_due = present.total(rows, "total", "amount_due", "amount")
+    if isinstance(due_totals, dict) and due_totals.get("amount_due") is not None:
+        total_due = due_totals["amount_due"]
+    collected_day = (collected.obj().get("totals") or {}).get("collection") or {}
     return render(
         request, "collections.html", day=day, due=due, derived=derived, rows=rows,
-        clients=clients, unpaid=unpaid, active_page=ACTIVE_PAGE,
-        total_due=present.total(rows, "total", "amount_due", "amount"),
-        total_paid=present.total(rows, "paid", "amount_paid"),
+        clients=clients, unpaid=unpaid, active_page=ACTIVE_PAGE, total_due=total_due,
+        total_paid=present.total(rows, "paid", "amount_paid"), collected=collected,
+        collected_day=collected_day, more_due=bool(due.obj().get("next_cursor")),
     )
 
 
@@ -120,10 +142,12 @@ async def payments(request: Request, session: OperatorSession,
                    date: str | None = None) -> Response:
     day = date or today().isoformat()
     up = upstream(request)
-    sagas, collected, trial = await up.gather(
+    sagas, collected, trial, held = await up.gather(
         up.get("loans", "/v1/sagas", session.token, {"limit": 500}),
-        up.get("payments", PAYMENTS, session.token, {"date": day, "kind": "repayment"}),
+        up.get("payments", PAYMENTS, session.token,
+               {"date": day, "kind": "collection", "limit": PAYMENTS_PAGE}),
         up.get("payments", "/v1/ledger/trial-balance", session.token),
+        up.get("payments", HELD_REFUNDS, session.token, {"limit": 100}),
     )
     todays = [s for s in sagas.items() if is_on(s, day)]
     payouts = [s for s in todays if s.get("state") == "completed"]
@@ -132,5 +156,25 @@ async def payments(request: Request, session: OperatorSession,
         request, "payments.html", day=day, sagas=sagas, todays=todays, payouts=payouts,
         failed=failed, collected=collected, trial=trial,
         payout_total=present.total([s.get("data") or {} for s in payouts], "amount"),
-        collected_total=present.total(collected.items(), "amount"),
+        collected_total=((collected.obj().get("totals") or {}).get("collection") or {}).get(
+            "amount", present.total(collected.items(), "amount")),
+        collected_more=bool(collected.obj().get("next_cursor")), held=held,
+        retry_key=str(uuid.uuid4()),
     )
+
+
+@router.post("/refunds/{refund_id}/retry", dependencies=[CsrfChecked])
+async def retry_refund(request: Request, refund_id: str, session: OperatorSession,
+                       idempotency_key: Annotated[str, Form()] = "",
+                       note: Annotated[str, Form()] = "",
+                       back: Annotated[str, Form()] = "/payments") -> Response:
+    """Pay a held refund again; the form's key makes a double submit one retry."""
+    key = idempotency_key or str(uuid.uuid4())
+    reply = await upstream(request).call(
+        "payments", "POST", f"/v1/refunds/{quote(refund_id, safe='')}/retry", session.token,
+        json={"note": note.strip()[:500]}, idempotency_key=key)
+    target = safe_next(back)
+    if not reply.ok:
+        return render(request, "action_failed.html", code=reply.status or 502, reply=reply,
+                      back=target)
+    return redirect(f"{target}{'&' if '?' in target else '?'}flash=refund_retried", request)

@@ -23,6 +23,7 @@ IN_FLIGHT = ("reserving_credit", "disbursing", "compensating")
 DLQ_SERVICES = SERVICES
 SMS_COUNTS = ("sent", "delivered", "failed", "expired", "queued", "suppressed", "segments")
 RECON_STATUSES = ("matched", "amount_mismatch", "ours_only", "theirs_only")
+REPLAYS_SHOWN = 50
 
 
 @router.get("/fragments/health")
@@ -62,6 +63,13 @@ async def dead_letters(request: Request, session: OperatorSession, show: str = "
                {"pending_only": "false" if show == "all" else "true", "limit": 500})
         for s in DLQ_SERVICES))
     per_service = dict(zip(DLQ_SERVICES, replies, strict=True))
+    audits = await up.gather(*(
+        up.get(s, "/v1/dead-letters/replays", session.token, {"limit": REPLAYS_SHOWN})
+        for s in DLQ_SERVICES))
+    replay_audit = dict(zip(DLQ_SERVICES, audits, strict=True))
+    recent_replays = sorted(
+        ({**row, "service": s} for s, r in replay_audit.items() for row in r.items()),
+        key=lambda row: str(row.get("replayed_at", "")), reverse=True)[:REPLAYS_SHOWN]
     everything = [{**row, "service": s} for s, r in per_service.items() for row in r.items()]
     wanted = {"service": service, "topic": topic, "reason": reason}
     rows = [r for r in everything
@@ -69,7 +77,8 @@ async def dead_letters(request: Request, session: OperatorSession, show: str = "
     return render(request, "dead_letters.html", per_service=per_service, rows=rows,
                   total=len(everything), groups=present.group_dead_letters(everything),
                   show=show, replayed=replayed, outcome=outcome, replayed_ok=ok,
-                  replayed_n=n, filtered={k: v for k, v in wanted.items() if v})
+                  replayed_n=n, filtered={k: v for k, v in wanted.items() if v},
+                  replay_audit=replay_audit, recent_replays=recent_replays)
 
 
 @router.post("/dead-letters/{service}/{dead_letter_id}/replay", dependencies=[CsrfChecked])

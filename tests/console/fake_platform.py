@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import uvicorn
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, HTTPException, Request
 from pydantic import BaseModel, Field
 
 from shared.auth import AuthError, Principal, require
@@ -50,6 +50,12 @@ class State:
     statements: dict[str, dict[str, Any]] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
     revoked: set[str] = field(default_factory=set)
+    # endpoints a test turns on (None: the service answers 404, as before it offered them)
+    installments_due: dict[str, Any] | None = None
+    payments_day: dict[str, Any] | None = None
+    held_refunds: list[dict[str, Any]] | None = None
+    replays: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    refund_retry_refusal: str | None = None
 
     def posts(self, service: str) -> list[Call]:
         return [c for c in self.calls if c.service == service and c.method == "POST"]
@@ -112,6 +118,13 @@ def build_service(name: str, state: State) -> FastAPI:
                 row["replay_count"] += 1
                 out.append({"id": row["id"], "outcome": "applied", "error": None})
         return out
+
+    @router.get("/v1/dead-letters/replays")
+    async def replays(request: Request, who: Annotated[Principal, require("dlq:read")],
+                      limit: int = 100) -> dict[str, Any]:
+        record(request, who)
+        rows = state.replays.get(name, [])[:limit]
+        return {"items": rows, "next_before": None}
 
     if name == "clients":
         @router.get("/v1/clients")
@@ -210,6 +223,15 @@ def build_service(name: str, state: State) -> FastAPI:
             loan["decision_reason"] = body.reason
             return loan
 
+        @router.get("/v1/installments/due")
+        async def installments_due(request: Request,
+                                   who: Annotated[Principal, require("loans:read")],
+                                   date: str | None = None) -> dict[str, Any]:
+            record(request, who, dict(request.query_params))
+            if state.installments_due is None:
+                raise HTTPException(404)
+            return state.installments_due
+
         @router.get("/v1/portfolio")
         async def portfolio(request: Request,
                             who: Annotated[Principal, require("loans:read")]) -> dict[str, Any]:
@@ -240,6 +262,38 @@ def build_service(name: str, state: State) -> FastAPI:
             return state.sagas[saga_id]
 
     if name == "payments":
+        @router.get("/v1/payments")
+        async def day_payments(request: Request,
+                               who: Annotated[Principal, require("payments:read")],
+                               date: str | None = None, kind: str | None = None,
+                               limit: int = 100) -> dict[str, Any]:
+            record(request, who, dict(request.query_params))
+            if state.payments_day is None:
+                raise HTTPException(404)
+            items = [i for i in state.payments_day["items"] if kind in (None, i["kind"])]
+            return {**state.payments_day, "items": items[:limit], "date": date,
+                    "next_cursor": "more" if len(items) > limit else None}
+
+        @router.get("/v1/refunds/held")
+        async def held(request: Request,
+                       who: Annotated[Principal, require("payments:read", "tenant:all")]
+                       ) -> dict[str, Any]:
+            record(request, who)
+            if state.held_refunds is None:
+                raise HTTPException(404)
+            return {"items": state.held_refunds}
+
+        @router.post("/v1/refunds/{refund_id}/retry", status_code=202)
+        async def retry_refund(request: Request, refund_id: str,
+                               who: Annotated[Principal, require("payments:read", "tenant:all")]
+                               ) -> dict[str, Any]:
+            body = await request.json()
+            record(request, who, {**body, "idempotency_key":
+                                  request.headers.get("idempotency-key")})
+            if state.refund_retry_refusal:
+                raise Conflict(state.refund_retry_refusal, field="id")
+            return {"payment_id": refund_id, "payout_id": "p-1", "status": "pending"}
+
         @router.get("/v1/ledger/trial-balance")
         async def trial_balance(request: Request,
                                 who: Annotated[Principal, require("ledger:read", "tenant:all")]
