@@ -6,9 +6,11 @@ import logging
 
 from services.loans.domain.allocation import Rejection, decide_repayment
 from services.loans.domain.loan import Loan, LoanStatus
+from services.loans.domain.products import ProductTerms
 from services.loans.handlers.views import next_due, outstanding
 from services.loans.repository import loans as loans_repo
-from services.loans.repository import products as products_repo
+from services.loans.repository import repayment_path
+from services.loans.repository.loans import Installment
 from services.loans.topics import emit
 from shared.contracts.loans import AllocationLine as AllocationLineOut
 from shared.contracts.loans import LoanClosed, RepaymentApplied, RepaymentRejected
@@ -37,8 +39,17 @@ async def on_repayment_received(uow: UnitOfWork, msg: RepaymentReceived, env: En
                                 ) -> None:
     conn = uow.conn
     # The inbox stops a redelivered event; this stops the same payment told twice.
-    loan = await loans_repo.get(conn, msg.loan_id, for_update=True)
-    seen = await loans_repo.repayment_seen(conn, msg.payment_id)
+    # The loan is locked first: the read of what this payment did comes after the lock.
+    locked = await repayment_path.lock_with_terms(conn, msg.loan_id)
+    loan: Loan | None
+    terms: ProductTerms | None
+    items: list[Installment]
+    if locked is None:
+        seen = await loans_repo.repayment_seen(conn, msg.payment_id)
+        loan, terms, items = None, None, []
+    else:
+        loan, terms = locked
+        seen, items = await repayment_path.seen_and_installments(conn, loan.id, msg.payment_id)
     if seen is not None:
         log.info("payment %s was already %s; duplicate ignored", msg.payment_id, seen)
         return
@@ -55,29 +66,24 @@ async def on_repayment_received(uow: UnitOfWork, msg: RepaymentReceived, env: En
     if loan.status is not LoanStatus.ACTIVE:
         await _reject(uow, msg, loan, "loan_not_active", f"the loan is {loan.status.value}")
         return
-    product = await products_repo.get(conn, loan.product_id, loan.product_version)
-    assert product is not None
-    items = await loans_repo.installments(conn, loan.id)
+    assert terms is not None
     owed = [i.owed() for i in items if i.status in ("pending", "overdue")]
     paid_on = msg.received_at.date()
-    result = decide_repayment(owed, msg.amount, product.terms.allocation_order,
-                              product.terms.overpayment_tolerance, as_of=paid_on)
+    result = decide_repayment(owed, msg.amount, terms.allocation_order,
+                              terms.overpayment_tolerance, as_of=paid_on)
     if isinstance(result, Rejection):
         await _reject(uow, msg, loan, "overpayment", result.detail)
         return
-    await loans_repo.apply_allocation(conn, loan.id, result.lines, paid_on)
-    await loans_repo.record_repayment(
-        conn, payment_id=msg.payment_id, loan_id=loan.id, amount=msg.amount,
-        outcome="applied", reason=None, lines=result.lines, received_at=msg.received_at)
-    after = await loans_repo.installments(conn, loan.id)
+    after = await repayment_path.apply_payment(conn, loan.id, items, result.lines, paid_on)
     left = outstanding(after)
     nxt = next_due(after)
     closes = left["total"] == 0
     loan.principal_outstanding = left["principal"]
     if closes:
         loan.close(paid_on)
-    await loans_repo.save(conn, loan)
-    await loans_repo.refresh_arrears(conn, loan.id)
+    await repayment_path.record_and_save(conn, loan, payment_id=msg.payment_id,
+                                         amount=msg.amount, lines=result.lines,
+                                         received_at=msg.received_at)
     emit(uow, RepaymentApplied(
         loan_id=loan.id, client_id=loan.client_id, payment_id=msg.payment_id,
         amount=msg.amount, currency=msg.currency,
