@@ -9,14 +9,18 @@
 
 A crash between 2 and 3 leaves the run ``running``; running it again redoes step 2
 (nothing left to change) and step 3 (which never committed). A session advisory
-lock keeps two runs from overlapping.
+lock (per schema) keeps two runs from overlapping, and tells a live run from one
+whose process died: whoever takes the lock marks any ``running`` row ``failed``.
+
+:func:`run_close_of_business` does it all in the caller's task (the command line,
+the daily schedule); the HTTP API claims the date in the request with
+:func:`lock_and_claim` and runs :func:`execute` in a background task (``jobs.py``).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -25,12 +29,13 @@ import asyncpg
 
 from services.loans.repository import Conn
 from services.loans.repository import cob as sql
+from services.loans.repository import cob_runs as runs
 from services.loans.topics import topic
 from shared.contracts import loans as loan_contracts
 from shared.errors import Conflict, InvalidInput
 
 log = logging.getLogger("noria.loans.cob")
-LOCK_KEY = "noria.loans.close_of_business"
+LOCK_KEY = runs.LOCK_KEY
 
 
 @dataclass(frozen=True)
@@ -45,47 +50,98 @@ class CobResult:
                 "rerun": self.rerun, **self.stats}
 
 
+@dataclass(frozen=True)
+class Claim:
+    """The date's run row after claiming: ``done`` when it had already completed."""
+
+    run: asyncpg.Record
+    done: CobResult | None
+
+
 def _count(tag: str) -> int:
     """Rows touched, from asyncpg's command tag ("UPDATE 12", "INSERT 0 3")."""
     return int(tag.rsplit(" ", 1)[-1]) if tag and tag[-1].isdigit() else 0
 
 
-async def _stored(conn: Conn, business_date: date) -> CobResult | None:
-    row = await conn.fetchrow("SELECT status, stats FROM cob_runs WHERE business_date = $1",
-                              business_date)
-    if row is None or row["status"] != "completed":
-        return None
-    return CobResult(business_date, "completed", True, dict(row["stats"]))
+async def recover_stale_runs(conn: Conn) -> list[date]:
+    """Mark failed the runs left ``running`` by a process that died; [] if a run is alive."""
+    if not await runs.try_lock(conn):
+        return []
+    try:
+        return await recover_stale_locked(conn)
+    finally:
+        await runs.unlock(conn)
+
+
+async def claim(conn: Conn, business_date: date, requested_by: str) -> Claim:
+    """With the lock held: the stored result of a completed date, or the date claimed."""
+    await recover_stale_locked(conn)
+    row = await runs.by_date(conn, business_date)
+    if row is not None and row["status"] == "completed":
+        return Claim(row, CobResult(business_date, "completed", True, dict(row["stats"])))
+    latest = await runs.latest_completed(conn)
+    if latest is not None and business_date < latest:
+        raise InvalidInput(
+            f"business dates only move forward: {latest} is already closed",
+            field="business_date")
+    return Claim(await runs.claim(conn, business_date, requested_by), None)
+
+
+async def recover_stale_locked(conn: Conn) -> list[date]:
+    """With the lock held, no run is alive: any ``running`` row is a dead process's."""
+    stale = await runs.fail_stale(conn)
+    for day in stale:
+        log.warning("close of business %s was left running by a process that stopped;"
+                    " marked failed (running the date again resumes it)", day)
+    return stale
+
+
+async def lock_and_claim(conn: Conn, business_date: date, requested_by: str) -> Claim:
+    """Take the lock and claim the date; the lock stays held unless this raises or the
+    date had already completed (then it is released)."""
+    if not await runs.try_lock(conn):
+        raise Conflict("a close of business is already running; retry when it ends",
+                       field="business_date")
+    try:
+        claimed = await claim(conn, business_date, requested_by)
+    except BaseException:
+        await runs.unlock(conn)
+        raise
+    if claimed.done is not None:
+        await runs.unlock(conn)
+    return claimed
 
 
 async def run_close_of_business(pool: asyncpg.Pool, business_date: date, *,
                                 due_days_before: int, requested_by: str) -> CobResult:
     async with pool.acquire() as conn:
-        if not await conn.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", LOCK_KEY):
-            raise Conflict("a close of business is already running; retry when it ends",
-                           field="business_date")
+        claimed = await lock_and_claim(conn, business_date, requested_by)
+        if claimed.done is not None:
+            log.info("close of business %s already completed; nothing to do", business_date)
+            return claimed.done
         try:
-            return await _run(conn, business_date, due_days_before, requested_by)
+            return await execute(conn, business_date, claimed.run["run_id"],
+                                 due_days_before=due_days_before, requested_by=requested_by)
+        except Exception as exc:
+            await record_failure(pool, business_date, f"{type(exc).__name__}: {exc}")
+            raise
         finally:
-            await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", LOCK_KEY)
+            await runs.unlock(conn)
 
 
-async def _run(conn: Conn, business_date: date, due_days_before: int,
-               requested_by: str) -> CobResult:
-    done = await _stored(conn, business_date)
-    if done is not None:
-        log.info("close of business %s already completed; nothing to do", business_date)
-        return done
-    latest = await conn.fetchval(
-        "SELECT max(business_date) FROM cob_runs WHERE status = 'completed'")
-    if latest is not None and business_date < latest:
-        raise InvalidInput(
-            f"business dates only move forward: {latest} is already closed",
-            field="business_date")
-    await conn.execute(
-        "INSERT INTO cob_runs (business_date, status) VALUES ($1, 'running')"
-        " ON CONFLICT (business_date) DO UPDATE SET started_at = now()", business_date)
-    run_id = str(uuid.uuid4())
+async def record_failure(pool: asyncpg.Pool, business_date: date, error: str) -> None:
+    """Best effort: the run's own connection may be the thing that broke."""
+    try:
+        async with pool.acquire(timeout=5) as other:
+            await runs.fail(other, business_date, error)
+    except Exception:
+        log.warning("could not mark close of business %s failed; the next start or"
+                    " status check will", business_date, exc_info=True)
+
+
+async def execute(conn: Conn, business_date: date, run_id: str, *, due_days_before: int,
+                  requested_by: str) -> CobResult:
+    """Steps 2 and 3 on a claimed date (the caller holds the lock on ``conn``)."""
     started = time.perf_counter()
     events_topic = topic(loan_contracts.EVENTS)
     stats: dict[str, Any] = {"requested_by": requested_by, "run_id": run_id}
@@ -95,6 +151,7 @@ async def _run(conn: Conn, business_date: date, due_days_before: int,
                             ("penalties_applied", sql.APPLY_PENALTIES),
                             ("statistics", sql.ANALYZE),
                             ("loans_reaged", sql.AGE_ARREARS)):
+        await runs.progress(conn, business_date, name, stats)
         t0 = time.perf_counter()
         if name == "statistics":
             # the steps above may have just changed hundreds of thousands of rows: give
@@ -106,6 +163,7 @@ async def _run(conn: Conn, business_date: date, due_days_before: int,
         log.info("close of business %s: %s = %s (%.2fs)", business_date, name,
                  stats.get(name, "refreshed"), time.perf_counter() - t0)
 
+    await runs.progress(conn, business_date, "events_and_snapshot", stats)
     async with conn.transaction():
         t0 = time.perf_counter()
         stats["repayment_due_events"] = _count(await conn.execute(
@@ -117,8 +175,6 @@ async def _run(conn: Conn, business_date: date, due_days_before: int,
                  time.perf_counter() - t0)
         await conn.execute(sql.SNAPSHOT, business_date)
         stats["seconds"] = round(time.perf_counter() - started, 3)
-        await conn.execute(
-            "UPDATE cob_runs SET status = 'completed', finished_at = now(), stats = $2"
-            " WHERE business_date = $1", business_date, stats)
+        await runs.complete(conn, business_date, stats)
     log.info("close of business %s completed in %.2fs", business_date, stats["seconds"])
     return CobResult(business_date, "completed", False, stats)

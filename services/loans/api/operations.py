@@ -1,15 +1,15 @@
-"""Operator views: portfolio at risk, close of business, the saga monitor."""
+"""Operator views: portfolio at risk, the saga monitor; close of business and the
+installments due on a date come from ``api/cob.py`` and ``api/installments.py``."""
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
-from services.loans.api.deps import operator_only, runtime, settings
-from services.loans.api.schemas import CloseOfBusinessIn
-from services.loans.cob import run_close_of_business
+from services.loans.api import cob, installments
+from services.loans.api.deps import operator_only, runtime
+from services.loans.api.views import BUCKETS, ratio, snapshot_json
 from services.loans.domain.saga import SagaStatus
 from services.loans.repository import cob as cob_sql
 from services.loans.repository import sagas as sagas_repo
@@ -17,13 +17,9 @@ from shared.auth import Principal, require
 from shared.errors import InvalidInput, NotFound
 
 router = APIRouter(tags=["operations"])
-BUCKETS = ("current", "1-30", "31-60", "61-90", "90+")
-
-
-def _ratio(part: Decimal, total: Decimal) -> str:
-    if total <= 0:
-        return "0.0000"
-    return str((part / total).quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP))
+# mounted with this router (the composition root lists the routers it was given)
+router.include_router(cob.router)
+router.include_router(installments.router)
 
 
 @router.get("/v1/portfolio")
@@ -48,26 +44,12 @@ async def portfolio(request: Request,
         "loans_active": live["loans_active"],
         "outstanding_principal": str(total),
         "par": {f"par{n}": {"principal": str(live[f"par{n}"]),
-                            "ratio": _ratio(live[f"par{n}"], total)} for n in (1, 30, 90)},
+                            "ratio": ratio(live[f"par{n}"], total)} for n in (1, 30, 90)},
         "arrears_buckets": {b: {"loans": buckets[b]["loans"] if b in buckets else 0,
                                 "principal": str(buckets[b]["principal"]) if b in buckets
                                 else "0.00"} for b in BUCKETS},
         "loans_by_status": statuses,
-        "last_snapshot": None if snapshot is None else _snapshot_json(snapshot),
-    }
-
-
-def _snapshot_json(snap: Any) -> dict[str, Any]:
-    total = snap["outstanding_principal"]
-    return {
-        "business_date": snap["business_date"].isoformat(),
-        "loans_active": snap["loans_active"],
-        "outstanding_principal": str(total),
-        "par": {f"par{n}": {"principal": str(snap[f"par{n}_principal"]),
-                            "ratio": _ratio(snap[f"par{n}_principal"], total)}
-                for n in (1, 30, 90)},
-        "arrears_buckets": {b: snap["buckets"].get(b, {"loans": 0, "principal": "0.00"})
-                            for b in BUCKETS},
+        "last_snapshot": None if snapshot is None else snapshot_json(snapshot),
     }
 
 
@@ -81,30 +63,7 @@ async def portfolio_history(
     async with runtime(request).pool.acquire() as conn:
         rows = await conn.fetch(
             "SELECT * FROM portfolio_snapshots ORDER BY business_date DESC LIMIT $1", limit)
-    return {"items": [_snapshot_json(r) for r in rows]}
-
-
-@router.post("/v1/close-of-business")
-async def close_of_business(body: CloseOfBusinessIn, request: Request,
-                            who: Annotated[Principal, require("cob:run")]) -> dict[str, Any]:
-    result = await run_close_of_business(
-        runtime(request).pool, body.business_date,
-        due_days_before=settings(request).repayment_due_days_before, requested_by=who.sub)
-    return result.to_json()
-
-
-@router.get("/v1/close-of-business")
-async def close_of_business_runs(request: Request,
-                                 who: Annotated[Principal, require("cob:run")]
-                                 ) -> dict[str, Any]:
-    async with runtime(request).pool.acquire() as conn:
-        rows = await conn.fetch(
-            "SELECT business_date, status, started_at, finished_at, stats FROM cob_runs"
-            " ORDER BY business_date DESC LIMIT 60")
-    return {"items": [{"business_date": r["business_date"].isoformat(), "status": r["status"],
-                       "started_at": r["started_at"].isoformat(),
-                       "finished_at": r["finished_at"].isoformat() if r["finished_at"] else None,
-                       **r["stats"]} for r in rows]}
+    return {"items": [snapshot_json(r) for r in rows]}
 
 
 @router.get("/v1/sagas")
