@@ -1,0 +1,90 @@
+"""Installments due on a date: the operations console's "due today"."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+
+from services.loans.api.deps import runtime
+from services.loans.repository import due_installments as due_repo
+from shared.auth import Principal, require
+from shared.errors import InvalidInput
+
+router = APIRouter(prefix="/v1/installments", tags=["installments"])
+ZERO = Decimal("0.00")
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def business_today() -> date:
+    """The service's business date: UTC, like close of business and its daily schedule."""
+    return datetime.now(UTC).date()
+
+
+def parse_date(value: str | None) -> date:
+    if value is None:
+        return business_today()
+    try:
+        if not _ISO_DATE.match(value):
+            raise ValueError(value)
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(f"{value!r} is not a date (YYYY-MM-DD)", field="date") from None
+
+
+def encode_cursor(loan_id: str, number: int) -> str:
+    raw = json.dumps([loan_id, number], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[str, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        loan_id, number = json.loads(raw)
+        if isinstance(loan_id, str) and isinstance(number, int) and not isinstance(number, bool):
+            return loan_id, number
+    except (ValueError, TypeError, binascii.Error):
+        pass
+    raise InvalidInput("not a cursor this listing returned", field="cursor")
+
+
+def item_json(r: Any) -> dict[str, Any]:
+    total, paid = r["total"], r["paid"]
+    return {
+        "loan_id": r["loan_id"], "client_id": r["client_id"], "partner_id": r["partner_id"],
+        "installment": r["number"], "due_date": r["due_date"].isoformat(),
+        "total": str(total), "paid": str(paid), "amount_due": str(max(total - paid, ZERO)),
+        "status": due_repo.status_of(total, paid), "days_in_arrears": r["days_in_arrears"],
+    }
+
+
+@router.get("/due")
+async def installments_due(
+    request: Request, who: Annotated[Principal, require("loans:read")],
+    date: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: Annotated[str | None, Query(max_length=2000)] = None,
+) -> dict[str, Any]:
+    """Installments of active loans due on ``date`` (default: today, UTC), a partner's own
+    loans only; ``totals`` cover every page."""
+    day = parse_date(date)
+    after = decode_cursor(cursor) if cursor is not None else None
+    partner = None if who.sees_all_tenants else who.partner_id or "-"
+    async with runtime(request).pool.acquire() as conn, conn.transaction(
+            isolation="repeatable_read", readonly=True):   # the page and totals agree
+        rows = await due_repo.page(conn, day, partner, after, limit + 1)
+        totals = await due_repo.totals(conn, day, partner)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return {
+        "date": day.isoformat(), "currency": "MAD",
+        "items": [item_json(r) for r in rows],
+        "totals": totals,
+        "next_cursor": encode_cursor(rows[-1]["loan_id"], rows[-1]["number"]) if more else None,
+    }
