@@ -8,6 +8,7 @@ from datetime import date
 import pytest
 
 from tests.infra import Infra
+from tests.integration.loans.cob_helpers import close_of_business, wait_for_run
 from tests.integration.loans.harness import running_loans
 
 pytestmark = pytest.mark.integration
@@ -30,13 +31,15 @@ async def test_a_night_on_a_small_portfolio_and_its_rerun(infra: Infra, isolated
 
         resp = await svc.client.post("/v1/close-of-business", headers=svc.operator,
                                      json={"business_date": "2026-03-20"})
-        assert resp.status_code == 200, resp.text
-        run = resp.json()
-        assert run["rerun"] is False
+        assert resp.status_code == 202, resp.text
+        assert resp.json()["attempts"] == 1
+        run = await wait_for_run(svc.client, svc.operator, resp.headers["location"])
+        assert run["status"] == "succeeded", run
         # a: 5 Feb + 5 Mar; b: 5 Mar; d: 1 Nov, 1 Dec, 1 Jan, 1 Feb
-        assert run["installments_marked_overdue"] == 7
-        assert run["penalties_applied"] == 7
-        assert (run["repayment_due_events"], run["in_arrears_events"]) == (1, 3)
+        assert run["counts"]["installments_marked_overdue"] == 7
+        assert run["counts"]["penalties_applied"] == 7
+        assert (run["counts"]["repayment_due_events"], run["counts"]["in_arrears_events"]) == (
+            1, 3)
 
         expected = {a["id"]: (43, "31-60", "100.00"), b["id"]: (15, "1-30", "50.00"),
                     c["id"]: (0, "current", "0.00"), d["id"]: (139, "90+", "200.00"),
@@ -81,15 +84,15 @@ async def test_a_night_on_a_small_portfolio_and_its_rerun(infra: Infra, isolated
         outbox_before = await svc.count("outbox")
         again = await svc.client.post("/v1/close-of-business", headers=svc.operator,
                                       json={"business_date": "2026-03-20"})
-        assert again.status_code == 200 and again.json()["rerun"] is True
-        assert again.json()["penalties_applied"] == 7
+        assert again.status_code == 200, again.text
+        assert again.json()["run_id"] == run["run_id"] and again.json()["attempts"] == 1
+        assert again.json()["counts"]["penalties_applied"] == 7
         assert await svc.count("outbox") == outbox_before
         assert (await svc.get(a["id"]))["outstanding"]["penalties"] == "100.00"
 
         # the next night: arrears age by a day, no bucket moved, no penalty twice
-        nxt = (await svc.client.post("/v1/close-of-business", headers=svc.operator,
-                                     json={"business_date": "2026-03-21"})).json()
-        assert (nxt["penalties_applied"], nxt["in_arrears_events"]) == (0, 0)
+        nxt = await close_of_business(svc.client, svc.operator, "2026-03-21")
+        assert (nxt["counts"]["penalties_applied"], nxt["counts"]["in_arrears_events"]) == (0, 0)
         assert (await svc.get(a["id"]))["days_in_arrears"] == 44
         await asyncio.sleep(1.0)
         assert len(svc.bus.matching("LoanInArrears", loan_id=a["id"])) == 1
@@ -109,9 +112,8 @@ async def test_write_off_after_enough_days_in_arrears(infra: Infra, isolated_sch
         product = await svc.create_product(penalty=PENALTY)
         recent = await svc.active_loan(product, disbursed_on=date(2026, 1, 5))
         old = await svc.active_loan(product, disbursed_on=date(2025, 10, 1))
-        resp = await svc.client.post("/v1/close-of-business", headers=svc.operator,
-                                     json={"business_date": "2026-03-20"})
-        assert resp.status_code == 200
+        assert (await close_of_business(svc.client, svc.operator, "2026-03-20"))[
+            "status"] == "succeeded"
 
         too_soon = await svc.client.post(f"/v1/loans/{recent['id']}/write-off",
                                          headers=svc.operator, json={})

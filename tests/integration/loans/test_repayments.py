@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from tests.infra import Infra
+from tests.integration.loans.cob_helpers import close_of_business
 from tests.integration.loans.harness import Loans, running_loans
 
 pytestmark = pytest.mark.integration
@@ -86,9 +87,8 @@ async def test_late_payment_pays_the_penalty_first(infra: Infra, isolated_schema
             penalty={"kind": "flat", "value": "25.00", "tolerance_days": 3})
         loan = await svc.active_loan(product, disbursed_on=D0)
         lid = loan["id"]
-        cob = await svc.client.post("/v1/close-of-business", headers=svc.operator,
-                                    json={"business_date": "2026-02-15"})
-        assert cob.status_code == 200, cob.text
+        cob = await close_of_business(svc.client, svc.operator, "2026-02-15")
+        assert cob["status"] == "succeeded", cob
         body = await svc.get(lid)
         assert body["days_in_arrears"] == 10 and body["arrears_bucket"] == "1-30"
         assert body["outstanding"]["penalties"] == "25.00"
