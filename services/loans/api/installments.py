@@ -19,6 +19,7 @@ from shared.errors import InvalidInput
 
 router = APIRouter(prefix="/v1/installments", tags=["installments"])
 ZERO = Decimal("0.00")
+INT4_MAX = 2**31 - 1
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -47,9 +48,11 @@ def decode_cursor(cursor: str) -> tuple[str, int]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         loan_id, number = json.loads(raw)
-        if isinstance(loan_id, str) and isinstance(number, int) and not isinstance(number, bool):
+        if (isinstance(loan_id, str) and isinstance(number, int)
+                and not isinstance(number, bool) and 0 <= number <= INT4_MAX
+                and "\x00" not in loan_id and loan_id.encode()):   # no lone surrogate
             return loan_id, number
-    except (ValueError, TypeError, binascii.Error):
+    except (ValueError, TypeError, binascii.Error):   # UnicodeError is a ValueError
         pass
     raise InvalidInput("not a cursor this listing returned", field="cursor")
 

@@ -14,7 +14,8 @@ from services.loans.repository.due_installments import status_of
 from shared.errors import InvalidInput
 
 
-@given(st.text(min_size=1, max_size=80), st.integers(min_value=1, max_value=10**6))
+@given(st.text(st.characters(blacklist_characters="\x00"), min_size=1, max_size=80),
+       st.integers(min_value=1, max_value=10**6))
 def test_a_cursor_gives_back_the_row_it_was_made_from(loan_id: str, number: int) -> None:
     cursor = encode_cursor(loan_id, number)
     assert decode_cursor(cursor) == (loan_id, number)
@@ -22,7 +23,9 @@ def test_a_cursor_gives_back_the_row_it_was_made_from(loan_id: str, number: int)
 
 
 @pytest.mark.parametrize("cursor", ["", "not-a-cursor", "W10", encode_cursor("x", 1)[:-2],
-                                    "WyJ4IiwidHJ1ZSJd", "WyJ4Iix0cnVlXQ"])
+                                    "WyJ4IiwidHJ1ZSJd", "WyJ4Iix0cnVlXQ",
+                                    encode_cursor("x", 2**31), encode_cursor("x", -1),
+                                    encode_cursor("a\x00b", 1), encode_cursor("\ud800", 1)])
 def test_a_cursor_not_made_by_the_listing_names_the_field(cursor: str) -> None:
     with pytest.raises(InvalidInput) as err:
         decode_cursor(cursor)
