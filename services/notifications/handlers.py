@@ -25,6 +25,8 @@ from services.notifications.domain.messages import (
     Receipt,
     Recipient,
     RetryPolicy,
+    Status,
+    combine_parts,
     is_stop,
     suppression_reason,
 )
@@ -257,20 +259,41 @@ def handlers(deps: Deps) -> dict[str, Handler]:
 # -- receipts and replies ------------------------------------------------------------------
 
 async def apply_receipts(uow: UnitOfWork, deps: Deps) -> int:
-    """Apply the receipts whose parts are known; finish messages whose parts all ended."""
-    rows = await store.pending_receipts(uow.conn)
+    """Apply the receipts whose parts are known; finish messages whose parts all ended.
+
+    One batch, set-based: the outcome is the one applying the receipts one by one,
+    in order, gives — a part takes its last receipt's status, and a message ends
+    with the first receipt after which its parts combine to an outcome.
+    """
+    conn = uow.conn
+    rows = await store.pending_receipts(conn)
+    if not rows:
+        return 0
+    keys = list(dict.fromkeys((row["message_id"], row["attempt"]) for row in rows))
+    parts = await store.part_statuses(conn, keys)
+    last: dict[tuple[str, str], tuple[Status, str]] = {}
+    ends: dict[Any, tuple[Status, Receipt]] = {}  # message id -> (outcome, its receipt)
     for row in rows:
         receipt = Receipt(row["provider_message_id"], row["stat"])
-        await store.apply_part_status(uow.conn, row["id"], row["provider"],
-                                      row["provider_message_id"], receipt.status, receipt.stat)
-        outcome = await store.message_outcome(uow.conn, row["message_id"], row["attempt"])
-        if outcome is None:
-            continue
-        permanent = True if outcome == "failed" else None
-        reason = None if outcome == "delivered" else f"receipt {receipt.stat}"
-        msg = await store.finish(uow.conn, row["message_id"], outcome, reason=reason,
-                                 permanent=permanent, now=deps.clock(),
-                                 from_status=("submitted",))
+        part = (row["provider"], row["provider_message_id"])
+        last[part] = (receipt.status, receipt.stat)
+        statuses = parts[(row["message_id"], row["attempt"])]
+        statuses[part] = receipt.status
+        if row["message_id"] in ends:
+            continue  # an earlier receipt ended it (or tried to): later ones change nothing
+        outcome = combine_parts(list(statuses.values()))
+        if outcome is not None:
+            ends[row["message_id"]] = (outcome, receipt)
+    await store.apply_part_statuses(conn, [row["id"] for row in rows],
+                                    [(p, i, st, stat) for (p, i), (st, stat) in last.items()])
+    if not ends:
+        return len(rows)
+    finished = await store.finish_submitted(conn, [
+        (mid, outcome, None if outcome == "delivered" else f"receipt {receipt.stat}",
+         True if outcome == "failed" else None)
+        for mid, (outcome, receipt) in ends.items()], deps.clock())
+    for mid, (outcome, _) in ends.items():
+        msg = finished.get(mid)
         if msg is None:
             continue
         key = str(msg["id"])
@@ -281,7 +304,7 @@ async def apply_receipts(uow: UnitOfWork, deps: Deps) -> int:
         else:
             uow.emit(SmsFailed(message_id=key, client_id=msg["client_id"],
                                template=msg["template"], provider=msg["provider"],
-                               reason=reason or outcome, permanent=outcome == "failed"),
+                               reason=msg["reason"] or outcome, permanent=outcome == "failed"),
                      key=key)
     return len(rows)
 

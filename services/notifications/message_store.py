@@ -139,6 +139,52 @@ async def apply_part_status(conn: Conn, receipt_id: int, provider: str,
         stat)
 
 
+async def part_statuses(conn: Conn, messages: list[tuple[uuid.UUID, int]]
+                        ) -> dict[tuple[uuid.UUID, int], dict[tuple[str, str], Status]]:
+    """The parts of several (message, attempt) pairs and their statuses, in one read."""
+    rows = await conn.fetch(
+        "SELECT p.message_id, p.attempt, p.provider, p.provider_message_id, p.status"
+        " FROM message_parts p JOIN unnest($1::uuid[], $2::int[]) AS k(message_id, attempt)"
+        " ON p.message_id = k.message_id AND p.attempt = k.attempt",
+        [m for m, _ in messages], [a for _, a in messages])
+    out: dict[tuple[uuid.UUID, int], dict[tuple[str, str], Status]] = {
+        key: {} for key in messages}
+    for r in rows:
+        out[(r["message_id"], r["attempt"])][(r["provider"], r["provider_message_id"])] = (
+            r["status"])
+    return out
+
+
+async def apply_part_statuses(conn: Conn, receipt_ids: list[int],
+                              parts: list[tuple[str, str, Status, str]]) -> None:
+    """Mark receipts applied and set each part's (provider, id, status, stat), once each."""
+    await conn.execute("UPDATE receipts SET applied_at = now() WHERE id = ANY($1::bigint[])",
+                       receipt_ids)
+    await conn.execute(
+        "UPDATE message_parts p SET status = u.status, receipt = u.stat"
+        " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])"
+        " AS u(provider, provider_message_id, status, stat)"
+        " WHERE p.provider = u.provider AND p.provider_message_id = u.provider_message_id",
+        [x[0] for x in parts], [x[1] for x in parts], [x[2] for x in parts],
+        [x[3] for x in parts])
+
+
+async def finish_submitted(conn: Conn, ends: list[tuple[uuid.UUID, Status, str | None,
+                                                        bool | None]],
+                           now: dt.datetime) -> dict[uuid.UUID, asyncpg.Record]:
+    """:func:`finish` from ``submitted`` for several messages (id, status, reason,
+    permanent) in one statement; the rows that were still submitted, by id."""
+    rows = await conn.fetch(
+        "UPDATE messages m SET status = u.status, reason = u.reason, permanent = u.permanent,"
+        " finished_at = $5, claimed_until = NULL"
+        " FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bool[])"
+        " AS u(id, status, reason, permanent)"
+        " WHERE m.id = u.id AND m.status = 'submitted' RETURNING m.*",
+        [e[0] for e in ends], [e[1] for e in ends], [e[2] for e in ends],
+        [e[3] for e in ends], now)
+    return {r["id"]: r for r in rows}
+
+
 async def message_outcome(conn: Conn, message_id: uuid.UUID,
                           attempt: int) -> Status | None:
     rows = await conn.fetch(

@@ -42,6 +42,11 @@ from shared.uow import UnitOfWork
 
 log = logging.getLogger("noria.notifications.sender")
 
+# Receipts are stored (and acknowledged) one by one; applying them is one transaction per
+# batch, by one task per process, this long after the first receipt of the batch arrived.
+RECEIPT_LINGER_S = 0.05
+RECEIPT_BATCH = 200  # store.pending_receipts' default limit
+
 
 @dataclass
 class Outcome:
@@ -49,6 +54,7 @@ class Outcome:
     part_ids: list[str]
     failure: FailureKind | None
     detail: str
+    started: dt.datetime | None = None  # of the successful try (recorded with the result)
 
 
 class Sender:
@@ -57,6 +63,8 @@ class Sender:
         self.deps = deps
         self.settings = settings
         self.providers: list[Provider] = []
+        # set while run() is running: receipts are then applied in batches by _applier
+        self._apply_wanted: asyncio.Event | None = None
 
     def build_providers(self) -> list[Provider]:
         built: list[Provider] = []
@@ -74,11 +82,11 @@ class Sender:
 
     # -- callbacks from the providers -------------------------------------------------
     async def on_receipt(self, provider: str, receipt: Receipt) -> None:
-        uow = UnitOfWork(self.pool)
-        async with uow:
-            await record_receipt(uow, self.deps, provider, receipt)
-            await uow.commit()
-        await self.apply_receipts()
+        # one statement, committed before the provider gets its acknowledgement
+        async with self.pool.acquire() as conn:
+            await store.store_receipt(conn, provider, receipt.provider_message_id,
+                                      receipt.stat, receipt.error)
+        await self.request_apply()
 
     async def on_reply(self, provider: str, phone: str, text: str) -> None:
         uow = UnitOfWork(self.pool)
@@ -87,11 +95,36 @@ class Sender:
             await uow.commit()
         log.info("reply from %s via %s%s", phone, provider, " (STOP: opted out)" if stop else "")
 
-    async def apply_receipts(self) -> None:
+    async def apply_receipts(self) -> int:
         uow = UnitOfWork(self.pool)
         async with uow:
-            await apply_receipts(uow, self.deps)
+            applied = await apply_receipts(uow, self.deps)
             await uow.commit()
+        return applied
+
+    async def request_apply(self) -> None:
+        """Have the stored receipts applied: by the batching task, or now without one."""
+        if self._apply_wanted is None:
+            await self.apply_receipts()
+        else:
+            self._apply_wanted.set()
+
+    async def _applier(self, wanted: asyncio.Event) -> None:
+        """Apply receipts in batches; a receipt stored meanwhile waits for the next round."""
+        while True:
+            await wanted.wait()
+            await asyncio.sleep(RECEIPT_LINGER_S)
+            wanted.clear()
+            try:
+                while await self.apply_receipts() >= RECEIPT_BATCH:
+                    pass
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the receipts stay stored; the next round retries
+                log.warning("applying receipts failed (%s: %s); retrying", type(exc).__name__,
+                            exc)
+                await asyncio.sleep(1.0)
+                wanted.set()
 
     # -- sending ----------------------------------------------------------------------
     async def try_providers(self, phone: str, message: EncodedText, reference: int,
@@ -103,9 +136,8 @@ class Sender:
                 ids = await asyncio.wait_for(
                     provider.submit(phone, message, reference),
                     provider.timeout_s * max(len(message.parts), 1) + 1)
-                await self._attempt(message_id, attempt, provider.name, "submitted", None,
-                                    started)
-                return Outcome(provider.name, ids, None, "")
+                # the successful try is recorded with the result, in send_one's transaction
+                return Outcome(provider.name, ids, None, "", started)
             except TimeoutError:
                 kind: FailureKind = "temporary"
                 detail = f"{provider.name} too slow"
@@ -161,7 +193,10 @@ class Sender:
         uow = UnitOfWork(self.pool)
         async with uow:
             if outcome.failure is None:
-                assert outcome.provider is not None
+                assert outcome.provider is not None and outcome.started is not None
+                await store.record_attempt(uow.conn, row["id"], attempt, outcome.provider,
+                                           "submitted", None, outcome.started)
+                SMS_ATTEMPTS.labels(outcome.provider, "submitted").inc()
                 if await store.mark_submitted(uow.conn, row["id"], attempt, outcome.provider,
                                               outcome.part_ids, now):
                     SMS_SUBMITTED.labels(outcome.provider, row["language"], encoding).inc()
@@ -185,7 +220,7 @@ class Sender:
                                            now + dt.timedelta(seconds=delay), outcome.detail)
             await uow.commit()
         if outcome.failure is None:
-            await self.apply_receipts()  # a receipt may have overtaken this record
+            await self.request_apply()  # a receipt may have overtaken this record
 
     async def send_due(self) -> int:
         async with self.pool.acquire() as conn:
@@ -206,7 +241,7 @@ class Sender:
                 async with uow:
                     await record_receipt(uow, self.deps, provider.name, receipt)
                     await uow.commit()
-        await self.apply_receipts()
+        await self.request_apply()
 
     async def _maintain(self, providers: Sequence[Provider]) -> None:
         """Keep SMPP sessions bound so receipts and replies arrive between sends."""
@@ -218,6 +253,10 @@ class Sender:
     async def run(self) -> None:
         self.providers = self.build_providers()
         maintain = asyncio.create_task(self._maintain(self.providers), name="smpp-maintain")
+        wanted = asyncio.Event()
+        applier = asyncio.create_task(self._applier(wanted), name="receipts-applier")
+        self._apply_wanted = wanted
+        wanted.set()  # receipts stored before a restart
         last_poll = 0.0
         loop = asyncio.get_running_loop()
         try:
@@ -229,9 +268,11 @@ class Sender:
                 if not sent:
                     await asyncio.sleep(self.settings.worker_poll_s)
         finally:
-            maintain.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await maintain
+            self._apply_wanted = None
+            for task in (maintain, applier):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
             for provider in self.providers:
                 with contextlib.suppress(Exception):
                     await provider.close()
