@@ -30,7 +30,7 @@ ROLE_SCOPES: dict[str, tuple[str, ...]] = {
         "tenant:all", "clients:read", "clients:write", "clients:kyc", "loans:read",
         "loans:write", "loans:approve", "products:write", "cob:run", "payments:read",
         "ledger:read", "messages:read", "messages:resend", "templates:write", "dlq:read",
-        "dlq:replay",
+        "dlq:replay", "refunds:retry",
     ),
     "wallet": ("repayments:write", "payments:read"),
 }

@@ -46,6 +46,8 @@ log = logging.getLogger("noria.payments.refunds")
 
 COMPENSATION_INTERVAL_S = 2.0
 OPERATOR = ("payments:read", "tenant:all")
+# Paying money out again is its own permission, not a read.
+RETRY = ("refunds:retry", "tenant:all")
 
 Note = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
 
@@ -149,7 +151,7 @@ def refunds_router(deps: Deps) -> APIRouter:
                  summary="Pay a held refund again (operator, idempotent, audited)")
     async def retry(
         refund_id: str, request: Request,
-        principal: Annotated[Principal, require(*OPERATOR)],
+        principal: Annotated[Principal, require(*RETRY)],
         body: RetryRequest | None = None,
         idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
     ) -> JSONResponse:
