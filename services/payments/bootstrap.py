@@ -31,6 +31,10 @@ def build_spec(settings: PaymentsSettings | None = None) -> ServiceSpec:
     async def payout_worker(runtime: Runtime) -> None:
         await worker.run(deps, runtime.pool)
 
+    async def payout_wakeups(runtime: Runtime) -> None:
+        await worker.listen_for_payouts(settings.database_url, runtime.schema,
+                                        deps.payout_wakeup)
+
     async def refund_retry_compensation(runtime: Runtime) -> None:
         await run_compensation(runtime.pool)
 
@@ -40,7 +44,7 @@ def build_spec(settings: PaymentsSettings | None = None) -> ServiceSpec:
         routers=[payments_router(deps), callbacks_router(deps), ledger_router(deps),
                  listing_router(deps), refunds_router(deps)],
         consumers=consumer_specs(deps),
-        background=[payout_worker, refund_retry_compensation],
+        background=[payout_worker, payout_wakeups, refund_retry_compensation],
         migrations_dir=MIGRATIONS,
         title="Noria payments service",
         description=DESCRIPTION,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from dataclasses import dataclass, field
 
@@ -15,6 +16,8 @@ from shared.uow import UnitOfWork
 class Deps:
     settings: PaymentsSettings
     providers: Providers = field(init=False)
+    # Set when a payout is recorded (LISTEN on the payouts channel): the worker wakes.
+    payout_wakeup: asyncio.Event = field(init=False, default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
         self.providers = Providers(self.settings.providers)

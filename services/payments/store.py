@@ -54,6 +54,13 @@ class Payout:
 
 _PAYOUT_COLS = ", ".join(Payout.__dataclass_fields__)
 
+# The channel a recorded payout is announced on: one per schema, like the outbox's.
+PAYOUTS_CHANNEL_SQL = "current_schema() || '_payouts'"
+
+
+def payouts_channel(schema: str) -> str:
+    return f"{schema}_payouts"
+
 
 def _payout(row: asyncpg.Record) -> Payout:
     data = dict(row)
@@ -66,16 +73,22 @@ async def insert_payout(conn: Conn, *, kind: str, saga_id: str,
                         payment_id: uuid.UUID | None, msisdn: str, amount: Decimal,
                         currency: str, provider: str, deadline: dt.datetime,
                         journal_transfer_id: str) -> bool:
-    """Insert once per saga step; False if the step already has a payout."""
-    row = await conn.fetchval(
-        "INSERT INTO payouts (id, kind, saga_id, correlation_id, request_hash, loan_id,"
-        " client_id, partner_id, payment_id, msisdn, amount, currency, provider, deadline,"
-        " journal_transfer_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,"
-        " $13, $14, $15) ON CONFLICT (saga_id) DO NOTHING RETURNING 1",
+    """Insert once per saga step; False if the step already has a payout.
+
+    An inserted payout also queues ``NOTIFY <schema>_payouts``, which PostgreSQL
+    delivers only when the transaction commits: the payout workers (of every
+    replica) wake up at once instead of at their next poll.
+    """
+    inserted = await conn.fetchval(
+        "WITH ins AS (INSERT INTO payouts (id, kind, saga_id, correlation_id, request_hash,"
+        " loan_id, client_id, partner_id, payment_id, msisdn, amount, currency, provider,"
+        " deadline, journal_transfer_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
+        " $11, $12, $13, $14, $15) ON CONFLICT (saga_id) DO NOTHING RETURNING 1)"
+        f" SELECT count(*) FROM (SELECT pg_notify({PAYOUTS_CHANNEL_SQL}, '') FROM ins) n",
         uuid.uuid4(), kind, saga_id, uuid.uuid5(uuid.NAMESPACE_URL, f"noria:payout:{saga_id}"),
         request_hash, loan_id, client_id, partner_id, payment_id, msisdn, amount, currency,
         provider, deadline, journal_transfer_id)
-    return row is not None
+    return bool(inserted)
 
 
 async def payout_by_saga(conn: Conn, saga_id: str) -> Payout | None:

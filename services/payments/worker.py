@@ -10,8 +10,10 @@ twice.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
+import time
 from typing import Any
 
 from services.payments import ledger_repo, store
@@ -28,6 +30,7 @@ from services.payments.domain.payouts import (
 from services.payments.handlers.payouts import resolve
 from services.payments.metrics import PAYOUTS_IN_FLIGHT, PROVIDER_CALLS
 from shared.contracts.payments import EVENTS
+from shared.db import connect
 from shared.kafka import ensure_topics
 from shared.uow import UnitOfWork
 
@@ -71,17 +74,25 @@ async def ask_provider(deps: Deps, payout: store.Payout) -> ProviderView:
         purpose="loan disbursement" if payout.kind == "disbursement" else "refund")
 
 
+_GAUGE_EVERY_S = 1.0
+_gauge_at = 0.0
+
+
 async def work_once(deps: Deps, pool: Any) -> int:
+    global _gauge_at
     s = deps.settings
-    uow = UnitOfWork(pool)
-    async with uow:
-        for row in await uow.conn.fetch(
-                "SELECT s.status, count(p.id) AS n FROM (VALUES ('pending'), ('submitted'))"
-                " AS s(status) LEFT JOIN payouts p ON p.status = s.status GROUP BY s.status"):
-            PAYOUTS_IN_FLIGHT.labels(row["status"]).set(row["n"])
-        lease = max(cfg.request_timeout_s for cfg in s.providers.values()) * 3 + 5
-        due = await store.claim_due(uow.conn, s.payout_batch_size, lease)
-        await uow.commit()
+    lease = max(cfg.request_timeout_s for cfg in s.providers.values()) * 3 + 5
+    async with pool.acquire() as conn:
+        now = time.monotonic()
+        if now - _gauge_at >= _GAUGE_EVERY_S:  # not on every wake-up: once a second is plenty
+            _gauge_at = now
+            for row in await conn.fetch(
+                    "SELECT s.status, count(p.id) AS n FROM (VALUES ('pending'), ('submitted'))"
+                    " AS s(status) LEFT JOIN payouts p ON p.status = s.status"
+                    " GROUP BY s.status"):
+                PAYOUTS_IN_FLIGHT.labels(row["status"]).set(row["n"])
+        # one UPDATE … RETURNING: atomic on its own, no BEGIN/COMMIT round trips around it
+        due = await store.claim_due(conn, s.payout_batch_size, lease)
     if not due:
         return 0
     await asyncio.gather(*(settle(deps, pool, p) for p in due))
@@ -117,10 +128,46 @@ async def run(deps: Deps, pool: Any) -> None:
         await ensure_topics(s.kafka_bootstrap, [s.topic(EVENTS)],
                             partitions=s.topic_partitions, replication=s.topic_replication)
     await open_books(deps, pool)
+    wakeup = deps.payout_wakeup
     try:
         while True:
+            wakeup.clear()  # a payout recorded from here on wakes the wait below
             handled = await work_once(deps, pool)
             if not handled:
-                await asyncio.sleep(deps.settings.payout_poll_interval_s)
+                # woken by a recorded payout (NOTIFY, see listen_for_payouts), else polls
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wakeup.wait(), deps.settings.payout_poll_interval_s)
     finally:
         await deps.providers.close()
+
+
+async def listen_for_payouts(dsn: str, schema: str, wakeup: asyncio.Event) -> None:
+    """Wake the worker when a payout is recorded, by any replica (``LISTEN``).
+
+    Only a hint, like the outbox's: the worker keeps polling, and this dedicated
+    connection reconnects when it drops.
+    """
+    channel = store.payouts_channel(schema)
+    while True:
+        conn: Any = None
+        try:
+            conn = await connect(dsn, schema=schema)
+            closed = asyncio.Event()
+            conn.add_termination_listener(lambda _c, ev=closed: ev.set())
+            await conn.add_listener(channel, lambda *_args: wakeup.set())
+            wakeup.set()  # payouts may have been recorded while we were not listening
+            while not closed.is_set() and not conn.is_closed():
+                try:
+                    await asyncio.wait_for(closed.wait(), 5.0)
+                except TimeoutError:
+                    await conn.execute("SELECT 1")  # notice a dead server
+        except asyncio.CancelledError:
+            if conn is not None and not conn.is_closed():
+                await conn.close()
+            raise
+        except Exception as exc:
+            log.info("payouts LISTEN connection lost (%s); reconnecting", exc)
+        finally:
+            if conn is not None and not conn.is_closed():
+                conn.terminate()
+        await asyncio.sleep(1.0)
