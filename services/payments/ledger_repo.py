@@ -46,17 +46,40 @@ def _balance(normal: str, debits: Decimal, credits: Decimal) -> Decimal:
     return debits - credits if normal == Side.DEBIT.value else credits - debits
 
 
+# The accounts an entry touches, locked in id order, and whether the transfer exists:
+# one round trip (the entry's lookup is an init-plan, run once).
+_LOCK_SQL = (
+    "SELECT id, normal_side, debits, credits,"
+    " (SELECT je.id FROM journal_entries je WHERE je.transfer_id = $2) AS existing_id,"
+    " (SELECT je.request_hash FROM journal_entries je WHERE je.transfer_id = $2)"
+    " AS existing_hash"
+    " FROM accounts WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE")
+
+# The entry and its lines in one statement (lines in the entry's order); no row when
+# the transfer id is already taken (a concurrent twin won the race).
+_INSERT_SQL = (
+    "WITH e AS (INSERT INTO journal_entries (id, transfer_id, request_hash, kind, loan_id,"
+    " provider, reverses, memo, amount) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+    " ON CONFLICT (transfer_id) DO NOTHING RETURNING id)"
+    " INSERT INTO journal_lines (entry_id, account_id, side, amount)"
+    " SELECT e.id, l.account, l.side, l.amount FROM e,"
+    " unnest($10::text[], $11::text[], $12::numeric[]) WITH ORDINALITY"
+    " AS l(account, side, amount, n) ORDER BY l.n RETURNING entry_id")
+
+
 async def post(conn: Conn, entry: Entry) -> Posted:
-    """Post ``entry`` once: a repeat with the same body returns the original."""
-    existing = await conn.fetchrow(
-        "SELECT id, request_hash FROM journal_entries WHERE transfer_id = $1", entry.transfer_id)
-    if existing is not None:
-        return _same_or_refuse(existing, entry)
+    """Post ``entry`` once: a repeat with the same body returns the original.
+
+    Two statements when the accounts exist: lock them (and learn whether the
+    transfer was posted before), then insert the entry with its lines.
+    """
     account_ids = sorted({ln.account for ln in entry.lines})
-    await ensure_accounts(conn, account_ids)
-    rows = await conn.fetch(
-        "SELECT id, normal_side, debits, credits FROM accounts WHERE id = ANY($1::text[])"
-        " ORDER BY id FOR UPDATE", account_ids)
+    rows = await conn.fetch(_LOCK_SQL, account_ids, entry.transfer_id)
+    if len(rows) < len(account_ids):  # an account's first entry: open it, lock again
+        await ensure_accounts(conn, account_ids)
+        rows = await conn.fetch(_LOCK_SQL, account_ids, entry.transfer_id)
+    if rows and rows[0]["existing_id"] is not None:
+        return _same_or_refuse(rows[0]["existing_id"], rows[0]["existing_hash"], entry)
     balances = {r["id"]: _balance(r["normal_side"], r["debits"], r["credits"]) for r in rows}
     check_balances(entry, balances)
     reverses: uuid.UUID | None = None
@@ -69,33 +92,28 @@ async def post(conn: Conn, entry: Entry) -> Posted:
         if await conn.fetchval("SELECT 1 FROM journal_entries WHERE reverses = $1", reverses):
             raise Conflict(f"transfer {entry.reverses} is already reversed", field="reverses")
     entry_id = uuid.uuid4()
-    inserted = await conn.fetchval(
-        "INSERT INTO journal_entries (id, transfer_id, request_hash, kind, loan_id, provider,"
-        " reverses, memo, amount) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-        " ON CONFLICT (transfer_id) DO NOTHING RETURNING id",
-        entry_id, entry.transfer_id, entry.request_hash(), entry.kind, entry.loan_id,
-        entry.provider, reverses, entry.memo, entry.amount)
+    try:
+        inserted = await conn.fetchval(
+            _INSERT_SQL, entry_id, entry.transfer_id, entry.request_hash(), entry.kind,
+            entry.loan_id, entry.provider, reverses, entry.memo, entry.amount,
+            [ln.account for ln in entry.lines], [ln.side.value for ln in entry.lines],
+            [ln.amount for ln in entry.lines])
+    except asyncpg.CheckViolationError as exc:  # the database's own non-negative check
+        raise InsufficientBalance(f"the ledger refused the entry: {exc}", field="amount") from None
     if inserted is None:  # a concurrent twin won the race
         existing = await conn.fetchrow(
             "SELECT id, request_hash FROM journal_entries WHERE transfer_id = $1",
             entry.transfer_id)
         assert existing is not None
-        return _same_or_refuse(existing, entry)
-    try:
-        await conn.executemany(
-            "INSERT INTO journal_lines (entry_id, account_id, side, amount)"
-            " VALUES ($1, $2, $3, $4)",
-            [(entry_id, ln.account, ln.side.value, ln.amount) for ln in entry.lines])
-    except asyncpg.CheckViolationError as exc:  # the database's own non-negative check
-        raise InsufficientBalance(f"the ledger refused the entry: {exc}", field="amount") from None
+        return _same_or_refuse(existing["id"], existing["request_hash"], entry)
     return Posted(entry_id, entry.transfer_id, True)
 
 
-def _same_or_refuse(row: asyncpg.Record, entry: Entry) -> Posted:
-    if row["request_hash"] != entry.request_hash():
+def _same_or_refuse(entry_id: uuid.UUID, request_hash: str, entry: Entry) -> Posted:
+    if request_hash != entry.request_hash():
         raise TransferExists(
             f"transfer {entry.transfer_id} exists with a different body", field="transfer_id")
-    return Posted(row["id"], entry.transfer_id, False)
+    return Posted(entry_id, entry.transfer_id, False)
 
 
 async def entry_exists(conn: Conn, transfer_id: str) -> bool:

@@ -188,7 +188,13 @@ class Providers:
             return None
         if name not in self._clients:
             cfg = self.configs[name]
-            http = httpx.AsyncClient(base_url=cfg.base_url, timeout=cfg.request_timeout_s)
+            # One keep-alive client per provider for the process' life; enough idle
+            # connections kept that a burst of status queries does not reconnect, and
+            # no environment proxy look-ups.
+            http = httpx.AsyncClient(
+                base_url=cfg.base_url, timeout=cfg.request_timeout_s, trust_env=False,
+                limits=httpx.Limits(max_connections=128, max_keepalive_connections=64,
+                                    keepalive_expiry=60.0))
             self._clients[name] = ProviderClient(name, cfg, http)
         return self._clients[name]
 

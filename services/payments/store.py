@@ -179,6 +179,19 @@ async def payment(conn: Conn, payment_id: uuid.UUID, *, lock: bool = False
                                payment_id)
 
 
+async def mark_posted(conn: Conn, payment_id: uuid.UUID, amount: Decimal,
+                      loan_id: str) -> asyncpg.Record | None:
+    """Lock the payment and move it ``received`` → ``posted`` if it is for ``amount`` on
+    ``loan_id``, in one statement. The row as it was, plus ``moved``; None if unknown."""
+    return await conn.fetchrow(
+        f"WITH cur AS (SELECT {PAYMENT_COLS} FROM payments WHERE id = $1 FOR UPDATE),"
+        " upd AS (UPDATE payments p SET status = 'posted', updated_at = now() FROM cur"
+        " WHERE p.id = cur.id AND cur.status = 'received' AND cur.amount = $2"
+        " AND cur.loan_id = $3 RETURNING p.id)"
+        " SELECT cur.*, EXISTS (SELECT 1 FROM upd) AS moved FROM cur",
+        payment_id, amount, loan_id)
+
+
 async def payment_by_ref(conn: Conn, provider: str, source: str,
                          external_ref: str) -> asyncpg.Record | None:
     return await conn.fetchrow(

@@ -31,7 +31,8 @@ def _payment_uuid(value: str) -> uuid.UUID | None:
 async def on_repayment_applied(deps: Deps, uow: UnitOfWork, msg: RepaymentApplied,
                                env: Envelope) -> None:
     pid = _payment_uuid(msg.payment_id)
-    row = await store.payment(uow.conn, pid, lock=True) if pid else None
+    # locked, and marked posted if it matches, in one statement
+    row = await store.mark_posted(uow.conn, pid, msg.amount, msg.loan_id) if pid else None
     if row is None:
         log.info("RepaymentApplied for unknown payment %s (loan %s); ignored",
                  msg.payment_id, msg.loan_id)
@@ -39,7 +40,7 @@ async def on_repayment_applied(deps: Deps, uow: UnitOfWork, msg: RepaymentApplie
     if row["status"] != "received":
         log.info("payment %s is already %s; RepaymentApplied ignored", pid, row["status"])
         return
-    if msg.amount != row["amount"] or msg.loan_id != row["loan_id"]:
+    if not row["moved"]:  # received, but for another amount or loan
         raise InvalidInput(
             f"RepaymentApplied says {msg.amount} on loan {msg.loan_id}; payment {pid} was "
             f"{row['amount']} for loan {row['loan_id']}", field="amount")
@@ -53,7 +54,6 @@ async def on_repayment_applied(deps: Deps, uow: UnitOfWork, msg: RepaymentApplie
         posted = await ledger_repo.post(uow.conn, postings.repayment(
             str(pid), msg.loan_id, allocated, parts))
         journal_id = str(posted.entry_id)
-    await store.set_payment_status(uow.conn, row["id"], "posted")
     deps.emit(uow, RepaymentPosted(loan_id=msg.loan_id, payment_id=msg.payment_id,
                                    amount=allocated, journal_id=journal_id),
               key=msg.loan_id)

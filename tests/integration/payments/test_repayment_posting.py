@@ -126,3 +126,27 @@ async def test_an_excess_within_tolerance_is_posted_and_the_rest_refunded(rig: R
     assert view["status"] == "posted"
     assert [(r["amount"], r["status"]) for r in view["refunds"]] == [("5.00", "completed")]
     assert (await rig.trial_balance())["balanced"] is True
+
+
+async def test_a_repayment_applied_for_another_amount_posts_nothing(rig: Rig) -> None:
+    msisdn, loan = new_msisdn(), new_id("loan")
+    cmd = disburse(loan, msisdn, "500.00")
+    await rig.send(cmd, key=loan)
+    await rig.events.wait("DisbursementCompleted", saga_id=cmd.saga_id)
+    resp = await rig.sim.post("/sim/collections",
+                              json={"msisdn": msisdn, "amount": "100.00", "reference": loan})
+    payment_id = orjson.loads(resp.json()["callbacks"][0]["response"])["payment_id"]
+    await rig.events.wait("RepaymentReceived", payment_id=payment_id)
+    # loans claims 90.00 were applied to a payment of 100.00: refused, the payment is kept
+    await rig.send(applied(loan, payment_id, "90.00", "90.00", "0.00", "0.00", "410.00"),
+                   key=loan)
+    # then the right answer is posted, once
+    await rig.send(applied(loan, payment_id, "100.00", "100.00", "0.00", "0.00", "400.00"),
+                   key=loan)
+    posted = await rig.events.wait("RepaymentPosted", payment_id=payment_id)
+    assert posted["amount"] == "100.00"
+    assert len(rig.events.of("RepaymentPosted", payment_id=payment_id)) == 1
+    assert await rig.portfolio(loan) == Decimal("400.00")
+    assert [r["amount"] for r in await rig.lines(f"repayment:{payment_id}")] == [
+        Decimal("100.00"), Decimal("100.00")]
+    assert (await rig.trial_balance())["balanced"] is True
