@@ -28,12 +28,12 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Annotated, Any
 
-import httpx
 import orjson
 from fastapi import FastAPI, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from simulators.mobile_money.callbacks import CallbackClient, CallbackError
 from simulators.mobile_money.state import Behaviour, RequestState, Transaction, World
 
 log = logging.getLogger("noria.sim.mobile_money")
@@ -83,6 +83,7 @@ class ConfigChange(BaseModel):
     timeout: bool | None = None
     lose_callbacks: bool | None = None
     duplicate_callbacks: bool | None = None
+    callback_attempts: int | None = Field(default=None, ge=1, le=20)
     collection_callback_url: str | None = None
     reset: bool = False
 
@@ -104,13 +105,24 @@ def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(mac).decode()
 
 
+def _retry_delay(retry_after: str | None, attempt: int) -> float:
+    """Seconds before attempt number ``attempt`` (2, 3, …): the receiver's Retry-After
+    (seconds, at most a minute), else 0.5 s doubling per attempt up to 30 s."""
+    if retry_after is not None:
+        try:
+            return min(max(float(retry_after), 0.0), 60.0)
+        except ValueError:
+            pass
+    return min(0.5 * 2.0 ** (attempt - 2), 30.0)
+
+
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
 def create_app(world: World) -> FastAPI:
     tasks: set[asyncio.Task[Any]] = set()
-    http = httpx.AsyncClient(timeout=10.0)
+    http = CallbackClient(timeout_s=10.0)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -130,6 +142,42 @@ def create_app(world: World) -> FastAPI:
         tasks.add(task)
         task.add_done_callback(tasks.discard)
 
+    async def attempt(url: str, body: bytes, method: str, reference: str, msg_id: str,
+                      number: int) -> dict[str, Any]:
+        ts = int(time.time())  # each attempt signed afresh, under the same webhook-id
+        headers = {"content-type": "application/json", "webhook-id": msg_id,
+                   "webhook-timestamp": str(ts),
+                   "webhook-signature": sign(world.callback_secret, msg_id, ts, body)}
+        record: dict[str, Any] = {"reference": reference, "url": url, "method": method,
+                                  "headers": headers, "body": body.decode(), "lost": False,
+                                  "attempt": number}
+        retry_after: str | None = None
+        try:
+            answer = await http.request(method, url, body, headers)
+            record.update(status=answer.status, response=answer.text[:500])
+            retry_after = answer.headers.get("retry-after")
+        except CallbackError as exc:
+            record.update(status=None, response=str(exc))
+        world.deliveries.append(record)
+        record["retry_after"] = retry_after
+        return record
+
+    def must_retry(status: int | None) -> bool:
+        return status is None or status >= 500
+
+    async def retry(url: str, body: bytes, method: str, reference: str, msg_id: str,
+                    retry_after: str | None, attempts: int) -> None:
+        """As providers do: a callback refused with 5xx (or unanswered) is sent again later,
+        after the receiver's ``Retry-After`` if it gave one, else with a growing backoff."""
+        for number in range(2, attempts + 1):
+            await asyncio.sleep(_retry_delay(retry_after, number))
+            record = await attempt(url, body, method, reference, msg_id, number)
+            if not must_retry(record["status"]):
+                return
+            retry_after = record["retry_after"]
+        log.warning("callback %s for %s: gave up after %d attempts", msg_id, reference,
+                    attempts)
+
     async def deliver(url: str, resource: dict[str, Any], method: str, reference: str,
                       behaviour: Behaviour) -> list[dict[str, Any]]:
         results: list[dict[str, Any]] = []
@@ -139,18 +187,10 @@ def create_app(world: World) -> FastAPI:
         body = orjson.dumps(resource)
         for _ in range(2 if behaviour.duplicate_callbacks else 1):
             msg_id = f"msg_{uuid.uuid4().hex}"
-            ts = int(time.time())
-            headers = {"content-type": "application/json", "webhook-id": msg_id,
-                       "webhook-timestamp": str(ts),
-                       "webhook-signature": sign(world.callback_secret, msg_id, ts, body)}
-            record: dict[str, Any] = {"reference": reference, "url": url, "method": method,
-                                      "headers": headers, "body": body.decode(), "lost": False}
-            try:
-                resp = await http.request(method, url, content=body, headers=headers)
-                record.update(status=resp.status_code, response=resp.text[:500])
-            except httpx.HTTPError as exc:
-                record.update(status=None, response=f"{type(exc).__name__}: {exc}")
-            world.deliveries.append(record)
+            record = await attempt(url, body, method, reference, msg_id, 1)
+            if must_retry(record["status"]) and behaviour.callback_attempts > 1:
+                spawn(retry(url, body, method, reference, msg_id, record["retry_after"],
+                            behaviour.callback_attempts))
             results.append({"webhook_id": msg_id, "status": record["status"],
                             "response": record["response"]})
         return results

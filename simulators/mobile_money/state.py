@@ -22,6 +22,7 @@ class Behaviour:
     timeout: bool = False             # never answer payout requests (nothing is recorded)
     lose_callbacks: bool = False      # never send the callback
     duplicate_callbacks: bool = False  # send each callback twice (two webhook ids)
+    callback_attempts: int = 8        # a callback answered 5xx or not at all is sent again
 
     def merged(self, changes: dict[str, Any]) -> Behaviour:
         known = {f.name for f in fields(self)}
