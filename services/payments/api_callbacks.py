@@ -52,6 +52,23 @@ def callbacks_router(deps: Deps) -> APIRouter:
     @router.api_route("/v1/mobile-money/{provider}/callbacks", methods=["POST", "PUT"],
                       summary="A signed callback from a mobile-money provider")
     async def callback(provider: str, request: Request) -> JSONResponse:
+        limit = deps.settings.callback_max_in_flight
+        if limit and deps.callbacks_in_flight >= limit:
+            # Past the knee: refuse at once, before any work, rather than queue without
+            # bound; providers send the callback again after Retry-After.
+            CALLBACKS.labels(provider, "shed").inc()
+            return problem(503, "Too many callbacks in flight",
+                           f"{deps.callbacks_in_flight} callbacks are being handled; "
+                           f"send it again after {deps.settings.callback_retry_after_s} s",
+                           type_="https://noria.dev/problems/overloaded",
+                           headers={"Retry-After": str(deps.settings.callback_retry_after_s)})
+        deps.callbacks_in_flight += 1
+        try:
+            return await _handle(provider, request)
+        finally:
+            deps.callbacks_in_flight -= 1
+
+    async def _handle(provider: str, request: Request) -> JSONResponse:
         cfg = deps.settings.provider(provider)
         client = deps.providers.get(provider)
         if cfg is None or client is None:

@@ -18,6 +18,8 @@ class Deps:
     providers: Providers = field(init=False)
     # Set when a payout is recorded (LISTEN on the payouts channel): the worker wakes.
     payout_wakeup: asyncio.Event = field(init=False, default_factory=asyncio.Event)
+    # Provider callbacks being handled now (admission control: callback_max_in_flight).
+    callbacks_in_flight: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
         self.providers = Providers(self.settings.providers)

@@ -37,6 +37,11 @@ class PaymentsSettings(ServiceSettings):
     default_provider: str = "sim"
     callback_base_url: str = "http://127.0.0.1:8103"
     webhook_tolerance_s: int = 300
+    callback_max_in_flight: int = Field(default=0, ge=0, description=(
+        "provider callbacks handled at once; beyond, 503 + Retry-After (the provider "
+        "sends it again). 0: no limit (the default until a full benchmark run shows a "
+        "value that helps: see docs/benchmarks.md)"))
+    callback_retry_after_s: int = Field(default=1, ge=0)
     payout_poll_interval_s: float = 0.5
     payout_expiry_grace_s: float = 5.0
     payout_batch_size: int = 20

@@ -105,15 +105,18 @@ def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(mac).decode()
 
 
-def _retry_delay(retry_after: str | None, attempt: int) -> float:
-    """Seconds before attempt number ``attempt`` (2, 3, …): the receiver's Retry-After
-    (seconds, at most a minute), else 0.5 s doubling per attempt up to 30 s."""
+def _retry_delay(retry_after: str | None, attempt: int, jitter: float) -> float:
+    """Seconds before attempt number ``attempt`` (2, 3, …): at least the receiver's
+    Retry-After (seconds, at most a minute), else 0.5 s doubling per attempt up to
+    30 s; stretched by up to ``jitter`` (0…1) of itself, so that callbacks refused
+    together do not all come back in the same instant."""
+    base = min(0.5 * 2.0 ** (attempt - 2), 30.0)
     if retry_after is not None:
         try:
-            return min(max(float(retry_after), 0.0), 60.0)
+            base = min(max(float(retry_after), 0.0), 60.0)
         except ValueError:
             pass
-    return min(0.5 * 2.0 ** (attempt - 2), 30.0)
+    return base * (1.0 + jitter)
 
 
 def _now() -> dt.datetime:
@@ -170,7 +173,7 @@ def create_app(world: World) -> FastAPI:
         """As providers do: a callback refused with 5xx (or unanswered) is sent again later,
         after the receiver's ``Retry-After`` if it gave one, else with a growing backoff."""
         for number in range(2, attempts + 1):
-            await asyncio.sleep(_retry_delay(retry_after, number))
+            await asyncio.sleep(_retry_delay(retry_after, number, world.rng.random()))
             record = await attempt(url, body, method, reference, msg_id, number)
             if not must_retry(record["status"]):
                 return
