@@ -10,15 +10,12 @@ exactly as for a first refund.
 
 The first payout of a refund is ``refund:<payment id>`` (ledger transfer and
 saga step alike); retry *n* is ``refund:<payment id>:retry:<n>``, so each
-attempt has its own provider correlation id and its own ledger entry. The
-payout worker's reversal of a failed refund is keyed by the payment (the
-first attempt), so a failed retry's own entry is reversed here — by
-``compensate_failed_retries`` (a background job, and before any new retry).
+attempt has its own provider correlation id and its own ledger entry, which the
+payout worker reverses if that attempt fails.
 """
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import datetime as dt
 import logging
@@ -33,7 +30,6 @@ from services.payments import ledger_repo, store
 from services.payments.db import Conn
 from services.payments.deps import Deps, utcnow
 from services.payments.domain import postings
-from services.payments.domain.ledger import Entry
 from services.payments.domain.payouts import PayoutStatus
 from shared import idempotency
 from shared.auth import Principal, require
@@ -44,7 +40,6 @@ from shared.uow import UnitOfWork
 
 log = logging.getLogger("noria.payments.refunds")
 
-COMPENSATION_INTERVAL_S = 2.0
 OPERATOR = ("payments:read", "tenant:all")
 # Paying money out again is its own permission, not a read.
 RETRY = ("refunds:retry", "tenant:all")
@@ -57,37 +52,6 @@ class RetryRequest(BaseModel):
 
     note: Note = ""
     msisdn: Msisdn | None = None  # only for a payment that had no payer wallet
-
-
-def retry_entry(payout: store.Payout) -> Entry:
-    """The ledger entry of a retry payout (the refund payout rule, its own transfer id)."""
-    assert payout.payment_id is not None
-    base = postings.refund_payout(str(payout.payment_id), payout.loan_id, payout.provider,
-                                  payout.amount)
-    return dataclasses.replace(base, transfer_id=payout.journal_transfer_id)
-
-
-async def compensate(conn: Conn, payout: store.Payout) -> None:
-    """Reverse a failed retry's own entry (idempotent: the reversal has a fixed id)."""
-    await ledger_repo.post(conn, retry_entry(payout).reversal(
-        memo=f"refund retry {payout.saga_id} failed; held in client payable for review"))
-
-
-async def compensate_failed_retries(pool: Any, batch: int = 50) -> int:
-    uow = UnitOfWork(pool)
-    async with uow:
-        failed = await store.uncompensated_failed_retries(uow.conn, batch)
-        for payout in failed:
-            await compensate(uow.conn, payout)
-            log.info("refund retry %s failed: its payout entry is reversed", payout.saga_id)
-        await uow.commit()
-    return len(failed)
-
-
-async def run_compensation(pool: Any) -> None:
-    while True:
-        await compensate_failed_retries(pool)
-        await asyncio.sleep(COMPENSATION_INTERVAL_S)
 
 
 def _uuid(value: str) -> uuid.UUID:
@@ -199,8 +163,6 @@ async def _queue_retry(deps: Deps, uow: UnitOfWork, payment: Any, body: RetryReq
     if msisdn is None:
         raise InvalidInput("the payment has no payer wallet: give the msisdn to refund",
                            field="msisdn")
-    if last is not None and last.saga_id != f"refund:{pid}":
-        await compensate(conn, last)  # the failed retry's entry, if not reversed yet
     amount = last.amount if last is not None else due
     attempt = len(await store.refund_retries_of(conn, pid)) + 1
     # no payout at all yet (no payer wallet): this is the refund's first payout

@@ -11,7 +11,7 @@ from services.payments.api_callbacks import callbacks_router
 from services.payments.api_ledger import ledger_router
 from services.payments.api_listing import listing_router
 from services.payments.api_payments import payments_router
-from services.payments.api_refunds import refunds_router, run_compensation
+from services.payments.api_refunds import refunds_router
 from services.payments.consumers import consumer_specs
 from services.payments.deps import Deps
 from services.payments.settings import PaymentsSettings
@@ -35,16 +35,13 @@ def build_spec(settings: PaymentsSettings | None = None) -> ServiceSpec:
         await worker.listen_for_payouts(settings.database_url, runtime.schema,
                                         deps.payout_wakeup)
 
-    async def refund_retry_compensation(runtime: Runtime) -> None:
-        await run_compensation(runtime.pool)
-
     return ServiceSpec(
         name="payments",
         settings=settings,
         routers=[payments_router(deps), callbacks_router(deps), ledger_router(deps),
                  listing_router(deps), refunds_router(deps)],
         consumers=consumer_specs(deps),
-        background=[payout_worker, payout_wakeups, refund_retry_compensation],
+        background=[payout_worker, payout_wakeups],
         migrations_dir=MIGRATIONS,
         title="Noria payments service",
         description=DESCRIPTION,

@@ -335,11 +335,3 @@ async def held_refunds(conn: Conn, limit: int) -> list[asyncpg.Record]:
         " ORDER BY p.received_at LIMIT $1", limit))
 
 
-async def uncompensated_failed_retries(conn: Conn, limit: int) -> list[Payout]:
-    """Failed retry payouts whose own ledger entry has not been reversed yet."""
-    rows = await conn.fetch(
-        f"SELECT {_PAYOUT_COLS} FROM payouts p WHERE kind = 'refund' AND status = 'failed'"
-        " AND saga_id LIKE 'refund:%:retry:%' AND NOT EXISTS (SELECT 1 FROM journal_entries e"
-        "  WHERE e.transfer_id = 'reversal:' || p.journal_transfer_id)"
-        " ORDER BY updated_at LIMIT $1", limit)
-    return [_payout(r) for r in rows]

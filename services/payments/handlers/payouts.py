@@ -8,6 +8,7 @@ a poll or the deadline, exactly once (the payout row is locked).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import uuid
@@ -125,8 +126,12 @@ async def _reverse(conn: Conn, payout: store.Payout) -> None:
                                          payout.amount)
     else:
         assert payout.payment_id is not None
-        original = postings.refund_payout(str(payout.payment_id), payout.loan_id,
-                                          payout.provider, payout.amount)
+        # The entry this payout posted: a refund's first payout is `refund:<payment>`, an
+        # operator's retry `refund:<payment>:retry:<n>`, each reversed on its own.
+        original = dataclasses.replace(
+            postings.refund_payout(str(payout.payment_id), payout.loan_id, payout.provider,
+                                   payout.amount),
+            transfer_id=payout.journal_transfer_id)
     await ledger_repo.post(conn, original.reversal(memo=f"payout {payout.saga_id} failed"))
 
 
