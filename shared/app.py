@@ -146,16 +146,42 @@ async def _forever(job: BackgroundJob, runtime: Runtime) -> None:
             await asyncio.sleep(2.0)
 
 
+STOP_TIMEOUT_S = 10.0
+
+
+async def _bounded(what: str, step: Awaitable[object]) -> None:
+    """One shutdown step, given STOP_TIMEOUT_S: a stuck step is logged, never waited on
+    forever (an orchestrator would kill the process anyway, with less said)."""
+    try:
+        await asyncio.wait_for(step, STOP_TIMEOUT_S)
+    except TimeoutError:
+        log.error("shutdown: %s did not finish within %.0fs; going on", what, STOP_TIMEOUT_S)
+    except Exception as exc:
+        log.warning("shutdown: %s failed (%s: %s)", what, type(exc).__name__, exc)
+
+
 async def stop_runtime(runtime: Runtime) -> None:
     for task in runtime.tasks:
         task.cancel()
-    for task in runtime.tasks:
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+    if runtime.tasks:
+        _, pending = await asyncio.wait(runtime.tasks, timeout=STOP_TIMEOUT_S)
+        for task in pending:
+            log.error("shutdown: task %s did not stop within %.0fs", task.get_name(),
+                      STOP_TIMEOUT_S)
     runtime.tasks.clear()
-    await runtime.relay.stop()
+    await _bounded("the outbox relay", runtime.relay.stop())
     if runtime._dlq_producer is not None:
-        await runtime._dlq_producer.stop()
+        await _bounded("the dead-letter producer", runtime._dlq_producer.stop())
+
+
+async def close_pool(pool: asyncpg.Pool) -> None:
+    """Close gracefully; a connection still held after STOP_TIMEOUT_S is cut."""
+    try:
+        await asyncio.wait_for(pool.close(), STOP_TIMEOUT_S)
+    except TimeoutError:
+        log.error("shutdown: database connections still in use after %.0fs; terminated",
+                  STOP_TIMEOUT_S)
+        pool.terminate()
 
 
 class ObserveMiddleware:
@@ -217,7 +243,7 @@ def create_app(spec: ServiceSpec) -> FastAPI:
             yield
         finally:
             await stop_runtime(runtime)
-            await pool.close()
+            await close_pool(pool)
 
     app = FastAPI(title=spec.title or f"Noria {spec.name}", description=spec.description,
                   version="0.1.0", lifespan=lifespan)
