@@ -86,3 +86,33 @@ async def connect(dsn: str, *, schema: str | None = None, **kw: Any) -> asyncpg.
         dsn, server_settings=server_settings(schema), **kw)
     await _init_connection(conn)
     return conn
+
+
+async def listen(dsn: str, schema: str, channel: str, wakeup: asyncio.Event) -> None:
+    """Set ``wakeup`` on every ``NOTIFY channel``, on a dedicated connection, forever.
+
+    Only a hint for a worker that also polls: the event is set on (re)connecting too,
+    since notifications sent while not listening are lost, and the connection is
+    checked every 5 s and replaced when it drops. Cancelling it cuts the connection.
+    """
+    while True:
+        conn: asyncpg.Connection | None = None
+        try:
+            conn = await connect(dsn, schema=schema)
+            closed = asyncio.Event()
+            conn.add_termination_listener(lambda _c, ev=closed: ev.set())
+            await conn.add_listener(channel, lambda *_args: wakeup.set())
+            wakeup.set()
+            while not closed.is_set() and not conn.is_closed():
+                try:
+                    await asyncio.wait_for(closed.wait(), 5.0)
+                except TimeoutError:
+                    await conn.execute("SELECT 1")  # notice a dead server
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.info("LISTEN %s: connection lost (%s); reconnecting", channel, exc)
+        finally:
+            if conn is not None and not conn.is_closed():
+                conn.terminate()
+        await asyncio.sleep(1.0)

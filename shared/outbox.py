@@ -28,7 +28,7 @@ import asyncpg
 import orjson
 from aiokafka import AIOKafkaProducer
 
-from shared.db import connect
+from shared.db import listen
 from shared.telemetry import OUTBOX_BACKLOG, OUTBOX_PUBLISHED
 
 log = logging.getLogger("noria.outbox")
@@ -253,28 +253,5 @@ def _envelope_bytes(envelope: object) -> bytes:
 
 
 async def listen_for_outbox(dsn: str, schema: str, wakeup: asyncio.Event) -> None:
-    """Keep a dedicated LISTEN connection; reconnect when it drops. Only a hint."""
-    channel = f"{schema}_outbox"
-    while True:
-        conn: asyncpg.Connection | None = None
-        try:
-            conn = await connect(dsn, schema=schema)
-            closed = asyncio.Event()
-            conn.add_termination_listener(lambda _c, ev=closed: ev.set())
-            await conn.add_listener(channel, lambda *_args: wakeup.set())
-            wakeup.set()  # rows may have arrived while we were not listening
-            while not closed.is_set() and not conn.is_closed():
-                try:
-                    await asyncio.wait_for(closed.wait(), 5.0)
-                except TimeoutError:
-                    await conn.execute("SELECT 1")  # notice a dead server
-        except asyncio.CancelledError:
-            if conn is not None and not conn.is_closed():
-                await conn.close()
-            raise
-        except Exception as exc:
-            log.info("outbox LISTEN connection lost (%s); reconnecting", exc)
-        finally:
-            if conn is not None and not conn.is_closed():
-                conn.terminate()
-        await asyncio.sleep(1.0)
+    """Wake the relay on every outbox commit (``NOTIFY <schema>_outbox``). Only a hint."""
+    await listen(dsn, schema, f"{schema}_outbox", wakeup)

@@ -30,7 +30,7 @@ from services.payments.domain.payouts import (
 from services.payments.handlers.payouts import resolve
 from services.payments.metrics import PAYOUTS_IN_FLIGHT, PROVIDER_CALLS
 from shared.contracts.payments import EVENTS
-from shared.db import connect
+from shared.db import listen
 from shared.kafka import ensure_topics
 from shared.uow import UnitOfWork
 
@@ -144,30 +144,6 @@ async def run(deps: Deps, pool: Any) -> None:
 async def listen_for_payouts(dsn: str, schema: str, wakeup: asyncio.Event) -> None:
     """Wake the worker when a payout is recorded, by any replica (``LISTEN``).
 
-    Only a hint, like the outbox's: the worker keeps polling, and this dedicated
-    connection reconnects when it drops.
+    Only a hint, like the outbox's: the worker keeps polling.
     """
-    channel = store.payouts_channel(schema)
-    while True:
-        conn: Any = None
-        try:
-            conn = await connect(dsn, schema=schema)
-            closed = asyncio.Event()
-            conn.add_termination_listener(lambda _c, ev=closed: ev.set())
-            await conn.add_listener(channel, lambda *_args: wakeup.set())
-            wakeup.set()  # payouts may have been recorded while we were not listening
-            while not closed.is_set() and not conn.is_closed():
-                try:
-                    await asyncio.wait_for(closed.wait(), 5.0)
-                except TimeoutError:
-                    await conn.execute("SELECT 1")  # notice a dead server
-        except asyncio.CancelledError:
-            if conn is not None and not conn.is_closed():
-                await conn.close()
-            raise
-        except Exception as exc:
-            log.info("payouts LISTEN connection lost (%s); reconnecting", exc)
-        finally:
-            if conn is not None and not conn.is_closed():
-                conn.terminate()
-        await asyncio.sleep(1.0)
+    await listen(dsn, schema, store.payouts_channel(schema), wakeup)
