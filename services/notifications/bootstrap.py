@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from pathlib import Path
 
@@ -10,7 +11,7 @@ from fastapi import FastAPI
 from services.notifications.api import build_router
 from services.notifications.domain.messages import QuietHours, RetryPolicy
 from services.notifications.handlers import Clock, Deps, handlers, system_clock
-from services.notifications.sender import Sender
+from services.notifications.sender import Sender, listen_for_queued
 from services.notifications.settings import NotificationsSettings
 from shared.app import ConsumerSpec, Runtime, ServiceSpec, create_app
 from shared.settings import load_settings
@@ -35,17 +36,22 @@ def build_spec(settings: NotificationsSettings | None = None,
     deps = build_deps(settings, clock)
     s = settings
 
+    queued = asyncio.Event()
+
     async def sending_worker(runtime: Runtime) -> None:
-        sender = Sender(runtime.pool, deps, s)
+        sender = Sender(runtime.pool, deps, s, wakeup=queued)
         runtime.state["sender"] = sender
         await sender.run()
+
+    async def sms_wakeups(runtime: Runtime) -> None:
+        await listen_for_queued(s.database_url, runtime.schema, queued)
 
     return ServiceSpec(
         name="notifications",
         settings=settings,
         routers=[build_router(deps)],
         consumers=[ConsumerSpec(group="notifications", topics=TOPICS, handlers=handlers(deps))],
-        background=[sending_worker],
+        background=[sending_worker, sms_wakeups],
         migrations_dir=MIGRATIONS,
         title="Noria notifications service",
         description="SMS in French and Arabic over SMPP and an HTTP aggregator.",

@@ -36,19 +36,32 @@ class NewMessage:
     requested_by: str | None = None
 
 
+# NOTIFY on this channel wakes the senders (of every replica) when a queued message is
+# committed; PostgreSQL delivers it at commit, and not at all on rollback.
+QUEUED_CHANNEL_SQL = "current_schema() || '_sms'"
+
+
+def queued_channel(schema: str) -> str:
+    return f"{schema}_sms"
+
+
 async def insert_message(conn: Conn, m: NewMessage) -> bool:
     """Insert; False when this event already produced this template's message."""
-    row = await conn.fetchval(
-        "INSERT INTO messages (id, source_event_id, source_type, template, template_version,"
-        " client_id, partner_id, loan_id, phone, language, text, encoding, segments, urgent,"
-        " status, reason, not_before, next_attempt_at, resend_of, requested_by)"
+    inserted = await conn.fetchval(
+        "WITH ins AS (INSERT INTO messages (id, source_event_id, source_type, template,"
+        " template_version, client_id, partner_id, loan_id, phone, language, text, encoding,"
+        " segments, urgent, status, reason, not_before, next_attempt_at, resend_of,"
+        " requested_by)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,"
         " $17, $17, $18, $19)"
-        " ON CONFLICT (source_event_id, template) DO NOTHING RETURNING 1",
+        " ON CONFLICT (source_event_id, template) DO NOTHING RETURNING status)"
+        " SELECT count(*) FROM ins"
+        f" LEFT JOIN LATERAL (SELECT pg_notify({QUEUED_CHANNEL_SQL}, '')"
+        "  WHERE ins.status = 'queued') n ON true",
         m.id, m.source_event_id, m.source_type, m.template, m.template_version, m.client_id,
         m.partner_id, m.loan_id, m.phone, m.language, m.text, m.encoding, m.segments, m.urgent,
         m.status, m.reason, m.not_before, m.resend_of, m.requested_by)
-    return row is not None
+    return bool(inserted)
 
 
 CLAIM_SQL = """

@@ -38,6 +38,7 @@ from services.notifications.providers.smpp_client import SmppProvider
 from services.notifications.repository import get_recipient
 from services.notifications.settings import NotificationsSettings
 from shared.contracts.notifications import SmsFailed, SmsSubmitted
+from shared.db import listen
 from shared.uow import UnitOfWork
 
 log = logging.getLogger("noria.notifications.sender")
@@ -58,10 +59,14 @@ class Outcome:
 
 
 class Sender:
-    def __init__(self, pool: asyncpg.Pool, deps: Deps, settings: NotificationsSettings) -> None:
+    def __init__(self, pool: asyncpg.Pool, deps: Deps, settings: NotificationsSettings,
+                 wakeup: asyncio.Event | None = None) -> None:
         self.pool = pool
         self.deps = deps
         self.settings = settings
+        # set when a queued message is committed (listen_for_queued), so sending need not
+        # wait for the next poll
+        self.wakeup = wakeup or asyncio.Event()
         self.providers: list[Provider] = []
         # set while run() is running: receipts are then applied in batches by _applier
         self._apply_wanted: asyncio.Event | None = None
@@ -261,12 +266,16 @@ class Sender:
         loop = asyncio.get_running_loop()
         try:
             while True:
+                self.wakeup.clear()  # a message queued from here on wakes the wait below
                 sent = await self.send_due()
                 if loop.time() - last_poll > self.settings.receipt_poll_s:
                     last_poll = loop.time()
                     await self.poll_receipts()
                 if not sent:
-                    await asyncio.sleep(self.settings.worker_poll_s)
+                    # woken by a queued message's commit (NOTIFY, see listen_for_queued),
+                    # else polls: retries and the end of quiet hours come due by time
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.wakeup.wait(), self.settings.worker_poll_s)
         finally:
             self._apply_wanted = None
             for task in (maintain, applier):
@@ -278,3 +287,6 @@ class Sender:
                     await provider.close()
 
 
+async def listen_for_queued(dsn: str, schema: str, wakeup: asyncio.Event) -> None:
+    """Wake the sender when a queued message is committed, by any replica. Only a hint."""
+    await listen(dsn, schema, store.queued_channel(schema), wakeup)
