@@ -180,6 +180,7 @@ EN: dict[str, str] = {
     "recon.reference": "Reference",
     "recon.ours": "Our ledger",
     "recon.theirs": "Provider",
+    "recon.more": "and {n} more (the API gives them all: GET /v1/reconciliation/…)",
     "sms.title": "SMS",
     "sms.template": "Template",
     "sms.text": "Text",

@@ -181,6 +181,7 @@ FR: dict[str, str] = {
     "recon.reference": "Référence",
     "recon.ours": "Notre grand livre",
     "recon.theirs": "Opérateur",
+    "recon.more": "et {n} de plus (l'API les donne tous : GET /v1/reconciliation/…)",
     "sms.title": "SMS",
     "sms.template": "Modèle",
     "sms.text": "Texte",

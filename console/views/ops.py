@@ -24,6 +24,7 @@ DLQ_SERVICES = SERVICES
 SMS_COUNTS = ("sent", "delivered", "failed", "expired", "queued", "suppressed", "segments")
 RECON_STATUSES = ("matched", "amount_mismatch", "ours_only", "theirs_only")
 REPLAYS_SHOWN = 50
+RECON_SHOWN = 200
 
 
 @router.get("/fragments/health")
@@ -124,8 +125,12 @@ async def reconciliation(request: Request, session: OperatorSession, provider: s
     items = [{**item, "status": status} for status in RECON_STATUSES
              for item in (data.get(status) or []) if isinstance(item, dict)]
     unmatched = [i for i in items if i["status"] != "matched"]
+    # A bad day can have thousands: the page shows the first ones and says how many
+    # more there are (the API has them all), rather than growing without bound.
     return render(request, "reconciliation.html", providers=providers, provider=provider,
-                  day=day, reply=reply, data=data, items=items, unmatched=unmatched)
+                  day=day, reply=reply, data=data, items=items,
+                  unmatched=unmatched[:RECON_SHOWN],
+                  unmatched_more=max(0, len(unmatched) - RECON_SHOWN))
 
 
 @router.get("/sms")

@@ -214,6 +214,22 @@ async def test_reconciliation_lists_the_unmatched_items(
     assert "R1" not in body[body.index("Éléments non rapprochés"):]
 
 
+async def test_a_day_with_thousands_unmatched_shows_the_first_and_counts_the_rest(
+        signed_in: httpx.AsyncClient, fake_state: State) -> None:
+    day = (dt.date(2026, 10, 1) + dt.timedelta(days=len(fake_state.calls) % 20)).isoformat()
+    theirs = [{"reference": f"T{n:05d}", "kind": "collection", "amount": "20.00"}
+              for n in range(3000)]
+    fake_state.reconciliation[("sim", day)] = {
+        "provider": "sim", "date": day, "matched": [], "amount_mismatch": [],
+        "ours_only": [], "theirs_only": theirs,
+        "summary": {"matched": 0, "amount_mismatch": 0, "ours_only": 0, "theirs_only": 3000}}
+    page = await signed_in.get("/reconciliation", params={"provider": "sim", "date": day})
+    body = text_of(page)
+    assert "T00000" in body and "T00199" in body and "T00200" not in body
+    assert "et 2800 de plus" in body
+    assert 'data-figure="theirs_only">3000<' in page.text
+
+
 async def test_sms_stats_show_totals_encodings_and_opt_outs(
         signed_in: httpx.AsyncClient, fake_state: State) -> None:
     fake_state.sms_stats = {
