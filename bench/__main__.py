@@ -232,9 +232,9 @@ async def platform_part(args: argparse.Namespace, infra: Any, ceiling_rate: floa
         seconds = args.step_seconds or (10.0 if q else 60.0)
         drain = 20.0 if q else 60.0
         d_rates = args.disbursement_rates or (
-            [5.0, 15.0] if q else [10.0, 20.0, 30.0, 45.0, 60.0])
+            [5.0, 15.0] if q else [10.0, 20.0, 30.0, 45.0, 60.0, 80.0])
         r_rates = args.repayment_rates or (
-            [20.0, 60.0] if q else [25.0, 40.0, 55.0, 70.0])
+            [20.0, 60.0] if q else [25.0, 40.0, 55.0, 70.0, 85.0, 100.0, 120.0])
         loans_needed = int(sum(d_rates) * seconds)
         seeded = await sagas.seed(bank, loans_needed)
         report["seed"] = {"clients": len(seeded.borrowers), "loans_submitted": loans_needed}
