@@ -10,11 +10,12 @@ from fastapi import FastAPI
 
 from services.notifications.api import build_router
 from services.notifications.domain.messages import QuietHours, RetryPolicy
-from services.notifications.handlers import Clock, Deps, handlers, system_clock
+from services.notifications.handlers import Clock, Deps, expire_held, handlers, system_clock
 from services.notifications.sender import Sender, listen_for_queued
 from services.notifications.settings import NotificationsSettings
 from shared.app import ConsumerSpec, Runtime, ServiceSpec, create_app
 from shared.settings import load_settings
+from shared.uow import UnitOfWork
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 TOPICS = ["clients.events", "loans.events", "payments.events"]
@@ -46,12 +47,20 @@ def build_spec(settings: NotificationsSettings | None = None,
     async def sms_wakeups(runtime: Runtime) -> None:
         await listen_for_queued(s.database_url, runtime.schema, queued)
 
+    async def held_sweeper(runtime: Runtime) -> None:
+        while True:
+            async with UnitOfWork(runtime.pool) as uow:
+                settled = await expire_held(uow, deps)
+                await uow.commit()
+            # a full batch: more may be waiting; otherwise nothing to do for a while
+            await asyncio.sleep(1.0 if settled >= 100 else s.held_sweep_interval_s)
+
     return ServiceSpec(
         name="notifications",
         settings=settings,
         routers=[build_router(deps)],
         consumers=[ConsumerSpec(group="notifications", topics=TOPICS, handlers=handlers(deps))],
-        background=[sending_worker, sms_wakeups],
+        background=[sending_worker, sms_wakeups, held_sweeper],
         migrations_dir=MIGRATIONS,
         title="Noria notifications service",
         description="SMS in French and Arabic over SMPP and an HTTP aggregator.",

@@ -106,6 +106,20 @@ async def release_held(uow: UnitOfWork, deps: Deps, client_id: str) -> int:
     return released
 
 
+async def expire_held(uow: UnitOfWork, deps: Deps, limit: int = 100) -> int:
+    """Settle the triggers held longer than ``deps.held_max_age`` for clients who never
+    registered: each becomes its message, suppressed ``stale_unknown_client``, so none
+    waits in ``held_triggers`` for ever. (A client registered meanwhile gets the normal
+    release.) Returns how many triggers were settled."""
+    settled = 0
+    before = deps.clock() - deps.held_max_age
+    for client_id in await repo.clients_held_since(uow.conn, before, limit):
+        # in client order, under the lock create_message and registration take
+        await repo.lock_client(uow.conn, client_lock_key(client_id))
+        settled += await release_held(uow, deps, client_id)
+    return settled
+
+
 async def _update(uow: UnitOfWork, client_id: str, kind: str, **changes: Any) -> None:
     if not await repo.update_recipient(uow.conn, client_id, **changes):
         log.info("%s for client %s, who is not in the projection: ignored", kind, client_id)

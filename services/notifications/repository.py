@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Any
 
@@ -109,6 +110,14 @@ async def take_held(conn: Conn, client_id: str) -> list[dict[str, Any]]:
         "DELETE FROM held_triggers WHERE client_id = $1 RETURNING envelope, held_at",
         client_id)
     return [r["envelope"] for r in sorted(rows, key=lambda r: r["held_at"])]
+
+
+async def clients_held_since(conn: Conn, before: dt.datetime, limit: int) -> list[str]:
+    """Clients with a trigger held since before ``before`` (their events are older)."""
+    rows = await conn.fetch(
+        "SELECT client_id FROM held_triggers WHERE held_at < $1"
+        " GROUP BY client_id ORDER BY client_id LIMIT $2", before, limit)
+    return [r["client_id"] for r in rows]
 
 
 async def held_count(conn: Conn, partner_id: str | None) -> int:

@@ -52,3 +52,6 @@ class NotificationsSettings(ServiceSettings):
     # registered; if its event is older than this by then, it is recorded suppressed
     # (stale_unknown_client) instead of sent.
     held_trigger_max_age_s: float = Field(default=86400.0, gt=0)
+    # How often triggers held past that age, for clients who never registered, are
+    # settled (recorded suppressed stale_unknown_client) instead of kept for ever.
+    held_sweep_interval_s: float = Field(default=300.0, gt=0)

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from services.notifications.handlers import Deps, handlers
+from services.notifications.handlers import Deps, expire_held, handlers
 from shared.contracts.clients import ClientKycVerified, ClientRegistered
 from shared.contracts.loans import LoanApproved
 from shared.contracts.payments import RefundIssued
@@ -319,3 +319,31 @@ async def test_a_deadlock_between_two_batches_is_retried_not_dead_lettered(rig: 
 async def _has(rig: Rig, client_id: str, template: str) -> bool:
     return bool(await with_template(rig, client_id, template))
 
+
+
+async def test_a_trigger_whose_client_never_registers_is_settled_stale_not_kept(
+        rig: Rig) -> None:
+    client_id, phone = new_client()
+    event = disbursed(client_id, phone)
+    env = await rig.publish(event, key=event.loan_id)
+    await wait_held(rig, env)
+    deps = Deps(clock=rig.clock)
+    async with UnitOfWork(rig.pool) as uow:  # a day has not passed: nothing to settle
+        await expire_held(uow, deps)
+        await uow.commit()
+    assert await is_held(rig, env.event_id)
+
+    rig.clock.set_local(12, 0, days=2)  # the client never registered
+    async with UnitOfWork(rig.pool) as uow:
+        assert await expire_held(uow, deps) >= 1
+        await uow.commit()
+    assert not await is_held(rig, env.event_id)
+    [msg] = await with_template(rig, client_id, "loan_disbursed")
+    assert (msg["status"], msg["reason"]) == ("suppressed", "stale_unknown_client")
+
+    # registering afterwards sends nothing about that old event
+    await rig.publish(registered(rig, client_id, phone), key=client_id)
+    await rig.publish(ClientKycVerified(client_id=client_id, verified_by="op"), key=client_id)
+    await rig.until(lambda: _has(rig, client_id, "kyc_verified"), "the KYC message")
+    assert len(await with_template(rig, client_id, "loan_disbursed")) == 1
+    assert msg["text"] not in [m["text"] for m in await rig.on_phone(phone)]
