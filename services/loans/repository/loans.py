@@ -16,8 +16,6 @@ from services.loans.domain.products import Penalty
 from services.loans.domain.schedule import PlannedInstallment
 from services.loans.repository import Conn
 
-ZERO = Decimal("0.00")
-
 _LOAN_COLS = (
     "id, client_id, partner_id, product_id, product_version, principal, term, currency,"
     " status, submitted_by, decided_by, decision_reason, msisdn, disbursed_on, closed_on,"
@@ -180,52 +178,10 @@ async def set_due_dates(conn: Conn, loan_id: str,
         loan_id, [p.number for p in schedule], [p.due_date for p in schedule])
 
 
-_COLUMN = {"principal": "principal_paid", "interest": "interest_paid", "fees": "fees_paid",
-           "penalties": "penalties_paid"}
-
-
-async def apply_allocation(conn: Conn, loan_id: str,
-                           lines: Sequence[AllocationLine], paid_on: date) -> None:
-    """Add the allocated amounts to the installments; mark the fully paid ones."""
-    sums: dict[int, dict[str, Decimal]] = {}
-    for line in lines:
-        parts = sums.setdefault(line.installment, dict.fromkeys(_COLUMN, ZERO))
-        parts[line.component] += line.amount
-    numbers = sorted(sums)
-    await conn.execute(
-        "UPDATE installments i SET principal_paid = principal_paid + a.p,"
-        " interest_paid = interest_paid + a.i, fees_paid = fees_paid + a.f,"
-        " penalties_paid = penalties_paid + a.n"
-        " FROM unnest($2::int[], $3::numeric[], $4::numeric[], $5::numeric[], $6::numeric[])"
-        " AS a(number, p, i, f, n) WHERE i.loan_id = $1 AND i.number = a.number",
-        loan_id, numbers, [sums[n]["principal"] for n in numbers],
-        [sums[n]["interest"] for n in numbers], [sums[n]["fees"] for n in numbers],
-        [sums[n]["penalties"] for n in numbers])
-    await conn.execute(
-        "UPDATE installments SET status = 'paid', paid_on = $2 WHERE loan_id = $1"
-        " AND status IN ('pending', 'overdue') AND principal_paid >= principal_due"
-        " AND interest_paid >= interest_due AND fees_paid >= fees_due"
-        " AND penalties_paid >= penalties_due", loan_id, paid_on)
-
-
 async def write_off_installments(conn: Conn, loan_id: str) -> None:
     await conn.execute(
         "UPDATE installments SET status = 'written_off' WHERE loan_id = $1"
         " AND status IN ('pending', 'overdue')", loan_id)
-
-
-async def refresh_arrears(conn: Conn, loan_id: str) -> None:
-    """After a repayment: arrears as of the last close of business, from what is still overdue."""
-    await conn.execute(
-        "UPDATE loans l SET days_in_arrears = COALESCE(o.asof - o.oldest, 0),"
-        " arrears_bucket = CASE WHEN o.oldest IS NULL OR o.asof IS NULL THEN 'current'"
-        "  WHEN o.asof - o.oldest <= 30 THEN '1-30'"
-        "  WHEN o.asof - o.oldest <= 60 THEN '31-60'"
-        "  WHEN o.asof - o.oldest <= 90 THEN '61-90' ELSE '90+' END"
-        " FROM (SELECT (SELECT min(due_date) FROM installments"
-        "               WHERE loan_id = $1 AND status = 'overdue') AS oldest,"
-        "              (SELECT max(business_date) FROM cob_runs) AS asof) o"
-        " WHERE l.id = $1", loan_id)
 
 
 # -- repayments -----------------------------------------------------------------------

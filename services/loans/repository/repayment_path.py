@@ -1,8 +1,9 @@
 """The statements of a repayment's allocation, merged: four round trips instead of ten.
 
-``on_repayment_received`` runs for every repayment saga; these are the same reads and
-writes as ``loans.get`` / ``products.get`` / ``repayment_seen`` / ``installments`` /
-``apply_allocation`` / ``record_repayment`` / ``save`` / ``refresh_arrears``, fewer times.
+``on_repayment_received`` runs for every repayment saga; these are the reads and writes
+of ``loans.get`` / ``products.get`` / ``repayment_seen`` / ``installments`` /
+``record_repayment`` / ``save``, plus adding the allocation to the installments and
+re-ageing the loan's arrears, in fewer round trips.
 """
 
 from __future__ import annotations
@@ -104,8 +105,8 @@ async def record_and_save(
 ) -> None:
     """Record the applied repayment and save the loan with its arrears, in one statement.
 
-    The arrears are those ``loans.refresh_arrears`` computes: as of the last close of
-    business, from what is still overdue after this payment (the installments were
+    The arrears are re-aged as of the last close of business (``cob.py`` ages the
+    same buckets every night), from what is still overdue after this payment (the installments were
     updated by an earlier statement of this transaction, so this one sees them).
     The version bump orders the loan's events, as ``loans.save``.
     """
