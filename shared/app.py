@@ -40,6 +40,9 @@ log = logging.getLogger("noria.app")
 
 @dataclass(frozen=True)
 class ConsumerSpec:
+    """A consumer group: its canonical name and topics (the runtime prefixes both with
+    ``settings.topic_prefix``) and a handler per message type."""
+
     group: str
     topics: list[str]
     handlers: dict[str, Handler]
@@ -59,6 +62,9 @@ class ServiceSpec:
     title: str = ""
     description: str = ""
     run_migrations_on_start: bool = True
+    state: dict[str, Any] = field(default_factory=dict)
+    """What the composition root hands the runtime for the service's routes and jobs
+    (a provider client, a wake-up event); copied into :attr:`Runtime.state`."""
 
 
 @dataclass
@@ -82,7 +88,11 @@ class Runtime:
         return self.settings.db_schema or self.spec.name
 
     def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.pool)
+        return UnitOfWork(self.pool, topic_prefix=self.settings.topic_prefix)
+
+    def topic(self, canonical: str) -> str:
+        """The topic this instance uses for the platform topic ``canonical``."""
+        return f"{self.settings.topic_prefix}{canonical}"
 
     async def dlq_producer(self) -> AIOKafkaProducer:
         if self._dlq_producer is None:
@@ -102,21 +112,26 @@ def build_runtime(spec: ServiceSpec, pool: asyncpg.Pool) -> Runtime:
         lease_s=s.relay_lease_s, poll_interval_s=s.relay_poll_interval_s,
         duplicate=s.relay_duplicate, linger_s=s.relay_linger_s,
     )
-    runtime = Runtime(spec=spec, pool=pool, relay=relay)
+    runtime = Runtime(spec=spec, pool=pool, relay=relay, state=dict(spec.state))
+    prefix = s.topic_prefix
     for c in spec.consumers:
-        runtime.consumers[c.group] = InboxConsumer(
-            service=spec.name, group=c.group, topics=c.topics, handlers=c.handlers, pool=pool,
-            consumer_factory=lambda g=c.group: make_consumer(  # type: ignore[misc]
+        group = f"{prefix}{c.group}"
+        runtime.consumers[group] = InboxConsumer(
+            service=spec.name, group=group, topics=[f"{prefix}{t}" for t in c.topics],
+            handlers=c.handlers, pool=pool,
+            consumer_factory=lambda g=group: make_consumer(  # type: ignore[misc]
                 s.kafka_bootstrap, group_id=g, client_id=f"{g}-{uuid.uuid4().hex[:6]}"),
             dlq_producer=runtime.dlq_producer, max_retries=s.consumer_max_retries,
             retry_backoff_s=s.consumer_retry_backoff_s, batch_max=s.consumer_batch_max,
+            topic_prefix=prefix,
         )
     return runtime
 
 
 async def start_runtime(runtime: Runtime) -> None:
     s = runtime.settings
-    topics = {t for c in runtime.spec.consumers for t in c.topics} | set(TOPICS)
+    topics = {t for c in runtime.consumers.values() for t in c.topics} | {
+        runtime.topic(t) for t in TOPICS}
     try:
         await asyncio.wait_for(ensure_topics(
             s.kafka_bootstrap, sorted(topics), partitions=s.topic_partitions,

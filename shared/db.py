@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
 import orjson
+from asyncpg.pool import PoolConnectionProxy
 
 log = logging.getLogger("noria.db")
+
+Conn: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
+"""The connection type repositories accept: a pooled one (a unit of work's) or a plain one."""
 
 # The database restarting or out of reach: nothing was done, the caller may retry.
 DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (

@@ -88,6 +88,7 @@ class InboxConsumer:
         max_retries: int = 3,
         retry_backoff_s: float = 0.2,
         batch_max: int = 100,
+        topic_prefix: str = "",
     ) -> None:
         unknown = [t for t in handlers if t not in REGISTRY]
         if unknown:
@@ -103,6 +104,7 @@ class InboxConsumer:
         self.retry_backoff_s = retry_backoff_s
         # how many messages of one poll may share a transaction (1: one each)
         self.batch_max = max(1, batch_max)
+        self.topic_prefix = topic_prefix
         self.consumer: AIOKafkaConsumer | None = None
         self._processed: dict[TopicPartition, int] = {}
         # Test hook: called after the database commit, before the offset commit.
@@ -125,7 +127,7 @@ class InboxConsumer:
 
     async def _apply(self, msg: RawMessage, env: Envelope, parsed: Contract) -> bool:
         handler = self.handlers[env.type]
-        uow = UnitOfWork(self.pool)
+        uow = UnitOfWork(self.pool, topic_prefix=self.topic_prefix)
         async with uow:
             if not await uow.record_inbox(
                 self.group, env.event_id, topic=msg.topic, partition=msg.partition,
@@ -178,7 +180,7 @@ class InboxConsumer:
             return
         outcomes: list[str] = []
         try:
-            async with UnitOfWork(self.pool) as uow:
+            async with UnitOfWork(self.pool, topic_prefix=self.topic_prefix) as uow:
                 # every inbox row of the run in one statement; a duplicate (seen before,
                 # or twice in this poll) gets no row and is skipped on its own
                 fresh = await uow.record_inbox_many(self.group, [

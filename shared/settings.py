@@ -42,6 +42,10 @@ class ServiceSettings(BaseSettings):
     consumer_batch_max: int = 100
     """How many records of one poll and partition may share a transaction (1: one each)."""
     topic_partitions: int = 4
+    topic_prefix: str = ""
+    """Prefixes every topic the service publishes to or reads, and its consumer groups: an
+    instance under test on a shared broker then talks only to its own topics and never
+    answers, or commands, the services of a running platform. Empty in production."""
     topic_replication: int = 1
 
 

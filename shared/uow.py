@@ -47,8 +47,9 @@ def current_traceparent() -> str | None:
 
 
 class UnitOfWork:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, *, topic_prefix: str = "") -> None:
         self._pool = pool
+        self.topic_prefix = topic_prefix
         self._conn: PoolConnectionProxy[asyncpg.Record] | None = None
         self._tx: Any = None
         self._pending: list[tuple[str, Envelope]] = []
@@ -87,7 +88,8 @@ class UnitOfWork:
         self, message: Contract, *, key: str, topic: str | None = None,
         correlation_id: str | None = None,
     ) -> Envelope:
-        """Queue ``message`` for the outbox, keyed by its aggregate id."""
+        """Queue ``message`` for the outbox, keyed by its aggregate id, on its contract's
+        topic under the service's prefix (``topic`` names another, already prefixed)."""
         env = envelope_for(
             message,
             aggregate_id=key,
@@ -95,7 +97,7 @@ class UnitOfWork:
             causation_id=context.causation_id.get(),
             traceparent=current_traceparent(),
         )
-        self._pending.append((topic or message.topic, env))
+        self._pending.append((topic or f"{self.topic_prefix}{message.topic}", env))
         return env
 
     async def record_inbox(

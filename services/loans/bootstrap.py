@@ -6,7 +6,6 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.loans import topics
 from services.loans.api import loans, operations, products
 from services.loans.consumers import consumer_specs
 from services.loans.jobs import cob_scheduler, saga_sweeper
@@ -19,7 +18,6 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 def build_spec(settings: LoansSettings | None = None) -> ServiceSpec:
     settings = settings or load_settings(LoansSettings)
-    topics.configure(settings.topic_prefix)
     return ServiceSpec(
         name="loans",
         settings=settings,

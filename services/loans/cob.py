@@ -30,7 +30,6 @@ import asyncpg
 from services.loans.repository import Conn
 from services.loans.repository import cob as sql
 from services.loans.repository import cob_runs as runs
-from services.loans.topics import topic
 from shared.contracts import loans as loan_contracts
 from shared.errors import Conflict, InvalidInput
 
@@ -140,10 +139,10 @@ async def record_failure(pool: asyncpg.Pool, business_date: date, error: str) ->
 
 
 async def execute(conn: Conn, business_date: date, run_id: str, *, due_days_before: int,
-                  requested_by: str) -> CobResult:
+                  requested_by: str, topic_prefix: str = "") -> CobResult:
     """Steps 2 and 3 on a claimed date (the caller holds the lock on ``conn``)."""
     started = time.perf_counter()
-    events_topic = topic(loan_contracts.EVENTS)
+    events_topic = f"{topic_prefix}{loan_contracts.EVENTS}"
     stats: dict[str, Any] = {"requested_by": requested_by, "run_id": run_id}
     log.info("close of business %s started (run %s)", business_date, run_id)
 

@@ -5,15 +5,14 @@ from __future__ import annotations
 from services.loans.handlers.events import PROJECTION_HANDLERS, saga_handlers
 from services.loans.handlers.repayments import on_repayment_received
 from services.loans.settings import LoansSettings
-from services.loans.topics import topic
 from shared.app import ConsumerSpec
 from shared.contracts import clients, payments
 
 
 def consumer_specs(settings: LoansSettings) -> list[ConsumerSpec]:
     return [ConsumerSpec(
-        group=settings.consumer_group,
-        topics=[topic(clients.EVENTS), topic(payments.EVENTS)],
+        group="loans",
+        topics=[clients.EVENTS, payments.EVENTS],
         handlers={
             **PROJECTION_HANDLERS,
             **saga_handlers(settings.saga_policy()),

@@ -139,7 +139,8 @@ async def _run(runtime: Runtime, conn: Any, business_date: date, run_id: str,
     """The run itself; owns ``conn`` (which holds the lock) and gives it back."""
     try:
         await cob.execute(conn, business_date, run_id, due_days_before=due_days_before,
-                          requested_by=requested_by)
+                          requested_by=requested_by,
+                          topic_prefix=runtime.settings.topic_prefix)
     except asyncio.CancelledError:
         log.warning("close of business %s interrupted: the service is stopping",
                     business_date)

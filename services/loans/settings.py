@@ -12,9 +12,6 @@ class LoansSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="NORIA_LOANS_", extra="ignore")
 
     http_port: int = 8102
-    consumer_group: str = "loans"
-    topic_prefix: str = ""
-    """Prefix of every topic loans reads or writes (test isolation on a shared broker)."""
     # the disbursement saga
     saga_credit_timeout_s: float = 120.0
     saga_payout_timeout_s: float = 600.0

@@ -25,10 +25,9 @@ def consumer_specs(deps: Deps) -> list[ConsumerSpec]:
     def bind(fn: Callable[..., Awaitable[None]]) -> Bound:
         return functools.partial(fn, deps)
 
-    s = deps.settings
     return [ConsumerSpec(
-        group=s.consumer_group,
-        topics=[s.topic(payments.COMMANDS), s.topic(loans.EVENTS)],
+        group="payments",
+        topics=[payments.COMMANDS, loans.EVENTS],
         handlers={
             "DisburseLoan": bind(on_disburse_loan),
             "RepaymentApplied": bind(on_repayment_applied),

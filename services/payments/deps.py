@@ -25,7 +25,7 @@ class Deps:
         self.providers = Providers(self.settings.providers)
 
     def emit(self, uow: UnitOfWork, message: Contract, *, key: str) -> None:
-        uow.emit(message, key=key, topic=self.settings.topic(message.topic))
+        uow.emit(message, key=key)
 
     def callback_url(self, provider: str) -> str:
         base = self.settings.callback_base_url.rstrip("/")

@@ -46,8 +46,6 @@ class PaymentsSettings(ServiceSettings):
     payout_expiry_grace_s: float = 5.0
     payout_batch_size: int = 20
     refund_deadline_s: float = 900.0
-    consumer_group: str = "payments"
-    topic_prefix: str = ""
 
     @field_validator("providers")
     @classmethod

@@ -29,9 +29,7 @@ from services.payments.domain.payouts import (
 )
 from services.payments.handlers.payouts import resolve
 from services.payments.metrics import PAYOUTS_IN_FLIGHT, PROVIDER_CALLS
-from shared.contracts.payments import EVENTS
 from shared.db import listen
-from shared.kafka import ensure_topics
 from shared.uow import UnitOfWork
 
 log = logging.getLogger("noria.payments.worker")
@@ -39,7 +37,7 @@ log = logging.getLogger("noria.payments.worker")
 
 async def open_books(deps: Deps, pool: Any) -> None:
     """The chart of accounts and each provider's opening float (idempotent)."""
-    uow = UnitOfWork(pool)
+    uow = UnitOfWork(pool, topic_prefix=deps.settings.topic_prefix)
     async with uow:
         from services.payments.domain.accounts import FIXED
 
@@ -114,7 +112,7 @@ async def settle(deps: Deps, pool: Any, payout: store.Payout) -> None:
                             f"deadline passed without confirmation from the provider "
                             f"(last answer: {view.seen.value})")
     PROVIDER_CALLS.labels(payout.provider, payout.status.value, view.seen.value).inc()
-    uow = UnitOfWork(pool)
+    uow = UnitOfWork(pool, topic_prefix=deps.settings.topic_prefix)
     async with uow:
         await resolve(deps, uow, payout.id, view, action, resolved_by)
         await uow.commit()
@@ -123,10 +121,6 @@ async def settle(deps: Deps, pool: Any, payout: store.Payout) -> None:
 
 
 async def run(deps: Deps, pool: Any) -> None:
-    s = deps.settings
-    if s.topic_prefix:  # the platform creates the canonical topics, not prefixed ones
-        await ensure_topics(s.kafka_bootstrap, [s.topic(EVENTS)],
-                            partitions=s.topic_partitions, replication=s.topic_replication)
     await open_books(deps, pool)
     wakeup = deps.payout_wakeup
     try:

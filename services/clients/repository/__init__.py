@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TypeAlias
+from shared.db import Conn
 
-import asyncpg
-from asyncpg.pool import PoolConnectionProxy
-
-Conn: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
+__all__ = ["Conn"]

@@ -18,7 +18,6 @@ from services.loans.repository import clients as clients_repo
 from services.loans.repository import loans as loans_repo
 from services.loans.repository import products as products_repo
 from services.loans.repository.products import ProductVersion
-from services.loans.topics import emit
 from shared.auth import Principal
 from shared.contracts.loans import (
     LoanApproved,
@@ -72,7 +71,7 @@ async def submit(uow: UnitOfWork, who: Principal, *, client_id: str, product_id:
     )
     await loans_repo.insert(conn, loan, product.terms.penalty)
     await loans_repo.insert_schedule(conn, loan.id, schedule)
-    emit(uow, LoanSubmitted(
+    uow.emit(LoanSubmitted(
         loan_id=loan.id, client_id=client_id, partner_id=loan.partner_id,
         product_id=product.id, principal=principal, term=term, currency=loan.currency,
         submitted_by=who.sub), key=loan.id)
@@ -101,7 +100,7 @@ async def approve(uow: UnitOfWork, who: Principal, loan_id: str, policy: sg.Saga
         now=now_utc(), policy=policy)
     await loans_repo.save(uow.conn, loan)
     await record(uow, None, state, "LoanApproved", [f"approved by {who.sub}"])
-    emit(uow, LoanApproved(loan_id=loan.id, client_id=loan.client_id, approved_by=who.sub,
+    uow.emit(LoanApproved(loan_id=loan.id, client_id=loan.client_id, approved_by=who.sub,
                           saga_id=state.id), key=loan.id)
     await execute(uow, loan, state, commands)
     return {**await show(uow, who, loan.id), "saga_id": state.id}
@@ -112,7 +111,7 @@ async def reject(uow: UnitOfWork, who: Principal, loan_id: str, reason: str
     loan = await load_visible(uow, who, loan_id, for_update=True)
     loan.reject(who.sub, reason)
     await loans_repo.save(uow.conn, loan)
-    emit(uow, LoanRejected(loan_id=loan.id, client_id=loan.client_id, reason=reason,
+    uow.emit(LoanRejected(loan_id=loan.id, client_id=loan.client_id, reason=reason,
                           rejected_by=who.sub), key=loan.id)
     return await show(uow, who, loan.id)
 
@@ -122,7 +121,7 @@ async def withdraw(uow: UnitOfWork, who: Principal, loan_id: str, reason: str
     loan = await load_visible(uow, who, loan_id, for_update=True)
     loan.withdraw(who.sub, reason)
     await loans_repo.save(uow.conn, loan)
-    emit(uow, LoanWithdrawn(loan_id=loan.id, client_id=loan.client_id, reason=reason),
+    uow.emit(LoanWithdrawn(loan_id=loan.id, client_id=loan.client_id, reason=reason),
              key=loan.id)
     return await show(uow, who, loan.id)
 
@@ -136,7 +135,7 @@ async def write_off(uow: UnitOfWork, who: Principal, loan_id: str, reason: str, 
     loan.write_off(who.sub, today, min_days_in_arrears, reason)
     await loans_repo.save(conn, loan)
     await loans_repo.write_off_installments(conn, loan.id)
-    emit(uow, LoanWrittenOff(
+    uow.emit(LoanWrittenOff(
         loan_id=loan.id, client_id=loan.client_id, principal_written_off=owed["principal"],
         interest_written_off=owed["interest"], fees_written_off=owed["fees"],
         penalties_written_off=owed["penalties"], written_off_by=who.sub,

@@ -11,7 +11,6 @@ from services.loans.handlers.views import next_due, outstanding
 from services.loans.repository import loans as loans_repo
 from services.loans.repository import repayment_path
 from services.loans.repository.loans import Installment
-from services.loans.topics import emit
 from shared.contracts.loans import AllocationLine as AllocationLineOut
 from shared.contracts.loans import LoanClosed, RepaymentApplied, RepaymentRejected
 from shared.contracts.payments import RepaymentReceived
@@ -28,7 +27,7 @@ async def _reject(uow: UnitOfWork, msg: RepaymentReceived, loan: Loan | None, re
     await loans_repo.record_repayment(
         uow.conn, payment_id=msg.payment_id, loan_id=msg.loan_id, amount=msg.amount,
         outcome="rejected", reason=reason, lines=[], received_at=msg.received_at)
-    emit(uow, RepaymentRejected(
+    uow.emit(RepaymentRejected(
         loan_id=msg.loan_id, client_id=loan.client_id if loan else "",
         payment_id=msg.payment_id, amount=msg.amount, currency=msg.currency,
         payer_msisdn=msg.payer_msisdn, reason=reason,
@@ -84,7 +83,7 @@ async def on_repayment_received(uow: UnitOfWork, msg: RepaymentReceived, env: En
     await repayment_path.record_and_save(conn, loan, payment_id=msg.payment_id,
                                          amount=msg.amount, lines=result.lines,
                                          received_at=msg.received_at)
-    emit(uow, RepaymentApplied(
+    uow.emit(RepaymentApplied(
         loan_id=loan.id, client_id=loan.client_id, payment_id=msg.payment_id,
         amount=msg.amount, currency=msg.currency,
         allocation=[AllocationLineOut(installment=x.installment, component=x.component,
@@ -97,7 +96,7 @@ async def on_repayment_received(uow: UnitOfWork, msg: RepaymentReceived, env: En
         unallocated=result.unallocated,
     ), key=loan.id)
     if closes:
-        emit(uow, LoanClosed(loan_id=loan.id, client_id=loan.client_id,
+        uow.emit(LoanClosed(loan_id=loan.id, client_id=loan.client_id,
                             principal=loan.principal, closed_on=paid_on), key=loan.id)
 
 

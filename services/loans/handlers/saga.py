@@ -15,7 +15,6 @@ from services.loans.domain.schedule import fees_at_disbursement, reanchor, total
 from services.loans.repository import loans as loans_repo
 from services.loans.repository import products as products_repo
 from services.loans.repository import sagas as sagas_repo
-from services.loans.topics import emit
 from shared.contracts.clients import ReleaseCredit, ReserveCredit
 from shared.contracts.loans import LoanDisbursed, LoanDisbursementFailed, LoanRejected
 from shared.contracts.payments import DisburseLoan
@@ -38,18 +37,18 @@ async def execute(uow: UnitOfWork, loan: Loan, state: sg.SagaState,
         if isinstance(cmd, sg.Note):
             notes.append(cmd.text)
         elif isinstance(cmd, sg.SendReserveCredit):
-            emit(uow, ReserveCredit(
+            uow.emit(ReserveCredit(
                 client_id=state.client_id, reservation_id=state.id, saga_id=state.id,
                 loan_id=state.loan_id, amount=state.amount, currency=state.currency,
             ), key=state.client_id)
         elif isinstance(cmd, sg.SendReleaseCredit):
-            emit(uow, ReleaseCredit(
+            uow.emit(ReleaseCredit(
                 client_id=state.client_id, reservation_id=state.id, saga_id=state.id,
                 loan_id=state.loan_id, reason=cmd.reason,
             ), key=state.client_id)
         elif isinstance(cmd, sg.SendDisburseLoan):
             assert state.msisdn is not None
-            emit(uow, DisburseLoan(
+            uow.emit(DisburseLoan(
                 saga_id=state.id, loan_id=state.loan_id, client_id=state.client_id,
                 partner_id=state.partner_id, amount=state.amount, currency=state.currency,
                 msisdn=state.msisdn, deadline=cmd.deadline,
@@ -60,13 +59,13 @@ async def execute(uow: UnitOfWork, loan: Loan, state: sg.SagaState,
         elif isinstance(cmd, sg.RejectLoan):
             loan.credit_rejected(cmd.reason)
             loan_changed = True
-            emit(uow, LoanRejected(loan_id=loan.id, client_id=loan.client_id,
+            uow.emit(LoanRejected(loan_id=loan.id, client_id=loan.client_id,
                                   reason=f"credit_rejected: {cmd.reason}",
                                   rejected_by="clients"), key=loan.id)
         elif isinstance(cmd, sg.FailLoanDisbursement):
             loan.fail_disbursement(cmd.reason)
             loan_changed = True
-            emit(uow, LoanDisbursementFailed(loan_id=loan.id, client_id=loan.client_id,
+            uow.emit(LoanDisbursementFailed(loan_id=loan.id, client_id=loan.client_id,
                                             saga_id=state.id, principal=loan.principal,
                                             reason=cmd.reason), key=loan.id)
         elif isinstance(cmd, sg.ActivateLoan):
@@ -88,7 +87,7 @@ async def _activate(uow: UnitOfWork, loan: Loan, state: sg.SagaState,
     schedule = reanchor(current, product.terms.frequency, cmd.disbursed_on)
     await loans_repo.set_due_dates(conn, loan.id, schedule)
     assert state.msisdn is not None
-    emit(uow, LoanDisbursed(
+    uow.emit(LoanDisbursed(
         loan_id=loan.id, client_id=loan.client_id, partner_id=loan.partner_id,
         saga_id=state.id, principal=loan.principal, currency=loan.currency,
         msisdn=state.msisdn, disbursed_on=cmd.disbursed_on, installments=len(schedule),

@@ -287,7 +287,7 @@ async def running_loans(infra: Any, isolated_schema: Callable[..., Any], **overr
     values: dict[str, Any] = {
         "database_url": iso.dsn, "db_schema": iso.schema,
         "kafka_bootstrap": infra.kafka_bootstrap, "topic_prefix": prefix,
-        "consumer_group": f"loans-it-{prefix.rstrip('.')}", "topic_partitions": 2,
+        "topic_partitions": 2,
         "cob_schedule_enabled": False, "sweeper_interval_s": 0.3,
         "relay_poll_interval_s": 0.1, **overrides}
     settings = LoansSettings(**values)

@@ -21,7 +21,6 @@ async def test_migrates_and_serves_as_its_own_role(infra: Infra) -> None:
     await create_topics(infra.kafka_bootstrap, prefix)
     settings = LoansSettings(database_url=infra.service_url("loans"),
                              kafka_bootstrap=infra.kafka_bootstrap, topic_prefix=prefix,
-                             consumer_group=f"loans-role-{prefix.rstrip('.')}",
                              topic_partitions=2, cob_schedule_enabled=False)
     app = create_app(build_spec(settings))
     try:

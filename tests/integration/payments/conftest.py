@@ -229,8 +229,8 @@ async def rig(infra: Infra, isolated_schema: Callable[..., Any]) -> AsyncIterato
                    "orange": ProviderConfig(base_url=f"http://127.0.0.1:{orange_port}",
                                             callback_secrets=[ORANGE_SECRET],
                                             opening_float=Decimal("50000.00"))},
-        callback_base_url=api_url, consumer_group=f"payments-{prefix.strip('.')}",
-        topic_prefix=prefix, payout_poll_interval_s=0.1, payout_expiry_grace_s=1.0,
+        callback_base_url=api_url, topic_prefix=prefix,
+        payout_poll_interval_s=0.1, payout_expiry_grace_s=1.0,
         consumer_retry_backoff_s=0.05)
     await ensure_topics(infra.kafka_bootstrap, [settings.topic(t) for t in (
         payments.COMMANDS, payments.EVENTS, loans.EVENTS)], partitions=PARTITIONS)

@@ -60,8 +60,8 @@ async def narrow(infra: Infra, isolated_schema: Callable[..., Any]) -> AsyncIter
         database_url=iso.dsn, db_schema=iso.schema, kafka_bootstrap=infra.kafka_bootstrap,
         providers={"sim": ProviderConfig(base_url=f"http://127.0.0.1:{sim_port}",
                                          request_timeout_s=SLOW_STATUS_QUERY_S * 3)},
-        callback_base_url=api_url, consumer_group=f"payments-{prefix.strip('.')}",
-        topic_prefix=prefix, callback_max_in_flight=1, callback_retry_after_s=1)
+        callback_base_url=api_url, topic_prefix=prefix,
+        callback_max_in_flight=1, callback_retry_after_s=1)
     await ensure_topics(infra.kafka_bootstrap, [settings.topic(t) for t in (
         payments.COMMANDS, payments.EVENTS, loans.EVENTS)], partitions=PARTITIONS)
     events = Events(infra.kafka_bootstrap, settings.topic(payments.EVENTS))

@@ -67,8 +67,8 @@ async def sleepy(rig: Rig, infra: Infra, isolated_schema: Callable[..., Any]
         providers={"sim": ProviderConfig(
             base_url=rig.settings.providers["sim"].base_url, request_timeout_s=1.0,
             poll_after_s=AN_HOUR)},
-        callback_base_url=url, consumer_group=f"payments-{prefix.strip('.')}",
-        topic_prefix=prefix, payout_poll_interval_s=AN_HOUR, consumer_retry_backoff_s=0.05)
+        callback_base_url=url, topic_prefix=prefix,
+        payout_poll_interval_s=AN_HOUR, consumer_retry_backoff_s=0.05)
     await ensure_topics(infra.kafka_bootstrap, [settings.topic(t) for t in (
         payments.COMMANDS, payments.EVENTS, loans.EVENTS)], partitions=PARTITIONS)
     events = Events(infra.kafka_bootstrap, settings.topic(payments.EVENTS))

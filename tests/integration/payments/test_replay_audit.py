@@ -41,7 +41,7 @@ async def test_replays_are_listed_with_who_when_and_outcome(
     settings = PaymentsSettings(
         database_url=iso.dsn, db_schema=iso.schema, kafka_bootstrap=infra.kafka_bootstrap,
         providers={"sim": ProviderConfig(base_url="http://127.0.0.1:9", opening_float=0)},
-        consumer_group=f"payments-{prefix.strip('.')}", topic_prefix=prefix)
+        topic_prefix=prefix)
     await ensure_topics(infra.kafka_bootstrap, [settings.topic(t) for t in (
         payments.COMMANDS, payments.EVENTS, loans.EVENTS)], partitions=4)
     app = create_app(build_spec(settings))
@@ -53,7 +53,7 @@ async def test_replays_are_listed_with_who_when_and_outcome(
                 "INSERT INTO dead_letters (consumer, topic, kafka_partition, kafka_offset,"
                 " message_key, message_type, value, headers, reason, error)"
                 " VALUES ($1, $2, 0, 7, 'loan-x', 'Unheard', $3, '[]', 'malformed', 'x')"
-                " RETURNING id", settings.consumer_group, settings.topic(loans.EVENTS),
+                " RETURNING id", f"{settings.topic_prefix}payments", settings.topic(loans.EVENTS),
                 b"not json at all")
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
                                      base_url="http://payments") as api:
@@ -74,7 +74,7 @@ async def test_replays_are_listed_with_who_when_and_outcome(
                 (dead_id, "youssef", replays[1]["outcome"]),
                 (dead_id, "amina", replays[0]["outcome"])]  # newest first
             assert items[0]["topic"] == settings.topic(loans.EVENTS)
-            assert items[0]["consumer"] == settings.consumer_group
+            assert items[0]["consumer"] == f"{settings.topic_prefix}payments"
             assert items[0]["replayed_at"] >= items[1]["replayed_at"]
 
             page = await api.get("/v1/dead-letters/replays", headers=auth("operator", "a"),

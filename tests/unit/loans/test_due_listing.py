@@ -14,7 +14,10 @@ from services.loans.repository.due_installments import status_of
 from shared.errors import InvalidInput
 
 
-@given(st.text(st.characters(blacklist_characters="\x00"), min_size=1, max_size=80),
+# a row's loan id is text PostgreSQL stored: no NUL and no lone surrogate (those are
+# refused, below)
+@given(st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+               min_size=1, max_size=80),
        st.integers(min_value=1, max_value=10**6))
 def test_a_cursor_gives_back_the_row_it_was_made_from(loan_id: str, number: int) -> None:
     cursor = encode_cursor(loan_id, number)
