@@ -40,6 +40,7 @@ test: infra
 	@$(PY) -m scripts.platform down >/dev/null
 	@echo "[test] ruff"; .venv/bin/ruff check .
 	@echo "[test] mypy (strict)"; .venv/bin/mypy
+	@echo "[test] architecture rules (import-linter)"; .venv/bin/lint-imports --no-cache --no-logo
 	@$(PY) -m pytest $(PYTEST_ARGS)
 
 test-unit: bootstrap
@@ -54,6 +55,7 @@ soak: infra
 
 lint: bootstrap
 	@.venv/bin/ruff check shared services scripts tests
+	@.venv/bin/lint-imports --no-cache --no-logo
 
 typecheck: bootstrap
 	@.venv/bin/mypy
