@@ -107,6 +107,9 @@ class InboxConsumer:
         self.topic_prefix = topic_prefix
         self.consumer: AIOKafkaConsumer | None = None
         self._processed: dict[TopicPartition, int] = {}
+        # The next offset to read per partition, as last committed: every record before
+        # it has taken effect (or was a no-op). A fact tests and the lag gauge can wait on.
+        self.committed: dict[TopicPartition, int] = {}
         # Test hook: called after the database commit, before the offset commit.
         self.before_offset_commit: Callable[[], Awaitable[None]] | None = None
 
@@ -298,6 +301,7 @@ class InboxConsumer:
         offsets = dict(self._processed)
         try:
             await self.consumer.commit(offsets)
+            self.committed.update(offsets)
             for tp, off in offsets.items():
                 if self._processed.get(tp) == off:
                     del self._processed[tp]
