@@ -5,7 +5,7 @@ import sys
 from datetime import date
 
 from services.loans.bootstrap import build_spec
-from services.loans.cob import run_close_of_business
+from services.loans.handlers.close_of_business import run_close_of_business
 from services.loans.settings import LoansSettings
 from shared.app import serve
 from shared.db import create_pool

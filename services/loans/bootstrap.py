@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 from services.loans.api import loans, operations, products
 from services.loans.consumers import consumer_specs
-from services.loans.jobs import cob_scheduler, saga_sweeper
+from services.loans.handlers.jobs import cob_scheduler, saga_sweeper
 from services.loans.settings import LoansSettings
 from shared.app import ServiceSpec, create_app
 from shared.settings import load_settings

@@ -13,7 +13,8 @@ from prometheus_client import REGISTRY
 
 GRAFANA = Path(__file__).resolve().parents[2] / "deploy" / "grafana"
 SUFFIXES = ("_bucket", "_count", "_sum", "_total", "_created")
-METRIC_MODULES = ("shared.telemetry", "services.loans.jobs", "services.notifications.metrics")
+METRIC_MODULES = ("shared.telemetry", "services.loans.handlers.jobs",
+                  "services.notifications.metrics")
 
 
 def exported_metric_names() -> set[str]:

@@ -2,8 +2,9 @@
 
 The whole portfolio takes longer than any HTTP timeout, so the request only claims
 the business date and answers 202; the run goes on in this process
-(``jobs.start_close_of_business``). ``python -m services.loans close-of-business
-DATE`` and the daily schedule run the same steps in their own task.
+(``handlers/close_of_business.py``, ``start_close_of_business``). ``python -m
+services.loans close-of-business DATE`` and the daily schedule run the same steps in
+their own task.
 """
 
 from __future__ import annotations
@@ -13,11 +14,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
-from services.loans import cob
 from services.loans.api.deps import runtime
 from services.loans.api.schemas import CloseOfBusinessIn
 from services.loans.api.views import run_json
-from services.loans.jobs import start_close_of_business
+from services.loans.handlers.close_of_business import recover_stale_runs, start_close_of_business
 from services.loans.repository import cob_runs as runs
 from shared.auth import Principal, require
 from shared.errors import NotFound
@@ -59,7 +59,7 @@ async def close_of_business_run(run_id: str, request: Request,
         run = await runs.by_id(conn, run_id)
         if run is not None and run["status"] == "running":
             # alive only while someone holds the lock; a dead process's run is failed now
-            await cob.recover_stale_runs(conn)
+            await recover_stale_runs(conn)
             run = await runs.by_id(conn, run_id)
         if run is None:
             raise NotFound(f"close-of-business run {run_id} not found", field="run_id")

@@ -11,7 +11,8 @@ from services.loans.api import cob, installments
 from services.loans.api.deps import operator_only, runtime
 from services.loans.api.views import BUCKETS, ratio, snapshot_json
 from services.loans.domain.saga import SagaStatus
-from services.loans.repository import cob as cob_sql
+from services.loans.repository import cob_runs as runs
+from services.loans.repository import portfolio as portfolio_repo
 from services.loans.repository import sagas as sagas_repo
 from shared.auth import Principal, require
 from shared.errors import InvalidInput, NotFound
@@ -28,15 +29,11 @@ async def portfolio(request: Request,
     """Outstanding principal, PAR1/30/90 and arrears buckets, as of the last close of business."""
     operator_only(who)
     async with runtime(request).pool.acquire() as conn:
-        live = await conn.fetchrow(cob_sql.LIVE_PORTFOLIO, None)
-        buckets = {r["bucket"]: r for r in await conn.fetch(cob_sql.LIVE_BUCKETS, None)}
-        statuses = {r["status"]: r["n"] for r in await conn.fetch(cob_sql.STATUS_COUNTS, None)}
-        last = await conn.fetchrow(
-            "SELECT business_date, finished_at FROM cob_runs WHERE status = 'completed'"
-            " ORDER BY business_date DESC LIMIT 1")
-        snapshot = await conn.fetchrow(
-            "SELECT * FROM portfolio_snapshots ORDER BY business_date DESC LIMIT 1")
-    assert live is not None
+        live = await portfolio_repo.live(conn)
+        buckets = await portfolio_repo.live_buckets(conn)
+        statuses = await portfolio_repo.status_counts(conn)
+        last = await runs.last_completed(conn)
+        snapshot = await portfolio_repo.latest_snapshot(conn)
     total = live["outstanding"]
     return {
         "currency": "MAD",
@@ -61,8 +58,7 @@ async def portfolio_history(
     """The close-of-business snapshots (PAR trend), newest first."""
     operator_only(who)
     async with runtime(request).pool.acquire() as conn:
-        rows = await conn.fetch(
-            "SELECT * FROM portfolio_snapshots ORDER BY business_date DESC LIMIT $1", limit)
+        rows = await portfolio_repo.snapshots(conn, limit)
     return {"items": [snapshot_json(r) for r in rows]}
 
 

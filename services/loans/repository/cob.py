@@ -7,6 +7,10 @@ idempotent for a given business date (a re-run finds nothing left to do).
 
 from __future__ import annotations
 
+from datetime import date
+
+from services.loans.repository import Conn
+
 # An installment still owed after its due date is overdue (on the due date it is only due).
 MARK_OVERDUE = """
 UPDATE installments i SET status = 'overdue'
@@ -126,22 +130,39 @@ SELECT $1::date, count(*), COALESCE(sum(principal_outstanding), 0),
 ON CONFLICT (business_date) DO NOTHING
 """
 
-LIVE_PORTFOLIO = """
-SELECT count(*) AS loans_active, COALESCE(sum(principal_outstanding), 0) AS outstanding,
-       COALESCE(sum(principal_outstanding) FILTER (WHERE days_in_arrears > 1), 0) AS par1,
-       COALESCE(sum(principal_outstanding) FILTER (WHERE days_in_arrears > 30), 0) AS par30,
-       COALESCE(sum(principal_outstanding) FILTER (WHERE days_in_arrears > 90), 0) AS par90
-  FROM loans WHERE status = 'active' AND ($1::text IS NULL OR partner_id = $1)
-"""
 
-LIVE_BUCKETS = """
-SELECT arrears_bucket AS bucket, count(*) AS loans, COALESCE(sum(principal_outstanding), 0)
-       AS principal
-  FROM loans WHERE status = 'active' AND ($1::text IS NULL OR partner_id = $1)
- GROUP BY arrears_bucket
-"""
+def _count(tag: str) -> int:
+    """Rows touched, from asyncpg's command tag ("UPDATE 12", "INSERT 0 3")."""
+    return int(tag.rsplit(" ", 1)[-1]) if tag and tag[-1].isdigit() else 0
 
-STATUS_COUNTS = """
-SELECT status, count(*) AS n FROM loans WHERE ($1::text IS NULL OR partner_id = $1)
- GROUP BY status
-"""
+
+async def mark_overdue(conn: Conn, business_date: date) -> int:
+    return _count(await conn.execute(MARK_OVERDUE, business_date))
+
+
+async def apply_penalties(conn: Conn, business_date: date) -> int:
+    return _count(await conn.execute(APPLY_PENALTIES, business_date))
+
+
+async def refresh_statistics(conn: Conn) -> None:
+    await conn.execute(ANALYZE)
+
+
+async def age_arrears(conn: Conn, business_date: date) -> int:
+    return _count(await conn.execute(AGE_ARREARS, business_date))
+
+
+async def emit_repayment_due(conn: Conn, business_date: date, run_id: str,
+                             due_days_before: int, topic: str) -> int:
+    """``RepaymentDue`` rows into the outbox; how many."""
+    return _count(await conn.execute(EMIT_REPAYMENT_DUE, business_date, run_id,
+                                     due_days_before, topic))
+
+
+async def emit_in_arrears(conn: Conn, business_date: date, run_id: str, topic: str) -> int:
+    """``LoanInArrears`` rows into the outbox; how many."""
+    return _count(await conn.execute(EMIT_IN_ARREARS, business_date, run_id, topic))
+
+
+async def take_snapshot(conn: Conn, business_date: date) -> None:
+    await conn.execute(SNAPSHOT, business_date)

@@ -59,6 +59,22 @@ async def latest_completed(conn: Conn) -> date | None:
     return latest
 
 
+async def last_completed(conn: Conn) -> asyncpg.Record | None:
+    """The latest completed run's business date and end."""
+    row: asyncpg.Record | None = await conn.fetchrow(
+        "SELECT business_date, finished_at FROM cob_runs WHERE status = 'completed'"
+        " ORDER BY business_date DESC LIMIT 1")
+    return row
+
+
+async def completed(conn: Conn, business_date: date) -> bool:
+    """Whether the date's run has completed."""
+    done = await conn.fetchval(
+        "SELECT 1 FROM cob_runs WHERE business_date = $1 AND status = 'completed'",
+        business_date)
+    return done is not None
+
+
 async def fail_stale(conn: Conn) -> list[date]:
     """Only with the lock held: every ``running`` row belongs to a run that is gone."""
     rows = await conn.fetch(

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from services.loans.cob import run_close_of_business
+from services.loans.handlers.close_of_business import run_close_of_business
 from services.loans.repository import cob_runs
 from shared.db import connect
 from tests.infra import Infra

@@ -15,7 +15,6 @@ from decimal import Decimal
 import pytest
 
 from services.loans.bootstrap import MIGRATIONS
-from services.loans.cob import run_close_of_business
 from services.loans.domain.allocation import InstallmentDue
 from services.loans.domain.delinquency import (
     arrears_bucket,
@@ -24,6 +23,7 @@ from services.loans.domain.delinquency import (
     penalty_for,
 )
 from services.loans.domain.products import Penalty, PenaltyKind
+from services.loans.handlers.close_of_business import run_close_of_business
 from shared.db import create_pool
 
 pytestmark = pytest.mark.integration

@@ -13,28 +13,34 @@ lock (per schema) keeps two runs from overlapping, and tells a live run from one
 whose process died: whoever takes the lock marks any ``running`` row ``failed``.
 
 :func:`run_close_of_business` does it all in the caller's task (the command line,
-the daily schedule); the HTTP API claims the date in the request with
-:func:`lock_and_claim` and runs :func:`execute` in a background task (``jobs.py``).
+the daily schedule in ``handlers/jobs.py``); the HTTP API calls
+:func:`start_close_of_business`, which claims the date in the request with
+:func:`lock_and_claim` and runs :func:`execute` in a background task of the process.
+The statements themselves are in ``repository/cob.py``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 
 from services.loans.repository import Conn
 from services.loans.repository import cob as sql
 from services.loans.repository import cob_runs as runs
+from services.loans.settings import LoansSettings
+from shared.app import Runtime
 from shared.contracts import loans as loan_contracts
 from shared.errors import Conflict, InvalidInput
 
 log = logging.getLogger("noria.loans.cob")
-LOCK_KEY = runs.LOCK_KEY
+LOCK_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -55,11 +61,6 @@ class Claim:
 
     run: asyncpg.Record
     done: CobResult | None
-
-
-def _count(tag: str) -> int:
-    """Rows touched, from asyncpg's command tag ("UPDATE 12", "INSERT 0 3")."""
-    return int(tag.rsplit(" ", 1)[-1]) if tag and tag[-1].isdigit() else 0
 
 
 async def recover_stale_runs(conn: Conn) -> list[date]:
@@ -146,34 +147,106 @@ async def execute(conn: Conn, business_date: date, run_id: str, *, due_days_befo
     stats: dict[str, Any] = {"requested_by": requested_by, "run_id": run_id}
     log.info("close of business %s started (run %s)", business_date, run_id)
 
-    for name, statement in (("installments_marked_overdue", sql.MARK_OVERDUE),
-                            ("penalties_applied", sql.APPLY_PENALTIES),
-                            ("statistics", sql.ANALYZE),
-                            ("loans_reaged", sql.AGE_ARREARS)):
+    steps: tuple[tuple[str, Callable[[Conn, date], Awaitable[int]] | None], ...] = (
+        ("installments_marked_overdue", sql.mark_overdue),
+        ("penalties_applied", sql.apply_penalties),
+        ("statistics", None),
+        ("loans_reaged", sql.age_arrears))
+    for name, step in steps:
         await runs.progress(conn, business_date, name, stats)
         t0 = time.perf_counter()
-        if name == "statistics":
+        if step is None:
             # the steps above may have just changed hundreds of thousands of rows: give
             # the planner true numbers before the joins that follow
-            await conn.execute(statement)
+            await sql.refresh_statistics(conn)
         else:
             async with conn.transaction():
-                stats[name] = _count(await conn.execute(statement, business_date))
+                stats[name] = await step(conn, business_date)
         log.info("close of business %s: %s = %s (%.2fs)", business_date, name,
                  stats.get(name, "refreshed"), time.perf_counter() - t0)
 
     await runs.progress(conn, business_date, "events_and_snapshot", stats)
     async with conn.transaction():
         t0 = time.perf_counter()
-        stats["repayment_due_events"] = _count(await conn.execute(
-            sql.EMIT_REPAYMENT_DUE, business_date, run_id, due_days_before, events_topic))
-        stats["in_arrears_events"] = _count(await conn.execute(
-            sql.EMIT_IN_ARREARS, business_date, run_id, events_topic))
+        stats["repayment_due_events"] = await sql.emit_repayment_due(
+            conn, business_date, run_id, due_days_before, events_topic)
+        stats["in_arrears_events"] = await sql.emit_in_arrears(
+            conn, business_date, run_id, events_topic)
         log.info("close of business %s: %d RepaymentDue and %d LoanInArrears events (%.2fs)",
                  business_date, stats["repayment_due_events"], stats["in_arrears_events"],
                  time.perf_counter() - t0)
-        await conn.execute(sql.SNAPSHOT, business_date)
+        await sql.take_snapshot(conn, business_date)
         stats["seconds"] = round(time.perf_counter() - started, 3)
         await runs.complete(conn, business_date, stats)
     log.info("close of business %s completed in %.2fs", business_date, stats["seconds"])
     return CobResult(business_date, "completed", False, stats)
+
+
+async def start_close_of_business(runtime: Runtime, business_date: date, requested_by: str
+                                  ) -> tuple[asyncpg.Record, bool]:
+    """Claim the date now and run it in a background task of this process.
+
+    Returns the date's run and whether this call started it. A date already completed,
+    or already running, is returned as it is (idempotent per date); another date while
+    one runs is a 409; an earlier date than the last closed one a 422.
+    """
+    settings = cast(LoansSettings, runtime.settings)
+    async with runtime.pool.acquire() as conn:
+        row = await runs.by_date(conn, business_date)
+    if row is not None and row["status"] == "completed":
+        return row, False
+    conn = await runtime.pool.acquire()
+    owned = False
+    try:
+        for attempt in range(LOCK_ATTEMPTS):
+            try:
+                claimed = await lock_and_claim(conn, business_date, requested_by)
+                break
+            except Conflict:
+                current = await runs.running(conn)
+                if current is not None and current["business_date"] == business_date:
+                    return current, False
+                if current is None and attempt + 1 < LOCK_ATTEMPTS:
+                    # a status check holding the lock for a moment, or a run just ending
+                    await asyncio.sleep(0.2)
+                    continue
+            raise Conflict(
+                "a close of business is already running; retry when it ends"
+                + (f" (business date {current['business_date']}, run {current['run_id']})"
+                   if current is not None else ""),
+                field="business_date",
+                running_run_id=None if current is None else current["run_id"]) from None
+        if claimed.done is not None:
+            return claimed.run, False
+        task = asyncio.create_task(
+            _run(runtime, conn, business_date, claimed.run["run_id"], requested_by,
+                 settings.repayment_due_days_before),
+            name=f"cob-{business_date.isoformat()}")
+        owned = True
+        runtime.tasks[:] = [t for t in runtime.tasks if not t.done()]
+        runtime.tasks.append(task)   # cancelled, and so marked failed, at shutdown
+        return claimed.run, True
+    finally:
+        if not owned:
+            await runtime.pool.release(conn)
+
+
+async def _run(runtime: Runtime, conn: Any, business_date: date, run_id: str,
+               requested_by: str, due_days_before: int) -> None:
+    """The run itself; owns ``conn`` (which holds the lock) and gives it back."""
+    try:
+        await execute(conn, business_date, run_id, due_days_before=due_days_before,
+                      requested_by=requested_by, topic_prefix=runtime.settings.topic_prefix)
+    except asyncio.CancelledError:
+        log.warning("close of business %s interrupted: the service is stopping",
+                    business_date)
+        await record_failure(runtime.pool, business_date,
+                             "interrupted: the service stopped before it finished")
+        raise
+    except Exception as exc:
+        log.exception("close of business %s failed", business_date)
+        await record_failure(runtime.pool, business_date, f"{type(exc).__name__}: {exc}")
+    finally:
+        # releasing resets the session, which drops the advisory lock even when the
+        # run's connection is in no state to run pg_advisory_unlock
+        await runtime.pool.release(conn)

@@ -1,0 +1,81 @@
+"""The background jobs the composition root hands ``ServiceSpec.background``: the saga
+sweeper and the daily close-of-business schedule. Close of business itself, and the
+runs started over HTTP, are in ``handlers/close_of_business.py``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+from typing import cast
+
+from prometheus_client import Gauge
+
+from services.loans.domain.saga import SagaStatus
+from services.loans.handlers.close_of_business import recover_stale_runs, run_close_of_business
+from services.loans.handlers.saga import now_utc, on_deadline
+from services.loans.repository import cob_runs as runs
+from services.loans.repository import sagas as sagas_repo
+from services.loans.settings import LoansSettings
+from shared.app import Runtime
+from shared.errors import Conflict
+
+log = logging.getLogger("noria.loans.jobs")
+
+SAGA_STATES = Gauge("noria_sagas", "Disbursement sagas by state", ["state"])
+
+
+async def sweep_once(runtime: Runtime, limit: int = 100) -> int:
+    """Drive every saga past its deadline one step; return how many were handled."""
+    settings = cast(LoansSettings, runtime.settings)
+    policy = settings.saga_policy()
+    async with runtime.pool.acquire() as conn:
+        due = await sagas_repo.past_deadline(conn, now_utc(), limit)
+        counts = await sagas_repo.counts_unfinished(conn)
+    for state in (SagaStatus.RESERVING_CREDIT, SagaStatus.DISBURSING, SagaStatus.COMPENSATING,
+                  SagaStatus.FAILED):
+        SAGA_STATES.labels(state.value).set(counts.get(state.value, 0))
+    for saga_id in due:
+        try:
+            async with runtime.uow() as uow:
+                await on_deadline(uow, saga_id, policy)
+                await uow.commit()
+        except Exception:
+            log.exception("sweeping saga %s failed; next round retries", saga_id)
+    if due:
+        log.info("saga sweeper handled %d saga(s) past their deadline", len(due))
+    return len(due)
+
+
+async def saga_sweeper(runtime: Runtime) -> None:
+    settings = cast(LoansSettings, runtime.settings)
+    while True:
+        await sweep_once(runtime)
+        await asyncio.sleep(settings.sweeper_interval_s)
+
+
+async def cob_scheduler(runtime: Runtime) -> None:
+    """Run close of business once a day, after ``cob_daily_at`` (UTC), for that date.
+
+    First, whether scheduled or not: a run this service left ``running`` when its
+    process died is marked failed (none is alive unless another replica holds the lock).
+    """
+    settings = cast(LoansSettings, runtime.settings)
+    async with runtime.pool.acquire() as conn:
+        await recover_stale_runs(conn)
+    if not settings.cob_schedule_enabled:
+        return
+    while True:
+        now = datetime.now(UTC)
+        if now.time() >= settings.cob_daily_at:
+            async with runtime.pool.acquire() as conn:
+                done = await runs.completed(conn, now.date())
+            if not done:
+                try:
+                    await run_close_of_business(
+                        runtime.pool, now.date(),
+                        due_days_before=settings.repayment_due_days_before,
+                        requested_by="scheduler")
+                except Conflict:
+                    log.info("close of business already running elsewhere")
+        await asyncio.sleep(settings.cob_check_interval_s)
