@@ -1,10 +1,15 @@
+"""The notifications service's settings (``NORIA_NOTIFICATIONS_…``) and the policies
+built from them: quiet hours, retries, how long a trigger may be held."""
+
 from __future__ import annotations
 
+import datetime as dt
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import SettingsConfigDict
 
+from services.notifications.domain.messages import QuietHours, RetryPolicy
 from shared.settings import ServiceSettings
 
 
@@ -55,3 +60,13 @@ class NotificationsSettings(ServiceSettings):
     # How often triggers held past that age, for clients who never registered, are
     # settled (recorded suppressed stale_unknown_client) instead of kept for ever.
     held_sweep_interval_s: float = Field(default=300.0, gt=0)
+
+    def quiet_hours(self) -> QuietHours:
+        return QuietHours(self.quiet_start_hour, self.quiet_end_hour)
+
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(max_attempts=self.max_attempts, base_s=self.retry_base_s,
+                           cap_s=self.retry_cap_s, throttle_s=self.throttle_backoff_s)
+
+    def held_max_age(self) -> dt.timedelta:
+        return dt.timedelta(seconds=self.held_trigger_max_age_s)

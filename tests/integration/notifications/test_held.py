@@ -18,7 +18,9 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from services.notifications.handlers import Deps, expire_held, handlers
+from services.notifications.consumers import handler_table
+from services.notifications.handlers.held import expire_held
+from services.notifications.handlers.policies import Policies
 from shared.contracts.clients import ClientKycVerified, ClientRegistered
 from shared.contracts.loans import LoanApproved
 from shared.contracts.payments import RefundIssued
@@ -190,7 +192,7 @@ async def test_a_refund_with_no_client_at_all_is_suppressed_as_before(rig: Rig) 
 
 async def test_registration_racing_the_trigger_never_strands_it(rig: Rig) -> None:
     """The two consumers apply a client's trigger and registration at the same moment."""
-    table = handlers(Deps(clock=rig.clock))
+    table = handler_table(Policies(clock=rig.clock))
     clients = [new_client() for _ in range(12)]
 
     async def apply(event: Contract, key: str) -> None:
@@ -215,7 +217,7 @@ async def test_registration_racing_the_trigger_never_strands_it(rig: Rig) -> Non
 
 async def test_a_trigger_waits_for_a_registration_in_progress(rig: Rig) -> None:
     """The registration has upserted and found nothing held, but not committed yet."""
-    table = handlers(Deps(clock=rig.clock))
+    table = handler_table(Policies(clock=rig.clock))
     client_id, phone = new_client()
     event = disbursed(client_id, phone)
     trig_env = envelope_for(event, aggregate_id=event.loan_id)
@@ -257,7 +259,7 @@ async def test_a_deadlock_between_two_batches_is_retried_not_dead_lettered(rig: 
     """
     (a, phone_a), (b, phone_b) = new_client(), new_client()
     group = f"notifications-test-{uuid.uuid4().hex[:8]}"
-    base = handlers(Deps(clock=rig.clock))
+    base = handler_table(Policies(clock=rig.clock))
     barrier = asyncio.Barrier(2)
     first_of_batch: set[uuid.UUID] = set()
     errors: list[str] = []
@@ -327,15 +329,15 @@ async def test_a_trigger_whose_client_never_registers_is_settled_stale_not_kept(
     event = disbursed(client_id, phone)
     env = await rig.publish(event, key=event.loan_id)
     await wait_held(rig, env)
-    deps = Deps(clock=rig.clock)
+    policies = Policies(clock=rig.clock)
     async with UnitOfWork(rig.pool) as uow:  # a day has not passed: nothing to settle
-        await expire_held(uow, deps)
+        await expire_held(uow, policies)
         await uow.commit()
     assert await is_held(rig, env.event_id)
 
     rig.clock.set_local(12, 0, days=2)  # the client never registered
     async with UnitOfWork(rig.pool) as uow:
-        assert await expire_held(uow, deps) >= 1
+        assert await expire_held(uow, policies) >= 1
         await uow.commit()
     assert not await is_held(rig, env.event_id)
     [msg] = await with_template(rig, client_id, "loan_disbursed")

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from services.notifications.handlers import Deps, apply_receipts
+from services.notifications.handlers.policies import Policies
+from services.notifications.handlers.receipts import apply_receipts
 from shared.db import create_pool
 from shared.uow import UnitOfWork
 
@@ -49,10 +50,10 @@ async def test_one_batch_of_receipts_ends_each_message_once_as_in_order(isolated
                     "INSERT INTO receipts (provider, provider_message_id, stat, error)"
                     " VALUES ('smsc', $1, $2, '')", pid, stat)
         async with UnitOfWork(pool) as uow:
-            assert await apply_receipts(uow, Deps(clock=lambda: now)) == 7
+            assert await apply_receipts(uow, Policies(clock=lambda: now)) == 7
             await uow.commit()
         async with UnitOfWork(pool) as uow:  # nothing left to apply
-            assert await apply_receipts(uow, Deps(clock=lambda: now)) == 0
+            assert await apply_receipts(uow, Policies(clock=lambda: now)) == 0
             await uow.commit()
         async with pool.acquire() as conn:
             status = {r["id"]: (r["status"], r["reason"], r["permanent"]) for r in await conn.fetch(

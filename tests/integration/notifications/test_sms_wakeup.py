@@ -17,9 +17,9 @@ import asyncpg
 import httpx
 import pytest
 
-from services.notifications import message_store as store
-from services.notifications.handlers import Deps
-from services.notifications.sender import Sender, listen_for_queued
+from services.notifications.handlers.policies import Policies
+from services.notifications.jobs import Sender, listen_for_queued
+from services.notifications.repository import messages as store
 from services.notifications.settings import NotificationsSettings, ProviderConfig
 from shared.db import create_pool
 from simulators.smsc.runner import running
@@ -54,7 +54,7 @@ async def test_a_queued_message_is_sent_without_waiting_for_the_poll(
                                           timeout_s=2.0)],
                 worker_poll_s=AN_HOUR, receipt_poll_s=AN_HOUR)
             wakeup = asyncio.Event()
-            sender = Sender(pool, Deps(), settings, wakeup=wakeup)
+            sender = Sender(pool, Policies(), settings, wakeup=wakeup)
             await pool.execute(
                 "INSERT INTO recipients (client_id, partner_id, phone, language, consent)"
                 " VALUES ($1, 'pa-wake', $2, 'fr', true)", client_id, phone)

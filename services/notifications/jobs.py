@@ -1,4 +1,6 @@
-"""The sending worker: claims due messages, sends them outside any transaction.
+"""Background jobs: the sending worker, its wake-up, and the sweep of held triggers.
+
+The sending worker claims due messages and sends them outside any transaction.
 
 Each round claims queued messages whose time has come (``FOR UPDATE SKIP
 LOCKED`` with a lease, so several replicas share the work), then for each one
@@ -19,13 +21,16 @@ import random
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import asyncpg
 
-from services.notifications import message_store as store
 from services.notifications.domain.encoding import EncodedText, Encoding, split_parts
 from services.notifications.domain.messages import FailureKind, Receipt, suppression_reason
-from services.notifications.handlers import Deps, apply_receipts, record_receipt, record_reply
+from services.notifications.handlers.held import expire_held
+from services.notifications.handlers.opt_outs import record_reply
+from services.notifications.handlers.policies import POLICIES, Policies
+from services.notifications.handlers.receipts import apply_receipts, record_receipt
 from services.notifications.metrics import (
     SMS_ATTEMPTS,
     SMS_FINISHED,
@@ -35,18 +40,25 @@ from services.notifications.metrics import (
 from services.notifications.providers.base import Provider, ProviderError
 from services.notifications.providers.http_aggregator import HttpAggregatorProvider
 from services.notifications.providers.smpp_client import SmppProvider
-from services.notifications.repository import get_recipient
+from services.notifications.repository import contacts as contacts_repo
+from services.notifications.repository import messages as messages_repo
+from services.notifications.repository import receipts as receipts_repo
 from services.notifications.settings import NotificationsSettings
+from shared.app import Runtime
 from shared.contracts.notifications import SmsFailed, SmsSubmitted
 from shared.db import listen
 from shared.uow import UnitOfWork
 
 log = logging.getLogger("noria.notifications.sender")
 
+# What the composition root puts in ``Runtime.state`` for these jobs (and POLICIES).
+QUEUED = "queued"  # an asyncio.Event set when a queued message is committed
+SENDER = "sender"
+
 # Receipts are stored (and acknowledged) one by one; applying them is one transaction per
 # batch, by one task per process, this long after the first receipt of the batch arrived.
 RECEIPT_LINGER_S = 0.05
-RECEIPT_BATCH = 200  # store.pending_receipts' default limit
+RECEIPT_BATCH = 200  # receipts_repo.pending_receipts' default limit
 
 
 @dataclass
@@ -59,10 +71,10 @@ class Outcome:
 
 
 class Sender:
-    def __init__(self, pool: asyncpg.Pool, deps: Deps, settings: NotificationsSettings,
+    def __init__(self, pool: asyncpg.Pool, policies: Policies, settings: NotificationsSettings,
                  wakeup: asyncio.Event | None = None) -> None:
         self.pool = pool
-        self.deps = deps
+        self.policies = policies
         self.settings = settings
         # set when a queued message is committed (listen_for_queued), so sending need not
         # wait for the next poll
@@ -70,6 +82,9 @@ class Sender:
         self.providers: list[Provider] = []
         # set while run() is running: receipts are then applied in batches by _applier
         self._apply_wanted: asyncio.Event | None = None
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.pool, topic_prefix=self.settings.topic_prefix)
 
     def build_providers(self) -> list[Provider]:
         built: list[Provider] = []
@@ -89,21 +104,21 @@ class Sender:
     async def on_receipt(self, provider: str, receipt: Receipt) -> None:
         # one statement, committed before the provider gets its acknowledgement
         async with self.pool.acquire() as conn:
-            await store.store_receipt(conn, provider, receipt.provider_message_id,
-                                      receipt.stat, receipt.error)
+            await receipts_repo.store_receipt(conn, provider, receipt.provider_message_id,
+                                              receipt.stat, receipt.error)
         await self.request_apply()
 
     async def on_reply(self, provider: str, phone: str, text: str) -> None:
-        uow = UnitOfWork(self.pool)
+        uow = self.uow()
         async with uow:
             stop = await record_reply(uow, provider, phone, text)
             await uow.commit()
         log.info("reply from %s via %s%s", phone, provider, " (STOP: opted out)" if stop else "")
 
     async def apply_receipts(self) -> int:
-        uow = UnitOfWork(self.pool)
+        uow = self.uow()
         async with uow:
-            applied = await apply_receipts(uow, self.deps)
+            applied = await apply_receipts(uow, self.policies)
             await uow.commit()
         return applied
 
@@ -136,7 +151,7 @@ class Sender:
                             message_id: uuid.UUID, attempt: int) -> Outcome:
         failures: list[tuple[FailureKind, str]] = []
         for provider in self.providers:
-            started = self.deps.clock()
+            started = self.policies.clock()
             try:
                 ids = await asyncio.wait_for(
                     provider.submit(phone, message, reference),
@@ -163,8 +178,8 @@ class Sender:
     async def _attempt(self, message_id: uuid.UUID, attempt: int, provider: str,
                        outcome: str, detail: str | None, started: dt.datetime) -> None:
         async with self.pool.acquire() as conn:
-            await store.record_attempt(conn, message_id, attempt, provider, outcome, detail,
-                                       started)
+            await messages_repo.record_attempt(conn, message_id, attempt, provider, outcome,
+                                               detail, started)
         SMS_ATTEMPTS.labels(provider, outcome).inc()
 
     async def _still_wanted(self, row: asyncpg.Record) -> bool:
@@ -172,15 +187,16 @@ class Sender:
         if row["client_id"] is None:
             return True
         async with self.pool.acquire() as conn:
-            recipient = await get_recipient(conn, row["client_id"])
+            recipient = await contacts_repo.get_recipient(conn, row["client_id"])
         if recipient is None or recipient.phone != row["phone"]:
             return True  # a payer's phone, or an operator's explicit choice
         reason = suppression_reason(recipient)
         if reason is None:
             return True
         async with self.pool.acquire() as conn:
-            await store.finish(conn, row["id"], "suppressed", reason=reason, permanent=None,
-                               now=self.deps.clock(), from_status=("queued",))
+            await messages_repo.finish(conn, row["id"], "suppressed", reason=reason,
+                                       permanent=None, now=self.policies.clock(),
+                                       from_status=("queued",))
         log.info("message %s suppressed at send time: %s", row["id"], reason)
         return False
 
@@ -193,44 +209,48 @@ class Sender:
         message = EncodedText(row["text"], encoding, parts, 0, False)
         outcome = await self.try_providers(row["phone"], message, random.randrange(256),
                                            row["id"], attempt)
-        now = self.deps.clock()
+        now = self.policies.clock()
         key = str(row["id"])
-        uow = UnitOfWork(self.pool)
+        uow = self.uow()
         async with uow:
             if outcome.failure is None:
                 assert outcome.provider is not None and outcome.started is not None
-                await store.record_attempt(uow.conn, row["id"], attempt, outcome.provider,
-                                           "submitted", None, outcome.started)
+                await messages_repo.record_attempt(uow.conn, row["id"], attempt,
+                                                   outcome.provider, "submitted", None,
+                                                   outcome.started)
                 SMS_ATTEMPTS.labels(outcome.provider, "submitted").inc()
-                if await store.mark_submitted(uow.conn, row["id"], attempt, outcome.provider,
-                                              outcome.part_ids, now):
+                if await messages_repo.mark_submitted(uow.conn, row["id"], attempt,
+                                                      outcome.provider, outcome.part_ids, now):
                     SMS_SUBMITTED.labels(outcome.provider, row["language"], encoding).inc()
                     SMS_SEGMENTS.labels(outcome.provider, encoding).inc(len(parts))
                     uow.emit(SmsSubmitted(message_id=key, client_id=row["client_id"],
                                           template=row["template"], provider=outcome.provider,
                                           encoding=encoding, segments=len(parts)), key=key)
-            elif self.deps.retry.gives_up(attempt, outcome.failure):
+            elif self.policies.retry.gives_up(attempt, outcome.failure):
                 permanent = outcome.failure == "permanent"
-                done = await store.finish(uow.conn, row["id"], "failed", reason=outcome.detail,
-                                          permanent=permanent, now=now, attempt=attempt,
-                                          provider=outcome.provider, from_status=("queued",))
+                done = await messages_repo.finish(
+                    uow.conn, row["id"], "failed", reason=outcome.detail, permanent=permanent,
+                    now=now, attempt=attempt, provider=outcome.provider,
+                    from_status=("queued",))
                 if done is not None:
                     SMS_FINISHED.labels("failed").inc()
                     uow.emit(SmsFailed(message_id=key, client_id=row["client_id"],
                                        template=row["template"], provider=outcome.provider,
                                        reason=outcome.detail, permanent=permanent), key=key)
             else:
-                delay = self.deps.retry.delay(attempt, outcome.failure)
-                await store.schedule_retry(uow.conn, row["id"], attempt,
-                                           now + dt.timedelta(seconds=delay), outcome.detail)
+                delay = self.policies.retry.delay(attempt, outcome.failure)
+                await messages_repo.schedule_retry(uow.conn, row["id"], attempt,
+                                                   now + dt.timedelta(seconds=delay),
+                                                   outcome.detail)
             await uow.commit()
         if outcome.failure is None:
             await self.request_apply()  # a receipt may have overtaken this record
 
     async def send_due(self) -> int:
         async with self.pool.acquire() as conn:
-            rows = await store.claim_due(conn, self.deps.clock(), self.settings.claim_lease_s,
-                                         self.settings.worker_batch)
+            rows = await messages_repo.claim_due(conn, self.policies.clock(),
+                                                 self.settings.claim_lease_s,
+                                                 self.settings.worker_batch)
         if rows:
             await asyncio.gather(*(self.send_one(r) for r in rows))
         return len(rows)
@@ -238,13 +258,13 @@ class Sender:
     async def poll_receipts(self) -> None:
         for provider in self.providers:
             async with self.pool.acquire() as conn:
-                ids = await store.unreceipted_parts(conn, provider.name)
+                ids = await receipts_repo.unreceipted_parts(conn, provider.name)
             if not ids:
                 continue
             for receipt in await provider.poll(ids):
-                uow = UnitOfWork(self.pool)
+                uow = self.uow()
                 async with uow:
-                    await record_receipt(uow, self.deps, provider.name, receipt)
+                    await record_receipt(uow, provider.name, receipt)
                     await uow.commit()
         await self.request_apply()
 
@@ -289,4 +309,32 @@ class Sender:
 
 async def listen_for_queued(dsn: str, schema: str, wakeup: asyncio.Event) -> None:
     """Wake the sender when a queued message is committed, by any replica. Only a hint."""
-    await listen(dsn, schema, store.queued_channel(schema), wakeup)
+    await listen(dsn, schema, messages_repo.queued_channel(schema), wakeup)
+
+
+# -- the jobs the composition root runs (shared.app.BackgroundJob) -----------------------
+
+def _settings(runtime: Runtime) -> NotificationsSettings:
+    return cast(NotificationsSettings, runtime.settings)
+
+
+async def sending_worker(runtime: Runtime) -> None:
+    sender = Sender(runtime.pool, runtime.state[POLICIES], _settings(runtime),
+                    wakeup=runtime.state[QUEUED])
+    runtime.state[SENDER] = sender
+    await sender.run()
+
+
+async def sms_wakeups(runtime: Runtime) -> None:
+    await listen_for_queued(_settings(runtime).database_url, runtime.schema,
+                            runtime.state[QUEUED])
+
+
+async def held_sweeper(runtime: Runtime) -> None:
+    policies: Policies = runtime.state[POLICIES]
+    while True:
+        async with runtime.uow() as uow:
+            settled = await expire_held(uow, policies)
+            await uow.commit()
+        # a full batch: more may be waiting; otherwise nothing to do for a while
+        await asyncio.sleep(1.0 if settled >= 100 else _settings(runtime).held_sweep_interval_s)

@@ -1,4 +1,5 @@
-"""SQL of outgoing messages, their attempts, parts and receipts."""
+"""Outgoing messages: queueing one (with its wake-up), claiming due ones for the sender,
+their attempts, their end, and the reads of the API (one, a list, the stats)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from typing import Any
 
 import asyncpg
 
-from services.notifications.db import Conn
-from services.notifications.domain.messages import Status, combine_parts
+from services.notifications.domain.messages import Status
+from shared.db import Conn
 
 
 @dataclass(frozen=True)
@@ -127,61 +128,6 @@ async def finish(conn: Conn, message_id: uuid.UUID, status: Status, *,
     return row
 
 
-async def store_receipt(conn: Conn, provider: str, provider_id: str, stat: str,
-                        error: str) -> None:
-    await conn.execute(
-        "INSERT INTO receipts (provider, provider_message_id, stat, error)"
-        " VALUES ($1, $2, $3, $4)", provider, provider_id, stat, error)
-
-
-async def pending_receipts(conn: Conn, limit: int = 200) -> list[asyncpg.Record]:
-    """Unapplied receipts whose part is now known, oldest first, locked for applying."""
-    return list(await conn.fetch(
-        "SELECT r.id, r.provider, r.provider_message_id, r.stat, p.message_id, p.attempt"
-        " FROM receipts r JOIN message_parts p USING (provider, provider_message_id)"
-        " WHERE r.applied_at IS NULL ORDER BY r.id LIMIT $1 FOR UPDATE OF r SKIP LOCKED",
-        limit))
-
-
-async def apply_part_status(conn: Conn, receipt_id: int, provider: str,
-                            provider_id: str, status: Status, stat: str) -> None:
-    await conn.execute("UPDATE receipts SET applied_at = now() WHERE id = $1", receipt_id)
-    await conn.execute(
-        "UPDATE message_parts SET status = $3, receipt = $4"
-        " WHERE provider = $1 AND provider_message_id = $2", provider, provider_id, status,
-        stat)
-
-
-async def part_statuses(conn: Conn, messages: list[tuple[uuid.UUID, int]]
-                        ) -> dict[tuple[uuid.UUID, int], dict[tuple[str, str], Status]]:
-    """The parts of several (message, attempt) pairs and their statuses, in one read."""
-    rows = await conn.fetch(
-        "SELECT p.message_id, p.attempt, p.provider, p.provider_message_id, p.status"
-        " FROM message_parts p JOIN unnest($1::uuid[], $2::int[]) AS k(message_id, attempt)"
-        " ON p.message_id = k.message_id AND p.attempt = k.attempt",
-        [m for m, _ in messages], [a for _, a in messages])
-    out: dict[tuple[uuid.UUID, int], dict[tuple[str, str], Status]] = {
-        key: {} for key in messages}
-    for r in rows:
-        out[(r["message_id"], r["attempt"])][(r["provider"], r["provider_message_id"])] = (
-            r["status"])
-    return out
-
-
-async def apply_part_statuses(conn: Conn, receipt_ids: list[int],
-                              parts: list[tuple[str, str, Status, str]]) -> None:
-    """Mark receipts applied and set each part's (provider, id, status, stat), once each."""
-    await conn.execute("UPDATE receipts SET applied_at = now() WHERE id = ANY($1::bigint[])",
-                       receipt_ids)
-    await conn.execute(
-        "UPDATE message_parts p SET status = u.status, receipt = u.stat"
-        " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])"
-        " AS u(provider, provider_message_id, status, stat)"
-        " WHERE p.provider = u.provider AND p.provider_message_id = u.provider_message_id",
-        [x[0] for x in parts], [x[1] for x in parts], [x[2] for x in parts],
-        [x[3] for x in parts])
-
-
 async def finish_submitted(conn: Conn, ends: list[tuple[uuid.UUID, Status, str | None,
                                                         bool | None]],
                            now: dt.datetime) -> dict[uuid.UUID, asyncpg.Record]:
@@ -196,23 +142,6 @@ async def finish_submitted(conn: Conn, ends: list[tuple[uuid.UUID, Status, str |
         [e[0] for e in ends], [e[1] for e in ends], [e[2] for e in ends],
         [e[3] for e in ends], now)
     return {r["id"]: r for r in rows}
-
-
-async def message_outcome(conn: Conn, message_id: uuid.UUID,
-                          attempt: int) -> Status | None:
-    rows = await conn.fetch(
-        "SELECT status FROM message_parts WHERE message_id = $1 AND attempt = $2",
-        message_id, attempt)
-    return combine_parts([r["status"] for r in rows])
-
-
-async def unreceipted_parts(conn: Conn, provider: str,
-                            limit: int = 100) -> list[str]:
-    rows = await conn.fetch(
-        "SELECT p.provider_message_id FROM message_parts p JOIN messages m"
-        " ON m.id = p.message_id WHERE p.provider = $1 AND p.status = 'submitted'"
-        " AND m.status = 'submitted' ORDER BY m.submitted_at LIMIT $2", provider, limit)
-    return [r["provider_message_id"] for r in rows]
 
 
 # -- reads -------------------------------------------------------------------------------
@@ -246,7 +175,8 @@ async def list_messages(conn: Conn, *, client_id: str | None,
         f" LIMIT ${len(args)}", *args))
 
 
-async def stats(conn: Conn, partner_id: str | None) -> dict[str, Any]:
+async def stats(conn: Conn, partner_id: str | None) -> list[dict[str, Any]]:
+    """Message counts and segments per (provider, language, encoding)."""
     rows = await conn.fetch(
         "SELECT COALESCE(provider, '-') AS provider, language, encoding,"
         " count(*) FILTER (WHERE status IN ('submitted', 'delivered', 'failed', 'expired')"
@@ -259,9 +189,4 @@ async def stats(conn: Conn, partner_id: str | None) -> dict[str, Any]:
         " COALESCE(sum(segments) FILTER (WHERE provider IS NOT NULL), 0) AS segments"
         " FROM messages WHERE ($1::text IS NULL OR partner_id = $1)"
         " GROUP BY 1, 2, 3 ORDER BY 1, 2, 3", partner_id)
-    opt_outs = await conn.fetch(
-        "SELECT o.source, count(*) AS n FROM opt_outs o LEFT JOIN recipients r"
-        " ON r.client_id = o.client_id WHERE ($1::text IS NULL OR r.partner_id = $1)"
-        " GROUP BY 1", partner_id)
-    return {"rows": [dict(r) for r in rows],
-            "opt_outs": {r["source"]: r["n"] for r in opt_outs}}
+    return [dict(r) for r in rows]

@@ -1,0 +1,64 @@
+"""The contact projection of clients.events (phone, language, consent, blocking) and
+the loan → client table learnt from loans.events."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from services.notifications.domain.held import client_lock_key
+from services.notifications.handlers.held import release_held
+from services.notifications.handlers.policies import Policies
+from services.notifications.repository import contacts as contacts_repo
+from services.notifications.repository import held as held_repo
+from shared.contracts import clients as c
+from shared.contracts import loans as ln
+from shared.envelope import Envelope
+from shared.inbox import Handler
+from shared.uow import UnitOfWork
+
+log = logging.getLogger("noria.notifications")
+
+
+def client_registered_handler(policies: Policies) -> Handler:
+    async def on_client_registered(uow: UnitOfWork, e: c.ClientRegistered,
+                                   env: Envelope) -> None:
+        # The same per-client lock as create_message takes before holding a trigger (see
+        # there): the triggers held for this client are all committed before we look.
+        await held_repo.lock_client(uow.conn, client_lock_key(e.client_id))
+        await contacts_repo.upsert_registered(uow.conn, e.client_id, e.partner_id, e.phone,
+                                              e.language, e.sms_consent)
+        await release_held(uow, policies, e.client_id)
+
+    return on_client_registered
+
+
+async def _update(uow: UnitOfWork, client_id: str, kind: str, **changes: Any) -> None:
+    if not await contacts_repo.update_recipient(uow.conn, client_id, **changes):
+        log.info("%s for client %s, who is not in the projection: ignored", kind, client_id)
+
+
+async def on_phone_changed(uow: UnitOfWork, e: c.ClientPhoneChanged, env: Envelope) -> None:
+    await _update(uow, e.client_id, env.type, phone=e.phone)
+
+
+async def on_language_changed(uow: UnitOfWork, e: c.ClientLanguageChanged,
+                              env: Envelope) -> None:
+    await _update(uow, e.client_id, env.type, language=e.language)
+
+
+async def on_consent_changed(uow: UnitOfWork, e: c.ClientConsentChanged, env: Envelope) -> None:
+    await _update(uow, e.client_id, env.type, consent=e.sms_consent)
+
+
+async def on_blocked(uow: UnitOfWork, e: c.ClientBlocked, env: Envelope) -> None:
+    await _update(uow, e.client_id, env.type, blocked=True)
+
+
+async def on_unblocked(uow: UnitOfWork, e: c.ClientUnblocked, env: Envelope) -> None:
+    await _update(uow, e.client_id, env.type, blocked=False)
+
+
+async def on_loan_event(uow: UnitOfWork, event: ln.LoanEvent, env: Envelope) -> None:
+    await contacts_repo.remember_loan(uow.conn, event.loan_id, event.client_id,
+                                      getattr(event, "partner_id", None))

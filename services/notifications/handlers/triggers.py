@@ -1,0 +1,127 @@
+"""Trigger events (loans, KYC decisions, refunds) become messages: rendered for their
+recipient and queued, recorded suppressed, or held until the client is known."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from services.notifications.domain.held import STALE_REASON, client_lock_key, is_stale
+from services.notifications.domain.messages import Recipient, suppression_reason
+from services.notifications.domain.templates import pick, render
+from services.notifications.domain.triggers import Trigger, trigger_for
+from services.notifications.handlers.policies import Policies
+from services.notifications.metrics import HELD_TRIGGERS
+from services.notifications.repository import Conn
+from services.notifications.repository import contacts as contacts_repo
+from services.notifications.repository import held as held_repo
+from services.notifications.repository import messages as messages_repo
+from services.notifications.repository import templates as templates_repo
+from services.notifications.repository.messages import NewMessage
+from shared.contracts import loans as ln
+from shared.envelope import Contract, Envelope
+from shared.inbox import Handler
+from shared.uow import UnitOfWork
+
+log = logging.getLogger("noria.notifications")
+
+
+async def _recipient_for(conn: Conn, client_id: str | None,
+                         phone: str | None) -> Recipient | None:
+    recipient = await contacts_repo.get_recipient(conn, client_id) if client_id else None
+    if recipient is None and phone:
+        same_phone = await contacts_repo.recipients_by_phone(conn, phone)
+        recipient = same_phone[0] if same_phone else None
+    return recipient
+
+
+async def create_message(uow: UnitOfWork, policies: Policies, trig: Trigger, *,
+                         source: Envelope | None = None, language: str | None = None,
+                         urgent: bool | None = None, requested_by: str | None = None,
+                         resend_of: uuid.UUID | None = None,
+                         suppress: str | None = None) -> NewMessage | None:
+    """Render ``trig`` for its recipient and queue it (or record it suppressed).
+
+    An event naming a client the projection does not know yet is held (see
+    :func:`services.notifications.handlers.held.release_held`), unless it is already
+    too old to be sent. ``suppress`` records the message suppressed with that reason
+    whatever the recipient. Returns None when the event is held or already produced
+    this template's message.
+    """
+    conn = uow.conn
+    client_id = trig.client_id
+    if client_id is None and trig.loan_id is not None:
+        client_id = await contacts_repo.client_of_loan(conn, trig.loan_id)
+    recipient = await _recipient_for(conn, client_id, trig.phone)
+    if recipient is None and client_id is not None and source is not None:
+        # The trigger consumer and the clients.events consumer run concurrently. Without
+        # this lock we could read "no recipient", then ClientRegistered commits after
+        # finding nothing held, then we hold the trigger: held forever, SMS never sent.
+        # on_client_registered takes the same lock before its upsert and release, so
+        # either it went first and the re-read below (a new snapshot: READ COMMITTED)
+        # sees the recipient, or our hold commits before its release looks. Taken only
+        # on this rare path; a deadlock between two batch transactions (each holding
+        # one client's lock, waiting for the other's) aborts one, and the inbox replays
+        # that batch one event at a time, with retries, each taking one lock at most.
+        await held_repo.lock_client(conn, client_lock_key(client_id))
+        recipient = await _recipient_for(conn, client_id, trig.phone)
+        if recipient is None:
+            if is_stale(source.occurred_at, policies.clock(), policies.held_max_age):
+                suppress = suppress or STALE_REASON  # it would never be sent: say so now
+            else:
+                await _hold(conn, source, client_id, trig)
+                return None
+    reason = suppression_reason(recipient)
+    phone = trig.phone or (recipient.phone if recipient else None)
+    if recipient is not None and trig.phone and recipient.phone != trig.phone:
+        # Someone else's wallet (a refund to the payer): no consent of theirs is known.
+        reason = None if phone else "no_phone"
+    reason = suppress or reason
+    lang = language or (recipient.language if recipient else "fr")
+    templates = await templates_repo.current_templates(conn)
+    template = pick(templates, trig.template, lang)
+    rendered = render(template, trig.variables)
+    now = policies.clock()
+    is_urgent = template.urgent if urgent is None else urgent
+    not_before = now if is_urgent else (policies.quiet.release_time(now) or now)
+    message = NewMessage(
+        id=uuid.uuid4(), template=template.name, template_version=template.version,
+        language=lang, text=rendered.text, encoding=rendered.encoded.encoding,
+        segments=rendered.encoded.segments, urgent=is_urgent,
+        status="suppressed" if reason else "queued", reason=reason, not_before=not_before,
+        source_event_id=source.event_id if source else None,
+        source_type=source.type if source else None,
+        client_id=recipient.client_id if recipient else client_id,
+        partner_id=recipient.partner_id if recipient else None, loan_id=trig.loan_id,
+        phone=phone, resend_of=resend_of, requested_by=requested_by)
+    if not await messages_repo.insert_message(conn, message):
+        log.info("event %s already produced a %s message", message.source_event_id,
+                 template.name)
+        return None
+    if reason:
+        log.info("message %s (%s) suppressed: %s", message.id, template.name, reason)
+    if reason == STALE_REASON:
+        HELD_TRIGGERS.labels("stale").inc()
+    return message
+
+
+async def _hold(conn: Conn, source: Envelope, client_id: str, trig: Trigger) -> None:
+    if await held_repo.hold_trigger(conn, source.event_id, client_id, trig.loan_id,
+                                    source.type, source.model_dump(mode="json")):
+        HELD_TRIGGERS.labels("held").inc()
+        log.info("%s %s (%s) is for client %s, not in the projection yet: held until"
+                 " ClientRegistered", source.type, source.event_id, trig.template, client_id)
+
+
+def trigger_handler(policies: Policies) -> Handler:
+    """The handler of every event that may send an SMS (loan events also teach the
+    loan → client table)."""
+    async def on_event(uow: UnitOfWork, event: Contract, env: Envelope) -> None:
+        if isinstance(event, ln.LoanEvent):
+            await contacts_repo.remember_loan(uow.conn, event.loan_id, event.client_id,
+                                              getattr(event, "partner_id", None))
+        trig = trigger_for(event)
+        if trig is not None:
+            await create_message(uow, policies, trig, source=env)
+
+    return on_event
