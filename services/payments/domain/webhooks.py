@@ -21,9 +21,14 @@ class SignatureRejected(DomainError):
 
 
 def secret_bytes(secret: str) -> bytes:
-    """``whsec_<base64>`` secrets decode to their key; anything else is used as is."""
+    """``whsec_<base64>`` secrets decode to their key; anything else is used as is.
+
+    The base64 may come without its ``=`` padding (as some dashboards show secrets);
+    like the Standard Webhooks reference library, it decodes to the same key.
+    """
     if secret.startswith("whsec_"):
-        return base64.b64decode(secret.removeprefix("whsec_"))
+        encoded = secret.removeprefix("whsec_")
+        return base64.b64decode(encoded + "=" * (-len(encoded) % 4))
     return secret.encode()
 
 
