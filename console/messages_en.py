@@ -62,6 +62,11 @@ EN: dict[str, str] = {
     "common.yes": "yes",
     "common.no": "no",
     "common.next_page": "Next page",
+    "common.first_page": "First page",
+    "common.truncated": "The first {n} only: {service} offers no next page for",
+    "approvals.on_page": "{n} application(s) on this page.",
+    "approvals.preview": "Schedule preview",
+    "approvals.back": "Back to the queue",
     "portfolio.title": "Portfolio health",
     "portfolio.as_of": "as of",
     "portfolio.outstanding": "Outstanding principal",
@@ -252,7 +257,7 @@ EN: dict[str, str] = {
     "payments.more": "The day's first {n} payments; the totals cover the whole day.",
     "collections.received": "Received this day (payments)",
     "collections.received_count": "{n} collection(s)",
-    "collections.more": "The first {n} installments only.",
+    "collections.more": "{n} installments on this page; the totals cover the whole day.",
     "refunds.held": "Refunds held for review",
     "refunds.help": "Refunds the mobile-money provider could not pay: the money is still "
         "owed to the client. A retry goes through the normal refund path, under "

@@ -62,6 +62,11 @@ FR: dict[str, str] = {
     "common.yes": "oui",
     "common.no": "non",
     "common.next_page": "Page suivante",
+    "common.first_page": "Première page",
+    "common.truncated": "Les {n} premiers seulement : {service} ne donne pas de page suivante pour",
+    "approvals.on_page": "{n} demande(s) sur cette page.",
+    "approvals.preview": "Aperçu de l'échéancier",
+    "approvals.back": "Retour à la file",
     "portfolio.title": "Santé du portefeuille",
     "portfolio.as_of": "au",
     "portfolio.outstanding": "Encours en principal",
@@ -253,7 +258,7 @@ FR: dict[str, str] = {
     "payments.more": "Les {n} premiers paiements du jour ; les totaux couvrent toute la journée.",
     "collections.received": "Reçu ce jour (payments)",
     "collections.received_count": "{n} encaissement(s)",
-    "collections.more": "Les {n} premières échéances seulement.",
+    "collections.more": "{n} échéances sur cette page ; les totaux couvrent toute la journée.",
     "refunds.held": "Remboursements en attente de revue",
     "refunds.help": "Remboursements que l'opérateur mobile n'a pas pu payer : l'argent "
         "reste dû au client. Relancer repasse par le circuit normal de "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
@@ -24,6 +24,7 @@ DUE = "/v1/installments/due"
 PAYMENTS = "/v1/payments"
 HELD_REFUNDS = "/v1/refunds/held"
 PAYMENTS_PAGE = 500
+HELD_PAGE = 500
 MAX_CLIENT_LOOKUPS = 50
 ACTIVE_PAGE = 500
 FAILED_SAGAS = ("failed", "compensated", "compensating", "credit_rejected")
@@ -100,11 +101,12 @@ def due_rows(reply: Reply) -> list[dict[str, Any]]:
 
 @router.get("/collections")
 async def collections(request: Request, session: OperatorSession,
-                      date: str | None = None) -> Response:
+                      date: str | None = None, cursor: str = "") -> Response:
     day = date or today().isoformat()
     up = upstream(request)
     due, collected = await up.gather(
-        up.get("loans", DUE, session.token, {"date": day, "limit": ACTIVE_PAGE}),
+        up.get("loans", DUE, session.token, {"date": day, "limit": ACTIVE_PAGE,
+                                             "cursor": cursor}),
         up.get("payments", PAYMENTS, session.token,
                {"date": day, "kind": "collection", "limit": 1}),
     )
@@ -130,6 +132,8 @@ async def collections(request: Request, session: OperatorSession,
         clients=clients, unpaid=unpaid, active_page=ACTIVE_PAGE, total_due=total_due,
         total_paid=present.total(rows, "paid", "amount_paid"), collected=collected,
         collected_day=collected_day, more_due=bool(due.obj().get("next_cursor")),
+        next_due=(f"/collections?{urlencode({'date': day, 'cursor': due.obj()['next_cursor']})}"
+                  if due.obj().get("next_cursor") else None), cursor=cursor,
     )
 
 
@@ -139,15 +143,16 @@ def is_on(row: dict[str, Any], day: str) -> bool:
 
 @router.get("/payments")
 async def payments(request: Request, session: OperatorSession,
-                   date: str | None = None) -> Response:
+                   date: str | None = None, cursor: str = "") -> Response:
     day = date or today().isoformat()
     up = upstream(request)
     sagas, collected, trial, held = await up.gather(
         up.get("loans", "/v1/sagas", session.token, {"limit": 500}),
         up.get("payments", PAYMENTS, session.token,
-               {"date": day, "kind": "collection", "limit": PAYMENTS_PAGE}),
+               {"date": day, "kind": "collection", "limit": PAYMENTS_PAGE,
+                "cursor": cursor}),
         up.get("payments", "/v1/ledger/trial-balance", session.token),
-        up.get("payments", HELD_REFUNDS, session.token, {"limit": 100}),
+        up.get("payments", HELD_REFUNDS, session.token, {"limit": HELD_PAGE}),
     )
     todays = [s for s in sagas.items() if is_on(s, day)]
     payouts = [s for s in todays if s.get("state") == "completed"]
@@ -159,6 +164,10 @@ async def payments(request: Request, session: OperatorSession,
         collected_total=((collected.obj().get("totals") or {}).get("collection") or {}).get(
             "amount", present.total(collected.items(), "amount")),
         collected_more=bool(collected.obj().get("next_cursor")), held=held,
+        next_collected=(
+            f"/payments?{urlencode({'date': day, 'cursor': collected.obj()['next_cursor']})}"
+            if collected.obj().get("next_cursor") else None), cursor=cursor,
+        held_limit=HELD_PAGE,
         retry_key=str(uuid.uuid4()),
     )
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
@@ -18,7 +20,8 @@ router = APIRouter()
 IN_FLIGHT = frozenset({"approved", "disbursing"})
 LOAN_STATUSES = ("submitted", "approved", "disbursing", "active", "closed", "rejected",
                  "withdrawn", "disbursement_failed", "written_off")
-MAX_PREVIEWS = 20
+QUEUE_PAGE = 25
+"""Applications per approvals page: each one is drawn with its schedule preview."""
 PAGE = 100
 
 
@@ -31,37 +34,87 @@ def schedule_rows(reply: Reply) -> list[dict[str, Any]]:
     return reply.items()
 
 
-async def approvals_page(request: Request, token: str, problem: Problem | None = None,
-                         problem_loan: str | None = None, status: int = 200) -> Response:
+def oldest_first(loans: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Oldest submission first when loans says when each was submitted; otherwise the
+    service's own (keyset) order is kept."""
+    def when(loan: dict[str, Any]) -> str:
+        return str(loan.get("submitted_at") or loan.get("created_at") or "")
+    if all(when(x) for x in loans):
+        return sorted(loans, key=when)
+    return loans
+
+
+async def previews_for(request: Request, token: str, loans: list[dict[str, Any]]
+                       ) -> dict[str, list[dict[str, Any]]]:
+    """A schedule preview for every application on the page, asked of loans at once."""
     up = upstream(request)
-    submitted, products = await up.gather(
-        up.get("loans", "/v1/loans", token, {"status": "submitted"}),
-        up.get("loans", "/v1/products", token))
-    loans = submitted.items()
-    clients = await client_phones(request, token, [str(x.get("client_id", "")) for x in loans])
-    previews: dict[str, list[dict[str, Any]]] = {}
-    need = [str(x["id"]) for x in loans[:MAX_PREVIEWS]
-            if "id" in x and not isinstance(x.get("schedule"), list)]
+    previews = {str(x["id"]): x["schedule"] for x in loans
+                if "id" in x and isinstance(x.get("schedule"), list)}
+    need = [str(x["id"]) for x in loans if "id" in x and str(x["id"]) not in previews]
     replies = await up.gather(*(up.get("loans", f"/v1/loans/{i}/schedule", token)
                                 for i in need))
     for loan_id, reply in zip(need, replies, strict=True):
-        previews[loan_id] = schedule_rows(reply)
-    for loan in loans:
-        if isinstance(loan.get("schedule"), list):
-            previews[str(loan.get("id"))] = loan["schedule"]
+        if reply.ok:
+            previews[loan_id] = schedule_rows(reply)
+    return previews
+
+
+async def approvals_page(request: Request, token: str, problem: Problem | None = None,
+                         problem_loan: str | None = None, status: int = 200,
+                         after: str = "", client_id: str = "") -> Response:
+    up = upstream(request)
+    submitted, products = await up.gather(
+        up.get("loans", "/v1/loans", token, {"status": "submitted", "limit": QUEUE_PAGE,
+                                             "after": after, "client_id": client_id}),
+        up.get("loans", "/v1/products", token))
+    loans = oldest_first(submitted.items())
+    if problem_loan and not any(str(x.get("id")) == problem_loan for x in loans):
+        # the refused application stays in view with its explanation, whatever page
+        # the operator was on
+        refused = await up.get("loans", f"/v1/loans/{problem_loan}", token)
+        if refused.ok:
+            loans = [refused.obj(), *loans]
+    clients, previews = await asyncio.gather(
+        client_phones(request, token, [str(x.get("client_id", "")) for x in loans]),
+        previews_for(request, token, loans))
     return render(request, "approvals.html", code=status, submitted=submitted, loans=loans,
                   clients=clients, previews=previews, problem=problem,
                   products={str(p.get("id")): p for p in products.items()},
-                  problem_loan=problem_loan)
+                  problem_loan=problem_loan, after=after, client_id=client_id,
+                  next_href=page_href("/approvals", after=submitted.obj().get("next_after"),
+                                      client_id=client_id))
+
+
+def page_href(path: str, **params: Any) -> str | None:
+    """The link to the next page, or None on the last one (no cursor given back)."""
+    cursor = next((v for k, v in params.items() if k in ("after", "cursor")), None)
+    if not cursor:
+        return None
+    return f"{path}?{urlencode({k: v for k, v in params.items() if v})}"
 
 
 @router.get("/approvals")
-async def approvals(request: Request, session: OperatorSession) -> Response:
-    return await approvals_page(request, session.token)
+async def approvals(request: Request, session: OperatorSession, after: str = "",
+                    client_id: str = "") -> Response:
+    return await approvals_page(request, session.token, after=after.strip(),
+                                client_id=client_id.strip())
+
+
+@router.get("/approvals/{loan_id}/preview")
+async def approval_preview(request: Request, loan_id: str, session: OperatorSession
+                           ) -> Response:
+    """One application's schedule preview, on its own (linked from its card)."""
+    reply = await upstream(request).get("loans", f"/v1/loans/{loan_id}/schedule",
+                                        session.token)
+    return render(request, "approval_preview.html", code=reply.status if not reply.ok
+                  and reply.status else 200, loan_id=loan_id, reply=reply,
+                  preview=schedule_rows(reply) if reply.ok else [])
 
 
 @router.post("/approvals/{loan_id}/approve", dependencies=[CsrfChecked])
-async def approve(request: Request, loan_id: str, session: OperatorSession) -> Response:
+async def approve(request: Request, loan_id: str, session: OperatorSession,
+                  after: Annotated[str, Form()] = "",
+                  client_id: Annotated[str, Form()] = "") -> Response:
     reply = await upstream(request).post("loans", f"/v1/loans/{loan_id}/approve",
                                          session.token, json={},
                                          idempotency_key=str(uuid.uuid4()))
@@ -69,19 +122,22 @@ async def approve(request: Request, loan_id: str, session: OperatorSession) -> R
         return redirect(f"/loans/{loan_id}?flash=approved", request)
     return await approvals_page(request, session.token, problem=reply.problem or Problem(
         reply.status, "loans", reply.error or ""), problem_loan=loan_id,
-        status=reply.status or 502)
+        status=reply.status or 502, after=after, client_id=client_id)
 
 
 @router.post("/approvals/{loan_id}/reject", dependencies=[CsrfChecked])
 async def reject(request: Request, loan_id: str, session: OperatorSession,
-                 reason: Annotated[str, Form()] = "") -> Response:
+                 reason: Annotated[str, Form()] = "", after: Annotated[str, Form()] = "",
+                 client_id: Annotated[str, Form()] = "") -> Response:
     reply = await upstream(request).post("loans", f"/v1/loans/{loan_id}/reject",
                                          session.token, json={"reason": reason.strip()})
     if reply.ok:
-        return redirect("/approvals?flash=rejected", request)
+        query = urlencode({k: v for k, v in (("flash", "rejected"), ("after", after),
+                                              ("client_id", client_id)) if v})
+        return redirect(f"/approvals?{query}", request)
     return await approvals_page(request, session.token, problem=reply.problem or Problem(
         reply.status, "loans", reply.error or ""), problem_loan=loan_id,
-        status=reply.status or 502)
+        status=reply.status or 502, after=after, client_id=client_id)
 
 
 @router.get("/loans")

@@ -24,6 +24,8 @@ DLQ_SERVICES = SERVICES
 SMS_COUNTS = ("sent", "delivered", "failed", "expired", "queued", "suppressed", "segments")
 RECON_STATUSES = ("matched", "amount_mismatch", "ours_only", "theirs_only")
 REPLAYS_SHOWN = 50
+SAGAS_PAGE = 500
+DLQ_PAGE = 500
 RECON_SHOWN = 200
 
 
@@ -34,17 +36,20 @@ async def health_strip(request: Request, session: OperatorSession) -> Response:
 
 
 @router.get("/sagas")
-async def sagas(request: Request, session: OperatorSession, state: str = "") -> Response:
+async def sagas(request: Request, session: OperatorSession, state: str = "",
+                loan_id: str = "") -> Response:
     up = upstream(request)
+    loan_id = loan_id.strip()
     states = [state] if state else list(NEEDING_ATTENTION)
     replies = await up.gather(*(up.get("loans", "/v1/sagas", session.token,
-                                       {"state": s, "limit": 500}) for s in states))
+                                       {"state": s, "limit": SAGAS_PAGE, "loan_id": loan_id})
+                                for s in states))
     by_state = dict(zip(states, replies, strict=True))
     running = [row for s in IN_FLIGHT if s in by_state for row in by_state[s].items()]
     stuck = present.oldest(running, "created_at", "updated_at")
     counts = next((r.obj().get("counts") for r in replies if r.ok), None) or {}
     return render(request, "sagas.html", by_state=by_state, state=state, states=SAGA_STATES,
-                  stuck=stuck, counts=counts)
+                  stuck=stuck, counts=counts, loan_id=loan_id, limit=SAGAS_PAGE)
 
 
 @router.get("/sagas/{saga_id}")
@@ -61,7 +66,7 @@ async def dead_letters(request: Request, session: OperatorSession, show: str = "
     up = upstream(request)
     replies = await up.gather(*(
         up.get(s, "/v1/dead-letters", session.token,
-               {"pending_only": "false" if show == "all" else "true", "limit": 500})
+               {"pending_only": "false" if show == "all" else "true", "limit": DLQ_PAGE})
         for s in DLQ_SERVICES))
     per_service = dict(zip(DLQ_SERVICES, replies, strict=True))
     audits = await up.gather(*(
@@ -71,7 +76,10 @@ async def dead_letters(request: Request, session: OperatorSession, show: str = "
     recent_replays = sorted(
         ({**row, "service": s} for s, r in replay_audit.items() for row in r.items()),
         key=lambda row: str(row.get("replayed_at", "")), reverse=True)[:REPLAYS_SHOWN]
-    everything = [{**row, "service": s} for s, r in per_service.items() for row in r.items()]
+    # a queue: the oldest dead letter first, whichever service holds it
+    everything = sorted(
+        ({**row, "service": s} for s, r in per_service.items() for row in r.items()),
+        key=lambda row: str(row.get("created_at") or ""))
     wanted = {"service": service, "topic": topic, "reason": reason}
     rows = [r for r in everything
             if all(not v or str(r.get(k, "")) == v for k, v in wanted.items())]
@@ -79,7 +87,7 @@ async def dead_letters(request: Request, session: OperatorSession, show: str = "
                   total=len(everything), groups=present.group_dead_letters(everything),
                   show=show, replayed=replayed, outcome=outcome, replayed_ok=ok,
                   replayed_n=n, filtered={k: v for k, v in wanted.items() if v},
-                  replay_audit=replay_audit, recent_replays=recent_replays)
+                  replay_audit=replay_audit, recent_replays=recent_replays, limit=DLQ_PAGE)
 
 
 @router.post("/dead-letters/{service}/{dead_letter_id}/replay", dependencies=[CsrfChecked])

@@ -29,9 +29,38 @@ def operator_token(sub: str | None = None, ttl_s: int = 3600) -> str:
                       scopes=ROLE_SCOPES["operator"], ttl_s=ttl_s)
 
 
+CROWD = 150
+"""Applications from other operators already waiting: no console test sees an empty world."""
+
+
+def crowd(state: State, n: int, principal: str = "2500.00") -> list[str]:
+    """``n`` submitted applications from as many clients, each with its schedule."""
+    ids = []
+    for _ in range(n):
+        loan_id = f"L-{uuid.uuid4().hex[:12]}"
+        client_id = f"C-{uuid.uuid4().hex[:12]}"
+        state.clients[client_id] = {"id": client_id, "full_name": f"Client {client_id}",
+                                    "phone": "+212600000000", "kyc_status": "verified"}
+        state.loans[loan_id] = {
+            "id": loan_id, "client_id": client_id, "product_id": "P-weekly",
+            "status": "submitted", "principal": principal, "term": 4,
+            "submitted_by": "agent-crowd", "decided_by": None,
+            "outstanding": {"principal": principal, "interest": "0.00", "fees": "0.00",
+                            "penalties": "0.00", "total": principal},
+            "days_in_arrears": 0, "next_due": None}
+        state.schedules[loan_id] = [
+            {"number": k, "due_date": f"2026-12-0{k}", "principal": "625.00",
+             "interest": "10.00", "fees": "0.00", "penalties": "0.00", "total": "635.00",
+             "paid": "0.00", "status": "pending"} for k in range(1, 5)]
+        ids.append(loan_id)
+    return ids
+
+
 @pytest.fixture(scope="session")
 def fake_state() -> State:
-    return State()
+    state = State()
+    crowd(state, CROWD)
+    return state
 
 
 @pytest.fixture(scope="session")

@@ -7,10 +7,10 @@ started). Screenshots of the main views are written to ``reports/screenshots/``.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import os
 import random
+import re
 import shutil
 import subprocess
 import time
@@ -28,6 +28,7 @@ from shared.auth import ROLE_SCOPES, mint_token
 from shared.settings import DEFAULT_DEV_SECRET
 from tests.console.live import LivePlatform
 from tests.infra import ROOT, Infra
+from tests.kafka_facts import until
 
 pytestmark = pytest.mark.browser
 
@@ -97,6 +98,7 @@ async def sign_in(page: Page, bearer: str) -> None:
 
 
 SHOT_MAX_HEIGHT = 3000
+MORE_THAN_A_PAGE = 30   # the approvals page holds 25
 
 
 async def shot(page: Page, name: str) -> None:
@@ -162,19 +164,27 @@ class Seed:
         return payment_id
 
     async def application(self, http: httpx.AsyncClient, client_id: str, product_id: str,
-                          *, as_operator: dict[str, str] | None = None) -> str:
-        deadline = time.monotonic() + 30
-        while True:  # loans learns of the client from clients.events
+                          *, as_operator: dict[str, str] | None = None,
+                          principal: str = "3000.00") -> str:
+        async def submitted() -> httpx.Response | None:
+            # loans learns of the client from clients.events: until then it says so (422)
             resp = await http.post(f"{self.live.urls['loans']}/v1/loans",
                                    headers=as_operator or self.agent,
                                    json={"client_id": client_id, "product_id": product_id,
-                                         "principal": "3000.00", "term": 12})
-            if resp.status_code == 201 or time.monotonic() > deadline:
-                break
-            await asyncio.sleep(0.5)
-        assert resp.status_code == 201, resp.text
+                                         "principal": principal, "term": 12})
+            assert resp.status_code in (201, 422), resp.text
+            return resp if resp.status_code == 201 else None
+
+        resp = await until(submitted, f"loans knows client {client_id}", timeout_s=30,
+                           interval_s=0.2)
+        assert resp is not None
         loan_id: str = resp.json()["id"]
         return loan_id
+
+    async def reject(self, http: httpx.AsyncClient, loan_id: str) -> None:
+        resp = await http.post(f"{self.live.urls['loans']}/v1/loans/{loan_id}/reject",
+                               headers=self.ops, json={"reason": "test data, withdrawn"})
+        assert resp.status_code == 200, resp.text
 
 
 async def test_the_operator_signs_in_and_sees_every_service_ready(page: Page) -> None:
@@ -212,7 +222,7 @@ async def test_approve_a_loan_and_see_it_become_active(page: Page, live: LivePla
         await seed.verify(http, client["id"])
         product_id = await seed.product(http)
         loan_id = await seed.application(http, client["id"], product_id)
-    await page.goto("/approvals")
+    await page.goto(f"/approvals?client_id={client['id']}")   # found among any others
     card = page.locator(f'section[data-loan="{loan_id}"]')
     await expect(card).to_contain_text(client["full_name"])
     await expect(card).to_contain_text("3\u202f000,00 MAD")
@@ -229,15 +239,18 @@ async def test_approve_a_loan_and_see_it_become_active(page: Page, live: LivePla
     async with httpx.AsyncClient(timeout=10) as http:
         payment_id = await seed.repayment(http, loan_id, client["phone"], "300.00")
     repayment = page.locator(f'.repayment[data-payment="{payment_id}"]')
-    deadline = time.monotonic() + 60
-    while not await repayment.count() and time.monotonic() < deadline:
-        await asyncio.sleep(1)
+
+    async def shown() -> int:
         await page.reload()
+        return await repayment.count()
+
+    await until(shown, f"repayment {payment_id} on the loan page", timeout_s=60,
+                interval_s=0.5)
     await expect(repayment).to_contain_text("300,00 MAD")
     await expect(repayment.locator("table")).to_contain_text("Intérêts")
     await expect(repayment.locator("table")).to_contain_text("Principal")
     await shot(page, "05-loan-active")
-    await page.goto("/sagas?state=completed")
+    await page.goto(f"/sagas?state=completed&loan_id={loan_id}")
     await expect(page.locator("main")).to_contain_text(loan_id)
     await shot(page, "06-sagas")
 
@@ -257,7 +270,7 @@ async def test_maker_checker_refusal_from_loans_is_shown_on_the_queue(
     page = await context.new_page()
     try:
         await sign_in(page, token("operator", maker))
-        await page.goto("/approvals")
+        await page.goto(f"/approvals?client_id={client['id']}")
         card = page.locator(f'section[data-loan="{loan_id}"]')
         await card.locator("button[data-action=approve]").click()
         refused = page.locator(f'section[data-loan="{loan_id}"] .panel.problem')
@@ -274,6 +287,44 @@ async def test_maker_checker_refusal_from_loans_is_shown_on_the_queue(
         await context.close()
 
 
+async def test_the_operator_pages_to_the_last_of_many_applications_and_its_preview(
+        page: Page, live: LivePlatform) -> None:
+    """More applications than one approvals page holds, whatever else is waiting: the
+    operator follows "next page" to the last one and finds its schedule preview."""
+    seed = Seed(live)
+    async with httpx.AsyncClient(timeout=10) as http:
+        client = await seed.client(http)
+        await seed.verify(http, client["id"])
+        product_id = await seed.product(http)
+        loan_ids = [await seed.application(http, client["id"], product_id,
+                                           principal=f"{1000 + n}.00")
+                    for n in range(MORE_THAN_A_PAGE)]
+    try:
+        await page.goto(f"/approvals?client_id={client['id']}")
+        seen: set[str] = set()
+        pages = 0
+        while True:
+            pages += 1
+            cards = page.locator("section.approval")
+            await expect(cards.first).to_be_visible()
+            for loan_id in await cards.evaluate_all("els => els.map(e => e.dataset.loan)"):
+                seen.add(loan_id)
+                card = page.locator(f'section[data-loan="{loan_id}"]')
+                await expect(card.locator("table.preview")).to_be_visible()
+            following = page.locator("a#approvals-next")
+            if not await following.count():
+                break
+            await following.click()
+            await expect(page).to_have_url(re.compile(r"[?&]after="))
+        assert pages >= 2
+        assert seen == set(loan_ids)
+        await shot(page, "04c-approvals-last-page")
+    finally:
+        async with httpx.AsyncClient(timeout=10) as http:
+            for loan_id in loan_ids:
+                await seed.reject(http, loan_id)
+
+
 async def test_replay_a_dead_letter(page: Page, live: LivePlatform, infra: Infra) -> None:
     key = f"console-{uuid.uuid4().hex[:10]}"
     producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap)
@@ -284,12 +335,13 @@ async def test_replay_a_dead_letter(page: Page, live: LivePlatform, infra: Infra
     finally:
         await producer.stop()
     row = page.locator(f'tr[data-key="{key}"]').first
-    deadline = time.monotonic() + 60
-    while True:
+
+    async def listed() -> int:
         await page.goto("/dead-letters")
-        if await row.count() or time.monotonic() > deadline:
-            break
-        await asyncio.sleep(1)
+        return await row.count()
+
+    await until(listed, f"dead letter with key {key} on the page", timeout_s=60,
+                interval_s=0.5)
     await expect(row).to_be_visible()
     await expect(page.locator("#dlq-groups")).to_contain_text("clients.events")
     await shot(page, "07-dead-letters")

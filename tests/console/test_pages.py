@@ -47,8 +47,10 @@ async def test_portfolio_shows_outstanding_par_and_buckets(
 async def test_the_approvals_queue_shows_client_amount_product_and_schedule(
         signed_in: httpx.AsyncClient, fake_state: State) -> None:
     loan_id = submitted_loan(fake_state)
-    page = await signed_in.get("/approvals")
+    client_id = fake_state.loans[loan_id]["client_id"]
+    page = await signed_in.get("/approvals", params={"client_id": client_id})
     body = text_of(page)
+    assert body.count("data-loan=") == 1   # the search found this client's application only
     section = body[body.index(f'data-loan="{loan_id}"'):]
     assert "Fatima Zahra Alaoui" in section
     assert "+212612345678" in section
