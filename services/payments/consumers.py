@@ -2,36 +2,19 @@
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Awaitable, Callable
-from typing import Any
-
-from services.payments.deps import Deps
-from services.payments.handlers.payouts import on_disburse_loan
-from services.payments.handlers.repayments import (
-    on_loan_written_off,
-    on_repayment_applied,
-    on_repayment_rejected,
-)
+from services.payments.handlers.payouts import disburse_loan_handler
+from services.payments.handlers.repayments import repayment_handlers
+from services.payments.settings import PaymentsSettings
 from shared.app import ConsumerSpec
 from shared.contracts import loans, payments
-from shared.envelope import Envelope
-from shared.uow import UnitOfWork
-
-Bound = Callable[[UnitOfWork, Any, Envelope], Awaitable[None]]
 
 
-def consumer_specs(deps: Deps) -> list[ConsumerSpec]:
-    def bind(fn: Callable[..., Awaitable[None]]) -> Bound:
-        return functools.partial(fn, deps)
-
+def consumer_specs(settings: PaymentsSettings) -> list[ConsumerSpec]:
     return [ConsumerSpec(
         group="payments",
         topics=[payments.COMMANDS, loans.EVENTS],
         handlers={
-            "DisburseLoan": bind(on_disburse_loan),
-            "RepaymentApplied": bind(on_repayment_applied),
-            "RepaymentRejected": bind(on_repayment_rejected),
-            "LoanWrittenOff": bind(on_loan_written_off),
+            "DisburseLoan": disburse_loan_handler(settings),
+            **repayment_handlers(settings),
         },
     )]

@@ -67,5 +67,10 @@ class PaymentsSettings(ServiceSettings):
     def provider(self, name: str) -> ProviderConfig | None:
         return self.providers.get(name)
 
+    def callback_url(self, provider: str) -> str:
+        """Where ``provider`` sends its callbacks (``X-Callback-URL`` of a payout)."""
+        base = self.callback_base_url.rstrip("/")
+        return f"{base}/v1/mobile-money/{provider}/callbacks"
+
     def topic(self, canonical: str) -> str:
         return f"{self.topic_prefix}{canonical}"

@@ -11,15 +11,16 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal
 
-from services.payments import ledger_repo, store
-from services.payments.deps import Deps, utcnow
 from services.payments.domain import postings
+from services.payments.repository import ledger as ledger_repo
+from services.payments.repository import payments as repo
+from shared.clock import system_clock
 from shared.contracts.payments import RepaymentReceived
 from shared.uow import UnitOfWork
 
 
 async def record_collection(
-    deps: Deps, uow: UnitOfWork, *, loan_id: str, amount: Decimal, currency: str,
+    uow: UnitOfWork, *, loan_id: str, amount: Decimal, currency: str,
     payer_msisdn: str | None, provider: str, source: str, partner_id: str | None,
     external_ref: str, provider_reference: str | None, reported_ref: str | None = None,
 ) -> tuple[uuid.UUID, bool]:
@@ -30,21 +31,19 @@ async def record_collection(
     """
     conn = uow.conn
     payment_id = uuid.uuid4()
-    inserted = await store.insert_payment(
+    inserted = await repo.insert_payment(
         conn, payment_id=payment_id, loan_id=loan_id, amount=amount, currency=currency,
         payer_msisdn=payer_msisdn, provider=provider, source=source, partner_id=partner_id,
         external_ref=external_ref, provider_reference=provider_reference)
     if not inserted:
-        row = await store.payment_by_ref(conn, provider, source, external_ref)
+        row = await repo.payment_by_ref(conn, provider, source, external_ref)
         if row is None and provider_reference is not None:
-            row = await conn.fetchrow(
-                "SELECT id FROM payments WHERE provider = $1 AND provider_reference = $2",
-                provider, provider_reference)
+            row = await repo.payment_by_provider_reference(conn, provider, provider_reference)
         assert row is not None
         return row["id"], False
     await ledger_repo.post(conn, postings.collection(str(payment_id), loan_id, provider, amount))
-    deps.emit(uow, RepaymentReceived(
+    uow.emit(RepaymentReceived(
         loan_id=loan_id, payment_id=str(payment_id), amount=amount, currency=currency,
         payer_msisdn=payer_msisdn, provider=provider, external_ref=reported_ref or external_ref,
-        received_at=utcnow()), key=loan_id)
+        received_at=system_clock()), key=loan_id)
     return payment_id, True

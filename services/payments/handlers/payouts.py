@@ -12,16 +12,21 @@ import dataclasses
 import hashlib
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 
 import orjson
 
-from services.payments import ledger_repo, store
-from services.payments.db import Conn
-from services.payments.deps import Deps, utcnow
 from services.payments.domain import postings
 from services.payments.domain.ledger import InsufficientBalance
 from services.payments.domain.payouts import FINAL, Action, PayoutStatus, ProviderView
 from services.payments.metrics import PAYOUTS_SETTLED
+from services.payments.repository import Conn
+from services.payments.repository import ledger as ledger_repo
+from services.payments.repository import payments as payments_repo
+from services.payments.repository import payouts as repo
+from services.payments.repository.payouts import Payout
+from services.payments.settings import PaymentsSettings
+from shared.clock import system_clock
 from shared.contracts.payments import (
     DisburseLoan,
     DisbursementCompleted,
@@ -40,11 +45,21 @@ def command_hash(cmd: DisburseLoan) -> str:
                                        option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
-async def on_disburse_loan(deps: Deps, uow: UnitOfWork, cmd: DisburseLoan,
-                           env: Envelope) -> None:
+def disburse_loan_handler(
+    settings: PaymentsSettings,
+) -> Callable[[UnitOfWork, DisburseLoan, Envelope], Awaitable[None]]:
+    async def on_disburse_loan(uow: UnitOfWork, cmd: DisburseLoan, env: Envelope) -> None:
+        await disburse_loan(uow, settings, cmd)
+
+    return on_disburse_loan
+
+
+async def disburse_loan(uow: UnitOfWork, settings: PaymentsSettings, cmd: DisburseLoan
+                        ) -> None:
+    """Record the payout of ``DisburseLoan`` and its ledger entry (the worker pays it)."""
     conn = uow.conn
     digest = command_hash(cmd)
-    existing = await store.payout_by_saga(conn, cmd.saga_id)
+    existing = await repo.payout_by_saga(conn, cmd.saga_id)
     if existing is not None:
         if existing.request_hash != digest:
             log.error("DisburseLoan for saga %s exists with a different body; ignored "
@@ -52,19 +67,19 @@ async def on_disburse_loan(deps: Deps, uow: UnitOfWork, cmd: DisburseLoan,
         else:
             log.info("DisburseLoan for saga %s already recorded; nothing to do", cmd.saga_id)
         return
-    provider = cmd.provider or deps.settings.default_provider
+    provider = cmd.provider or settings.default_provider
     entry = postings.disbursement(cmd.saga_id, cmd.loan_id, provider, cmd.amount)
-    inserted = await store.insert_payout(
+    inserted = await repo.insert_payout(
         conn, kind="disbursement", saga_id=cmd.saga_id, request_hash=digest,
         loan_id=cmd.loan_id, client_id=cmd.client_id, partner_id=cmd.partner_id,
         payment_id=None, msisdn=cmd.msisdn, amount=cmd.amount, currency=cmd.currency,
         provider=provider, deadline=cmd.deadline, journal_transfer_id=entry.transfer_id)
     if not inserted:  # a concurrent twin recorded it
         return
-    payout = await store.payout_by_saga(conn, cmd.saga_id)
+    payout = await repo.payout_by_saga(conn, cmd.saga_id)
     assert payout is not None
     reason: str | None = None
-    if deps.settings.provider(provider) is None:
+    if settings.provider(provider) is None:
         reason = f"unknown_provider: no mobile-money provider named {provider!r} is configured"
     else:
         try:
@@ -72,22 +87,22 @@ async def on_disburse_loan(deps: Deps, uow: UnitOfWork, cmd: DisburseLoan,
         except InsufficientBalance as exc:
             reason = f"insufficient_float: {exc.detail}"
     if reason is not None:
-        await store.mark_final(conn, payout.id, PayoutStatus.FAILED, reference=None,
-                               reason=reason, resolved_by="validation")
-        deps.emit(uow, DisbursementFailed(
+        await repo.mark_final(conn, payout.id, PayoutStatus.FAILED, reference=None,
+                              reason=reason, resolved_by="validation")
+        uow.emit(DisbursementFailed(
             loan_id=cmd.loan_id, saga_id=cmd.saga_id, client_id=cmd.client_id,
             amount=cmd.amount, reason=reason, provider=provider), key=cmd.loan_id)
         log.warning("disbursement for saga %s failed at once: %s", cmd.saga_id, reason)
 
 
-async def resolve(deps: Deps, uow: UnitOfWork, payout_id: uuid.UUID, view: ProviderView,
-                  action: Action, resolved_by: str) -> store.Payout | None:
+async def resolve(uow: UnitOfWork, settings: PaymentsSettings, payout_id: uuid.UUID,
+                  view: ProviderView, action: Action, resolved_by: str) -> Payout | None:
     """Apply the decision about one payout; a final payout is never changed again."""
     conn = uow.conn
-    payout = await store.payout(conn, payout_id, lock=True)
+    payout = await repo.payout(conn, payout_id, lock=True)
     if payout is None or payout.status in FINAL:
         return payout
-    cfg = deps.settings.provider(payout.provider)
+    cfg = settings.provider(payout.provider)
     poll_after = cfg.poll_after_s if cfg else 5.0
     if action in (Action.COMPLETE, Action.FAIL):
         PAYOUTS_SETTLED.labels(payout.kind, payout.provider,
@@ -95,32 +110,32 @@ async def resolve(deps: Deps, uow: UnitOfWork, payout_id: uuid.UUID, view: Provi
                                resolved_by).inc()
     if action is Action.COMPLETE:
         reference = view.reference or view.server_correlation_id or str(payout.correlation_id)
-        await store.mark_final(conn, payout.id, PayoutStatus.COMPLETED, reference=reference,
-                               reason=None, resolved_by=resolved_by)
-        _emit_completed(deps, uow, payout, reference)
+        await repo.mark_final(conn, payout.id, PayoutStatus.COMPLETED, reference=reference,
+                              reason=None, resolved_by=resolved_by)
+        _emit_completed(uow, payout, reference)
         if payout.payment_id is not None:
-            await store.set_payment_status(conn, payout.payment_id, "refunded",
-                                           only_from="refund_pending")
+            await payments_repo.set_payment_status(conn, payout.payment_id, "refunded",
+                                                   only_from="refund_pending")
     elif action is Action.FAIL:
         reason = view.reason or "the payout did not complete before its deadline"
         await _reverse(conn, payout)
-        await store.mark_final(conn, payout.id, PayoutStatus.FAILED, reference=view.reference,
-                               reason=reason, resolved_by=resolved_by)
-        _emit_failed(deps, uow, payout, reason)
+        await repo.mark_final(conn, payout.id, PayoutStatus.FAILED, reference=view.reference,
+                              reason=reason, resolved_by=resolved_by)
+        _emit_failed(uow, payout, reason)
         if payout.payment_id is not None:
-            await store.set_payment_status(conn, payout.payment_id, "refund_failed",
-                                           only_from="refund_pending")
+            await payments_repo.set_payment_status(conn, payout.payment_id, "refund_failed",
+                                                   only_from="refund_pending")
     elif action is Action.SEND:
-        await store.retry_later(conn, payout.id, view.reason or "not found at the provider",
-                                0.0)
+        await repo.retry_later(conn, payout.id, view.reason or "not found at the provider",
+                               0.0)
     elif view.server_correlation_id is not None:
-        await store.mark_submitted(conn, payout.id, view.server_correlation_id, poll_after)
+        await repo.mark_submitted(conn, payout.id, view.server_correlation_id, poll_after)
     else:
-        await store.retry_later(conn, payout.id, view.reason or view.seen.value, poll_after)
-    return await store.payout(conn, payout.id)
+        await repo.retry_later(conn, payout.id, view.reason or view.seen.value, poll_after)
+    return await repo.payout(conn, payout.id)
 
 
-async def _reverse(conn: Conn, payout: store.Payout) -> None:
+async def _reverse(conn: Conn, payout: Payout) -> None:
     if payout.kind == "disbursement":
         original = postings.disbursement(payout.saga_id, payout.loan_id, payout.provider,
                                          payout.amount)
@@ -135,28 +150,28 @@ async def _reverse(conn: Conn, payout: store.Payout) -> None:
     await ledger_repo.post(conn, original.reversal(memo=f"payout {payout.saga_id} failed"))
 
 
-def _emit_completed(deps: Deps, uow: UnitOfWork, p: store.Payout, reference: str) -> None:
+def _emit_completed(uow: UnitOfWork, p: Payout, reference: str) -> None:
     if p.kind == "disbursement":
-        deps.emit(uow, DisbursementCompleted(
+        uow.emit(DisbursementCompleted(
             loan_id=p.loan_id, saga_id=p.saga_id, client_id=p.client_id, amount=p.amount,
             currency=p.currency, msisdn=p.msisdn, provider=p.provider,
-            provider_reference=reference, completed_at=utcnow()), key=p.loan_id)
+            provider_reference=reference, completed_at=system_clock()), key=p.loan_id)
     else:
         assert p.payment_id is not None
-        deps.emit(uow, RefundIssued(
+        uow.emit(RefundIssued(
             loan_id=p.loan_id, payment_id=str(p.payment_id), amount=p.amount, msisdn=p.msisdn,
             reason="repayment rejected by loans; refunded to the payer's wallet"),
             key=p.loan_id)
 
 
-def _emit_failed(deps: Deps, uow: UnitOfWork, p: store.Payout, reason: str) -> None:
+def _emit_failed(uow: UnitOfWork, p: Payout, reason: str) -> None:
     if p.kind == "disbursement":
-        deps.emit(uow, DisbursementFailed(
+        uow.emit(DisbursementFailed(
             loan_id=p.loan_id, saga_id=p.saga_id, client_id=p.client_id, amount=p.amount,
             reason=reason, provider=p.provider), key=p.loan_id)
     else:
         assert p.payment_id is not None
-        deps.emit(uow, RefundFailed(
+        uow.emit(RefundFailed(
             loan_id=p.loan_id, payment_id=str(p.payment_id), amount=p.amount,
             reason=f"refund payout failed ({reason}); held in client payable for review"),
             key=p.loan_id)

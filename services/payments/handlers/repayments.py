@@ -5,13 +5,18 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
+from typing import Any
 
 import asyncpg
 
-from services.payments import ledger_repo, store
-from services.payments.deps import Deps, utcnow
 from services.payments.domain import accounts, postings
+from services.payments.repository import ledger as ledger_repo
+from services.payments.repository import payments as payments_repo
+from services.payments.repository import payouts as payouts_repo
+from services.payments.settings import PaymentsSettings
+from shared.clock import system_clock
 from shared.contracts.loans import LoanWrittenOff, RepaymentApplied, RepaymentRejected
 from shared.contracts.payments import RefundFailed, RepaymentPosted
 from shared.envelope import Envelope
@@ -28,11 +33,31 @@ def _payment_uuid(value: str) -> uuid.UUID | None:
         return None
 
 
-async def on_repayment_applied(deps: Deps, uow: UnitOfWork, msg: RepaymentApplied,
-                               env: Envelope) -> None:
+def repayment_handlers(
+    settings: PaymentsSettings,
+) -> dict[str, Callable[[UnitOfWork, Any, Envelope], Awaitable[None]]]:
+    """The loans service's answers about a repayment, bound to the settings they need."""
+
+    async def on_repayment_applied(uow: UnitOfWork, msg: RepaymentApplied, env: Envelope
+                                   ) -> None:
+        await repayment_applied(uow, settings, msg)
+
+    async def on_repayment_rejected(uow: UnitOfWork, msg: RepaymentRejected, env: Envelope
+                                    ) -> None:
+        await repayment_rejected(uow, settings, msg)
+
+    return {
+        "RepaymentApplied": on_repayment_applied,
+        "RepaymentRejected": on_repayment_rejected,
+        "LoanWrittenOff": on_loan_written_off,
+    }
+
+
+async def repayment_applied(uow: UnitOfWork, settings: PaymentsSettings,
+                            msg: RepaymentApplied) -> None:
     pid = _payment_uuid(msg.payment_id)
     # locked, and marked posted if it matches, in one statement
-    row = await store.mark_posted(uow.conn, pid, msg.amount, msg.loan_id) if pid else None
+    row = await payments_repo.mark_posted(uow.conn, pid, msg.amount, msg.loan_id) if pid else None
     if row is None:
         log.info("RepaymentApplied for unknown payment %s (loan %s); ignored",
                  msg.payment_id, msg.loan_id)
@@ -54,19 +79,18 @@ async def on_repayment_applied(deps: Deps, uow: UnitOfWork, msg: RepaymentApplie
         posted = await ledger_repo.post(uow.conn, postings.repayment(
             str(pid), msg.loan_id, allocated, parts))
         journal_id = str(posted.entry_id)
-    deps.emit(uow, RepaymentPosted(loan_id=msg.loan_id, payment_id=msg.payment_id,
-                                   amount=allocated, journal_id=journal_id),
-              key=msg.loan_id)
+    uow.emit(RepaymentPosted(loan_id=msg.loan_id, payment_id=msg.payment_id,
+                             amount=allocated, journal_id=journal_id), key=msg.loan_id)
     if msg.unallocated > 0:
-        await start_refund(deps, uow, row, msg.unallocated, None, msg.client_id,
+        await start_refund(uow, settings, row, msg.unallocated, None, msg.client_id,
                            "overpayment within tolerance")
 
 
-async def on_repayment_rejected(deps: Deps, uow: UnitOfWork, msg: RepaymentRejected,
-                                env: Envelope) -> None:
+async def repayment_rejected(uow: UnitOfWork, settings: PaymentsSettings,
+                             msg: RepaymentRejected) -> None:
     conn = uow.conn
     pid = _payment_uuid(msg.payment_id)
-    row = await store.payment(conn, pid, lock=True) if pid else None
+    row = await payments_repo.payment(conn, pid, lock=True) if pid else None
     if row is None:
         log.info("RepaymentRejected for unknown payment %s; ignored", msg.payment_id)
         return
@@ -74,12 +98,14 @@ async def on_repayment_rejected(deps: Deps, uow: UnitOfWork, msg: RepaymentRejec
         log.info("payment %s is already %s; RepaymentRejected ignored", pid, row["status"])
         return
     amount: Decimal = min(msg.refundable_amount, row["amount"])
-    await store.set_payment_status(conn, row["id"], "refund_pending", msg.reason)
-    await start_refund(deps, uow, row, amount, msg.payer_msisdn, msg.client_id, msg.reason)
+    await payments_repo.set_payment_status(conn, row["id"], "refund_pending", msg.reason)
+    await start_refund(uow, settings, row, amount, msg.payer_msisdn, msg.client_id,
+                       msg.reason)
 
 
-async def start_refund(deps: Deps, uow: UnitOfWork, row: asyncpg.Record, amount: Decimal,
-                       payer_msisdn: str | None, client_id: str, reason: str) -> None:
+async def start_refund(uow: UnitOfWork, settings: PaymentsSettings, row: asyncpg.Record,
+                       amount: Decimal, payer_msisdn: str | None, client_id: str,
+                       reason: str) -> None:
     """Owe ``amount`` back to the payer and queue its payout (paid by the worker).
 
     Dr suspense / Cr client payable, then Dr client payable / Cr provider
@@ -93,25 +119,24 @@ async def start_refund(deps: Deps, uow: UnitOfWork, row: asyncpg.Record, amount:
     await ledger_repo.post(conn, postings.refund_due(str(pid), row["loan_id"], amount))
     msisdn = row["payer_msisdn"] or payer_msisdn
     if msisdn is None:
-        await store.set_payment_status(conn, pid, "refund_failed")
-        deps.emit(uow, RefundFailed(
+        await payments_repo.set_payment_status(conn, pid, "refund_failed")
+        uow.emit(RefundFailed(
             loan_id=row["loan_id"], payment_id=str(pid), amount=amount,
             reason=f"{reason}: no payer wallet to refund; held in client payable for "
                    "review"), key=row["loan_id"])
         return
     entry = postings.refund_payout(str(pid), row["loan_id"], row["provider"], amount)
     await ledger_repo.post(conn, entry)
-    await store.insert_payout(
+    await payouts_repo.insert_payout(
         conn, kind="refund", saga_id=f"refund:{pid}", request_hash=entry.request_hash(),
         loan_id=row["loan_id"], client_id=client_id, partner_id=row["partner_id"] or "",
         payment_id=pid, msisdn=msisdn, amount=amount, currency=row["currency"],
         provider=row["provider"],
-        deadline=utcnow() + dt.timedelta(seconds=deps.settings.refund_deadline_s),
+        deadline=system_clock() + dt.timedelta(seconds=settings.refund_deadline_s),
         journal_transfer_id=entry.transfer_id)
 
 
-async def on_loan_written_off(deps: Deps, uow: UnitOfWork, msg: LoanWrittenOff,
-                              env: Envelope) -> None:
+async def on_loan_written_off(uow: UnitOfWork, msg: LoanWrittenOff, env: Envelope) -> None:
     account = accounts.portfolio(msg.loan_id)
     balance = await ledger_repo.balance(uow.conn, account)
     amount = min(balance, msg.principal_written_off)

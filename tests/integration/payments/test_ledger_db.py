@@ -9,9 +9,9 @@ from decimal import Decimal
 import asyncpg
 import pytest
 
-from services.payments import ledger_repo
 from services.payments.domain import postings
 from services.payments.domain.ledger import InsufficientBalance, TransferExists
+from services.payments.repository import ledger as ledger_repo
 from tests.integration.payments.conftest import Rig, new_id
 
 pytestmark = pytest.mark.integration

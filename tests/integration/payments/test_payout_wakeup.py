@@ -18,8 +18,8 @@ import asyncpg
 import httpx
 import pytest
 
-from services.payments import store
 from services.payments.bootstrap import build_spec
+from services.payments.repository import payouts as payouts_repo
 from services.payments.settings import PaymentsSettings, ProviderConfig
 from shared.app import create_app
 from shared.contracts import loans, payments
@@ -113,7 +113,7 @@ async def test_a_recorded_payout_is_paid_without_waiting_for_the_poll(
 async def test_the_wakeup_is_sent_only_when_a_new_payout_is_committed(
         isolated_schema: Callable[..., Any]) -> None:
     iso = await isolated_schema("payments_n", MIGRATIONS)  # no service: nothing claims them
-    channel = store.payouts_channel(iso.schema)
+    channel = payouts_repo.payouts_channel(iso.schema)
     heard: list[str] = []
     listener = await asyncpg.connect(iso.dsn, server_settings={"search_path": iso.schema})
     writer = await asyncpg.connect(iso.dsn, server_settings={"search_path": iso.schema})
@@ -121,7 +121,7 @@ async def test_the_wakeup_is_sent_only_when_a_new_payout_is_committed(
         await listener.add_listener(channel, lambda *args: heard.append(args[2]))
 
         async def record(saga_id: str) -> bool:
-            return await store.insert_payout(
+            return await payouts_repo.insert_payout(
                 writer, kind="disbursement", saga_id=saga_id, request_hash="h",
                 loan_id=new_id("loan"), client_id="c", partner_id="p", payment_id=None,
                 msisdn=new_msisdn(), amount=Decimal("1.00"), currency="MAD", provider="sim",

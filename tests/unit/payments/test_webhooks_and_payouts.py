@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.payments.domain.payouts import Action, PayoutStatus, ProviderView, Seen, decide
+from services.payments.domain.reconciliation import Item, reconcile
 from services.payments.domain.webhooks import SignatureRejected, sign, verify
-from services.payments.reconciliation import Item, reconcile
 from services.payments.settings import DEV_CALLBACK_SECRET
 from simulators.mobile_money.app import sign as simulator_sign
 

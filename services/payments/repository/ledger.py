@@ -15,7 +15,6 @@ from typing import Any
 
 import asyncpg
 
-from services.payments.db import Conn
 from services.payments.domain.accounts import Side, spec_for
 from services.payments.domain.ledger import (
     ZERO,
@@ -24,6 +23,7 @@ from services.payments.domain.ledger import (
     TransferExists,
     check_balances,
 )
+from services.payments.repository import Conn
 from shared.errors import Conflict, InvalidInput, NotFound
 
 
@@ -183,3 +183,13 @@ async def statement(conn: Conn, account_id: str, limit: int,
         } for r in rows],
         "next_before": rows[-1]["id"] if len(rows) == limit else None,
     }
+
+
+async def account_exists(conn: Conn, account_id: str) -> bool:
+    return bool(await conn.fetchval("SELECT 1 FROM accounts WHERE id = $1", account_id))
+
+
+async def entry_amount(conn: Conn, transfer_id: str) -> Decimal | None:
+    value: Decimal | None = await conn.fetchval(
+        "SELECT amount FROM journal_entries WHERE transfer_id = $1", transfer_id)
+    return value

@@ -18,8 +18,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
-from services.payments import store
-from services.payments.deps import Deps
+from services.payments.api.deps import runtime
+from services.payments.api.schemas import PaymentDay, PaymentItem
+from services.payments.repository import payments as repo
 from shared.auth import Principal, require
 from shared.errors import InvalidInput
 from shared.money import format_amount
@@ -47,9 +48,9 @@ def parse_day(value: str | None) -> dt.date:
 
 def parse_kinds(value: str | None) -> list[str]:
     if not value:
-        return list(store.LISTING_KINDS)
-    if value not in store.LISTING_KINDS:
-        raise InvalidInput(f"kind must be one of {', '.join(store.LISTING_KINDS)}, "
+        return list(repo.LISTING_KINDS)
+    if value not in repo.LISTING_KINDS:
+        raise InvalidInput(f"kind must be one of {', '.join(repo.LISTING_KINDS)}, "
                            f"not {value[:40]!r}", field="kind")
     return [value]
 
@@ -82,8 +83,8 @@ def decode_cursor(value: str | None) -> tuple[dt.datetime, uuid.UUID] | None:
                            field="cursor") from None
 
 
-def _item(row: Any) -> dict[str, Any]:
-    return {
+def _item(row: Any) -> PaymentItem:
+    return PaymentItem.model_validate({
         "id": str(row["id"]), "kind": row["kind"], "status": row["status"],
         "amount": format_amount(row["amount"]), "currency": row["currency"],
         "loan_id": row["loan_id"], "partner_id": row["partner_id"] or None,
@@ -93,46 +94,45 @@ def _item(row: Any) -> dict[str, Any]:
         "saga_id": row["saga_id"], "reason": row["reason"], "source": row["source"],
         "at": row["at"].isoformat(),
         "completed_at": row["completed_at"].isoformat() if row["completed_at"] else None,
-    }
+    })
 
 
-def listing_router(deps: Deps) -> APIRouter:
-    router = APIRouter(tags=["payments"])
+router = APIRouter(tags=["payments"])
 
-    @router.get("/v1/payments", summary="The day's collections, payouts and refunds (UTC day)")
-    async def list_payments(
-        request: Request, principal: Annotated[Principal, require("payments:read")],
-        date: str | None = None, kind: str | None = None, status: str | None = None,
-        cursor: str | None = None,
-        limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
-    ) -> dict[str, Any]:
-        day = parse_day(date)
-        kinds = parse_kinds(kind)
-        wanted_status = parse_status(status, kinds)
-        after = decode_cursor(cursor)
-        start = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
-        end = start + dt.timedelta(days=1)
-        partner = None if principal.sees_all_tenants else principal.partner_id
-        filters: dict[str, Any] = {"start": start, "end": end, "kinds": kinds,
-                                   "status": wanted_status, "partner_id": partner}
-        rows: list[Any] = []
-        totals: dict[str, tuple[int, Decimal]] = {}
-        # a token with neither tenant:all nor a partner sees nobody's payments
-        if principal.sees_all_tenants or partner is not None:
-            async with request.app.state.runtime.pool.acquire() as conn:
-                rows = await store.list_day_payments(conn, after=after, limit=limit + 1,
-                                                     **filters)
-                totals = await store.day_payment_totals(conn, **filters)
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return {
-            "date": day.isoformat(), "timezone": "UTC", "kind": kind or None,
-            "status": wanted_status,
-            "items": [_item(r) for r in rows],
-            "totals": {k: {"count": totals.get(k, (0, Decimal(0)))[0],
-                           "amount": format_amount(totals.get(k, (0, Decimal(0)))[1])}
-                       for k in kinds},
-            "next_cursor": encode_cursor(rows[-1]["at"], rows[-1]["id"]) if more else None,
-        }
 
-    return router
+@router.get("/v1/payments", response_model=PaymentDay,
+            summary="The day's collections, payouts and refunds (UTC day)")
+async def list_payments(
+    request: Request, principal: Annotated[Principal, require("payments:read")],
+    date: str | None = None, kind: str | None = None, status: str | None = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
+) -> PaymentDay:
+    day = parse_day(date)
+    kinds = parse_kinds(kind)
+    wanted_status = parse_status(status, kinds)
+    after = decode_cursor(cursor)
+    start = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+    end = start + dt.timedelta(days=1)
+    partner = None if principal.sees_all_tenants else principal.partner_id
+    filters: dict[str, Any] = {"start": start, "end": end, "kinds": kinds,
+                               "status": wanted_status, "partner_id": partner}
+    rows: list[Any] = []
+    totals: dict[str, tuple[int, Decimal]] = {}
+    # a token with neither tenant:all nor a partner sees nobody's payments
+    if principal.sees_all_tenants or partner is not None:
+        async with runtime(request).pool.acquire() as conn:
+            rows = await repo.list_day_payments(conn, after=after, limit=limit + 1,
+                                                **filters)
+            totals = await repo.day_payment_totals(conn, **filters)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return PaymentDay.model_validate({
+        "date": day.isoformat(), "timezone": "UTC", "kind": kind or None,
+        "status": wanted_status,
+        "items": [_item(r) for r in rows],
+        "totals": {k: {"count": totals.get(k, (0, Decimal(0)))[0],
+                       "amount": format_amount(totals.get(k, (0, Decimal(0)))[1])}
+                   for k in kinds},
+        "next_cursor": encode_cursor(rows[-1]["at"], rows[-1]["id"]) if more else None,
+    })

@@ -39,7 +39,7 @@ class ProviderTransaction:
     credit_account: str | None
 
 
-def _party(parties: Any, key: str) -> str | None:
+def party(parties: Any, key: str) -> str | None:
     if not isinstance(parties, list):
         return None
     for p in parties:
@@ -164,8 +164,8 @@ class ProviderClient:
             type=str(data.get("type", "")),
             amount=Decimal(str(data["amount"])),
             currency=str(data.get("currency", "")),
-            debit_msisdn=_party(data.get("debitParty"), "msisdn"),
-            credit_account=_party(data.get("creditParty"), "accountid"),
+            debit_msisdn=party(data.get("debitParty"), "msisdn"),
+            credit_account=party(data.get("creditParty"), "accountid"),
         )
 
     async def statement(self, day: dt.date) -> list[dict[str, Any]]:

@@ -1,4 +1,5 @@
-"""The payout worker: talks to the providers outside any database transaction.
+"""The payout worker (a background job): talks to the providers outside any database
+transaction.
 
 Each round claims due payouts with a lease (``FOR UPDATE SKIP LOCKED``, so
 replicas share the work), asks the provider (send, recover a lost response, or
@@ -14,11 +15,11 @@ import contextlib
 import datetime as dt
 import logging
 import time
-from typing import Any
+from typing import Any, cast
 
-from services.payments import ledger_repo, store
-from services.payments.deps import Deps, utcnow
+from services.payments import state
 from services.payments.domain import postings
+from services.payments.domain.accounts import FIXED
 from services.payments.domain.ledger import TransferExists
 from services.payments.domain.payouts import (
     Action,
@@ -29,20 +30,25 @@ from services.payments.domain.payouts import (
 )
 from services.payments.handlers.payouts import resolve
 from services.payments.metrics import PAYOUTS_IN_FLIGHT, PROVIDER_CALLS
+from services.payments.providers.gsma import Providers
+from services.payments.repository import ledger as ledger_repo
+from services.payments.repository import payouts as repo
+from services.payments.repository.payouts import Payout
+from services.payments.settings import PaymentsSettings
+from shared.app import Runtime
+from shared.clock import system_clock
 from shared.db import listen
 from shared.uow import UnitOfWork
 
 log = logging.getLogger("noria.payments.worker")
 
 
-async def open_books(deps: Deps, pool: Any) -> None:
+async def open_books(settings: PaymentsSettings, pool: Any) -> None:
     """The chart of accounts and each provider's opening float (idempotent)."""
-    uow = UnitOfWork(pool, topic_prefix=deps.settings.topic_prefix)
+    uow = UnitOfWork(pool, topic_prefix=settings.topic_prefix)
     async with uow:
-        from services.payments.domain.accounts import FIXED
-
         await ledger_repo.ensure_accounts(uow.conn, list(FIXED))
-        for name, cfg in deps.settings.providers.items():
+        for name, cfg in settings.providers.items():
             if cfg.opening_float > 0:
                 try:
                     await ledger_repo.post(uow.conn, postings.funding(
@@ -53,21 +59,22 @@ async def open_books(deps: Deps, pool: Any) -> None:
         await uow.commit()
 
 
-async def ask_provider(deps: Deps, payout: store.Payout) -> ProviderView:
-    client = deps.providers.get(payout.provider)
+async def ask_provider(settings: PaymentsSettings, providers: Providers, payout: Payout
+                       ) -> ProviderView:
+    client = providers.get(payout.provider)
     if client is None:
         return ProviderView(Seen.FAILED, reason=f"provider {payout.provider!r} not configured")
     cid = str(payout.correlation_id)
     if payout.status is PayoutStatus.SUBMITTED and payout.server_correlation_id:
         return await client.request_state(payout.server_correlation_id)
-    if payout.attempts > 1 or utcnow() > payout.deadline:
+    if payout.attempts > 1 or system_clock() > payout.deadline:
         # We may have sent it before and lost the answer: recover it first.
         view = await client.recover(cid)
-        if view.seen is not Seen.NOT_FOUND or utcnow() > payout.deadline:
+        if view.seen is not Seen.NOT_FOUND or system_clock() > payout.deadline:
             return view
     return await client.disburse(
         correlation_id=cid, msisdn=payout.msisdn, amount=payout.amount,
-        currency=payout.currency, callback_url=deps.callback_url(payout.provider),
+        currency=payout.currency, callback_url=settings.callback_url(payout.provider),
         expiry=payout.deadline, reference=payout.saga_id,
         purpose="loan disbursement" if payout.kind == "disbursement" else "refund")
 
@@ -76,9 +83,9 @@ _GAUGE_EVERY_S = 1.0
 _gauge_at = 0.0
 
 
-async def work_once(deps: Deps, pool: Any) -> int:
+async def work_once(settings: PaymentsSettings, providers: Providers, pool: Any) -> int:
     global _gauge_at
-    s = deps.settings
+    s = settings
     lease = max(cfg.request_timeout_s for cfg in s.providers.values()) * 3 + 5
     async with pool.acquire() as conn:
         now = time.monotonic()
@@ -90,21 +97,22 @@ async def work_once(deps: Deps, pool: Any) -> int:
                     " GROUP BY s.status"):
                 PAYOUTS_IN_FLIGHT.labels(row["status"]).set(row["n"])
         # one UPDATE … RETURNING: atomic on its own, no BEGIN/COMMIT round trips around it
-        due = await store.claim_due(conn, s.payout_batch_size, lease)
+        due = await repo.claim_due(conn, s.payout_batch_size, lease)
     if not due:
         return 0
-    await asyncio.gather(*(settle(deps, pool, p) for p in due))
+    await asyncio.gather(*(settle(settings, providers, pool, p) for p in due))
     return len(due)
 
 
-async def settle(deps: Deps, pool: Any, payout: store.Payout) -> None:
+async def settle(settings: PaymentsSettings, providers: Providers, pool: Any,
+                 payout: Payout) -> None:
     try:
-        view = await ask_provider(deps, payout)
+        view = await ask_provider(settings, providers, payout)
     except Exception as exc:  # a bug or an unreadable answer: keep the payout, retry later
         log.exception("payout %s: asking the provider failed", payout.saga_id)
         view = ProviderView(Seen.UNREACHABLE, reason=f"{type(exc).__name__}: {exc}")
-    grace = dt.timedelta(seconds=deps.settings.payout_expiry_grace_s)
-    action = decide(payout.status, view, utcnow(), payout.deadline, grace)
+    grace = dt.timedelta(seconds=settings.payout_expiry_grace_s)
+    action = decide(payout.status, view, system_clock(), payout.deadline, grace)
     resolved_by = "poll"
     if action is Action.FAIL and view.seen is not Seen.FAILED:
         resolved_by = "deadline"
@@ -112,27 +120,27 @@ async def settle(deps: Deps, pool: Any, payout: store.Payout) -> None:
                             f"deadline passed without confirmation from the provider "
                             f"(last answer: {view.seen.value})")
     PROVIDER_CALLS.labels(payout.provider, payout.status.value, view.seen.value).inc()
-    uow = UnitOfWork(pool, topic_prefix=deps.settings.topic_prefix)
+    uow = UnitOfWork(pool, topic_prefix=settings.topic_prefix)
     async with uow:
-        await resolve(deps, uow, payout.id, view, action, resolved_by)
+        await resolve(uow, settings, payout.id, view, action, resolved_by)
         await uow.commit()
     log.info("payout %s (%s): provider says %s → %s", payout.saga_id, payout.kind,
              view.seen.value, action.value)
 
 
-async def run(deps: Deps, pool: Any) -> None:
-    await open_books(deps, pool)
-    wakeup = deps.payout_wakeup
+async def run(settings: PaymentsSettings, providers: Providers, wakeup: asyncio.Event,
+              pool: Any) -> None:
+    await open_books(settings, pool)
     try:
         while True:
             wakeup.clear()  # a payout recorded from here on wakes the wait below
-            handled = await work_once(deps, pool)
+            handled = await work_once(settings, providers, pool)
             if not handled:
                 # woken by a recorded payout (NOTIFY, see listen_for_payouts), else polls
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wakeup.wait(), deps.settings.payout_poll_interval_s)
+                    await asyncio.wait_for(wakeup.wait(), settings.payout_poll_interval_s)
     finally:
-        await deps.providers.close()
+        await providers.close()
 
 
 async def listen_for_payouts(dsn: str, schema: str, wakeup: asyncio.Event) -> None:
@@ -140,4 +148,20 @@ async def listen_for_payouts(dsn: str, schema: str, wakeup: asyncio.Event) -> No
 
     Only a hint, like the outbox's: the worker keeps polling.
     """
-    await listen(dsn, schema, store.payouts_channel(schema), wakeup)
+    await listen(dsn, schema, repo.payouts_channel(schema), wakeup)
+
+
+# -- the background jobs the composition root runs -----------------------------------
+
+
+async def payout_worker(runtime: Runtime) -> None:
+    """Pay recorded payouts (:func:`run`), with the provider clients the composition root
+    put in the runtime's state."""
+    await run(cast(PaymentsSettings, runtime.settings), state.providers(runtime.state),
+              state.payout_wakeup(runtime.state), runtime.pool)
+
+
+async def payout_wakeups(runtime: Runtime) -> None:
+    """``LISTEN`` for recorded payouts and wake the payout worker."""
+    await listen_for_payouts(runtime.settings.database_url, runtime.schema,
+                             state.payout_wakeup(runtime.state))

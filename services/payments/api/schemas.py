@@ -1,0 +1,315 @@
+"""What the payments routes take and return.
+
+Money is a decimal string everywhere (``"500.00"``), never a JSON number. Instants
+are ISO 8601 strings, as the routes have always written them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from shared.contracts.common import Currency, Msisdn, PositiveAmount
+from shared.money import format_amount
+
+Ref = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Note = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
+Money = Annotated[str, Field(description="a decimal string, e.g. \"500.00\"",
+                             examples=["500.00"])]
+Instant = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+def money_strings(value: Any) -> Any:
+    """Decimals → "123.45" strings, recursively (JSON never carries money as a number)."""
+    if isinstance(value, Decimal):
+        return format_amount(value)
+    if isinstance(value, dict):
+        return {k: money_strings(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [money_strings(v) for v in value]
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    return value
+
+
+# -- requests --------------------------------------------------------------------------
+
+
+class RepaymentRequest(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    loan_id: Ref
+    amount: PositiveAmount
+    currency: Currency
+    payer_msisdn: Msisdn
+    external_ref: Ref
+
+
+class RetryRequest(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    note: Note = ""
+    msisdn: Msisdn | None = None  # only for a payment that had no payer wallet
+
+
+# -- repayments and payments -----------------------------------------------------------
+
+
+class RepaymentAccepted(Out):
+    """``202``: the repayment is recorded; loans allocates it (``Location`` names it)."""
+
+    payment_id: str
+    status: str = Field(description="always `received`")
+
+
+class RefundOut(Out):
+    """One refund payout of a repayment."""
+
+    payout_id: str
+    amount: Money
+    status: str
+    msisdn: str
+    provider_reference: str | None
+    failure_reason: str | None
+
+
+class PaymentOut(Out):
+    """A repayment (collection) and its refunds."""
+
+    payment_id: str
+    kind: str = Field(description="always `repayment`")
+    loan_id: str
+    amount: Money
+    currency: str
+    status: str = Field(description="received, posted, refund_pending, refunded or "
+                                    "refund_failed")
+    payer_msisdn: str | None
+    provider: str
+    source: str = Field(description="`api` (a wallet's call) or `callback` (a provider's)")
+    external_ref: str
+    provider_reference: str | None
+    rejection_reason: str | None
+    received_at: Instant
+    updated_at: Instant
+    refunds: list[RefundOut]
+
+
+class PayoutOut(Out):
+    """A payout: a loan disbursement or a refund payout."""
+
+    payout_id: str
+    kind: str = Field(description="`disbursement` or `refund`")
+    saga_id: str
+    loan_id: str
+    msisdn: str
+    amount: Money
+    currency: str
+    provider: str
+    status: str = Field(description="pending, submitted, completed or failed")
+    provider_reference: str | None
+    failure_reason: str | None
+    resolved_by: str | None
+    deadline: dt.datetime
+    created_at: dt.datetime
+    completed_at: dt.datetime | None
+    payment_id: str | None
+
+
+# -- the day's payments ------------------------------------------------------------------
+
+
+class PaymentItem(Out):
+    id: str
+    kind: str = Field(description="collection, payout or refund")
+    status: str
+    amount: Money
+    currency: str
+    loan_id: str
+    partner_id: str | None
+    msisdn: str | None
+    provider: str
+    provider_reference: str | None
+    payment_id: str | None
+    saga_id: str | None
+    reason: str | None
+    source: str | None
+    at: Instant
+    completed_at: Instant | None
+
+
+class KindTotal(Out):
+    count: int
+    amount: Money
+
+
+class PaymentDay(Out):
+    """One UTC day's payments, a page of them; the totals cover the whole filtered day."""
+
+    date: str
+    timezone: str
+    kind: str | None
+    status: str | None
+    items: list[PaymentItem]
+    totals: dict[str, KindTotal]
+    next_cursor: str | None
+
+
+# -- refunds held for review -------------------------------------------------------------
+
+
+class HeldRefund(Out):
+    payment_id: str
+    loan_id: str
+    partner_id: str | None
+    provider: str
+    payment_status: str
+    rejection_reason: str | None
+    received_at: Instant
+    amount: Money
+    msisdn: str | None
+    last_payout_id: str | None
+    failure_reason: str | None
+    failed_at: Instant | None
+    retries: int
+
+
+class HeldRefunds(Out):
+    items: list[HeldRefund]
+
+
+class RetryAudit(Out):
+    """One operator's retry of a held refund."""
+
+    attempt: int
+    payout_id: str
+    previous_payout_id: str | None
+    amount: Money
+    msisdn: str
+    requested_by: str
+    requested_at: Instant
+    note: str
+
+
+class RetryAudits(Out):
+    payment_id: str
+    items: list[RetryAudit]
+
+
+class RetryQueued(Out):
+    """``202``: the refund's payout is recorded; the payout worker pays it."""
+
+    payment_id: str
+    payout_id: str
+    status: str = Field(description="always `pending`")
+    retry: RetryAudit
+
+
+# -- the ledger --------------------------------------------------------------------------
+
+
+class KindBalance(Out):
+    kind: str
+    normal_side: str
+    accounts: int
+    debits: Money
+    credits: Money
+    balance: Money
+
+
+class TrialBalance(Out):
+    total_debits: Money
+    total_credits: Money
+    lines_debits: Money
+    lines_credits: Money
+    balanced: bool
+    by_kind: list[KindBalance]
+
+
+class AccountOut(Out):
+    id: str
+    kind: str
+    name: str
+    normal_side: str
+    non_negative: bool
+    debits: Money
+    credits: Money
+    balance: Money
+
+
+class StatementLine(Out):
+    line_id: int
+    transfer_id: str
+    kind: str
+    loan_id: str | None
+    side: str
+    amount: Money
+    balance_after: Money
+    memo: str
+    posted_at: Instant
+
+
+class Statement(Out):
+    account: AccountOut
+    lines: list[StatementLine]
+    next_before: int | None = Field(description="pass as `before` for the older lines")
+
+
+class PortfolioBalance(Out):
+    loan_id: str
+    account_id: str
+    exists: bool
+    portfolio_balance: Money
+    currency: str
+
+
+class ReconciliationItem(Out):
+    """One movement; ours carry ``our_reference`` and ``loan_id``, the provider's
+    ``msisdn`` and ``provider_reference_kind``; a mismatch both amounts."""
+
+    reference: str | None
+    kind: str
+    amount: Money
+    our_reference: str | None = None
+    loan_id: str | None = None
+    msisdn: str | None = None
+    provider_reference_kind: str | None = None
+    ledger_amount: Money | None = None
+    provider_amount: Money | None = None
+
+
+class ReconciliationSummary(Out):
+    matched: int
+    amount_mismatch: int
+    ours_only: int
+    theirs_only: int
+    reconciled: bool
+
+
+class Reconciliation(Out):
+    provider: str
+    date: str
+    matched: list[ReconciliationItem]
+    amount_mismatch: list[ReconciliationItem]
+    ours_only: list[ReconciliationItem]
+    theirs_only: list[ReconciliationItem]
+    summary: ReconciliationSummary
+
+
+# -- provider callbacks --------------------------------------------------------------------
+
+
+class CollectionCallbackOut(Out):
+    status: str = Field(description="`accepted`, or `duplicate` if already recorded")
+    payment_id: str
+
+
+class PayoutCallbackOut(Out):
+    status: str = Field(description="the payout's status after the callback")
+    payout_id: str

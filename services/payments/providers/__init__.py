@@ -1,0 +1,1 @@
+"""Adapters to the mobile-money providers (GSMA Mobile Money API v1.2 conventions)."""

@@ -1,0 +1,138 @@
+"""Payments (collections): recording, the moves of their status, and the day's listing
+of collections, payouts and refunds (``GET /v1/payments``) and a provider's day for
+reconciliation."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+
+import asyncpg
+
+from services.payments.repository import Conn
+
+PAYMENT_COLS = ("id, loan_id, amount, currency, payer_msisdn, provider, source, partner_id,"
+                " external_ref, provider_reference, status, rejection_reason, received_at,"
+                " updated_at")
+
+
+async def insert_payment(conn: Conn, *, payment_id: uuid.UUID, loan_id: str,
+                         amount: Decimal, currency: str, payer_msisdn: str | None,
+                         provider: str, source: str, partner_id: str | None,
+                         external_ref: str, provider_reference: str | None) -> bool:
+    row = await conn.fetchval(
+        "INSERT INTO payments (id, loan_id, amount, currency, payer_msisdn, provider, source,"
+        " partner_id, external_ref, provider_reference) VALUES ($1, $2, $3, $4, $5, $6, $7,"
+        " $8, $9, $10) ON CONFLICT DO NOTHING RETURNING 1",
+        payment_id, loan_id, amount, currency, payer_msisdn, provider, source, partner_id,
+        external_ref, provider_reference)
+    return row is not None
+
+
+async def payment(conn: Conn, payment_id: uuid.UUID, *, lock: bool = False
+                  ) -> asyncpg.Record | None:
+    suffix = " FOR UPDATE" if lock else ""
+    return await conn.fetchrow(f"SELECT {PAYMENT_COLS} FROM payments WHERE id = $1{suffix}",
+                               payment_id)
+
+
+async def mark_posted(conn: Conn, payment_id: uuid.UUID, amount: Decimal,
+                      loan_id: str) -> asyncpg.Record | None:
+    """Lock the payment and move it ``received`` → ``posted`` if it is for ``amount`` on
+    ``loan_id``, in one statement. The row as it was, plus ``moved``; None if unknown."""
+    return await conn.fetchrow(
+        f"WITH cur AS (SELECT {PAYMENT_COLS} FROM payments WHERE id = $1 FOR UPDATE),"
+        " upd AS (UPDATE payments p SET status = 'posted', updated_at = now() FROM cur"
+        " WHERE p.id = cur.id AND cur.status = 'received' AND cur.amount = $2"
+        " AND cur.loan_id = $3 RETURNING p.id)"
+        " SELECT cur.*, EXISTS (SELECT 1 FROM upd) AS moved FROM cur",
+        payment_id, amount, loan_id)
+
+
+async def payment_by_ref(conn: Conn, provider: str, source: str,
+                         external_ref: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"SELECT {PAYMENT_COLS} FROM payments WHERE provider = $1 AND source = $2"
+        " AND external_ref = $3", provider, source, external_ref)
+
+
+async def set_payment_status(conn: Conn, payment_id: uuid.UUID, status: str,
+                             reason: str | None = None, *, only_from: str | None = None
+                             ) -> None:
+    await conn.execute(
+        "UPDATE payments SET status = $2, rejection_reason = coalesce($3, rejection_reason),"
+        " updated_at = now() WHERE id = $1 AND ($4::text IS NULL OR status = $4)",
+        payment_id, status, reason, only_from)
+
+
+async def payment_by_provider_reference(conn: Conn, provider: str,
+                                        provider_reference: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT id FROM payments WHERE provider = $1 AND provider_reference = $2",
+        provider, provider_reference)
+
+
+# -- the day's payments (GET /v1/payments) -------------------------------------------
+
+LISTING_KINDS = ("collection", "payout", "refund")
+
+# One shape for collections (payments) and payouts (disbursements, refunds), so a
+# page can be cut with one keyset (at, id) across the three kinds.
+_LISTING_SQL = """
+SELECT * FROM (
+  SELECT 'collection'::text AS kind, id, received_at AS at, status, amount, currency,
+         loan_id, coalesce(partner_id, '') AS partner_id, payer_msisdn AS msisdn, provider,
+         provider_reference, NULL::uuid AS payment_id, NULL::text AS saga_id,
+         rejection_reason AS reason, source, NULL::timestamptz AS completed_at
+    FROM payments
+   WHERE 'collection' = ANY($3::text[]) AND received_at >= $1 AND received_at < $2
+  UNION ALL
+  SELECT CASE kind WHEN 'disbursement' THEN 'payout' ELSE 'refund' END, id, created_at,
+         status, amount, currency, loan_id, partner_id, msisdn, provider,
+         provider_reference, payment_id, saga_id, failure_reason, NULL::text, completed_at
+    FROM payouts
+   WHERE ((kind = 'disbursement' AND 'payout' = ANY($3::text[]))
+          OR (kind = 'refund' AND 'refund' = ANY($3::text[])))
+     AND created_at >= $1 AND created_at < $2
+) day
+WHERE ($4::text IS NULL OR status = $4)
+  AND ($5::text IS NULL OR partner_id = $5)
+"""
+
+
+async def list_day_payments(conn: Conn, *, start: dt.datetime, end: dt.datetime,
+                            kinds: list[str], status: str | None, partner_id: str | None,
+                            after: tuple[dt.datetime, uuid.UUID] | None, limit: int
+                            ) -> list[asyncpg.Record]:
+    """Payments created in ``[start, end)``, oldest first, after the keyset ``after``."""
+    after_at, after_id = after if after else (None, None)
+    return list(await conn.fetch(
+        _LISTING_SQL + " AND ($6::timestamptz IS NULL OR (at, id) > ($6, $7::uuid))"
+        " ORDER BY at, id LIMIT $8",
+        start, end, kinds, status, partner_id, after_at, after_id, limit))
+
+
+async def day_payment_totals(conn: Conn, *, start: dt.datetime, end: dt.datetime,
+                             kinds: list[str], status: str | None, partner_id: str | None
+                             ) -> dict[str, tuple[int, Decimal]]:
+    rows = await conn.fetch(
+        "SELECT kind, count(*) AS n, coalesce(sum(amount), 0) AS total FROM ("
+        + _LISTING_SQL + ") t GROUP BY kind", start, end, kinds, status, partner_id)
+    return {r["kind"]: (r["n"], r["total"]) for r in rows}
+
+
+# -- a provider's day, for reconciliation -------------------------------------------
+
+
+async def provider_movements(conn: Conn, provider: str, day: dt.date
+                             ) -> list[asyncpg.Record]:
+    """Completed payouts and confirmed collections through ``provider`` on the UTC ``day``."""
+    return list(await conn.fetch(
+        "SELECT provider_reference AS ref, kind, amount, saga_id AS our_ref, loan_id"
+        " FROM payouts WHERE provider = $1 AND status = 'completed'"
+        " AND (completed_at AT TIME ZONE 'UTC')::date = $2"
+        " UNION ALL"
+        " SELECT provider_reference, 'collection', amount, id::text, loan_id"
+        " FROM payments WHERE provider = $1 AND source = 'callback'"
+        " AND (received_at AT TIME ZONE 'UTC')::date = $2", provider, day))

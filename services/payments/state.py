@@ -1,0 +1,48 @@
+"""What the composition root hands the runtime (``ServiceSpec.state``), and typed reads
+of it for the routes and the payout jobs.
+
+- ``providers``: one HTTP client per configured mobile-money provider;
+- ``payout_wakeup``: set when a payout is recorded (``LISTEN``), wakes the payout worker;
+- ``callbacks_in_flight``: provider callbacks being handled now (admission control,
+  ``callback_max_in_flight``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any, cast
+
+from services.payments.providers.gsma import Providers
+from services.payments.settings import PaymentsSettings
+
+PROVIDERS = "providers"
+PAYOUT_WAKEUP = "payout_wakeup"
+CALLBACKS_IN_FLIGHT = "callbacks_in_flight"
+
+
+@dataclass
+class InFlight:
+    """A count of requests being handled now (one event loop: no lock needed)."""
+
+    count: int = 0
+
+
+def initial(settings: PaymentsSettings) -> dict[str, Any]:
+    return {
+        PROVIDERS: Providers(settings.providers),
+        PAYOUT_WAKEUP: asyncio.Event(),
+        CALLBACKS_IN_FLIGHT: InFlight(),
+    }
+
+
+def providers(state: dict[str, Any]) -> Providers:
+    return cast(Providers, state[PROVIDERS])
+
+
+def payout_wakeup(state: dict[str, Any]) -> asyncio.Event:
+    return cast(asyncio.Event, state[PAYOUT_WAKEUP])
+
+
+def callbacks_in_flight(state: dict[str, Any]) -> InFlight:
+    return cast(InFlight, state[CALLBACKS_IN_FLIGHT])
