@@ -5,11 +5,15 @@ API (what a real provider offers):
   idempotency key), ``X-Callback-URL``; ``202`` request state; the final
   transaction is PUT to the callback URL, signed (Standard Webhooks).
 - ``GET /requeststates/{serverCorrelationId}``, ``GET /responses/{clientCorrelationId}``,
-  ``GET /transactions/{transactionReference}``.
+  ``GET /transactions/{transactionReference}``; ``GET /transactions?clientCorrelationId=…``
+  or ``?requestingOrganisationTransactionReference=…`` (a list).
 
 Simulation controls (``/sim``): wallets, cash-in, client-initiated collections,
 the daily statement, callback delivery log, and the behaviour (latency, failure
-rate, timeouts, lost and duplicated callbacks), globally or per msisdn.
+rate, timeouts, lost and duplicated callbacks, and real providers' bad habits:
+executing without answering, answering late, ignoring expiry, calling back before
+answering, a status API that denies what the statement lists), globally or per
+msisdn. See ``simulators/mobile_money/README.md``.
 """
 
 from __future__ import annotations
@@ -17,20 +21,23 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import csv
 import datetime as dt
 import hashlib
 import hmac
+import io
 import logging
 import re
 import time
 import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
-from fastapi import FastAPI, Header, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI, Header, Query, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from simulators.mobile_money.callbacks import CallbackClient, CallbackError
@@ -84,7 +91,15 @@ class ConfigChange(BaseModel):
     lose_callbacks: bool | None = None
     duplicate_callbacks: bool | None = None
     callback_attempts: int | None = Field(default=None, ge=1, le=20)
+    execute_without_answer: bool | None = None
+    answer_delay_s: float | None = Field(default=None, ge=0)
+    honours_expiry: bool | None = None
+    callback_before_answer: bool | None = None
+    duplicate_delay_s: float | None = Field(default=None, ge=0)
+    status_unknown_s: float | None = Field(default=None, ge=0)
     collection_callback_url: str | None = None
+    statement_tz: str | None = None
+    hang_s: float | None = Field(default=None, gt=0)
     reset: bool = False
 
 
@@ -121,6 +136,27 @@ def _retry_delay(retry_after: str | None, attempt: int, jitter: float) -> float:
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def _zone(name: str) -> str | None:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+    return name
+
+
+_CSV_COLUMNS = ("transactionReference", "type", "purpose", "status", "amount", "currency",
+                "msisdn", "requestReference", "clientCorrelationId", "serverCorrelationId",
+                "createdAt", "completedAt")
+
+
+def _csv(entries: list[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=_CSV_COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(entries)
+    return out.getvalue()
 
 
 def create_app(world: World) -> FastAPI:
@@ -181,26 +217,40 @@ def create_app(world: World) -> FastAPI:
         log.warning("callback %s for %s: gave up after %d attempts", msg_id, reference,
                     attempts)
 
+    async def report(url: str, body: bytes, method: str, reference: str,
+                     behaviour: Behaviour) -> dict[str, Any]:
+        """One report of a transaction: a fresh webhook-id, retried on 5xx/no answer."""
+        msg_id = f"msg_{uuid.uuid4().hex}"
+        record = await attempt(url, body, method, reference, msg_id, 1)
+        if must_retry(record["status"]) and behaviour.callback_attempts > 1:
+            spawn(retry(url, body, method, reference, msg_id, record["retry_after"],
+                        behaviour.callback_attempts))
+        return {"webhook_id": msg_id, "status": record["status"],
+                "response": record["response"]}
+
+    async def report_later(url: str, body: bytes, method: str, reference: str,
+                           behaviour: Behaviour) -> None:
+        await asyncio.sleep(behaviour.duplicate_delay_s)
+        await report(url, body, method, reference, behaviour)
+
     async def deliver(url: str, resource: dict[str, Any], method: str, reference: str,
                       behaviour: Behaviour) -> list[dict[str, Any]]:
         results: list[dict[str, Any]] = []
-        if behaviour.lose_callbacks:
+        if behaviour.lose_callbacks or behaviour.execute_without_answer:
             world.deliveries.append({"reference": reference, "url": url, "lost": True})
             return results
         body = orjson.dumps(resource)
-        for _ in range(2 if behaviour.duplicate_callbacks else 1):
-            msg_id = f"msg_{uuid.uuid4().hex}"
-            record = await attempt(url, body, method, reference, msg_id, 1)
-            if must_retry(record["status"]) and behaviour.callback_attempts > 1:
-                spawn(retry(url, body, method, reference, msg_id, record["retry_after"],
-                            behaviour.callback_attempts))
-            results.append({"webhook_id": msg_id, "status": record["status"],
-                            "response": record["response"]})
+        results.append(await report(url, body, method, reference, behaviour))
+        if behaviour.duplicate_callbacks:  # the same transaction again, another webhook-id
+            if behaviour.duplicate_delay_s > 0:
+                spawn(report_later(url, body, method, reference, behaviour))
+            else:
+                results.append(await report(url, body, method, reference, behaviour))
         return results
 
     async def process(state: RequestState, txn: Transaction, behaviour: Behaviour) -> None:
         await asyncio.sleep(behaviour.processing_delay_s)
-        if state.expiry is not None and _now() > state.expiry:
+        if behaviour.honours_expiry and state.expiry is not None and _now() > state.expiry:
             state.status, state.error = "failed", "request expired before execution"
         elif world.rng.random() < behaviour.failure_rate:
             state.status, state.error = "failed", "the recipient's wallet refused the transfer"
@@ -218,7 +268,18 @@ def create_app(world: World) -> FastAPI:
         state.object_reference = txn.reference
         world.transactions[txn.reference] = txn
         if state.callback_url:
+            if behaviour.answer_delay_s > 0 and not behaviour.execute_without_answer:
+                await asyncio.sleep(behaviour.answer_delay_s)  # executed; told much later
             await deliver(state.callback_url, txn.resource(), "PUT", txn.reference, behaviour)
+
+    async def hang(request: Request) -> JSONResponse:
+        """No answer: hold the request open (``hang_s``) or until the caller gives up."""
+        deadline = time.monotonic() + world.hang_s
+        while time.monotonic() < deadline:
+            if await request.is_disconnected():
+                break
+            await asyncio.sleep(min(0.5, max(deadline - time.monotonic(), 0.0)))
+        return _error(504, "internal", "noAnswer", "the provider never answered")
 
     # -- the GSMA-style API -------------------------------------------------------
     @app.post("/transactions/type/{txn_type}", status_code=202)
@@ -251,30 +312,45 @@ def create_app(world: World) -> FastAPI:
         existing = world.by_client_id.get(cid)
         if existing is not None:
             state = world.requests[existing]
+            if state.hidden(_now()):  # the API does not know it yet: no answer at all
+                return await hang(request)
             if state.body_hash != digest:
                 return _error(409, "identification", "duplicateRequest",
                               "X-CorrelationID was already used for another request")
             return JSONResponse(state.view(), status_code=202)
-        if expiry is not None and _now() > expiry:
+        if behaviour.honours_expiry and expiry is not None and _now() > expiry:
             return _error(400, "businessRule", "requestExpired",
                           f"the request expired at {expiry.isoformat()}")
         purpose = "refund" if meta.get("purpose") == "refund" else "disbursement"
-        state = RequestState(str(uuid.uuid4()), cid, digest, "pending", x_callback_url, expiry)
+        now = _now()
+        hidden_until = (now + dt.timedelta(seconds=behaviour.status_unknown_s)
+                        if behaviour.status_unknown_s > 0 else None)
+        state = RequestState(str(uuid.uuid4()), cid, digest, "pending", x_callback_url, expiry,
+                             hidden_until=hidden_until)
         txn = Transaction(world.new_reference(), "disbursement", purpose, amount,
                           str(body.get("currency", "MAD")), msisdn,
                           str(body.get("requestingOrganisationTransactionReference", "")),
-                          "pending", _now(), client_correlation_id=cid,
-                          server_correlation_id=state.server_correlation_id)
+                          "pending", now, client_correlation_id=cid,
+                          server_correlation_id=state.server_correlation_id,
+                          hidden_until=hidden_until)
         world.requests[state.server_correlation_id] = state
         world.by_client_id[cid] = state.server_correlation_id
+        accepted = JSONResponse(state.view(), status_code=202)  # the answer as of now
+        if behaviour.callback_before_answer:
+            await process(state, txn, behaviour)  # executed and called back, then answered
+            return accepted
         spawn(process(state, txn, behaviour))
-        return JSONResponse(state.view(), status_code=202)
+        if behaviour.execute_without_answer:
+            return await hang(request)
+        if behaviour.answer_delay_s > 0:
+            await asyncio.sleep(behaviour.answer_delay_s)
+        return accepted
 
     @app.get("/requeststates/{server_correlation_id}")
     async def request_state(server_correlation_id: str) -> JSONResponse:
         await asyncio.sleep(world.default.latency_s)
         state = world.requests.get(server_correlation_id)
-        if state is None:
+        if state is None or state.hidden(_now()):
             return _error(404, "identification", "requestStateNotFound", "no such request")
         return JSONResponse(state.view())
 
@@ -282,7 +358,7 @@ def create_app(world: World) -> FastAPI:
     async def response(client_correlation_id: str) -> JSONResponse:
         await asyncio.sleep(world.default.latency_s)
         scid = world.by_client_id.get(client_correlation_id)
-        if scid is None:
+        if scid is None or world.requests[scid].hidden(_now()):
             return _error(404, "identification", "correlationIdNotFound",
                           "no request with this X-CorrelationID")
         state = world.requests[scid]
@@ -294,9 +370,32 @@ def create_app(world: World) -> FastAPI:
     async def transaction(reference: str) -> JSONResponse:
         await asyncio.sleep(world.default.latency_s)
         txn = world.transactions.get(reference)
-        if txn is None:
+        if txn is None or txn.hidden(_now()):
             return _error(404, "identification", "transactionNotFound", "no such transaction")
         return JSONResponse(txn.resource())
+
+    @app.get("/transactions")
+    async def find_transactions(
+        client_correlation_id: Annotated[
+            str | None, Query(alias="clientCorrelationId", max_length=100)] = None,
+        request_reference: Annotated[
+            str | None, Query(alias="requestingOrganisationTransactionReference",
+                              max_length=200)] = None,
+    ) -> JSONResponse:
+        """Executed transactions by our correlation id or by our request reference
+        (what a status query by our own identifiers finds); ``[]`` when none."""
+        await asyncio.sleep(world.default.latency_s)
+        if client_correlation_id is None and request_reference is None:
+            return _error(400, "validation", "formatError", "give clientCorrelationId or "
+                          "requestingOrganisationTransactionReference")
+        now = _now()
+        found = [t.resource() for t in world.transactions.values()
+                 if not t.hidden(now) and t.type != "cashin"
+                 and (client_correlation_id is None
+                      or t.client_correlation_id == client_correlation_id)
+                 and (request_reference is None or (
+                     t.type == "disbursement" and t.account == request_reference))]
+        return JSONResponse(found)
 
     # -- simulation controls --------------------------------------------------------
     @app.post("/sim/cash-in", status_code=201)
@@ -333,10 +432,20 @@ def create_app(world: World) -> FastAPI:
     async def wallet(msisdn: str) -> dict[str, Any]:
         return world.wallet(msisdn).view()
 
-    @app.get("/sim/statements/{day}")
-    async def statement(day: dt.date) -> dict[str, Any]:
-        return {"provider": world.provider, "date": day.isoformat(),
-                "entries": world.statement(day)}
+    @app.get("/sim/statements/{day}", response_model=None)
+    async def statement(day: dt.date, tz: str | None = None,
+                        format: Literal["json", "csv"] = "json") -> Response:
+        zone = _zone(tz or world.statement_tz)
+        if zone is None:
+            return _error(400, "validation", "formatError", f"unknown time zone {tz!r}")
+        entries = world.statement(day, zone)
+        if format == "csv":
+            return PlainTextResponse(_csv(entries), media_type="text/csv", headers={
+                "Content-Disposition":
+                    f'attachment; filename="{world.provider}-{day.isoformat()}.csv"'})
+        return JSONResponse({"provider": world.provider, "date": day.isoformat(),
+                             "timezone": zone, "generatedAt": _now().isoformat(),
+                             "count": len(entries), "entries": entries})
 
     @app.get("/sim/callbacks")
     async def callbacks(reference: str | None = None) -> list[dict[str, Any]]:
@@ -346,18 +455,28 @@ def create_app(world: World) -> FastAPI:
     async def get_config() -> dict[str, Any]:
         return {"default": world.default.__dict__,
                 "per_msisdn": {k: v.__dict__ for k, v in world.per_msisdn.items()},
-                "collection_callback_url": world.collection_callback_url}
+                "collection_callback_url": world.collection_callback_url,
+                "statement_tz": world.statement_tz, "hang_s": world.hang_s}
 
-    @app.post("/sim/config")
-    async def set_config(change: ConfigChange) -> dict[str, Any]:
-        values = change.model_dump(exclude={"msisdn", "collection_callback_url", "reset"})
+    @app.post("/sim/config", response_model=None)
+    async def set_config(change: ConfigChange) -> dict[str, Any] | JSONResponse:
+        if change.statement_tz is not None and _zone(change.statement_tz) is None:
+            return _error(400, "validation", "formatError",
+                          f"unknown time zone {change.statement_tz!r}")
+        values = change.model_dump(exclude={"msisdn", "collection_callback_url", "reset",
+                                            "statement_tz", "hang_s"})
         if change.msisdn is not None:
-            base = Behaviour() if change.reset else world.behaviour(change.msisdn)
+            # a reset msisdn starts again from the world's defaults (env included)
+            base = world.startup if change.reset else world.behaviour(change.msisdn)
             world.per_msisdn[change.msisdn] = base.merged(values)
         else:
-            world.default = (Behaviour() if change.reset else world.default).merged(values)
+            world.default = (world.startup if change.reset else world.default).merged(values)
         if change.collection_callback_url:
             world.collection_callback_url = change.collection_callback_url
+        if change.statement_tz is not None:
+            world.statement_tz = change.statement_tz
+        if change.hang_s is not None:
+            world.hang_s = change.hang_s
         return await get_config()
 
     @app.get("/health/live")
