@@ -65,6 +65,21 @@ class DisbursementFailed(PaymentEvent):
 
 
 @register
+class DisbursementInDoubt(PaymentEvent):
+    """The payout's outcome is not known: the provider accepted it (or may have) and has
+    not said whether it executed. Nothing is reversed and the credit stays reserved; only
+    the provider's word (callback, status query, statement) or an operator's settlement
+    with evidence ends it, with DisbursementCompleted or DisbursementFailed."""
+
+    saga_id: str
+    client_id: str
+    amount: Amount
+    provider: str
+    reason: str
+    since: dt.datetime
+
+
+@register
 class RepaymentReceived(PaymentEvent):
     """Money for a loan arrived and sits in suspense until loans allocates it."""
 
@@ -90,6 +105,31 @@ class RefundIssued(PaymentEvent):
     amount: Amount
     msisdn: Msisdn | None
     reason: str
+
+
+@register
+class RefundInDoubt(PaymentEvent):
+    """A refund payout's outcome is not known; it is neither retried with a new reference
+    nor released until the provider (or reconciliation) has said whether it executed."""
+
+    payment_id: str
+    amount: Amount
+    provider: str
+    reason: str
+    since: dt.datetime
+
+
+@register
+class ReconciliationMismatch(PaymentEvent):
+    """Reconciliation found a difference with a provider's statement (``mismatch``: ``ours_only``,
+    ``theirs_only`` or ``amount_mismatch``). ``loan_id`` is empty when none is known."""
+
+    provider: str
+    business_date: dt.date
+    mismatch: str
+    reference: str
+    ours: Amount | None = None
+    theirs: Amount | None = None
 
 
 @register
