@@ -1,19 +1,28 @@
-"""The service composition: one FastAPI app with its pool, relay and consumers.
+"""The service composition: one FastAPI app with its pools, relay and consumers.
 
 A service describes itself with a :class:`ServiceSpec`; :func:`create_app`
-builds the app whose lifespan opens the pool, creates the topics, and runs the
-outbox relay, its LISTEN wake-up, the inbox consumers and any background jobs
-(sweepers) until shutdown.
+builds the app whose lifespan opens the pools, creates the topics, and runs the
+outbox relay, its LISTEN wake-up, the inbox consumers, the retention job and any
+background jobs (sweepers) until shutdown.
+
+Two pools, so that HTTP traffic can never starve background work: request
+handlers use the HTTP pool (``db_pool_max``, a short statement timeout, a bounded
+wait answered 503); the relay, the consumers and every job in
+``ServiceSpec.background`` use the background pool (``db_background_pool_max``).
+``runtime.pool`` and ``runtime.uow()`` give the pool of the caller's role: the
+background tasks are started in a context marked as background work, and every
+task they start inherits it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,13 +33,14 @@ from fastapi import APIRouter, FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from shared import context
-from shared.db import create_pool
+from shared.db import DbLimits, create_pool
 from shared.dlq import dlq_router
 from shared.http import health_router, install_error_handlers
 from shared.inbox import Handler, InboxConsumer
 from shared.kafka import TOPICS, ensure_topics, kafka_reachable, make_consumer, make_producer
 from shared.migrations import migrate
 from shared.outbox import OutboxRelay, listen_for_outbox
+from shared.retention import RetentionJob, RetentionTable
 from shared.settings import ServiceSettings
 from shared.telemetry import HTTP_LATENCY, setup_logging, setup_tracing
 from shared.uow import UnitOfWork
@@ -65,6 +75,28 @@ class ServiceSpec:
     state: dict[str, Any] = field(default_factory=dict)
     """What the composition root hands the runtime for the service's routes and jobs
     (a provider client, a wake-up event); copied into :attr:`Runtime.state`."""
+    retention: Sequence[RetentionTable] = ()
+    """Service-owned tables the retention job prunes besides the platform's own, as
+    (table, timestamp column) pairs: webhook receipts, delivery receipts."""
+
+
+_BACKGROUND: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "noria_background_work", default=False)
+
+
+@contextlib.contextmanager
+def background_work() -> Iterator[None]:
+    """Mark what runs (and the tasks created) inside as background work: its
+    ``runtime.pool`` is the background pool."""
+    token = _BACKGROUND.set(True)
+    try:
+        yield
+    finally:
+        _BACKGROUND.reset(token)
+
+
+def in_background() -> bool:
+    return _BACKGROUND.get()
 
 
 @dataclass
@@ -72,8 +104,10 @@ class Runtime:
     """What the running service shares with its routes, consumers and jobs."""
 
     spec: ServiceSpec
-    pool: asyncpg.Pool
+    http_pool: asyncpg.Pool
     relay: OutboxRelay
+    background_pool: asyncpg.Pool | None = None
+    """None: one pool for both (a test rig)."""
     consumers: dict[str, InboxConsumer] = field(default_factory=dict)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     _dlq_producer: AIOKafkaProducer | None = None
@@ -82,6 +116,13 @@ class Runtime:
     @property
     def settings(self) -> ServiceSettings:
         return self.spec.settings
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        """The pool of the caller's role: background work's own, or the HTTP pool."""
+        if self.background_pool is not None and _BACKGROUND.get():
+            return self.background_pool
+        return self.http_pool
 
     @property
     def schema(self) -> str:
@@ -103,26 +144,32 @@ class Runtime:
         return self._dlq_producer
 
 
-def build_runtime(spec: ServiceSpec, pool: asyncpg.Pool) -> Runtime:
+def build_runtime(spec: ServiceSpec, pool: asyncpg.Pool,
+                  background_pool: asyncpg.Pool | None = None) -> Runtime:
+    """The runtime over ``pool`` (HTTP) and ``background_pool`` (relay, consumers, jobs;
+    ``pool`` too if None)."""
     s = spec.settings
     schema = s.db_schema or spec.name
+    worker_pool = background_pool or pool
     relay = OutboxRelay(
-        pool, lambda: make_producer(s.kafka_bootstrap, client_id=f"{spec.name}-relay"),
+        worker_pool, lambda: make_producer(s.kafka_bootstrap, client_id=f"{spec.name}-relay"),
         service=spec.name, schema=schema, batch_size=s.relay_batch_size,
         lease_s=s.relay_lease_s, poll_interval_s=s.relay_poll_interval_s,
         duplicate=s.relay_duplicate, linger_s=s.relay_linger_s,
     )
-    runtime = Runtime(spec=spec, pool=pool, relay=relay, state=dict(spec.state))
+    runtime = Runtime(spec=spec, http_pool=pool, background_pool=background_pool, relay=relay,
+                      state=dict(spec.state))
     prefix = s.topic_prefix
     for c in spec.consumers:
         group = f"{prefix}{c.group}"
         runtime.consumers[group] = InboxConsumer(
             service=spec.name, group=group, topics=[f"{prefix}{t}" for t in c.topics],
-            handlers=c.handlers, pool=pool,
+            handlers=c.handlers, pool=worker_pool,
             consumer_factory=lambda g=group: make_consumer(  # type: ignore[misc]
                 s.kafka_bootstrap, group_id=g, client_id=f"{g}-{uuid.uuid4().hex[:6]}"),
             dlq_producer=runtime.dlq_producer, max_retries=s.consumer_max_retries,
-            retry_backoff_s=s.consumer_retry_backoff_s, batch_max=s.consumer_batch_max,
+            retry_backoff_s=s.consumer_retry_backoff_s,
+            retry_backoff_max_s=s.consumer_retry_backoff_max_s, batch_max=s.consumer_batch_max,
             topic_prefix=prefix,
         )
     return runtime
@@ -139,14 +186,24 @@ async def start_runtime(runtime: Runtime) -> None:
     except Exception as exc:  # Kafka may be down at start; the loops retry
         log.warning("could not ensure topics at start-up: %s", exc)
     spawn = runtime.tasks.append
-    spawn(asyncio.create_task(runtime.relay.run(), name="outbox-relay"))
-    spawn(asyncio.create_task(
-        listen_for_outbox(s.database_url, runtime.schema, runtime.relay.wakeup),
-        name="outbox-listen"))
-    for consumer in runtime.consumers.values():
-        spawn(asyncio.create_task(consumer.run(), name=f"consumer-{consumer.group}"))
-    for job in runtime.spec.background:
-        spawn(asyncio.create_task(_forever(job, runtime), name=f"job-{job.__name__}"))
+    with background_work():  # every task below, and each it starts, uses the background pool
+        spawn(asyncio.create_task(runtime.relay.run(), name="outbox-relay"))
+        spawn(asyncio.create_task(
+            listen_for_outbox(s.database_url, runtime.schema, runtime.relay.wakeup),
+            name="outbox-listen"))
+        for consumer in runtime.consumers.values():
+            spawn(asyncio.create_task(consumer.run(), name=f"consumer-{consumer.group}"))
+        spawn(asyncio.create_task(retention_job(runtime).run(), name="retention"))
+        for job in runtime.spec.background:
+            spawn(asyncio.create_task(_forever(job, runtime), name=f"job-{job.__name__}"))
+
+
+def retention_job(runtime: Runtime) -> RetentionJob:
+    s = runtime.settings
+    return RetentionJob(
+        runtime.background_pool or runtime.http_pool, service=runtime.spec.name,
+        schema=runtime.schema, keep_days=s.retention_days, interval_s=s.retention_interval_s,
+        batch_size=s.retention_batch_size, extra=runtime.spec.retention)
 
 
 async def _forever(job: BackgroundJob, runtime: Runtime) -> None:
@@ -239,6 +296,26 @@ class ObserveMiddleware:
             context.correlation_id.reset(token)
 
 
+async def open_pools(s: ServiceSettings, schema: str) -> tuple[asyncpg.Pool, asyncpg.Pool]:
+    """The HTTP pool and the background pool, each with its role's limits."""
+    http = await create_pool(
+        s.database_url, schema=schema, min_size=s.db_pool_min, max_size=s.db_pool_max,
+        limits=DbLimits(s.db_statement_timeout_s, s.db_lock_timeout_s,
+                        s.db_idle_in_transaction_timeout_s),
+        acquire_timeout_s=s.db_acquire_timeout_s, role="http")
+    try:
+        background = await create_pool(
+            s.database_url, schema=schema, min_size=s.db_background_pool_min,
+            max_size=s.db_background_pool_max,
+            limits=DbLimits(s.db_background_statement_timeout_s, s.db_lock_timeout_s,
+                            s.db_idle_in_transaction_timeout_s),
+            acquire_timeout_s=s.db_background_acquire_timeout_s, role="background")
+    except BaseException:
+        await close_pool(http)
+        raise
+    return http, background
+
+
 def create_app(spec: ServiceSpec) -> FastAPI:
     s = spec.settings
     setup_tracing(spec.name, s.otlp_endpoint)
@@ -248,9 +325,8 @@ def create_app(spec: ServiceSpec) -> FastAPI:
         schema = s.db_schema or spec.name
         if spec.run_migrations_on_start:
             await migrate(s.database_url, schema, spec.migrations_dir)
-        pool = await create_pool(s.database_url, schema=schema, min_size=s.db_pool_min,
-                                 max_size=s.db_pool_max)
-        runtime = build_runtime(spec, pool)
+        pool, background = await open_pools(s, schema)
+        runtime = build_runtime(spec, pool, background)
         app.state.runtime = runtime
         await start_runtime(runtime)
         log.info("%s service started", spec.name)
@@ -259,6 +335,7 @@ def create_app(spec: ServiceSpec) -> FastAPI:
         finally:
             await stop_runtime(runtime)
             await close_pool(pool)
+            await close_pool(background)
 
     app = FastAPI(title=spec.title or f"Noria {spec.name}", description=spec.description,
                   version="0.1.0", lifespan=lifespan)
@@ -268,7 +345,7 @@ def create_app(spec: ServiceSpec) -> FastAPI:
 
     async def db_check() -> tuple[bool, str]:
         runtime: Runtime = app.state.runtime
-        async with runtime.pool.acquire(timeout=2) as conn:
+        async with runtime.http_pool.acquire(timeout=2) as conn:
             await asyncio.wait_for(conn.fetchval("SELECT 1"), 2)
         return True, "database reachable"
 

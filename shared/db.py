@@ -1,9 +1,22 @@
-"""asyncpg plumbing: a pool per service, connecting as the service's own role."""
+"""asyncpg plumbing: a pool per service, connecting as the service's own role.
+
+Every session the platform opens carries its limits (:class:`DbLimits`):
+``statement_timeout``, ``lock_timeout`` and ``idle_in_transaction_session_timeout``,
+sent in the connection's start-up packet so no session runs without them. A pool
+from :func:`create_pool` also bounds the wait for a connection: past
+``acquire_timeout_s`` it raises :class:`ConnectionWaitTimeout`, which the HTTP layer
+answers ``503`` with ``Retry-After`` and the inbox waits out. Work that must run
+longer than the statement timeout (close of business, a large backfill) says so for
+one transaction with :func:`statement_timeout`.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 import asyncpg
@@ -15,34 +28,91 @@ log = logging.getLogger("noria.db")
 Conn: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
 """The connection type repositories accept: a pooled one (a unit of work's) or a plain one."""
 
-# The database restarting or out of reach: nothing was done, the caller may retry.
+
+
+class ConnectionWaitTimeout(TimeoutError):
+    """No pooled connection became free within the pool's acquire timeout."""
+
+
+@dataclass(frozen=True)
+class DbLimits:
+    """A session's limits, in seconds (0: none)."""
+
+    statement_timeout_s: float = 15.0
+    lock_timeout_s: float = 5.0
+    idle_in_transaction_s: float = 30.0
+
+    def server_settings(self) -> dict[str, str]:
+        return {
+            "statement_timeout": str(_ms(self.statement_timeout_s)),
+            "lock_timeout": str(_ms(self.lock_timeout_s)),
+            "idle_in_transaction_session_timeout": str(_ms(self.idle_in_transaction_s)),
+        }
+
+
+def _ms(seconds: float) -> int:
+    return max(0, round(seconds * 1000))
+
+
+NO_STATEMENT_TIMEOUT = DbLimits(statement_timeout_s=0, idle_in_transaction_s=0)
+"""For migrations: a long DDL statement is allowed; the lock wait stays bounded."""
+
+# The database restarting or out of reach, or no connection free in time: nothing was
+# done, the caller may retry (an HTTP client after Retry-After; the inbox waits).
 DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
     asyncpg.PostgresConnectionError, asyncpg.ConnectionDoesNotExistError,
     asyncpg.exceptions.AdminShutdownError, asyncpg.exceptions.CannotConnectNowError,
-    ConnectionRefusedError, ConnectionResetError,
+    asyncpg.exceptions.IdleInTransactionSessionTimeoutError,
+    ConnectionRefusedError, ConnectionResetError, ConnectionWaitTimeout,
+)
+# A statement cancelled by statement_timeout, or a lock not granted within lock_timeout:
+# the transaction was rolled back, the database is busy. An HTTP request is told 503 and
+# may retry; an inbox handler counts it as a failure of its own (bounded retries).
+DATABASE_BUSY: tuple[type[Exception], ...] = (
+    asyncpg.exceptions.QueryCanceledError, asyncpg.exceptions.LockNotAvailableError,
 )
 # asyncpg's client-side errors once the server has dropped the connection under a query:
 # the rollback that follows finds the connection closed or still mid-operation.
 _DROPPED_CONNECTION_HINTS = ("connection is closed", "another operation", "connection was closed")
 
 
-def database_unavailable(exc: BaseException) -> bool:
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: set[int] = set()
+    out: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        out.append(current)
+        current = current.__cause__ or current.__context__
+    return out
+
+
+def database_busy(exc: BaseException) -> bool:
+    """True when `exc`, or what it was raised while handling, is a statement or lock
+    timeout (see :data:`DATABASE_BUSY`)."""
+    return any(isinstance(e, DATABASE_BUSY) for e in _chain(exc))
+
+
+_SOCKET_ERRORS = (ConnectionRefusedError, ConnectionResetError)
+
+
+def database_unavailable(exc: BaseException, *, os_errors: bool = True) -> bool:
     """True when `exc`, or what it was raised while handling, means the database went away.
 
     A restart under a running transaction surfaces as whatever failed last — often the
     rollback on a dead connection (InterfaceError / InternalClientError) with the real
     cause on its context chain — and nothing was committed, so the work may be retried.
+    With ``os_errors=False`` a bare socket error does not count: code that also talks
+    to other hosts (an inbox handler calling a provider) cannot tell whose socket it was.
     """
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
+    for current in _chain(exc):
+        if isinstance(current, _SOCKET_ERRORS) and not os_errors:
+            continue
         if isinstance(current, DATABASE_UNAVAILABLE):
             return True
         if isinstance(current, (asyncpg.InterfaceError, asyncpg.InternalClientError)) and any(
                 hint in str(current) for hint in _DROPPED_CONNECTION_HINTS):
             return True
-        current = current.__cause__ or current.__context__
     return False
 
 
@@ -57,26 +127,57 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     )
 
 
-def server_settings(schema: str | None) -> dict[str, str]:
-    settings = {"application_name": f"noria-{schema or 'admin'}"}
+def server_settings(schema: str | None, limits: DbLimits | None = None,
+                    role: str = "") -> dict[str, str]:
+    name = f"noria-{schema or 'admin'}" + (f"-{role}" if role else "")
+    settings = {"application_name": name[:63]}
     if schema:
         settings["search_path"] = schema
+    settings.update((limits or DbLimits()).server_settings())
     return settings
+
+
+class BoundedPool(asyncpg.Pool):
+    """A pool whose ``acquire()`` waits at most ``acquire_timeout_s`` unless told
+    otherwise, then raises :class:`ConnectionWaitTimeout` (every ``pool.fetch`` too)."""
+
+    __slots__ = ("acquire_timeout_s", "role")
+
+    def __init__(self, *args: Any, acquire_timeout_s: float | None = None, role: str = "",
+                 **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.acquire_timeout_s = acquire_timeout_s
+        self.role = role
+
+    async def _acquire(self, wait_s: float | None) -> Any:
+        bound = wait_s if wait_s is not None else self.acquire_timeout_s
+        try:
+            return await super()._acquire(bound)  # type: ignore[misc]
+        except TimeoutError as exc:
+            raise ConnectionWaitTimeout(
+                f"no {self.role or 'database'} connection free within {bound}s") from exc
 
 
 async def create_pool(
     dsn: str, *, schema: str | None = None, min_size: int = 2, max_size: int = 10,
-    retry_for_s: float = 30.0,
+    retry_for_s: float = 30.0, limits: DbLimits | None = None,
+    acquire_timeout_s: float | None = None, role: str = "",
 ) -> asyncpg.Pool:
-    """Create a pool, retrying while the server is still starting."""
+    """Create a pool, retrying while the server is still starting.
+
+    Its sessions carry ``limits`` (the defaults of :class:`DbLimits` if None) and
+    ``acquire()`` waits at most ``acquire_timeout_s`` (None: as long as it takes).
+    """
     deadline = asyncio.get_running_loop().time() + retry_for_s
     while True:
         try:
-            pool = await asyncpg.create_pool(
+            pool: asyncpg.Pool = await BoundedPool(
                 dsn, min_size=min_size, max_size=max_size, init=_init_connection,
-                server_settings=server_settings(schema),
+                server_settings=server_settings(schema, limits, role),
+                max_queries=50000, max_inactive_connection_lifetime=300.0, loop=None,
+                connection_class=asyncpg.Connection, record_class=asyncpg.Record,
+                acquire_timeout_s=acquire_timeout_s, role=role,
             )
-            assert pool is not None
             return pool
         except (OSError, asyncpg.CannotConnectNowError) as exc:
             if asyncio.get_running_loop().time() > deadline:
@@ -85,11 +186,29 @@ async def create_pool(
             await asyncio.sleep(1.0)
 
 
-async def connect(dsn: str, *, schema: str | None = None, **kw: Any) -> asyncpg.Connection:
+async def connect(dsn: str, *, schema: str | None = None, limits: DbLimits | None = None,
+                  **kw: Any) -> asyncpg.Connection:
     conn: asyncpg.Connection = await asyncpg.connect(
-        dsn, server_settings=server_settings(schema), **kw)
+        dsn, server_settings=server_settings(schema, limits), **kw)
     await _init_connection(conn)
     return conn
+
+
+@contextlib.asynccontextmanager
+async def statement_timeout(conn: Conn, seconds: float) -> AsyncIterator[None]:
+    """Let the statements of the current transaction run up to ``seconds`` (0: no limit).
+
+    ``SET LOCAL``: the session's own limit is back once the transaction ends, so a
+    pooled connection never leaves with a raised limit. Must be used inside a
+    transaction (close of business's, a backfill's)::
+
+        async with conn.transaction(), statement_timeout(conn, 600):
+            ...
+    """
+    if not conn.is_in_transaction():
+        raise RuntimeError("statement_timeout() applies to a transaction: open one first")
+    await conn.execute("SELECT set_config('statement_timeout', $1, true)", str(_ms(seconds)))
+    yield
 
 
 async def listen(dsn: str, schema: str, channel: str, wakeup: asyncio.Event) -> None:

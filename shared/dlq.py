@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from shared.auth import Principal, require
 from shared.errors import NotFound
-from shared.inbox import InboxConsumer, Outcome, RawMessage
+from shared.inbox import DeadLetterFailed, InboxConsumer, Outcome, RawMessage
 
 # dead_letters.id is a bigint: a larger id in the path is a 422, not a database error.
 DeadLetterId = Annotated[int, Path(ge=1, le=2**63 - 1)]
@@ -93,7 +93,12 @@ async def replay_dead_letter(
         key=row["message_key"].encode() if row["message_key"] else None, value=row["value"],
         headers=[(k, v.encode()) for k, v in row["headers"]],
     )
-    outcome: Outcome = await consumer.process(message)
+    try:
+        outcome: Outcome = await consumer.process(message)
+    except DeadLetterFailed as exc:
+        # It failed again and could not be re-sent to the dead-letter topic: it stays a
+        # pending dead letter here, so nothing is lost; the replay says so.
+        outcome = Outcome("dead_letter", str(exc))
     ok = outcome.status in ("applied", "duplicate", "ignored")
     async with consumer.pool.acquire() as conn, conn.transaction():
         await conn.execute(

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.auth import AuthError
-from shared.db import DATABASE_UNAVAILABLE, database_unavailable
+from shared.db import DATABASE_BUSY, DATABASE_UNAVAILABLE, database_busy, database_unavailable
 from shared.errors import (
     Conflict,
     DomainError,
@@ -119,9 +119,21 @@ def install_error_handlers(app: FastAPI) -> None:
                        type_="https://noria.dev/problems/unavailable",
                        headers={"Retry-After": "1"})
 
+    async def on_database_busy(request: Request, exc: Exception) -> JSONResponse:
+        # A statement cancelled by statement_timeout or a lock not granted within
+        # lock_timeout: the transaction was rolled back, nothing was done.
+        log.warning("database busy on %s %s: %s: %s", request.method, request.url.path,
+                    type(exc).__name__, exc)
+        return problem(503, "Service unavailable",
+                       "the database is too busy to answer in time; retry",
+                       type_="https://noria.dev/problems/unavailable",
+                       headers={"Retry-After": "2"})
+
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         if database_unavailable(exc):
             return await on_database_unavailable(request, exc)
+        if database_busy(exc):
+            return await on_database_busy(request, exc)
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem(500, "Internal error", "an unexpected error occurred; it was logged")
 
@@ -133,6 +145,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(UntranslatableCharacterError, on_unstorable_text)
     for unavailable in DATABASE_UNAVAILABLE:
         app.add_exception_handler(unavailable, on_database_unavailable)
+    for busy in DATABASE_BUSY:
+        app.add_exception_handler(busy, on_database_busy)
     app.add_exception_handler(Exception, on_unexpected)
 
 

@@ -6,6 +6,16 @@ transaction, commit, and only then commit the Kafka offset. A record that keeps
 failing (or cannot be parsed) is recorded in ``dead_letters``, copied to
 ``<topic>.dlq`` with its origin in the headers, and the consumer moves on.
 
+Errors are told apart by type. The database being unavailable (connection lost,
+server restarting, no pooled connection free in time) is nobody's fault: the
+consumer waits for it and never dead-letters. Anything else the handler raises —
+a ``TimeoutError`` of its own, a statement cancelled by ``statement_timeout`` — is
+a handler failure: retried with the platform's :class:`~shared.retry.RetryPolicy`
+(capped exponential backoff with jitter) ``max_retries`` times in all, then
+dead-lettered. A record whose dead-letter write or publish fails is neither
+committed nor skipped: :class:`DeadLetterFailed` sends the consumer back to its
+offset, and it comes back after a pause.
+
 The records of one poll and partition share one transaction (each with its own
 inbox row, all written by one statement; at most ``batch_max``): under load
 that is one commit for many events instead of one each. If that transaction fails, none of it was
@@ -15,6 +25,7 @@ committed and the records are processed one at a time, exactly as above.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import traceback
 from collections.abc import Awaitable, Callable
@@ -33,16 +44,41 @@ from shared import context
 from shared.db import database_unavailable
 from shared.envelope import REGISTRY, Contract, Envelope
 from shared.kafka import dlq_topic
+from shared.retry import WAIT_FOR_DATABASE, RetryPolicy
 from shared.telemetry import CONSUMED, CONSUMER_LAG, DLQ_COUNT
 from shared.uow import UnitOfWork
 
 log = logging.getLogger("noria.inbox")
 tracer = trace.get_tracer("noria.inbox")
 
-INFRASTRUCTURE_ERRORS = (
-    asyncpg.PostgresConnectionError, asyncpg.ConnectionDoesNotExistError, OSError,
-    asyncpg.exceptions.AdminShutdownError, asyncpg.exceptions.CannotConnectNowError,
-)
+
+
+class DatabaseUnreachable(Exception):
+    """No transaction could be opened: the database, not the message, is at fault."""
+
+
+class DeadLetterFailed(Exception):
+    """A message could not be recorded or published as a dead letter; its offset must
+    not be committed (the consumer reads it again)."""
+
+    def __init__(self, msg: RawMessage, cause: BaseException) -> None:
+        super().__init__(f"dead-lettering {msg.topic}[{msg.partition}]@{msg.offset} failed:"
+                         f" {type(cause).__name__}: {cause}")
+        self.msg = msg
+
+
+def waits_for_database(exc: BaseException) -> bool:
+    """The error means the database is unavailable: wait, do not count an attempt.
+
+    Socket errors count only when no transaction could be opened: a handler's own
+    ``TimeoutError`` or refused connection to a provider is the handler's failure.
+    """
+    return isinstance(exc, DatabaseUnreachable) or database_unavailable(exc, os_errors=False)
+
+
+def handler_failure(exc: Exception) -> bool:
+    """What the bounded retries are for: every error but the database's absence."""
+    return not waits_for_database(exc)
 
 Handler = Callable[[UnitOfWork, Any, Envelope], Awaitable[None]]
 
@@ -87,6 +123,7 @@ class InboxConsumer:
         dlq_producer: Callable[[], Awaitable[AIOKafkaProducer]],
         max_retries: int = 3,
         retry_backoff_s: float = 0.2,
+        retry_backoff_max_s: float = 5.0,
         batch_max: int = 100,
         topic_prefix: str = "",
     ) -> None:
@@ -100,8 +137,10 @@ class InboxConsumer:
         self.pool = pool
         self.consumer_factory = consumer_factory
         self.dlq_producer = dlq_producer
-        self.max_retries = max_retries
+        self.max_retries = max(1, max_retries)
         self.retry_backoff_s = retry_backoff_s
+        self.retry = RetryPolicy(attempts=self.max_retries, wait_initial_s=retry_backoff_s,
+                                 wait_max_s=max(retry_backoff_max_s, retry_backoff_s))
         # how many messages of one poll may share a transaction (1: one each)
         self.batch_max = max(1, batch_max)
         self.topic_prefix = topic_prefix
@@ -130,8 +169,12 @@ class InboxConsumer:
 
     async def _apply(self, msg: RawMessage, env: Envelope, parsed: Contract) -> bool:
         handler = self.handlers[env.type]
-        uow = UnitOfWork(self.pool, topic_prefix=self.topic_prefix)
-        async with uow:
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                uow = await stack.enter_async_context(
+                    UnitOfWork(self.pool, topic_prefix=self.topic_prefix))
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                raise DatabaseUnreachable(f"{type(exc).__name__}: {exc}") from exc
             if not await uow.record_inbox(
                 self.group, env.event_id, topic=msg.topic, partition=msg.partition,
                 offset=msg.offset,
@@ -219,7 +262,12 @@ class InboxConsumer:
                 context.causation_id.reset(cause)
 
     async def process(self, msg: RawMessage) -> Outcome:
-        """Process one message: retries, then the dead-letter path. Never raises."""
+        """Process one message: retries, then the dead-letter path.
+
+        Waits as long as the database is unavailable. Raises only
+        :class:`DeadLetterFailed` (the message could not be dead-lettered: its offset
+        must not be committed) and cancellation.
+        """
         with self._span(msg) as span:
             try:
                 env, parsed = self._decode(msg)
@@ -233,39 +281,77 @@ class InboxConsumer:
             corr = context.correlation_id.set(env.correlation_id)
             cause = context.causation_id.set(str(env.event_id))
             try:
-                last_error = ""
-                attempt = 0
-                while attempt < self.max_retries:
-                    try:
-                        applied = await self._apply(msg, env, parsed)
-                        outcome = "applied" if applied else "duplicate"
-                        CONSUMED.labels(self.service, self.group, outcome).inc()
-                        return Outcome(outcome)
-                    except Exception as exc:
-                        if isinstance(exc, INFRASTRUCTURE_ERRORS) or database_unavailable(exc):
-                            # The database, not the message: wait for it, never dead-letter.
-                            log.warning("database unavailable while handling %s (%s); waiting",
-                                        env.type, exc)
-                            await asyncio.sleep(1.0)
-                            continue
-                        attempt += 1
-                        last_error = "".join(traceback.format_exception_only(exc)).strip()
-                        log.warning("handling %s %s failed (attempt %d/%d): %s", env.type,
-                                    env.event_id, attempt, self.max_retries, last_error)
-                        if attempt < self.max_retries:
-                            await asyncio.sleep(self.retry_backoff_s * (2 ** (attempt - 1)))
-                span.set_status(trace.StatusCode.ERROR, last_error)
-                await self.dead_letter(msg, "handler_failed", last_error, message_type=env.type)
-                return Outcome("dead_letter", last_error)
+                try:
+                    applied = await self._apply_with_retries(msg, env, parsed)
+                except Exception as exc:
+                    last_error = "".join(traceback.format_exception_only(exc)).strip()
+                    span.set_status(trace.StatusCode.ERROR, last_error)
+                    await self.dead_letter(msg, "handler_failed", last_error,
+                                           message_type=env.type)
+                    return Outcome("dead_letter", last_error)
+                outcome = "applied" if applied else "duplicate"
+                CONSUMED.labels(self.service, self.group, outcome).inc()
+                return Outcome(outcome)
             finally:
                 context.correlation_id.reset(corr)
                 context.causation_id.reset(cause)
 
+    async def _apply_with_retries(self, msg: RawMessage, env: Envelope,
+                                  parsed: Contract) -> bool:
+        """Apply, retrying handler failures per :attr:`retry` and waiting out the database
+        (which never spends an attempt); raise the last handler failure."""
+        async for outage in WAIT_FOR_DATABASE.attempts_for(self._log_outage(env)):
+            with outage:
+                async for attempt in self.retry.attempts_for(self._log_failure(env)):
+                    with attempt:
+                        return await self._apply(msg, env, parsed)
+        raise AssertionError("unreachable: the retry loops return or raise")
+
+    def _log_outage(self, env: Envelope) -> Any:
+        def on(exc: Exception) -> bool:
+            if not waits_for_database(exc):
+                return False
+            log.warning("database unavailable while handling %s (%s: %s); waiting",
+                        env.type, type(exc).__name__, exc)
+            return True
+        return on
+
+    def _log_failure(self, env: Envelope) -> Any:
+        attempts = 0
+
+        def on(exc: Exception) -> bool:
+            nonlocal attempts
+            if not handler_failure(exc):
+                return False
+            attempts += 1
+            log.warning("handling %s %s failed (attempt %d/%d): %s: %s", env.type,
+                        env.event_id, attempts, self.max_retries, type(exc).__name__, exc)
+            return True
+        return on
+
     async def dead_letter(
         self, msg: RawMessage, reason: str, error: str, *, message_type: str | None = None
     ) -> None:
+        """Record the message in ``dead_letters`` and publish it to ``<topic>.dlq``.
+
+        Raises :class:`DeadLetterFailed` when either fails: the caller then leaves the
+        offset uncommitted, so the message comes back rather than being lost.
+        """
         log.error("dead-lettering %s[%d]@%d (%s): %s", msg.topic, msg.partition, msg.offset,
                   reason, error)
+        try:
+            await self._dead_letter(msg, reason, error, message_type)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("could not dead-letter %s[%d]@%d (%s: %s); it will be read again",
+                        msg.topic, msg.partition, msg.offset, type(exc).__name__, exc)
+            raise DeadLetterFailed(msg, exc) from exc
+        DLQ_COUNT.labels(self.service, self.group).inc()
+        CONSUMED.labels(self.service, self.group, "dead_letter").inc()
+
+    async def _dead_letter(self, msg: RawMessage, reason: str, error: str,
+                           message_type: str | None) -> None:
         async with self.pool.acquire() as conn:
             await conn.execute(
                 "INSERT INTO dead_letters (consumer, topic, kafka_partition, kafka_offset,"
@@ -291,8 +377,6 @@ class InboxConsumer:
         producer = await self.dlq_producer()
         await producer.send_and_wait(dlq_topic(msg.topic), value=msg.value, key=msg.key,
                                      headers=headers)
-        DLQ_COUNT.labels(self.service, self.group).inc()
-        CONSUMED.labels(self.service, self.group, "dead_letter").inc()
 
     # -- the consume loop ---------------------------------------------------------
     async def _commit(self) -> None:
@@ -329,14 +413,25 @@ class InboxConsumer:
                 consumer.subscribe(self.topics, listener=_CommitOnRevoke(self))
                 await consumer.start()
                 backoff = 0.5
+                dlq_failures = 0
                 while True:
                     batches = await consumer.getmany(timeout_ms=500)
+                    failed = False
                     for tp, records in batches.items():
-                        await self.process_many([RawMessage(
-                            topic=record.topic, partition=record.partition,
-                            offset=record.offset, key=record.key, value=record.value,
-                            headers=list(record.headers or ()), timestamp=record.timestamp,
-                        ) for record in records])
+                        try:
+                            await self.process_many([RawMessage(
+                                topic=record.topic, partition=record.partition,
+                                offset=record.offset, key=record.key, value=record.value,
+                                headers=list(record.headers or ()), timestamp=record.timestamp,
+                            ) for record in records])
+                        except DeadLetterFailed as exc:
+                            # Everything before it took effect; it and what follows are
+                            # read again (the inbox makes the repeats no-ops).
+                            failed = True
+                            if exc.msg.offset > records[0].offset:
+                                self._processed[tp] = exc.msg.offset
+                            consumer.seek(tp, exc.msg.offset)
+                            continue
                         if records:
                             self._processed[tp] = records[-1].offset + 1
                         self._record_lag(tp)
@@ -344,6 +439,11 @@ class InboxConsumer:
                         if self.before_offset_commit is not None:
                             await self.before_offset_commit()
                         await self._commit()
+                    if failed:
+                        dlq_failures += 1
+                        await asyncio.sleep(WAIT_FOR_DATABASE.backoff_s(dlq_failures))
+                    else:
+                        dlq_failures = 0
             except asyncio.CancelledError:
                 raise
             except KafkaError as exc:

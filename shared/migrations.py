@@ -3,7 +3,8 @@
 Each schema gets the platform migrations (``shared/sql``) and then its service's
 own. Applied names and checksums are kept in ``schema_migrations``; an advisory
 lock keeps two runners (two replicas starting together) from racing, and
-``lock_timeout`` stops a migration from queueing behind live traffic forever.
+``lock_timeout`` stops a migration from queueing behind live traffic forever. A
+migration has no statement timeout.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from shared.db import connect
+from shared.db import NO_STATEMENT_TIMEOUT, connect
 
 log = logging.getLogger("noria.migrations")
 PLATFORM_DIR = Path(__file__).parent / "sql"
@@ -51,7 +52,8 @@ async def migrate(
     dsn: str, schema: str, service_dir: Path | None, *, lock_timeout: str = "10s"
 ) -> list[str]:
     """Apply pending migrations to ``schema``; return the names applied."""
-    conn = await connect(dsn, schema=schema)
+    # no statement timeout (a migration may rewrite a large table); lock_timeout stays
+    conn = await connect(dsn, schema=schema, limits=NO_STATEMENT_TIMEOUT)
     applied_now: list[str] = []
     try:
         await conn.execute(f"SET lock_timeout = '{lock_timeout}'")

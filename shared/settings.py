@@ -29,6 +29,20 @@ class ServiceSettings(BaseSettings):
     db_schema: str = ""
     db_pool_min: int = 2
     db_pool_max: int = 10
+    """The HTTP pool: request handlers' connections."""
+    db_background_pool_min: int = 1
+    db_background_pool_max: int = 6
+    """The background pool: relay, consumers, jobs. HTTP traffic never takes these."""
+    db_statement_timeout_s: float = 15.0
+    """statement_timeout of the HTTP pool's sessions (0: none)."""
+    db_background_statement_timeout_s: float = 60.0
+    """statement_timeout of the background pool's sessions; close of business raises it
+    per transaction with ``shared.db.statement_timeout``."""
+    db_lock_timeout_s: float = 5.0
+    db_idle_in_transaction_timeout_s: float = 30.0
+    db_acquire_timeout_s: float = 5.0
+    """How long an HTTP request waits for a connection before it is answered 503."""
+    db_background_acquire_timeout_s: float = 30.0
     otlp_endpoint: str | None = None
     log_level: str = "INFO"
     relay_batch_size: int = 200
@@ -38,7 +52,11 @@ class ServiceSettings(BaseSettings):
     relay_lease_s: float = 30.0
     relay_duplicate: bool = False
     consumer_max_retries: int = 3
+    """Attempts of a failing handler (its own errors, not the database's) before the
+    message is dead-lettered."""
     consumer_retry_backoff_s: float = 0.2
+    """The first retry's wait; it doubles (with jitter) up to the max below."""
+    consumer_retry_backoff_max_s: float = 5.0
     consumer_batch_max: int = 100
     """How many records of one poll and partition may share a transaction (1: one each)."""
     topic_partitions: int = 4
@@ -47,6 +65,12 @@ class ServiceSettings(BaseSettings):
     instance under test on a shared broker then talks only to its own topics and never
     answers, or commands, the services of a running platform. Empty in production."""
     topic_replication: int = 1
+    retention_days: float = 14.0
+    """Inbox, idempotency-key and dead-letter rows older than this are pruned. Keep it
+    longer than Kafka's retention and the providers' retry windows: an inbox row must
+    outlive every redelivery of its event."""
+    retention_interval_s: float = 3600.0
+    retention_batch_size: int = 5000
 
 
 S = TypeVar("S", bound=ServiceSettings)

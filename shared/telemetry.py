@@ -31,6 +31,9 @@ CONSUMED = Counter(
 DLQ_COUNT = Counter(
     "noria_dead_letters_total", "Messages sent to a dead-letter topic", ["service", "group"]
 )
+RETENTION_PRUNED = Counter(
+    "noria_retention_pruned_rows_total", "Rows deleted by the retention job",
+    ["service", "table"])
 
 _configured_provider: TracerProvider | None = None
 

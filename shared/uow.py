@@ -63,9 +63,14 @@ class UnitOfWork:
 
     async def __aenter__(self) -> UnitOfWork:
         conn = await self._pool.acquire()
+        try:
+            tx = conn.transaction()
+            await tx.start()
+        except BaseException:
+            await self._pool.release(conn)
+            raise
         self._conn = conn
-        self._tx = conn.transaction()
-        await self._tx.start()
+        self._tx = tx
         self._pending = []
         self.committed = False
         return self
