@@ -11,6 +11,7 @@ GENERIC_NACK, RESP = 0x80000000, 0x80000000
 OK, INVMSGLEN, INVCMDID, INVBNDSTS, SYSERR = 0x00, 0x01, 0x03, 0x04, 0x08
 INVDSTADR, MSGQFUL, THROTTLED = 0x0B, 0x14, 0x58
 HEADER = struct.Struct(">IIII")
+MESSAGE_PAYLOAD = 0x0424
 
 GSM_BASIC = (
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞ\x1bÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
@@ -105,6 +106,9 @@ def parse_sm(body: bytes) -> Sm:
         tag, n = struct.unpack_from(">HH", body, pos)
         tlvs[tag] = body[pos + 4:pos + 4 + n]
         pos += 4 + n
+    if not message and MESSAGE_PAYLOAD in tlvs:
+        # SMPP 3.4 §5.3.2.32: a text over 254 octets comes in message_payload, sm_length 0.
+        message = tlvs.pop(MESSAGE_PAYLOAD)
     return Sm(source, dest, esm, coding, message, registered, tlvs)
 
 

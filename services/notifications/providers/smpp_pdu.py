@@ -61,6 +61,7 @@ DC_DEFAULT = 0x00
 DC_UCS2 = 0x08
 TLV_RECEIPTED_MESSAGE_ID = 0x001E
 TLV_MESSAGE_STATE = 0x0427
+TLV_MESSAGE_PAYLOAD = 0x0424  # the text instead of short_message (sm_length 0)
 HEADER = struct.Struct(">IIII")
 MAX_PDU = 64 * 1024
 
@@ -198,11 +199,17 @@ class ShortMessage:
 
     @property
     def user_data(self) -> tuple[bytes, bytes]:
-        """(UDH, text octets); the UDH is empty without the UDHI flag."""
-        if self.esm_class & ESM_UDHI and self.short_message:
-            udh_len = self.short_message[0] + 1
-            return self.short_message[:udh_len], self.short_message[udh_len:]
-        return b"", self.short_message
+        """(UDH, text octets); the UDH is empty without the UDHI flag.
+
+        The octets are ``short_message``, or the ``message_payload`` TLV when
+        ``short_message`` is empty (SMPP 3.4 §5.3.2.32: how an SMSC sends a text
+        longer than 254 octets).
+        """
+        data = self.short_message or self.tlvs.get(TLV_MESSAGE_PAYLOAD, b"")
+        if self.esm_class & ESM_UDHI and data:
+            udh_len = data[0] + 1
+            return data[:udh_len], data[udh_len:]
+        return b"", data
 
 
 def concat_udh(reference: int, total: int, seq: int) -> bytes:
