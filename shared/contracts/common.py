@@ -8,7 +8,7 @@ from pydantic import StringConstraints
 
 from shared.money import Amount, Currency, PositiveAmount
 
-Msisdn = Annotated[str, StringConstraints(pattern=r"^\+[1-9]\d{7,14}$")]
+Msisdn = Annotated[str, StringConstraints(pattern=r"^\+[1-9][0-9]{7,14}$")]
 """A phone number in E.164 form, e.g. ``+212612345678``."""
 
 Language = Literal["fr", "ar"]
