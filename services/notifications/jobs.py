@@ -8,7 +8,16 @@ tries the providers in order: a provider that errors, is slow or throttles
 hands over to the next (failover); a permanent refusal ends the message at
 once. When every provider failed temporarily the message waits (exponential
 backoff, longer when throttled) until its attempts run out. Every try is
-recorded in ``attempts``.
+recorded in ``attempts``, and every try of one message gives the providers the same
+reference (the message's id), so a provider that did receive an earlier try can
+de-duplicate.
+
+Delivery receipts and replies reach the worker through a bounded queue
+(``providers/inbound.py``): an SMPP session acknowledges them at once and never
+waits for PostgreSQL, so a slow database cannot hold back a ``submit_sm_resp`` (a
+timed-out submission is tried again: the same SMS twice). The worker stores what is
+queued in batches, retrying while the database is unavailable, then applies the
+receipts in batches too.
 """
 
 from __future__ import annotations
@@ -17,13 +26,13 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-import random
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import cast
 
 import asyncpg
+import stamina
 
 from services.notifications.domain.encoding import EncodedText, Encoding, split_parts
 from services.notifications.domain.messages import FailureKind, Receipt, suppression_reason
@@ -39,6 +48,7 @@ from services.notifications.metrics import (
 )
 from services.notifications.providers.base import Provider, ProviderError
 from services.notifications.providers.http_aggregator import HttpAggregatorProvider
+from services.notifications.providers.inbound import Inbound, InboundQueue, Reply
 from services.notifications.providers.smpp_client import SmppProvider
 from services.notifications.repository import contacts as contacts_repo
 from services.notifications.repository import messages as messages_repo
@@ -55,10 +65,13 @@ log = logging.getLogger("noria.notifications.sender")
 QUEUED = "queued"  # an asyncio.Event set when a queued message is committed
 SENDER = "sender"
 
-# Receipts are stored (and acknowledged) one by one; applying them is one transaction per
-# batch, by one task per process, this long after the first receipt of the batch arrived.
+# Receipts are acknowledged at once, stored in batches from the inbound queue, and applied
+# in one transaction per batch, by one task per process, this long after the first
+# receipt of the batch arrived.
 RECEIPT_LINGER_S = 0.05
 RECEIPT_BATCH = 200  # receipts_repo.pending_receipts' default limit
+STORE_BATCH = 500  # inbound items written per transaction
+FLUSH_ON_STOP_S = 5.0  # how long an orderly stop waits for queued receipts to be written
 
 
 @dataclass
@@ -80,6 +93,7 @@ class Sender:
         # wait for the next poll
         self.wakeup = wakeup or asyncio.Event()
         self.providers: list[Provider] = []
+        self.inbound = InboundQueue(settings.inbound_queue_size)
         # set while run() is running: receipts are then applied in batches by _applier
         self._apply_wanted: asyncio.Event | None = None
 
@@ -94,26 +108,48 @@ class Sender:
                     cfg.name, cfg.host, cfg.port, system_id=cfg.system_id,
                     password=cfg.password, source_addr=cfg.source_addr,
                     timeout_s=cfg.timeout_s, enquire_link_s=cfg.enquire_link_s,
-                    on_receipt=self.on_receipt, on_reply=self.on_reply))
+                    inbound=self.inbound))
             else:
                 built.append(HttpAggregatorProvider(cfg.name, cfg.url, api_key=cfg.api_key,
                                                     timeout_s=cfg.timeout_s))
         return built
 
-    # -- callbacks from the providers -------------------------------------------------
-    async def on_receipt(self, provider: str, receipt: Receipt) -> None:
-        # one statement, committed before the provider gets its acknowledgement
-        async with self.pool.acquire() as conn:
-            await receipts_repo.store_receipt(conn, provider, receipt.provider_message_id,
-                                              receipt.stat, receipt.error)
+    # -- what the providers heard (receipts, replies) ----------------------------------
+    async def store_inbound(self, batch: list[Inbound]) -> None:
+        """Store a batch from the inbound queue: receipts in one statement, each reply in
+        its own transaction. Retried (capped backoff) until the database takes it."""
+        receipts = [(provider, item) for provider, item in batch if isinstance(item, Receipt)]
+        replies = [(provider, item) for provider, item in batch if isinstance(item, Reply)]
+        async for attempt in stamina.retry_context(on=Exception, attempts=None, timeout=None,
+                                                   wait_initial=0.2, wait_max=5.0):
+            with attempt:
+                if receipts:
+                    async with self.pool.acquire() as conn:
+                        await receipts_repo.store_receipts(conn, [
+                            (provider, r.provider_message_id, r.stat, r.error)
+                            for provider, r in receipts])
+                    receipts = []
+                while replies:  # one by one: a reply stored is not stored again
+                    await self.on_reply(*replies[0])
+                    replies.pop(0)
         await self.request_apply()
 
-    async def on_reply(self, provider: str, phone: str, text: str) -> None:
+    async def on_reply(self, provider: str, reply: Reply) -> None:
         uow = self.uow()
         async with uow:
-            stop = await record_reply(uow, provider, phone, text)
+            stop = await record_reply(uow, provider, reply.phone, reply.text)
             await uow.commit()
-        log.info("reply from %s via %s%s", phone, provider, " (STOP: opted out)" if stop else "")
+        log.info("reply from %s via %s%s", reply.phone, provider,
+                 " (STOP: opted out)" if stop else "")
+
+    async def _storer(self) -> None:
+        """Drain the inbound queue into the database, a batch at a time."""
+        while True:
+            batch = await self.inbound.take(STORE_BATCH)
+            try:
+                await self.store_inbound(batch)
+            finally:
+                self.inbound.done(batch)
 
     async def apply_receipts(self) -> int:
         uow = self.uow()
@@ -147,7 +183,7 @@ class Sender:
                 wanted.set()
 
     # -- sending ----------------------------------------------------------------------
-    async def try_providers(self, phone: str, message: EncodedText, reference: int,
+    async def try_providers(self, phone: str, message: EncodedText, reference: str,
                             message_id: uuid.UUID, attempt: int) -> Outcome:
         failures: list[tuple[FailureKind, str]] = []
         for provider in self.providers:
@@ -207,8 +243,8 @@ class Sender:
         encoding: Encoding = row["encoding"]
         parts = tuple(split_parts(row["text"], encoding))
         message = EncodedText(row["text"], encoding, parts, 0, False)
-        outcome = await self.try_providers(row["phone"], message, random.randrange(256),
-                                           row["id"], attempt)
+        outcome = await self.try_providers(row["phone"], message, str(row["id"]), row["id"],
+                                           attempt)
         now = self.policies.clock()
         key = str(row["id"])
         uow = self.uow()
@@ -278,6 +314,7 @@ class Sender:
     async def run(self) -> None:
         self.providers = self.build_providers()
         maintain = asyncio.create_task(self._maintain(self.providers), name="smpp-maintain")
+        storer = asyncio.create_task(self._storer(), name="inbound-storer")
         wanted = asyncio.Event()
         applier = asyncio.create_task(self._applier(wanted), name="receipts-applier")
         self._apply_wanted = wanted
@@ -298,13 +335,22 @@ class Sender:
                         await asyncio.wait_for(self.wakeup.wait(), self.settings.worker_poll_s)
         finally:
             self._apply_wanted = None
-            for task in (maintain, applier):
+            maintain.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await maintain
+            for provider in self.providers:  # unbound: nothing more is heard
+                with contextlib.suppress(Exception):
+                    await provider.close()
+            # what was acknowledged is written before we go, if the database lets us
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(self.inbound.join(), FLUSH_ON_STOP_S)
+            if len(self.inbound):
+                log.warning("stopping with %d receipts/replies not stored",
+                            len(self.inbound))
+            for task in (storer, applier):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
-            for provider in self.providers:
-                with contextlib.suppress(Exception):
-                    await provider.close()
 
 
 async def listen_for_queued(dsn: str, schema: str, wakeup: asyncio.Event) -> None:

@@ -16,3 +16,7 @@ HELD_TRIGGERS = Counter(
     " registered, or stale (too old to send, recorded suppressed)", ["outcome"])
 SMS_FINISHED = Counter("noria_sms_finished_total", "Messages that reached a final status",
                        ["status"])
+SMS_INBOUND_REFUSED = Counter(
+    "noria_sms_inbound_refused_total",
+    "Delivery receipts and replies refused because the inbound queue was full (answered"
+    " ESME_RX_T_APPN: the SMSC delivers them again)", ["provider", "kind"])

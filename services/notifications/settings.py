@@ -53,6 +53,9 @@ class NotificationsSettings(ServiceSettings):
     worker_batch: int = 20
     claim_lease_s: float = 60.0
     receipt_poll_s: float = 2.0
+    # Receipts and replies heard by the providers wait here to be stored; when it is full
+    # an SMPP deliver_sm is answered ESME_RX_T_APPN and the SMSC delivers it again later.
+    inbound_queue_size: int = Field(default=10_000, gt=0)
     # A trigger held for a client not yet projected is released when the client is
     # registered; if its event is older than this by then, it is recorded suppressed
     # (stale_unknown_client) instead of sent.

@@ -23,6 +23,7 @@ class BehaviourPatch(BaseModel):
     receipt_status: str | None = None
     slow_smpp_s: float | None = None
     slow_http_s: float | None = None
+    redeliver_delay_s: float | None = None
 
 
 class MoIn(BaseModel):
@@ -77,6 +78,12 @@ def create_app(smsc: Smsc) -> FastAPI:
                        ) -> list[dict[str, Any]]:
         return smsc.messages(to, interface)
 
+    @app.get("/stats")
+    async def stats() -> dict[str, int]:
+        """Counters: submissions (repeats included), repeats, deliver_sm sent, refused by
+        the ESME and delivered again."""
+        return dict(smsc.stats)
+
     @app.get("/sessions")
     async def sessions() -> list[dict[str, Any]]:
         return [{"system_id": s.system_id, "bound": s.bound} for s in smsc.sessions]
@@ -90,7 +97,8 @@ def create_app(smsc: Smsc) -> FastAPI:
 
     @app.post("/aggregator/v1/messages", status_code=202)
     async def aggregator_submit(body: AggregatorIn) -> JSONResponse:
-        refusal, message_id = await smsc.http_submit(body.to, body.text)
+        refusal, message_id = await smsc.http_submit(body.to, body.text,
+                                                     reference=body.reference)
         if refusal == "throttled":
             return JSONResponse({"error": "throttled"}, status_code=429,
                                 headers={"Retry-After": "1"})

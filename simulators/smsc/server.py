@@ -1,4 +1,13 @@
-"""The SMSC: SMPP sessions, what it received, receipts and the behaviour knobs."""
+"""The SMSC: SMPP sessions, what it received, receipts and the behaviour knobs.
+
+Like a careful real SMSC, it de-duplicates a repeated submission: an SMPP
+``submit_sm`` carrying the same ``user_message_reference`` and the same short message
+to the same destination from the same ESME, or an HTTP submission with the same
+``reference`` to the same phone, is answered with the id of the message already
+accepted and sent no further (``Received.submits`` counts every copy). A
+``deliver_sm`` answered with a temporary error (``ESME_RX_T_APPN``, or any error but
+``ESME_RX_P_APPN``/``ESME_RX_R_APPN``) is delivered again ``redeliver_delay_s`` later.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +26,7 @@ from simulators.smsc import codec as c
 
 log = logging.getLogger("noria.smsc")
 RECEIPT_STATES = {"DELIVRD": 2, "EXPIRED": 3, "UNDELIV": 5, "REJECTD": 8}
+MAX_DELIVERIES = 50  # tries of one deliver_sm before the SMSC gives up on it
 
 
 @dataclass
@@ -31,6 +41,7 @@ class Behaviour:
     receipt_status: str = "DELIVRD"  # DELIVRD | UNDELIV | EXPIRED | REJECTD
     slow_smpp_s: float = 0.0  # wait this long before answering submit_sm
     slow_http_s: float = 0.0  # wait this long before answering the HTTP API
+    redeliver_delay_s: float = 0.5  # a deliver_sm refused temporarily goes again this later
 
 
 @dataclass
@@ -46,6 +57,7 @@ class Received:
     interface: str
     part_ids: list[str]
     status: str = "ENROUTE"
+    submits: int = 0  # submissions that carried it: one per part, plus every repeat
     received_at: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat())
 
 
@@ -57,6 +69,7 @@ class Session:
         self.writer = writer
         self.system_id: str | None = None
         self.seq = itertools.count(1)
+        self.outstanding: dict[int, tuple[c.Sm, int]] = {}  # deliver_sm awaiting a resp
 
     @property
     def bound(self) -> bool:
@@ -66,8 +79,24 @@ class Session:
         self.writer.write(data)
         await self.writer.drain()
 
-    async def deliver(self, sm: c.Sm) -> None:
-        await self.send(c.pdu(c.DELIVER_SM, 0, next(self.seq), c.build_sm(sm)))
+    async def deliver(self, sm: c.Sm, tries: int = 1) -> None:
+        seq = next(self.seq)
+        self.outstanding[seq] = (sm, tries)
+        self.smsc.stats["deliver_sm"] += 1
+        await self.send(c.pdu(c.DELIVER_SM, 0, seq, c.build_sm(sm)))
+
+    def answered(self, cmd: int, status: int, seq: int) -> None:
+        if cmd != c.DELIVER_SM | c.RESP:
+            return  # enquire_link_resp
+        sent = self.outstanding.pop(seq, None)
+        if sent is None or status == c.OK:
+            return
+        sm, tries = sent
+        self.smsc.stats["deliver_sm_refused"] += 1
+        if status in (c.RX_P_APPN, c.RX_R_APPN) or tries >= MAX_DELIVERIES:
+            log.info("deliver_sm to %s refused (0x%02X): dropped", self.system_id, status)
+            return
+        self.smsc.redeliver(self.system_id, sm, tries + 1)
 
     async def run(self) -> None:
         try:
@@ -79,7 +108,8 @@ class Session:
                     return
                 body = await self.reader.readexactly(length - 16)
                 if cmd & c.RESP:
-                    continue  # deliver_sm_resp, enquire_link_resp
+                    self.answered(cmd, _status, seq)
+                    continue
                 if not await self.handle(cmd, seq, body):
                     return
         except (asyncio.IncompleteReadError, ConnectionError):
@@ -127,6 +157,13 @@ class Smsc:
         self.pending_receipts: list[tuple[str, c.Sm]] = []
         self.server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        # (system id, destination, user_message_reference, short message) or
+        # ("http", phone, reference) -> the id the first copy got
+        self.accepted: dict[tuple[str, str, object, bytes], str] = {}
+        self.repeats: dict[str, int] = {}  # part id -> repeated submissions of it
+        self.stats: dict[str, int] = dict.fromkeys(
+            ("submit_sm", "http_submit", "duplicates", "deliver_sm", "deliver_sm_refused",
+             "redelivered"), 0)
 
     # -- lifecycle ------------------------------------------------------------------
     async def start(self, host: str = "127.0.0.1", port: int = 2775) -> int:
@@ -174,9 +211,14 @@ class Smsc:
 
     # -- SMPP submissions -------------------------------------------------------------
     async def submit(self, session: Session, sm: c.Sm) -> tuple[int, str]:
+        self.stats["submit_sm"] += 1
         if self.behaviour.slow_smpp_s:
             await asyncio.sleep(self.behaviour.slow_smpp_s)
         to = sm.dest if sm.dest.startswith("+") else f"+{sm.dest}"
+        reference = sm.tlvs.get(c.TLV_USER_MESSAGE_REFERENCE)
+        seen = (session.system_id or "", to, reference, sm.message)
+        if reference is not None and seen in self.accepted:
+            return c.OK, self._repeat(seen, to)
         refusal = self.decide(to, "smpp")
         codes = {"permanent": c.INVDSTADR, "throttled": c.THROTTLED,
                  "queue_full": c.MSGQFUL, "temporary": c.SYSERR}
@@ -184,12 +226,14 @@ class Smsc:
             log.info("submit_sm to %s refused: %s", to, refusal)
             return codes[refusal], ""
         message_id = uuid.uuid4().hex[:16]
+        if reference is not None:
+            self.accepted[seen] = message_id
         concat, payload = c.split_udh(sm)
         text = c.decode_text(payload, sm.data_coding)
         encoding = "UCS-2" if sm.data_coding == 0x08 else "GSM-7"
         if concat is None:
             self._record(Received(message_id, to, sm.source, text, encoding, 1, "smpp",
-                                  [message_id]))
+                                  [message_id]), submits=1)
         else:
             ref, total, seq = concat
             key = (session.system_id or "", to, ref)
@@ -200,14 +244,27 @@ class Smsc:
                 ordered = [parts[i] for i in sorted(parts)]
                 self._record(Received(ordered[0][0], to, sm.source,
                                       "".join(t for _, t in ordered), encoding, total, "smpp",
-                                      [i for i, _ in ordered]))
+                                      [i for i, _ in ordered]), submits=total)
         if sm.registered_delivery & 0x03:
             self._spawn(self._receipt_later(session, message_id, to, sm.source, text,
                                             self.behaviour.receipt_status,
                                             self.behaviour.receipt_delay_s))
         return c.OK, message_id
 
-    def _record(self, message: Received) -> None:
+    def _repeat(self, key: tuple[str, str, object, bytes], to: str) -> str:
+        """A copy of a submission already accepted: counted, answered with its id."""
+        message_id = self.accepted[key]
+        self.stats["duplicates"] += 1
+        self.repeats[message_id] = self.repeats.get(message_id, 0) + 1
+        record = self.by_part.get(message_id)
+        if record is not None:
+            record.submits += 1
+        log.info("repeated submission to %s: answered with %s, not sent again", to,
+                 message_id)
+        return message_id
+
+    def _record(self, message: Received, submits: int) -> None:
+        message.submits = submits + sum(self.repeats.get(p, 0) for p in message.part_ids)
         self.received.append(message)
         for pid in message.part_ids:
             self.by_part[pid] = message
@@ -228,12 +285,26 @@ class Smsc:
         sm = c.Sm(to.removeprefix("+"), sender, 0x04, 0x00, c.gsm_encode(body), tlvs={
             0x001E: message_id.encode() + b"\x00",
             0x0427: struct.pack(">B", RECEIPT_STATES.get(stat, 7))})
-        target = session if session.bound else self._session_for(session.system_id)
+        await self._deliver(session.system_id, sm, 1, session)
+
+    async def _deliver(self, system_id: str | None, sm: c.Sm, tries: int,
+                       session: Session | None = None) -> None:
+        target = session if session is not None and session.bound else (
+            self._session_for(system_id))
         if target is None:
-            self.pending_receipts.append((session.system_id or "", sm))
+            self.pending_receipts.append((system_id or "", sm))
             return
         with contextlib.suppress(ConnectionError):
-            await target.deliver(sm)
+            await target.deliver(sm, tries)
+
+    def redeliver(self, system_id: str | None, sm: c.Sm, tries: int) -> None:
+        """Deliver ``sm`` again, ``redeliver_delay_s`` from now."""
+        async def later() -> None:
+            await asyncio.sleep(self.behaviour.redeliver_delay_s)
+            self.stats["redelivered"] += 1
+            await self._deliver(system_id, sm, tries)
+
+        self._spawn(later())
 
     def _session_for(self, system_id: str | None) -> Session | None:
         for s in self.sessions:
@@ -265,10 +336,14 @@ class Smsc:
         return sent
 
     # -- the HTTP aggregator ------------------------------------------------------------
-    async def http_submit(self, to: str, text: str, sender: str = "Noria"
-                          ) -> tuple[str | None, str]:
+    async def http_submit(self, to: str, text: str, sender: str = "Noria",
+                          reference: str | None = None) -> tuple[str | None, str]:
+        self.stats["http_submit"] += 1
         if self.behaviour.slow_http_s:
             await asyncio.sleep(self.behaviour.slow_http_s)
+        key = ("http", to, reference, b"")
+        if reference is not None and key in self.accepted:
+            return None, self._repeat(key, to)
         refusal = self.decide(to, "http")
         if refusal:
             return refusal, ""
@@ -278,8 +353,10 @@ class Smsc:
         single, per = (160, 153) if gsm else (70, 67)
         parts = 1 if length <= single else -(-length // per)
         message_id = uuid.uuid4().hex[:16]
+        if reference is not None:
+            self.accepted[key] = message_id
         self._record(Received(message_id, to, sender, text, encoding, parts, "http",
-                              [message_id]))
+                              [message_id]), submits=1)
         self._spawn(self._http_receipt(message_id, self.behaviour.receipt_status,
                                        self.behaviour.receipt_delay_s))
         return None, message_id

@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from services.notifications.domain.encoding import EncodedText
 from services.notifications.domain.messages import FailureKind, Receipt
-
-ReceiptSink = Callable[[str, Receipt], Awaitable[None]]
-"""Called with (provider name, receipt) for each delivery receipt."""
-ReplySink = Callable[[str, str, str], Awaitable[None]]
-"""Called with (provider name, phone in E.164, text) for each reply (MO message)."""
 
 
 class ProviderError(Exception):
@@ -31,8 +25,11 @@ class Provider(Protocol):
 
     async def close(self) -> None: ...
 
-    async def submit(self, phone: str, message: EncodedText, reference: int) -> list[str]:
-        """Submit every part; return the provider's id of each part, in order."""
+    async def submit(self, phone: str, message: EncodedText, reference: str) -> list[str]:
+        """Submit every part; return the provider's id of each part, in order.
+
+        ``reference`` is the message's own id: every attempt for one message carries
+        the same one, so a provider that saw an earlier attempt can de-duplicate."""
         ...
 
     async def poll(self, provider_ids: list[str]) -> list[Receipt]:

@@ -1,9 +1,10 @@
 """An HTTP SMS aggregator: a JSON POST API, receipts fetched by status query.
 
 ``POST {url}/v1/messages {to, text, encoding, reference}`` answers 202 with
-``{id, parts}``; 429 is throttling (``Retry-After``), other 4xx a permanent
-refusal, 5xx or no answer a temporary failure. ``GET {url}/v1/messages/{id}``
-answers ``{id, status}`` with the SMPP receipt words (``DELIVRD``, ``UNDELIV`` …).
+``{id, parts}`` (``reference`` is the message's id, the same on every attempt);
+429 is throttling (``Retry-After``), other 4xx a permanent refusal, 5xx or no
+answer a temporary failure. ``GET {url}/v1/messages/{id}`` answers ``{id, status}``
+with the SMPP receipt words (``DELIVRD``, ``UNDELIV`` …).
 """
 
 from __future__ import annotations
@@ -30,9 +31,11 @@ class HttpAggregatorProvider:
     async def close(self) -> None:
         await self._client.aclose()
 
-    async def submit(self, phone: str, message: EncodedText, reference: int) -> list[str]:
+    async def submit(self, phone: str, message: EncodedText, reference: str) -> list[str]:
+        # the same reference on every attempt: the aggregator answers a repeat with the
+        # message it already accepted instead of sending it again
         body = {"to": phone, "text": message.text, "encoding": message.encoding,
-                "reference": str(reference)}
+                "reference": reference}
         try:
             resp = await self._client.post(f"{self.url}/v1/messages", json=body)
         except (TimeoutError, httpx.TimeoutException):

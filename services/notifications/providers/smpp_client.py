@@ -2,20 +2,24 @@
 
 It submits messages (long ones as UDH-concatenated parts), keeps the link alive
 with ``enquire_link``, answers the SMSC's ``deliver_sm`` (delivery receipts and
-replies) and reconnects when the link drops.
+replies) at once, leaving them on the inbound queue for the sending worker to store
+(``providers/inbound.py``), and reconnects when the link drops.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import itertools
 import logging
+import struct
 
 from services.notifications.domain.encoding import EncodedText, from_wire, to_wire
 from services.notifications.domain.messages import Receipt, parse_receipt
 from services.notifications.providers import smpp_pdu as p
-from services.notifications.providers.base import ProviderError, ReceiptSink, ReplySink
+from services.notifications.providers.base import ProviderError
+from services.notifications.providers.inbound import InboundQueue, Reply
 
 log = logging.getLogger("noria.notifications.smpp")
 
@@ -23,8 +27,7 @@ log = logging.getLogger("noria.notifications.smpp")
 class SmppProvider:
     def __init__(self, name: str, host: str, port: int, *, system_id: str, password: str,
                  source_addr: str = "Noria", timeout_s: float = 5.0,
-                 enquire_link_s: float = 20.0, on_receipt: ReceiptSink,
-                 on_reply: ReplySink) -> None:
+                 enquire_link_s: float = 20.0, inbound: InboundQueue) -> None:
         self.name = name
         self.host = host
         self.port = port
@@ -33,8 +36,7 @@ class SmppProvider:
         self.source_addr = source_addr
         self.timeout_s = timeout_s
         self.enquire_link_s = enquire_link_s
-        self.on_receipt = on_receipt
-        self.on_reply = on_reply
+        self.inbound = inbound
         self._seq = itertools.count(1)
         self._pending: dict[int, asyncio.Future[p.Pdu]] = {}
         self._writer: asyncio.StreamWriter | None = None
@@ -150,18 +152,22 @@ class SmppProvider:
             await self._send(p.Pdu(p.UNBIND | p.RESP, 0, pdu.sequence))
             self._bound = False
         elif pdu.command_id == p.DELIVER_SM:
-            status = p.ESME_ROK
+            # Never awaits the database: what was heard is queued (or refused when the
+            # queue is full: the SMSC delivers it again) and answered at once, so the
+            # submit_sm_resp behind it are read without delay.
             try:
-                await self._on_deliver(p.ShortMessage.decode(pdu.body))
+                accepted = self._on_deliver(p.ShortMessage.decode(pdu.body))
+                status = p.ESME_ROK if accepted else p.ESME_RX_T_APPN
             except Exception:
-                log.exception("could not record a deliver_sm from %s", self.name)
-                status = p.ESME_RX_T_APPN  # the SMSC will deliver it again
+                log.exception("could not read a deliver_sm from %s", self.name)
+                status = p.ESME_RX_P_APPN  # malformed: delivering it again will not help
             await self._send(p.Pdu(p.DELIVER_SM | p.RESP, status, pdu.sequence,
                                    p.message_id_body("")))
         else:
             await self._send(p.Pdu(p.GENERIC_NACK, p.ESME_RINVCMDID, pdu.sequence))
 
-    async def _on_deliver(self, sm: p.ShortMessage) -> None:
+    def _on_deliver(self, sm: p.ShortMessage) -> bool:
+        """Offer a receipt or a reply to the inbound queue; False when it is full."""
         _, payload = sm.user_data
         text = from_wire(payload, sm.data_coding)
         if sm.esm_class & p.ESM_RECEIPT:
@@ -169,26 +175,29 @@ class SmppProvider:
             if receipt is None and p.TLV_RECEIPTED_MESSAGE_ID in sm.tlvs:
                 receipt = Receipt(sm.tlvs[p.TLV_RECEIPTED_MESSAGE_ID].rstrip(b"\x00").decode(),
                                   "UNKNOWN")
-            if receipt is not None:
-                await self.on_receipt(self.name, receipt)
-            return
+            return receipt is None or self.inbound.offer(self.name, receipt)
         phone = sm.source_addr if sm.source_addr.startswith("+") else f"+{sm.source_addr}"
-        await self.on_reply(self.name, phone, text)
+        return self.inbound.offer(self.name, Reply(phone, text))
 
     # -- submitting ------------------------------------------------------------------
-    async def submit(self, phone: str, message: EncodedText, reference: int) -> list[str]:
+    async def submit(self, phone: str, message: EncodedText, reference: str) -> list[str]:
         await self._ensure_bound()
         coding = p.DC_DEFAULT if message.encoding == "GSM-7" else p.DC_UCS2
         total = len(message.parts)
+        number = message_number(reference)
+        # Every attempt for one message carries the same user_message_reference and the
+        # same concatenation reference, so an SMSC (or a handset) sees a repeat.
+        tlvs = {p.TLV_USER_MESSAGE_REFERENCE: struct.pack(">H", number)}
         ids: list[str] = []
         for seq, part in enumerate(message.parts, start=1):
             payload = to_wire(part, message.encoding)
             esm = 0
             if total > 1:
-                payload = p.concat_udh(reference, total, seq) + payload
+                payload = p.concat_udh(number, total, seq) + payload
                 esm = p.ESM_UDHI
             sm = p.ShortMessage(self.source_addr, phone.removeprefix("+"), payload,
-                                esm_class=esm, data_coding=coding, registered_delivery=1)
+                                esm_class=esm, data_coding=coding, registered_delivery=1,
+                                tlvs=tlvs)
             resp = await self._request(p.SUBMIT_SM, sm.encode())
             if resp.status != p.ESME_ROK:
                 name = p.status_name(resp.status)
@@ -202,3 +211,9 @@ class SmppProvider:
 
     async def poll(self, provider_ids: list[str]) -> list[Receipt]:
         return []  # receipts arrive as deliver_sm
+
+
+def message_number(reference: str) -> int:
+    """The 16-bit number SMPP has room for (``user_message_reference``), taken from a
+    message's own reference: the same for every attempt of that message."""
+    return int.from_bytes(hashlib.blake2b(reference.encode(), digest_size=2).digest(), "big")

@@ -62,6 +62,7 @@ DC_UCS2 = 0x08
 TLV_RECEIPTED_MESSAGE_ID = 0x001E
 TLV_MESSAGE_STATE = 0x0427
 TLV_MESSAGE_PAYLOAD = 0x0424  # the text instead of short_message (sm_length 0)
+TLV_USER_MESSAGE_REFERENCE = 0x0204  # Integer(2): the ESME's own reference of a message
 HEADER = struct.Struct(">IIII")
 MAX_PDU = 64 * 1024
 

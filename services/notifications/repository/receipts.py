@@ -18,6 +18,15 @@ async def store_receipt(conn: Conn, provider: str, provider_id: str, stat: str,
         " VALUES ($1, $2, $3, $4)", provider, provider_id, stat, error)
 
 
+async def store_receipts(conn: Conn, receipts: list[tuple[str, str, str, str]]) -> None:
+    """Store several (provider, provider id, stat, error) receipts in one statement."""
+    await conn.execute(
+        "INSERT INTO receipts (provider, provider_message_id, stat, error)"
+        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])",
+        [r[0] for r in receipts], [r[1] for r in receipts], [r[2] for r in receipts],
+        [r[3] for r in receipts])
+
+
 async def pending_receipts(conn: Conn, limit: int = 200) -> list[asyncpg.Record]:
     """Unapplied receipts whose part is now known, oldest first, locked for applying."""
     return list(await conn.fetch(
