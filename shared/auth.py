@@ -2,6 +2,11 @@
 
 Scopes are ``<area>:<action>``. Partner tokens carry their ``partner_id`` and see
 only their own data; operator tokens carry ``tenant:all``.
+
+An operator token may also be scoped to an office: ``office_id`` and ``office_path``,
+the office's materialised path in the hierarchy (``ho/r-souss/b-agadir``). Such a token
+sees what belongs to that office and its subtree (``can_see_office``); a token without
+an office (head office) sees every office.
 """
 
 from __future__ import annotations
@@ -48,6 +53,8 @@ class Principal:
     sub: str
     partner_id: str | None
     scopes: frozenset[str] = field(default_factory=frozenset)
+    office_id: str | None = None
+    office_path: str | None = None
 
     @property
     def sees_all_tenants(self) -> bool:
@@ -56,6 +63,14 @@ class Principal:
     def can_see(self, partner_id: str | None) -> bool:
         return self.sees_all_tenants or (partner_id is not None and partner_id == self.partner_id)
 
+    def can_see_office(self, office_path: str | None) -> bool:
+        """True when the row's office is this token's office or below it in the tree."""
+        if self.office_path is None:
+            return True
+        if office_path is None:
+            return False
+        return office_path == self.office_path or office_path.startswith(self.office_path + "/")
+
 
 def mint_token(
     secret: str,
@@ -63,6 +78,8 @@ def mint_token(
     sub: str,
     scopes: list[str] | tuple[str, ...],
     partner_id: str | None = None,
+    office_id: str | None = None,
+    office_path: str | None = None,
     ttl_s: int = 12 * 3600,
     now: float | None = None,
 ) -> str:
@@ -76,6 +93,9 @@ def mint_token(
     }
     if partner_id is not None:
         claims["partner_id"] = partner_id
+    if office_id is not None:
+        claims["office_id"] = office_id
+        claims["office_path"] = office_path or office_id
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
@@ -93,10 +113,17 @@ def decode_token(secret: str, token: str) -> Principal:
     if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
         raise AuthError("the token's scopes claim must be a list of strings")
     partner = claims.get("partner_id")
+    office = claims.get("office_id")
+    office_path = claims.get("office_path")
+    if (office is not None and not isinstance(office, str)) or (
+            office_path is not None and not isinstance(office_path, str)):
+        raise AuthError("the token's office claims must be strings")
     return Principal(
         sub=str(claims["sub"]),
         partner_id=str(partner) if partner is not None else None,
         scopes=frozenset(scopes),
+        office_id=office,
+        office_path=office_path if office is not None else None,
     )
 
 
