@@ -3,6 +3,10 @@
 The simulator speaks real SMPP on a free port; the service's providers are that
 SMPP port first, then the simulator's HTTP aggregator. The service's clock is
 steerable (``rig.clock.set_local(...)``) so quiet hours can be tested.
+
+The app has its own schema (a fresh role owning it, like ``notifications``), its
+own topic prefix and so its own consumer group: it runs beside a running platform
+and beside other test processes, and neither sees the other's events or rows.
 """
 
 from __future__ import annotations
@@ -20,9 +24,12 @@ import asyncpg
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 
-from services.notifications.bootstrap import build_spec
+from services.notifications.bootstrap import MIGRATIONS, build_spec
+from services.notifications.consumers import consumer_spec
 from services.notifications.domain.messages import CASABLANCA
+from services.notifications.handlers.policies import Policies
 from services.notifications.settings import NotificationsSettings, ProviderConfig
 from shared.app import create_app
 from shared.auth import ROLE_SCOPES, mint_token
@@ -33,6 +40,7 @@ from simulators.smsc.runner import Running, running
 from tests.infra import Infra
 
 SMPP_TIMEOUT_S = 1.0
+GROUP = consumer_spec(Policies()).group
 
 
 class SteerableClock:
@@ -60,6 +68,16 @@ class Rig:
     pool: asyncpg.Pool
     clock: SteerableClock
     partner_id: str
+    topic_prefix: str
+
+    def topic(self, canonical: str) -> str:
+        """This instance's topic for the platform topic ``canonical``."""
+        return f"{self.topic_prefix}{canonical}"
+
+    @property
+    def group(self) -> str:
+        """This instance's consumer group (what dead letters name as their consumer)."""
+        return f"{self.topic_prefix}{GROUP}"
 
     def token(self, role: str = "operator", partner: str | None = None) -> dict[str, str]:
         tok = mint_token(DEFAULT_DEV_SECRET, sub=f"tester-{role}", scopes=ROLE_SCOPES[role],
@@ -76,7 +94,8 @@ class Rig:
         return env
 
     async def publish_envelope(self, env: Envelope, topic: str, key: str) -> None:
-        await self.producer.send_and_wait(topic, env.to_bytes(), key=key.encode(),
+        """Publish on ``topic`` (a platform topic name) as this instance reads it."""
+        await self.producer.send_and_wait(self.topic(topic), env.to_bytes(), key=key.encode(),
                                           headers=[("type", env.type.encode())])
 
     async def register(self, *, language: str = "fr", consent: bool = True,
@@ -149,12 +168,26 @@ class Rig:
         raise AssertionError(f"timed out waiting for {what}")
 
 
+async def delete_topics(bootstrap: str, prefix: str) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        mine = [t for t in await admin.list_topics() if t.startswith(prefix)]
+        if mine:
+            await admin.delete_topics(mine)
+    finally:
+        await admin.close()
+
+
 @pytest.fixture(scope="package")
-async def sms_rig(infra: Infra) -> AsyncIterator[Rig]:
+async def sms_rig(infra: Infra, isolated_schema: Callable[..., Any]) -> AsyncIterator[Rig]:
     clock = SteerableClock()
+    iso = await isolated_schema("notif_it", MIGRATIONS)
+    prefix = f"nt{uuid.uuid4().hex[:8]}."
     async with running() as smsc:
         settings = NotificationsSettings(
-            database_url=infra.service_url("notifications"), kafka_bootstrap=infra.kafka_bootstrap,
+            database_url=iso.dsn, db_schema=iso.schema, topic_prefix=prefix,
+            kafka_bootstrap=infra.kafka_bootstrap,
             providers=[
                 ProviderConfig(name="smsc", kind="smpp", port=smsc.smpp_port,
                                timeout_s=SMPP_TIMEOUT_S),
@@ -174,9 +207,10 @@ async def sms_rig(infra: Infra) -> AsyncIterator[Rig]:
                                              base_url="http://notifications") as api, \
                         httpx.AsyncClient(base_url=smsc.http_url) as sim:
                     yield Rig(api, sim, smsc, producer, pool, clock,
-                              partner_id=f"pa-{uuid.uuid4().hex[:8]}")
+                              partner_id=f"pa-{uuid.uuid4().hex[:8]}", topic_prefix=prefix)
         finally:
             await producer.stop()
+            await delete_topics(infra.kafka_bootstrap, prefix)
 
 
 @pytest.fixture

@@ -140,13 +140,15 @@ async def test_a_malformed_event_goes_to_the_dead_letters_not_to_a_phone(rig: Ri
     payload = good.model_dump(mode="json")
     payload["principal"] = 5000  # a JSON number for money: the contract refuses it
     env = Envelope(type="LoanDisbursed", aggregate_id=good.loan_id, payload=payload)
-    await rig.producer.send_and_wait("loans.events", env.to_bytes(), key=good.loan_id.encode(),
+    await rig.producer.send_and_wait(rig.topic("loans.events"), env.to_bytes(),
+                                     key=good.loan_id.encode(),
                                      headers=[("type", b"LoanDisbursed")])
-    await rig.producer.send_and_wait("loans.events", b"{not json", key=good.loan_id.encode())
+    await rig.producer.send_and_wait(rig.topic("loans.events"), b"{not json",
+                                     key=good.loan_id.encode())
 
     async def dead_lettered() -> bool:
         resp = await rig.api.get("/v1/dead-letters", headers=rig.operator)
-        keys = [d["key"] for d in resp.json() if d["consumer"] == "notifications"]
+        keys = [d["key"] for d in resp.json() if d["consumer"] == rig.group]
         return keys.count(good.loan_id) == 2
 
     await rig.until(dead_lettered, "both records dead-lettered")
