@@ -1,8 +1,10 @@
-"""Request and response bodies."""
+"""Request and response bodies. Every route declares its response model, so the OpenAPI
+document says what it answers; money is a decimal string (``"5000.00"``)."""
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -53,17 +55,19 @@ class GroupIn(Body):
 
 
 class ClientOut(BaseModel):
+    """A client as the platform knows it."""
+
     id: str
     partner_id: str
     full_name: str
     national_id: str
     phone: str
     date_of_birth: dt.date
-    language: str
+    language: Literal["fr", "ar"]
     sms_consent: bool
     region: str | None
     address: str | None
-    kyc_status: str
+    kyc_status: Literal["pending", "verified", "rejected"]
     kyc_reason: str | None
     kyc_decided_by: str | None
     kyc_decided_at: dt.datetime | None
@@ -86,18 +90,21 @@ class ClientOut(BaseModel):
 
 class ClientPage(BaseModel):
     items: list[ClientOut]
-    next_cursor: str | None
+    next_cursor: str | None = Field(description="pass as ``cursor`` for the next page")
 
 
 class ExposureLine(BaseModel):
     loan_id: str
     reservation_id: str
-    status: str = Field(description="reserved (being disbursed) or outstanding (disbursed)")
+    status: Literal["reserved", "outstanding"] = Field(
+        description="reserved (being disbursed) or outstanding (disbursed)")
     amount: Amount = Field(description="the amount reserved for the loan")
     outstanding: Amount = Field(description="principal still owed on a disbursed loan")
 
 
 class CreditOut(BaseModel):
+    """The client's credit limit, what its live loans take of it, and what is left."""
+
     client_id: str
     currency: str = "MAD"
     credit_limit: Amount
@@ -106,7 +113,8 @@ class CreditOut(BaseModel):
     outstanding: Amount
     exposure: Amount
     available: Amount
-    loans: list[ExposureLine] = Field(default_factory=list)
+    loans: list[ExposureLine] = Field(default_factory=list,
+                                      description="the live loans: reserved or outstanding")
 
     @classmethod
     def of(cls, a: CreditAccount, live: list[Reservation]) -> CreditOut:
@@ -123,7 +131,7 @@ class GroupOut(BaseModel):
     partner_id: str
     name: str
     leader_id: str
-    status: str
+    status: Literal["active", "dissolved"]
     member_ids: list[str]
     formed_by: str
     created_at: dt.datetime

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 
 from services.loans.api.deps import runtime
+from services.loans.api.schemas import DuePage
 from services.loans.repository import due_installments as due_repo
 from shared.auth import Principal, require
 from shared.errors import InvalidInput
@@ -67,7 +68,7 @@ def item_json(r: Any) -> dict[str, Any]:
     }
 
 
-@router.get("/due")
+@router.get("/due", response_model=DuePage)
 async def installments_due(
     request: Request, who: Annotated[Principal, require("loans:read")],
     date: str | None = None,

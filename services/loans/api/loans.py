@@ -9,7 +9,16 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 
 from services.loans.api.deps import runtime, settings
-from services.loans.api.schemas import DecisionIn, LoanApplicationIn, OptionalReasonIn
+from services.loans.api.schemas import (
+    ApprovedLoanOut,
+    DecisionIn,
+    LoanApplicationIn,
+    LoanApplicationOut,
+    LoanOut,
+    LoanPage,
+    OptionalReasonIn,
+    ScheduleOut,
+)
 from services.loans.domain.loan import LoanStatus
 from services.loans.handlers import applications
 from services.loans.handlers.views import loan_json
@@ -26,13 +35,14 @@ def today() -> Any:
     return datetime.now(UTC).date()
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=LoanApplicationOut)
 async def apply_for_loan(
     body: LoanApplicationIn, request: Request,
     who: Annotated[Principal, require("loans:write")],
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
-) -> JSONResponse:
-    """Submit an application; the answer carries the schedule preview."""
+) -> Any:
+    """Submit an application; the answer carries the schedule preview. The same
+    ``Idempotency-Key`` and body again answers the first response."""
     raw = body.model_dump(mode="json")
     async with runtime(request).uow() as uow:
         scope = f"loans.apply:{who.partner_id or who.sub}"
@@ -47,10 +57,10 @@ async def apply_for_loan(
         if idempotency_key is not None:
             await idempotency.complete(uow, scope, key, 201, result)
         await uow.commit()
-    return JSONResponse(result, status_code=201)
+    return result
 
 
-@router.get("")
+@router.get("", response_model=LoanPage)
 async def list_loans(
     request: Request, who: Annotated[Principal, require("loans:read")],
     client_id: str | None = None, status: str | None = None,
@@ -75,14 +85,14 @@ async def _decide(request: Request, action: Any) -> dict[str, Any]:
     return result
 
 
-@router.get("/{loan_id}")
+@router.get("/{loan_id}", response_model=LoanOut)
 async def get_loan(loan_id: str, request: Request,
                    who: Annotated[Principal, require("loans:read")]) -> dict[str, Any]:
     async with runtime(request).uow() as uow:
         return await applications.show(uow, who, loan_id)
 
 
-@router.get("/{loan_id}/schedule")
+@router.get("/{loan_id}/schedule", response_model=ScheduleOut)
 async def get_schedule(loan_id: str, request: Request,
                        who: Annotated[Principal, require("loans:read")]) -> dict[str, Any]:
     async with runtime(request).uow() as uow:
@@ -93,28 +103,28 @@ async def get_schedule(loan_id: str, request: Request,
             "repayments": body["repayments"]}
 
 
-@router.post("/{loan_id}/approve")
+@router.post("/{loan_id}/approve", response_model=ApprovedLoanOut)
 async def approve(loan_id: str, request: Request,
                   who: Annotated[Principal, require("loans:approve")]) -> dict[str, Any]:
     policy = settings(request).saga_policy()
     return await _decide(request, lambda uow: applications.approve(uow, who, loan_id, policy))
 
 
-@router.post("/{loan_id}/reject")
+@router.post("/{loan_id}/reject", response_model=LoanOut)
 async def reject(loan_id: str, body: DecisionIn, request: Request,
                  who: Annotated[Principal, require("loans:approve")]) -> dict[str, Any]:
     return await _decide(request,
                          lambda uow: applications.reject(uow, who, loan_id, body.reason))
 
 
-@router.post("/{loan_id}/withdraw")
+@router.post("/{loan_id}/withdraw", response_model=LoanOut)
 async def withdraw(loan_id: str, body: OptionalReasonIn, request: Request,
                    who: Annotated[Principal, require("loans:write")]) -> dict[str, Any]:
     return await _decide(request, lambda uow: applications.withdraw(
         uow, who, loan_id, body.reason or "withdrawn by the applicant"))
 
 
-@router.post("/{loan_id}/write-off")
+@router.post("/{loan_id}/write-off", response_model=LoanOut)
 async def write_off(loan_id: str, body: OptionalReasonIn, request: Request,
                     who: Annotated[Principal, require("loans:approve")]) -> dict[str, Any]:
     min_days = settings(request).write_off_min_days_in_arrears

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request
 
 from services.loans.api import cob, installments
 from services.loans.api.deps import operator_only, runtime
+from services.loans.api.schemas import PortfolioOut, SagaDetailOut, SagaPage, SnapshotPage
 from services.loans.api.views import BUCKETS, ratio, snapshot_json
 from services.loans.domain.saga import SagaStatus
 from services.loans.repository import cob_runs as runs
@@ -23,7 +24,7 @@ router.include_router(cob.router)
 router.include_router(installments.router)
 
 
-@router.get("/v1/portfolio")
+@router.get("/v1/portfolio", response_model=PortfolioOut)
 async def portfolio(request: Request,
                     who: Annotated[Principal, require("loans:read")]) -> dict[str, Any]:
     """Outstanding principal, PAR1/30/90 and arrears buckets, as of the last close of business."""
@@ -50,7 +51,7 @@ async def portfolio(request: Request,
     }
 
 
-@router.get("/v1/portfolio/history")
+@router.get("/v1/portfolio/history", response_model=SnapshotPage)
 async def portfolio_history(
     request: Request, who: Annotated[Principal, require("loans:read")],
     limit: Annotated[int, Query(ge=1, le=366)] = 60,
@@ -62,7 +63,7 @@ async def portfolio_history(
     return {"items": [snapshot_json(r) for r in rows]}
 
 
-@router.get("/v1/sagas")
+@router.get("/v1/sagas", response_model=SagaPage)
 async def list_sagas(
     request: Request, who: Annotated[Principal, require("loans:read")],
     state: str | None = None, loan_id: str | None = None,
@@ -78,7 +79,7 @@ async def list_sagas(
     return {"items": items, "counts": counts}
 
 
-@router.get("/v1/sagas/{saga_id}")
+@router.get("/v1/sagas/{saga_id}", response_model=SagaDetailOut)
 async def get_saga(saga_id: str, request: Request,
                    who: Annotated[Principal, require("loans:read")]) -> dict[str, Any]:
     operator_only(who)

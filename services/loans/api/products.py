@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
 
 from services.loans.api.deps import runtime
-from services.loans.api.schemas import ProductIn
+from services.loans.api.schemas import ProductDetailOut, ProductIn, ProductOut, ProductPage
 from services.loans.handlers import applications
 from services.loans.repository import products as products_repo
 from shared.auth import Principal, require
@@ -17,17 +16,17 @@ from shared.errors import NotFound
 router = APIRouter(prefix="/v1/products", tags=["products"])
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=ProductOut)
 async def create_product(
     body: ProductIn, request: Request, who: Annotated[Principal, require("products:write")],
-) -> JSONResponse:
+) -> dict[str, Any]:
     async with runtime(request).uow() as uow:
         product = await applications.create_product(uow, who.sub, body.name, body.terms())
         await uow.commit()
-    return JSONResponse(product.to_json(), status_code=201)
+    return product.to_json()
 
 
-@router.put("/{product_id}")
+@router.put("/{product_id}", response_model=ProductOut)
 async def update_product(
     product_id: str, body: ProductIn, request: Request,
     who: Annotated[Principal, require("products:write")],
@@ -40,7 +39,7 @@ async def update_product(
     return product.to_json()
 
 
-@router.get("")
+@router.get("", response_model=ProductPage)
 async def list_products(
     request: Request, who: Annotated[Principal, require("loans:read")],
 ) -> dict[str, Any]:
@@ -49,7 +48,7 @@ async def list_products(
     return {"items": [p.to_json() for p in items]}
 
 
-@router.get("/{product_id}")
+@router.get("/{product_id}", response_model=ProductDetailOut)
 async def get_product(
     product_id: str, request: Request, who: Annotated[Principal, require("loans:read")],
 ) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Request bodies. Money and rates are decimal strings; a JSON number is refused."""
+"""Request and response bodies. Money and rates are decimal strings; a JSON number for
+either is refused."""
 
 from __future__ import annotations
 
@@ -7,8 +8,17 @@ import re
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StringConstraints,
+    WithJsonSchema,
+)
 
+from services.loans.domain.loan import LoanStatus
 from services.loans.domain.products import (
     Amortization,
     DayCount,
@@ -21,7 +31,10 @@ from services.loans.domain.products import (
     PenaltyKind,
     ProductTerms,
 )
+from services.loans.domain.saga import SagaStatus, Step
 from shared.money import Amount, PositiveAmount
+
+AMOUNT_PATTERN = r"^-?\d{1,13}(\.\d{1,2})?$"
 
 _DECIMAL = re.compile(r"^\d{1,6}(\.\d{1,8})?$")
 
@@ -106,3 +119,350 @@ class OptionalReasonIn(Body):
 
 class CloseOfBusinessIn(Body):
     business_date: dt.date
+
+
+# -- responses -------------------------------------------------------------------
+# Money is a decimal string ("5000.00"), rates and fractions too ("0.24"); dates are
+# "YYYY-MM-DD", instants ISO 8601 with their offset. The routes build these shapes as
+# dicts; declaring them here lets FastAPI check every answer against them and lets the
+# OpenAPI document say what each route returns.
+
+Money = Annotated[str, StringConstraints(pattern=AMOUNT_PATTERN),
+                  WithJsonSchema({"type": "string", "pattern": AMOUNT_PATTERN,
+                                  "examples": ["5000.00"]})]
+"""An amount as a decimal string, at most two decimals."""
+
+Rate = Annotated[str, WithJsonSchema({
+    "type": "string", "examples": ["0.24"],
+    "description": "a decimal string: a fraction (\"0.24\" = 24 %) or, for a flat fee or "
+                   "penalty, an amount"})]
+
+Ratio = Annotated[str, StringConstraints(pattern=r"^\d+\.\d{4}$"),
+                  WithJsonSchema({"type": "string", "pattern": r"^\d+\.\d{4}$",
+                                  "examples": ["0.0471"]})]
+"""A share of the outstanding principal, four decimals ("0.0471" = 4.71 %)."""
+
+Timestamp = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
+"""An instant, ISO 8601 with its UTC offset."""
+
+
+class Out(BaseModel):
+    """A response body: exactly these fields (a field the route adds without declaring it
+    here fails the route's tests rather than reaching a client undocumented)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+# products
+class FeeOut(Out):
+    kind: FeeKind
+    value: Rate
+    timing: FeeTiming
+
+
+class PenaltyOut(Out):
+    kind: PenaltyKind
+    value: Rate
+    tolerance_days: int
+
+
+class ProductOut(Out):
+    """One version of a product with its terms."""
+
+    id: str
+    version: int
+    name: str
+    currency: str
+    is_current: bool
+    created_by: str
+    created_at: Timestamp
+    interest_method: InterestMethod
+    amortization: Amortization
+    frequency: Frequency
+    annual_rate: Rate
+    min_principal: Money
+    max_principal: Money
+    min_term: int
+    max_term: int
+    grace_principal: int
+    grace_interest: int
+    fees: list[FeeOut]
+    penalty: PenaltyOut | None
+    day_count: DayCount
+    allocation_order: list[Component]
+    overpayment_tolerance: Money
+
+
+class ProductDetailOut(ProductOut):
+    """The current version, and every version, oldest first."""
+
+    versions: list[ProductOut]
+
+
+class ProductPage(Out):
+    items: list[ProductOut]
+
+
+# loans
+class OutstandingOut(Out):
+    principal: Money
+    interest: Money
+    fees: Money
+    penalties: Money
+    total: Money
+
+
+class NextDueOut(Out):
+    installment: int
+    due_date: dt.date
+    amount: Money
+
+
+class InstallmentOut(Out):
+    number: int
+    due_date: dt.date
+    principal: Money
+    interest: Money
+    fees: Money
+    penalties: Money
+    total: Money
+    paid: Money
+    outstanding: Money
+    status: Literal["pending", "overdue", "paid", "written_off"]
+    paid_on: dt.date | None
+
+
+class LoanOut(Out):
+    id: str
+    client_id: str
+    partner_id: str
+    product_id: str
+    product_version: int
+    status: LoanStatus
+    principal: Money
+    term: int
+    currency: str
+    submitted_by: str
+    decided_by: str | None
+    decision_reason: str | None
+    disbursed_on: dt.date | None
+    closed_on: dt.date | None
+    written_off_on: dt.date | None
+    outstanding: OutstandingOut = Field(
+        description="what is owed, by component (zero until the loan is disbursed)")
+    days_in_arrears: int
+    arrears_bucket: str
+    next_due: NextDueOut | None
+    allowed_actions: list[str]
+
+
+class LoanApplicationOut(LoanOut):
+    """The application as submitted, with its schedule preview."""
+
+    schedule: list[InstallmentOut]
+    total_repayable: Money
+    schedule_note: str
+
+
+class ApprovedLoanOut(LoanOut):
+    saga_id: str = Field(description="the disbursement saga just started")
+
+
+class LoanPage(Out):
+    items: list[LoanOut]
+    next_after: str | None = Field(description="pass as ``after`` for the next page")
+
+
+class AllocationLineOut(Out):
+    installment: int
+    component: Component
+    amount: Money
+
+
+class RepaymentOut(Out):
+    payment_id: str
+    amount: Money
+    outcome: Literal["applied", "rejected"]
+    reason: str | None
+    allocation: list[AllocationLineOut]
+    received_at: Timestamp
+
+
+class ScheduleOut(Out):
+    loan_id: str
+    status: LoanStatus
+    installments: list[InstallmentOut]
+    total_repayable: Money
+    outstanding: OutstandingOut
+    repayments: list[RepaymentOut]
+
+
+# installments due on a date
+class DueInstallmentOut(Out):
+    loan_id: str
+    client_id: str
+    partner_id: str
+    installment: int
+    due_date: dt.date
+    total: Money
+    paid: Money
+    amount_due: Money
+    status: Literal["due", "partly_paid", "paid"]
+    days_in_arrears: int
+
+
+class DueByStatus(Out):
+    due: int
+    partly_paid: int
+    paid: int
+
+
+class DueTotals(Out):
+    """Over every page of the listing."""
+
+    count: int
+    amount_due: Money
+    paid: Money
+    total: Money
+    by_status: DueByStatus
+
+
+class DuePage(Out):
+    date: dt.date
+    currency: str
+    items: list[DueInstallmentOut]
+    totals: DueTotals
+    next_cursor: str | None = Field(description="pass as ``cursor`` for the next page")
+
+
+# portfolio at risk
+class ParOut(Out):
+    principal: Money
+    ratio: Ratio
+
+
+class ParSet(Out):
+    par1: ParOut
+    par30: ParOut
+    par90: ParOut
+
+
+class BucketOut(Out):
+    loans: int
+    principal: Money
+
+
+class ArrearsBuckets(Out):
+    current: BucketOut
+    days_1_30: BucketOut = Field(alias="1-30")
+    days_31_60: BucketOut = Field(alias="31-60")
+    days_61_90: BucketOut = Field(alias="61-90")
+    days_over_90: BucketOut = Field(alias="90+")
+
+
+class SnapshotOut(Out):
+    """The portfolio as one close of business left it."""
+
+    business_date: dt.date
+    loans_active: int
+    outstanding_principal: Money
+    par: ParSet
+    arrears_buckets: ArrearsBuckets
+
+
+class PortfolioOut(Out):
+    currency: str
+    as_of_business_date: dt.date | None = Field(
+        description="the last business date closed (null before the first close of business)")
+    loans_active: int
+    outstanding_principal: Money
+    par: ParSet
+    arrears_buckets: ArrearsBuckets
+    loans_by_status: dict[str, int]
+    last_snapshot: SnapshotOut | None
+
+
+class SnapshotPage(Out):
+    items: list[SnapshotOut]
+
+
+# the saga monitor
+class SagaData(Out):
+    client_id: str
+    partner_id: str
+    amount: Money
+    currency: str = "MAD"
+    msisdn: str | None = None
+    language: str | None = None
+    payout_deadline: Timestamp | None = None
+    reason: str | None = None
+    provider_reference: str | None = None
+
+
+class SagaOut(Out):
+    id: str
+    type: str
+    loan_id: str
+    state: SagaStatus
+    current_step: Step
+    deadline: Timestamp | None
+    compensating: bool
+    failed: bool
+    attempts: int
+    data: SagaData
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+class SagaPage(Out):
+    items: list[SagaOut]
+    counts: dict[str, int] = Field(description="every saga, by state")
+
+
+class TimelineEntryOut(Out):
+    at: Timestamp
+    event: str
+    from_state: str | None
+    to_state: str
+    detail: str
+
+
+class SagaDetailOut(SagaOut):
+    timeline: list[TimelineEntryOut]
+
+
+# close of business
+class CobCounts(Out):
+    """Rows touched by each step; a step appears once it has ended."""
+
+    installments_marked_overdue: int | None = None
+    penalties_applied: int | None = None
+    loans_reaged: int | None = None
+    repayment_due_events: int | None = None
+    in_arrears_events: int | None = None
+
+
+class RunLinks(Out):
+    self_: str = Field(alias="self")
+
+
+class CobRunOut(Out):
+    run_id: str
+    business_date: dt.date
+    status: Literal["running", "succeeded", "failed"]
+    step: str | None = Field(description="while running: the step it is in")
+    requested_by: str | None
+    attempts: int
+    started_at: Timestamp | None
+    heartbeat_at: Timestamp | None
+    finished_at: Timestamp | None
+    seconds: float | None
+    error: str | None
+    counts: CobCounts
+    portfolio: SnapshotOut | None = Field(
+        description="the date's PAR snapshot, once the run succeeded")
+    links: RunLinks
+
+
+class CobRunPage(Out):
+    items: list[CobRunOut]
