@@ -164,3 +164,69 @@ def test_migrations_are_named_and_ordered(tmp_path) -> None:
     (tmp_path / "3_bad.sql").write_text("select 3")
     with pytest.raises(MigrationError):
         discover(tmp_path)
+
+
+class TestLimits:
+    def test_every_session_carries_statement_lock_and_idle_timeouts(self) -> None:
+        from shared.db import NO_STATEMENT_TIMEOUT, DbLimits, server_settings
+
+        s = server_settings("loans", DbLimits(15, 5, 30), role="http")
+        assert (s["statement_timeout"], s["lock_timeout"],
+                s["idle_in_transaction_session_timeout"]) == ("15000", "5000", "30000")
+        assert s["search_path"] == "loans" and s["application_name"] == "noria-loans-http"
+        assert NO_STATEMENT_TIMEOUT.server_settings()["statement_timeout"] == "0"
+        assert NO_STATEMENT_TIMEOUT.server_settings()["lock_timeout"] != "0"
+
+    def test_limits_are_settings_overridable_per_service(
+            self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("NORIA_DATABASE_URL", "postgresql://x/y")
+        monkeypatch.setenv("NORIA_DB_STATEMENT_TIMEOUT_S", "3")
+        s = ServiceSettings()
+        assert s.db_statement_timeout_s == 3
+        assert s.db_acquire_timeout_s > 0 and s.retention_days > 7
+
+    @pytest.mark.parametrize("exc", ["QueryCanceledError", "LockNotAvailableError",
+                                     "ConnectionWaitTimeout"])
+    def test_a_cancelled_statement_or_a_full_pool_is_503_with_retry_after(
+            self, exc: str) -> None:
+        import asyncpg
+
+        from shared.db import ConnectionWaitTimeout
+
+        error = (ConnectionWaitTimeout("no connection") if exc == "ConnectionWaitTimeout"
+                 else getattr(asyncpg.exceptions, exc)("canceling statement"))
+        app = FastAPI()
+        install_error_handlers(app)
+
+        @app.get("/x")
+        async def x() -> None:
+            raise error
+
+        resp = TestClient(app, raise_server_exceptions=False).get("/x")
+        assert resp.status_code == 503
+        assert resp.headers["content-type"] == "application/problem+json"
+        assert int(resp.headers["retry-after"]) >= 1
+
+
+class TestRetryPolicy:
+    def test_backoff_grows_exponentially_with_jitter_and_is_capped(self) -> None:
+        from shared.retry import RetryPolicy
+
+        p = RetryPolicy(attempts=5, wait_initial_s=0.2, wait_max_s=1.0)
+        for _ in range(50):
+            assert 0.2 <= p.backoff_s(1) <= 0.4
+            assert 0.4 <= p.backoff_s(2) <= 0.6
+            assert p.backoff_s(10) == 1.0
+
+    def test_a_handlers_timeout_is_its_failure_not_a_database_outage(self) -> None:
+        import asyncpg
+
+        from shared.db import ConnectionWaitTimeout
+        from shared.inbox import DatabaseUnreachable, handler_failure, waits_for_database
+
+        assert handler_failure(TimeoutError("provider did not answer"))
+        assert handler_failure(ConnectionRefusedError("provider refused"))
+        assert handler_failure(asyncpg.exceptions.QueryCanceledError("statement timeout"))
+        assert waits_for_database(asyncpg.exceptions.AdminShutdownError("restart"))
+        assert waits_for_database(ConnectionWaitTimeout("pool full"))
+        assert waits_for_database(DatabaseUnreachable("refused"))
