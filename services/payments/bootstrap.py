@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from services.payments import state
 from services.payments.api import callbacks, ledger, listing, payments, refunds
 from services.payments.consumers import consumer_specs
+from services.payments.handlers.collections import wallet_confirmations
 from services.payments.jobs import payout_wakeups, payout_worker
 from services.payments.settings import PaymentsSettings
 from shared.app import ServiceSpec, create_app
@@ -28,7 +29,7 @@ def build_spec(settings: PaymentsSettings | None = None) -> ServiceSpec:
         routers=[payments.router, callbacks.router, ledger.router, listing.router,
                  refunds.router],
         consumers=consumer_specs(settings),
-        background=[payout_worker, payout_wakeups],
+        background=[payout_worker, payout_wakeups, wallet_confirmations],
         migrations_dir=MIGRATIONS,
         title="Noria payments service",
         description=DESCRIPTION,

@@ -14,3 +14,18 @@ CALLBACKS = Counter(
 PROVIDER_CALLS = Counter(
     "noria_payments_provider_calls_total", "Calls made to a provider, by what it answered",
     ["provider", "call", "seen"])
+WALLET_REPORTS = Counter(
+    "noria_payments_wallet_reports_total",
+    "Wallet-reported repayments by what the provider made of them",
+    ["provider", "outcome"])
+RECONCILIATION_RUNS = Counter(
+    "noria_payments_reconciliation_runs_total", "Reconciliation runs",
+    ["provider", "trigger", "outcome"])
+RECONCILIATION_ALERTS = Counter(
+    "noria_payments_reconciliation_alerts_total",
+    "Reconciliation mismatches raised (each once per provider, day and reference)",
+    ["provider", "mismatch"])
+RECONCILIATION_OPEN_ALERTS = Gauge(
+    "noria_payments_reconciliation_alerts_open",
+    "Open reconciliation alerts of the provider's last reconciled day",
+    ["provider"])

@@ -46,6 +46,21 @@ class PaymentsSettings(ServiceSettings):
     payout_expiry_grace_s: float = 5.0
     payout_batch_size: int = 20
     refund_deadline_s: float = 900.0
+    wallet_confirm_window_s: float = Field(default=3600.0, gt=0, description=(
+        "a wallet-reported repayment the provider has not confirmed by then ends "
+        "rejected_unconfirmed (nothing credited, nothing refunded)"))
+    wallet_confirm_interval_s: float = Field(default=2.0, gt=0, description=(
+        "first wait between status queries of an unconfirmed wallet report (doubling)"))
+    wallet_confirm_max_backoff_s: float = Field(default=300.0, gt=0)
+    reconciliation_enabled: bool = True
+    reconciliation_interval_s: float = Field(default=3600.0, gt=0, description=(
+        "today's business day is reconciled this often, per provider"))
+    reconciliation_yesterday_after_s: float = Field(default=1800.0, ge=0, description=(
+        "yesterday is reconciled once this long after the business day's midnight "
+        "(Africa/Casablanca), when the provider's statement of it is complete"))
+    reconciliation_tick_s: float = Field(default=30.0, gt=0)
+    reconciliation_lease_s: float = Field(default=120.0, gt=0, description=(
+        "the scheduler's lease: one replica runs it, another takes over after this"))
 
     @field_validator("providers")
     @classmethod

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
 
-from services.payments.api.deps import runtime, settings
+from services.payments.api.deps import providers, runtime, settings
 from services.payments.api.schemas import (
     PaymentOut,
     PayoutOut,
@@ -16,14 +17,22 @@ from services.payments.api.schemas import (
     RepaymentAccepted,
     RepaymentRequest,
 )
-from services.payments.handlers.collections import record_collection
+from services.payments.handlers.collections import (
+    check_with_provider,
+    provider_reference,
+    record_collection,
+    refuse,
+    same_reference,
+)
+from services.payments.metrics import WALLET_REPORTS
 from services.payments.repository import payments as payments_repo
 from services.payments.repository import payouts as payouts_repo
 from services.payments.repository import refunds as refunds_repo
 from services.payments.repository.payouts import Payout
 from shared import idempotency
 from shared.auth import Principal, require
-from shared.errors import Conflict, NotFound
+from shared.clock import system_clock
+from shared.errors import Conflict, InvalidInput, NotFound
 from shared.money import format_amount
 
 router = APIRouter(tags=["payments"])
@@ -57,7 +66,8 @@ def _payout_view(payout: Payout) -> PayoutOut:
 
 
 @router.post("/v1/repayments", status_code=202, response_model=RepaymentAccepted,
-             summary="A wallet reports a repayment it collected (idempotent)")
+             summary="A wallet reports a repayment it collected (idempotent; confirmed "
+                     "with the provider before anything is credited)")
 async def create_repayment(
     body: RepaymentRequest, request: Request,
     principal: Annotated[Principal, require("repayments:write")],
@@ -66,26 +76,60 @@ async def create_repayment(
     key = idempotency.check_key(idempotency_key)
     s = settings(request)
     partner = principal.partner_id or principal.sub
-    provider = partner if s.provider(partner) else s.default_provider
+    if body.provider is not None:
+        if s.provider(body.provider) is None:
+            raise InvalidInput(f"no mobile-money provider named {body.provider!r} is "
+                               f"configured (one of {sorted(s.providers)})", field="provider")
+        provider = body.provider
+    else:
+        provider = partner if s.provider(partner) else s.default_provider
+    reference = provider_reference(body.provider_reference)
+    client = providers(request).get(provider)
+    assert client is not None
+    # The status query by the provider's reference, outside any transaction.
+    verdict = await check_with_provider(
+        client, reference, loan_id=body.loan_id, amount=body.amount, currency=body.currency,
+        payer_msisdn=body.payer_msisdn)
     scope = f"repayments:{partner}"
-    async with runtime(request).uow() as uow:
+    rt = runtime(request)
+    async with rt.uow() as uow:
         replay = await idempotency.begin(uow, scope, key, body.model_dump(mode="json"))
         if replay is not None:
             return JSONResponse(replay.body, status_code=replay.status)
-        external_ref = f"{partner}:{body.external_ref}"
-        if await payments_repo.payment_by_ref(uow.conn, provider, "api", external_ref):
-            raise Conflict(f"a repayment with external_ref {body.external_ref!r} was "
-                           "already received under another Idempotency-Key",
-                           field="external_ref")
-        payment_id, _ = await record_collection(
-            uow, loan_id=body.loan_id, amount=body.amount, currency=body.currency,
-            payer_msisdn=body.payer_msisdn, provider=provider, source="api",
-            partner_id=partner, external_ref=external_ref, provider_reference=None,
-            reported_ref=body.external_ref)
+        first = await payments_repo.payment_by_provider_reference(uow.conn, provider,
+                                                                  reference)
+        if first is not None:  # reported before, by a callback or a wallet: that payment
+            if first["amount"] != body.amount or not same_reference(first["loan_id"],
+                                                                    body.loan_id):
+                raise Conflict(
+                    f"{provider} transaction {reference} was already recorded as payment "
+                    f"{first['id']} for {format_amount(first['amount'])} on loan "
+                    f"{first['loan_id']}", field="provider_reference")
+            await payments_repo.adopt(uow.conn, first["id"], partner)
+            payment = first
+        else:
+            if verdict.outcome == "refuted":
+                raise refuse(verdict)  # nothing written
+            external_ref = f"{partner}:{body.external_ref}"
+            if await payments_repo.payment_by_ref(uow.conn, provider, "api", external_ref):
+                raise Conflict(f"a repayment with external_ref {body.external_ref!r} was "
+                               "already received under another Idempotency-Key",
+                               field="external_ref")
+            payment, _ = await record_collection(
+                uow, loan_id=body.loan_id, amount=body.amount, currency=body.currency,
+                payer_msisdn=body.payer_msisdn, provider=provider, source="api",
+                partner_id=partner, external_ref=external_ref, provider_reference=reference,
+                reported_ref=body.external_ref, confirmed=verdict.outcome == "confirmed",
+                confirm_deadline=system_clock() + dt.timedelta(
+                    seconds=s.wallet_confirm_window_s))
+            if payment["partner_id"] is None:
+                await payments_repo.adopt(uow.conn, payment["id"], partner)
+        payment_id = payment["id"]
         response = RepaymentAccepted(payment_id=str(payment_id),
-                                     status="received").model_dump(mode="json")
+                                     status=payment["status"]).model_dump(mode="json")
         await idempotency.complete(uow, scope, key, 202, response)
         await uow.commit()
+    WALLET_REPORTS.labels(provider, "first_report" if first is None else "already_known").inc()
     return JSONResponse(response, status_code=202,
                         headers={"Location": f"/v1/payments/{payment_id}"})
 

@@ -50,6 +50,12 @@ class RepaymentRequest(BaseModel):
     currency: Currency
     payer_msisdn: Msisdn
     external_ref: Ref
+    provider_reference: Ref = Field(description=(
+        "the provider's transaction reference (e.g. `SIM-…`): the payment is confirmed "
+        "with the provider by it before anything is credited"))
+    provider: Ref | None = Field(default=None, description=(
+        "the provider that moved the money; default: the wallet's own if it is one, "
+        "else the default provider"))
 
 
 class RetryRequest(BaseModel):
@@ -66,7 +72,10 @@ class RepaymentAccepted(Out):
     """``202``: the repayment is recorded; loans allocates it (``Location`` names it)."""
 
     payment_id: str
-    status: str = Field(description="always `received`")
+    status: str = Field(description=(
+        "`received` (confirmed by the provider and credited), `unconfirmed` (waiting for "
+        "the provider's confirmation), or the status of the first payment of this "
+        "provider transaction"))
 
 
 class RefundOut(Out):
@@ -88,8 +97,8 @@ class PaymentOut(Out):
     loan_id: str
     amount: Money
     currency: str
-    status: str = Field(description="received, posted, refund_pending, refunded or "
-                                    "refund_failed")
+    status: str = Field(description="unconfirmed, rejected_unconfirmed, received, posted, "
+                                    "refund_pending, refunded or refund_failed")
     payer_msisdn: str | None
     provider: str
     source: str = Field(description="`api` (a wallet's call) or `callback` (a provider's)")

@@ -18,7 +18,12 @@ import httpx
 import orjson
 
 from services.payments.domain.payouts import Action, decide
-from services.payments.handlers.collections import record_collection
+from services.payments.handlers.collections import (
+    provider_reference,
+    record_collection,
+    same_msisdn,
+    same_reference,
+)
 from services.payments.handlers.payouts import resolve
 from services.payments.metrics import CALLBACKS
 from services.payments.providers.gsma import ProviderClient, party
@@ -94,9 +99,10 @@ async def _remember(runtime: Runtime, provider: str, webhook_id: str, outcome: s
 
 async def collection_callback(runtime: Runtime, provider: str, client: ProviderClient,
                               body: dict[str, Any], webhook_id: str) -> CollectionOutcome:
-    ref = body.get("transactionReference")
-    if not isinstance(ref, str) or not ref:
+    raw_ref = body.get("transactionReference")
+    if not isinstance(raw_ref, str) or not raw_ref:
         raise InvalidInput("transactionReference is required", field="transactionReference")
+    ref = provider_reference(raw_ref, field="transactionReference")
     try:
         amount = parse_amount(body.get("amount"))
     except ValueError as exc:
@@ -123,20 +129,23 @@ async def collection_callback(runtime: Runtime, provider: str, client: ProviderC
         raise InvalidInput(
             f"amount_mismatch: the callback says {amount} {currency}, {provider} says "
             f"{txn.amount} {txn.currency}", field="amount")
-    if txn.credit_account != loan_ref or (msisdn and txn.debit_msisdn != msisdn):
+    same_loan = same_reference(txn.credit_account, loan_ref)
+    if not same_loan or (msisdn and not same_msisdn(txn.debit_msisdn, msisdn)):
         raise InvalidInput("the callback's parties differ from the provider's transaction",
-                           field="creditParty" if txn.credit_account != loan_ref
-                           else "debitParty")
+                           field="creditParty" if not same_loan else "debitParty")
+    assert txn.credit_account is not None
     async with runtime.uow() as uow:
         if not await webhooks_repo.record_webhook(uow.conn, provider, webhook_id, "collection"):
             raise Conflict(f"webhook-id {webhook_id} was already received: a replay",
                            field="webhook-id")
-        payment_id, created = await record_collection(
-            uow, loan_id=loan_ref, amount=txn.amount, currency=txn.currency,
+        # One provider transaction, one payment: a wallet's report of it recorded
+        # before (unconfirmed) is credited now; one already credited stays as it is.
+        payment, created = await record_collection(
+            uow, loan_id=txn.credit_account, amount=txn.amount, currency=txn.currency,
             payer_msisdn=txn.debit_msisdn, provider=provider, source="callback",
             partner_id=None, external_ref=ref, provider_reference=ref)
         await uow.commit()
-    return CollectionOutcome("accepted" if created else "duplicate", str(payment_id))
+    return CollectionOutcome("accepted" if created else "duplicate", str(payment["id"]))
 
 
 async def payout_callback(runtime: Runtime, settings: PaymentsSettings, provider: str,

@@ -116,6 +116,12 @@ async def start_refund(uow: UnitOfWork, settings: PaymentsSettings, row: asyncpg
     pid: uuid.UUID = row["id"]
     if amount <= 0:
         return
+    if row["confirmed_at"] is None:
+        # Never pay out money the provider has not confirmed we received (PostgreSQL
+        # refuses such a refund payout too).
+        log.warning("payment %s is %s: not confirmed by the provider, so nothing is "
+                    "refunded", pid, row["status"])
+        return
     await ledger_repo.post(conn, postings.refund_due(str(pid), row["loan_id"], amount))
     msisdn = row["payer_msisdn"] or payer_msisdn
     if msisdn is None:

@@ -14,19 +14,82 @@ from services.payments.repository import Conn
 
 PAYMENT_COLS = ("id, loan_id, amount, currency, payer_msisdn, provider, source, partner_id,"
                 " external_ref, provider_reference, status, rejection_reason, received_at,"
-                " updated_at")
+                " updated_at, confirmed_at")
+
+# A wallet's report waiting for the provider, and one the provider never confirmed.
+UNCONFIRMED = "unconfirmed"
+REJECTED_UNCONFIRMED = "rejected_unconfirmed"
+NOT_CREDITED = (UNCONFIRMED, REJECTED_UNCONFIRMED)
 
 
 async def insert_payment(conn: Conn, *, payment_id: uuid.UUID, loan_id: str,
                          amount: Decimal, currency: str, payer_msisdn: str | None,
                          provider: str, source: str, partner_id: str | None,
-                         external_ref: str, provider_reference: str | None) -> bool:
+                         external_ref: str, provider_reference: str | None,
+                         confirmed_at: dt.datetime | None = None,
+                         confirm_deadline: dt.datetime | None = None) -> bool:
+    """Record a payment: credited (``confirmed_at`` given, status ``received``) or
+    ``unconfirmed`` until ``confirm_deadline``. False if one like it exists (same
+    provider transaction, or same provider/source/external_ref)."""
     row = await conn.fetchval(
         "INSERT INTO payments (id, loan_id, amount, currency, payer_msisdn, provider, source,"
-        " partner_id, external_ref, provider_reference) VALUES ($1, $2, $3, $4, $5, $6, $7,"
-        " $8, $9, $10) ON CONFLICT DO NOTHING RETURNING 1",
+        " partner_id, external_ref, provider_reference, status, confirmed_at,"
+        " confirm_next_at, confirm_deadline) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9,"
+        " $10, CASE WHEN $11::timestamptz IS NULL THEN 'unconfirmed' ELSE 'received' END,"
+        " $11, CASE WHEN $11::timestamptz IS NULL THEN now() END, $12)"
+        " ON CONFLICT DO NOTHING RETURNING 1",
         payment_id, loan_id, amount, currency, payer_msisdn, provider, source, partner_id,
-        external_ref, provider_reference)
+        external_ref, provider_reference, confirmed_at, confirm_deadline)
+    return row is not None
+
+
+async def confirm(conn: Conn, payment_id: uuid.UUID, at: dt.datetime, *,
+                  amount: Decimal | None = None, loan_id: str | None = None
+                  ) -> asyncpg.Record | None:
+    """``unconfirmed``/``rejected_unconfirmed`` → ``received`` (the provider confirmed it),
+    with the provider's ``amount`` and ``loan_id`` when given (its word wins over the
+    wallet's report); the row after, or None if it was not waiting (already credited)."""
+    return await conn.fetchrow(
+        f"UPDATE payments SET status = 'received', confirmed_at = $2, updated_at = now(),"
+        f" rejection_reason = NULL, amount = coalesce($3, amount),"
+        f" loan_id = coalesce($4, loan_id) WHERE id = $1"
+        f" AND status IN ('unconfirmed', 'rejected_unconfirmed') RETURNING {PAYMENT_COLS}",
+        payment_id, at, amount, loan_id)
+
+
+async def adopt(conn: Conn, payment_id: uuid.UUID, partner_id: str) -> None:
+    """A wallet reported a transaction a callback recorded first: it may read it too."""
+    await conn.execute("UPDATE payments SET partner_id = $2 WHERE id = $1"
+                       " AND partner_id IS NULL", payment_id, partner_id)
+
+
+async def claim_unconfirmed(conn: Conn, *, now: dt.datetime, lease_s: float, limit: int,
+                            only: list[uuid.UUID] | None = None) -> list[asyncpg.Record]:
+    """Claim wallet reports due for a confirmation attempt (a lease; replicas share)."""
+    return list(await conn.fetch(
+        f"UPDATE payments p SET confirm_next_at = $1 + make_interval(secs => $2),"
+        f" confirm_attempts = p.confirm_attempts + 1"
+        f" WHERE p.id IN (SELECT id FROM payments WHERE status = 'unconfirmed'"
+        f" AND confirm_next_at <= $1 AND ($4::uuid[] IS NULL OR id = ANY($4::uuid[]))"
+        f" ORDER BY confirm_next_at LIMIT $3 FOR UPDATE SKIP LOCKED)"
+        f" RETURNING {', '.join('p.' + c.strip() for c in PAYMENT_COLS.split(','))},"
+        f" p.confirm_attempts, p.confirm_deadline",
+        now, lease_s, limit, only))
+
+
+async def retry_confirmation(conn: Conn, payment_id: uuid.UUID, next_at: dt.datetime,
+                             answer: str) -> None:
+    await conn.execute(
+        "UPDATE payments SET confirm_next_at = $2, confirm_last_answer = $3"
+        " WHERE id = $1 AND status = 'unconfirmed'", payment_id, next_at, answer[:500])
+
+
+async def reject_unconfirmed(conn: Conn, payment_id: uuid.UUID, reason: str) -> bool:
+    """``unconfirmed`` → ``rejected_unconfirmed``: nothing was credited, nothing is owed."""
+    row = await conn.fetchval(
+        "UPDATE payments SET status = 'rejected_unconfirmed', rejection_reason = $2,"
+        " confirm_last_answer = $2, updated_at = now()"
+        " WHERE id = $1 AND status = 'unconfirmed' RETURNING 1", payment_id, reason[:500])
     return row is not None
 
 
@@ -69,7 +132,7 @@ async def set_payment_status(conn: Conn, payment_id: uuid.UUID, status: str,
 async def payment_by_provider_reference(conn: Conn, provider: str,
                                         provider_reference: str) -> asyncpg.Record | None:
     return await conn.fetchrow(
-        "SELECT id FROM payments WHERE provider = $1 AND provider_reference = $2",
+        f"SELECT {PAYMENT_COLS} FROM payments WHERE provider = $1 AND provider_reference = $2",
         provider, provider_reference)
 
 

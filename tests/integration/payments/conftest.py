@@ -188,6 +188,22 @@ class Rig:
                                       headers=headers)
 
 
+async def paid_at_provider(rig: Rig, loan_id: str, amount: str, msisdn: str | None = None,
+                           *, callback: bool = False) -> tuple[str, str]:
+    """A client pays ``amount`` to ``loan_id`` from a fresh wallet at the simulator;
+    ``(msisdn, the provider's transaction reference)``. Without ``callback`` the
+    provider's callback is lost, so only a wallet's report (or reconciliation) tells us."""
+    msisdn = msisdn or new_msisdn()
+    if not callback:
+        await rig.configure(msisdn, lose_callbacks=True)
+    resp = await rig.sim.post("/sim/cash-in", json={"msisdn": msisdn, "amount": amount})
+    assert resp.status_code == 201, resp.text
+    resp = await rig.sim.post("/sim/collections", json={"msisdn": msisdn, "amount": amount,
+                                                        "reference": loan_id})
+    assert resp.status_code == 201, resp.text
+    return msisdn, str(resp.json()["transactionReference"])
+
+
 def new_msisdn() -> str:
     return "+2126" + str(uuid.uuid4().int)[:8]
 

@@ -7,14 +7,21 @@ from typing import Any
 
 import pytest
 
-from tests.integration.payments.conftest import Rig, new_id, new_msisdn
+from tests.integration.payments.conftest import Rig, new_id, new_msisdn, paid_at_provider
 
 pytestmark = pytest.mark.integration
 
 
 def body(loan: str, **over: Any) -> dict[str, Any]:
     return {"loan_id": loan, "amount": "250.00", "currency": "MAD",
-            "payer_msisdn": new_msisdn(), "external_ref": new_id("wallet-tx"), **over}
+            "payer_msisdn": new_msisdn(), "external_ref": new_id("wallet-tx"),
+            "provider_reference": new_id("SIM-UNKNOWN"), **over}
+
+
+async def paid(rig: Rig, loan: str, **over: Any) -> dict[str, Any]:
+    """A report of a payment the provider did make (its callback lost)."""
+    msisdn, reference = await paid_at_provider(rig, loan, "250.00")
+    return body(loan, payer_msisdn=msisdn, provider_reference=reference, **over)
 
 
 async def written(rig: Rig, loan: str) -> tuple[int, int]:
@@ -28,7 +35,7 @@ async def written(rig: Rig, loan: str) -> tuple[int, int]:
 async def test_a_wallet_repayment_is_received_once_per_key(rig: Rig) -> None:
     loan, key = new_id("loan"), str(uuid.uuid4())
     headers = {**rig.auth("wallet", "wallet-a"), "Idempotency-Key": key}
-    payload = body(loan)
+    payload = await paid(rig, loan)
     first = await rig.api.post("/v1/repayments", json=payload, headers=headers)
     assert first.status_code == 202, first.text
     assert first.json()["status"] == "received"
@@ -49,9 +56,10 @@ async def test_a_wallet_repayment_is_received_once_per_key(rig: Rig) -> None:
 async def test_a_reused_key_with_another_body_is_refused_and_writes_nothing(rig: Rig) -> None:
     loan, key = new_id("loan"), str(uuid.uuid4())
     headers = {**rig.auth("wallet", "wallet-a"), "Idempotency-Key": key}
-    first = await rig.api.post("/v1/repayments", json=body(loan), headers=headers)
+    payload = await paid(rig, loan)
+    first = await rig.api.post("/v1/repayments", json=payload, headers=headers)
     assert first.status_code == 202
-    resp = await rig.api.post("/v1/repayments", json=body(loan, amount="251.00"),
+    resp = await rig.api.post("/v1/repayments", json={**payload, "amount": "251.00"},
                               headers=headers)
     assert resp.status_code == 422
     assert resp.headers["content-type"] == "application/problem+json"
@@ -59,12 +67,13 @@ async def test_a_reused_key_with_another_body_is_refused_and_writes_nothing(rig:
     assert await written(rig, loan) == (1, 1)
 
 
-async def test_the_same_external_ref_under_another_key_is_a_conflict(rig: Rig) -> None:
+async def test_the_same_external_ref_for_another_transaction_is_a_conflict(rig: Rig) -> None:
     loan = new_id("loan")
-    payload = body(loan)
-    for expected in (202, 409):
+    payload = await paid(rig, loan)
+    other = await paid(rig, loan, external_ref=payload["external_ref"])
+    for sent, expected in ((payload, 202), (other, 409)):
         headers = {**rig.auth("wallet", "wallet-a"), "Idempotency-Key": str(uuid.uuid4())}
-        resp = await rig.api.post("/v1/repayments", json=payload, headers=headers)
+        resp = await rig.api.post("/v1/repayments", json=sent, headers=headers)
         assert resp.status_code == expected, resp.text
     assert resp.json()["errors"][0]["field"] == "external_ref"
     assert await written(rig, loan) == (1, 1)
@@ -80,6 +89,9 @@ async def test_the_same_external_ref_under_another_key_is_a_conflict(rig: Rig) -
     ({"payer_msisdn": "0612345678"}, "payer_msisdn"),
     ({"loan_id": ""}, "loan_id"),
     ({"surprise": "x"}, "surprise"),
+    ({"provider_reference": ""}, "provider_reference"),
+    ({"provider_reference": "SIM 12"}, "provider_reference"),
+    ({"provider": "nowhere"}, "provider"),
 ])
 async def test_bad_input_is_a_problem_naming_the_field_and_writes_nothing(
     rig: Rig, change: dict[str, Any], field: str
@@ -94,6 +106,18 @@ async def test_bad_input_is_a_problem_naming_the_field_and_writes_nothing(
     async with rig.pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM idempotency_keys WHERE key = $1",
                                    key) == 0
+
+
+async def test_the_provider_reference_is_required(rig: Rig) -> None:
+    loan, key = new_id("loan"), str(uuid.uuid4())
+    headers = {**rig.auth("wallet", "wallet-a"), "Idempotency-Key": key}
+    payload = body(loan)
+    del payload["provider_reference"]
+    resp = await rig.api.post("/v1/repayments", json=payload, headers=headers)
+    assert resp.status_code == 422, resp.text
+    assert resp.headers["content-type"] == "application/problem+json"
+    assert "provider_reference" in [e["field"] for e in resp.json()["errors"]]
+    assert await written(rig, loan) == (0, 0)
 
 
 async def test_a_missing_idempotency_key_is_named(rig: Rig) -> None:

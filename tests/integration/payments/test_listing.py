@@ -8,17 +8,26 @@ from typing import Any
 
 import pytest
 
-from tests.integration.payments.conftest import Rig, disburse, new_id, new_msisdn
+from tests.integration.payments.conftest import (
+    Rig,
+    disburse,
+    new_id,
+    new_msisdn,
+    paid_at_provider,
+)
 
 pytestmark = pytest.mark.integration
 
 
 async def repay(rig: Rig, partner: str, amount: str) -> str:
+    loan = new_id("loan")
+    msisdn, reference = await paid_at_provider(rig, loan, amount)
     resp = await rig.api.post(
         "/v1/repayments", headers={**rig.auth("wallet", partner),
                                    "Idempotency-Key": str(uuid.uuid4())},
-        json={"loan_id": new_id("loan"), "amount": amount, "currency": "MAD",
-              "payer_msisdn": new_msisdn(), "external_ref": new_id("tx")})
+        json={"loan_id": loan, "amount": amount, "currency": "MAD",
+              "payer_msisdn": msisdn, "external_ref": new_id("tx"),
+              "provider_reference": reference})
     assert resp.status_code == 202, resp.text
     return str(resp.json()["payment_id"])
 

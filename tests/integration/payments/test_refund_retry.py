@@ -11,7 +11,13 @@ import httpx
 import orjson
 import pytest
 
-from tests.integration.payments.conftest import Rig, new_id, new_msisdn, rejected
+from tests.integration.payments.conftest import (
+    Rig,
+    new_id,
+    new_msisdn,
+    paid_at_provider,
+    rejected,
+)
 from tests.integration.payments.test_collections import collect
 
 pytestmark = pytest.mark.integration
@@ -140,10 +146,13 @@ async def test_a_retry_needs_an_operator_and_an_idempotency_key(rig: Rig) -> Non
 async def test_a_refund_with_no_payer_wallet_is_paid_to_the_wallet_the_operator_gives(
         rig: Rig) -> None:
     loan = new_id("no-such-loan")
+    payer, reference = await paid_at_provider(rig, loan, "75.00")
     resp = await rig.api.post(
         "/v1/repayments", headers={**rig.auth("wallet", "wallet-nw"), **key()},
         json={"loan_id": loan, "amount": "75.00", "currency": "MAD",
-              "payer_msisdn": new_msisdn(), "external_ref": new_id("tx")})
+              "payer_msisdn": payer, "external_ref": new_id("tx"),
+              "provider_reference": reference})
+    assert resp.json()["status"] == "received", resp.text
     payment_id = resp.json()["payment_id"]
     async with rig.pool.acquire() as conn:  # as a wallet that reported no payer would
         await conn.execute("UPDATE payments SET payer_msisdn = NULL WHERE id = $1",
