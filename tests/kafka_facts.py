@@ -88,14 +88,17 @@ async def end_offsets(bootstrap: str, topics: Sequence[str]) -> dict[TopicPartit
 
 
 async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
+    # A consumer's cluster metadata tracks only the topics it was told about: add the
+    # topic to the client's metadata first, then wait until the broker reports it.
     deadline = time.monotonic() + 10
     while True:
-        parts = consumer.partitions_for_topic(topic)
+        await consumer._client.add_topic(topic)
+        parts = consumer._client.cluster.partitions_for_topic(topic)
         if parts:
             return set(parts)
         if time.monotonic() > deadline:
             raise AssertionError(f"topic {topic} has no partitions (does it exist?)")
-        await consumer.topics()   # refreshes the cluster metadata
+        await consumer._client.force_metadata_update()
         await asyncio.sleep(0.1)
 
 
