@@ -50,6 +50,7 @@ PROCESSES: list[Process] = [
     Process("smsc-sim", "simulators.smsc", 8191, "NORIA_SMSC_", uses_database=False,
             migrate=False, extra_env={"NORIA_SMSC_SMPP_PORT": "2775"}),
     Process("notifications", "services.notifications", 8104, "NORIA_NOTIFICATIONS_"),
+    Process("savings", "services.savings", 8105, "NORIA_SAVINGS_"),
     Process("console", "console", 8100, "NORIA_CONSOLE_", uses_database=False, migrate=False),
 ]
 

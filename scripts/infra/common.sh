@@ -10,7 +10,7 @@ NORIA_STATE_DIR="${NORIA_STATE_DIR:-$NORIA_REPO_DIR/.noria}"
 
 # The services that own a database schema / Kafka topics.
 # shellcheck disable=SC2034  # used by the scripts that source this file
-NORIA_SERVICES=(clients loans payments notifications)
+NORIA_SERVICES=(clients loans payments notifications savings)
 
 log() { printf '[infra] %s\n' "$*"; }
 warn() { printf '[infra] WARNING: %s\n' "$*" >&2; }

@@ -24,6 +24,8 @@ import yaml
 from pydantic import AliasChoices, AliasPath
 from pydantic_settings import BaseSettings
 
+from shared.contracts import savings as savings_contracts
+from shared.kafka import TOPICS as PLATFORM_TOPICS
 from tests.deploy.kustomize import Resource, containers, render
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,8 +36,14 @@ DOCKERIGNORE = ROOT / ".dockerignore"
 K8S = ROOT / "deploy" / "k8s"
 OVERLAYS = ("dev", "prod")
 
-SERVICES = ("clients", "loans", "payments", "notifications")
-SERVICE_PORTS = {"clients": 8101, "loans": 8102, "payments": 8103, "notifications": 8104}
+SERVICES = ("clients", "loans", "payments", "notifications", "savings")
+SERVICE_PORTS = {"clients": 8101, "loans": 8102, "payments": 8103, "notifications": 8104,
+                 "savings": 8105}
+
+# Every topic the deployments create: the platform's (shared/kafka.py) and savings' own
+# (which the savings service also ensures at start-up).
+TOPICS = tuple(dict.fromkeys((*PLATFORM_TOPICS, savings_contracts.EVENTS,
+                              savings_contracts.COMMANDS)))
 
 # python -m <module>  ->  where its configuration is read:
 #   "pkg.settings:Class"  a pydantic-settings class (``pkg.settings`` alone: the one
@@ -48,6 +56,7 @@ RUNNABLES: dict[str, str] = {
     "services.loans": "services.loans.settings:LoansSettings",
     "services.payments": "services.payments.settings:PaymentsSettings",
     "services.notifications": "services.notifications.settings:NotificationsSettings",
+    "services.savings": "services.savings.settings:SavingsSettings",
     "simulators.mobile_money": "environ:simulators.mobile_money",
     "simulators.smsc": "environ:simulators.smsc",
     "console": "console.settings:ConsoleSettings",

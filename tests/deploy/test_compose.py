@@ -18,13 +18,13 @@ from typing import Any
 import jsonschema
 import pytest
 
-from shared.kafka import TOPICS
 from tests.deploy.common import (
     DOCKERFILE,
     DOCKERIGNORE,
     ROOT,
     SERVICE_PORTS,
     SERVICES,
+    TOPICS,
     compose,
     compose_environment,
     env_example,

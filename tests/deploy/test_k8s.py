@@ -18,13 +18,13 @@ import jsonschema
 import kubernetes_validate
 import pytest
 
-from shared.kafka import TOPICS
 from tests.deploy.common import (
     K8S,
     OVERLAYS,
     ROOT,
     SERVICE_PORTS,
     SERVICES,
+    TOPICS,
     by_kind,
     container_envs,
     find,

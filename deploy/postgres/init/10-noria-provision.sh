@@ -15,5 +15,6 @@ psql -X -q -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname postgres \
   -v pw_loans="${NORIA_LOANS_DB_PASSWORD:-noria_loans}" \
   -v pw_payments="${NORIA_PAYMENTS_DB_PASSWORD:-noria_payments}" \
   -v pw_notifications="${NORIA_NOTIFICATIONS_DB_PASSWORD:-noria_notifications}" \
+  -v pw_savings="${NORIA_SAVINGS_DB_PASSWORD:-noria_savings}" \
   -f "$sql"
-echo "noria: roles and schemas provisioned (clients, loans, payments, notifications)"
+echo "noria: roles and schemas provisioned (clients, loans, payments, notifications, savings)"
