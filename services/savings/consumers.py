@@ -1,0 +1,23 @@
+"""The savings consumer group: clients' events (the projection), payments' replies and
+wallet deposits, loans' closures (compulsory savings freed), and its own commands topic."""
+
+from __future__ import annotations
+
+from services.savings.handlers.events import LOAN_HANDLERS, PROJECTION_HANDLERS, deposit_handler
+from services.savings.handlers.withdrawals import reply_handlers
+from shared.app import ConsumerSpec
+from shared.clock import Clock, system_clock
+from shared.contracts import clients, loans, payments, savings
+
+
+def consumer_spec(clock: Clock = system_clock) -> ConsumerSpec:
+    return ConsumerSpec(
+        group="savings",
+        topics=[clients.EVENTS, payments.EVENTS, loans.EVENTS, savings.COMMANDS],
+        handlers={
+            **PROJECTION_HANDLERS,
+            **reply_handlers(clock),  # type: ignore[dict-item]
+            "SavingsDepositReceived": deposit_handler(clock),
+            **LOAN_HANDLERS,
+        },
+    )

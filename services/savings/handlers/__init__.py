@@ -1,0 +1,1 @@
+"""The application layer: one async function per command or event, over a unit of work."""

@@ -1,0 +1,103 @@
+"""What other services publish: clients (the projection), payments (deposits from a
+wallet), loans (a loan closed frees its compulsory savings)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from services.savings.domain.account import check_deposit
+from services.savings.handlers.accounts import _credit
+from services.savings.repository import accounts as accounts_repo
+from services.savings.repository import clients as repo
+from shared.clock import Clock, business_date, system_clock
+from shared.contracts.clients import (
+    ClientBlocked,
+    ClientKycRejected,
+    ClientKycVerified,
+    ClientPhoneChanged,
+    ClientRegistered,
+    ClientUnblocked,
+)
+from shared.contracts.loans import LoanClosed, LoanWrittenOff
+from shared.contracts.savings import SavingsDepositReceived, SavingsDepositRejected
+from shared.envelope import Envelope
+from shared.errors import Conflict
+from shared.uow import UnitOfWork
+
+log = logging.getLogger("noria.savings.events")
+
+Handler = Callable[[UnitOfWork, Any, Envelope], Awaitable[None]]
+
+
+async def on_client_registered(uow: UnitOfWork, msg: ClientRegistered, env: Envelope) -> None:
+    await repo.upsert(uow.conn, msg.client_id, partner_id=msg.partner_id, phone=msg.phone)
+
+
+async def on_kyc_verified(uow: UnitOfWork, msg: ClientKycVerified, env: Envelope) -> None:
+    await repo.upsert(uow.conn, msg.client_id, kyc_status="verified")
+
+
+async def on_kyc_rejected(uow: UnitOfWork, msg: ClientKycRejected, env: Envelope) -> None:
+    await repo.upsert(uow.conn, msg.client_id, kyc_status="rejected")
+
+
+async def on_blocked(uow: UnitOfWork, msg: ClientBlocked, env: Envelope) -> None:
+    await repo.upsert(uow.conn, msg.client_id, blocked=True)
+
+
+async def on_unblocked(uow: UnitOfWork, msg: ClientUnblocked, env: Envelope) -> None:
+    await repo.upsert(uow.conn, msg.client_id, blocked=False)
+
+
+async def on_phone_changed(uow: UnitOfWork, msg: ClientPhoneChanged, env: Envelope) -> None:
+    await repo.upsert(uow.conn, msg.client_id, phone=msg.phone)
+
+
+PROJECTION_HANDLERS: dict[str, Handler] = {
+    "ClientRegistered": on_client_registered,
+    "ClientKycVerified": on_kyc_verified,
+    "ClientKycRejected": on_kyc_rejected,
+    "ClientBlocked": on_blocked,
+    "ClientUnblocked": on_unblocked,
+    "ClientPhoneChanged": on_phone_changed,
+}
+
+
+def deposit_handler(clock: Clock = system_clock) -> Handler:
+    async def on_deposit_received(uow: UnitOfWork, msg: SavingsDepositReceived,
+                                  env: Envelope) -> None:
+        """A wallet collection payments credited to this account: once per payment."""
+        a = await accounts_repo.get(uow.conn, msg.account_id, for_update=True)
+        reason = ("unknown_account" if a is None else
+                  "account_closed" if a.status in ("closed", "rejected") else
+                  "currency_not_supported" if msg.currency != "MAD" else None)
+        if a is not None and reason is None:
+            try:
+                check_deposit(a)
+            except Conflict:
+                reason = "account_not_active"
+        if a is None or reason is not None:
+            uow.emit(SavingsDepositRejected(
+                account_id=msg.account_id, client_id=a.client_id if a else "",
+                payment_id=msg.payment_id, amount=msg.amount,
+                reason=reason),
+                key=msg.account_id)
+            return
+        await _credit(uow, a, amount=msg.amount, key=f"payment:{msg.payment_id}",
+                      channel="mobile_money", by="payments",
+                      today=business_date(clock()), payment_id=msg.payment_id)
+    return on_deposit_received
+
+
+async def on_loan_finished(uow: UnitOfWork, msg: LoanClosed | LoanWrittenOff,
+                           env: Envelope) -> None:
+    """The loan a compulsory savings account secures is over: its savings are free."""
+    freed = await accounts_repo.close_linked(uow.conn, msg.loan_id)
+    if freed:
+        log.info("loan %s ended: compulsory savings %s are free", msg.loan_id, freed)
+
+
+LOAN_HANDLERS: dict[str, Handler] = {"LoanClosed": on_loan_finished,
+                                     "LoanWrittenOff": on_loan_finished}
