@@ -7,9 +7,17 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.payments import state
-from services.payments.api import callbacks, ledger, listing, payments, refunds
+from services.payments.api import (
+    callbacks,
+    ledger,
+    listing,
+    payments,
+    reconciliation,
+    refunds,
+)
 from services.payments.consumers import consumer_specs
 from services.payments.handlers.collections import wallet_confirmations
+from services.payments.handlers.reconciliation import reconciliation_scheduler
 from services.payments.jobs import payout_wakeups, payout_worker
 from services.payments.settings import PaymentsSettings
 from shared.app import ServiceSpec, create_app
@@ -27,9 +35,10 @@ def build_spec(settings: PaymentsSettings | None = None) -> ServiceSpec:
         name="payments",
         settings=settings,
         routers=[payments.router, callbacks.router, ledger.router, listing.router,
-                 refunds.router],
+                 refunds.router, reconciliation.router],
         consumers=consumer_specs(settings),
-        background=[payout_worker, payout_wakeups, wallet_confirmations],
+        background=[payout_worker, payout_wakeups, wallet_confirmations,
+                    reconciliation_scheduler],
         migrations_dir=MIGRATIONS,
         title="Noria payments service",
         description=DESCRIPTION,

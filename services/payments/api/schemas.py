@@ -322,3 +322,47 @@ class CollectionCallbackOut(Out):
 class PayoutCallbackOut(Out):
     status: str = Field(description="the payout's status after the callback")
     payout_id: str
+
+
+# -- reconciliation runs and alerts ------------------------------------------------------
+
+
+class ReconciliationRunRequest(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    provider: Ref
+    date: dt.date | None = Field(default=None, description=(
+        "the business day (Africa/Casablanca); default: today's"))
+
+
+class AlertResolveRequest(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    note: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                           max_length=500)]
+
+
+class ReconciliationAlertOut(Out):
+    id: str
+    provider: str
+    business_date: str
+    mismatch: str = Field(description="ours_only, theirs_only or amount_mismatch")
+    reference: str
+    kind: str
+    loan_id: str
+    ours_amount: Money | None
+    theirs_amount: Money | None
+    status: str = Field(description="open or resolved")
+    raised_at: Instant
+    resolved_at: Instant | None
+    resolved_by: str | None
+    resolution_note: str | None
+
+
+class ReconciliationAlerts(Out):
+    items: list[ReconciliationAlertOut]
+    next_cursor: str | None
+
+
+class ReconciliationRun(Reconciliation):
+    run: dict[str, Any]

@@ -45,3 +45,32 @@ def reconcile(ours: list[Item], theirs: list[Item]) -> dict[str, Any]:
                     "ours_only": len(ours_only), "theirs_only": len(theirs_only),
                     "reconciled": not (mismatched or ours_only or theirs_only)},
     }
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One difference with a provider's statement, raised once per provider, business
+    day, kind of mismatch and reference."""
+
+    mismatch: str  # ours_only, theirs_only, amount_mismatch
+    reference: str
+    kind: str
+    loan_id: str
+    ours: Decimal | None
+    theirs: Decimal | None
+
+
+def alerts(result: dict[str, Any]) -> list[Alert]:
+    """What :func:`reconcile` found that does not match, as alerts."""
+    out: list[Alert] = []
+    for row in result["ours_only"]:
+        out.append(Alert("ours_only", row["reference"], row["kind"],
+                         str(row.get("loan_id") or ""), row["amount"], None))
+    for row in result["theirs_only"]:
+        out.append(Alert("theirs_only", row["reference"], row["kind"],
+                         str(row.get("loan_id") or ""), None, row["amount"]))
+    for row in result["amount_mismatch"]:
+        out.append(Alert("amount_mismatch", row["reference"], row["kind"],
+                         str(row.get("loan_id") or ""), row["ledger_amount"],
+                         row["provider_amount"]))
+    return out

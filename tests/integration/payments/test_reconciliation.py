@@ -1,4 +1,4 @@
-"""Ledger vs the provider's daily statement."""
+"""Ledger vs the provider's statement of a business day (read only)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import datetime as dt
 import orjson
 import pytest
 
+from shared.clock import today as business_today
 from tests.integration.payments.conftest import Rig, disburse, new_id, new_msisdn
 
 pytestmark = pytest.mark.integration
@@ -26,7 +27,7 @@ async def test_reconciliation_matches_what_both_sides_know_and_flags_the_rest(ri
     lost = await rig.sim.post("/sim/collections",
                               json={"msisdn": lost_msisdn, "amount": "30.00",
                                     "reference": loan})
-    today = dt.datetime.now(dt.UTC).date()
+    today = business_today()  # the institution's day (Africa/Casablanca)
     resp = await rig.api.get(f"/v1/reconciliation/sim/{today}", headers=rig.auth())
     assert resp.status_code == 200, resp.text
     report = resp.json()
