@@ -8,6 +8,8 @@ from fastapi import FastAPI
 
 from services.clients.api import clients as clients_api
 from services.clients.api import groups as groups_api
+from services.clients.api import offices as offices_api
+from services.clients.api import transfers as transfers_api
 from services.clients.consumers import consumer_spec
 from services.clients.settings import ClientsSettings
 from shared.app import ServiceSpec, create_app
@@ -21,7 +23,8 @@ def build_spec(settings: ClientsSettings | None = None) -> ServiceSpec:
     return ServiceSpec(
         name="clients",
         settings=settings,
-        routers=[clients_api.router, groups_api.router],
+        routers=[clients_api.router, groups_api.router, offices_api.router,
+                 transfers_api.router],
         consumers=[consumer_spec(settings.limit_policy())],
         migrations_dir=MIGRATIONS,
         title="Noria clients service",

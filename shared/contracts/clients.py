@@ -34,6 +34,11 @@ class ClientRegistered(ClientEvent):
     language: Language
     sms_consent: bool
     region: str | None = None
+    # The office (id and materialised path, ``ho/r-souss/b-agadir``) and loan officer
+    # the client belongs to (optional: added after v1).
+    office_id: str | None = None
+    office_path: str | None = None
+    officer_id: str | None = None
 
 
 @register
@@ -106,6 +111,9 @@ class GroupFormed(Contract):
     name: str
     leader_id: str
     member_ids: list[str]
+    office_id: str | None = None
+    office_path: str | None = None
+    officer_id: str | None = None
 
 
 @register
@@ -116,6 +124,91 @@ class GroupDissolved(Contract):
     dissolved_by: str
     reason: str
     member_ids: list[str]
+    office_id: str | None = None
+    office_path: str | None = None
+    officer_id: str | None = None
+
+
+# --- the organisation: offices, staff, transfers --------------------------------
+
+OfficeKind = Literal["head_office", "region", "branch", "mobile_unit"]
+
+
+@register
+class OfficeOpened(Contract):
+    """Keyed by office id. ``path`` is the materialised path of stable ids, never changed."""
+
+    topic: ClassVar[str] = EVENTS
+    office_id: str
+    office_kind: OfficeKind
+    name: str
+    parent_id: str | None
+    path: str
+    opened_by: str
+
+
+@register
+class OfficeChanged(Contract):
+    """An office renamed or closed; keyed by office id."""
+
+    topic: ClassVar[str] = EVENTS
+    office_id: str
+    office_kind: OfficeKind
+    name: str
+    path: str
+    status: Literal["open", "closed"]
+    changed_by: str
+
+
+@register
+class StaffAssigned(Contract):
+    """A staff member attached to an office (on creation, on a move, on deactivation);
+    keyed by staff id."""
+
+    topic: ClassVar[str] = EVENTS
+    staff_id: str
+    full_name: str
+    role: Literal["loan_officer", "branch_manager"]
+    office_id: str
+    office_path: str
+    active: bool = True
+    previous_office_id: str | None = None
+    assigned_by: str
+
+
+@register
+class ClientTransferred(ClientEvent):
+    """An approved transfer: the client (and its loans) now belong to ``to_office_id``
+    and ``to_officer_id`` (None: no officer yet). Keyed by client id."""
+
+    request_id: str
+    partner_id: str
+    from_office_id: str
+    from_office_path: str
+    to_office_id: str
+    to_office_path: str
+    from_officer_id: str | None = None
+    to_officer_id: str | None = None
+    requested_by: str
+    approved_by: str
+
+
+@register
+class LoanOfficerReassigned(Contract):
+    """One client or one group of a reassigned portfolio now has ``to_officer_id``; its
+    office is unchanged. Keyed by the client's (or the group's) id, so it stays in order
+    with that aggregate's other events; one per client and per group of the request."""
+
+    topic: ClassVar[str] = EVENTS
+    request_id: str
+    client_id: str | None = None
+    group_id: str | None = None
+    office_id: str
+    office_path: str
+    from_officer_id: str
+    to_officer_id: str
+    requested_by: str
+    approved_by: str
 
 
 @register

@@ -64,6 +64,10 @@ async def search(
     kyc_status: str | None = None,
     partner_id: Annotated[str | None, Query(
         max_length=100, description="operators: only this partner's clients")] = None,
+    office_id: Annotated[str | None, Query(
+        max_length=40, description="only the clients of this very office")] = None,
+    officer_id: Annotated[str | None, Query(
+        max_length=40, description="only this loan officer's clients")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> ClientPage:
@@ -76,7 +80,8 @@ async def search(
         if partner_id is not None and partner_id != scope:
             raise NotFound("no such partner", field="partner_id")
     query = repo.SearchQuery(
-        partner_id=scope,
+        partner_id=scope, within_office=principal.office_path, office_id=office_id,
+        officer_id=officer_id,
         phone=normalise_phone(phone) if phone is not None else None,
         national_id=normalise_cin(national_id) if national_id is not None else None,
         q=(q or "").strip() or None, kyc_status=kyc_status, limit=limit, cursor=cursor)

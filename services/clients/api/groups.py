@@ -21,7 +21,8 @@ Writer = Annotated[Principal, require("clients:write")]
 async def form(body: GroupIn, request: Request, principal: Writer) -> GroupOut:
     async with runtime(request).uow() as uow:
         group = await handlers.form(uow, principal, name=body.name, leader_id=body.leader_id,
-                                    member_ids=body.member_ids)
+                                    member_ids=body.member_ids, office_id=body.office_id,
+                                    officer_id=body.officer_id)
         await uow.commit()
     return GroupOut.of(group)
 

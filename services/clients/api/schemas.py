@@ -31,6 +31,12 @@ class ClientIn(Body):
     partner_id: str | None = Field(
         default=None, max_length=100,
         description="required for operator tokens; a partner token's own id otherwise")
+    office_id: str | None = Field(
+        default=None, max_length=40,
+        description="the client's office; absent: the token's office, else the head office")
+    officer_id: str | None = Field(
+        default=None, max_length=40,
+        description="its loan officer, who works in that office or below it")
 
 
 class ClientPatch(Body):
@@ -52,6 +58,9 @@ class GroupIn(Body):
     name: str = Field(max_length=120)
     leader_id: str = Field(max_length=64)
     member_ids: list[str] = Field(max_length=50)
+    office_id: str | None = Field(default=None, max_length=40,
+                                  description="absent: the leader's office")
+    officer_id: str | None = Field(default=None, max_length=40)
 
 
 class ClientOut(BaseModel):
@@ -74,6 +83,9 @@ class ClientOut(BaseModel):
     blocked: bool
     block_reason: str | None
     onboarded_by: str
+    office_id: str
+    office_path: str = Field(description="the office's path, ``ho/r-souss/b-agadir``")
+    officer_id: str | None
     created_at: dt.datetime | None
     updated_at: dt.datetime | None
 
@@ -85,7 +97,8 @@ class ClientOut(BaseModel):
             sms_consent=c.sms_consent, region=c.region, address=c.address,
             kyc_status=c.kyc_status, kyc_reason=c.kyc_reason, kyc_decided_by=c.kyc_decided_by,
             kyc_decided_at=c.kyc_decided_at, blocked=c.blocked, block_reason=c.block_reason,
-            onboarded_by=c.onboarded_by, created_at=c.created_at, updated_at=c.updated_at)
+            onboarded_by=c.onboarded_by, office_id=c.office_id, office_path=c.office_path,
+            officer_id=c.officer_id, created_at=c.created_at, updated_at=c.updated_at)
 
 
 class ClientPage(BaseModel):
@@ -134,6 +147,9 @@ class GroupOut(BaseModel):
     status: Literal["active", "dissolved"]
     member_ids: list[str]
     formed_by: str
+    office_id: str
+    office_path: str
+    officer_id: str | None
     created_at: dt.datetime
     dissolved_at: dt.datetime | None
 
@@ -141,4 +157,5 @@ class GroupOut(BaseModel):
     def of(cls, g: Group) -> GroupOut:
         return cls(id=g.id, partner_id=g.partner_id, name=g.name, leader_id=g.leader_id,
                    status=g.status, member_ids=g.member_ids, formed_by=g.formed_by,
+                   office_id=g.office_id, office_path=g.office_path, officer_id=g.officer_id,
                    created_at=g.created_at, dissolved_at=g.dissolved_at)

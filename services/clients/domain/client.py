@@ -24,6 +24,9 @@ class Client:
     region: str | None
     address: str | None
     onboarded_by: str
+    office_id: str = "ho"
+    office_path: str = "ho"
+    officer_id: str | None = None
     kyc_status: KycStatus = "pending"
     kyc_reason: str | None = None
     kyc_decided_by: str | None = None

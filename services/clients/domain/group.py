@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from services.clients.domain.office import Office, within
 from shared.errors import Conflict, InvalidInput
 
 MIN_MEMBERS = 3
@@ -18,6 +19,8 @@ class MemberState:
     kyc_status: str
     blocked: bool
     active_group_id: str | None
+    office_path: str = "ho"
+    office_id: str = "ho"
 
 
 def check_group(*, name: str, leader_id: str, member_ids: Sequence[str],
@@ -56,3 +59,11 @@ def check_group(*, name: str, leader_id: str, member_ids: Sequence[str],
             raise Conflict(f"client {cid} is already in an active group",
                            field=f"member_ids.{i}", existing_group_id=existing)
     return clean, ids
+
+
+def check_members_in(office: Office, member_paths: Sequence[str]) -> None:
+    """Every member of a group belongs to the group's office or to an office below it."""
+    for i, path in enumerate(member_paths):
+        if not within(path, office.path):
+            raise InvalidInput(f"member {i} belongs to {path}, outside the group's office "
+                               f"{office.path}", field=f"member_ids.{i}")

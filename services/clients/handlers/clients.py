@@ -19,6 +19,8 @@ from services.clients.domain.identity import (
     normalise_name,
     normalise_phone,
 )
+from services.clients.domain.office import HEAD_OFFICE_ID, Office, check_officer_for
+from services.clients.handlers import offices
 from services.clients.repository import clients as repo
 from services.clients.repository import credit as credit_repo
 from shared.auth import Principal
@@ -55,6 +57,8 @@ class NewClient:
     region: str | None = None
     address: str | None = None
     partner_id: str | None = None
+    office_id: str | None = None
+    officer_id: str | None = None
 
 
 def _owner_partner(principal: Principal, requested: str | None) -> str:
@@ -76,24 +80,45 @@ async def _refuse_duplicate(uow: UnitOfWork, principal: Principal, *, national_i
                                     exclude_id=exclude_id)
     if dup is None:
         return
-    field, existing_id, partner_id = dup
+    field, existing_id, partner_id, office_path = dup
     what = "national ID" if field == "national_id" else "phone number"
-    if principal.can_see(partner_id):
+    if principal.can_see(partner_id) and principal.can_see_office(office_path):
         raise Conflict(f"a client with this {what} is already registered", field=field,
                        existing_client_id=existing_id,
                        existing_client=f"/v1/clients/{existing_id}")
     raise Conflict(f"a client with this {what} is already registered", field=field)
 
 
+def sees(principal: Principal, client: Client) -> bool:
+    """The token's partner and office subtree both hold the client."""
+    return principal.can_see(client.partner_id) and principal.can_see_office(client.office_path)
+
+
 def load_visible(client: Client | None, principal: Principal) -> Client:
-    """The client, or 404 if it does not exist or belongs to another partner."""
-    if client is None or not principal.can_see(client.partner_id):
+    """The client, or 404 if it does not exist, belongs to another partner or lies outside
+    the token's office subtree."""
+    if client is None or not sees(principal, client):
         raise NotFound("no such client", field="id")
     return client
 
 
+async def _placement(uow: UnitOfWork, principal: Principal, new: NewClient
+                     ) -> tuple[Office, str | None]:
+    """The client's office (the token's own by default, else the head office) and loan
+    officer (who works in that office or below it)."""
+    office_id = new.office_id or principal.office_id or HEAD_OFFICE_ID
+    office = await offices.referenced_office(uow, principal, office_id, field="office_id")
+    if office.status != "open":
+        raise InvalidInput("the office is closed", field="office_id")
+    if new.officer_id is None:
+        return office, None
+    officer = await offices.referenced_officer(uow, principal, new.officer_id)
+    return office, check_officer_for(office, officer).id
+
+
 async def register(uow: UnitOfWork, principal: Principal, new: NewClient,
                    policy: LimitPolicy, *, today: dt.date | None = None) -> Client:
+    office, officer_id = await _placement(uow, principal, new)
     c = Client(
         id=str(uuid.uuid4()),
         partner_id=_owner_partner(principal, new.partner_id),
@@ -106,6 +131,9 @@ async def register(uow: UnitOfWork, principal: Principal, new: NewClient,
         region=(new.region or "").strip() or None,
         address=(new.address or "").strip() or None,
         onboarded_by=principal.sub,
+        office_id=office.id,
+        office_path=office.path,
+        officer_id=officer_id,
     )
     await _refuse_duplicate(uow, principal, national_id=c.national_id, phone=c.phone)
     try:
@@ -119,7 +147,8 @@ async def register(uow: UnitOfWork, principal: Principal, new: NewClient,
     uow.emit(ClientRegistered(
         client_id=saved.id, partner_id=saved.partner_id, full_name=saved.full_name,
         phone=saved.phone, language=saved.language,
-        sms_consent=saved.sms_consent, region=saved.region), key=saved.id)
+        sms_consent=saved.sms_consent, region=saved.region, office_id=saved.office_id,
+        office_path=saved.office_path, officer_id=saved.officer_id), key=saved.id)
     return saved
 
 

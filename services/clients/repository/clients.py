@@ -17,7 +17,8 @@ from shared.errors import InvalidInput
 COLUMNS = (
     "id, partner_id, full_name, national_id, phone, date_of_birth, language, sms_consent,"
     " region, address, onboarded_by, kyc_status, kyc_reason, kyc_decided_by, kyc_decided_at,"
-    " blocked, block_reason, blocked_by, blocked_by_operator, created_at, updated_at, version"
+    " blocked, block_reason, blocked_by, blocked_by_operator, created_at, updated_at, version,"
+    " office_id, office_path, officer_id"
 )
 
 
@@ -28,11 +29,13 @@ def _to_client(row: asyncpg.Record) -> Client:
 async def insert(conn: Conn, c: Client) -> Client:
     row = await conn.fetchrow(
         "INSERT INTO clients (id, partner_id, full_name, national_id, phone, date_of_birth,"
-        " language, sms_consent, region, address, onboarded_by)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        " language, sms_consent, region, address, onboarded_by, office_id, office_path,"
+        " officer_id)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
         f" RETURNING {COLUMNS}",
         c.id, c.partner_id, c.full_name, c.national_id, c.phone, c.date_of_birth, c.language,
-        c.sms_consent, c.region, c.address, c.onboarded_by)
+        c.sms_consent, c.region, c.address, c.onboarded_by, c.office_id, c.office_path,
+        c.officer_id)
     assert row is not None
     return _to_client(row)
 
@@ -66,23 +69,59 @@ async def update(conn: Conn, c: Client) -> Client:
     return _to_client(row)
 
 
+async def move(conn: Conn, client_id: str, *, office_id: str, office_path: str,
+               officer_id: str | None) -> Client:
+    """Put the client in another office and/or with another loan officer."""
+    row = await conn.fetchrow(
+        "UPDATE clients SET office_id = $2, office_path = $3, officer_id = $4,"
+        " updated_at = now(), version = version + 1"
+        f" WHERE id = $1 RETURNING {COLUMNS}", client_id, office_id, office_path, officer_id)
+    assert row is not None
+    return _to_client(row)
+
+
+async def reassign_portfolio(conn: Conn, from_officer_id: str, to_officer_id: str
+                             ) -> list[Client]:
+    """Give every client of one officer to another (rows locked in id order)."""
+    await conn.execute("SELECT id FROM clients WHERE officer_id = $1 ORDER BY id FOR UPDATE",
+                       from_officer_id)
+    rows = await conn.fetch(
+        "UPDATE clients SET officer_id = $2, updated_at = now(), version = version + 1"
+        f" WHERE officer_id = $1 RETURNING {COLUMNS}", from_officer_id, to_officer_id)
+    return sorted((_to_client(r) for r in rows), key=lambda c: c.id)
+
+
+async def portfolio_offices(conn: Conn, officer_id: str) -> list[str]:
+    """The distinct office paths of an officer's clients and active groups."""
+    rows = await conn.fetch(
+        "SELECT office_path FROM clients WHERE officer_id = $1"
+        " UNION SELECT office_path FROM groups WHERE officer_id = $1 AND status = 'active'",
+        officer_id)
+    return sorted(r["office_path"] for r in rows)
+
+
 async def find_duplicate(conn: Conn, *, national_id: str | None = None,
                          phone: str | None = None, exclude_id: str | None = None
-                         ) -> tuple[str, str, str] | None:
-    """(field, client id, partner id) of a client already holding this CIN or phone."""
+                         ) -> tuple[str, str, str, str] | None:
+    """(field, client id, partner id, office path) of a client already holding this CIN
+    or phone."""
     row = await conn.fetchrow(
-        "SELECT id, partner_id, national_id = $1 AS same_cin FROM clients"
+        "SELECT id, partner_id, office_path, national_id = $1 AS same_cin FROM clients"
         " WHERE (national_id = $1 OR phone = $2) AND id IS DISTINCT FROM $3"
         " ORDER BY (national_id = $1) DESC LIMIT 1",
         national_id, phone, exclude_id)
     if row is None:
         return None
-    return ("national_id" if row["same_cin"] else "phone"), row["id"], row["partner_id"]
+    return (("national_id" if row["same_cin"] else "phone"), row["id"], row["partner_id"],
+            row["office_path"])
 
 
 @dataclass(frozen=True)
 class SearchQuery:
     partner_id: str | None  # None: every partner (operator)
+    within_office: str | None = None  # an office path: that office and below; None: all
+    office_id: str | None = None
+    officer_id: str | None = None
     phone: str | None = None
     national_id: str | None = None
     q: str | None = None
@@ -121,6 +160,13 @@ async def search(conn: Conn, query: SearchQuery) -> tuple[list[Client], str | No
 
     if query.partner_id is not None:
         where.append(f"partner_id = {arg(query.partner_id)}")
+    if query.within_office is not None:
+        path = arg(query.within_office)
+        where.append(f"(office_path = {path} OR office_path LIKE {path} || '/%')")
+    if query.office_id is not None:
+        where.append(f"office_id = {arg(query.office_id)}")
+    if query.officer_id is not None:
+        where.append(f"officer_id = {arg(query.officer_id)}")
     if query.phone is not None:
         where.append(f"phone = {arg(query.phone)}")
     if query.national_id is not None:
