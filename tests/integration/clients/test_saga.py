@@ -7,6 +7,7 @@ import asyncio
 import datetime as dt
 import uuid
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -61,7 +62,7 @@ async def reply_to(svc: Service, cmd: ReserveCredit, *, count: int = 1) -> dict[
     return {"type": envs[-1].type, **envs[-1].payload}
 
 
-async def wait_credit(svc: Service, client_id: str, **expected: str | int) -> dict[str, object]:
+async def wait_credit(svc: Service, client_id: str, **expected: str | int) -> dict[str, Any]:
     for _ in range(300):
         credit = await svc.credit(client_id)
         if all(credit[k] == v for k, v in expected.items()):
