@@ -22,6 +22,10 @@ class SavingsSettings(ServiceSettings):
     cob_max_catch_up_days: int = 366
     """Close of business runs every missed business date in order, at most this many."""
 
+    def topic(self, canonical: str) -> str:
+        """The topic this instance uses for the platform topic ``canonical``."""
+        return f"{self.topic_prefix}{canonical}"
+
     @field_validator("opening_approval_above")
     @classmethod
     def _cents(cls, value: Decimal) -> Decimal:

@@ -47,7 +47,10 @@ async def open_account(body: OpenAccountIn, request: Request, who: Writer,
         if write.replay is not None:
             return write.replay
         account = await handlers.open_account(
-            write.uow, who, handlers.OpenRequest(**body.model_dump()), today=today(request),
+            write.uow, who, handlers.OpenRequest(
+                client_id=body.client_id, product_id=body.product_id,
+                opening_deposit=body.opening_deposit, linked_loan_id=body.linked_loan_id,
+                maturity_instruction=body.maturity_instruction), today=today(request),
             approval_above=settings(request).opening_approval_above)
         return await write.done(201, AccountOut.of(account).model_dump(mode="json"))
 

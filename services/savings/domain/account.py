@@ -119,7 +119,7 @@ def check_deposit(a: Account, *, opening: bool = False) -> None:
     """A blocked account still takes deposits (a block stops debits only)."""
     if a.status in ("closed", "rejected", "pending_approval"):
         raise Conflict(f"the account is {a.status}: it takes no deposit", field="account_id",
-                       status=a.status)
+                       account_status=a.status)
     if a.kind == "term_deposit" and not opening:
         raise Conflict("a term deposit takes no deposit after it is opened",
                        field="account_id")
@@ -128,16 +128,16 @@ def check_deposit(a: Account, *, opening: bool = False) -> None:
 def check_withdrawal(a: Account) -> None:
     if a.blocked:
         raise Conflict(f"the account is blocked: {a.block_reason}", field="account_id",
-                       status=a.status)
+                       account_status=a.status)
     if a.status == "dormant":
         raise Conflict("the account is dormant: an operator reactivates it first",
-                       field="account_id", status=a.status)
+                       field="account_id", account_status=a.status)
     if a.kind == "term_deposit" and a.status != "matured":
         raise Conflict("a term deposit is paid out at maturity, or broken early",
-                       field="account_id", status=a.status)
+                       field="account_id", account_status=a.status)
     if a.status not in ("active", "matured"):
         raise Conflict(f"the account is {a.status}: no withdrawal", field="account_id",
-                       status=a.status)
+                       account_status=a.status)
     if a.kind == "compulsory" and not a.linked_loan_closed:
         raise Conflict("compulsory savings stay blocked until the loan closes",
                        field="account_id", linked_loan_id=a.linked_loan_id)
