@@ -25,7 +25,6 @@ import os
 import platform as host
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +33,7 @@ from typing import Any
 import asyncpg
 
 from bench import ceiling, cob, profile, sagas
+from bench.cpu import CpuMeter
 from bench.report import summary_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,81 +79,6 @@ def platform_lock() -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _cpu_seconds(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return 0.0
-
-
-PLATFORM_ROLES = ("noria_clients", "noria_loans", "noria_payments", "noria_notifications")
-
-
-def _cmdlines() -> dict[int, str]:
-    found = {}
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            with contextlib.suppress(OSError):
-                raw = (d / "cmdline").read_bytes()
-                found[int(d.name)] = raw.replace(b"\0", b" ").decode(errors="replace").strip()
-    return found
-
-
-def _machine_busy_s() -> float:
-    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    idle = fields[3] + fields[4]
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-
-
-class CpuMeter:
-    """CPU seconds per process over a step: where the two cores went.
-
-    PostgreSQL is split: the backends of the platform's roles plus the server's
-    own background processes, and every other session (other work on the
-    machine). Counted per process id, so a backend that ends during the step
-    takes only its own time with it. ``machine_busy`` is all cores from
-    /proc/stat; ``other`` is what none of the listed processes account for.
-    """
-
-    def __init__(self, pids: dict[str, int]) -> None:
-        self.pids = pids
-
-    def snapshot(self) -> dict[str, Any]:
-        snap: dict[str, Any] = {name: _cpu_seconds(pid) for name, pid in self.pids.items()}
-        groups: dict[str, dict[int, float]] = {
-            "postgresql": {}, "postgresql_other_sessions": {}, "kafka": {}}
-        for pid, cmd in _cmdlines().items():
-            if cmd.startswith("postgres: "):
-                session = cmd.count("127.0.0.1(") or cmd.count("[local]")
-                group = ("postgresql" if not session or any(r in cmd for r in PLATFORM_ROLES)
-                         else "postgresql_other_sessions")
-                groups[group][pid] = _cpu_seconds(pid)
-            elif cmd.split(" ", 1)[0].endswith("java") and "kafka" in cmd.lower():
-                groups["kafka"][pid] = _cpu_seconds(pid)
-        snap.update({"_groups": groups, "bench": _cpu_seconds(os.getpid()),
-                     "machine_busy": _machine_busy_s(), "_wall": time.monotonic()})
-        return snap
-
-    @staticmethod
-    def seconds(before: dict[str, Any], after: dict[str, Any]) -> dict[str, float]:
-        out = {k: max(after[k] - before[k], 0.0) for k in after
-               if not k.startswith("_") and k in before}
-        for group, pids in after["_groups"].items():
-            old = before["_groups"].get(group, {})
-            out[group] = sum(max(cpu - old.get(pid, 0.0), 0.0) for pid, cpu in pids.items())
-        listed = sum(v for k, v in out.items() if k != "machine_busy")
-        out["other"] = max(out["machine_busy"] - listed, 0.0)
-        return out
-
-    @staticmethod
-    def share(before: dict[str, Any], after: dict[str, Any]) -> dict[str, float]:
-        wall = after["_wall"] - before["_wall"]
-        if wall <= 0:
-            return {}
-        return {k: round(v / wall, 2) for k, v in CpuMeter.seconds(before, after).items()}
-
-
 async def xact_commits(admin_url: str) -> int:
     conn = await asyncpg.connect(admin_url)
     try:
@@ -166,10 +91,11 @@ async def xact_commits(admin_url: str) -> int:
 
 async def phase_cost(cpu: CpuMeter, before: dict[str, Any], commits_before: int,
                      admin_url: str, steps: list[dict[str, Any]]) -> dict[str, Any]:
-    """What one completed saga cost: CPU milliseconds per process, database commits."""
+    """What one completed saga cost over a whole phase (drains and idle time included,
+    so more than the steps' marginal figures): CPU milliseconds per process, commits."""
     after = cpu.snapshot()
     await asyncio.sleep(1.0)  # pg_stat_database is refreshed by each backend at idle
-    done = sum(s["completed"] for s in steps)
+    done = sum(r["completed"] for s in steps for r in s.get("runs", [s]))
     commits = await xact_commits(admin_url) - commits_before
     if not done:
         return {}
@@ -184,8 +110,8 @@ CONSUMING = ("clients", "loans", "payments", "notifications")
 
 
 async def compare_batching(args: argparse.Namespace, rate: float, plat: Any, bank: Any,
-                           tracker: Any, active: list[Any], ceiling_rate: float
-                           ) -> dict[str, Any]:
+                           tracker: Any, active: list[Any], ceiling_rate: float,
+                           idle_s: float) -> dict[str, Any]:
     """The same repayment step with one record per inbox transaction, then batched."""
     seconds = 10.0 if args.quick else 60.0
     drain = 20.0 if args.quick else 60.0
@@ -199,9 +125,10 @@ async def compare_batching(args: argparse.Namespace, rate: float, plat: Any, ban
         await plat.wait_ready(list(CONSUMING))
         await asyncio.sleep(5.0)  # consumers join their groups
         cpu = CpuMeter({n: m.child.pid for n, m in plat.procs.items() if m.child is not None})
+        meter = sagas.Meter(cpu, await cpu.idle(idle_s))
         before, commits = cpu.snapshot(), await xact_commits(plat.infra.admin_url)
         steps = await sagas.repayments(bank, tracker, active, [rate], seconds, drain,
-                                       ceiling_rate)
+                                       ceiling_rate, meter, repeat=1)
         out[label] = {"step": steps[0] if steps else None,
                       "cost": await phase_cost(cpu, before, commits, plat.infra.admin_url,
                                                steps)}
@@ -232,17 +159,23 @@ async def platform_part(args: argparse.Namespace, infra: Any, ceiling_rate: floa
         seconds = args.step_seconds or (10.0 if q else 60.0)
         drain = 20.0 if q else 60.0
         d_rates = args.disbursement_rates or (
-            [5.0, 15.0] if q else [10.0, 20.0, 30.0, 45.0, 60.0, 80.0])
+            [5.0, 15.0] if q else [10.0, 20.0, 30.0, 45.0, 60.0, 80.0, 100.0])
         r_rates = args.repayment_rates or (
-            [20.0, 60.0] if q else [25.0, 40.0, 55.0, 70.0, 85.0, 100.0, 120.0])
-        loans_needed = int(sum(d_rates) * seconds)
+            [20.0, 60.0] if q else [25.0, 50.0, 75.0, 100.0, 150.0, 200.0, 250.0])
+        # Poisson counts vary around rate x seconds: a tenth more than the mean
+        loans_needed = int(sum(d_rates) * seconds * sagas.RUNS_PER_STEP * 1.1) + 20
+        idle_s = 3.0 if q else 10.0
         seeded = await sagas.seed(bank, loans_needed)
         report["seed"] = {"clients": len(seeded.borrowers), "loans_submitted": loans_needed}
 
         active: list[Any] = []
+        await asyncio.sleep(5.0)  # seeding's SMS and events settle before the idle rates
+        meter = sagas.Meter(cpu, await cpu.idle(idle_s))
+        report["idle_cpu_cores"] = meter.idle
         before, commits = cpu.snapshot(), await xact_commits(infra.admin_url)
         report["disbursement"] = await sagas.disbursements(
-            bank, tracker, seeded.submitted, d_rates, seconds, drain, ceiling_rate, active)
+            bank, tracker, seeded.submitted, d_rates, seconds, drain, ceiling_rate, active,
+            meter)
         report["disbursement_cost"] = await phase_cost(
             cpu, before, commits, infra.admin_url, report["disbursement"])
         report["disbursement_sustained"] = sagas.sustained(report["disbursement"])
@@ -256,7 +189,7 @@ async def platform_part(args: argparse.Namespace, infra: Any, ceiling_rate: floa
         report["reads"]["rate_to_ceiling"] = round(args.read_rate / ceiling_rate, 4)
         before, commits = cpu.snapshot(), await xact_commits(infra.admin_url)
         report["repayment"] = await sagas.repayments(
-            bank, tracker, active, r_rates, seconds, drain, ceiling_rate)
+            bank, tracker, active, r_rates, seconds, drain, ceiling_rate, meter)
         report["repayment_cost"] = await phase_cost(
             cpu, before, commits, infra.admin_url, report["repayment"])
         report["repayment_sustained"] = sagas.sustained(report["repayment"])
@@ -272,7 +205,7 @@ async def platform_part(args: argparse.Namespace, infra: Any, ceiling_rate: floa
                 prof_s, out_dir))
             before = cpu.snapshot()
             step = await sagas.repayments(bank, tracker, active, [rate], prof_s, drain,
-                                          ceiling_rate)
+                                          ceiling_rate, repeat=1)
             files = await recording
             report["profile"] = {
                 "under": f"repayments offered at {rate:g}/s for {prof_s:g}s",
@@ -284,7 +217,7 @@ async def platform_part(args: argparse.Namespace, infra: Any, ceiling_rate: floa
             rate = args.compare_rate or (
                 report["repayment_sustained"] or report["repayment"][0])["offered_rate"]
             report["batching_comparison"] = await compare_batching(
-                args, rate, plat, bank, tracker, active, ceiling_rate)
+                args, rate, plat, bank, tracker, active, ceiling_rate, idle_s)
 
     finally:
         await tracker.stop()
@@ -359,8 +292,14 @@ if __name__ == "__main__":
     arguments = parse(sys.argv[1:])
     # The whole run holds the lock the end-to-end tests take: they start the same
     # services, and some restart PostgreSQL and Kafka, which no figure here survives.
+    try:  # the load generator's own CPU is counted: the cheaper loop where installed
+        import uvloop
+
+        run: Any = uvloop.run
+    except ImportError:
+        run = asyncio.run
     with platform_lock():
-        result = asyncio.run(main(arguments))
+        result = run(main(arguments))
     out = Path(arguments.out_dir) / f"bench-{result['started_at']}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2, default=str) + "\n")

@@ -1,5 +1,7 @@
-"""Open-loop load: requests start on a fixed schedule whatever the answers do.
+"""Open-loop load: requests start on a schedule whatever the answers do.
 
+Arrivals are a Poisson process (exponential gaps, a fixed seed per step): real
+callers do not arrive evenly spaced, and bursts are what make queues form.
 Each request's clock starts at its *scheduled* time, not when a free connection
 finally sends it, so a slow system cannot hide its queueing (no coordinated
 omission).
@@ -8,6 +10,7 @@ omission).
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -35,30 +38,51 @@ def latency_ms(values_s: list[float]) -> dict[str, float | None]:
 Fire = Callable[[int, float], Coroutine[Any, Any, None]]
 
 
+def poisson(rate: float, seconds: float, seed: int) -> list[float]:
+    """Arrival offsets (seconds from the start) of a Poisson process of ``rate`` over
+    ``seconds``: exponential gaps, so the count itself varies around rate x seconds."""
+    rng = random.Random(seed)
+    out: list[float] = []
+    t = rng.expovariate(rate)
+    while t < seconds:
+        out.append(t)
+        t += rng.expovariate(rate)
+    return out
+
+
+def evenly(rate: float, seconds: float) -> list[float]:
+    """Arrival offsets evenly spaced (the read benchmark's fixed rate)."""
+    return [i / rate for i in range(int(rate * seconds))]
+
+
 async def open_loop(rate: float, seconds: float, fire: Fire, label: str,
-                    status: Callable[[], str] | None = None) -> dict[str, Any]:
-    """Call ``fire(i, scheduled_wall_time)`` ``rate`` times a second for ``seconds``."""
+                    status: Callable[[], str] | None = None,
+                    schedule: list[float] | None = None) -> dict[str, Any]:
+    """Call ``fire(i, scheduled_wall_time)`` at each offset of ``schedule`` (default:
+    evenly spaced at ``rate``), whatever the earlier calls are doing."""
+    offsets = evenly(rate, seconds) if schedule is None else schedule
     progress = Progress(label, seconds)
     tasks: set[asyncio.Task[Any]] = set()
     start_mono = time.monotonic()
     start_wall = time.time()
-    total = int(rate * seconds)
+    total = len(offsets)
     late = 0
-    for i in range(total):
-        due = start_mono + i / rate
-        delay = due - time.monotonic()
+    for i, offset in enumerate(offsets):
+        delay = start_mono + offset - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
         elif delay < -0.05:
             late += 1
-        task = asyncio.create_task(fire(i, start_wall + i / rate))
+        task = asyncio.create_task(fire(i, start_wall + offset))
         tasks.add(task)
         task.add_done_callback(tasks.discard)
         progress.update(time.monotonic() - start_mono,
-                        f"{len(tasks)} in flight" + (f", {status()}" if status else ""))
+                        f"{i + 1:,} sent, {len(tasks)} in flight"
+                        + (f", {status()}" if status else ""))
     sent_s = time.monotonic() - start_mono
     if tasks:
         await asyncio.wait(tasks)
     progress.done(f"{total:,} sent in {sent_s:.1f}s")
     return {"offered_rate": rate, "seconds": seconds, "sent": total,
+            "arrivals": "evenly spaced" if schedule is None else "poisson",
             "generator_late": late, "generator_seconds": round(sent_s, 2)}

@@ -13,6 +13,19 @@ def _row(cells: list[str], widths: list[int]) -> str:
     return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
 
 
+def _cpu_line(ms: dict[str, float]) -> str:
+    if not ms:
+        return "-"
+    outside = ms.get("bench", 0) + ms.get("mobile-money-sim", 0) + ms.get("smsc-sim", 0)
+    return (f"{ms.get('platform_total', 0):.1f} ms of the platform's CPU, machine "
+            f"{ms.get('machine_busy', 0):.1f} (services "
+            + ", ".join(f"{k} {ms[k]:.1f}" for k in
+                        ("clients", "loans", "payments", "notifications") if k in ms)
+            + f"; postgresql {ms.get('postgresql', 0):.1f} as a whole, kafka "
+            f"{ms.get('kafka', 0):.1f}, load generator + simulators {outside:.1f}, "
+            f"other {ms.get('other', 0):.1f})")
+
+
 def summary_table(r: dict[str, Any]) -> str:
     ceiling = r["ceiling"]["commits_per_s"]
     lines = [f"Noria benchmark {r['started_at']} ({'quick' if r['quick'] else 'full'} run, "
@@ -21,13 +34,20 @@ def summary_table(r: dict[str, Any]) -> str:
              f"{r['ceiling']['concurrency']} connections; "
              + ", ".join(f"c={x['concurrency']}: {x['commits_per_s']:,.0f}"
                          for x in r["ceiling_runs"]) + ")", ""]
-    header = ["saga", "offered/s", "done/s", "÷ ceiling", "p50", "p95", "p99", "incomplete"]
+    header = ["saga", "offered/s", "run", "done/s", "÷ ceiling", "p50", "p95", "p99",
+              "last-10s p99", "incomplete", "CPU ms/saga"]
     rows = []
     for kind in ("disbursement", "repayment"):
-        for s in r.get(kind, []):
-            rows.append([kind, f"{s['offered_rate']:g}", f"{s['throughput_per_s']:,.1f}",
-                         f"{s['throughput_to_ceiling']:.2%}", _ms(s["p50_ms"]),
-                         _ms(s["p95_ms"]), _ms(s["p99_ms"]), str(s["incomplete"])])
+        for step in r.get(kind, []):
+            for s in step.get("runs", [step]):
+                cpu = (s.get("cpu_ms_per_saga") or {}).get("platform_total")
+                rows.append([kind, f"{s['offered_rate']:g}", str(s.get("run", 1)),
+                             f"{s['throughput_per_s']:,.1f}",
+                             f"{s['throughput_to_ceiling']:.2%}", _ms(s["p50_ms"]),
+                             _ms(s["p95_ms"]), _ms(s["p99_ms"]),
+                             _ms(s.get("tail_p99_ms")) if s.get("tail_p99_ms") is not None
+                             else "unfinished", str(s["incomplete"]),
+                             "-" if cpu is None else f"{cpu:.1f}"])
     if rows:
         widths = [max(len(x[i]) for x in [header, *rows]) for i in range(len(header))]
         lines += [_row(header, widths), *(_row(x, widths) for x in rows), ""]
@@ -46,15 +66,13 @@ def summary_table(r: dict[str, Any]) -> str:
         if fast:
             lines.append(f"  with p99 <= 1 s: {fast['throughput_per_s']:,.1f}/s (offered "
                          f"{fast['offered_rate']:g}/s, p99 {_ms(fast['p99_ms'])})")
+            lines.append("    marginal CPU per saga there: "
+                         + _cpu_line(fast.get("cpu_ms_per_saga") or {}))
         if ms:
             outside = ms.get("bench", 0) + ms.get("mobile-money-sim", 0) + ms.get("smsc-sim", 0)
-            lines.append(f"  per saga: {ms.get('machine_busy', 0):.1f} ms of machine CPU "
-                         "(services "
-                         + ", ".join(f"{k} {ms[k]:.1f}" for k in
-                                     ("clients", "loans", "payments", "notifications") if k in ms)
-                         + f"; postgresql {ms.get('postgresql', 0):.1f}, "
-                         f"kafka {ms.get('kafka', 0):.1f}, load generator + simulators "
-                         f"{outside:.1f})")
+            lines.append(f"  whole phase, gross (drains and idle included): "
+                         f"{ms.get('machine_busy', 0):.1f} ms of machine CPU per saga, "
+                         f"load generator + simulators {outside:.1f}")
     if rows:
         lines.append("")
     cmp = r.get("batching_comparison")

@@ -7,9 +7,12 @@ Two plain observers, neither in any consumer group:
   transaction reference to Noria's payment id, ``RepaymentApplied`` links the
   payment id to the event that triggers the SMS, and ``RepaymentPosted`` carries
   the moment the ledger posting was published (the record's timestamp);
-- a reader of ``notifications.messages`` (admin connection, read-only): the
-  moment each SMS was accepted by the SMSC (``submitted_at``), by triggering
-  event id and loan id.
+- the same reader on ``notifications.events``: each ``SmsSubmitted`` of a saga's
+  template names a message, and that message's row in ``notifications.messages``
+  is read once, by primary key (admin connection, read-only), for the moment the
+  SMSC accepted it (``submitted_at``), its triggering event id and its loan id.
+  No window of rows is re-read: the tracker's own cost stays proportional to
+  the sagas, and it is counted with the load generator's.
 
 A repayment is complete when both its ledger posting and its SMS have happened
 (they run in parallel after ``RepaymentApplied``); a disbursement when its
@@ -20,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -28,11 +30,10 @@ import orjson
 from aiokafka import AIOKafkaConsumer
 
 SMS_QUERY = """
-SELECT source_event_id::text AS event_id, loan_id, template,
+SELECT id::text AS id, source_event_id::text AS event_id, loan_id, template,
        extract(epoch FROM submitted_at)::float8 AS at
   FROM notifications.messages
- WHERE created_at >= $1 AND submitted_at IS NOT NULL AND submitted_at >= $2
-   AND template = ANY($3::text[])
+ WHERE id = ANY($1::uuid[]) AND submitted_at IS NOT NULL
 """
 TEMPLATES = ["repayment_received", "loan_closed", "loan_disbursed"]
 
@@ -47,12 +48,13 @@ class Tracker:
         self.sms_by_event: dict[str, float] = {}
         self.disbursed_sms_by_loan: dict[str, float] = {}
         self.events_seen = 0
+        self._sms_pending: set[str] = set()
+        self._sms_seen = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._consumer: AIOKafkaConsumer | None = None
-        self._since = datetime.now().astimezone()
 
     async def start(self) -> None:
-        consumer = AIOKafkaConsumer("payments.events", "loans.events",
+        consumer = AIOKafkaConsumer("payments.events", "loans.events", "notifications.events",
                                     bootstrap_servers=self.bootstrap, enable_auto_commit=False,
                                     group_id=None, auto_offset_reset="latest")
         await consumer.start()
@@ -62,7 +64,6 @@ class Tracker:
                 break
             await asyncio.sleep(0.1)
         await consumer.seek_to_end(*consumer.assignment())
-        self._since = datetime.now().astimezone()
         self._tasks = [asyncio.create_task(self._read_kafka()),
                        asyncio.create_task(self._read_sms())]
 
@@ -92,7 +93,11 @@ class Tracker:
             return
         kind = env.get("type")
         payload = env.get("payload") or {}
-        if kind == "RepaymentReceived":
+        if kind == "SmsSubmitted":
+            if payload.get("template") in TEMPLATES:
+                self._sms_pending.add(str(payload["message_id"]))
+                self._sms_seen.set()
+        elif kind == "RepaymentReceived":
             self.payment_of_ref[str(payload.get("external_ref"))] = str(payload["payment_id"])
         elif kind == "RepaymentPosted":
             self.posted_at.setdefault(str(payload["payment_id"]), at)
@@ -100,20 +105,28 @@ class Tracker:
             self.applied_event_of_payment[str(payload["payment_id"])] = str(env["event_id"])
 
     async def _read_sms(self) -> None:
+        """Each submitted SMS's row, once: by id, as ``SmsSubmitted`` names them."""
         conn = await asyncpg.connect(self.admin_url)
-        watermark = 0.0
         try:
             while True:
-                since = datetime.fromtimestamp(max(watermark - 30.0, 0.0)).astimezone()
-                rows = await conn.fetch(SMS_QUERY, self._since, since, TEMPLATES)
-                for row in rows:
+                await self._sms_seen.wait()
+                await asyncio.sleep(0.2)  # gather a batch of ids
+                self._sms_seen.clear()
+                ids, self._sms_pending = list(self._sms_pending), set()
+                found = set()
+                for row in await conn.fetch(SMS_QUERY, ids):
+                    found.add(row["id"])
                     at = float(row["at"])
-                    watermark = max(watermark, at)
                     if row["template"] == "loan_disbursed":
                         self.disbursed_sms_by_loan.setdefault(str(row["loan_id"]), at)
                     else:
                         self.sms_by_event.setdefault(str(row["event_id"]), at)
-                await asyncio.sleep(0.5)
+                # an event published but its row not visible yet cannot happen (the row
+                # committed before the relay read it); kept for a retry all the same
+                missing = set(ids) - found
+                if missing:
+                    self._sms_pending |= missing
+                    self._sms_seen.set()
         finally:
             await conn.close()
 

@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import logging
 import os
+from typing import Any
 
 from simulators.smsc.runner import running
 
@@ -30,8 +31,14 @@ def cli() -> None:
                         default=int(os.environ.get("NORIA_SMSC_HTTP_PORT", "8191")))
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    try:  # the cheaper event loop where installed (uvicorn's choice for the services)
+        import uvloop
+
+        run: Any = uvloop.run
+    except ImportError:
+        run = asyncio.run
     try:
-        asyncio.run(main(args.host, args.smpp_port, args.http_port))
+        run(main(args.host, args.smpp_port, args.http_port))
     except KeyboardInterrupt:
         pass
 

@@ -1,0 +1,48 @@
+"""The benchmark's arrival process and what counts as a sustained step."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from typing import Any
+
+from bench.load import poisson
+from bench.sagas import Request, _summarise, sustained
+
+
+class TestBenchmarkRules:
+    def test_arrivals_are_a_poisson_process(self) -> None:
+        offsets = poisson(100.0, 60.0, seed=1)
+        assert 5400 < len(offsets) < 6600
+        assert offsets == sorted(offsets) and 0 <= offsets[0] and offsets[-1] < 60.0
+        gaps = [b - a for a, b in itertools.pairwise(offsets)]
+        mean = sum(gaps) / len(gaps)
+        var = sum((g - mean) ** 2 for g in gaps) / len(gaps)
+        assert abs(mean - 0.01) < 0.001
+        assert abs(var ** 0.5 / mean - 1.0) < 0.1  # exponential: deviation = mean
+        assert poisson(100.0, 60.0, seed=1) == offsets  # reproducible
+
+    def _step(self, latencies: Sequence[float | None], start: float = 1000.0) -> dict[str, Any]:
+        reqs = [Request(start + i * 0.1, key=str(i), ok=True) for i in range(len(latencies))]
+        done = {r.key: r.t0 + lat for r, lat in zip(reqs, latencies, strict=True)
+                if lat is not None}
+        step = {"offered_rate": 10.0, "seconds": 20.0, "sent": len(reqs), "run": 1}
+        return _summarise(step, reqs, lambda r: done.get(r.key), 25000.0, start)
+
+    def test_a_growing_queue_in_the_last_ten_seconds_fails_the_step(self) -> None:
+        # 200 sagas over 20 s; the first half fast, the last 10 s at 1.5 s
+        s = self._step([0.05] * 100 + [1.5] * 100)
+        assert s["tail_p99_ms"] == 1500.0
+        assert sustained([{**s, "runs": [s]}]) is None
+        ok = self._step([0.05] * 200)
+        assert sustained([{**ok, "runs": [ok]}]) is not None
+
+    def test_a_rate_is_sustained_only_if_both_runs_are(self) -> None:
+        good, bad = self._step([0.05] * 200), self._step([0.05] * 100 + [1.5] * 100)
+        assert sustained([{**good, "runs": [good, bad]}]) is None
+        assert sustained([{**good, "runs": [good, good]}]) is not None
+
+    def test_an_unfinished_saga_in_the_tail_fails_the_step(self) -> None:
+        s = self._step([0.05] * 199 + [None])
+        assert s["tail_p99_ms"] is None
+        assert sustained([{**s, "runs": [s]}]) is None
