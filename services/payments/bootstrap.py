@@ -12,8 +12,10 @@ from services.payments.api import (
     ledger,
     listing,
     payments,
+    payouts,
     reconciliation,
     refunds,
+    settlements,
 )
 from services.payments.consumers import consumer_specs
 from services.payments.handlers.collections import wallet_confirmations
@@ -21,6 +23,7 @@ from services.payments.handlers.reconciliation import reconciliation_scheduler
 from services.payments.jobs import payout_wakeups, payout_worker
 from services.payments.settings import PaymentsSettings
 from shared.app import ServiceSpec, create_app
+from shared.clock import Clock, system_clock
 from shared.settings import load_settings
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -29,21 +32,24 @@ DESCRIPTION = """Double-entry ledger, mobile-money payouts and collections (GSMA
 API v1.2 conventions), refunds, write-offs and reconciliation with the providers."""
 
 
-def build_spec(settings: PaymentsSettings | None = None) -> ServiceSpec:
+def build_spec(settings: PaymentsSettings | None = None,
+               clock: Clock = system_clock) -> ServiceSpec:
     settings = settings or load_settings(PaymentsSettings)
     return ServiceSpec(
         name="payments",
         settings=settings,
         routers=[payments.router, callbacks.router, ledger.router, listing.router,
-                 refunds.router, reconciliation.router],
+                 refunds.router, reconciliation.router, payouts.router,
+                 settlements.router],
         consumers=consumer_specs(settings),
         background=[payout_worker, payout_wakeups, wallet_confirmations,
                     reconciliation_scheduler],
         migrations_dir=MIGRATIONS,
         title="Noria payments service",
         description=DESCRIPTION,
-        # the provider clients, the payout worker's wake-up, the callbacks in flight
-        state=state.initial(settings),
+        # the provider clients, the payout worker's wake-up, the callbacks in flight,
+        # the clock payouts are judged by
+        state=state.initial(settings, clock),
     )
 
 

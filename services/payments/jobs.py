@@ -4,8 +4,10 @@ transaction.
 Each round claims due payouts with a lease (``FOR UPDATE SKIP LOCKED``, so
 replicas share the work), asks the provider (send, recover a lost response, or
 poll the request state), then settles what it learned in a short transaction.
-The same ``X-CorrelationID`` is sent on every attempt, so a retry never pays
-twice.
+The same ``X-CorrelationID`` and the same body (its ``requestDate`` fixed before
+the first send) go out on every attempt, so a retry never pays twice. A payout
+whose outcome is unknown after its deadline is put in doubt and asked again at a
+slower, capped pace (``in_doubt_poll_s`` doubling up to ``in_doubt_poll_max_s``).
 """
 
 from __future__ import annotations
@@ -29,14 +31,14 @@ from services.payments.domain.payouts import (
     decide,
 )
 from services.payments.handlers.payouts import resolve
-from services.payments.metrics import PAYOUTS_IN_FLIGHT, PROVIDER_CALLS
+from services.payments.metrics import PAYOUTS_IN_DOUBT, PAYOUTS_IN_FLIGHT, PROVIDER_CALLS
 from services.payments.providers.gsma import Providers
 from services.payments.repository import ledger as ledger_repo
 from services.payments.repository import payouts as repo
 from services.payments.repository.payouts import Payout
 from services.payments.settings import PaymentsSettings
 from shared.app import Runtime
-from shared.clock import system_clock
+from shared.clock import Clock, system_clock
 from shared.db import listen
 from shared.uow import UnitOfWork
 
@@ -59,31 +61,59 @@ async def open_books(settings: PaymentsSettings, pool: Any) -> None:
         await uow.commit()
 
 
-async def ask_provider(settings: PaymentsSettings, providers: Providers, payout: Payout
-                       ) -> ProviderView:
+async def ask_provider(settings: PaymentsSettings, providers: Providers, payout: Payout,
+                       pool: Any = None, clock: Clock = system_clock) -> ProviderView:
     client = providers.get(payout.provider)
     if client is None:
         return ProviderView(Seen.FAILED, reason=f"provider {payout.provider!r} not configured")
     cid = str(payout.correlation_id)
+    if payout.status is PayoutStatus.IN_DOUBT:
+        # Ask by our own correlation id; send the same request again only when an
+        # operator's approved retry asked for it and the provider does not know it.
+        view = await (client.request_state(payout.server_correlation_id)
+                      if payout.server_correlation_id else client.recover(cid))
+        if view.seen is Seen.NOT_FOUND and payout.server_correlation_id:
+            view = await client.recover(cid)
+        if not (payout.resend_requested and view.seen is Seen.NOT_FOUND):
+            return view
+        if pool is not None:
+            async with pool.acquire() as conn:
+                await repo.clear_resend(conn, payout.id)
+        return await _send(settings, client, payout, pool, clock)
     if payout.status is PayoutStatus.SUBMITTED and payout.server_correlation_id:
         return await client.request_state(payout.server_correlation_id)
-    if payout.attempts > 1 or system_clock() > payout.deadline:
+    if payout.attempts > 1 or payout.sent or clock() > payout.deadline:
         # We may have sent it before and lost the answer: recover it first.
         view = await client.recover(cid)
-        if view.seen is not Seen.NOT_FOUND or system_clock() > payout.deadline:
+        if view.seen is not Seen.NOT_FOUND or clock() > payout.deadline:
             return view
-    return await client.disburse(
-        correlation_id=cid, msisdn=payout.msisdn, amount=payout.amount,
-        currency=payout.currency, callback_url=settings.callback_url(payout.provider),
-        expiry=payout.deadline, reference=payout.saga_id,
-        purpose="loan disbursement" if payout.kind == "disbursement" else "refund")
+    return await _send(settings, client, payout, pool, clock)
+
+
+async def _send(settings: PaymentsSettings, client: Any, payout: Payout, pool: Any,
+                clock: Clock) -> ProviderView:
+    """Send the payout's request: its ``requestDate`` is recorded before it first leaves,
+    so every resend is the same request byte for byte."""
+    request_date = payout.request_date
+    if request_date is None:
+        request_date = clock()
+        if pool is not None:
+            async with pool.acquire() as conn:
+                request_date = await repo.set_request_date(conn, payout.id, request_date)
+    return cast(ProviderView, await client.disburse(
+        correlation_id=str(payout.correlation_id), msisdn=payout.msisdn,
+        amount=payout.amount, currency=payout.currency,
+        callback_url=settings.callback_url(payout.provider), expiry=payout.deadline,
+        reference=payout.saga_id, request_date=request_date,
+        purpose="loan disbursement" if payout.kind == "disbursement" else "refund"))
 
 
 _GAUGE_EVERY_S = 1.0
 _gauge_at = 0.0
 
 
-async def work_once(settings: PaymentsSettings, providers: Providers, pool: Any) -> int:
+async def work_once(settings: PaymentsSettings, providers: Providers, pool: Any,
+                    clock: Clock = system_clock) -> int:
     global _gauge_at
     s = settings
     lease = max(cfg.request_timeout_s for cfg in s.providers.values()) * 3 + 5
@@ -96,45 +126,54 @@ async def work_once(settings: PaymentsSettings, providers: Providers, pool: Any)
                     " AS s(status) LEFT JOIN payouts p ON p.status = s.status"
                     " GROUP BY s.status"):
                 PAYOUTS_IN_FLIGHT.labels(row["status"]).set(row["n"])
+            for row in await repo.in_doubt_counts(conn, list(s.providers)):
+                PAYOUTS_IN_DOUBT.labels(row["kind"], row["provider"]).set(row["n"])
         # one UPDATE … RETURNING: atomic on its own, no BEGIN/COMMIT round trips around it
         due = await repo.claim_due(conn, s.payout_batch_size, lease)
     if not due:
         return 0
-    await asyncio.gather(*(settle(settings, providers, pool, p) for p in due))
+    await asyncio.gather(*(settle(settings, providers, pool, p, clock) for p in due))
     return len(due)
 
 
 async def settle(settings: PaymentsSettings, providers: Providers, pool: Any,
-                 payout: Payout) -> None:
+                 payout: Payout, clock: Clock = system_clock) -> None:
     try:
-        view = await ask_provider(settings, providers, payout)
+        view = await ask_provider(settings, providers, payout, pool, clock)
     except Exception as exc:  # a bug or an unreadable answer: keep the payout, retry later
         log.exception("payout %s: asking the provider failed", payout.saga_id)
         view = ProviderView(Seen.UNREACHABLE, reason=f"{type(exc).__name__}: {exc}")
     grace = dt.timedelta(seconds=settings.payout_expiry_grace_s)
-    action = decide(payout.status, view, system_clock(), payout.deadline, grace)
+    cfg = settings.provider(payout.provider)
+    async with pool.acquire() as conn:  # sent (requestDate fixed) by now, or never
+        current = await repo.payout(conn, payout.id)
+    sent = current.sent if current is not None else True
+    action = decide(payout.status, view, clock(), payout.deadline, grace,
+                    honours_expiry=cfg.honours_expiry if cfg else False, sent=sent)
     resolved_by = "poll"
     if action is Action.FAIL and view.seen is not Seen.FAILED:
         resolved_by = "deadline"
+        why = ("never sent before its deadline" if not sent
+               else "the provider honours expiry and does not know the request")
         view = ProviderView(view.seen, view.reference, view.server_correlation_id,
                             f"deadline passed without confirmation from the provider "
-                            f"(last answer: {view.seen.value})")
+                            f"({why}; last answer: {view.seen.value})")
     PROVIDER_CALLS.labels(payout.provider, payout.status.value, view.seen.value).inc()
     uow = UnitOfWork(pool, topic_prefix=settings.topic_prefix)
     async with uow:
-        await resolve(uow, settings, payout.id, view, action, resolved_by)
+        await resolve(uow, settings, payout.id, view, action, resolved_by, clock=clock)
         await uow.commit()
     log.info("payout %s (%s): provider says %s → %s", payout.saga_id, payout.kind,
              view.seen.value, action.value)
 
 
 async def run(settings: PaymentsSettings, providers: Providers, wakeup: asyncio.Event,
-              pool: Any) -> None:
+              pool: Any, clock: Clock = system_clock) -> None:
     await open_books(settings, pool)
     try:
         while True:
             wakeup.clear()  # a payout recorded from here on wakes the wait below
-            handled = await work_once(settings, providers, pool)
+            handled = await work_once(settings, providers, pool, clock)
             if not handled:
                 # woken by a recorded payout (NOTIFY, see listen_for_payouts), else polls
                 with contextlib.suppress(TimeoutError):
@@ -158,7 +197,7 @@ async def payout_worker(runtime: Runtime) -> None:
     """Pay recorded payouts (:func:`run`), with the provider clients the composition root
     put in the runtime's state."""
     await run(cast(PaymentsSettings, runtime.settings), state.providers(runtime.state),
-              state.payout_wakeup(runtime.state), runtime.pool)
+              state.payout_wakeup(runtime.state), runtime.pool, state.clock(runtime.state))
 
 
 async def payout_wakeups(runtime: Runtime) -> None:

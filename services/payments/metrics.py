@@ -29,3 +29,10 @@ RECONCILIATION_OPEN_ALERTS = Gauge(
     "noria_payments_reconciliation_alerts_open",
     "Open reconciliation alerts of the provider's last reconciled day",
     ["provider"])
+PAYOUTS_IN_DOUBT = Gauge(
+    "noria_payments_payouts_in_doubt", "Payouts whose outcome the provider has not told us "
+    "after their deadline (settled only by the provider's word or an operator's evidence)",
+    ["kind", "provider"])
+PAYOUTS_IN_DOUBT_TOTAL = Counter(
+    "noria_payments_payouts_entered_doubt_total", "Payouts that went into doubt",
+    ["kind", "provider"])

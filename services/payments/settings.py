@@ -23,6 +23,9 @@ class ProviderConfig(BaseModel):
     request_timeout_s: float = 5.0
     poll_after_s: float = 3.0
     opening_float: Decimal = Decimal("100000000.00")
+    honours_expiry: bool = Field(default=False, description=(
+        "the provider refuses to execute a request after the expiry we send; only then "
+        "is a request it does not know after the deadline a failure (else: in doubt)"))
 
 
 def _default_providers() -> dict[str, ProviderConfig]:
@@ -61,6 +64,10 @@ class PaymentsSettings(ServiceSettings):
     reconciliation_tick_s: float = Field(default=30.0, gt=0)
     reconciliation_lease_s: float = Field(default=120.0, gt=0, description=(
         "the scheduler's lease: one replica runs it, another takes over after this"))
+    in_doubt_poll_s: float = Field(default=30.0, gt=0, description=(
+        "an in-doubt payout is asked again after this long, doubling with each query"))
+    in_doubt_poll_max_s: float = Field(default=900.0, gt=0, description=(
+        "the longest wait between two queries of an in-doubt payout"))
 
     @field_validator("providers")
     @classmethod

@@ -4,7 +4,8 @@ of it for the routes and the payout jobs.
 - ``providers``: one HTTP client per configured mobile-money provider;
 - ``payout_wakeup``: set when a payout is recorded (``LISTEN``), wakes the payout worker;
 - ``callbacks_in_flight``: provider callbacks being handled now (admission control,
-  ``callback_max_in_flight``).
+  ``callback_max_in_flight``);
+- ``clock``: the time payouts are judged by (deadlines, doubt); a test moves it.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from typing import Any, cast
 
 from services.payments.providers.gsma import Providers
 from services.payments.settings import PaymentsSettings
+from shared.clock import Clock, system_clock
 
 PROVIDERS = "providers"
 PAYOUT_WAKEUP = "payout_wakeup"
 CALLBACKS_IN_FLIGHT = "callbacks_in_flight"
+CLOCK = "clock"
 
 
 @dataclass
@@ -28,11 +31,12 @@ class InFlight:
     count: int = 0
 
 
-def initial(settings: PaymentsSettings) -> dict[str, Any]:
+def initial(settings: PaymentsSettings, clock: Clock = system_clock) -> dict[str, Any]:
     return {
         PROVIDERS: Providers(settings.providers),
         PAYOUT_WAKEUP: asyncio.Event(),
         CALLBACKS_IN_FLIGHT: InFlight(),
+        CLOCK: clock,
     }
 
 
@@ -46,3 +50,7 @@ def payout_wakeup(state: dict[str, Any]) -> asyncio.Event:
 
 def callbacks_in_flight(state: dict[str, Any]) -> InFlight:
     return cast(InFlight, state[CALLBACKS_IN_FLIGHT])
+
+
+def clock(state: dict[str, Any]) -> Clock:
+    return cast(Clock, state.get(CLOCK, system_clock))

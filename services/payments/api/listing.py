@@ -29,8 +29,8 @@ MAX_LIMIT = 500
 
 STATUSES = {
     "collection": ("received", "posted", "refund_pending", "refunded", "refund_failed"),
-    "payout": ("pending", "submitted", "completed", "failed"),
-    "refund": ("pending", "submitted", "completed", "failed"),
+    "payout": ("pending", "submitted", "in_doubt", "completed", "failed"),
+    "refund": ("pending", "submitted", "in_doubt", "completed", "failed"),
 }
 
 

@@ -1,8 +1,10 @@
-"""Refunds held for review, and an operator's retry of one (audited).
+"""Refunds held for review, and operators' retry of one (maker-checker, audited).
 
-``POST /v1/refunds/{id}/retry`` puts a held refund back through the normal refund
-path (:mod:`services.payments.handlers.refunds`); ``{id}`` is the payment id or the
-failed refund payout's id.
+``POST /v1/refunds/{id}/retry`` proposes a retry; ``POST /v1/refunds/{id}/retry/approve``
+by a different operator applies it (:mod:`services.payments.handlers.refunds`): a held
+refund goes back through the normal refund path with a new payout, an in-doubt one is
+asked again with its original correlation id. ``{id}`` is the payment id or a refund
+payout's id.
 """
 
 from __future__ import annotations
@@ -13,7 +15,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 
+from services.payments import state
 from services.payments.api.deps import runtime, settings
+from services.payments.api.payout_schemas import ApprovalRequest, RetryProposed
+from services.payments.api.payouts import proposal_view
 from services.payments.api.schemas import (
     HeldRefund,
     HeldRefunds,
@@ -26,7 +31,7 @@ from services.payments.handlers import refunds as handlers
 from services.payments.repository import refunds as repo
 from shared import idempotency
 from shared.auth import Principal, require
-from shared.errors import NotFound
+from shared.errors import Conflict, NotFound
 from shared.money import format_amount
 
 OPERATOR = ("payments:read", "tenant:all")
@@ -49,7 +54,7 @@ def _retry_view(row: Any) -> RetryAudit:
         previous_payout_id=str(row["previous_payout_id"]) if row["previous_payout_id"]
         else None, amount=format_amount(row["amount"]), msisdn=row["msisdn"],
         requested_by=row["requested_by"], requested_at=row["requested_at"].isoformat(),
-        note=row["note"],
+        note=row["note"], approved_by=row["approved_by"], mode=row["mode"],
     )
 
 
@@ -87,8 +92,9 @@ async def retries(refund_id: str, request: Request,
     return RetryAudits(payment_id=str(payment["id"]), items=[_retry_view(r) for r in rows])
 
 
-@router.post("/v1/refunds/{refund_id}/retry", status_code=202, response_model=RetryQueued,
-             summary="Pay a held refund again (operator, idempotent, audited)")
+@router.post("/v1/refunds/{refund_id}/retry", status_code=202, response_model=RetryProposed,
+             summary="Propose paying a refund again (operator, idempotent, audited); "
+                     "another operator approves")
 async def retry(
     refund_id: str, request: Request,
     principal: Annotated[Principal, require(*RETRY)],
@@ -103,17 +109,60 @@ async def retry(
         replay = await idempotency.begin(uow, scope, key, body.model_dump(mode="json"))
         if replay is not None:
             return JSONResponse(replay.body, status_code=replay.status)
-        # locked: one retry at a time
+        # locked: one proposal at a time
         payment = await handlers.payment_of(uow.conn, ident, lock=True)
         if payment is None:
             raise NotFound(f"no refund {refund_id}", field="id")
-        queued = await handlers.queue_retry(
-            uow, settings(request), payment, note=body.note, msisdn=body.msisdn,
-            operator=principal.sub, key=key)
-        response = RetryQueued(
-            payment_id=str(queued.payment_id), payout_id=str(queued.payout_id),
-            status="pending", retry=_retry_view(queued.audit)).model_dump(mode="json")
+        row = await handlers.propose_retry(uow, payment, note=body.note, msisdn=body.msisdn,
+                                           operator=principal.sub, key=key)
+        response = RetryProposed(payment_id=str(payment["id"]), status="proposed",
+                                 proposal=proposal_view(row)).model_dump(mode="json")
         await idempotency.complete(uow, scope, key, 202, response)
         await uow.commit()
+    return JSONResponse(response, status_code=202,
+                        headers={"Location": f"/v1/payments/{payment['id']}"})
+
+
+@router.post("/v1/refunds/{refund_id}/retry/approve", status_code=202,
+             response_model=RetryQueued,
+             summary="Approve another operator's refund retry (idempotent, audited)")
+async def approve_retry(
+    refund_id: str, request: Request,
+    principal: Annotated[Principal, require(*RETRY)],
+    body: ApprovalRequest | None = None,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> JSONResponse:
+    key = idempotency.check_key(idempotency_key)
+    body = body or ApprovalRequest()
+    ident = _uuid(refund_id)
+    scope = f"refund-retry-approve:{ident}"
+    rt = runtime(request)
+    superseded = ""
+    async with rt.uow() as uow:
+        replay = await idempotency.begin(uow, scope, key, body.model_dump(mode="json"))
+        if replay is not None:
+            return JSONResponse(replay.body, status_code=replay.status)
+        payment = await handlers.payment_of(uow.conn, ident, lock=True)
+        if payment is None:
+            raise NotFound(f"no refund {refund_id}", field="id")
+        done = await handlers.approve_retry(uow, settings(request), payment,
+                                            operator=principal.sub, note=body.note, key=key,
+                                            clock=state.clock(rt.state))
+        if done.queued is None:
+            # the proposal is closed and audited; nothing was paid (the key stays free)
+            await uow.conn.execute(
+                "DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2", scope, key)
+            await uow.commit()
+            superseded = done.reason
+        else:
+            resend = done.queued.audit["mode"] == "resend"
+            response = RetryQueued(
+                payment_id=str(done.queued.payment_id), payout_id=str(done.queued.payout_id),
+                status="in_doubt" if resend else "pending",
+                retry=_retry_view(done.queued.audit)).model_dump(mode="json")
+            await idempotency.complete(uow, scope, key, 202, response)
+            await uow.commit()
+    if superseded:
+        raise Conflict(f"the retry was not applied: {superseded}", field="id")
     return JSONResponse(response, status_code=202,
                         headers={"Location": f"/v1/payments/{payment['id']}"})

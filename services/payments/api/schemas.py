@@ -129,6 +129,7 @@ class PayoutOut(Out):
     created_at: dt.datetime
     completed_at: dt.datetime | None
     payment_id: str | None
+    in_doubt_since: dt.datetime | None = None
 
 
 # -- the day's payments ------------------------------------------------------------------
@@ -204,6 +205,10 @@ class RetryAudit(Out):
     requested_by: str
     requested_at: Instant
     note: str
+    approved_by: str | None = None
+    mode: str = Field(default="new_attempt", description=(
+        "`new_attempt` (a new payout after the provider confirmed the last one failed) or "
+        "`resend` (the in-doubt payout asked again with its original correlation id)"))
 
 
 class RetryAudits(Out):
@@ -212,11 +217,12 @@ class RetryAudits(Out):
 
 
 class RetryQueued(Out):
-    """``202``: the refund's payout is recorded; the payout worker pays it."""
+    """``202``: the retry is approved; the payout worker pays (or asks about) it."""
 
     payment_id: str
     payout_id: str
-    status: str = Field(description="always `pending`")
+    status: str = Field(description="`pending` (a new payout) or `in_doubt` (the same "
+                                    "payout asked again)")
     retry: RetryAudit
 
 

@@ -81,14 +81,18 @@ class ProviderClient:
 
     async def disburse(self, *, correlation_id: str, msisdn: str, amount: Decimal,
                        currency: str, callback_url: str, expiry: dt.datetime,
-                       reference: str, purpose: str) -> ProviderView:
+                       reference: str, purpose: str,
+                       request_date: dt.datetime | None = None) -> ProviderView:
+        """Send a payout request. Give the ``request_date`` fixed at the first send: with
+        the same correlation id, every resend is then the same body byte for byte (a
+        provider answers it with the first request's state, not a 409)."""
         body = {
             "amount": format_amount(amount), "currency": currency,
             "creditParty": [{"key": "msisdn", "value": msisdn}],
             "debitParty": [{"key": "accountid", "value": "noria"}],
             "requestingOrganisationTransactionReference": reference,
             "descriptionText": purpose,
-            "requestDate": dt.datetime.now(dt.UTC).isoformat(),
+            "requestDate": (request_date or dt.datetime.now(dt.UTC)).isoformat(),
             "metadata": [{"key": "expiry", "value": expiry.isoformat()},
                          {"key": "purpose", "value": purpose}],
         }

@@ -40,6 +40,17 @@ class Payout:
     journal_transfer_id: str
     created_at: dt.datetime
     completed_at: dt.datetime | None
+    request_date: dt.datetime | None = None
+    in_doubt_since: dt.datetime | None = None
+    in_doubt_reason: str | None = None
+    doubt_queries: int = 0
+    resend_requested: bool = False
+
+    @property
+    def sent(self) -> bool:
+        """The request may have left our hands (its ``requestDate`` is set before the
+        first send)."""
+        return self.request_date is not None
 
     def public(self) -> dict[str, Any]:
         return {
@@ -50,6 +61,7 @@ class Payout:
             "resolved_by": self.resolved_by, "deadline": self.deadline,
             "created_at": self.created_at, "completed_at": self.completed_at,
             "payment_id": str(self.payment_id) if self.payment_id else None,
+            "in_doubt_since": self.in_doubt_since,
         }
 
 
@@ -120,7 +132,7 @@ async def claim_due(conn: Conn, limit: int, lease_s: float) -> list[Payout]:
     rows = await conn.fetch(
         f"UPDATE payouts SET next_attempt_at = now() + make_interval(secs => $2),"
         f" attempts = attempts + 1, updated_at = now() WHERE id IN ("
-        f"  SELECT id FROM payouts WHERE status IN ('pending', 'submitted')"
+        f"  SELECT id FROM payouts WHERE status IN ('pending', 'submitted', 'in_doubt')"
         f"  AND next_attempt_at <= now() ORDER BY next_attempt_at LIMIT $1"
         f"  FOR UPDATE SKIP LOCKED) RETURNING {PAYOUT_COLS}", limit, lease_s)
     return [payout_of(r) for r in rows]
@@ -151,3 +163,71 @@ async def mark_final(conn: Conn, payout_id: uuid.UUID, status: PayoutStatus, *,
         " failure_reason = $4, resolved_by = $5, updated_at = now(),"
         " completed_at = CASE WHEN $2 = 'completed' THEN now() END WHERE id = $1",
         payout_id, status.value, reference, reason, resolved_by)
+
+
+async def set_request_date(conn: Conn, payout_id: uuid.UUID, at: dt.datetime) -> dt.datetime:
+    """The request's ``requestDate``, fixed before it is first sent (so every resend is
+    byte-identical, and a payout without one was never sent)."""
+    value = await conn.fetchval(
+        "UPDATE payouts SET request_date = coalesce(request_date, $2), updated_at = now()"
+        " WHERE id = $1 RETURNING request_date", payout_id, at)
+    assert value is not None
+    return value  # type: ignore[no-any-return]
+
+
+async def clear_resend(conn: Conn, payout_id: uuid.UUID) -> None:
+    await conn.execute("UPDATE payouts SET resend_requested = false WHERE id = $1", payout_id)
+
+
+async def request_resend(conn: Conn, payout_id: uuid.UUID) -> None:
+    """An in-doubt payout: ask the provider again now and, if it does not know the request,
+    send the same request (same correlation id, same body) once more."""
+    await conn.execute(
+        "UPDATE payouts SET resend_requested = true, next_attempt_at = now(),"
+        " updated_at = now() WHERE id = $1 AND status = 'in_doubt'", payout_id)
+    await conn.execute(f"SELECT pg_notify({PAYOUTS_CHANNEL_SQL}, '')")
+
+
+async def mark_in_doubt(conn: Conn, payout_id: uuid.UUID, *, since: dt.datetime,
+                        reason: str, server_correlation_id: str | None,
+                        next_after_s: float) -> None:
+    await conn.execute(
+        "UPDATE payouts SET status = 'in_doubt', in_doubt_since = $2, in_doubt_reason = $3,"
+        " server_correlation_id = coalesce($4, server_correlation_id), doubt_queries = 0,"
+        " next_attempt_at = now() + make_interval(secs => $5), updated_at = now()"
+        " WHERE id = $1 AND status IN ('pending', 'submitted')",
+        payout_id, since, reason[:1000], server_correlation_id, next_after_s)
+
+
+async def doubt_asked(conn: Conn, payout_id: uuid.UUID, *, error: str,
+                      server_correlation_id: str | None, next_after_s: float) -> None:
+    """An in-doubt payout was asked again and the provider still did not settle it."""
+    await conn.execute(
+        "UPDATE payouts SET doubt_queries = doubt_queries + 1, last_error = $2,"
+        " server_correlation_id = coalesce($3, server_correlation_id),"
+        " next_attempt_at = now() + make_interval(secs => $4), updated_at = now()"
+        " WHERE id = $1 AND status = 'in_doubt'",
+        payout_id, error[:1000], server_correlation_id, next_after_s)
+
+
+async def in_doubt_page(conn: Conn, *, limit: int,
+                        after: tuple[dt.datetime, uuid.UUID] | None,
+                        kind: str | None, provider: str | None) -> list[Payout]:
+    """In-doubt payouts, oldest doubt first, keyset-paged on (in_doubt_since, id)."""
+    after_at, after_id = after if after is not None else (None, None)
+    rows = await conn.fetch(
+        f"SELECT {PAYOUT_COLS} FROM payouts WHERE status = 'in_doubt'"
+        " AND ($2::timestamptz IS NULL OR (in_doubt_since, id) > ($2, $3::uuid))"
+        " AND ($4::text IS NULL OR kind = $4) AND ($5::text IS NULL OR provider = $5)"
+        " ORDER BY in_doubt_since, id LIMIT $1", limit, after_at, after_id, kind, provider)
+    return [payout_of(r) for r in rows]
+
+
+async def in_doubt_counts(conn: Conn, providers: list[str]) -> list[asyncpg.Record]:
+    """In-doubt payouts by kind and provider, zero for every configured pair."""
+    return list(await conn.fetch(
+        "SELECT k.kind, pr.provider, count(p.id) AS n"
+        " FROM (VALUES ('disbursement'), ('refund')) AS k(kind)"
+        " CROSS JOIN unnest($1::text[]) AS pr(provider)"
+        " LEFT JOIN payouts p ON p.status = 'in_doubt' AND p.kind = k.kind"
+        "  AND p.provider = pr.provider GROUP BY k.kind, pr.provider", providers))

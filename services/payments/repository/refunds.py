@@ -34,13 +34,17 @@ async def latest_refund_payout(conn: Conn, payment_id: uuid.UUID) -> Payout | No
 async def insert_refund_retry(conn: Conn, *, payment_id: uuid.UUID, payout_id: uuid.UUID,
                               previous_payout_id: uuid.UUID | None, attempt: int,
                               amount: Decimal, msisdn: str, requested_by: str, note: str,
-                              idempotency_key: str) -> asyncpg.Record:
+                              idempotency_key: str, approved_by: str | None = None,
+                              mode: str = "new_attempt") -> asyncpg.Record:
+    """``requested_by`` proposed the retry, ``approved_by`` approved it; ``mode``:
+    ``new_attempt`` (a new payout after a confirmed failure) or ``resend`` (the in-doubt
+    payout asked again with its original correlation id)."""
     row = await conn.fetchrow(
         "INSERT INTO refund_retries (payment_id, payout_id, previous_payout_id, attempt,"
-        " amount, msisdn, requested_by, note, idempotency_key)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *",
+        " amount, msisdn, requested_by, note, idempotency_key, approved_by, mode)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING *",
         payment_id, payout_id, previous_payout_id, attempt, amount, msisdn, requested_by,
-        note, idempotency_key)
+        note, idempotency_key, approved_by, mode)
     assert row is not None
     return row
 

@@ -14,7 +14,7 @@ import datetime as dt
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -120,6 +120,24 @@ class Events:
         raise AssertionError(f"no {type_} matching {match} within {timeout_s}s; related: {got}")
 
 
+class ShiftedClock:
+    """The payments service's clock in these tests: the real time plus an offset a test
+    moves (``advance``) to reach a deadline without waiting, then puts back (``reset``)."""
+
+    def __init__(self) -> None:
+        self.offset = dt.timedelta(0)
+
+    def __call__(self) -> dt.datetime:
+        return dt.datetime.now(dt.UTC) + self.offset
+
+    def advance(self, **delta: float) -> dt.datetime:
+        self.offset += dt.timedelta(**delta)
+        return self()
+
+    def reset(self) -> None:
+        self.offset = dt.timedelta(0)
+
+
 @dataclass
 class Rig:
     api: httpx.AsyncClient
@@ -131,12 +149,15 @@ class Rig:
     producer: Any
     payments_url: str
     orange: httpx.AsyncClient
+    clock: ShiftedClock = field(default_factory=ShiftedClock)
     tokens: dict[str, str] = field(default_factory=dict)
 
-    def auth(self, role: str = "operator", partner: str | None = None) -> dict[str, str]:
-        key = f"{role}:{partner}"
+    def auth(self, role: str = "operator", partner: str | None = None,
+             sub: str | None = None) -> dict[str, str]:
+        sub = sub or f"test-{role}"
+        key = f"{role}:{partner}:{sub}"
         if key not in self.tokens:
-            self.tokens[key] = mint_token(DEFAULT_DEV_SECRET, sub=f"test-{role}",
+            self.tokens[key] = mint_token(DEFAULT_DEV_SECRET, sub=sub,
                                           scopes=ROLE_SCOPES[role], partner_id=partner)
         return {"Authorization": f"Bearer {self.tokens[key]}"}
 
@@ -241,13 +262,17 @@ async def rig(infra: Infra, isolated_schema: Callable[..., Any]) -> AsyncIterato
         database_url=iso.dsn, db_schema=iso.schema, kafka_bootstrap=infra.kafka_bootstrap,
         providers={"sim": ProviderConfig(base_url=f"http://127.0.0.1:{sim_port}",
                                          request_timeout_s=1.0, poll_after_s=1.0),
-                   # a second provider is configuration only
+                   # a second provider is configuration only; this one honours expiry
                    "orange": ProviderConfig(base_url=f"http://127.0.0.1:{orange_port}",
                                             callback_secrets=[ORANGE_SECRET],
-                                            opening_float=Decimal("50000.00"))},
+                                            opening_float=Decimal("50000.00"),
+                                            request_timeout_s=1.0, poll_after_s=1.0,
+                                            honours_expiry=True)},
         callback_base_url=api_url, topic_prefix=prefix,
         payout_poll_interval_s=0.1, payout_expiry_grace_s=1.0,
+        in_doubt_poll_s=0.3, in_doubt_poll_max_s=1.0,
         consumer_retry_backoff_s=0.05)
+    clock = ShiftedClock()
     await ensure_topics(infra.kafka_bootstrap, [settings.topic(t) for t in (
         payments.COMMANDS, payments.EVENTS, loans.EVENTS)], partitions=PARTITIONS)
     events = Events(infra.kafka_bootstrap, settings.topic(payments.EVENTS))
@@ -258,10 +283,11 @@ async def rig(infra: Infra, isolated_schema: Callable[..., Any]) -> AsyncIterato
     assert pool is not None
     async with serve(create_sim(world), sim_port), serve(create_sim(orange), orange_port), \
             httpx.AsyncClient(base_url=f"http://127.0.0.1:{orange_port}") as orange_client, \
-            serve(create_app(build_spec(settings)), api_port), \
+            serve(create_app(build_spec(settings, clock)), api_port), \
             httpx.AsyncClient(base_url=api_url, timeout=30) as api, \
             httpx.AsyncClient(base_url=f"http://127.0.0.1:{sim_port}", timeout=30) as sim:
-        rig = Rig(api, sim, world, events, pool, settings, producer, api_url, orange_client)
+        rig = Rig(api, sim, world, events, pool, settings, producer, api_url, orange_client,
+                  clock)
         # the books are open once the worker has posted the opening float
         for _ in range(100):
             if (await rig.trial_balance())["total_debits"] != "0.00":
@@ -271,3 +297,12 @@ async def rig(infra: Infra, isolated_schema: Callable[..., Any]) -> AsyncIterato
     await producer.stop()
     await events.stop()
     await pool.close()
+
+
+@pytest.fixture
+def clock(rig: Rig) -> Iterator[ShiftedClock]:
+    """The service's clock, put back to the real time after the test."""
+    try:
+        yield rig.clock
+    finally:
+        rig.clock.reset()

@@ -1,4 +1,5 @@
-"""POST /v1/refunds/{id}/retry: an operator pays a refund held for review again."""
+"""POST /v1/refunds/{id}/retry and .../retry/approve: two operators pay a refund held for
+review again (a new payout only after the provider confirmed the last one failed)."""
 
 from __future__ import annotations
 
@@ -27,11 +28,23 @@ def key() -> dict[str, str]:
     return {"Idempotency-Key": str(uuid.uuid4())}
 
 
-async def retry(rig: Rig, refund_id: str, headers: dict[str, str],
-                body: dict[str, Any] | None = None, role: str = "operator") -> httpx.Response:
+async def propose(rig: Rig, refund_id: str, headers: dict[str, str],
+                  body: dict[str, Any] | None = None, role: str = "operator") -> httpx.Response:
     partner = None if role == "operator" else "partner-a"
     return await rig.api.post(f"/v1/refunds/{refund_id}/retry",
                               headers={**rig.auth(role, partner), **headers}, json=body)
+
+
+async def retry(rig: Rig, refund_id: str, headers: dict[str, str],
+                body: dict[str, Any] | None = None, role: str = "operator") -> httpx.Response:
+    """A retry as it is made: one operator (``test-operator``) proposes, another
+    (``checker``) approves; the approval's answer, or the proposal's if it was refused.
+    ``headers`` (the Idempotency-Key) are the approval's."""
+    proposed = await propose(rig, refund_id, key(), body, role)
+    if proposed.status_code != 202:
+        return proposed
+    return await rig.api.post(f"/v1/refunds/{refund_id}/retry/approve",
+                              headers={**rig.auth(sub="checker"), **headers})
 
 
 async def held_refund(rig: Rig, amount: str) -> tuple[str, str, str]:
@@ -76,6 +89,8 @@ async def test_a_held_refund_is_retried_until_the_provider_pays_it(rig: Rig) -> 
     assert first.status_code == 202, first.text
     assert first.json()["retry"]["attempt"] == 1
     assert first.json()["retry"]["requested_by"] == "test-operator"
+    assert first.json()["retry"]["approved_by"] == "checker"
+    assert first.json()["retry"]["mode"] == "new_attempt"  # the provider said it failed
     await eventually(lambda: _count(rig, "RefundFailed", payment_id, 2))
     await eventually(lambda: _reversed(rig, f"refund:{payment_id}:retry:1"))
     assert await client_payable_of(rig, payment_id) == Decimal("250.00")
@@ -86,9 +101,11 @@ async def test_a_held_refund_is_retried_until_the_provider_pays_it(rig: Rig) -> 
     headers = key()
     second = await retry(rig, payment_id, headers)
     assert second.status_code == 202, second.text
-    again = await retry(rig, payment_id, headers)  # same key, same body: same answer
-    assert again.status_code == 202 and again.json() == second.json()
-    other_body = await retry(rig, payment_id, headers, {"note": "changed"})
+    approve = f"/v1/refunds/{payment_id}/retry/approve"
+    again = await rig.api.post(approve, headers={**rig.auth(sub="checker"), **headers})
+    assert again.status_code == 202 and again.json() == second.json()  # same key and body
+    other_body = await rig.api.post(approve, headers={**rig.auth(sub="checker"), **headers},
+                                    json={"note": "changed"})
     assert other_body.status_code == 422
     assert other_body.json()["errors"][0]["field"] == "Idempotency-Key"
     # a refund that is paying (or paid) is not held: another retry is refused
@@ -110,8 +127,9 @@ async def test_a_held_refund_is_retried_until_the_provider_pays_it(rig: Rig) -> 
     assert len(rig.events.of("RefundIssued", payment_id=payment_id)) == 1
 
     audit = await rig.api.get(f"/v1/refunds/{payment_id}/retries", headers=rig.auth())
-    assert [(r["attempt"], r["requested_by"], r["note"]) for r in audit.json()["items"]] == [
-        (1, "test-operator", "wallet reopened"), (2, "test-operator", "")]
+    assert [(r["attempt"], r["requested_by"], r["approved_by"], r["note"])
+            for r in audit.json()["items"]] == [
+        (1, "test-operator", "checker", "wallet reopened"), (2, "test-operator", "checker", "")]
     held = await rig.api.get("/v1/refunds/held", headers=rig.auth())
     assert payment_id not in {r["payment_id"] for r in held.json()["items"]}
 
@@ -130,11 +148,21 @@ async def test_only_a_held_refund_can_be_retried(rig: Rig) -> None:
     assert (await retry(rig, "not-an-id", key())).status_code == 404
 
 
-async def test_a_retry_needs_an_operator_and_an_idempotency_key(rig: Rig) -> None:
+async def test_a_retry_needs_two_operators_and_an_idempotency_key(rig: Rig) -> None:
     payment_id, _, _ = await held_refund(rig, "15.00")
-    missing = await retry(rig, payment_id, {})
+    missing = await propose(rig, payment_id, {})
     assert missing.status_code == 422
     assert missing.json()["errors"][0]["field"] == "Idempotency-Key"
+    proposed = await propose(rig, payment_id, key(), {"note": "one operator alone"})
+    assert proposed.status_code == 202, proposed.text
+    approve = f"/v1/refunds/{payment_id}/retry/approve"
+    alone = await rig.api.post(approve, headers={**rig.auth(), **key()})  # the proposer
+    assert alone.status_code == 403, alone.text
+    assert alone.headers["content-type"].startswith("application/problem+json")
+    assert (await propose(rig, payment_id, key())).status_code == 409  # one at a time
+    async with rig.pool.acquire() as conn:  # nothing moved
+        assert await conn.fetchval("SELECT count(*) FROM payouts WHERE payment_id = $1",
+                                   uuid.UUID(payment_id)) == 1
     assert (await retry(rig, payment_id, key(), role="partner")).status_code == 403
     assert (await retry(rig, payment_id, key(), role="wallet")).status_code == 403
     wrong = await retry(rig, payment_id, key(), {"msisdn": "+212600000000"})
@@ -159,7 +187,7 @@ async def test_a_refund_with_no_payer_wallet_is_paid_to_the_wallet_the_operator_
                            uuid.UUID(payment_id))
     await rig.send(rejected(loan, payment_id, "75.00", None), key=loan)
     await rig.events.wait("RefundFailed", payment_id=payment_id)
-    no_wallet = await retry(rig, payment_id, key())
+    no_wallet = await propose(rig, payment_id, key())
     assert no_wallet.status_code == 422 and no_wallet.json()["errors"][0]["field"] == "msisdn"
     msisdn = new_msisdn()
     given = await retry(rig, payment_id, key(), {"msisdn": msisdn, "note": "payer called"})

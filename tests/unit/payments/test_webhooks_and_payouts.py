@@ -9,7 +9,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.payments.domain.payouts import Action, PayoutStatus, ProviderView, Seen, decide
+from services.payments.domain.payouts import (
+    Action,
+    PayoutStatus,
+    ProviderView,
+    Seen,
+    decide,
+    doubt_query_delay,
+)
 from services.payments.domain.reconciliation import Item, reconcile
 from services.payments.domain.webhooks import SignatureRejected, sign, verify
 from services.payments.settings import DEV_CALLBACK_SECRET
@@ -71,23 +78,65 @@ DEADLINE = T0 + dt.timedelta(minutes=10)
 GRACE = dt.timedelta(seconds=5)
 
 
+LATE = DEADLINE + dt.timedelta(seconds=6)  # past the deadline and its grace
+
+
 @pytest.mark.parametrize(("status", "seen", "now", "expected"), [
     (PayoutStatus.SUBMITTED, Seen.COMPLETED, T0, Action.COMPLETE),
     (PayoutStatus.SUBMITTED, Seen.COMPLETED, DEADLINE + dt.timedelta(hours=1), Action.COMPLETE),
     (PayoutStatus.SUBMITTED, Seen.FAILED, T0, Action.FAIL),
     (PayoutStatus.SUBMITTED, Seen.PENDING, T0, Action.WAIT),
-    (PayoutStatus.SUBMITTED, Seen.PENDING, DEADLINE + dt.timedelta(seconds=6), Action.FAIL),
+    # doubt is a state, not a failure: no word after the deadline (+ grace) → in doubt
+    (PayoutStatus.SUBMITTED, Seen.PENDING, LATE, Action.DOUBT),
     (PayoutStatus.PENDING, Seen.UNREACHABLE, T0, Action.WAIT),
     (PayoutStatus.PENDING, Seen.UNREACHABLE, DEADLINE + dt.timedelta(seconds=3), Action.WAIT),
-    (PayoutStatus.PENDING, Seen.UNREACHABLE, DEADLINE + dt.timedelta(seconds=6), Action.FAIL),
+    (PayoutStatus.PENDING, Seen.UNREACHABLE, LATE, Action.DOUBT),
     (PayoutStatus.PENDING, Seen.NOT_FOUND, T0, Action.SEND),
-    (PayoutStatus.PENDING, Seen.NOT_FOUND, DEADLINE + dt.timedelta(seconds=1), Action.FAIL),
+    (PayoutStatus.PENDING, Seen.NOT_FOUND, DEADLINE + dt.timedelta(seconds=1), Action.WAIT),
+    (PayoutStatus.PENDING, Seen.NOT_FOUND, LATE, Action.DOUBT),
+    # in doubt: only the provider's word settles it, however late
+    (PayoutStatus.IN_DOUBT, Seen.NOT_FOUND, LATE, Action.WAIT),
+    (PayoutStatus.IN_DOUBT, Seen.UNREACHABLE, LATE, Action.WAIT),
+    (PayoutStatus.IN_DOUBT, Seen.PENDING, LATE + dt.timedelta(days=30), Action.WAIT),
+    (PayoutStatus.IN_DOUBT, Seen.COMPLETED, LATE, Action.COMPLETE),
+    (PayoutStatus.IN_DOUBT, Seen.FAILED, LATE, Action.FAIL),
     (PayoutStatus.COMPLETED, Seen.FAILED, T0, Action.WAIT),
     (PayoutStatus.FAILED, Seen.COMPLETED, T0, Action.WAIT),
 ])
 def test_payout_decisions(status: PayoutStatus, seen: Seen, now: dt.datetime,
                           expected: Action) -> None:
     assert decide(status, ProviderView(seen), now, DEADLINE, GRACE) is expected
+
+
+@pytest.mark.parametrize(("status", "seen", "now", "expected"), [
+    (PayoutStatus.PENDING, Seen.NOT_FOUND, DEADLINE + dt.timedelta(seconds=1), Action.FAIL),
+    (PayoutStatus.IN_DOUBT, Seen.NOT_FOUND, LATE, Action.FAIL),
+    (PayoutStatus.SUBMITTED, Seen.PENDING, LATE, Action.DOUBT),   # it may still execute
+    (PayoutStatus.PENDING, Seen.UNREACHABLE, LATE, Action.DOUBT),
+    (PayoutStatus.PENDING, Seen.NOT_FOUND, T0, Action.SEND),
+])
+def test_a_provider_that_honours_expiry_fails_what_it_does_not_know_after_it(
+        status: PayoutStatus, seen: Seen, now: dt.datetime, expected: Action) -> None:
+    assert decide(status, ProviderView(seen), now, DEADLINE, GRACE,
+                  honours_expiry=True) is expected
+
+
+@pytest.mark.parametrize(("seen", "now", "expected"), [
+    (Seen.NOT_FOUND, T0, Action.SEND),
+    (Seen.UNREACHABLE, T0, Action.WAIT),
+    (Seen.NOT_FOUND, DEADLINE + dt.timedelta(seconds=1), Action.FAIL),
+    (Seen.UNREACHABLE, LATE, Action.FAIL),
+])
+def test_a_request_never_sent_fails_safely_after_its_deadline(
+        seen: Seen, now: dt.datetime, expected: Action) -> None:
+    assert decide(PayoutStatus.PENDING, ProviderView(seen), now, DEADLINE, GRACE,
+                  sent=False) is expected
+
+
+def test_an_in_doubt_payout_is_asked_at_a_slower_capped_pace() -> None:
+    delays = [doubt_query_delay(n, 30.0, 900.0) for n in range(8)]
+    assert delays == [30.0, 60.0, 120.0, 240.0, 480.0, 900.0, 900.0, 900.0]
+    assert doubt_query_delay(10_000, 30.0, 900.0) == 900.0
 
 
 def test_reconciliation_sorts_every_item_into_one_bucket() -> None:
