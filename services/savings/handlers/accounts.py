@@ -20,6 +20,7 @@ from services.savings.domain.products import (
     min_opening,
     posting_period,
 )
+from services.savings.metrics import MOVEMENTS
 from services.savings.repository import accounts as repo
 from services.savings.repository import clients as clients_repo
 from services.savings.repository import products as products_repo
@@ -159,6 +160,7 @@ async def _credit(uow: UnitOfWork, a: Account, *, amount: Decimal, key: str, cha
                                reference=payment_id):
         return False
     balances = await repo.move(uow.conn, a.id, ledger=amount, client_txn_on=today)
+    MOVEMENTS.labels(f"deposit_{channel}").inc()
     if a.status == "dormant":
         await repo.save(uow.conn, model.reactivate(a))
         uow.emit(AccountReactivated(account_id=a.id, client_id=a.client_id,

@@ -15,6 +15,7 @@ from decimal import Decimal
 from services.savings.domain import account as model
 from services.savings.domain.withdrawal import Reply, WithdrawalStatus, decide
 from services.savings.handlers.accounts import get as get_account
+from services.savings.metrics import MOVEMENTS
 from services.savings.repository import accounts as accounts_repo
 from services.savings.repository import clients as clients_repo
 from services.savings.repository import products as products_repo
@@ -103,6 +104,7 @@ async def _reply(uow: UnitOfWork, withdrawal_id: str, reply: Reply, *, reason: s
         return
     await repo.set_status(uow.conn, w.id, decision.status, reason=reason, provider=provider,
                           provider_reference=provider_reference)
+    MOVEMENTS.labels(f"withdrawal_{decision.status}").inc()
     if decision.action == "anomaly":
         log.error("withdrawal %s was %s and payments now says %s: held for an operator",
                   w.id, w.status, reply)
