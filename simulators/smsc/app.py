@@ -81,7 +81,7 @@ def create_app(smsc: Smsc) -> FastAPI:
     @app.get("/stats")
     async def stats() -> dict[str, int]:
         """Counters: submissions (repeats included), repeats, deliver_sm sent, refused by
-        the ESME and delivered again."""
+        the ESME and delivered again, enquire_link received."""
         return dict(smsc.stats)
 
     @app.get("/sessions")

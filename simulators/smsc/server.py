@@ -125,6 +125,7 @@ class Session:
             await self.smsc.flush_pending(self)
             return True
         if cmd == c.ENQUIRE_LINK:
+            self.smsc.stats["enquire_link"] += 1
             await self.send(c.pdu(cmd | c.RESP, c.OK, seq))
             return True
         if cmd == c.UNBIND:
@@ -163,7 +164,7 @@ class Smsc:
         self.repeats: dict[str, int] = {}  # part id -> repeated submissions of it
         self.stats: dict[str, int] = dict.fromkeys(
             ("submit_sm", "http_submit", "duplicates", "deliver_sm", "deliver_sm_refused",
-             "redelivered"), 0)
+             "redelivered", "enquire_link"), 0)
 
     # -- lifecycle ------------------------------------------------------------------
     async def start(self, host: str = "127.0.0.1", port: int = 2775) -> int:

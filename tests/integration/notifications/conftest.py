@@ -11,7 +11,6 @@ and beside other test processes, and neither sees the other's events or rows.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import random
 import time
@@ -32,12 +31,14 @@ from services.notifications.domain.messages import CASABLANCA
 from services.notifications.handlers.policies import Policies
 from services.notifications.settings import NotificationsSettings, ProviderConfig
 from shared.app import create_app
-from shared.auth import ROLE_SCOPES, mint_token
+from shared.auth import ROLE_SCOPES
 from shared.contracts.clients import ClientRegistered
 from shared.envelope import Contract, Envelope, envelope_for
-from shared.settings import DEFAULT_DEV_SECRET
+from shared.inbox import InboxConsumer
 from simulators.smsc.runner import Running, running
+from tests.identity import mint_token
 from tests.infra import Infra
+from tests.kafka_facts import consumed_all, until
 
 SMPP_TIMEOUT_S = 1.0
 GROUP = consumer_spec(Policies()).group
@@ -69,6 +70,8 @@ class Rig:
     clock: SteerableClock
     partner_id: str
     topic_prefix: str
+    consumer: InboxConsumer
+    kafka_bootstrap: str
 
     def topic(self, canonical: str) -> str:
         """This instance's topic for the platform topic ``canonical``."""
@@ -80,7 +83,7 @@ class Rig:
         return f"{self.topic_prefix}{GROUP}"
 
     def token(self, role: str = "operator", partner: str | None = None) -> dict[str, str]:
-        tok = mint_token(DEFAULT_DEV_SECRET, sub=f"tester-{role}", scopes=ROLE_SCOPES[role],
+        tok = mint_token(sub=f"tester-{role}", scopes=ROLE_SCOPES[role],
                          partner_id=partner)
         return {"Authorization": f"Bearer {tok}"}
 
@@ -160,12 +163,26 @@ class Rig:
     @staticmethod
     async def until(check: Callable[[], Awaitable[bool]], what: str,
                     timeout_s: float = 30) -> None:
-        deadline = asyncio.get_running_loop().time() + timeout_s
-        while asyncio.get_running_loop().time() < deadline:
-            if await check():
-                return
-            await asyncio.sleep(0.1)
-        raise AssertionError(f"timed out waiting for {what}")
+        await until(check, what, timeout_s)
+
+    async def consumed_all(self) -> None:
+        """Until the service's consumer has committed every record its topics hold now
+        (redelivered copies included)."""
+        await consumed_all(self.consumer, self.kafka_bootstrap, self.consumer.topics)
+
+    async def after_a_sending_round(self) -> None:
+        """Until a message queued now is delivered: the sending worker has since claimed
+        everything due that was committed before (a barrier for "nothing was sent")."""
+        client_id, _ = await self.register()
+        resp = await self.api.post("/v1/messages", headers=self.operator, json={
+            "template": "kyc_verified", "client_id": client_id})
+        assert resp.status_code == 201, resp.text
+        sentinel = resp.json()["id"]
+
+        async def delivered() -> bool:
+            return (await self.message(sentinel))["status"] == "delivered"
+
+        await self.until(delivered, "a sentinel message delivered")
 
 
 async def delete_topics(bootstrap: str, prefix: str) -> None:
@@ -207,7 +224,9 @@ async def sms_rig(infra: Infra, isolated_schema: Callable[..., Any]) -> AsyncIte
                                              base_url="http://notifications") as api, \
                         httpx.AsyncClient(base_url=smsc.http_url) as sim:
                     yield Rig(api, sim, smsc, producer, pool, clock,
-                              partner_id=f"pa-{uuid.uuid4().hex[:8]}", topic_prefix=prefix)
+                              partner_id=f"pa-{uuid.uuid4().hex[:8]}", topic_prefix=prefix,
+                              consumer=app.state.runtime.consumers[f"{prefix}{GROUP}"],
+                              kafka_bootstrap=infra.kafka_bootstrap)
         finally:
             await producer.stop()
             await delete_topics(infra.kafka_bootstrap, prefix)

@@ -121,7 +121,7 @@ async def test_a_held_trigger_too_old_when_the_client_registers_is_not_sent(rig:
     assert msg["reason"] == "stale_unknown_client" and msg["template"] == "loan_disbursed"
     assert msg["language"] == "ar" and msg["phone"] == phone
     assert not await is_held(rig, env.event_id)
-    await asyncio.sleep(0.5)  # the sending worker polls every 0.1 s
+    await rig.after_a_sending_round()
     assert await rig.on_phone(phone) == []
     assert (await rig.message(msg["id"]))["status"] == "suppressed"
 
@@ -154,7 +154,7 @@ async def test_a_released_trigger_respects_a_missing_consent(rig: Rig) -> None:
     msg = await rig.wait_message({"suppressed"}, client_id=client_id)
     assert msg["reason"] == "no_consent" and msg["template"] == "loan_disbursed"
     assert not await is_held(rig, env.event_id)
-    await asyncio.sleep(0.5)
+    await rig.after_a_sending_round()
     assert await rig.on_phone(phone) == []
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
@@ -20,6 +19,7 @@ from services.notifications.providers.inbound import InboundQueue, Reply
 from services.notifications.providers.smpp_client import SmppProvider
 from simulators.smsc.runner import free_port, running
 from tests.infra import ROOT
+from tests.kafka_facts import until
 
 pytestmark = pytest.mark.integration
 
@@ -33,15 +33,13 @@ async def simulator() -> AsyncIterator[tuple[int, str]]:
     url = f"http://127.0.0.1:{http}"
     try:
         async with httpx.AsyncClient() as client:
-            for _ in range(100):
+            async def ready() -> bool:
                 try:
-                    if (await client.get(f"{url}/health/ready")).status_code == 200:
-                        break
+                    return (await client.get(f"{url}/health/ready")).status_code == 200
                 except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.1)
-            else:
-                raise AssertionError("the simulator did not become ready")
+                    return False
+
+            await until(ready, "the simulator ready", timeout_s=10)
         yield smpp, url
     finally:
         proc.terminate()
@@ -55,19 +53,32 @@ async def test_bind_submit_receipt_keepalive_reply_and_unbind(simulator: tuple[i
     client = SmppProvider("smsc", "127.0.0.1", smpp, system_id="noria", password="pw",
                           timeout_s=2, enquire_link_s=0.2, inbound=inbound)
 
-    async def heard() -> list[Receipt | Reply]:
-        items = await inbound.take(100) if len(inbound) else []
-        inbound.done(items)
-        return [item for _, item in items]
+    heard: list[Receipt | Reply] = []
+
+    async def hear(count: int) -> list[Receipt | Reply]:
+        """Until ``count`` more items were queued by the client; those items."""
+        start = len(heard)
+
+        async def enough() -> bool:
+            items = await inbound.take(100) if len(inbound) else []
+            inbound.done(items)
+            heard.extend(item for _, item in items)
+            return len(heard) - start >= count
+
+        await until(enough, f"{count} receipts or replies")
+        return heard[start:]
+
+    async def enquire_links(count: int) -> bool:
+        return (await sim.get("/stats")).json()["enquire_link"] >= count
 
     async with httpx.AsyncClient(base_url=url) as sim:
         text = "Rappel: 1 250,00 MAD dus le 12/04/2027 {réf. [A-7] ~ €}" * 4
         ids = await client.submit("+212600000042", encode(text), reference="msg-9")
         assert len(ids) == 2
-        await asyncio.sleep(0.8)  # several enquire_link round trips
-        receipts = [r for r in await heard() if isinstance(r, Receipt)]
+        receipts = [r for r in await hear(2) if isinstance(r, Receipt)]
         assert {r.provider_message_id for r in receipts} == set(ids)
-        assert {r.stat for r in receipts} == {"DELIVRD"}
+        assert {r.stat for r in receipts} == {"DELIVRD"} and len(receipts) == 2
+        await until(lambda: enquire_links(3), "several enquire_link round trips")
         got = (await sim.get("/messages", params={"to": "+212600000042"})).json()
         assert [(m["text"], m["parts"]) for m in got] == [(text, 2)]
 
@@ -78,11 +89,13 @@ async def test_bind_submit_receipt_keepalive_reply_and_unbind(simulator: tuple[i
 
         resp = await sim.post("/mo", json={"sender": "+212600000042", "text": "توقف"})
         assert resp.status_code == 200
-        await asyncio.sleep(0.3)
-        assert await heard() == [Reply("+212600000042", "توقف")]
+        assert await hear(1) == [Reply("+212600000042", "توقف")]
         await client.close()
-        await asyncio.sleep(0.2)
-        assert (await sim.get("/sessions")).json() == []
+
+        async def unbound() -> bool:
+            return (await sim.get("/sessions")).json() == []
+
+        await until(unbound, "the session closed")
 
 
 async def test_every_attempt_of_a_message_carries_its_reference_and_is_sent_once() -> None:

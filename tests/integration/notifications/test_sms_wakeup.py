@@ -24,10 +24,35 @@ from services.notifications.settings import NotificationsSettings, ProviderConfi
 from shared.db import create_pool
 from simulators.smsc.runner import running
 from tests.infra import Infra
+from tests.kafka_facts import until
 
 pytestmark = pytest.mark.integration
 MIGRATIONS = Path(__file__).parents[3] / "services" / "notifications" / "migrations"
 AN_HOUR = 3600.0
+
+
+class Wakeup(asyncio.Event):
+    """The sender's wake-up event, remembering that it was ever set: the listener sets it
+    once LISTEN is in place."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ever_set = False
+
+    def set(self) -> None:
+        self.ever_set = True
+        super().set()
+
+
+class CountingSender(Sender):
+    """A sender that counts its rounds (each claim of due messages)."""
+
+    rounds = 0
+
+    async def send_due(self) -> int:
+        sent = await super().send_due()
+        self.rounds += 1
+        return sent
 
 
 def message(status: str, phone: str, client_id: str) -> store.NewMessage:
@@ -53,14 +78,19 @@ async def test_a_queued_message_is_sent_without_waiting_for_the_poll(
                 providers=[ProviderConfig(name="smsc", kind="smpp", port=smsc.smpp_port,
                                           timeout_s=2.0)],
                 worker_poll_s=AN_HOUR, receipt_poll_s=AN_HOUR)
-            wakeup = asyncio.Event()
-            sender = Sender(pool, Policies(), settings, wakeup=wakeup)
+            wakeup = Wakeup()
+            sender = CountingSender(pool, Policies(), settings, wakeup=wakeup)
             await pool.execute(
                 "INSERT INTO recipients (client_id, partner_id, phone, language, consent)"
                 " VALUES ($1, 'pa-wake', $2, 'fr', true)", client_id, phone)
             tasks.append(asyncio.create_task(listen_for_queued(iso.dsn, iso.schema, wakeup)))
             tasks.append(asyncio.create_task(sender.run()))
-            await asyncio.sleep(2.0)  # both started; the sender now waits for an hour
+
+            async def waiting_for_an_hour() -> bool:  # listening, and past its first round
+                return wakeup.ever_set and sender.rounds >= 1 and not wakeup.is_set()
+
+            await until(waiting_for_an_hour, "the listener and the sender started")
+            rounds = sender.rounds
 
             async with pool.acquire() as conn, conn.transaction():
                 assert await store.insert_message(conn, message("queued", phone, client_id))
@@ -69,11 +99,10 @@ async def test_a_queued_message_is_sent_without_waiting_for_the_poll(
                 found: list[object] = (await sim.get("/messages", params={"to": phone})).json()
                 return found
 
-            deadline = asyncio.get_running_loop().time() + 30
-            while not await on_phone():
-                assert asyncio.get_running_loop().time() < deadline, "never sent"
-                await asyncio.sleep(0.1)
+            await until(on_phone, "the message sent")
             assert len(await on_phone()) == 1
+            # a round ended since: woken, not polled (its poll is an hour away)
+            await until(lambda: _above(sender.rounds, rounds), "the woken round ended")
     finally:
         for task in tasks:
             task.cancel()
@@ -85,9 +114,9 @@ async def test_a_queued_message_is_sent_without_waiting_for_the_poll(
 async def test_only_a_committed_queued_message_notifies(isolated_schema) -> None:
     iso = await isolated_schema("notif_ntfy", MIGRATIONS)
     listener = await asyncpg.connect(iso.dsn)
-    heard: list[str] = []
-    await listener.add_listener(store.queued_channel(iso.schema),
-                                lambda *args: heard.append(str(args[2])))
+    channel = store.queued_channel(iso.schema)
+    heard: list[tuple[str, str]] = []
+    await listener.add_listener(channel, lambda *args: heard.append((args[2], args[3])))
     conn = await asyncpg.connect(iso.dsn)
     phone, client_id = "+212611111111", "cl-ntfy"
     try:
@@ -97,18 +126,24 @@ async def test_only_a_committed_queued_message_notifies(isolated_schema) -> None
         await tx.start()
         assert await store.insert_message(conn, message("queued", phone, client_id))
         await tx.rollback()  # rolled back: never happened
-        await asyncio.sleep(0.5)
-        assert heard == []
         queued = message("queued", phone, client_id)
         async with conn.transaction():
             assert await store.insert_message(conn, queued)
         async with conn.transaction():  # the same event and template again: a duplicate
             assert not await store.insert_message(conn, queued)
-        deadline = asyncio.get_running_loop().time() + 5
-        while not heard and asyncio.get_running_loop().time() < deadline:
-            await asyncio.sleep(0.05)
-        await asyncio.sleep(0.3)
-        assert heard == [f"{iso.schema}_sms"]
+        # A last notification from the same session: the listener gets them in commit
+        # order, so once it has this one it has every one sent before.
+        await conn.execute("SELECT pg_notify($1, 'sentinel')", channel)
+        await until(lambda: _heard(heard, "sentinel"), "the sentinel notification")
+        assert heard == [(f"{iso.schema}_sms", ""), (f"{iso.schema}_sms", "sentinel")]
     finally:
         await conn.close()
         await listener.close()
+
+
+async def _heard(heard: list[tuple[str, str]], payload: str) -> bool:
+    return any(p == payload for _, p in heard)
+
+
+async def _above(value: int, floor: int) -> bool:
+    return value > floor
