@@ -24,6 +24,7 @@ from console.settings import ConsoleSettings
 from console.upstream import Upstream, UpstreamUnauthorized
 from console.views import auth, business, clients, loans, ops
 from console.web import HERE, redirect, render
+from shared.auth import verifier_for
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'self'")
@@ -45,7 +46,7 @@ def create_app(settings: ConsoleSettings | None = None,
     app = FastAPI(title="Noria operations console", version="0.1.0", lifespan=lifespan,
                   docs_url=None, redoc_url=None, openapi_url=None)
     app.state.settings = settings
-    app.state.jwt_secret = settings.jwt_secret.get_secret_value()
+    app.state.token_verifier = verifier_for(settings)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     for module in (auth, business, loans, ops, clients):
         app.include_router(module.router)

@@ -1,7 +1,7 @@
 """Who is signed in, and the CSRF guard on every form that changes something.
 
 The operator's bearer token is kept in an HttpOnly, SameSite=Strict cookie and
-checked on every request with the shared secret: a missing, invalid or expired
+checked on every request against the identity provider's keys: a missing, invalid or expired
 token sends the browser to the login page; a token without operator scopes
 (a partner's or a wallet's) is refused with a 403 page.
 
@@ -19,7 +19,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from shared.auth import AuthError, Principal, decode_token
+from shared.auth import AuthError, Principal, TokenVerifier
 
 TOKEN_COOKIE = "noria_console_token"
 CSRF_COOKIE = "noria_console_csrf"
@@ -59,10 +59,10 @@ class Session:
         return self.principal.sub
 
 
-def check_token(secret: str, token: str) -> Principal:
+async def check_token(verifier: TokenVerifier, token: str) -> Principal:
     """The token's principal if it is a valid operator token; raise otherwise."""
     try:
-        principal = decode_token(secret, token.strip())
+        principal = await verifier.verify(token.strip())
     except AuthError as exc:
         reason = "expired" if "expired" in exc.detail else "invalid"
         raise LoginRequired(reason) from None
@@ -75,7 +75,7 @@ async def current_session(request: Request) -> Session:
     token = request.cookies.get(TOKEN_COOKIE)
     if not token:
         raise LoginRequired("signed_out")
-    principal = check_token(request.app.state.jwt_secret, token)
+    principal = await check_token(request.app.state.token_verifier, token)
     session = Session(principal=principal, token=token)
     request.state.session = session
     return session

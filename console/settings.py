@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
-from shared.settings import DEFAULT_DEV_SECRET
+from shared.settings import OidcSettings
 
 
-class ConsoleSettings(BaseSettings):
+class ConsoleSettings(OidcSettings):
     """Where the services are and how the console serves its pages.
 
     The console has no database: everything it shows comes from the services'
@@ -21,7 +20,6 @@ class ConsoleSettings(BaseSettings):
     loans_url: str = "http://127.0.0.1:8102"
     payments_url: str = "http://127.0.0.1:8103"
     notifications_url: str = "http://127.0.0.1:8104"
-    jwt_secret: SecretStr = SecretStr(DEFAULT_DEV_SECRET)
     http_host: str = "127.0.0.1"
     http_port: int = 8100
     cookie_secure: bool = False

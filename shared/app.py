@@ -33,6 +33,7 @@ from fastapi import APIRouter, FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from shared import context
+from shared.auth import verifier_for
 from shared.db import DbLimits, create_pool
 from shared.dlq import dlq_router
 from shared.http import health_router, install_error_handlers
@@ -40,6 +41,7 @@ from shared.inbox import Handler, InboxConsumer
 from shared.kafka import TOPICS, ensure_topics, kafka_reachable, make_consumer, make_producer
 from shared.migrations import migrate
 from shared.outbox import OutboxRelay, listen_for_outbox
+from shared.ratelimit import install_rate_limit, limiter_from
 from shared.retention import RetentionJob, RetentionTable
 from shared.settings import ServiceSettings
 from shared.telemetry import HTTP_LATENCY, setup_logging, setup_tracing
@@ -339,7 +341,8 @@ def create_app(spec: ServiceSpec) -> FastAPI:
 
     app = FastAPI(title=spec.title or f"Noria {spec.name}", description=spec.description,
                   version="0.1.0", lifespan=lifespan)
-    app.state.jwt_secret = s.jwt_secret.get_secret_value()
+    app.state.token_verifier = verifier_for(s)
+    install_rate_limit(app, limiter_from(s))
     app.state.service = spec.name
     install_error_handlers(app)
 

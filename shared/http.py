@@ -92,7 +92,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def on_auth(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, AuthError)
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        title = "Unauthorized" if exc.status == 401 else "Forbidden"
+        title = {401: "Unauthorized", 403: "Forbidden"}.get(exc.status, "Service Unavailable")
         return problem(exc.status, title, exc.detail, headers=headers)
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:

@@ -7,23 +7,55 @@ that names the variable.
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import TypeVar
 
-from pydantic import SecretStr, ValidationError
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEFAULT_DEV_SECRET = "noria-dev-secret-change-me-in-production"
+DEFAULT_OIDC_ISSUER = "http://127.0.0.1:8180/realms/noria"
 
 
-class ServiceSettings(BaseSettings):
+def platform_default(name: str, default: str) -> str:
+    """A platform-wide default (``NORIA_<NAME>``) that each service's own variable
+    (``NORIA_<SERVICE>_<NAME>``) overrides."""
+    return os.environ.get(f"NORIA_{name.upper()}") or default
+
+
+class OidcSettings(BaseSettings):
+    """Whose tokens are trusted. ``NORIA_OIDC_ISSUER`` (and the other ``NORIA_OIDC_*``)
+    set them for the whole platform; a service's prefixed variable overrides."""
+
+    oidc_issuer: str = Field(
+        default_factory=lambda: platform_default("oidc_issuer", DEFAULT_OIDC_ISSUER))
+    oidc_jwks_url: str = Field(default_factory=lambda: platform_default("oidc_jwks_url", ""))
+    """Empty: the issuer's own (``<issuer>/protocol/openid-connect/certs``)."""
+    oidc_audience: str = Field(
+        default_factory=lambda: platform_default("oidc_audience", "noria"))
+    oidc_extra_issuers: str = Field(
+        default_factory=lambda: platform_default("oidc_extra_issuers", ""))
+    """Comma-separated further trusted issuers (another realm during a migration)."""
+    oidc_jwks_min_refresh_s: float = Field(
+        default_factory=lambda: float(platform_default("oidc_jwks_min_refresh_s", "10")))
+    """An unknown ``kid`` refetches the JWKS at most this often."""
+    rate_limit_per_s: float = Field(
+        default_factory=lambda: float(platform_default("rate_limit_per_s", "20")))
+    """Partner and wallet requests per second per client (0: unlimited); see
+    ``shared.ratelimit``."""
+    rate_limit_burst: float = Field(
+        default_factory=lambda: float(platform_default("rate_limit_burst", "40")))
+    rate_limits: dict[str, dict[str, float]] = Field(default_factory=dict)
+    """Per client (or partner) id: ``{"rate_per_s": 5, "burst": 10}``."""
+
+
+class ServiceSettings(OidcSettings):
     """Settings every service has. Subclasses set ``env_prefix``."""
 
     model_config = SettingsConfigDict(env_prefix="NORIA_", extra="ignore")
 
     database_url: str
     kafka_bootstrap: str = "127.0.0.1:9092"
-    jwt_secret: SecretStr = SecretStr(DEFAULT_DEV_SECRET)
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     db_schema: str = ""

@@ -15,7 +15,12 @@ import pytest
 
 from shared.kafka import ensure_topics
 from shared.migrations import migrate
+from tests.identity import issuer as start_test_issuer
 from tests.infra import Infra, provision
+
+# The session's token issuer starts before any service is built: its issuer and JWKS URL
+# go into the environment that in-process services and child processes read.
+start_test_issuer()
 
 ORDER = ("tests/unit/", "tests/integration/", "tests/deploy/", "tests/console/", "tests/e2e/")
 

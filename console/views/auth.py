@@ -28,9 +28,8 @@ async def login_page(request: Request, reason: str | None = None, next: str = "/
 @router.post("/login", dependencies=[CsrfChecked])
 async def login(request: Request, token: Annotated[str, Form()] = "",
                 next: Annotated[str, Form()] = "/") -> Response:
-    secret: str = request.app.state.jwt_secret
     try:
-        principal = check_token(secret, token)
+        principal = await check_token(request.app.state.token_verifier, token)
     except LoginRequired as exc:
         return render(request, "login.html", code=401, reason=exc.reason, next=safe_next(next))
     claims = jwt.decode(token.strip(), options={"verify_signature": False})

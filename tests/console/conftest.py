@@ -12,9 +12,9 @@ import pytest
 from console.app import create_app
 from console.session import CSRF_COOKIE
 from console.settings import ConsoleSettings
-from shared.auth import ROLE_SCOPES, mint_token
-from shared.settings import DEFAULT_DEV_SECRET
+from shared.auth import ROLE_SCOPES
 from tests.console.fake_platform import Served, State, build_service
+from tests.identity import mint_token
 
 SERVICES = ("clients", "loans", "payments", "notifications")
 
@@ -25,7 +25,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def operator_token(sub: str | None = None, ttl_s: int = 3600) -> str:
-    return mint_token(DEFAULT_DEV_SECRET, sub=sub or f"op-{uuid.uuid4().hex[:8]}",
+    return mint_token(sub=sub or f"op-{uuid.uuid4().hex[:8]}",
                       scopes=ROLE_SCOPES["operator"], ttl_s=ttl_s)
 
 

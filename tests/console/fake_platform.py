@@ -20,10 +20,10 @@ import uvicorn
 from fastapi import APIRouter, FastAPI, HTTPException, Request
 from pydantic import BaseModel, Field
 
-from shared.auth import AuthError, Principal, require
+from shared.auth import AuthError, Principal, require, verifier_for
 from shared.errors import Conflict, NotFound
 from shared.http import install_error_handlers
-from shared.settings import DEFAULT_DEV_SECRET
+from shared.settings import OidcSettings
 
 
 @dataclass
@@ -76,7 +76,7 @@ def _now() -> str:
 
 def build_service(name: str, state: State) -> FastAPI:
     app = FastAPI()
-    app.state.jwt_secret = DEFAULT_DEV_SECRET
+    app.state.token_verifier = verifier_for(OidcSettings())
     install_error_handlers(app)
     router = APIRouter()
 

@@ -8,10 +8,10 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 
 from console.session import TOKEN_COOKIE
-from shared.auth import ROLE_SCOPES, mint_token
-from shared.settings import DEFAULT_DEV_SECRET
+from shared.auth import ROLE_SCOPES
 from tests.console.conftest import csrf_from, operator_token, sign_in
 from tests.console.fake_platform import State
+from tests.identity import LocalIssuer, mint_token
 
 
 def query_of(resp: httpx.Response) -> dict[str, list[str]]:
@@ -43,7 +43,7 @@ async def test_an_operator_token_signs_in_with_a_strict_httponly_cookie(
 
 
 async def test_an_expired_token_is_refused_at_login(browser_client: httpx.AsyncClient) -> None:
-    expired = mint_token(DEFAULT_DEV_SECRET, sub="old", scopes=ROLE_SCOPES["operator"],
+    expired = mint_token(sub="old", scopes=ROLE_SCOPES["operator"],
                          ttl_s=60, now=time.time() - 3600)
     resp = await sign_in(browser_client, expired)
     assert resp.status_code == 401
@@ -53,7 +53,7 @@ async def test_an_expired_token_is_refused_at_login(browser_client: httpx.AsyncC
 
 async def test_a_session_whose_token_expires_redirects_to_login(
         browser_client: httpx.AsyncClient) -> None:
-    expired = mint_token(DEFAULT_DEV_SECRET, sub="old", scopes=ROLE_SCOPES["operator"],
+    expired = mint_token(sub="old", scopes=ROLE_SCOPES["operator"],
                          ttl_s=60, now=time.time() - 3600)
     browser_client.cookies.set(TOKEN_COOKIE, expired)
     resp = await browser_client.get("/dead-letters")
@@ -65,7 +65,7 @@ async def test_a_session_whose_token_expires_redirects_to_login(
 
 async def test_an_htmx_request_with_an_expired_session_moves_the_whole_page(
         browser_client: httpx.AsyncClient) -> None:
-    expired = mint_token(DEFAULT_DEV_SECRET, sub="old", scopes=ROLE_SCOPES["operator"],
+    expired = mint_token(sub="old", scopes=ROLE_SCOPES["operator"],
                          ttl_s=60, now=time.time() - 3600)
     browser_client.cookies.set(TOKEN_COOKIE, expired)
     resp = await browser_client.get("/fragments/health", headers={"HX-Request": "true"})
@@ -74,7 +74,7 @@ async def test_an_htmx_request_with_an_expired_session_moves_the_whole_page(
 
 async def test_a_partner_token_is_refused_with_a_403_page(
         browser_client: httpx.AsyncClient) -> None:
-    partner = mint_token(DEFAULT_DEV_SECRET, sub="agent-7", scopes=ROLE_SCOPES["partner"],
+    partner = mint_token(sub="agent-7", scopes=ROLE_SCOPES["partner"],
                          partner_id="p-atlas")
     resp = await sign_in(browser_client, partner)
     assert resp.status_code == 403
@@ -85,7 +85,7 @@ async def test_a_partner_token_is_refused_with_a_403_page(
 
 async def test_a_wallet_token_in_the_cookie_is_refused_on_every_page(
         browser_client: httpx.AsyncClient) -> None:
-    wallet = mint_token(DEFAULT_DEV_SECRET, sub="wallet-app", scopes=ROLE_SCOPES["wallet"],
+    wallet = mint_token(sub="wallet-app", scopes=ROLE_SCOPES["wallet"],
                         partner_id="p-wallet")
     browser_client.cookies.set(TOKEN_COOKIE, wallet)
     for path in ("/", "/approvals", "/clients"):
@@ -94,10 +94,10 @@ async def test_a_wallet_token_in_the_cookie_is_refused_on_every_page(
         assert "réservée aux opérateurs" in resp.text
 
 
-async def test_a_token_signed_with_another_secret_is_invalid(
+async def test_a_token_of_another_issuer_is_invalid(
         browser_client: httpx.AsyncClient) -> None:
-    forged = mint_token("another-secret-that-is-long-enough-for-hs256", sub="mallory",
-                        scopes=ROLE_SCOPES["operator"])
+    forged = LocalIssuer(realm="elsewhere", base_url="http://127.0.0.1:1").mint(
+        sub="mallory", scopes=ROLE_SCOPES["operator"])
     resp = await sign_in(browser_client, forged)
     assert resp.status_code == 401
     assert 'data-reason="invalid"' in resp.text

@@ -24,9 +24,9 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from playwright.async_api import Browser, Page, async_playwright, expect
 
-from shared.auth import ROLE_SCOPES, mint_token
-from shared.settings import DEFAULT_DEV_SECRET
+from shared.auth import ROLE_SCOPES
 from tests.console.live import LivePlatform
+from tests.identity import mint_token
 from tests.infra import ROOT, Infra
 from tests.kafka_facts import until
 
@@ -37,12 +37,11 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
-SECRET = os.environ.get("NORIA_JWT_SECRET", DEFAULT_DEV_SECRET)
 
 
 def token(role: str, sub: str, partner: str | None = None, ttl_s: int = 3600,
           now: float | None = None) -> str:
-    return mint_token(SECRET, sub=sub, scopes=ROLE_SCOPES[role], partner_id=partner,
+    return mint_token(sub=sub, scopes=ROLE_SCOPES[role], partner_id=partner,
                       ttl_s=ttl_s, now=now)
 
 

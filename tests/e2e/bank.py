@@ -16,9 +16,9 @@ from typing import Any, TypeVar
 
 import httpx
 
-from shared.auth import ROLE_SCOPES, mint_token
-from shared.settings import DEFAULT_DEV_SECRET
+from shared.auth import ROLE_SCOPES
 from tests.e2e.harness import Platform
+from tests.identity import mint_token
 
 D = Decimal
 TERMINAL_SAGA_STATES = frozenset({"completed", "credit_rejected", "compensated", "failed"})
@@ -26,7 +26,7 @@ T = TypeVar("T")
 
 
 def bearer(role: str, *, sub: str | None = None, partner: str | None = None) -> dict[str, str]:
-    token = mint_token(DEFAULT_DEV_SECRET, sub=sub or f"{role}-{uuid.uuid4().hex[:6]}",
+    token = mint_token(sub=sub or f"{role}-{uuid.uuid4().hex[:6]}",
                        scopes=ROLE_SCOPES[role], partner_id=partner)
     return {"Authorization": f"Bearer {token}"}
 

@@ -12,6 +12,8 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import time
 import uuid
 from decimal import Decimal
@@ -20,12 +22,13 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from cryptography.hazmat.primitives import serialization
 
 from services.payments.domain.webhooks import sign
 from services.payments.settings import DEV_CALLBACK_SECRET
-from shared.auth import ROLE_SCOPES, mint_token
-from shared.settings import DEFAULT_DEV_SECRET
+from shared.auth import ROLE_SCOPES
 from tests.e2e.bank import Bank, bearer, eventually
+from tests.identity import LocalIssuer, issuer, mint_token, new_key
 
 pytestmark = pytest.mark.e2e
 D = Decimal
@@ -37,14 +40,14 @@ PATH_VALUES = {"dead_letter_id": "1", "day": "2026-01-15", "provider": "sim",
 
 
 def expired_token() -> str:
-    return mint_token(DEFAULT_DEV_SECRET, sub="operator-gone", scopes=ROLE_SCOPES["operator"],
+    return mint_token(sub="operator-gone", scopes=ROLE_SCOPES["operator"],
                       ttl_s=3600, now=time.time() - 2 * 86400)
 
 
 def tampered_token() -> str:
     """A partner's token whose payload was rewritten to claim every tenant; the signature
     no longer matches."""
-    token = mint_token(DEFAULT_DEV_SECRET, sub="partner-mallory",
+    token = mint_token(sub="partner-mallory",
                        scopes=ROLE_SCOPES["partner"], partner_id="partner-mallory")
     header, payload, signature = token.split(".")
     claims = orjson.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
@@ -53,9 +56,47 @@ def tampered_token() -> str:
     return f"{header}.{forged}.{signature}"
 
 
-def forged_with_other_secret() -> str:
-    return mint_token("not-the-platform-secret-" + "x" * 32, sub="operator-eve",
-                      scopes=ROLE_SCOPES["operator"])
+OPERATOR = ROLE_SCOPES["operator"]
+
+
+def another_realm() -> str:
+    """Signed by a realm the platform does not trust (its own keys, its own issuer)."""
+    return LocalIssuer(realm="elsewhere", base_url=issuer().issuer.split("/realms/")[0]).mint(
+        sub="operator-eve", scopes=OPERATOR)
+
+
+def another_issuer() -> str:
+    """Claims the trusted issuer's name but is signed by a stranger's key."""
+    return issuer().mint(sub="operator-eve", scopes=OPERATOR, key=new_key())
+
+
+def another_audience() -> str:
+    return issuer().mint(sub="operator-eve", scopes=OPERATOR, audience="account")
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _claims() -> dict[str, Any]:
+    return {"iss": issuer().issuer, "sub": "operator-eve", "aud": "noria",
+            "exp": int(time.time()) + 600, "scopes": list(OPERATOR)}
+
+
+def alg_none() -> str:
+    head = _b64(orjson.dumps({"alg": "none", "typ": "JWT", "kid": issuer().keys[0].kid}))
+    return f"{head}.{_b64(orjson.dumps(_claims()))}."
+
+
+def hs256_with_the_public_key() -> str:
+    """The classic key-confusion forgery: HMAC keyed with the JWKS's own public key."""
+    key = issuer().keys[0]
+    secret = key.private.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    head = _b64(orjson.dumps({"alg": "HS256", "typ": "JWT", "kid": key.kid}))
+    body = _b64(orjson.dumps(_claims()))
+    sig = hmac.new(secret, f"{head}.{body}".encode(), hashlib.sha256).digest()
+    return f"{head}.{body}.{_b64(sig)}"
 
 
 async def operations(http: httpx.AsyncClient, base: str) -> list[tuple[str, str]]:
@@ -73,7 +114,11 @@ async def test_no_route_answers_without_a_valid_token(bank: Bank) -> None:
         "no token": {},
         "expired": {"Authorization": f"Bearer {expired_token()}"},
         "tampered": {"Authorization": f"Bearer {tampered_token()}"},
-        "foreign secret": {"Authorization": f"Bearer {forged_with_other_secret()}"},
+        "another realm": {"Authorization": f"Bearer {another_realm()}"},
+        "another issuer's key": {"Authorization": f"Bearer {another_issuer()}"},
+        "another audience": {"Authorization": f"Bearer {another_audience()}"},
+        "alg=none": {"Authorization": f"Bearer {alg_none()}"},
+        "HS256 with the JWKS key": {"Authorization": f"Bearer {hs256_with_the_public_key()}"},
         "not a bearer": {"Authorization": "Basic b3BlcmF0b3I6b3BlcmF0b3I="},
     }
     refused: list[str] = []
@@ -102,6 +147,33 @@ async def test_no_route_answers_without_a_valid_token(bank: Bank) -> None:
                                      f"{resp.text[:200]}")
     assert wrong == []
     assert len(refused) > 40 * len(credentials)
+
+
+async def test_a_token_without_the_scope_is_refused_everywhere(bank: Bank) -> None:
+    """A valid token of the trusted issuer that carries no scope: 401 or 403 problem+json
+    on every route (none answers 2xx, none leaks data)."""
+    empty = {"Authorization": f"Bearer {mint_token(sub='nobody', scopes=[])}"}
+    wrong: list[str] = []
+    forbidden = 0
+    async with httpx.AsyncClient(timeout=10) as http:
+        for svc in SERVICES:
+            base = bank.platform.url(svc)
+            for method, path in await operations(http, base):
+                if path.startswith("/health/"):
+                    continue
+                url = base + path.format_map(
+                    {k: PATH_VALUES.get(k, f"e2e-{uuid.uuid4().hex[:8]}")
+                     for k in _params(path)})
+                resp = await http.request(
+                    method, url, headers={**empty, "Idempotency-Key": uuid.uuid4().hex},
+                    json={} if method in ("POST", "PUT", "PATCH") else None)
+                ok = resp.status_code in (401, 403) and resp.headers.get(
+                    "content-type", "").startswith(PROBLEM)
+                forbidden += resp.status_code == 403
+                if not ok:
+                    wrong.append(f"{svc} {method} {path}: {resp.status_code} {resp.text[:200]}")
+    assert wrong == []
+    assert forbidden > 40
 
 
 def _params(path: str) -> list[str]:
@@ -237,3 +309,21 @@ async def test_a_callback_with_a_bad_or_stale_signature_moves_nothing(bank: Bank
     await eventually(repaid, what="the signed callback's repayment applied")
     await bank.sim_config(msisdn=nadia.phone, reset=True)
     await bank.check_invariants([loan_id])
+
+
+async def test_a_rotated_signing_key_is_accepted_without_a_restart(bank: Bank) -> None:
+    """The issuer starts signing with a new key: every service fetches it on first sight
+    (unknown ``kid``) and accepts the token; no process is restarted."""
+    restarts = {name: m.restarts for name, m in bank.platform.procs.items()}
+    new = issuer().rotate()
+    token = issuer().mint(sub="operator-rotated", scopes=ROLE_SCOPES["operator"], key=new)
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(timeout=10) as http:
+        for svc in SERVICES:
+            async def accepted(svc: str = svc) -> bool | None:
+                resp = await http.get(bank.platform.url(svc) + "/v1/dead-letters",
+                                      headers=headers)
+                return True if resp.status_code == 200 else None
+
+            await eventually(accepted, timeout_s=15, what=f"{svc} accepts the rotated key")
+    assert {name: m.restarts for name, m in bank.platform.procs.items()} == restarts

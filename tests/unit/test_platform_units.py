@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
 import time
 from decimal import Decimal
 from typing import ClassVar
 
+import jwt
 import pytest
+from cryptography.hazmat.primitives import serialization
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import BaseModel, ValidationError
 
-from shared.auth import ROLE_SCOPES, AuthError, decode_token, mint_token, require
+from shared.auth import ROLE_SCOPES, AuthError, TokenVerifier, require
 from shared.envelope import Contract, Envelope, UnknownMessageType, envelope_for, register
 from shared.errors import Conflict
 from shared.http import install_error_handlers
 from shared.migrations import MigrationError, discover
 from shared.money import Amount, PositiveAmount, parse_amount
 from shared.settings import ServiceSettings, load_settings
-
-SECRET = "unit-test-secret-of-thirty-two-bytes-or-more"
+from tests.identity import LocalIssuer, new_key
 
 
 @register
@@ -77,27 +83,92 @@ class TestEnvelope:
 
 
 class TestTokens:
-    def test_minted_token_decodes_to_its_principal(self) -> None:
-        token = mint_token(SECRET, sub="agent-7", scopes=ROLE_SCOPES["partner"],
-                           partner_id="p-1")
-        who = decode_token(SECRET, token)
-        assert (who.sub, who.partner_id) == ("agent-7", "p-1")
+    """The services' token checks, against an issuer whose JWKS is handed over in memory."""
+
+    issuer = LocalIssuer(realm="unit", base_url="http://issuer.test")
+
+    def verifier(self, *extra: LocalIssuer, min_refresh_s: float = 0.0) -> TokenVerifier:
+        by_url = {i.jwks_url: i for i in (self.issuer, *extra)}
+
+        async def fetch(url: str) -> dict[str, object]:
+            return by_url[url].jwks()
+
+        return TokenVerifier({i.issuer: i.jwks_url for i in by_url.values()}, fetch=fetch,
+                             min_refresh_s=min_refresh_s)
+
+    async def test_minted_token_verifies_to_its_principal(self) -> None:
+        token = self.issuer.mint(sub="agent-7", scopes=ROLE_SCOPES["partner"],
+                                 partner_id="p-1", client_id="partner-p-1")
+        who = await self.verifier().verify(token)
+        assert (who.sub, who.partner_id, who.client_id) == ("agent-7", "p-1", "partner-p-1")
         assert who.can_see("p-1") and not who.can_see("p-2")
 
-    def test_expired_tampered_and_foreign_tokens_are_refused(self) -> None:
-        old = mint_token(SECRET, sub="a", scopes=[], ttl_s=10, now=time.time() - 100)
+    async def test_expired_tampered_and_foreign_tokens_are_refused(self) -> None:
+        verifier = self.verifier()
+        old = self.issuer.mint(sub="a", ttl_s=10, now=time.time() - 100)
         with pytest.raises(AuthError, match="expired"):
-            decode_token(SECRET, old)
-        good = mint_token(SECRET, sub="a", scopes=["clients:read"])
+            await verifier.verify(old)
+        good = self.issuer.mint(sub="a", scopes=["clients:read"])
         head, body, sig = good.split(".")
         with pytest.raises(AuthError):
-            decode_token(SECRET, f"{head}.{body}x.{sig}")
-        with pytest.raises(AuthError):
-            decode_token("another-secret-that-is-long-enough-for-hs256", good)
+            await verifier.verify(f"{head}.{body}x.{sig}")
+        stranger = LocalIssuer(realm="elsewhere", base_url="http://issuer.test")
+        with pytest.raises(AuthError, match="issuer is not trusted"):
+            await verifier.verify(stranger.mint(sub="a"))
+        with pytest.raises(AuthError, match="invalid"):
+            await verifier.verify(self.issuer.mint(sub="a", audience="account"))
+
+    async def test_none_and_hmac_with_the_public_key_are_refused(self) -> None:
+        verifier = self.verifier()
+        claims = {"iss": self.issuer.issuer, "sub": "eve", "aud": "noria",
+                  "exp": int(time.time()) + 60, "scopes": ["tenant:all"]}
+        unsigned = jwt.encode(claims, None, algorithm="none")  # type: ignore[arg-type]
+        with pytest.raises(AuthError, match="algorithm"):
+            await verifier.verify(unsigned)
+        public_pem = self.issuer.keys[0].private.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        forged = hmac_token(claims, public_pem, self.issuer.keys[0].kid)
+        with pytest.raises(AuthError, match="algorithm"):
+            await verifier.verify(forged)
+
+    async def test_a_rotated_key_is_fetched_once_on_its_first_use(self) -> None:
+        issuer = LocalIssuer(realm="rotating", base_url="http://issuer.test")
+        fetched: list[str] = []
+
+        async def fetch(url: str) -> dict[str, object]:
+            fetched.append(url)
+            return issuer.jwks()
+
+        verifier = TokenVerifier({issuer.issuer: issuer.jwks_url}, fetch=fetch,
+                                 min_refresh_s=0.0)
+        await verifier.verify(issuer.mint(sub="a"))
+        await verifier.verify(issuer.mint(sub="b"))
+        assert len(fetched) == 1
+        issuer.rotate(retire_old=True)
+        new = [issuer.mint(sub=f"c{i}") for i in range(5)]
+        who = await asyncio.gather(*(verifier.verify(t) for t in new))
+        assert [w.sub for w in who] == [f"c{i}" for i in range(5)]
+        assert len(fetched) == 2, "concurrent requests share one refresh"
+        with pytest.raises(AuthError, match="key the issuer does not publish"):
+            await verifier.verify(new_key_token(issuer))
+
+    async def test_unknown_kids_do_not_hammer_the_issuer(self) -> None:
+        fetched: list[str] = []
+
+        async def fetch(url: str) -> dict[str, object]:
+            fetched.append(url)
+            return self.issuer.jwks()
+
+        verifier = TokenVerifier({self.issuer.issuer: self.issuer.jwks_url}, fetch=fetch,
+                                 min_refresh_s=60.0)
+        for _ in range(5):
+            with pytest.raises(AuthError):
+                await verifier.verify(new_key_token(self.issuer))
+        assert len(fetched) == 1
 
     def test_routes_check_scopes(self) -> None:
         app = FastAPI()
-        app.state.jwt_secret = SECRET
+        app.state.token_verifier = self.verifier()
         install_error_handlers(app)
 
         @app.get("/things", dependencies=[require("clients:read")])
@@ -108,13 +179,28 @@ class TestTokens:
         anonymous = client.get("/things")
         assert anonymous.status_code == 401
         assert anonymous.headers["content-type"] == "application/problem+json"
-        wallet = mint_token(SECRET, sub="w", scopes=ROLE_SCOPES["wallet"], partner_id="p")
+        wallet = self.issuer.mint(sub="w", scopes=ROLE_SCOPES["wallet"], partner_id="p")
         assert client.get("/things", headers={"Authorization": f"Bearer {wallet}"}
                           ).status_code == 403
-        partner = mint_token(SECRET, sub="p", scopes=ROLE_SCOPES["partner"], partner_id="p")
+        partner = self.issuer.mint(sub="p", scopes=ROLE_SCOPES["partner"], partner_id="p")
         assert client.get("/things", headers={"Authorization": f"Bearer {partner}"}
                           ).json() == {"ok": "yes"}
 
+
+def hmac_token(claims: dict[str, object], secret: bytes, kid: str) -> str:
+    """HS256 signed with ``secret`` (PyJWT refuses a PEM as an HMAC key: sign by hand)."""
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    head = b64(json.dumps({"alg": "HS256", "typ": "JWT", "kid": kid}).encode())
+    body = b64(json.dumps(claims).encode())
+    sig = hmac.new(secret, f"{head}.{body}".encode(), hashlib.sha256).digest()
+    return f"{head}.{body}.{b64(sig)}"
+
+
+def new_key_token(issuer: LocalIssuer) -> str:
+    """Signed by a key the issuer never published."""
+    return issuer.mint(sub="x", key=new_key())
 
 class PayBody(BaseModel):
     amount: PositiveAmount

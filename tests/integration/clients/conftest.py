@@ -22,16 +22,16 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from services.clients.bootstrap import build_spec
 from services.clients.settings import ClientsSettings
 from shared.app import Runtime, create_app
-from shared.auth import ROLE_SCOPES, mint_token
+from shared.auth import ROLE_SCOPES
 from shared.envelope import Contract, Envelope, envelope_for
-from shared.settings import DEFAULT_DEV_SECRET
+from tests.identity import mint_token
 from tests.infra import Infra
 
 EVENTS = "clients.events"
 
 
 def token(role: str, sub: str | None = None, partner: str | None = None) -> dict[str, str]:
-    tok = mint_token(DEFAULT_DEV_SECRET, sub=sub or f"{role}-{uuid.uuid4().hex[:6]}",
+    tok = mint_token(sub=sub or f"{role}-{uuid.uuid4().hex[:6]}",
                      scopes=ROLE_SCOPES[role], partner_id=partner)
     return {"Authorization": f"Bearer {tok}"}
 

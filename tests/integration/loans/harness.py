@@ -25,12 +25,12 @@ from aiokafka.admin import AIOKafkaAdminClient
 from services.loans.bootstrap import MIGRATIONS, build_spec
 from services.loans.settings import LoansSettings
 from shared.app import create_app
-from shared.auth import ROLE_SCOPES, mint_token
+from shared.auth import ROLE_SCOPES
 from shared.contracts.clients import ClientRegistered, CreditReserved
 from shared.contracts.payments import DisbursementCompleted, RepaymentReceived
 from shared.envelope import Contract, Envelope, envelope_for
 from shared.kafka import ensure_topics
-from shared.settings import DEFAULT_DEV_SECRET
+from tests.identity import mint_token
 
 OUTPUT_TOPICS = ["loans.events", "clients.commands", "payments.commands"]
 INPUT_TOPICS = ["clients.events", "payments.events"]
@@ -57,7 +57,7 @@ async def delete_topics(bootstrap: str, prefix: str) -> None:
 
 
 def token(role: str, sub: str, partner: str | None = None) -> dict[str, str]:
-    tok = mint_token(DEFAULT_DEV_SECRET, sub=sub, scopes=ROLE_SCOPES[role], partner_id=partner)
+    tok = mint_token(sub=sub, scopes=ROLE_SCOPES[role], partner_id=partner)
     return {"Authorization": f"Bearer {tok}"}
 
 

@@ -31,13 +31,13 @@ from services.payments.bootstrap import build_spec
 from services.payments.domain.webhooks import sign
 from services.payments.settings import DEV_CALLBACK_SECRET, PaymentsSettings, ProviderConfig
 from shared.app import create_app
-from shared.auth import ROLE_SCOPES, mint_token
+from shared.auth import ROLE_SCOPES
 from shared.contracts import loans, payments
 from shared.envelope import Contract, Envelope, envelope_for
 from shared.kafka import ensure_topics, make_producer
-from shared.settings import DEFAULT_DEV_SECRET
 from simulators.mobile_money.app import create_app as create_sim
 from simulators.mobile_money.state import World
+from tests.identity import mint_token
 from tests.infra import Infra
 
 PARTITIONS = 4
@@ -157,7 +157,7 @@ class Rig:
         sub = sub or f"test-{role}"
         key = f"{role}:{partner}:{sub}"
         if key not in self.tokens:
-            self.tokens[key] = mint_token(DEFAULT_DEV_SECRET, sub=sub,
+            self.tokens[key] = mint_token(sub=sub,
                                           scopes=ROLE_SCOPES[role], partner_id=partner)
         return {"Authorization": f"Bearer {self.tokens[key]}"}
 

@@ -17,10 +17,10 @@ import pytest
 from services.payments.bootstrap import build_spec
 from services.payments.settings import PaymentsSettings, ProviderConfig
 from shared.app import create_app
-from shared.auth import ROLE_SCOPES, mint_token
+from shared.auth import ROLE_SCOPES
 from shared.contracts import loans, payments
 from shared.kafka import ensure_topics
-from shared.settings import DEFAULT_DEV_SECRET
+from tests.identity import mint_token
 from tests.infra import Infra
 
 pytestmark = pytest.mark.integration
@@ -29,7 +29,7 @@ MIGRATIONS = Path(__file__).resolve().parents[3] / "services/payments/migrations
 
 
 def auth(role: str, sub: str, partner: str | None = None) -> dict[str, str]:
-    token = mint_token(DEFAULT_DEV_SECRET, sub=sub, scopes=ROLE_SCOPES[role],
+    token = mint_token(sub=sub, scopes=ROLE_SCOPES[role],
                        partner_id=partner)
     return {"Authorization": f"Bearer {token}"}
 
