@@ -3,16 +3,17 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 PY := .venv/bin/python
 ROLE ?= operator
-SUB ?= dev-operator
+SUB ?= nadia
 PARTNER ?=
 
 .PHONY: help bootstrap infra up down status test test-unit lint typecheck token bench soak
 
 help:
-	@echo "make up      install what is missing, start PostgreSQL, Kafka and every service"
+	@echo "make up      install what is missing, start PostgreSQL, Kafka, Keycloak and every service"
 	@echo "make test    the whole test suite (starts what it needs)"
 	@echo "make down    stop everything 'make up' started (data is kept)"
-	@echo "make token ROLE=operator|partner|wallet SUB=<name> PARTNER=<id>"
+	@echo "make token SUB=amina|youssef|salma|karim|nadia|omar  (an operator, from Keycloak)"
+	@echo "make token ROLE=partner|wallet PARTNER=<id>          (client credentials)"
 	@echo "make lint / make typecheck"
 	@echo "make bench   saga throughput, close of business, reads (BENCH_ARGS=--quick; docs/benchmarks.md)"
 	@echo "make soak    long chaos soak: SAGAS=1000 ROUNDS=5 by default (tests/e2e/test_load_chaos.py)"
@@ -65,4 +66,5 @@ bench: infra
 	@$(PY) -m bench $(BENCH_ARGS)
 
 token: bootstrap
-	@$(PY) -m shared.auth --role "$(ROLE)" --sub "$(SUB)" $(if $(PARTNER),--partner "$(PARTNER)",)
+	@eval "$$(scripts/infra/infra.sh env)" && \
+	  $(PY) -m scripts.keycloak_dev token --role "$(ROLE)" --sub "$(SUB)" $(if $(PARTNER),--partner "$(PARTNER)",)

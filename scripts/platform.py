@@ -109,6 +109,8 @@ def process_env(proc: Process, infra: dict[str, str], *, port: int | None = None
         if db:
             env[f"{proc.env_prefix}DATABASE_URL"] = db
     env[f"{proc.env_prefix}HTTP_PORT"] = str(port or proc.port)
+    if infra.get("NORIA_OIDC_ISSUER"):  # the identity provider every process trusts
+        env["NORIA_OIDC_ISSUER"] = infra["NORIA_OIDC_ISSUER"]
     env.update(proc.extra_env)
     return env
 
@@ -179,7 +181,16 @@ def up(names: list[str] | None, timeout_s: float) -> int:
     for proc in selected:
         print(f"  {proc.name:<14} {proc.url:<24} docs {proc.url}/docs   "
               f"log {LOGS / (proc.name + '.log')}")
-    print("  mint a token:  make token ROLE=operator SUB=amina")
+    if infra.get("NORIA_KEYCLOAK_URL"):
+        print(f"  {'keycloak':<14} {infra['NORIA_KEYCLOAK_URL']:<24} realm "
+              f"{infra.get('NORIA_OIDC_ISSUER', '')}")
+        if os.environ.get("NORIA_ENV", "development") == "development":
+            from scripts.keycloak_dev import PERSONAS, ensure_demo_passwords
+
+            print("[platform] demo operators (development only; sign in to the console):")
+            for user, password in ensure_demo_passwords().items():
+                print(f"  {user:<8} {password:<14} {PERSONAS.get(user, '')}")
+    print("  a token:  make token SUB=amina   |   make token ROLE=partner PARTNER=agent-7")
     return 0
 
 

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# Noria's local infrastructure (PostgreSQL + Kafka) on machines without Docker.
+# Noria's local infrastructure (PostgreSQL, Kafka, Keycloak) on machines without Docker.
 #
-#   scripts/infra/infra.sh up      start both (installing/assembling on first use), create topics
+#   scripts/infra/infra.sh up      start all three (installing/assembling on first use), create topics
 #   scripts/infra/infra.sh down    stop what these scripts started (data is kept)
-#   scripts/infra/infra.sh status  report both (exit 0 only if both are reachable)
+#   scripts/infra/infra.sh status  report each (exit 0 only if all are reachable)
 #   scripts/infra/infra.sh env     print `export` lines for the connection settings:
 #                                  eval "$(scripts/infra/infra.sh env)"
 #
-# NORIA_DATABASE_URL / NORIA_KAFKA_BOOTSTRAP, when set, replace the local servers
-# (see postgres.sh and kafka.sh).
+# NORIA_DATABASE_URL / NORIA_KAFKA_BOOTSTRAP / NORIA_KEYCLOAK_URL, when set, replace the
+# local servers (see postgres.sh, kafka.sh and keycloak.sh).
 set -euo pipefail
 
 # shellcheck source=common.sh
@@ -17,6 +17,7 @@ set -euo pipefail
 PG_LOCAL_HOSTPORT=127.0.0.1:55432
 PG_LOCAL_DB=noria
 KAFKA_LOCAL_BOOTSTRAP=127.0.0.1:9092
+KEYCLOAK_LOCAL_URL="http://127.0.0.1:${NORIA_KEYCLOAK_PORT:-8180}"
 
 # url_parts URL: prints "scheme<TAB>hostport<TAB>db<TAB>query" of a postgres URL.
 url_parts() {
@@ -44,6 +45,9 @@ print_env() {
     printf 'export NORIA_ADMIN_DATABASE_URL=%s\n' "$(sq "$scheme://noria_admin:$admin_pw@$hostport/$db")"
   fi
   printf 'export NORIA_KAFKA_BOOTSTRAP=%s\n' "$(sq "${NORIA_KAFKA_BOOTSTRAP:-$KAFKA_LOCAL_BOOTSTRAP}")"
+  local kc="${NORIA_KEYCLOAK_URL:-$KEYCLOAK_LOCAL_URL}"
+  printf 'export NORIA_KEYCLOAK_URL=%s\n' "$(sq "${kc%/}")"
+  printf 'export NORIA_OIDC_ISSUER=%s\n' "$(sq "${kc%/}/realms/noria")"
   local svc pw
   for svc in "${NORIA_SERVICES[@]}"; do
     pw="$(urlencode "$(svc_db_password "$svc")")"
@@ -57,10 +61,12 @@ case "${1:-}" in
     "$NORIA_INFRA_DIR/postgres.sh" up
     "$NORIA_INFRA_DIR/kafka.sh" up
     "$NORIA_INFRA_DIR/kafka.sh" topics
+    "$NORIA_INFRA_DIR/keycloak.sh" up
     log "infrastructure up in $(($(now_s) - start))s; connection settings: eval \"\$($0 env)\""
     ;;
   down)
     rc=0
+    "$NORIA_INFRA_DIR/keycloak.sh" down || rc=1
     "$NORIA_INFRA_DIR/kafka.sh" down || rc=1
     "$NORIA_INFRA_DIR/postgres.sh" down || rc=1
     exit "$rc"
@@ -69,6 +75,7 @@ case "${1:-}" in
     rc=0
     "$NORIA_INFRA_DIR/postgres.sh" status || rc=1
     "$NORIA_INFRA_DIR/kafka.sh" status || rc=1
+    "$NORIA_INFRA_DIR/keycloak.sh" status || rc=1
     exit "$rc"
     ;;
   env)
