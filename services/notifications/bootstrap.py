@@ -15,6 +15,7 @@ from services.notifications.settings import NotificationsSettings
 from shared.app import ServiceSpec, create_app
 from shared.clock import Clock, system_clock
 from shared.settings import load_settings
+from shared.singleton import singleton
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -33,7 +34,7 @@ def build_spec(settings: NotificationsSettings | None = None,
         settings=settings,
         routers=[messages.router, opt_outs.router, templates.router, stats.router],
         consumers=[consumer_spec(policies)],
-        background=[jobs.sending_worker, jobs.sms_wakeups, jobs.held_sweeper],
+        background=[jobs.sending_worker, jobs.sms_wakeups, singleton(jobs.held_sweeper)],
         migrations_dir=MIGRATIONS,
         title="Noria notifications service",
         description="SMS in French and Arabic over SMPP and an HTTP aggregator.",

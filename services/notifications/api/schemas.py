@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import asyncpg
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from services.notifications.domain.templates import Language, Template
-from shared.contracts.common import Msisdn
+from shared.identifiers import InvalidIdentifier, canonical_phone
+
+
+def _phone(value: str) -> str:
+    try:
+        return canonical_phone(value)
+    except InvalidIdentifier as exc:
+        raise ValueError(exc.detail) from None
+
+
+Phone = Annotated[str, Field(max_length=64), AfterValidator(_phone)]
+"""A phone in any spelling ``shared.identifiers`` accepts, as its canonical E.164."""
 
 
 class Body(BaseModel):
@@ -69,7 +80,7 @@ class MessageOut(BaseModel):
 class SendIn(Body):
     template: str
     client_id: str | None = None
-    phone: Msisdn | None = None
+    phone: Phone | None = None
     language: Language | None = None
     variables: dict[str, Any] = Field(default_factory=dict)
 
@@ -77,7 +88,7 @@ class SendIn(Body):
 # -- opt-outs ------------------------------------------------------------------------------
 
 class OptOutIn(Body):
-    phone: Msisdn
+    phone: Phone
 
 
 class OptOutOut(BaseModel):

@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from services.notifications.domain.held import client_lock_key
+from services.notifications.domain.phones import heard_phone
 from services.notifications.handlers.held import release_held
 from services.notifications.handlers.policies import Policies
 from services.notifications.repository import contacts as contacts_repo
@@ -26,7 +27,8 @@ def client_registered_handler(policies: Policies) -> Handler:
         # The same per-client lock as create_message takes before holding a trigger (see
         # there): the triggers held for this client are all committed before we look.
         await held_repo.lock_client(uow.conn, client_lock_key(e.client_id))
-        await contacts_repo.upsert_registered(uow.conn, e.client_id, e.partner_id, e.phone,
+        phone = heard_phone(e.phone, source=env.type)
+        await contacts_repo.upsert_registered(uow.conn, e.client_id, e.partner_id, phone,
                                               e.language, e.sms_consent)
         await release_held(uow, policies, e.client_id)
 
@@ -39,7 +41,7 @@ async def _update(uow: UnitOfWork, client_id: str, kind: str, **changes: Any) ->
 
 
 async def on_phone_changed(uow: UnitOfWork, e: c.ClientPhoneChanged, env: Envelope) -> None:
-    await _update(uow, e.client_id, env.type, phone=e.phone)
+    await _update(uow, e.client_id, env.type, phone=heard_phone(e.phone, source=env.type))
 
 
 async def on_language_changed(uow: UnitOfWork, e: c.ClientLanguageChanged,

@@ -17,6 +17,7 @@ import struct
 
 from services.notifications.domain.encoding import EncodedText, from_wire, to_wire
 from services.notifications.domain.messages import Receipt, parse_receipt
+from services.notifications.domain.phones import heard_phone
 from services.notifications.providers import smpp_pdu as p
 from services.notifications.providers.base import ProviderError
 from services.notifications.providers.inbound import InboundQueue, Reply
@@ -176,7 +177,8 @@ class SmppProvider:
                 receipt = Receipt(sm.tlvs[p.TLV_RECEIPTED_MESSAGE_ID].rstrip(b"\x00").decode(),
                                   "UNKNOWN")
             return receipt is None or self.inbound.offer(self.name, receipt)
-        phone = sm.source_addr if sm.source_addr.startswith("+") else f"+{sm.source_addr}"
+        phone = heard_phone(sm.source_addr if sm.source_addr.startswith("+")
+                            else f"+{sm.source_addr}", source=f"{self.name} deliver_sm")
         return self.inbound.offer(self.name, Reply(phone, text))
 
     # -- submitting ------------------------------------------------------------------

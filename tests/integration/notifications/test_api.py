@@ -116,11 +116,27 @@ async def test_a_bad_template_version_writes_nothing(rig: Rig) -> None:
 
 
 async def test_an_operator_send_to_an_invalid_phone_is_a_clear_422(rig: Rig) -> None:
-    resp = await rig.api.post("/v1/messages", headers=rig.operator, json={
-        "template": "kyc_verified", "phone": "0612345678", "language": "fr"})
-    assert resp.status_code == 422
-    assert resp.headers["content-type"].startswith(PROBLEM)
-    assert resp.json()["errors"][0]["field"] == "phone"
+    for phone in ("06123", "+212 9123456789", "+212 6123456789x"):
+        resp = await rig.api.post("/v1/messages", headers=rig.operator, json={
+            "template": "kyc_verified", "phone": phone, "language": "fr"})
+        assert resp.status_code == 422, phone
+        assert resp.headers["content-type"].startswith(PROBLEM)
+        assert resp.json()["errors"][0]["field"] == "phone"
+
+
+async def test_a_phone_in_another_spelling_is_the_same_phone(rig: Rig) -> None:
+    """Arabic-Indic digits, the national form or spaces: one client, one opt-out."""
+    client_id, phone = await rig.register()
+    national = "0" + phone.removeprefix("+212")
+    arabic = "".join("٠١٢٣٤٥٦٧٨٩"[int(d)] for d in national)
+    own = rig.token("partner", partner=rig.partner_id)
+    resp = await rig.api.post("/v1/opt-outs", json={"phone": arabic}, headers=own)
+    assert resp.status_code == 201, resp.text
+    assert resp.json() == {"phone": phone, "client_ids": [client_id]}
+    sent = await rig.api.post("/v1/messages", headers=rig.operator, json={
+        "template": "kyc_verified", "phone": " ".join(national), "language": "fr"})
+    assert sent.status_code == 201, sent.text
+    assert sent.json()["phone"] == phone
 
 
 async def test_an_operator_sends_a_template_to_a_client(rig: Rig) -> None:
