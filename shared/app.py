@@ -29,7 +29,7 @@ from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
-from fastapi import APIRouter, FastAPI, Response
+from fastapi import APIRouter, Depends, FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from shared import context
@@ -39,6 +39,7 @@ from shared.dlq import dlq_router
 from shared.http import health_router, install_error_handlers
 from shared.inbox import Handler, InboxConsumer
 from shared.kafka import TOPICS, ensure_topics, kafka_reachable, make_consumer, make_producer
+from shared.metrics_access import check_metrics_access
 from shared.migrations import migrate
 from shared.outbox import OutboxRelay, listen_for_outbox
 from shared.ratelimit import install_rate_limit, limiter_from
@@ -340,7 +341,10 @@ def create_app(spec: ServiceSpec) -> FastAPI:
             await close_pool(background)
 
     app = FastAPI(title=spec.title or f"Noria {spec.name}", description=spec.description,
-                  version="0.1.0", lifespan=lifespan)
+                  version="0.1.0", lifespan=lifespan,
+                  docs_url="/docs" if s.api_docs else None,
+                  redoc_url="/redoc" if s.api_docs else None,
+                  openapi_url="/openapi.json" if s.api_docs else None)
     app.state.token_verifier = verifier_for(s)
     install_rate_limit(app, limiter_from(s))
     app.state.service = spec.name
@@ -360,7 +364,10 @@ def create_app(spec: ServiceSpec) -> FastAPI:
     for router in spec.routers:
         app.include_router(router)
 
-    @app.get("/metrics", include_in_schema=False)
+    app.state.metrics_access = s
+
+    @app.get("/metrics", include_in_schema=False,
+             dependencies=[Depends(check_metrics_access)])
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 

@@ -11,7 +11,7 @@ import os
 import sys
 from typing import TypeVar
 
-from pydantic import Field, ValidationError
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_OIDC_ISSUER = "http://127.0.0.1:8180/realms/noria"
@@ -47,6 +47,15 @@ class OidcSettings(BaseSettings):
         default_factory=lambda: float(platform_default("rate_limit_burst", "40")))
     rate_limits: dict[str, dict[str, float]] = Field(default_factory=dict)
     """Per client (or partner) id: ``{"rate_per_s": 5, "burst": 10}``."""
+    metrics_basic_auth: SecretStr | None = Field(
+        default_factory=lambda: SecretStr(v) if (v := platform_default(
+            "metrics_basic_auth", "")) else None)
+    """``user:password`` the Prometheus scraper sends to ``/metrics`` (besides a bearer
+    token with ``metrics:read``)."""
+    metrics_public: bool = False
+    """``/metrics`` without credentials (only on a network nobody else reaches)."""
+    api_docs: bool = True
+    """``/docs`` and ``/openapi.json``: public in development; production may turn them off."""
 
 
 class ServiceSettings(OidcSettings):

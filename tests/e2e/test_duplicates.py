@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from tests.e2e.bank import Bank, eventually
+from tests.identity import scraper
 
 pytestmark = pytest.mark.e2e
 D = Decimal
@@ -32,7 +33,7 @@ async def duplicates_seen(bank: Bank) -> int:
     total = 0
     async with httpx.AsyncClient(timeout=5) as http:
         for svc in SERVICES:
-            text = (await http.get(bank.url(svc, "/metrics"))).text
+            text = (await http.get(bank.url(svc, "/metrics"), headers=scraper())).text
             total += sum(int(float(v)) for v in re.findall(
                 r'^noria_messages_consumed_total\{[^}]*outcome="duplicate"[^}]*\} (\S+)$',
                 text, re.M))

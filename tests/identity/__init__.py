@@ -161,3 +161,8 @@ def mint_token(*, sub: str, scopes: Sequence[str] = (), partner_id: str | None =
     """A token of the session's test issuer (what the services trust under test)."""
     return issuer().mint(sub=sub, scopes=scopes, partner_id=partner_id, office_id=office_id,
                          office_path=office_path, client_id=client_id, ttl_s=ttl_s, now=now)
+
+
+def scraper() -> dict[str, str]:
+    """The headers of the metrics scraper (a token with ``metrics:read``)."""
+    return {"Authorization": f"Bearer {mint_token(sub='prometheus', scopes=['metrics:read'])}"}

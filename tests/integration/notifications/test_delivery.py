@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.identity import scraper
 from tests.integration.notifications.conftest import SMPP_TIMEOUT_S, Rig
 from tests.integration.notifications.events import disbursed, repayment
 
@@ -29,7 +30,7 @@ async def test_a_loan_disbursed_sms_is_delivered_in_french_over_smpp(rig: Rig) -
     assert received[0]["text"] == msg["text"]  # the GSM-7 octets decode to the same text
     assert (received[0]["interface"], received[0]["encoding"]) == ("smpp", "GSM-7")
     assert await rig.outbox_types(msg["id"]) == ["SmsSubmitted", "SmsDelivered"]
-    metrics = (await rig.api.get("/metrics")).text
+    metrics = (await rig.api.get("/metrics", headers=scraper())).text
     assert 'noria_sms_submitted_total{encoding="GSM-7",language="fr",provider="smsc"}' in metrics
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from shared.clock import today
+from tests.identity import scraper
 from tests.integration.payments.conftest import (
     Rig,
     disburse,
@@ -107,7 +108,7 @@ async def test_mismatches_are_raised_once_across_runs_and_resolved_by_an_operato
         event = await rig.events.wait("ReconciliationMismatch", reference=reference)
         assert event["mismatch"] == mismatch and event["provider"] == "sim"
         assert len(rig.events.of("ReconciliationMismatch", reference=reference)) == 1
-    metrics = (await rig.api.get("/metrics")).text
+    metrics = (await rig.api.get("/metrics", headers=scraper())).text
     assert 'noria_payments_reconciliation_alerts_total{mismatch="theirs_only",provider="sim"}' \
         in metrics
 
