@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from services.payments.handlers.accounting import on_interest_accrued, on_loan_submitted
 from services.payments.handlers.payouts import disburse_loan_handler
 from services.payments.handlers.repayments import repayment_handlers
 from services.payments.settings import PaymentsSettings
@@ -16,5 +17,7 @@ def consumer_specs(settings: PaymentsSettings) -> list[ConsumerSpec]:
         handlers={
             "DisburseLoan": disburse_loan_handler(settings),
             **repayment_handlers(settings),
+            "InterestAccrued": on_interest_accrued,
+            "LoanSubmitted": on_loan_submitted,
         },
     )]

@@ -6,7 +6,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.contracts.common import Amount, Currency, Msisdn, PositiveAmount
 from shared.envelope import Contract, register
@@ -141,3 +141,32 @@ class LoanWrittenOff(LoanEvent):
     penalties_written_off: Amount
     written_off_by: str
     days_in_arrears: int
+
+
+class AccruedLoan(BaseModel):
+    """One active loan's figures for a business date, in an ``InterestAccrued`` batch."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    loan_id: str = Field(min_length=1, max_length=100)
+    interest: Amount = Field(description=(
+        "the interest the loan earned that day, by its product's day count "
+        "(actual/365, actual/360 or 30/360), ≥ 0"))
+    days_in_arrears: int = Field(ge=0, le=36500)
+    product_id: str | None = Field(default=None, max_length=100)
+    office_id: str | None = Field(default=None, max_length=100)
+    restructured: bool = False
+
+
+@register
+class InterestAccrued(Contract):
+    """Published by close of business, keyed by the business date: every active loan's
+    interest for the day and its days in arrears, in batches of at most a few thousand
+    loans (``batch`` of ``batches``). Payments posts the accruals (accrual basis) and
+    the provisions from it, idempotently per date and loan."""
+
+    topic: ClassVar[str] = EVENTS
+    business_date: dt.date
+    batch: int = Field(default=0, ge=0)
+    batches: int = Field(default=1, ge=1)
+    loans: list[AccruedLoan]

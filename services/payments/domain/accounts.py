@@ -31,6 +31,13 @@ class Kind(StrEnum):
     PENALTY_INCOME = "penalty_income"
     WRITE_OFF_EXPENSE = "write_off_expense"
     FUNDING = "funding"
+    # accrual accounting, provisioning, recoveries, closing (issue 20)
+    INTEREST_RECEIVABLE = "interest_receivable"
+    ALLOWANCE = "loan_loss_allowance"
+    PROVISION_EXPENSE = "provision_expense"
+    RECOVERY_INCOME = "recovery_income"
+    RETAINED_EARNINGS = "retained_earnings"
+    GENERAL = "general"  # ``gl:<code>``: a GL account posted to directly (manual journals)
 
 
 @dataclass(frozen=True)
@@ -53,6 +60,14 @@ RULES: dict[Kind, tuple[Side, bool]] = {
     Kind.PENALTY_INCOME: (Side.CREDIT, False),
     Kind.WRITE_OFF_EXPENSE: (Side.DEBIT, False),
     Kind.FUNDING: (Side.CREDIT, False),          # equity / funding lines
+    Kind.INTEREST_RECEIVABLE: (Side.DEBIT, True),  # asset: interest accrued, not yet paid
+    Kind.ALLOWANCE: (Side.CREDIT, True),         # contra-asset: provision held per loan
+    Kind.PROVISION_EXPENSE: (Side.DEBIT, False),  # net of provisions written back
+    Kind.RECOVERY_INCOME: (Side.CREDIT, False),  # money received on written-off loans
+    Kind.RETAINED_EARNINGS: (Side.CREDIT, False),
+    # the GL account's own type gives its sign in statements; the ledger account
+    # is unconstrained
+    Kind.GENERAL: (Side.DEBIT, False),
 }
 
 SUSPENSE = "suspense"
@@ -62,6 +77,9 @@ FEE_INCOME = "income:fees"
 PENALTY_INCOME = "income:penalties"
 WRITE_OFF_EXPENSE = "expense:write_off"
 FUNDING = "funding"
+PROVISION_EXPENSE = "expense:provisions"
+RECOVERY_INCOME = "income:recoveries"
+RETAINED_EARNINGS = "equity:retained_earnings"
 
 FIXED: dict[str, tuple[Kind, str]] = {
     SUSPENSE: (Kind.SUSPENSE, "Repayment suspense"),
@@ -71,6 +89,18 @@ FIXED: dict[str, tuple[Kind, str]] = {
     PENALTY_INCOME: (Kind.PENALTY_INCOME, "Penalty income"),
     WRITE_OFF_EXPENSE: (Kind.WRITE_OFF_EXPENSE, "Write-off expense"),
     FUNDING: (Kind.FUNDING, "Funding"),
+    PROVISION_EXPENSE: (Kind.PROVISION_EXPENSE, "Loan-loss provision expense"),
+    RECOVERY_INCOME: (Kind.RECOVERY_INCOME, "Recoveries on written-off loans"),
+    RETAINED_EARNINGS: (Kind.RETAINED_EARNINGS, "Retained earnings"),
+}
+
+# Per-aggregate accounts: prefix -> (kind, name)
+PREFIXED: dict[str, tuple[Kind, str]] = {
+    "portfolio:": (Kind.PORTFOLIO, "Loan portfolio"),
+    "settlement:": (Kind.SETTLEMENT, "Settlement at"),
+    "interest_receivable:": (Kind.INTEREST_RECEIVABLE, "Interest receivable"),
+    "allowance:": (Kind.ALLOWANCE, "Allowance for loan losses"),
+    "gl:": (Kind.GENERAL, "GL account"),
 }
 
 
@@ -82,15 +112,29 @@ def settlement(provider: str) -> str:
     return f"settlement:{provider}"
 
 
+def interest_receivable(loan_id: str) -> str:
+    return f"interest_receivable:{loan_id}"
+
+
+def allowance(loan_id: str) -> str:
+    return f"allowance:{loan_id}"
+
+
+def gl(code: str) -> str:
+    """The ledger account of a GL account posted to directly (manual journals, closing)."""
+    return f"gl:{code}"
+
+
 def spec_for(account_id: str) -> AccountSpec:
     """The account an id names (the chart is closed: unknown ids are refused)."""
     if account_id in FIXED:
         kind, name = FIXED[account_id]
-    elif account_id.startswith("portfolio:") and len(account_id) > len("portfolio:"):
-        kind, name = Kind.PORTFOLIO, f"Loan portfolio {account_id.split(':', 1)[1]}"
-    elif account_id.startswith("settlement:") and len(account_id) > len("settlement:"):
-        kind, name = Kind.SETTLEMENT, f"Settlement at {account_id.split(':', 1)[1]}"
     else:
-        raise ValueError(f"no account {account_id!r} in the chart of accounts")
+        for prefix, (prefixed_kind, label) in PREFIXED.items():
+            if account_id.startswith(prefix) and len(account_id) > len(prefix):
+                kind, name = prefixed_kind, f"{label} {account_id[len(prefix):]}"
+                break
+        else:
+            raise ValueError(f"no account {account_id!r} in the chart of accounts")
     normal, non_negative = RULES[kind]
     return AccountSpec(account_id, kind, normal, non_negative, name)

@@ -6,6 +6,7 @@ CHECK constraints); this module is what the handlers and property tests use.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -64,6 +65,10 @@ class Entry:
     provider: str | None = None
     reverses: str | None = None  # transfer id of the entry this one reverses
     memo: str = ""
+    # The business date the entry belongs to (None: today's, by the institution's
+    # clock) and its office; neither is part of "the same body" (like the memo).
+    business_date: dt.date | None = None
+    office_id: str | None = None
 
     def __post_init__(self) -> None:
         validate(self.lines)
@@ -88,7 +93,7 @@ class Entry:
             transfer_id=transfer_id or f"reversal:{self.transfer_id}", kind=f"{self.kind}_reversal",
             lines=tuple(Line(ln.account, ln.side.other, ln.amount) for ln in self.lines),
             loan_id=self.loan_id, provider=self.provider, reverses=self.transfer_id,
-            memo=memo or f"reversal of {self.transfer_id}",
+            memo=memo or f"reversal of {self.transfer_id}", office_id=self.office_id,
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from decimal import Decimal
 
@@ -39,12 +40,14 @@ COMPONENT_ACCOUNT = {
 
 
 def repayment(payment_id: str, loan_id: str, amount: Decimal,
-              parts: Mapping[str, Decimal]) -> Entry:
+              parts: Mapping[str, Decimal], receivable: Decimal = ZERO) -> Entry:
     """Move an allocated repayment out of suspense.
 
     ``parts`` maps ``principal``/``interest``/``fees``/``penalties`` to amounts
     that must add up to ``amount``: principal reduces the loan's portfolio
-    balance, the rest is income (cash basis).
+    balance, the rest is income (cash basis). Interest first settles what was
+    accrued (``receivable``, the loan's interest receivable; accrual basis), and
+    only the rest is income.
     """
     total = sum(parts.values(), ZERO)
     if total != amount:
@@ -56,6 +59,10 @@ def repayment(payment_id: str, loan_id: str, amount: Decimal,
         lines.append(credit(acc.portfolio(loan_id), principal))
     for component, account in COMPONENT_ACCOUNT.items():
         value = parts.get(component, ZERO)
+        if component == "interest" and receivable > 0 and value > 0:
+            settled = min(receivable, value)
+            lines.append(credit(acc.interest_receivable(loan_id), settled))
+            value -= settled
         if value > 0:
             lines.append(credit(account, value))
     unknown = set(parts) - {"principal", *COMPONENT_ACCOUNT}
@@ -79,9 +86,62 @@ def refund_payout(payment_id: str, loan_id: str, provider: str, amount: Decimal)
                  loan_id=loan_id, provider=provider)
 
 
-def write_off(loan_id: str, principal: Decimal) -> Entry:
-    """Dr write-off expense / Cr loan portfolio."""
-    return Entry(f"write_off:{loan_id}", "write_off",
-                 (debit(acc.WRITE_OFF_EXPENSE, principal), credit(acc.portfolio(loan_id),
-                                                                 principal)),
+def write_off(loan_id: str, principal: Decimal, allowance: Decimal = ZERO,
+              receivable: Decimal = ZERO) -> Entry:
+    """Dr write-off expense / Cr loan portfolio.
+
+    The loan's allowance for losses is consumed first (Dr allowance; what it held
+    beyond the principal is written back to provision expense), and interest accrued
+    but unpaid is reversed out of income (Dr interest income / Cr receivable).
+    """
+    lines: list[Line] = [credit(acc.portfolio(loan_id), principal)]
+    if allowance > 0:
+        lines.append(debit(acc.allowance(loan_id), allowance))
+        if allowance > principal:
+            lines.append(credit(acc.PROVISION_EXPENSE, allowance - principal))
+    if principal > allowance:
+        lines.append(debit(acc.WRITE_OFF_EXPENSE, principal - allowance))
+    if receivable > 0:
+        lines += [debit(acc.INTEREST_INCOME, receivable),
+                  credit(acc.interest_receivable(loan_id), receivable)]
+    if allowance <= 0 and receivable <= 0:  # the entry as it always was
+        lines = [debit(acc.WRITE_OFF_EXPENSE, principal), credit(acc.portfolio(loan_id),
+                                                                 principal)]
+    return Entry(f"write_off:{loan_id}", "write_off", tuple(lines), loan_id=loan_id)
+
+
+def recovery(payment_id: str, loan_id: str, amount: Decimal) -> Entry:
+    """Money received on a written-off loan: Dr suspense / Cr recoveries (income)."""
+    return Entry(f"repayment:{payment_id}", "recovery",
+                 (debit(acc.SUSPENSE, amount), credit(acc.RECOVERY_INCOME, amount)),
                  loan_id=loan_id)
+
+
+def interest_accrual(loan_id: str, day: dt.date, amount: Decimal) -> Entry:
+    """A day's interest earned: Dr interest receivable / Cr interest income."""
+    return Entry(f"accrual:{day.isoformat()}:{loan_id}", "interest_accrual",
+                 (debit(acc.interest_receivable(loan_id), amount),
+                  credit(acc.INTEREST_INCOME, amount)),
+                 loan_id=loan_id, business_date=day)
+
+
+def interest_reversal(loan_id: str, day: dt.date, amount: Decimal) -> Entry:
+    """A loan entering non-accrual: its accrued-but-unpaid interest leaves income."""
+    return Entry(f"interest_reversal:{day.isoformat()}:{loan_id}", "interest_reversal",
+                 (debit(acc.INTEREST_INCOME, amount),
+                  credit(acc.interest_receivable(loan_id), amount)),
+                 loan_id=loan_id, business_date=day)
+
+
+def provision(loan_id: str, day: dt.date, delta: Decimal) -> Entry:
+    """The change of a loan's provision: charged (Dr expense / Cr allowance) when
+    ``delta`` > 0, written back (Dr allowance / Cr expense) when it is < 0."""
+    amount = abs(delta)
+    if delta > 0:
+        lines = (debit(acc.PROVISION_EXPENSE, amount), credit(acc.allowance(loan_id), amount))
+        kind = "provision"
+    else:
+        lines = (debit(acc.allowance(loan_id), amount), credit(acc.PROVISION_EXPENSE, amount))
+        kind = "provision_release"
+    return Entry(f"provision:{day.isoformat()}:{loan_id}", kind, lines, loan_id=loan_id,
+                 business_date=day)

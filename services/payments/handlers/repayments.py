@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 
 from services.payments.domain import accounts, postings
+from services.payments.handlers import accounting
 from services.payments.repository import ledger as ledger_repo
 from services.payments.repository import payments as payments_repo
 from services.payments.repository import payouts as payouts_repo
@@ -76,8 +77,8 @@ async def repayment_applied(uow: UnitOfWork, settings: PaymentsSettings,
     allocated = msg.amount - msg.unallocated
     journal_id = ""
     if allocated > 0:
-        posted = await ledger_repo.post(uow.conn, postings.repayment(
-            str(pid), msg.loan_id, allocated, parts))
+        posted = await ledger_repo.post(uow.conn, await accounting.repayment_entry(
+            uow.conn, str(pid), msg.loan_id, allocated, parts))
         journal_id = str(posted.entry_id)
     uow.emit(RepaymentPosted(loan_id=msg.loan_id, payment_id=msg.payment_id,
                              amount=allocated, journal_id=journal_id), key=msg.loan_id)
@@ -151,4 +152,5 @@ async def on_loan_written_off(uow: UnitOfWork, msg: LoanWrittenOff, env: Envelop
                     msg.loan_id, msg.principal_written_off, balance, amount)
     if amount <= 0:
         return
-    await ledger_repo.post(uow.conn, postings.write_off(msg.loan_id, amount))
+    await ledger_repo.post(uow.conn, await accounting.write_off_entry(
+        uow.conn, msg.loan_id, amount))

@@ -24,7 +24,14 @@ from services.payments.domain.ledger import (
     check_balances,
 )
 from services.payments.repository import Conn
+from shared.clock import today
 from shared.errors import Conflict, InvalidInput, NotFound
+
+
+class PeriodClosed(Conflict):
+    """The entry's business date is in a closed accounting period."""
+
+    code = "period_closed"
 
 
 @dataclass(frozen=True)
@@ -59,7 +66,8 @@ _LOCK_SQL = (
 # the transfer id is already taken (a concurrent twin won the race).
 _INSERT_SQL = (
     "WITH e AS (INSERT INTO journal_entries (id, transfer_id, request_hash, kind, loan_id,"
-    " provider, reverses, memo, amount) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+    " provider, reverses, memo, amount, business_date, office_id)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $13, $14)"
     " ON CONFLICT (transfer_id) DO NOTHING RETURNING id)"
     " INSERT INTO journal_lines (entry_id, account_id, side, amount)"
     " SELECT e.id, l.account, l.side, l.amount FROM e,"
@@ -97,9 +105,12 @@ async def post(conn: Conn, entry: Entry) -> Posted:
             _INSERT_SQL, entry_id, entry.transfer_id, entry.request_hash(), entry.kind,
             entry.loan_id, entry.provider, reverses, entry.memo, entry.amount,
             [ln.account for ln in entry.lines], [ln.side.value for ln in entry.lines],
-            [ln.amount for ln in entry.lines])
+            [ln.amount for ln in entry.lines], entry.business_date or today(),
+            entry.office_id)
     except asyncpg.CheckViolationError as exc:  # the database's own non-negative check
         raise InsufficientBalance(f"the ledger refused the entry: {exc}", field="amount") from None
+    except asyncpg.ObjectNotInPrerequisiteStateError as exc:  # a closed period (trigger)
+        raise PeriodClosed(str(exc), field="business_date") from None
     if inserted is None:  # a concurrent twin won the race
         existing = await conn.fetchrow(
             "SELECT id, request_hash FROM journal_entries WHERE transfer_id = $1",

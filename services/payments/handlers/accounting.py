@@ -1,0 +1,188 @@
+"""Close of business in the ledger: the day's interest accruals (accrual basis), the
+non-accrual reversals, and the loan-loss provisions — set-based, idempotent per date
+and loan; and the accounting side of repayments and write-offs (receivable settled,
+allowance consumed, recoveries)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from services.payments.domain import accounts as acc
+from services.payments.domain import accruals, postings, provisioning
+from services.payments.domain.ledger import ZERO, Entry
+from services.payments.repository import Conn
+from services.payments.repository import gl as gl_repo
+from services.payments.repository import ledger as ledger_repo
+from shared.contracts.loans import InterestAccrued, LoanSubmitted
+from shared.envelope import Envelope
+from shared.errors import Conflict
+from shared.uow import UnitOfWork
+
+log = logging.getLogger("noria.payments.accounting")
+
+
+@dataclass(frozen=True)
+class LoanDay:
+    """One loan's figures for a business date."""
+
+    loan_id: str
+    interest: Decimal
+    days_in_arrears: int
+    product_id: str | None = None
+    office_id: str | None = None
+    restructured: bool = False
+
+
+class CashBasis(Conflict):
+    code = "cash_basis"
+
+
+async def run_accruals(conn: Conn, day: dt.date, loans: Sequence[LoanDay], *,
+                       batch: int = 0, source: str = "api") -> dict[str, Any]:
+    """Post the day's accruals once per (date, batch): Dr interest receivable / Cr
+    interest income per accruing loan; loans reaching the non-accrual threshold have
+    their receivable reversed and accrue nothing until back under it."""
+    setting = await gl_repo.settings(conn)
+    if setting["accounting_basis"] != "accrual":
+        raise CashBasis("the institution keeps its books on a cash basis: interest is "
+                        "income when paid, nothing is accrued", field="accounting_basis")
+    previous = await conn.fetchrow(
+        "SELECT * FROM accrual_runs WHERE business_date = $1 AND batch = $2", day, batch)
+    if previous is not None:
+        return {**dict(previous), "created": False}
+    ids = [ln.loan_id for ln in loans]
+    await gl_repo.remember_loans(conn, ids, [ln.product_id for ln in loans],
+                                 [ln.office_id for ln in loans])
+    held = await gl_repo.balances(conn, [acc.interest_receivable(i) for i in ids])
+    receivable = {i: held.get(acc.interest_receivable(i), ZERO) for i in ids}
+    plan = accruals.plan(
+        [accruals.LoanAccrual(ln.loan_id, ln.interest, ln.days_in_arrears) for ln in loans],
+        setting["non_accrual_days"], await gl_repo.non_accrual_loans(conn, ids), receivable)
+    entries: list[Entry] = [postings.interest_accrual(a.loan_id, day, a.amount)
+                            for a in plan.accrue]
+    entries += [postings.interest_reversal(loan, day, amount) for loan, amount in plan.reverse]
+    await gl_repo.post_many(conn, entries)
+    await gl_repo.set_non_accrual(conn, plan.stop, day)
+    await gl_repo.set_non_accrual(conn, plan.resume, None)
+    row = await conn.fetchrow(
+        "INSERT INTO accrual_runs (business_date, batch, basis, loans, accrued, reversed,"
+        " non_accrual, source) VALUES ($1, $2, 'accrual', $3, $4, $5, $6, $7) RETURNING *",
+        day, batch, len(plan.accrue), sum((a.amount for a in plan.accrue), ZERO),
+        sum((amount for _, amount in plan.reverse), ZERO), len(plan.stop), source)
+    assert row is not None
+    return {**dict(row), "created": True}
+
+
+async def run_provisions(conn: Conn, day: dt.date, loans: Sequence[LoanDay], *,
+                         batch: int = 0, source: str = "api") -> dict[str, Any]:
+    """Post each loan's change of provision once per (date, batch): required =
+    outstanding principal times the rate of its arrears bucket; the change against its
+    allowance is charged or written back. A loan whose principal is gone (repaid) has
+    its allowance written back too."""
+    previous = await conn.fetchrow(
+        "SELECT * FROM provision_runs WHERE business_date = $1 AND batch = $2", day, batch)
+    if previous is not None:
+        return {**dict(previous), "created": False}
+    later = await conn.fetchval(
+        "SELECT max(business_date) FROM provision_runs", )
+    if later is not None and later > day:
+        raise Conflict(f"provisions were already run for {later}; a provision run goes "
+                       "forward in time", field="date")
+    rates = await rates_in_force(conn)
+    ids = [ln.loan_id for ln in loans]
+    await gl_repo.remember_loans(conn, ids, [ln.product_id for ln in loans],
+                                 [ln.office_id for ln in loans])
+    held = await gl_repo.balances(
+        conn, [acc.portfolio(i) for i in ids] + [acc.allowance(i) for i in ids])
+    entries: list[Entry] = []
+    rows: list[tuple[Any, ...]] = []
+    total_required = charged = released = ZERO
+    for ln in loans:
+        principal = held.get(acc.portfolio(ln.loan_id), ZERO)
+        rate = provisioning.rate_for(rates, ln.days_in_arrears, ln.restructured)
+        need = provisioning.required(principal, rate.rate)
+        delta = provisioning.change(need, held.get(acc.allowance(ln.loan_id), ZERO))
+        total_required += need
+        if delta:
+            entries.append(postings.provision(ln.loan_id, day, delta))
+            charged += max(delta, ZERO)
+            released += max(-delta, ZERO)
+        rows.append((ln.loan_id, day, ln.days_in_arrears, ln.restructured, rate.bucket,
+                     rate.rate, principal, need))
+    # allowances left on loans with no principal (repaid or written off elsewhere)
+    orphans = await conn.fetch(
+        "SELECT a.id, a.credits - a.debits AS held FROM accounts a"
+        " LEFT JOIN accounts p ON p.id = 'portfolio:' || substr(a.id, 11)"
+        " WHERE a.kind = 'loan_loss_allowance' AND a.credits > a.debits"
+        " AND coalesce(p.debits - p.credits, 0) = 0 AND NOT (substr(a.id, 11) = ANY($1))",
+        ids)
+    for r in orphans:
+        entries.append(postings.provision(r["id"][len("allowance:"):], day, -r["held"]))
+        released += r["held"]
+    await gl_repo.post_many(conn, entries)
+    if rows:
+        await conn.executemany(
+            "INSERT INTO loan_provisions (loan_id, business_date, days_in_arrears,"
+            " restructured, bucket, rate, principal, required)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (loan_id) DO UPDATE SET"
+            " business_date = $2, days_in_arrears = $3, restructured = $4, bucket = $5,"
+            " rate = $6, principal = $7, required = $8", rows)
+    row = await conn.fetchrow(
+        "INSERT INTO provision_runs (business_date, batch, loans, required, charged, released,"
+        " source) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *",
+        day, batch, len(loans), total_required, charged, released, source)
+    assert row is not None
+    return {**dict(row), "created": True}
+
+
+async def rates_in_force(conn: Conn) -> list[provisioning.Rate]:
+    rows = await conn.fetch(
+        "SELECT bucket, min_days, max_days, rate, restructured FROM provision_rates"
+        " ORDER BY restructured, min_days")
+    return [provisioning.Rate(r["bucket"], r["min_days"], r["max_days"], r["rate"],
+                              r["restructured"]) for r in rows]
+
+
+async def on_interest_accrued(uow: UnitOfWork, msg: InterestAccrued, env: Envelope) -> None:
+    """Loans' close of business: accruals (accrual basis only), then provisions."""
+    loans = [LoanDay(ln.loan_id, ln.interest, ln.days_in_arrears, ln.product_id,
+                     ln.office_id, ln.restructured) for ln in msg.loans if ln.interest >= 0]
+    if len(loans) != len(msg.loans):
+        log.warning("InterestAccrued %s batch %s: negative interest ignored for %d loan(s)",
+                    msg.business_date, msg.batch, len(msg.loans) - len(loans))
+    setting = await gl_repo.settings(uow.conn)
+    if setting["accounting_basis"] == "accrual":
+        await run_accruals(uow.conn, msg.business_date, loans, batch=msg.batch,
+                           source="InterestAccrued")
+    await run_provisions(uow.conn, msg.business_date, loans, batch=msg.batch,
+                         source="InterestAccrued")
+
+
+# -- repayments and write-offs -----------------------------------------------------------
+
+
+async def repayment_entry(conn: Conn, payment_id: str, loan_id: str, amount: Decimal,
+                          parts: dict[str, Decimal]) -> Entry:
+    """The entry moving an allocated repayment out of suspense: interest settles what was
+    accrued first; on a written-off loan everything is a recovery."""
+    if await ledger_repo.entry_exists(conn, f"write_off:{loan_id}"):
+        return postings.recovery(payment_id, loan_id, amount)
+    receivable = await ledger_repo.balance(conn, acc.interest_receivable(loan_id))
+    return postings.repayment(payment_id, loan_id, amount, parts, receivable=receivable)
+
+
+async def write_off_entry(conn: Conn, loan_id: str, principal: Decimal) -> Entry:
+    """The write-off: the loan's allowance is consumed, its accrued interest reversed."""
+    allowance = await ledger_repo.balance(conn, acc.allowance(loan_id))
+    receivable = await ledger_repo.balance(conn, acc.interest_receivable(loan_id))
+    return postings.write_off(loan_id, principal, allowance=allowance, receivable=receivable)
+
+
+async def on_loan_submitted(uow: UnitOfWork, msg: LoanSubmitted, env: Envelope) -> None:
+    """Remember the loan's product: its postings follow that product's rules."""
+    await gl_repo.remember_loans(uow.conn, [msg.loan_id], [msg.product_id], [None])
