@@ -8,8 +8,15 @@ from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_OFF,
+    ALWAYS_ON,
+    ParentBased,
+    Sampler,
+    SamplingResult,
+)
 from prometheus_client import Counter, Gauge, Histogram
 from pythonjsonlogger.json import JsonFormatter
 
@@ -38,8 +45,51 @@ RETENTION_PRUNED = Counter(
 _configured_provider: TracerProvider | None = None
 
 
+class WhenExporting(Sampler):
+    """Records spans only once something receives them (a span processor was added).
+
+    Until then every span is non-recording: it still has its trace and span ids, so
+    ``traceparent`` goes on outbox rows and Kafka headers and log lines carry a trace
+    id, but nothing is timed, given attributes or kept. With a processor, spans follow
+    their parent's sampling decision (a root is recorded).
+    """
+
+    def __init__(self) -> None:
+        self.exporting = False
+        self._on = ParentBased(root=ALWAYS_ON)
+
+    def should_sample(self, parent_context: Any, trace_id: int, name: str,
+                      kind: Any = None, attributes: Any = None, links: Any = None,
+                      trace_state: Any = None) -> SamplingResult:
+        if not self.exporting:
+            return ALWAYS_OFF.should_sample(parent_context, trace_id, name, kind, attributes,
+                                            links, trace_state)
+        return self._on.should_sample(parent_context, trace_id, name, kind, attributes,
+                                      links, trace_state)
+
+    def get_description(self) -> str:
+        return "WhenExporting"
+
+
+class _Provider(TracerProvider):
+    """A tracer provider whose sampler starts recording when a processor is added."""
+
+    def __init__(self, sampler: WhenExporting, **kwargs: Any) -> None:
+        super().__init__(sampler=sampler, **kwargs)
+        self._when_exporting = sampler
+
+    def add_span_processor(self, span_processor: SpanProcessor) -> None:
+        super().add_span_processor(span_processor)
+        self._when_exporting.exporting = True
+
+
 def setup_tracing(service: str, otlp_endpoint: str | None = None) -> TracerProvider:
-    """Install one tracer provider per process (idempotent)."""
+    """Install one tracer provider per process (idempotent).
+
+    Spans are recorded only when they go somewhere: with ``otlp_endpoint`` (or once a
+    test adds a span processor); otherwise they are non-recording and cost little more
+    than their ids (see :class:`WhenExporting`).
+    """
     global _configured_provider
     if _configured_provider is not None:
         return _configured_provider
@@ -47,7 +97,8 @@ def setup_tracing(service: str, otlp_endpoint: str | None = None) -> TracerProvi
     if isinstance(current, TracerProvider):
         _configured_provider = current
         return current
-    provider = TracerProvider(resource=Resource.create({"service.name": f"noria-{service}"}))
+    provider = _Provider(WhenExporting(),
+                         resource=Resource.create({"service.name": f"noria-{service}"}))
     if otlp_endpoint:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
