@@ -41,6 +41,7 @@ from shared.inbox import Handler, InboxConsumer
 from shared.kafka import TOPICS, ensure_topics, kafka_reachable, make_consumer, make_producer
 from shared.metrics_access import check_metrics_access
 from shared.migrations import migrate
+from shared.openapi import describe_problems
 from shared.outbox import OutboxRelay, listen_for_outbox
 from shared.ratelimit import install_rate_limit, limiter_from
 from shared.retention import RetentionJob, RetentionTable
@@ -349,6 +350,7 @@ def create_app(spec: ServiceSpec) -> FastAPI:
     install_rate_limit(app, limiter_from(s))
     app.state.service = spec.name
     install_error_handlers(app)
+    describe_problems(app)  # the document says what install_error_handlers sends
 
     async def db_check() -> tuple[bool, str]:
         runtime: Runtime = app.state.runtime
