@@ -121,13 +121,22 @@ def dlq_router() -> APIRouter:
         request: Request,
         principal: Annotated[Principal, require("dlq:read")],
         pending_only: Annotated[bool, Query()] = True,
+        key: Annotated[str | None, Query(
+            max_length=500, description="Only the dead letters of this message key")] = None,
+        after: Annotated[int, Query(
+            ge=0, le=2**63 - 1,
+            description="Keyset cursor: only ids after this one (the last id of the "
+                        "previous page; a page shorter than ``limit`` is the last)")] = 0,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
     ) -> list[DeadLetterOut]:
+        """The dead letters, oldest first, ``limit`` at a time."""
         pool = request.app.state.runtime.pool
         async with pool.acquire() as conn:
             rows = await conn.fetch(
                 "SELECT * FROM dead_letters WHERE ($1 = false OR replayed_at IS NULL)"
-                " ORDER BY id LIMIT $2", pending_only, limit,
+                " AND ($2::text IS NULL OR message_key = $2)"
+                " AND id > $3 ORDER BY id LIMIT $4",
+                pending_only, key, after, limit,
             )
         return [_out(r) for r in rows]
 
