@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
-from services.loans.api import cob, installments
+from services.loans.api import cob, cursors, installments
 from services.loans.api.deps import operator_only, runtime
 from services.loans.api.schemas import PortfolioOut, SagaDetailOut, SagaPage, SnapshotPage
 from services.loans.api.views import BUCKETS, ratio, snapshot_json
@@ -17,6 +17,10 @@ from services.loans.repository import portfolio as portfolio_repo
 from services.loans.repository import sagas as sagas_repo
 from shared.auth import Principal, require
 from shared.errors import InvalidInput, NotFound
+from shared.identifiers import InvalidIdentifier, canonical_reference
+
+UNMATCHABLE = " "
+"""Looked up in place of a reference with no canonical form: no id contains a space."""
 
 router = APIRouter(tags=["operations"])
 # mounted with this router (the composition root lists the routers it was given)
@@ -68,23 +72,47 @@ async def list_sagas(
     request: Request, who: Annotated[Principal, require("loans:read")],
     state: str | None = None, loan_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    order: sagas_repo.SagaOrder = sagas_repo.SagaOrder.RECENT,
+    cursor: Annotated[str | None, Query(max_length=cursors.MAX_CURSOR_LENGTH)] = None,
 ) -> dict[str, Any]:
-    """The saga monitor: filter by state (e.g. ``failed``), newest first, with counts."""
+    """The saga monitor: filter by state (e.g. ``failed``, ``in_doubt``), most recently
+    changed first or ``order=oldest`` (oldest started first), with counts. Pass
+    ``next_cursor`` back as ``cursor`` for the next page (``null`` on the last one)."""
     operator_only(who)
     if state is not None and state not in {s.value for s in SagaStatus}:
         raise InvalidInput(f"unknown saga state {state!r}", field="state")
+    after = None
+    if cursor is not None:
+        at, last_id = cursors.decode(cursor, order.value)
+        after = sagas_repo.SagaCursor(order, at, last_id)
+    loan_ref = _reference_or_none(loan_id, "loan_id")
     async with runtime(request).pool.acquire() as conn:
-        items = await sagas_repo.list_sagas(conn, state, loan_id, limit)
+        page = await sagas_repo.list_sagas(conn, state, loan_ref, limit, order=order,
+                                           after=after)
         counts = await sagas_repo.counts_by_state(conn)
-    return {"items": items, "counts": counts}
+    nxt = page.next
+    return {"items": page.items, "counts": counts,
+            "next_cursor": None if nxt is None else cursors.encode(nxt.order.value, nxt.at,
+                                                                   nxt.id)}
+
+
+def _reference_or_none(raw: str | None, field: str) -> str | None:
+    """A reference in its canonical form; one that has none matches nothing."""
+    if raw is None:
+        return None
+    try:
+        return canonical_reference(raw, field=field)
+    except InvalidIdentifier:
+        return UNMATCHABLE
 
 
 @router.get("/v1/sagas/{saga_id}", response_model=SagaDetailOut)
 async def get_saga(saga_id: str, request: Request,
                    who: Annotated[Principal, require("loans:read")]) -> dict[str, Any]:
     operator_only(who)
+    ref = _reference_or_none(saga_id, "saga_id")
     async with runtime(request).pool.acquire() as conn:
-        found = await sagas_repo.detail(conn, saga_id)
+        found = await sagas_repo.detail(conn, ref or UNMATCHABLE)
     if found is None:
         raise NotFound(f"saga {saga_id} not found", field="saga_id")
     return found

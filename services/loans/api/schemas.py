@@ -243,6 +243,8 @@ class LoanOut(Out):
     term: int
     currency: str
     submitted_by: str
+    submitted_at: Timestamp | None = Field(default=None,
+                                           description="when the application was stored")
     decided_by: str | None
     decision_reason: str | None
     disbursed_on: dt.date | None
@@ -270,7 +272,12 @@ class ApprovedLoanOut(LoanOut):
 
 class LoanPage(Out):
     items: list[LoanOut]
-    next_after: str | None = Field(description="pass as ``after`` for the next page")
+    next_after: str | None = Field(
+        description="``order=id``: pass as ``after`` for the next page; null on the last "
+                    "page and in ``submitted`` order")
+    next_cursor: str | None = Field(
+        default=None, description="pass as ``cursor`` for the next page (either order); "
+                                  "null on the last page")
 
 
 class AllocationLineOut(Out):
@@ -397,6 +404,7 @@ class SagaData(Out):
     payout_deadline: Timestamp | None = None
     reason: str | None = None
     provider_reference: str | None = None
+    in_doubt_since: Timestamp | None = None
 
 
 class SagaOut(Out):
@@ -412,11 +420,18 @@ class SagaOut(Out):
     data: SagaData
     created_at: Timestamp
     updated_at: Timestamp
+    in_doubt_since: Timestamp | None = Field(
+        default=None, description="while ``in_doubt``: since when the payout's outcome "
+                                  "has been unknown")
+    age_s: float | None = Field(
+        default=None, description="while ``in_doubt``: seconds since ``in_doubt_since``")
 
 
 class SagaPage(Out):
     items: list[SagaOut]
     counts: dict[str, int] = Field(description="every saga, by state")
+    next_cursor: str | None = Field(
+        default=None, description="pass as ``cursor`` for the next page; null on the last")
 
 
 class TimelineEntryOut(Out):

@@ -9,9 +9,14 @@ Steps follow "compensatable steps → one pivot → retriable steps":
 
 Every waiting state has a deadline. When it passes, the saga re-sends its last
 command (every receiver is idempotent on the saga id) up to ``max_resends`` times,
-then gives up and ends ``failed``, visible to operators — never silently. A late
-reply still resolves a failed saga: a payout that completes after the deadline
-activates the loan, because the money did reach the borrower.
+then gives up visibly — never silently.
+
+Doubt is a state, not a failure: a payout whose outcome is unknown (payments says
+``DisbursementInDoubt``, or the payout's own deadline passed with every re-send used)
+may still have moved money. The saga is then ``in_doubt``: nothing is compensated,
+the credit stays reserved and the loan stays ``disbursing`` until the provider's word
+arrives — ``DisbursementCompleted`` activates the loan, ``DisbursementFailed``
+compensates. Nothing else, and no deadline, ever releases the credit of a saga in doubt.
 
 The state machine knows nothing of databases or Kafka: the handler persists the
 returned state and turns the returned commands into outbox messages and loan
@@ -35,6 +40,7 @@ class SagaStatus(StrEnum):
     COMPLETED = "completed"
     CREDIT_REJECTED = "credit_rejected"
     COMPENSATED = "compensated"
+    IN_DOUBT = "in_doubt"
     FAILED = "failed"
 
 
@@ -79,6 +85,8 @@ class SagaState:
     payout_deadline: datetime | None = None
     reason: str | None = None
     provider_reference: str | None = None
+    in_doubt_since: datetime | None = None
+    """When the payout's outcome became unknown (kept once settled, for the record)."""
 
 
 # -- what happens to the saga (inputs) -------------------------------------------
@@ -110,6 +118,15 @@ class PayoutFailed:
 
 
 @dataclass(frozen=True)
+class PayoutInDoubt:
+    """Payments does not know whether the payout executed; it waits for the provider."""
+
+    now: datetime
+    since: datetime
+    reason: str
+
+
+@dataclass(frozen=True)
 class CreditReleasedReply:
     now: datetime
 
@@ -120,7 +137,7 @@ class DeadlinePassed:
 
 
 SagaEvent = (CreditReservedReply | CreditRejectedReply | PayoutCompleted | PayoutFailed
-             | CreditReleasedReply | DeadlinePassed)
+             | PayoutInDoubt | CreditReleasedReply | DeadlinePassed)
 
 
 # -- what the saga asks for (outputs) --------------------------------------------
@@ -223,10 +240,10 @@ def _on_deadline(state: SagaState, now: datetime, policy: SagaPolicy
                             deadline=now + policy.payout_grace),
                     [SendDisburseLoan(state.payout_deadline),
                      Note(f"no payout answer by the deadline; DisburseLoan re-sent ({attempt})")])
-        reason = ("the payout was not answered by its deadline: its outcome is unknown; "
-                  "reconcile with payments (a late answer still resolves this saga)")
-        return (replace(state, state=SagaStatus.FAILED, failed=True, deadline=None,
-                        reason=reason), [Note(reason)])
+        reason = ("the payout was not answered by its deadline: its outcome is unknown, "
+                  "so it is in doubt; the credit stays reserved until payments reports "
+                  "the provider's answer")
+        return _in_doubt(state, now, reason), [Note(reason)]
     if state.state is SagaStatus.COMPENSATING:
         if retry:
             return (replace(state, attempts=state.attempts + 1,
@@ -238,6 +255,20 @@ def _on_deadline(state: SagaState, now: datetime, policy: SagaPolicy
         return (replace(state, state=SagaStatus.FAILED, failed=True, deadline=None,
                         reason=reason), [Note(reason)])
     return replace(state, deadline=None), []
+
+
+def _in_doubt(state: SagaState, since: datetime, reason: str) -> SagaState:
+    return replace(state, state=SagaStatus.IN_DOUBT, step=Step.DISBURSE, deadline=None,
+                   failed=False, compensating=False, reason=reason,
+                   in_doubt_since=state.in_doubt_since or since)
+
+
+def _awaiting_payout(state: SagaState) -> bool:
+    """Still waiting for the payout's outcome: disbursing, in doubt, or a saga an older
+    version ended ``failed`` at its payout deadline (its outcome is just as unknown)."""
+    return (state.state in (SagaStatus.DISBURSING, SagaStatus.IN_DOUBT)
+            or (state.state is SagaStatus.FAILED and state.step is Step.DISBURSE
+                and not state.compensating))
 
 
 def decide(state: SagaState, event: SagaEvent, policy: SagaPolicy | None = None
@@ -267,13 +298,13 @@ def decide(state: SagaState, event: SagaEvent, policy: SagaPolicy | None = None
                         reason=reason), [RejectLoan(event.reason)])
 
     if isinstance(event, PayoutCompleted):
-        late = s is SagaStatus.FAILED and state.step is Step.DISBURSE
-        if s is SagaStatus.DISBURSING or late:
+        if _awaiting_payout(state):
             new = replace(state, state=SagaStatus.COMPLETED, step=Step.DONE, deadline=None,
                           failed=False, provider_reference=event.provider_reference)
             commands: list[Command] = [ActivateLoan(event.completed_at.date())]
-            if late:
-                commands.append(Note("late payout confirmation resolved the failed saga"))
+            if s is not SagaStatus.DISBURSING:
+                commands.append(Note(f"the provider confirmed the payout: the {s.value} "
+                                     "saga is completed"))
             return new, commands
         if s is SagaStatus.COMPENSATING:
             reason = "payments reported the payout completed after reporting it failed"
@@ -282,9 +313,15 @@ def decide(state: SagaState, event: SagaEvent, policy: SagaPolicy | None = None
         return _ignore(state, event)
 
     if isinstance(event, PayoutFailed):
-        late = s is SagaStatus.FAILED and state.step is Step.DISBURSE
-        if s is SagaStatus.DISBURSING or late:
+        if _awaiting_payout(state):
             return _compensate(state, event.now, f"payout failed: {event.reason}", policy)
+        return _ignore(state, event)
+
+    if isinstance(event, PayoutInDoubt):
+        if _awaiting_payout(state) and s is not SagaStatus.IN_DOUBT:
+            reason = f"payout in doubt: {event.reason}"
+            return (_in_doubt(state, event.since, reason),
+                    [Note(f"{reason}; nothing is compensated until the provider answers")])
         return _ignore(state, event)
 
     if isinstance(event, CreditReleasedReply):

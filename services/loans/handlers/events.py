@@ -19,7 +19,11 @@ from shared.contracts.clients import (
     CreditReleased,
     CreditReserved,
 )
-from shared.contracts.payments import DisbursementCompleted, DisbursementFailed
+from shared.contracts.payments import (
+    DisbursementCompleted,
+    DisbursementFailed,
+    DisbursementInDoubt,
+)
 from shared.envelope import Envelope
 from shared.uow import UnitOfWork
 
@@ -74,12 +78,18 @@ def saga_handlers(policy: sg.SagaPolicy) -> dict[str, Handler]:
         await advance(uow, msg.saga_id, msg.loan_id, sg.PayoutFailed(now_utc(), msg.reason),
                       policy, "DisbursementFailed")
 
+    async def on_in_doubt(uow: UnitOfWork, msg: DisbursementInDoubt, env: Envelope) -> None:
+        await advance(uow, msg.saga_id, msg.loan_id,
+                      sg.PayoutInDoubt(now_utc(), msg.since, msg.reason),
+                      policy, "DisbursementInDoubt")
+
     return {
         "CreditReserved": on_credit_reserved,
         "CreditRejected": on_credit_rejected,
         "CreditReleased": on_credit_released,
         "DisbursementCompleted": on_completed,
         "DisbursementFailed": on_failed,
+        "DisbursementInDoubt": on_in_doubt,
     }
 
 

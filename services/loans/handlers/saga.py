@@ -18,6 +18,7 @@ from services.loans.repository import sagas as sagas_repo
 from shared.contracts.clients import ReleaseCredit, ReserveCredit
 from shared.contracts.loans import LoanDisbursed, LoanDisbursementFailed, LoanRejected
 from shared.contracts.payments import DisburseLoan
+from shared.identifiers import InvalidIdentifier, canonical_reference
 from shared.uow import UnitOfWork
 
 log = logging.getLogger("noria.loans.saga")
@@ -112,8 +113,18 @@ async def record(uow: UnitOfWork, before: sg.SagaState | None, after: sg.SagaSta
 
 async def advance(uow: UnitOfWork, saga_id: str, loan_id: str, event: sg.SagaEvent,
                   policy: sg.SagaPolicy, event_name: str) -> None:
-    """Feed one reply (or a deadline) to the saga and carry out what it decides."""
+    """Feed one reply (or a deadline) to the saga and carry out what it decides.
+
+    The ids come from another service: they are compared in their canonical form, and
+    one that has none names no saga of ours."""
     conn = uow.conn
+    try:
+        saga_id = canonical_reference(saga_id, field="saga_id")
+        loan_id = canonical_reference(loan_id, field="loan_id")
+    except InvalidIdentifier:
+        log.info("%s names saga %r, loan %r: not references of ours; ignored", event_name,
+                 saga_id, loan_id)
+        return
     state = await sagas_repo.get(conn, saga_id, for_update=True)
     if state is None:
         log.info("%s for unknown saga %s (loan %s) ignored", event_name, saga_id, loan_id)

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 import asyncpg
 
 from services.loans.domain.saga import SAGA_TYPE, SagaState, SagaStatus, Step
 from services.loans.repository import Conn
+
+UNFINISHED = (SagaStatus.RESERVING_CREDIT, SagaStatus.DISBURSING, SagaStatus.COMPENSATING,
+              SagaStatus.IN_DOUBT, SagaStatus.FAILED)
+"""What the ``noria_sagas`` gauge counts: every saga not ended."""
 
 _COLS = ("id, type, loan_id, state, current_step, deadline, compensating, failed, attempts,"
          " data, version, created_at, updated_at")
@@ -21,6 +27,7 @@ def _data(s: SagaState) -> dict[str, Any]:
         "currency": s.currency, "msisdn": s.msisdn, "language": s.language,
         "payout_deadline": s.payout_deadline.isoformat() if s.payout_deadline else None,
         "reason": s.reason, "provider_reference": s.provider_reference,
+        "in_doubt_since": s.in_doubt_since.isoformat() if s.in_doubt_since else None,
     }
 
 
@@ -35,6 +42,8 @@ def _state(r: asyncpg.Record) -> SagaState:
         payout_deadline=(datetime.fromisoformat(d["payout_deadline"])
                          if d.get("payout_deadline") else None),
         reason=d.get("reason"), provider_reference=d.get("provider_reference"),
+        in_doubt_since=(datetime.fromisoformat(d["in_doubt_since"])
+                        if d.get("in_doubt_since") else None),
     )
 
 
@@ -75,8 +84,10 @@ async def past_deadline(conn: Conn, now: datetime, limit: int) -> list[str]:
     return [r["id"] for r in rows]
 
 
-def to_json(r: asyncpg.Record) -> dict[str, Any]:
+def to_json(r: asyncpg.Record, now: datetime) -> dict[str, Any]:
     d = dict(r["data"])
+    since = (datetime.fromisoformat(d["in_doubt_since"])
+             if r["state"] == SagaStatus.IN_DOUBT.value and d.get("in_doubt_since") else None)
     return {
         "id": r["id"], "type": r["type"], "loan_id": r["loan_id"], "state": r["state"],
         "current_step": r["current_step"],
@@ -84,26 +95,64 @@ def to_json(r: asyncpg.Record) -> dict[str, Any]:
         "compensating": r["compensating"], "failed": r["failed"], "attempts": r["attempts"],
         "data": d, "created_at": r["created_at"].isoformat(),
         "updated_at": r["updated_at"].isoformat(),
+        "in_doubt_since": since.isoformat() if since else None,
+        "age_s": round(max(0.0, (now - since).total_seconds()), 3) if since else None,
     }
 
 
-async def list_sagas(conn: Conn, state: str | None, loan_id: str | None,
-                     limit: int) -> list[dict[str, Any]]:
+class SagaOrder(StrEnum):
+    RECENT = "recent"
+    """Most recently changed first: (updated_at, id) descending."""
+    OLDEST = "oldest"
+    """Oldest first: (created_at, id) ascending."""
+
+
+@dataclass(frozen=True)
+class SagaCursor:
+    """Where a page ended: the last row's sort time and id, in the listing's order."""
+
+    order: SagaOrder
+    at: datetime
+    id: str
+
+
+@dataclass(frozen=True)
+class SagaListing:
+    items: list[dict[str, Any]]
+    next: SagaCursor | None
+
+
+async def list_sagas(conn: Conn, state: str | None, loan_id: str | None, limit: int, *,
+                     order: SagaOrder = SagaOrder.RECENT, after: SagaCursor | None = None
+                     ) -> SagaListing:
+    """One page in ``order``; ``next`` is set only when another row follows."""
+    if order is SagaOrder.RECENT:
+        column, keyset, direction = "updated_at", "(updated_at, id) < ($4, $5)", "DESC"
+    else:
+        column, keyset, direction = "created_at", "(created_at, id) > ($4, $5)", "ASC"
     rows = await conn.fetch(
-        f"SELECT {_COLS} FROM sagas WHERE ($1::text IS NULL OR state = $1)"
-        " AND ($2::text IS NULL OR loan_id = $2) ORDER BY updated_at DESC LIMIT $3",
-        state, loan_id, limit)
-    return [to_json(r) for r in rows]
+        f"SELECT {_COLS}, now() AS now FROM sagas WHERE ($1::text IS NULL OR state = $1)"
+        " AND ($2::text IS NULL OR loan_id = $2)"
+        f" AND ($4::timestamptz IS NULL OR {keyset})"
+        f" ORDER BY {column} {direction}, id {direction} LIMIT $3",
+        state, loan_id, limit + 1, after.at if after else None, after.id if after else None)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    items = [to_json(r, r["now"]) for r in rows]
+    last = rows[-1] if more else None
+    return SagaListing(items, None if last is None
+                       else SagaCursor(order, last[column], last["id"]))
 
 
 async def detail(conn: Conn, saga_id: str) -> dict[str, Any] | None:
-    row = await conn.fetchrow(f"SELECT {_COLS} FROM sagas WHERE id = $1", saga_id)
+    row = await conn.fetchrow(f"SELECT {_COLS}, now() AS now FROM sagas WHERE id = $1",
+                              saga_id)
     if row is None:
         return None
     timeline = await conn.fetch(
         "SELECT at, event, from_state, to_state, detail FROM saga_timeline WHERE saga_id = $1"
         " ORDER BY id", saga_id)
-    return {**to_json(row), "timeline": [
+    return {**to_json(row, row["now"]), "timeline": [
         {"at": t["at"].isoformat(), "event": t["event"], "from_state": t["from_state"],
          "to_state": t["to_state"], "detail": t["detail"]} for t in timeline]}
 
@@ -114,8 +163,17 @@ async def counts_by_state(conn: Conn) -> dict[str, int]:
 
 
 async def counts_unfinished(conn: Conn) -> dict[str, int]:
-    """In-flight and failed sagas by state (cheap: the ended ones are not counted)."""
+    """In-flight, in-doubt and failed sagas by state (cheap: the ended ones are not
+    counted)."""
     rows = await conn.fetch(
-        "SELECT state, count(*) AS n FROM sagas WHERE state IN"
-        " ('reserving_credit', 'disbursing', 'compensating', 'failed') GROUP BY state")
+        "SELECT state, count(*) AS n FROM sagas WHERE state = ANY($1::text[]) GROUP BY state",
+        [s.value for s in UNFINISHED])
     return {r["state"]: r["n"] for r in rows}
+
+
+async def oldest_in_doubt_since(conn: Conn) -> datetime | None:
+    """When the longest-standing saga in doubt entered doubt (None: none is)."""
+    value = await conn.fetchval(
+        "SELECT min((data->>'in_doubt_since')::timestamptz) FROM sagas WHERE state = $1",
+        SagaStatus.IN_DOUBT.value)
+    return value  # type: ignore[no-any-return]

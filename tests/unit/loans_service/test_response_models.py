@@ -68,7 +68,8 @@ def test_no_answer_carries_money_as_a_json_number(openapi: dict[str, Any]) -> No
             kinds = [spec.get("type")] + [s.get("type") for s in spec.get("anyOf", [])]
             if "number" in kinds:
                 numbers.add(f"{name}.{prop}")
-    assert numbers == {"CobRunOut.seconds"}   # a duration, not money
+    # durations, not money: a run's length, how long a saga has been in doubt
+    assert numbers == {"CobRunOut.seconds", "SagaOut.age_s", "SagaDetailOut.age_s"}
     amount = openapi["components"]["schemas"]["LoanOut"]["properties"]["principal"]
     assert amount["type"] == "string" and amount["pattern"] == schemas.AMOUNT_PATTERN
 

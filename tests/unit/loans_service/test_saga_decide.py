@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -70,7 +71,7 @@ def test_failed_payout_compensates_then_release_confirms() -> None:
     assert commands == []
 
 
-def test_unanswered_payout_is_resent_then_fails_without_compensating() -> None:
+def test_unanswered_payout_is_resent_then_in_doubt_without_compensating() -> None:
     state, _ = started()
     state, first = sg.decide(state, reserved(), POLICY)
     assert state.deadline is not None
@@ -81,13 +82,80 @@ def test_unanswered_payout_is_resent_then_fails_without_compensating() -> None:
     assert kinds(commands) == ["SendDisburseLoan"]
     assert commands[0] == first[1]  # the same payout, same deadline: payments dedups
     assert state.deadline is not None
-    state, commands = sg.decide(state, sg.DeadlinePassed(state.deadline), POLICY)
-    assert state.state is sg.SagaStatus.FAILED and state.failed and state.deadline is None
-    assert kinds(commands) == []  # the money may have left: no blind compensation
-    # a late answer still resolves it
+    last_deadline = state.deadline
+    state, commands = sg.decide(state, sg.DeadlinePassed(last_deadline), POLICY)
+    # the money may have left: in doubt, not failed, and nothing compensated
+    assert state.state is sg.SagaStatus.IN_DOUBT and not state.failed
+    assert not state.compensating and state.deadline is None
+    assert state.in_doubt_since == last_deadline
+    assert kinds(commands) == []
+    assert "in doubt" in " ".join(c.text for c in commands if isinstance(c, sg.Note))
+    # no later deadline changes it
+    again, commands = sg.decide(state, sg.DeadlinePassed(T0 + timedelta(days=30)), POLICY)
+    assert (again, kinds(commands)) == (state, [])
+    # the provider's word resolves it
     state, commands = sg.decide(state, sg.PayoutCompleted(T0, T0, "ref"), POLICY)
     assert state.state is sg.SagaStatus.COMPLETED and not state.failed
     assert kinds(commands) == ["ActivateLoan"]
+
+
+def in_doubt_by_payments() -> sg.SagaState:
+    state, _ = started()
+    state, _ = sg.decide(state, reserved(), POLICY)
+    since = T0 + timedelta(minutes=11)
+    state, commands = sg.decide(
+        state, sg.PayoutInDoubt(since + timedelta(seconds=2), since, "no answer"), POLICY)
+    assert kinds(commands) == []
+    return state
+
+
+def test_payments_in_doubt_keeps_the_credit_reserved_and_the_loan_disbursing() -> None:
+    state = in_doubt_by_payments()
+    assert state.state is sg.SagaStatus.IN_DOUBT and state.step is sg.Step.DISBURSE
+    assert state.deadline is None and not state.failed and not state.compensating
+    assert state.in_doubt_since == T0 + timedelta(minutes=11)
+    assert state.reason is not None and "no answer" in state.reason
+    # told again: nothing changes (the timeline notes it)
+    again, commands = sg.decide(state, sg.PayoutInDoubt(T0, T0, "again"), POLICY)
+    assert again == state and kinds(commands) == []
+
+
+def test_in_doubt_then_completed_activates_the_loan() -> None:
+    state = in_doubt_by_payments()
+    done_at = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+    state, commands = sg.decide(state, sg.PayoutCompleted(T0, done_at, "ref-9"), POLICY)
+    assert state.state is sg.SagaStatus.COMPLETED and state.deadline is None
+    assert state.provider_reference == "ref-9"
+    assert kinds(commands) == ["ActivateLoan"]
+    assert commands[0] == sg.ActivateLoan(date(2026, 3, 2))
+
+
+def test_in_doubt_then_failed_compensates() -> None:
+    state = in_doubt_by_payments()
+    state, commands = sg.decide(state, sg.PayoutFailed(T0, "rejected_by_provider"), POLICY)
+    assert state.state is sg.SagaStatus.COMPENSATING and state.compensating
+    assert kinds(commands) == ["SendReleaseCredit", "FailLoanDisbursement"]
+    state, _ = sg.decide(state, sg.CreditReleasedReply(T0), POLICY)
+    assert state.state is sg.SagaStatus.COMPENSATED
+
+
+def test_in_doubt_ignores_credit_replies_and_deadlines() -> None:
+    state = in_doubt_by_payments()
+    for stray in (reserved(), sg.CreditRejectedReply(T0, "limit"), sg.CreditReleasedReply(T0),
+                  sg.DeadlinePassed(T0 + timedelta(days=90))):
+        again, commands = sg.decide(state, stray, POLICY)
+        assert again == state and kinds(commands) == []
+
+
+def test_a_saga_failed_at_its_payout_deadline_by_an_older_version_is_resolved_as_in_doubt(
+        ) -> None:
+    state, _ = started()
+    state, _ = sg.decide(state, reserved(), POLICY)
+    legacy = replace(state, state=sg.SagaStatus.FAILED, failed=True, deadline=None)
+    doubted, commands = sg.decide(legacy, sg.PayoutInDoubt(T0, T0, "x"), POLICY)
+    assert doubted.state is sg.SagaStatus.IN_DOUBT and kinds(commands) == []
+    done, commands = sg.decide(legacy, sg.PayoutCompleted(T0, T0, "r"), POLICY)
+    assert done.state is sg.SagaStatus.COMPLETED and kinds(commands) == ["ActivateLoan"]
 
 
 def test_unanswered_reservation_is_retried_then_released_and_failed() -> None:
@@ -129,8 +197,17 @@ def _apply_to_loan(loan: Loan, commands: list[sg.Command]) -> None:
             loan.fail_disbursement(c.reason)
 
 
-EVENTS = st.sampled_from(["reserved", "rejected", "completed", "failed", "released",
-                          "deadline"])
+EVENTS = st.sampled_from(["reserved", "rejected", "completed", "failed", "in_doubt",
+                          "released", "deadline"])
+
+
+def _event(name: str, now: datetime) -> sg.SagaEvent:
+    events: dict[str, sg.SagaEvent] = {
+        "reserved": reserved(now), "rejected": sg.CreditRejectedReply(now, "limit"),
+        "completed": sg.PayoutCompleted(now, now, "r"),
+        "failed": sg.PayoutFailed(now, "x"), "in_doubt": sg.PayoutInDoubt(now, now, "?"),
+        "released": sg.CreditReleasedReply(now), "deadline": sg.DeadlinePassed(now)}
+    return events[name]
 
 
 @settings(max_examples=400, deadline=None)
@@ -145,12 +222,7 @@ def test_any_order_of_replies_keeps_the_loan_legal_and_pays_out_at_most_once(
     sent: list[str] = []
     for name in script:
         now += timedelta(minutes=20)  # past any deadline
-        event: sg.SagaEvent = {
-            "reserved": reserved(now), "rejected": sg.CreditRejectedReply(now, "limit"),
-            "completed": sg.PayoutCompleted(now, now, "r"),
-            "failed": sg.PayoutFailed(now, "x"), "released": sg.CreditReleasedReply(now),
-            "deadline": sg.DeadlinePassed(now)}[name]
-        state, commands = sg.decide(state, event, POLICY)
+        state, commands = sg.decide(state, _event(name, now), POLICY)
         _apply_to_loan(loan, commands)  # raises Conflict if the saga asks the impossible
         sent += kinds(commands)
         waiting = state.state in (sg.SagaStatus.RESERVING_CREDIT, sg.SagaStatus.DISBURSING,
@@ -164,3 +236,55 @@ def test_any_order_of_replies_keeps_the_loan_legal_and_pays_out_at_most_once(
         assert loan.status is LoanStatus.ACTIVE
     if "SendReleaseCredit" in sent:
         assert loan.status in (LoanStatus.DISBURSEMENT_FAILED, LoanStatus.DISBURSING)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(EVENTS, max_size=14), st.booleans())
+def test_from_in_doubt_only_a_failed_payout_releases_credit(script: list[str],
+                                                             by_deadline: bool) -> None:
+    """Whatever follows doubt — duplicates, deadlines, stray credit replies — the credit is
+    released and the loan failed only after DisbursementFailed, and never once the
+    payout completed."""
+    state, _ = started()
+    state, _ = sg.decide(state, reserved(), POLICY)
+    if by_deadline:
+        while state.state is sg.SagaStatus.DISBURSING:
+            assert state.deadline is not None
+            state, _ = sg.decide(state, sg.DeadlinePassed(state.deadline), POLICY)
+    else:
+        state, _ = sg.decide(state, sg.PayoutInDoubt(T0, T0, "?"), POLICY)
+    assert state.state is sg.SagaStatus.IN_DOUBT
+    now = T0
+    payout_failed = completed = False
+    for name in script:
+        now += timedelta(minutes=20)
+        before = state.state
+        state, commands = sg.decide(state, _event(name, now), POLICY)
+        sent = kinds(commands)
+        if name == "failed" and before is sg.SagaStatus.IN_DOUBT:
+            payout_failed = True
+        if "ActivateLoan" in sent:
+            completed = True
+        if "SendReleaseCredit" in sent or "FailLoanDisbursement" in sent:
+            assert payout_failed and not completed, (name, before, sent)
+        if not payout_failed and not completed:
+            assert state.state is sg.SagaStatus.IN_DOUBT and state.deadline is None
+    assert not (payout_failed and completed)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(EVENTS, max_size=14))
+def test_once_the_payout_is_sent_only_a_failed_payout_releases_credit(script: list[str]
+                                                                       ) -> None:
+    state, _ = started()
+    now = T0
+    payout_sent = payout_failed = False
+    for name in script:
+        now += timedelta(minutes=20)
+        state, commands = sg.decide(state, _event(name, now), POLICY)
+        sent = kinds(commands)
+        if name == "failed" and "SendReleaseCredit" in sent:
+            payout_failed = True
+        if "SendReleaseCredit" in sent and payout_sent:
+            assert payout_failed, script
+        payout_sent = payout_sent or "SendDisburseLoan" in sent
