@@ -21,7 +21,7 @@ async def _close_of_business(settings: LoansSettings, business_date: date) -> No
     try:
         result = await run_close_of_business(
             pool, business_date, due_days_before=settings.repayment_due_days_before,
-            requested_by="cli")
+            requested_by="cli", statement_timeout_s=settings.cob_statement_timeout_s)
         print(json.dumps(result.to_json()))
     finally:
         await pool.close()

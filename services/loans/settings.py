@@ -25,6 +25,9 @@ class LoansSettings(ServiceSettings):
     cob_schedule_enabled: bool = True
     cob_daily_at: time = time(23, 30)
     cob_check_interval_s: float = 60.0
+    cob_statement_timeout_s: float = 30 * 60.0
+    """How long one close-of-business statement may run, above the background sessions'
+    own statement timeout (0: no limit)."""
 
     def saga_policy(self) -> SagaPolicy:
         return SagaPolicy(

@@ -7,6 +7,11 @@
 3. one transaction: ``RepaymentDue`` and ``LoanInArrears`` events straight into the
    outbox (``INSERT … SELECT``), the PAR snapshot, and the run marked completed.
 
+Each of those transactions runs under its own statement timeout
+(``cob_statement_timeout_s``, default 30 min), raised with ``shared.db.statement_timeout``
+above the background sessions' short one: a night with many overdue installments is
+not cut off, and the session's own limit is back when the transaction ends.
+
 A crash between 2 and 3 leaves the run ``running``; running it again redoes step 2
 (nothing left to change) and step 3 (which never committed). A session advisory
 lock (per schema) keeps two runs from overlapping, and tells a live run from one
@@ -37,10 +42,13 @@ from services.loans.repository import cob_runs as runs
 from services.loans.settings import LoansSettings
 from shared.app import Runtime
 from shared.contracts import loans as loan_contracts
+from shared.db import statement_timeout
 from shared.errors import Conflict, InvalidInput
 
 log = logging.getLogger("noria.loans.cob")
 LOCK_ATTEMPTS = 5
+DEFAULT_STATEMENT_TIMEOUT_S = 30 * 60.0
+"""How long one close-of-business statement may run (``cob_statement_timeout_s``)."""
 
 
 @dataclass(frozen=True)
@@ -113,7 +121,9 @@ async def lock_and_claim(conn: Conn, business_date: date, requested_by: str) -> 
 
 
 async def run_close_of_business(pool: asyncpg.Pool, business_date: date, *,
-                                due_days_before: int, requested_by: str) -> CobResult:
+                                due_days_before: int, requested_by: str,
+                                statement_timeout_s: float = DEFAULT_STATEMENT_TIMEOUT_S
+                                ) -> CobResult:
     async with pool.acquire() as conn:
         claimed = await lock_and_claim(conn, business_date, requested_by)
         if claimed.done is not None:
@@ -121,7 +131,8 @@ async def run_close_of_business(pool: asyncpg.Pool, business_date: date, *,
             return claimed.done
         try:
             return await execute(conn, business_date, claimed.run["run_id"],
-                                 due_days_before=due_days_before, requested_by=requested_by)
+                                 due_days_before=due_days_before, requested_by=requested_by,
+                                 statement_timeout_s=statement_timeout_s)
         except Exception as exc:
             await record_failure(pool, business_date, f"{type(exc).__name__}: {exc}")
             raise
@@ -140,8 +151,10 @@ async def record_failure(pool: asyncpg.Pool, business_date: date, error: str) ->
 
 
 async def execute(conn: Conn, business_date: date, run_id: str, *, due_days_before: int,
-                  requested_by: str, topic_prefix: str = "") -> CobResult:
-    """Steps 2 and 3 on a claimed date (the caller holds the lock on ``conn``)."""
+                  requested_by: str, topic_prefix: str = "",
+                  statement_timeout_s: float = DEFAULT_STATEMENT_TIMEOUT_S) -> CobResult:
+    """Steps 2 and 3 on a claimed date (the caller holds the lock on ``conn``); each
+    transaction's statements may run up to ``statement_timeout_s`` (0: no limit)."""
     started = time.perf_counter()
     events_topic = f"{topic_prefix}{loan_contracts.EVENTS}"
     stats: dict[str, Any] = {"requested_by": requested_by, "run_id": run_id}
@@ -155,18 +168,18 @@ async def execute(conn: Conn, business_date: date, run_id: str, *, due_days_befo
     for name, step in steps:
         await runs.progress(conn, business_date, name, stats)
         t0 = time.perf_counter()
-        if step is None:
-            # the steps above may have just changed hundreds of thousands of rows: give
-            # the planner true numbers before the joins that follow
-            await sql.refresh_statistics(conn)
-        else:
-            async with conn.transaction():
+        async with conn.transaction(), statement_timeout(conn, statement_timeout_s):
+            if step is None:
+                # the steps above may have just changed hundreds of thousands of rows:
+                # give the planner true numbers before the joins that follow
+                await sql.refresh_statistics(conn)
+            else:
                 stats[name] = await step(conn, business_date)
         log.info("close of business %s: %s = %s (%.2fs)", business_date, name,
                  stats.get(name, "refreshed"), time.perf_counter() - t0)
 
     await runs.progress(conn, business_date, "events_and_snapshot", stats)
-    async with conn.transaction():
+    async with conn.transaction(), statement_timeout(conn, statement_timeout_s):
         t0 = time.perf_counter()
         stats["repayment_due_events"] = await sql.emit_repayment_due(
             conn, business_date, run_id, due_days_before, events_topic)
@@ -195,7 +208,10 @@ async def start_close_of_business(runtime: Runtime, business_date: date, request
         row = await runs.by_date(conn, business_date)
     if row is not None and row["status"] == "completed":
         return row, False
-    conn = await runtime.pool.acquire()
+    # the run holds its connection for as long as it lasts: a background one, so a long
+    # night never takes a connection HTTP requests are waiting for
+    pool = runtime.background_pool or runtime.http_pool
+    conn = await pool.acquire()
     owned = False
     try:
         for attempt in range(LOCK_ATTEMPTS):
@@ -219,8 +235,8 @@ async def start_close_of_business(runtime: Runtime, business_date: date, request
         if claimed.done is not None:
             return claimed.run, False
         task = asyncio.create_task(
-            _run(runtime, conn, business_date, claimed.run["run_id"], requested_by,
-                 settings.repayment_due_days_before),
+            _run(runtime, pool, conn, business_date, claimed.run["run_id"], requested_by,
+                 settings),
             name=f"cob-{business_date.isoformat()}")
         owned = True
         runtime.tasks[:] = [t for t in runtime.tasks if not t.done()]
@@ -228,25 +244,27 @@ async def start_close_of_business(runtime: Runtime, business_date: date, request
         return claimed.run, True
     finally:
         if not owned:
-            await runtime.pool.release(conn)
+            await pool.release(conn)
 
 
-async def _run(runtime: Runtime, conn: Any, business_date: date, run_id: str,
-               requested_by: str, due_days_before: int) -> None:
-    """The run itself; owns ``conn`` (which holds the lock) and gives it back."""
+async def _run(runtime: Runtime, pool: asyncpg.Pool, conn: Any, business_date: date,
+               run_id: str, requested_by: str, settings: LoansSettings) -> None:
+    """The run itself; owns ``conn`` (which holds the lock) and gives it back to ``pool``."""
     try:
-        await execute(conn, business_date, run_id, due_days_before=due_days_before,
-                      requested_by=requested_by, topic_prefix=runtime.settings.topic_prefix)
+        await execute(conn, business_date, run_id,
+                      due_days_before=settings.repayment_due_days_before,
+                      requested_by=requested_by, topic_prefix=settings.topic_prefix,
+                      statement_timeout_s=settings.cob_statement_timeout_s)
     except asyncio.CancelledError:
         log.warning("close of business %s interrupted: the service is stopping",
                     business_date)
-        await record_failure(runtime.pool, business_date,
+        await record_failure(pool, business_date,
                              "interrupted: the service stopped before it finished")
         raise
     except Exception as exc:
         log.exception("close of business %s failed", business_date)
-        await record_failure(runtime.pool, business_date, f"{type(exc).__name__}: {exc}")
+        await record_failure(pool, business_date, f"{type(exc).__name__}: {exc}")
     finally:
         # releasing resets the session, which drops the advisory lock even when the
         # run's connection is in no state to run pg_advisory_unlock
-        await runtime.pool.release(conn)
+        await pool.release(conn)

@@ -11,7 +11,6 @@ from typing import cast
 
 from prometheus_client import Gauge
 
-from services.loans.domain.saga import SagaStatus
 from services.loans.handlers.close_of_business import recover_stale_runs, run_close_of_business
 from services.loans.handlers.saga import now_utc, on_deadline
 from services.loans.repository import cob_runs as runs
@@ -23,6 +22,9 @@ from shared.errors import Conflict
 log = logging.getLogger("noria.loans.jobs")
 
 SAGA_STATES = Gauge("noria_sagas", "Disbursement sagas by state", ["state"])
+OLDEST_IN_DOUBT = Gauge("noria_saga_oldest_in_doubt_seconds",
+                        "How long the oldest disbursement saga in doubt has been waiting "
+                        "for the provider's word (0: none in doubt)")
 
 
 async def sweep_once(runtime: Runtime, limit: int = 100) -> int:
@@ -32,9 +34,10 @@ async def sweep_once(runtime: Runtime, limit: int = 100) -> int:
     async with runtime.pool.acquire() as conn:
         due = await sagas_repo.past_deadline(conn, now_utc(), limit)
         counts = await sagas_repo.counts_unfinished(conn)
-    for state in (SagaStatus.RESERVING_CREDIT, SagaStatus.DISBURSING, SagaStatus.COMPENSATING,
-                  SagaStatus.FAILED):
+        oldest = await sagas_repo.oldest_in_doubt_since(conn)
+    for state in sagas_repo.UNFINISHED:
         SAGA_STATES.labels(state.value).set(counts.get(state.value, 0))
+    OLDEST_IN_DOUBT.set(0 if oldest is None else max(0.0, (now_utc() - oldest).total_seconds()))
     for saga_id in due:
         try:
             async with runtime.uow() as uow:
@@ -75,7 +78,8 @@ async def cob_scheduler(runtime: Runtime) -> None:
                     await run_close_of_business(
                         runtime.pool, now.date(),
                         due_days_before=settings.repayment_due_days_before,
-                        requested_by="scheduler")
+                        requested_by="scheduler",
+                        statement_timeout_s=settings.cob_statement_timeout_s)
                 except Conflict:
                     log.info("close of business already running elsewhere")
         await asyncio.sleep(settings.cob_check_interval_s)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
+import asyncpg
 import pytest
 
 from services.loans.handlers.close_of_business import run_close_of_business
+from services.loans.repository import cob as cob_sql
 from services.loans.repository import cob_runs
-from shared.db import connect
+from shared.db import DbLimits, connect, create_pool
 from tests.infra import Infra
 from tests.integration.loans.cob_helpers import close_of_business, wait_for_run
 from tests.integration.loans.harness import running_loans
@@ -165,3 +168,36 @@ async def test_the_command_line_path_still_answers_synchronously(infra: Infra, i
                                    headers=svc.operator)
         assert run.status_code == 200 and run.json()["status"] == "succeeded"
         assert run.json()["requested_by"] == "cli"
+
+
+async def test_close_of_business_outlives_the_sessions_statement_timeout(
+        infra: Infra, isolated_schema, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Background sessions carry a short statement timeout; close of business raises it
+    for its own transactions (``cob_statement_timeout_s``), and only for them."""
+    original = cob_sql.mark_overdue
+
+    async def slow_mark_overdue(conn: Any, business_date: date) -> int:
+        await conn.execute("SELECT pg_sleep(0.8)")   # longer than the session allows
+        return await original(conn, business_date)
+
+    monkeypatch.setattr(cob_sql, "mark_overdue", slow_mark_overdue)
+    async with running_loans(infra, isolated_schema) as svc:
+        assert svc.settings.cob_statement_timeout_s == 30 * 60
+        pool = await create_pool(svc.settings.database_url, schema=svc.settings.db_schema,
+                                 min_size=1, max_size=2,
+                                 limits=DbLimits(statement_timeout_s=0.3))
+        try:
+            async with pool.acquire() as conn:
+                with pytest.raises(asyncpg.QueryCanceledError):   # the session's own limit
+                    await conn.execute("SELECT pg_sleep(0.8)")
+            with pytest.raises(asyncpg.QueryCanceledError):   # a close of business limit
+                await run_close_of_business(pool, date(2026, 3, 20), due_days_before=3,
+                                            requested_by="cli", statement_timeout_s=0.2)
+            result = await run_close_of_business(
+                pool, date(2026, 3, 20), due_days_before=3, requested_by="cli",
+                statement_timeout_s=svc.settings.cob_statement_timeout_s)
+            assert result.status == "completed" and result.stats["run_id"]
+            async with pool.acquire() as conn:   # the session's limit is back
+                assert await conn.fetchval("SHOW statement_timeout") == "300ms"
+        finally:
+            await pool.close()
