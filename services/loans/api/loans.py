@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 
+from services.loans.api import cursors
 from services.loans.api.deps import runtime, settings
 from services.loans.api.schemas import (
     ApprovedLoanOut,
@@ -65,16 +66,37 @@ async def list_loans(
     request: Request, who: Annotated[Principal, require("loans:read")],
     client_id: str | None = None, status: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100, after: str | None = None,
+    order: loans_repo.LoanOrder = loans_repo.LoanOrder.ID,
+    cursor: Annotated[str | None, Query(max_length=cursors.MAX_CURSOR_LENGTH)] = None,
 ) -> dict[str, Any]:
+    """Loans by id (default; ``after`` = the last id seen) or ``order=submitted``, oldest
+    application first. ``next_cursor`` (and ``next_after`` by id) is null on the last page."""
     if status is not None and status not in {s.value for s in LoanStatus}:
         raise InvalidInput(f"unknown status {status!r}", field="status")
+    if after is not None and (cursor is not None or order is not loans_repo.LoanOrder.ID):
+        raise InvalidInput("``after`` pages the id order only; pass ``cursor``",
+                           field="after")
+    after_submitted = None
+    if cursor is not None:
+        at, after = cursors.decode(cursor, order.value)
+        after_submitted = at if order is loans_repo.LoanOrder.SUBMITTED else None
     partner = None if who.sees_all_tenants else who.partner_id or "-"
     async with runtime(request).pool.acquire() as conn:
-        items = await loans_repo.list_loans(conn, partner_id=partner, client_id=client_id,
-                                            status=status, limit=limit, after=after)
+        page = await loans_repo.list_loans(
+            conn, partner_id=partner, client_id=client_id, status=status, limit=limit,
+            after=after, order=order, after_submitted=after_submitted)
+        items = page.items
         schedules = await loans_repo.installments_for(conn, [loan.id for loan in items])
         out = [loan_json(loan, schedules[loan.id]) for loan in items]
-    return {"items": out, "next_after": items[-1].id if len(items) == limit else None}
+    last = items[-1] if page.more else None
+    next_cursor = None
+    if last is not None:
+        assert last.submitted_at is not None
+        next_cursor = cursors.encode(order.value, last.submitted_at, last.id)
+    return {"items": out,
+            "next_after": last.id if last is not None and order is loans_repo.LoanOrder.ID
+            else None,
+            "next_cursor": next_cursor}
 
 
 async def _decide(request: Request, action: Any) -> dict[str, Any]:
@@ -97,8 +119,8 @@ async def get_schedule(loan_id: str, request: Request,
                        who: Annotated[Principal, require("loans:read")]) -> dict[str, Any]:
     async with runtime(request).uow() as uow:
         body = await applications.show(uow, who, loan_id, with_schedule=True)
-        body["repayments"] = await loans_repo.repayments(uow.conn, loan_id)
-    return {"loan_id": loan_id, "status": body["status"], "installments": body["schedule"],
+        body["repayments"] = await loans_repo.repayments(uow.conn, body["id"])
+    return {"loan_id": body["id"], "status": body["status"], "installments": body["schedule"],
             "total_repayable": body["total_repayable"], "outstanding": body["outstanding"],
             "repayments": body["repayments"]}
 

@@ -10,7 +10,7 @@ Approval follows maker-checker: the approver is never the one who submitted.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 
@@ -75,6 +75,8 @@ class Loan:
     arrears_bucket: str = "current"
     arrears_as_of: date | None = None
     version: int = 1
+    submitted_at: datetime | None = None
+    """When the application was stored (set by the repository)."""
     changes: list[tuple[LoanStatus, LoanStatus]] = field(default_factory=list)
 
     def transition(self, action: str) -> None:

@@ -27,6 +27,7 @@ from shared.contracts.loans import (
     LoanWrittenOff,
 )
 from shared.errors import InvalidInput, NotFound
+from shared.identifiers import InvalidIdentifier, canonical_reference
 from shared.uow import UnitOfWork
 
 log = logging.getLogger("noria.loans")
@@ -83,7 +84,13 @@ async def submit(uow: UnitOfWork, who: Principal, *, client_id: str, product_id:
 
 async def load_visible(uow: UnitOfWork, who: Principal, loan_id: str, *,
                        for_update: bool = False) -> Loan:
-    loan = await loans_repo.get(uow.conn, loan_id, for_update=for_update)
+    """The loan a caller names (in any spelling of its reference) if it may see it; a
+    reference with no canonical form names no loan."""
+    try:
+        ref = canonical_reference(loan_id, field="loan_id")
+    except InvalidIdentifier:
+        raise NotFound(f"loan {loan_id!r} not found", field="loan_id") from None
+    loan = await loans_repo.get(uow.conn, ref, for_update=for_update)
     if loan is None or not who.can_see(loan.partner_id):
         raise NotFound(f"loan {loan_id} not found", field="loan_id")
     return loan

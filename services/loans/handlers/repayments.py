@@ -15,6 +15,7 @@ from shared.contracts.loans import AllocationLine as AllocationLineOut
 from shared.contracts.loans import LoanClosed, RepaymentApplied, RepaymentRejected
 from shared.contracts.payments import RepaymentReceived
 from shared.envelope import Envelope
+from shared.identifiers import InvalidIdentifier, canonical_reference
 from shared.uow import UnitOfWork
 
 log = logging.getLogger("noria.loans.repayments")
@@ -22,24 +23,32 @@ log = logging.getLogger("noria.loans.repayments")
 
 async def _reject(uow: UnitOfWork, msg: RepaymentReceived, loan: Loan | None, reason: str,
                   detail: str) -> None:
-    log.info("repayment %s for loan %s rejected: %s (%s)", msg.payment_id, msg.loan_id,
+    # a known loan under its own id; an unknown reference as it was told
+    loan_id = loan.id if loan is not None else msg.loan_id
+    log.info("repayment %s for loan %s rejected: %s (%s)", msg.payment_id, loan_id,
              reason, detail)
     await loans_repo.record_repayment(
-        uow.conn, payment_id=msg.payment_id, loan_id=msg.loan_id, amount=msg.amount,
+        uow.conn, payment_id=msg.payment_id, loan_id=loan_id, amount=msg.amount,
         outcome="rejected", reason=reason, lines=[], received_at=msg.received_at)
     uow.emit(RepaymentRejected(
-        loan_id=msg.loan_id, client_id=loan.client_id if loan else "",
+        loan_id=loan_id, client_id=loan.client_id if loan else "",
         payment_id=msg.payment_id, amount=msg.amount, currency=msg.currency,
         payer_msisdn=msg.payer_msisdn, reason=reason,
-        refundable_amount=msg.amount, detail=detail), key=msg.loan_id)
+        refundable_amount=msg.amount, detail=detail), key=loan_id)
 
 
 async def on_repayment_received(uow: UnitOfWork, msg: RepaymentReceived, env: Envelope
                                 ) -> None:
     conn = uow.conn
+    # The reference comes from a wallet through payments: looked up in its canonical form
+    # (any digits, any case); one with no canonical form names no loan.
+    try:
+        ref: str | None = canonical_reference(msg.loan_id, field="loan_id")
+    except InvalidIdentifier:
+        ref = None
     # The inbox stops a redelivered event; this stops the same payment told twice.
     # The loan is locked first: the read of what this payment did comes after the lock.
-    locked = await repayment_path.lock_with_terms(conn, msg.loan_id)
+    locked = None if ref is None else await repayment_path.lock_with_terms(conn, ref)
     loan: Loan | None
     terms: ProductTerms | None
     items: list[Installment]

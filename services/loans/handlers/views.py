@@ -40,6 +40,7 @@ def loan_json(loan: Loan, items: list[Installment], *, with_schedule: bool = Fal
         "product_id": loan.product_id, "product_version": loan.product_version,
         "status": loan.status.value, "principal": str(loan.principal), "term": loan.term,
         "currency": loan.currency, "submitted_by": loan.submitted_by,
+        "submitted_at": loan.submitted_at.isoformat() if loan.submitted_at else None,
         "decided_by": loan.decided_by, "decision_reason": loan.decision_reason,
         "disbursed_on": loan.disbursed_on.isoformat() if loan.disbursed_on else None,
         "closed_on": loan.closed_on.isoformat() if loan.closed_on else None,

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 import asyncpg
@@ -20,7 +21,7 @@ _LOAN_COLS = (
     "id, client_id, partner_id, product_id, product_version, principal, term, currency,"
     " status, submitted_by, decided_by, decision_reason, msisdn, disbursed_on, closed_on,"
     " written_off_on, principal_outstanding, days_in_arrears, arrears_bucket, arrears_as_of,"
-    " version"
+    " version, created_at"
 )
 
 
@@ -34,15 +35,17 @@ def _loan(r: asyncpg.Record) -> Loan:
         disbursed_on=r["disbursed_on"], closed_on=r["closed_on"],
         written_off_on=r["written_off_on"], principal_outstanding=r["principal_outstanding"],
         days_in_arrears=r["days_in_arrears"], arrears_bucket=r["arrears_bucket"],
-        arrears_as_of=r["arrears_as_of"], version=r["version"],
+        arrears_as_of=r["arrears_as_of"], version=r["version"], submitted_at=r["created_at"],
     )
 
 
 async def insert(conn: Conn, loan: Loan, penalty: Penalty | None) -> None:
-    await conn.execute(
+    """Store a new application; ``loan.submitted_at`` becomes the stored instant."""
+    loan.submitted_at = await conn.fetchval(
         "INSERT INTO loans (id, client_id, partner_id, product_id, product_version, principal,"
         " term, currency, status, submitted_by, penalty_kind, penalty_value,"
-        " penalty_tolerance_days) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)",
+        " penalty_tolerance_days) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)"
+        " RETURNING created_at",
         loan.id, loan.client_id, loan.partner_id, loan.product_id, loan.product_version,
         loan.principal, loan.term, loan.currency, loan.status.value, loan.submitted_by,
         penalty.kind.value if penalty else None, penalty.value if penalty else None,
@@ -73,16 +76,39 @@ async def save(conn: Conn, loan: Loan) -> None:
     loan.version = done
 
 
+class LoanOrder(StrEnum):
+    ID = "id"
+    """By id (the default; ``after`` takes the last id of a page)."""
+    SUBMITTED = "submitted"
+    """Oldest application first: (submitted_at, id)."""
+
+
+@dataclass(frozen=True)
+class LoanPageRows:
+    items: list[Loan]
+    more: bool
+    """Another row follows the last one."""
+
+
 async def list_loans(
     conn: Conn, *, partner_id: str | None, client_id: str | None,
     status: str | None, limit: int, after: str | None,
-) -> list[Loan]:
+    order: LoanOrder = LoanOrder.ID, after_submitted: datetime | None = None,
+) -> LoanPageRows:
+    """One page; ``after`` is the last id seen (with ``after_submitted``, its submission
+    instant, in ``submitted`` order). One row more than asked tells whether a page follows."""
+    if order is LoanOrder.ID:
+        keyset, sort = "($4::text IS NULL OR id > $4)", "id"
+    else:
+        keyset = "($4::text IS NULL OR (created_at, id) > ($6::timestamptz, $4))"
+        sort = "created_at, id"
     rows = await conn.fetch(
         f"SELECT {_LOAN_COLS} FROM loans WHERE ($1::text IS NULL OR partner_id = $1)"
         " AND ($2::text IS NULL OR client_id = $2) AND ($3::text IS NULL OR status = $3)"
-        " AND ($4::text IS NULL OR id > $4) ORDER BY id LIMIT $5",
-        partner_id, client_id, status, after, limit)
-    return [_loan(r) for r in rows]
+        f" AND {keyset} ORDER BY {sort} LIMIT $5",
+        partner_id, client_id, status, after, limit + 1,
+        *((after_submitted,) if order is LoanOrder.SUBMITTED else ()))
+    return LoanPageRows([_loan(r) for r in rows[:limit]], len(rows) > limit)
 
 
 # -- installments -------------------------------------------------------------------

@@ -239,3 +239,115 @@ async def test_application_replays_with_the_same_idempotency_key(
                                         json={**body, "term": 5})
         assert changed.status_code == 422
         assert problem_fields(changed) == ["Idempotency-Key"]
+
+
+async def test_loans_oldest_submitted_first_with_a_cursor_and_no_empty_last_page(
+        infra: Infra, isolated_schema) -> None:
+    async with running_loans(infra, isolated_schema) as svc:
+        product = await svc.create_product()
+        client_id = await svc.register_client()
+        applied = [await svc.apply(client_id, product) for _ in range(4)]
+        assert all(a["submitted_at"] for a in applied)
+        # by submission time, oldest first, two a page: exactly two pages, the last one
+        # says so (no empty third page)
+        pages, cursor = [], None
+        while True:
+            params = {"order": "submitted", "limit": 2, **({"cursor": cursor} if cursor else {})}
+            resp = await svc.client.get("/v1/loans", headers=svc.operator, params=params)
+            assert resp.status_code == 200, resp.text
+            body = resp.json()
+            pages.append([x["id"] for x in body["items"]])
+            assert body["next_after"] is None   # an id cursor only pages the id order
+            cursor = body["next_cursor"]
+            if cursor is None:
+                break
+        assert pages == [[applied[0]["id"], applied[1]["id"]],
+                         [applied[2]["id"], applied[3]["id"]]]
+        listed = (await svc.client.get("/v1/loans", headers=svc.operator,
+                                       params={"order": "submitted"})).json()["items"]
+        stamps = [x["submitted_at"] for x in listed]
+        assert stamps == sorted(stamps) and stamps[0] == applied[0]["submitted_at"]
+
+        # the default order (by id) keeps ``after`` and ends without an empty page too
+        ids = sorted(a["id"] for a in applied)
+        first = (await svc.client.get("/v1/loans", headers=svc.operator,
+                                      params={"limit": 2})).json()
+        assert [x["id"] for x in first["items"]] == ids[:2] and first["next_after"] == ids[1]
+        last = (await svc.client.get("/v1/loans", headers=svc.operator,
+                                     params={"limit": 2, "after": first["next_after"]})).json()
+        assert [x["id"] for x in last["items"]] == ids[2:]
+        assert (last["next_after"], last["next_cursor"]) == (None, None)
+        by_cursor = (await svc.client.get("/v1/loans", headers=svc.operator, params={
+            "limit": 2, "cursor": first["next_cursor"]})).json()
+        assert [x["id"] for x in by_cursor["items"]] == ids[2:]
+
+        for params, field in (({"cursor": "nonsense"}, "cursor"),
+                              ({"order": "id", "cursor": cursor_of(listed, "submitted")},
+                               "cursor"),
+                              ({"order": "submitted", "after": ids[0]}, "after"),
+                              ({"order": "newest"}, "order")):
+            bad = await svc.client.get("/v1/loans", headers=svc.operator, params=params)
+            assert bad.status_code == 422, (params, bad.text)
+            assert problem_fields(bad) == [field]
+
+
+def cursor_of(items: list[dict[str, object]], order: str) -> str:
+    from datetime import datetime
+
+    from services.loans.api import cursors
+    last = items[-1]
+    return cursors.encode(order, datetime.fromisoformat(str(last["submitted_at"])),
+                          str(last["id"]))
+
+
+async def test_loan_references_are_looked_up_in_their_canonical_form(
+        infra: Infra, isolated_schema) -> None:
+    async with running_loans(infra, isolated_schema) as svc:
+        product = await svc.create_product()
+        loan = await svc.apply(await svc.register_client(), product)
+        spelled = f"  {loan['id'].upper()}"
+        for path in (f"/v1/loans/{spelled}", f"/v1/loans/{spelled}/schedule"):
+            resp = await svc.client.get(path, headers=svc.operator)
+            assert resp.status_code == 200, resp.text
+            assert loan["id"] in (resp.json().get("id"), resp.json().get("loan_id"))
+        withdrawn = await svc.client.post(f"/v1/loans/{loan['id'].upper()}/withdraw",
+                                          headers=svc.partner, json={})
+        assert withdrawn.status_code == 200 and withdrawn.json()["status"] == "withdrawn"
+        for unparseable in ("a b", "loan\u00e9", "x" * 101):
+            resp = await svc.client.get(f"/v1/loans/{unparseable}", headers=svc.operator)
+            assert resp.status_code == 404 and problem_fields(resp) == ["loan_id"]
+
+
+async def test_sagas_are_keyset_paged_oldest_first_or_most_recent_first(
+        infra: Infra, isolated_schema) -> None:
+    async with running_loans(infra, isolated_schema) as svc:
+        product = await svc.create_product()
+        client_id = await svc.register_client()
+        sagas = [await svc.approve((await svc.apply(client_id, product))["id"])
+                 for _ in range(3)]
+
+        async def walk(order: str) -> list[list[str]]:
+            pages: list[list[str]] = []
+            cursor = None
+            while True:
+                params = {"order": order, "limit": 2, **({"cursor": cursor} if cursor else {})}
+                resp = await svc.client.get("/v1/sagas", headers=svc.operator, params=params)
+                assert resp.status_code == 200, resp.text
+                body = resp.json()
+                pages.append([s["id"] for s in body["items"]])
+                assert body["counts"] == {"reserving_credit": 3}
+                cursor = body["next_cursor"]
+                if cursor is None:
+                    return pages
+        assert await walk("oldest") == [sagas[:2], sagas[2:]]
+        assert await walk("recent") == [sagas[::-1][:2], sagas[::-1][2:]]
+        one = (await svc.client.get("/v1/sagas", headers=svc.operator,
+                                    params={"limit": 3})).json()
+        assert len(one["items"]) == 3 and one["next_cursor"] is None   # no empty page
+        recent = (await svc.client.get("/v1/sagas", headers=svc.operator,
+                                       params={"order": "recent", "limit": 1})).json()
+        for params, field in (({"order": "oldest", "cursor": recent["next_cursor"]}, "cursor"),
+                              ({"cursor": "bm9wZQ"}, "cursor"), ({"order": "sideways"}, "order"),
+                              ({"state": "sleeping"}, "state")):
+            bad = await svc.client.get("/v1/sagas", headers=svc.operator, params=params)
+            assert bad.status_code == 422 and problem_fields(bad) == [field], bad.text

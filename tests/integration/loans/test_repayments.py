@@ -154,3 +154,23 @@ async def test_the_same_payment_twice_is_applied_once(infra: Infra, isolated_sch
         body = await svc.get(loan["id"])
         assert body["outstanding"]["total"] == "1148.00"
         assert len(svc.bus.matching("RepaymentApplied", payment_id=pid)) == 1
+
+
+async def test_a_loan_reference_in_another_spelling_is_the_same_loan(
+        infra: Infra, isolated_schema) -> None:
+    async with running_loans(infra, isolated_schema) as svc:
+        product = await svc.create_product()
+        loan = await svc.active_loan(product, disbursed_on=D0)
+        # upper case with Arabic-Indic digits: the same UUID once canonical
+        arabic = str.maketrans("0123456789", "\u0660\u0661\u0662\u0663\u0664\u0665\u0666"
+                                             "\u0667\u0668\u0669")
+        spelled = loan["id"].upper().translate(arabic)
+        assert spelled != loan["id"]
+        pid = await svc.pay(spelled, "100.00", on=D0)
+        applied = (await svc.bus.wait_for("RepaymentApplied", payment_id=pid))[0]
+        assert applied.payload["loan_id"] == loan["id"] and applied.key == loan["id"]
+        # a reference with no canonical form is an unknown loan, as any unknown one
+        bad = await svc.pay("loan with spaces", "100.00", on=D0)
+        rejected = (await svc.bus.wait_for("RepaymentRejected", payment_id=bad))[0]
+        assert rejected.payload["reason"] == "unknown_loan"
+        assert rejected.payload["loan_id"] == "loan with spaces"
