@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import httpx
 
+from tests.kafka_facts import until
+
 
 async def wait_for_run(client: httpx.AsyncClient, headers: dict[str, str], location: str,
                        timeout_s: float = 60.0) -> dict[str, Any]:
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    run: dict[str, Any] = {}
-    while asyncio.get_running_loop().time() < deadline:
+    """The run once it has ended (succeeded or failed)."""
+    async def ended() -> dict[str, Any] | None:
         resp = await client.get(location, headers=headers)
         assert resp.status_code == 200, resp.text
-        run = resp.json()
-        if run["status"] != "running":
-            return run
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"close of business still running after {timeout_s}s: {run}")
+        run: dict[str, Any] = resp.json()
+        return run if run["status"] != "running" else None
+    return await until(ended, f"close of business {location} ended", timeout_s)
 
 
 async def close_of_business(client: httpx.AsyncClient, headers: dict[str, str], day: str
