@@ -14,6 +14,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Annotated, Any
 
 import uvicorn
@@ -91,10 +92,12 @@ def build_service(name: str, state: State) -> FastAPI:
 
     @router.get("/v1/dead-letters")
     async def dead_letters(request: Request, who: Annotated[Principal, require("dlq:read")],
-                           pending_only: bool = True) -> list[dict[str, Any]]:
+                           pending_only: bool = True, key: str | None = None, after: int = 0,
+                           limit: int = 100) -> list[dict[str, Any]]:
         record(request, who)
-        rows = state.dead_letters.get(name, [])
-        return [r for r in rows if not pending_only or r["replayed_at"] is None]
+        rows = sorted(state.dead_letters.get(name, []), key=lambda r: r["id"])
+        return [r for r in rows if (not pending_only or r["replayed_at"] is None)
+                and (key is None or r["key"] == key) and r["id"] > after][:limit]
 
     @router.post("/v1/dead-letters/{dead_letter_id}/replay")
     async def replay(request: Request, dead_letter_id: int,
@@ -195,9 +198,11 @@ def build_service(name: str, state: State) -> FastAPI:
                            who: Annotated[Principal, require("loans:read")]) -> dict[str, Any]:
             record(request, who)
             loan = state.loans[loan_id]
-            return {"loan_id": loan_id, "status": loan["status"],
-                    "installments": state.schedules.get(loan_id, []),
-                    "outstanding": loan["outstanding"], "repayments": []}
+            installments = state.schedules.get(loan_id, [])
+            repayable = sum((Decimal(i["total"]) for i in installments), Decimal("0.00"))
+            return {"loan_id": loan_id, "status": loan["status"], "installments": installments,
+                    "total_repayable": f"{repayable:.2f}", "outstanding": loan["outstanding"],
+                    "repayments": []}
 
         @router.post("/v1/loans/{loan_id}/approve")
         async def approve(request: Request, loan_id: str,
@@ -212,7 +217,7 @@ def build_service(name: str, state: State) -> FastAPI:
                                field="status")
             loan["status"] = "approved"
             loan["decided_by"] = who.sub
-            return loan
+            return {**loan, "saga_id": f"S-{loan_id}"}
 
         @router.post("/v1/loans/{loan_id}/reject")
         async def reject(request: Request, loan_id: str, body: DecisionIn,
@@ -245,7 +250,8 @@ def build_service(name: str, state: State) -> FastAPI:
                         loan_id: str | None = None) -> dict[str, Any]:
             record(request, who)
             wanted = request.query_params.get("state")
-            items = [s for s in state.sagas.values()
+            items = [{k: v for k, v in s.items() if k != "timeline"}  # the detail has it
+                     for s in state.sagas.values()
                      if (wanted is None or s["state"] == wanted)
                      and (loan_id is None or s["loan_id"] == loan_id)]
             counts: dict[str, int] = {}
@@ -292,14 +298,19 @@ def build_service(name: str, state: State) -> FastAPI:
                                   request.headers.get("idempotency-key")})
             if state.refund_retry_refusal:
                 raise Conflict(state.refund_retry_refusal, field="id")
-            return {"payment_id": refund_id, "payout_id": "p-1", "status": "pending"}
+            # proposed: another operator approves it (POST /v1/refunds/{id}/retry/approve)
+            return {"payment_id": refund_id, "status": "proposed", "proposal": {
+                "proposal_id": 1, "kind": "refund_retry", "target_id": refund_id,
+                "status": "proposed", "body": body, "proposed_by": who.sub,
+                "proposed_at": _now(), "approved_by": None, "approved_at": None}}
 
         @router.get("/v1/ledger/trial-balance")
         async def trial_balance(request: Request,
                                 who: Annotated[Principal, require("ledger:read", "tenant:all")]
                                 ) -> dict[str, Any]:
             record(request, who)
-            return {"total_debits": "5000.00", "total_credits": "5000.00", "balanced": True,
+            return {"total_debits": "5000.00", "total_credits": "5000.00",
+                    "lines_debits": "5000.00", "lines_credits": "5000.00", "balanced": True,
                     "by_kind": [{"kind": "loan_portfolio", "normal_side": "debit",
                                  "accounts": 1, "debits": "5000.00", "credits": "0.00",
                                  "balance": "5000.00"}]}

@@ -1,0 +1,288 @@
+"""The console's fake services answer in the real services' shapes.
+
+Each service's OpenAPI document is built in-process (its ``build_spec`` and
+``shared.app.create_app``, no server, no database). Every route of the fake
+(``tests/console/fake_platform.py``) must be an operation of the real service with
+the same success status, and every answer it gives — filled with records in the
+real shapes, and its errors — must validate against that operation's declared
+response schema.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import jsonschema
+import pytest
+
+from shared.app import create_app
+from shared.auth import ROLE_SCOPES
+from tests.console.fake_platform import State, build_service
+from tests.identity import mint_token
+
+SERVICES = ("clients", "loans", "payments", "notifications")
+UNUSED_DB = "postgresql://unused:unused@127.0.0.1:1/unused"
+T0 = "2026-11-29T09:00:00+00:00"
+
+
+@pytest.fixture(scope="module")
+def documents() -> Iterator[dict[str, dict[str, Any]]]:
+    with pytest.MonkeyPatch.context() as env:
+        for name in SERVICES:
+            env.setenv(f"NORIA_{name.upper()}_DATABASE_URL", UNUSED_DB)
+        docs = {}
+        for name in SERVICES:
+            bootstrap = importlib.import_module(f"services.{name}.bootstrap")
+            docs[name] = create_app(bootstrap.build_spec()).openapi()
+    yield docs
+
+
+def _template(path: str) -> str:
+    return re.sub(r"\{[^}]+\}", "{}", path)
+
+
+def matches(template: str, path: str) -> bool:
+    pattern = re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template))
+    return re.fullmatch(pattern, path) is not None
+
+
+def operation(doc: dict[str, Any], method: str, path: str) -> dict[str, Any] | None:
+    """The operation ``path`` (a template or a concrete path) names; literal
+    segments win over parameters (``/v1/sagas/stuck`` before ``/v1/sagas/{id}``)."""
+    found: list[tuple[int, dict[str, Any]]] = []
+    for real, ops in doc["paths"].items():
+        if method.lower() not in ops:
+            continue
+        if _template(real) == _template(path) or matches(real, path):
+            found.append((real.count("{"), ops[method.lower()]))
+    return min(found, key=lambda f: f[0])[1] if found else None
+
+
+def fake_operations(name: str) -> list[tuple[str, str, dict[str, Any]]]:
+    doc = build_service(name, State()).openapi()
+    return [(method, path, op) for path, ops in doc["paths"].items()
+            for method, op in ops.items()]
+
+
+def disagreements(doc: dict[str, Any], method: str, path: str,
+                  resp: httpx.Response) -> list[str]:
+    """How the fake's answer differs from what the real operation declares."""
+    where = f"{method} {path} -> {resp.status_code}"
+    op = operation(doc, method, path)
+    if op is None:
+        return [f"{where}: no such operation in the real service"]
+    declared = op["responses"].get(str(resp.status_code))
+    if declared is None:
+        return [f"{where}: a status the real operation does not declare"]
+    media = resp.headers["content-type"].split(";")[0]
+    content = declared.get("content") or {}
+    if media not in content:
+        return [f"{where}: {media}, where the real operation declares {list(content)}"]
+    schema = {**content[media]["schema"], "components": doc["components"]}
+    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(resp.json()),
+                    key=lambda e: list(e.absolute_path))
+    return [f"{where} at {'/'.join(map(str, e.absolute_path)) or '(body)'}: {e.message[:200]}"
+            for e in errors]
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_every_fake_route_is_an_operation_of_the_real_service(
+        name: str, documents: dict[str, dict[str, Any]]) -> None:
+    for method, path, fake in fake_operations(name):
+        real = operation(documents[name], method, path)
+        assert real is not None, f"{name}: {method.upper()} {path} is not a real operation"
+        fake_ok = {c for c in fake["responses"] if c.startswith("2")}
+        real_ok = {c for c in real["responses"] if c.startswith("2")}
+        assert fake_ok <= real_ok, (name, method, path, fake_ok, real_ok)
+
+
+# -- records in the real shapes, as a test would arrange them -------------------------
+
+OUTSTANDING = {"principal": "5000.00", "interest": "0.00", "fees": "0.00",
+               "penalties": "0.00", "total": "5000.00"}
+
+
+def client(client_id: str, onboarded_by: str = "agent") -> dict[str, Any]:
+    return {"id": client_id, "partner_id": "p-atlas", "full_name": "Youssef Benali",
+            "national_id": "BK778899", "phone": "+212612345678", "date_of_birth": "1990-02-01",
+            "language": "ar", "sms_consent": True, "region": "Souss-Massa", "address": None,
+            "kyc_status": "pending", "kyc_reason": None, "kyc_decided_by": None,
+            "kyc_decided_at": None, "blocked": False, "block_reason": None,
+            "onboarded_by": onboarded_by, "office_id": "head", "office_path": "head",
+            "officer_id": None, "created_at": T0, "updated_at": T0}
+
+
+def loan(loan_id: str, client_id: str, status: str = "submitted") -> dict[str, Any]:
+    return {"id": loan_id, "client_id": client_id, "partner_id": "p-atlas",
+            "product_id": "P-weekly", "product_version": 1, "status": status,
+            "principal": "5000.00", "term": 12, "currency": "MAD", "submitted_by": "agent",
+            "decided_by": None, "decision_reason": None, "disbursed_on": None,
+            "closed_on": None, "written_off_on": None, "outstanding": OUTSTANDING,
+            "days_in_arrears": 0, "arrears_bucket": "current", "next_due": None,
+            "allowed_actions": ["approve", "reject"], "submitted_at": T0}
+
+
+def installment(number: int) -> dict[str, Any]:
+    return {"number": number, "due_date": f"2026-12-0{number}", "principal": "625.00",
+            "interest": "10.00", "fees": "0.00", "penalties": "0.00", "total": "635.00",
+            "paid": "0.00", "outstanding": "635.00", "status": "pending", "paid_on": None}
+
+
+SAGA = {"id": "S-1", "type": "disbursement", "loan_id": "L-1", "state": "completed",
+        "current_step": "done", "deadline": None, "compensating": False, "failed": False,
+        "attempts": 1, "data": {"client_id": "C-1", "partner_id": "p-atlas",
+                                "amount": "5000.00", "msisdn": "+212612345678"},
+        "created_at": T0, "updated_at": T0,
+        "timeline": [{"at": T0, "event": "DisbursementCompleted", "from_state": "disbursing",
+                      "to_state": "completed", "detail": ""}]}
+PAR = {"par1": {"principal": "0.00", "ratio": "0.0000"},
+       "par30": {"principal": "0.00", "ratio": "0.0000"},
+       "par90": {"principal": "0.00", "ratio": "0.0000"}}
+BUCKETS = {b: {"loans": 0, "principal": "0.00"}
+           for b in ("current", "1-30", "31-60", "61-90", "90+")}
+PORTFOLIO = {"currency": "MAD", "as_of_business_date": "2026-11-28", "loans_active": 1,
+             "outstanding_principal": "5000.00", "par": PAR, "arrears_buckets": BUCKETS,
+             "loans_by_status": {"active": 1}, "last_snapshot": None}
+DUE = {"date": "2026-11-29", "currency": "MAD", "items": [
+    {"loan_id": "L-1", "client_id": "C-1", "partner_id": "p-atlas", "installment": 1,
+     "due_date": "2026-11-29", "total": "635.00", "paid": "0.00", "amount_due": "635.00",
+     "status": "due", "days_in_arrears": 0}],
+    "totals": {"count": 1, "amount_due": "635.00", "paid": "0.00", "total": "635.00",
+               "by_status": {"due": 1, "partly_paid": 0, "paid": 0}}, "next_cursor": None}
+DEAD_LETTER = {"id": 7, "consumer": "payments", "topic": "payments.commands", "partition": 0,
+               "offset": 1, "key": "k", "message_type": "DisburseLoan",
+               "reason": "handler_failed", "error": "ValueError: boom", "created_at": T0,
+               "replayed_at": None, "replay_count": 0, "value_preview": "{}"}
+REPLAY = {"id": 1, "dead_letter_id": 7, "consumer": "payments", "topic": "payments.commands",
+          "message_type": "DisburseLoan", "replayed_by": "amina", "replayed_at": T0,
+          "outcome": "applied", "detail": None}
+PAYMENT = {"id": "P-1", "kind": "collection", "status": "completed", "amount": "635.00",
+           "currency": "MAD", "loan_id": "L-1", "partner_id": "p-atlas",
+           "msisdn": "+212612345678", "provider": "sim", "provider_reference": "SIM-1",
+           "payment_id": "P-1", "saga_id": None, "reason": None, "source": "wallet",
+           "at": T0, "completed_at": T0}
+PAYMENTS_DAY = {"date": "2026-11-29", "timezone": "Africa/Casablanca", "kind": None,
+                "status": None, "items": [PAYMENT],
+                "totals": {"collection": {"count": 1, "amount": "635.00"}},
+                "next_cursor": None}
+HELD = {"payment_id": "P-2", "loan_id": "L-1", "partner_id": "p-atlas", "provider": "sim",
+        "payment_status": "rejected", "rejection_reason": "loan closed", "received_at": T0,
+        "amount": "100.00", "msisdn": "+212612345678", "last_payout_id": None,
+        "failure_reason": None, "failed_at": None, "retries": 0}
+STATEMENT = {"account": {"id": "portfolio:L-1", "kind": "loan_portfolio",
+                         "name": "Portfolio L-1", "normal_side": "debit", "non_negative": True,
+                         "debits": "5000.00", "credits": "0.00", "balance": "5000.00"},
+             "lines": [{"line_id": 1, "transfer_id": "T-1", "kind": "disbursement",
+                        "loan_id": "L-1", "side": "debit", "amount": "5000.00",
+                        "balance_after": "5000.00", "memo": "payout", "posted_at": T0}],
+             "next_before": None}
+RECONCILIATION = {"provider": "sim", "date": "2026-11-28",
+                  "matched": [{"reference": "R1", "kind": "disbursement", "amount": "100.00"}],
+                  "amount_mismatch": [], "ours_only": [], "theirs_only": [],
+                  "summary": {"matched": 1, "amount_mismatch": 0, "ours_only": 0,
+                              "theirs_only": 0, "reconciled": True}}
+MESSAGE = {"id": "M-1", "client_id": "C-1", "loan_id": "L-1", "phone": "+212612345678",
+           "language": "fr", "template": "loan_disbursed", "template_version": 1,
+           "text": "Votre prêt a été versé.", "encoding": "GSM-7", "segments": 1,
+           "status": "delivered", "permanent": None, "reason": None, "provider": "smpp",
+           "attempts": 1, "urgent": False, "not_before": T0, "created_at": T0,
+           "resend_of": None}
+SMS_STATS = {"by_provider_language": [
+    {"provider": "smpp", "language": "fr", "sent": 10, "delivered": 9, "failed": 1,
+     "expired": 0, "queued": 0, "suppressed": 2, "segments": 12, "encodings": {"GSM-7": 12}}],
+    "opt_outs": {"mo_stop": 3}, "languages": ["fr", "ar"], "held_triggers": 0}
+CREDIT = {"client_id": "C-1", "currency": "MAD", "credit_limit": "5000.00", "cycle": 1,
+          "reserved": "0.00", "outstanding": "0.00", "exposure": "0.00",
+          "available": "5000.00", "loans": []}
+
+
+def arranged() -> State:
+    state = State()
+    state.clients["C-1"] = client("C-1")
+    state.credit["C-1"] = CREDIT
+    for loan_id in ("L-1", "L-2", "L-3"):
+        state.loans[loan_id] = loan(loan_id, "C-1")
+        state.schedules[loan_id] = [installment(k) for k in range(1, 5)]
+    state.sagas["S-1"] = SAGA
+    state.portfolio = PORTFOLIO
+    state.installments_due = DUE
+    state.payments_day = PAYMENTS_DAY
+    state.held_refunds = [HELD]
+    state.statements["portfolio:L-1"] = STATEMENT
+    state.reconciliation[("sim", "2026-11-28")] = RECONCILIATION
+    state.messages.append(MESSAGE)
+    state.sms_stats = SMS_STATS
+    for name in SERVICES:
+        state.dead_letters[name] = [dict(DEAD_LETTER), {**DEAD_LETTER, "id": 8, "offset": 2}]
+        state.replays[name] = [REPLAY]
+    return state
+
+
+CALLS: dict[str, list[tuple[str, str, dict[str, Any] | None]]] = {
+    "clients": [
+        ("GET", "/v1/clients", None), ("GET", "/v1/clients?q=youssef", None),
+        ("GET", "/v1/clients/C-1", None), ("GET", "/v1/clients/nobody", None),
+        ("GET", "/v1/clients/C-1/credit", None), ("GET", "/v1/clients/nobody/credit", None),
+        ("POST", "/v1/clients/C-1/kyc", {"decision": "verified", "reason": None}),
+    ],
+    "loans": [
+        ("GET", "/v1/loans?limit=2", None), ("GET", "/v1/loans?status=submitted", None),
+        ("GET", "/v1/loans/L-1", None), ("GET", "/v1/loans/nothing", None),
+        ("GET", "/v1/loans/L-1/schedule", None),
+        ("POST", "/v1/loans/L-1/approve", None), ("POST", "/v1/loans/L-1/approve", None),
+        ("POST", "/v1/loans/L-2/reject", {"reason": "revenus insuffisants"}),
+        ("GET", "/v1/installments/due?date=2026-11-29", None), ("GET", "/v1/portfolio", None),
+        ("GET", "/v1/sagas", None), ("GET", "/v1/sagas/S-1", None),
+        ("GET", "/v1/sagas/nothing", None),
+    ],
+    "payments": [
+        ("GET", "/v1/payments?date=2026-11-29", None),
+        ("GET", "/v1/payments?date=2026-11-29&kind=collection&limit=1", None),
+        ("GET", "/v1/refunds/held", None),
+        ("POST", "/v1/refunds/P-2/retry", {"note": "paid again"}),
+        ("GET", "/v1/ledger/trial-balance", None),
+        ("GET", "/v1/accounts/portfolio:L-1/statement", None),
+        ("GET", "/v1/accounts/nothing/statement", None),
+        ("GET", "/v1/reconciliation/sim/2026-11-28", None),
+        ("GET", "/v1/reconciliation/nothing/2026-11-28", None),
+    ],
+    "notifications": [
+        ("GET", "/v1/messages", None), ("GET", "/v1/messages?loan_id=L-1", None),
+        ("POST", "/v1/messages/M-1/resend", None), ("GET", "/v1/sms/stats", None),
+    ],
+}
+PLATFORM_CALLS: list[tuple[str, str, dict[str, Any] | None]] = [
+    ("GET", "/v1/dead-letters", None), ("GET", "/v1/dead-letters?pending_only=false", None),
+    ("GET", "/v1/dead-letters/replays", None), ("POST", "/v1/dead-letters/7/replay", None),
+    ("POST", "/v1/dead-letters/999/replay", None), ("POST", "/v1/dead-letters/replay-all", None),
+]
+
+
+@pytest.mark.parametrize("name", SERVICES)
+async def test_every_answer_of_the_fake_validates_against_the_real_document(
+        name: str, documents: dict[str, dict[str, Any]]) -> None:
+    doc = documents[name]
+    token = mint_token(sub="amina", scopes=[*ROLE_SCOPES["operator"], "loans:approve"])
+    app = build_service(name, arranged())
+    called: list[str] = []
+    found: list[str] = []
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://fake",
+                                 headers={"Authorization": f"Bearer {token}",
+                                          "Idempotency-Key": "k-1"}) as api:
+        for method, url, body in [*CALLS[name], *PLATFORM_CALLS]:
+            resp = await api.request(method, url, json=body)
+            path = url.split("?")[0]
+            assert resp.status_code < 500, (method, url, resp.text)
+            found += disagreements(doc, method, path, resp)
+            called.append(f"{method.lower()} {path}")
+        unauthenticated = await api.get(CALLS[name][0][1], headers={"Authorization": ""})
+        assert unauthenticated.status_code == 401
+        found += disagreements(doc, "GET", CALLS[name][0][1].split("?")[0], unauthenticated)
+    assert found == [], "\n".join(found)
+    unchecked = [f"{m} {p}" for m, p, _ in fake_operations(name) if p.startswith("/v1/")
+                 and not any(matches(f"{m} {p}", c) for c in called)]
+    assert unchecked == [], f"fake routes this test never calls: {unchecked}"
