@@ -16,9 +16,11 @@ from console.web import redirect, render, safe_next, upstream
 
 router = APIRouter()
 
-SAGA_STATES = ("reserving_credit", "disbursing", "compensating", "failed", "credit_rejected",
-               "compensated", "completed")
-NEEDING_ATTENTION = ("reserving_credit", "disbursing", "compensating", "failed")
+SAGA_STATES = ("reserving_credit", "disbursing", "in_doubt", "compensating", "failed",
+               "credit_rejected", "compensated", "completed")
+# in doubt: the payout's outcome is unknown until the provider answers (not a failure,
+# but open, and shown with how long it has been waiting)
+NEEDING_ATTENTION = ("reserving_credit", "disbursing", "in_doubt", "compensating", "failed")
 IN_FLIGHT = ("reserving_credit", "disbursing", "compensating")
 DLQ_SERVICES = SERVICES
 SMS_COUNTS = ("sent", "delivered", "failed", "expired", "queued", "suppressed", "segments")
@@ -47,9 +49,12 @@ async def sagas(request: Request, session: OperatorSession, state: str = "",
     by_state = dict(zip(states, replies, strict=True))
     running = [row for s in IN_FLIGHT if s in by_state for row in by_state[s].items()]
     stuck = present.oldest(running, "created_at", "updated_at")
+    doubtful = by_state["in_doubt"].items() if "in_doubt" in by_state else []
+    oldest_doubt = present.oldest(doubtful, "in_doubt_since", "updated_at")
     counts = next((r.obj().get("counts") for r in replies if r.ok), None) or {}
     return render(request, "sagas.html", by_state=by_state, state=state, states=SAGA_STATES,
-                  stuck=stuck, counts=counts, loan_id=loan_id, limit=SAGAS_PAGE)
+                  stuck=stuck, oldest_doubt=oldest_doubt, counts=counts, loan_id=loan_id,
+                  limit=SAGAS_PAGE)
 
 
 @router.get("/sagas/{saga_id}")

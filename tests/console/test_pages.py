@@ -306,3 +306,24 @@ async def test_the_loan_list_pages_through_the_services_cursor(
     rest = [i for i in ids if f'href="/loans/{i}"' in second.text]
     assert sorted(shown + rest) == sorted(ids)
     assert 'rel="next"' not in second.text
+
+
+async def test_the_saga_monitor_shows_payouts_in_doubt_with_their_age(
+        signed_in: httpx.AsyncClient, fake_state: State) -> None:
+    loan_id = submitted_loan(fake_state)
+    saga_id = f"S-{uuid.uuid4().hex[:8]}"
+    fake_state.sagas[saga_id] = {
+        "id": saga_id, "type": "disbursement", "loan_id": loan_id, "state": "in_doubt",
+        "current_step": "disburse", "deadline": None, "compensating": False, "failed": False,
+        "attempts": 2, "data": {"amount": "5000.00", "reason": "payout in doubt: timeout"},
+        "created_at": "2026-11-29T09:00:00+00:00", "updated_at": "2026-11-29T09:12:00+00:00",
+        "in_doubt_since": "2026-11-29T09:12:00+00:00", "age_s": 93784.0, "timeline": []}
+    page = await signed_in.get("/sagas")
+    assert page.status_code == 200
+    body = text_of(page)
+    assert 'data-state="in_doubt"' in page.text
+    assert 'id="oldest-in-doubt"' in page.text and saga_id in body
+    assert "1 j 2 h" in body   # 93 784 s, in the page's language
+    assert 'title="in_doubt">en doute</span>' in page.text
+    only = await signed_in.get("/sagas", params={"state": "in_doubt", "lang": "en"})
+    assert "1 d 2 h" in text_of(only) and "In doubt" in text_of(only)
