@@ -1,13 +1,18 @@
-"""The payments consumer group: the saga's commands and the loans service's answers."""
+"""The payments consumer groups: the sagas' commands (loans' and savings') and the loans
+service's answers; savings' events."""
 
 from __future__ import annotations
 
 from services.payments.handlers.accounting import on_interest_accrued, on_loan_submitted
 from services.payments.handlers.payouts import disburse_loan_handler
 from services.payments.handlers.repayments import repayment_handlers
+from services.payments.handlers.savings import (
+    pay_out_withdrawal_handler,
+    savings_event_handlers,
+)
 from services.payments.settings import PaymentsSettings
 from shared.app import ConsumerSpec
-from shared.contracts import loans, payments
+from shared.contracts import loans, payments, savings
 
 
 def consumer_specs(settings: PaymentsSettings) -> list[ConsumerSpec]:
@@ -16,8 +21,15 @@ def consumer_specs(settings: PaymentsSettings) -> list[ConsumerSpec]:
         topics=[payments.COMMANDS, loans.EVENTS],
         handlers={
             "DisburseLoan": disburse_loan_handler(settings),
+            "PayOutWithdrawal": pay_out_withdrawal_handler(settings),
             **repayment_handlers(settings),
             "InterestAccrued": on_interest_accrued,
             "LoanSubmitted": on_loan_submitted,
         },
+    ), ConsumerSpec(
+        # savings' movements booked in the ledger, and its refusals of wallet deposits:
+        # a group of its own, so neither stream waits behind the other
+        group="payments-savings",
+        topics=[savings.EVENTS],
+        handlers=savings_event_handlers(settings),
     )]

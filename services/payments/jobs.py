@@ -105,7 +105,11 @@ async def _send(settings: PaymentsSettings, client: Any, payout: Payout, pool: A
         amount=payout.amount, currency=payout.currency,
         callback_url=settings.callback_url(payout.provider), expiry=payout.deadline,
         reference=payout.saga_id, request_date=request_date,
-        purpose="loan disbursement" if payout.kind == "disbursement" else "refund"))
+        purpose=PURPOSES.get(payout.kind, payout.kind)))
+
+
+PURPOSES = {"disbursement": "loan disbursement", "refund": "refund",
+            "withdrawal": "savings withdrawal"}
 
 
 _GAUGE_EVERY_S = 1.0

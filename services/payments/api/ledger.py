@@ -1,4 +1,5 @@
-"""Operator views of the ledger: trial balance, statements, portfolio, reconciliation."""
+"""Operator views of the ledger: trial balance, statements, portfolio, savings deposits,
+reconciliation."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 
 from services.payments.api.deps import providers, runtime
+from services.payments.api.savings_schemas import SavingsLiability
 from services.payments.api.schemas import (
     PortfolioBalance,
     Reconciliation,
@@ -16,8 +18,10 @@ from services.payments.api.schemas import (
     money_strings,
 )
 from services.payments.domain import accounts
+from services.payments.domain import savings as savings_rules
 from services.payments.handlers.reconciliation import reconcile_day
 from services.payments.repository import ledger as ledger_repo
+from services.payments.repository import savings as savings_repo
 from shared.auth import Principal, require
 from shared.errors import NotFound
 from shared.money import format_amount
@@ -54,6 +58,20 @@ async def portfolio_balance(loan_id: str, request: Request, principal: Operator
         balance = await ledger_repo.balance(conn, account)
     return PortfolioBalance(loan_id=loan_id, account_id=account, exists=exists,
                             portfolio_balance=format_amount(balance), currency="MAD")
+
+
+@router.get("/v1/ledger/savings/{account_id}", response_model=SavingsLiability,
+            summary="A savings account's deposit liability (= savings' balance)")
+async def savings_liability(account_id: str, request: Request, principal: Operator
+                            ) -> SavingsLiability:
+    async with runtime(request).pool.acquire() as conn:
+        exists, balance = await savings_repo.deposit_liability(conn, account_id)
+        count, in_flight = await savings_repo.withdrawals_open(conn, account_id)
+    return SavingsLiability(
+        account_id=account_id, ledger_account_id=accounts.savings_deposits(account_id),
+        exists=exists, deposit_liability=format_amount(balance),
+        withdrawals_in_flight=format_amount(in_flight), withdrawals_in_flight_count=count,
+        payment_reference=savings_rules.reference_for(account_id), currency="MAD")
 
 
 @router.get("/v1/reconciliation/{provider}/{day}", response_model=Reconciliation,

@@ -111,10 +111,10 @@ class PaymentOut(Out):
 
 
 class PayoutOut(Out):
-    """A payout: a loan disbursement or a refund payout."""
+    """A payout: a loan disbursement, a refund payout or a savings withdrawal."""
 
     payout_id: str
-    kind: str = Field(description="`disbursement` or `refund`")
+    kind: str = Field(description="`disbursement`, `refund` or `withdrawal`")
     saga_id: str
     loan_id: str
     msisdn: str
@@ -130,6 +130,8 @@ class PayoutOut(Out):
     completed_at: dt.datetime | None
     payment_id: str | None
     in_doubt_since: dt.datetime | None = None
+    account_id: str | None = Field(default=None,
+                                   description="a withdrawal's savings account")
 
 
 # -- the day's payments ------------------------------------------------------------------

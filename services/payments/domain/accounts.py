@@ -30,6 +30,11 @@ class Kind(StrEnum):
     FEE_INCOME = "fee_income"
     PENALTY_INCOME = "penalty_income"
     WRITE_OFF_EXPENSE = "write_off_expense"
+    # savings (issue 16): one deposit-liability sub-ledger account per savings account
+    SAVINGS_DEPOSITS = "savings_deposits"
+    BRANCH_CASH = "branch_cash"
+    INTEREST_EXPENSE = "interest_expense"
+    WITHHOLDING_TAX = "withholding_tax_payable"
     FUNDING = "funding"
     # accrual accounting, provisioning, recoveries, closing (issue 20)
     INTEREST_RECEIVABLE = "interest_receivable"
@@ -59,6 +64,14 @@ RULES: dict[Kind, tuple[Side, bool]] = {
     Kind.FEE_INCOME: (Side.CREDIT, False),
     Kind.PENALTY_INCOME: (Side.CREDIT, False),
     Kind.WRITE_OFF_EXPENSE: (Side.DEBIT, False),
+    # Liability mirroring savings' balance. Savings is the authority on whether a
+    # withdrawal can be paid (its hold is checked against its available balance); the
+    # mirror may lag (branch cash booked from savings.events, a payout recorded from
+    # payments.commands), so a payout is never refused for the mirror's lag.
+    Kind.SAVINGS_DEPOSITS: (Side.CREDIT, False),
+    Kind.BRANCH_CASH: (Side.DEBIT, True),        # asset: cash taken at the branches
+    Kind.INTEREST_EXPENSE: (Side.DEBIT, False),
+    Kind.WITHHOLDING_TAX: (Side.CREDIT, True),   # liability: tax withheld, owed to the state
     Kind.FUNDING: (Side.CREDIT, False),          # equity / funding lines
     Kind.INTEREST_RECEIVABLE: (Side.DEBIT, True),  # asset: interest accrued, not yet paid
     Kind.ALLOWANCE: (Side.CREDIT, True),         # contra-asset: provision held per loan
@@ -76,6 +89,10 @@ INTEREST_INCOME = "income:interest"
 FEE_INCOME = "income:fees"
 PENALTY_INCOME = "income:penalties"
 WRITE_OFF_EXPENSE = "expense:write_off"
+BRANCH_CASH = "cash:branches"
+INTEREST_EXPENSE = "expense:savings_interest"
+WITHHOLDING_TAX = "tax:withholding_payable"
+SAVINGS_PREFIX = "savings:"
 FUNDING = "funding"
 PROVISION_EXPENSE = "expense:provisions"
 RECOVERY_INCOME = "income:recoveries"
@@ -88,6 +105,9 @@ FIXED: dict[str, tuple[Kind, str]] = {
     FEE_INCOME: (Kind.FEE_INCOME, "Fee income"),
     PENALTY_INCOME: (Kind.PENALTY_INCOME, "Penalty income"),
     WRITE_OFF_EXPENSE: (Kind.WRITE_OFF_EXPENSE, "Write-off expense"),
+    BRANCH_CASH: (Kind.BRANCH_CASH, "Branch cash (savings deposits taken at a branch)"),
+    INTEREST_EXPENSE: (Kind.INTEREST_EXPENSE, "Interest expense on savings"),
+    WITHHOLDING_TAX: (Kind.WITHHOLDING_TAX, "Withholding tax payable on savings interest"),
     FUNDING: (Kind.FUNDING, "Funding"),
     PROVISION_EXPENSE: (Kind.PROVISION_EXPENSE, "Loan-loss provision expense"),
     RECOVERY_INCOME: (Kind.RECOVERY_INCOME, "Recoveries on written-off loans"),
@@ -127,6 +147,9 @@ def gl(code: str) -> str:
 
 def spec_for(account_id: str) -> AccountSpec:
     """The account an id names (the chart is closed: unknown ids are refused)."""
+    deposits = _savings_spec(account_id)
+    if deposits is not None:
+        return deposits
     if account_id in FIXED:
         kind, name = FIXED[account_id]
     else:
@@ -138,3 +161,16 @@ def spec_for(account_id: str) -> AccountSpec:
             raise ValueError(f"no account {account_id!r} in the chart of accounts")
     normal, non_negative = RULES[kind]
     return AccountSpec(account_id, kind, normal, non_negative, name)
+
+
+def savings_deposits(account_id: str) -> str:
+    """The deposit liability of one savings account (its balance mirrors savings')."""
+    return f"{SAVINGS_PREFIX}{account_id}"
+
+
+def _savings_spec(account_id: str) -> AccountSpec | None:
+    if not account_id.startswith(SAVINGS_PREFIX) or len(account_id) == len(SAVINGS_PREFIX):
+        return None
+    normal, non_negative = RULES[Kind.SAVINGS_DEPOSITS]
+    return AccountSpec(account_id, Kind.SAVINGS_DEPOSITS, normal, non_negative,
+                       f"Savings deposits {account_id[len(SAVINGS_PREFIX):]}")

@@ -1,7 +1,9 @@
 """Money in: a confirmed collection callback or a wallet's direct repayment report.
 
 Both post Dr provider settlement / Cr repayment suspense and emit
-``RepaymentReceived`` with the loan reference as given — but only once the provider
+``RepaymentReceived`` with the loan reference as given (a reference ``SAV-<account id>``
+is a savings deposit instead: Dr settlement / Cr that account's deposits and
+``SavingsDepositReceived``, see ``handlers.savings``) — but only once the provider
 has confirmed the transaction with a status query: a callback is confirmed before it
 is recorded; a wallet's report is recorded ``unconfirmed`` when the provider cannot
 confirm it yet, then confirmed by the confirmation job (a poll with backoff), a
@@ -27,6 +29,8 @@ import httpx
 
 from services.payments import state
 from services.payments.domain import postings
+from services.payments.domain import savings as savings_rules
+from services.payments.handlers.savings import credit_wallet_deposit
 from services.payments.metrics import WALLET_REPORTS
 from services.payments.providers.gsma import ProviderClient, Providers, ProviderTransaction
 from services.payments.repository import ledger as ledger_repo
@@ -127,6 +131,10 @@ async def credit(uow: UnitOfWork, payment_id: uuid.UUID, clock: Clock = system_c
 
 
 async def _post_and_announce(uow: UnitOfWork, row: asyncpg.Record, reported_ref: str) -> None:
+    account = savings_rules.account_of(row["loan_id"])
+    if account is not None:  # paid to `SAV-<account id>`: a savings deposit, not a repayment
+        await credit_wallet_deposit(uow, row, account, reported_ref)
+        return
     pid = str(row["id"])
     await ledger_repo.post(uow.conn, postings.collection(pid, row["loan_id"], row["provider"],
                                                          row["amount"]))

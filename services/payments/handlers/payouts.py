@@ -1,4 +1,5 @@
-"""Disbursements and refund payouts: recorded in a transaction, paid by the worker.
+"""Disbursements, refund payouts and savings withdrawals (``handlers.savings``): recorded
+in a transaction, paid by the worker.
 
 ``on_disburse_loan`` only records the payout and its ledger entry (Dr the loan's
 portfolio / Cr provider settlement); the provider is called by the payout
@@ -25,6 +26,7 @@ from collections.abc import Awaitable, Callable
 import orjson
 
 from services.payments.domain import postings
+from services.payments.domain import savings as savings_postings
 from services.payments.domain.ledger import InsufficientBalance
 from services.payments.domain.payouts import (
     FINAL,
@@ -50,6 +52,11 @@ from shared.contracts.payments import (
     RefundFailed,
     RefundInDoubt,
     RefundIssued,
+)
+from shared.contracts.savings import (
+    WithdrawalPaidOut,
+    WithdrawalPayoutFailed,
+    WithdrawalPayoutInDoubt,
 )
 from shared.envelope import Envelope
 from shared.uow import UnitOfWork
@@ -215,7 +222,13 @@ async def resolve(uow: UnitOfWork, settings: PaymentsSettings, payout_id: uuid.U
 
 
 async def _reverse(conn: Conn, payout: Payout) -> None:
-    if payout.kind == "disbursement":
+    if payout.kind == "withdrawal":
+        assert payout.account_id is not None
+        original = dataclasses.replace(
+            savings_postings.withdrawal_payout(_withdrawal_id(payout), payout.account_id,
+                                               payout.provider, payout.amount),
+            transfer_id=payout.journal_transfer_id)
+    elif payout.kind == "disbursement":
         original = postings.disbursement(payout.saga_id, payout.loan_id, payout.provider,
                                          payout.amount)
     else:
@@ -229,8 +242,18 @@ async def _reverse(conn: Conn, payout: Payout) -> None:
     await ledger_repo.post(conn, original.reversal(memo=f"payout {payout.saga_id} failed"))
 
 
+def _withdrawal_id(p: Payout) -> str:
+    return p.saga_id.removeprefix("withdrawal:")
+
+
 def _emit_completed(uow: UnitOfWork, p: Payout, reference: str, at: dt.datetime) -> None:
-    if p.kind == "disbursement":
+    if p.kind == "withdrawal":
+        assert p.account_id is not None
+        uow.emit(WithdrawalPaidOut(
+            account_id=p.account_id, withdrawal_id=_withdrawal_id(p), amount=p.amount,
+            currency=p.currency, msisdn=p.msisdn, provider=p.provider,
+            provider_reference=reference, completed_at=at), key=p.account_id)
+    elif p.kind == "disbursement":
         uow.emit(DisbursementCompleted(
             loan_id=p.loan_id, saga_id=p.saga_id, client_id=p.client_id, amount=p.amount,
             currency=p.currency, msisdn=p.msisdn, provider=p.provider,
@@ -244,7 +267,12 @@ def _emit_completed(uow: UnitOfWork, p: Payout, reference: str, at: dt.datetime)
 
 
 def _emit_failed(uow: UnitOfWork, p: Payout, reason: str) -> None:
-    if p.kind == "disbursement":
+    if p.kind == "withdrawal":
+        assert p.account_id is not None
+        uow.emit(WithdrawalPayoutFailed(
+            account_id=p.account_id, withdrawal_id=_withdrawal_id(p), amount=p.amount,
+            reason=reason, provider=p.provider), key=p.account_id)
+    elif p.kind == "disbursement":
         uow.emit(DisbursementFailed(
             loan_id=p.loan_id, saga_id=p.saga_id, client_id=p.client_id, amount=p.amount,
             reason=reason, provider=p.provider), key=p.loan_id)
@@ -257,7 +285,12 @@ def _emit_failed(uow: UnitOfWork, p: Payout, reason: str) -> None:
 
 
 def _emit_in_doubt(uow: UnitOfWork, p: Payout, reason: str, since: dt.datetime) -> None:
-    if p.kind == "disbursement":
+    if p.kind == "withdrawal":
+        assert p.account_id is not None
+        uow.emit(WithdrawalPayoutInDoubt(
+            account_id=p.account_id, withdrawal_id=_withdrawal_id(p), amount=p.amount,
+            provider=p.provider, reason=reason, since=since), key=p.account_id)
+    elif p.kind == "disbursement":
         uow.emit(DisbursementInDoubt(
             loan_id=p.loan_id, saga_id=p.saga_id, client_id=p.client_id, amount=p.amount,
             provider=p.provider, reason=reason, since=since), key=p.loan_id)

@@ -1,5 +1,5 @@
-"""Payouts (loan disbursements and refund payouts): rows ↔ ``Payout``, the worker's
-lease, and the ``NOTIFY`` that wakes it."""
+"""Payouts (loan disbursements, refund payouts, savings withdrawals): rows ↔ ``Payout``,
+the worker's lease, and the ``NOTIFY`` that wakes it."""
 
 from __future__ import annotations
 
@@ -45,6 +45,7 @@ class Payout:
     in_doubt_reason: str | None = None
     doubt_queries: int = 0
     resend_requested: bool = False
+    account_id: str | None = None  # a withdrawal's savings account (else None)
 
     @property
     def sent(self) -> bool:
@@ -61,7 +62,7 @@ class Payout:
             "resolved_by": self.resolved_by, "deadline": self.deadline,
             "created_at": self.created_at, "completed_at": self.completed_at,
             "payment_id": str(self.payment_id) if self.payment_id else None,
-            "in_doubt_since": self.in_doubt_since,
+            "in_doubt_since": self.in_doubt_since, "account_id": self.account_id,
         }
 
 
@@ -85,7 +86,7 @@ async def insert_payout(conn: Conn, *, kind: str, saga_id: str,
                         request_hash: str, loan_id: str, client_id: str, partner_id: str,
                         payment_id: uuid.UUID | None, msisdn: str, amount: Decimal,
                         currency: str, provider: str, deadline: dt.datetime,
-                        journal_transfer_id: str) -> bool:
+                        journal_transfer_id: str, account_id: str | None = None) -> bool:
     """Insert once per saga step; False if the step already has a payout.
 
     An inserted payout also queues ``NOTIFY <schema>_payouts``, which PostgreSQL
@@ -95,12 +96,12 @@ async def insert_payout(conn: Conn, *, kind: str, saga_id: str,
     inserted = await conn.fetchval(
         "WITH ins AS (INSERT INTO payouts (id, kind, saga_id, correlation_id, request_hash,"
         " loan_id, client_id, partner_id, payment_id, msisdn, amount, currency, provider,"
-        " deadline, journal_transfer_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,"
-        " $11, $12, $13, $14, $15) ON CONFLICT (saga_id) DO NOTHING RETURNING 1)"
+        " deadline, journal_transfer_id, account_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8,"
+        " $9, $10, $11, $12, $13, $14, $15, $16) ON CONFLICT (saga_id) DO NOTHING RETURNING 1)"
         f" SELECT count(*) FROM (SELECT pg_notify({PAYOUTS_CHANNEL_SQL}, '') FROM ins) n",
         uuid.uuid4(), kind, saga_id, uuid.uuid5(uuid.NAMESPACE_URL, f"noria:payout:{saga_id}"),
         request_hash, loan_id, client_id, partner_id, payment_id, msisdn, amount, currency,
-        provider, deadline, journal_transfer_id)
+        provider, deadline, journal_transfer_id, account_id)
     return bool(inserted)
 
 
@@ -227,7 +228,7 @@ async def in_doubt_counts(conn: Conn, providers: list[str]) -> list[asyncpg.Reco
     """In-doubt payouts by kind and provider, zero for every configured pair."""
     return list(await conn.fetch(
         "SELECT k.kind, pr.provider, count(p.id) AS n"
-        " FROM (VALUES ('disbursement'), ('refund')) AS k(kind)"
+        " FROM (VALUES ('disbursement'), ('refund'), ('withdrawal')) AS k(kind)"
         " CROSS JOIN unnest($1::text[]) AS pr(provider)"
         " LEFT JOIN payouts p ON p.status = 'in_doubt' AND p.kind = k.kind"
         "  AND p.provider = pr.provider GROUP BY k.kind, pr.provider", providers))
