@@ -8,7 +8,9 @@ from fastapi import FastAPI
 
 from services.payments import state
 from services.payments.api import (
+    accounting,
     callbacks,
+    journals,
     ledger,
     listing,
     payments,
@@ -16,6 +18,7 @@ from services.payments.api import (
     reconciliation,
     refunds,
     settlements,
+    statements,
 )
 from services.payments.consumers import consumer_specs
 from services.payments.handlers.collections import wallet_confirmations
@@ -40,7 +43,8 @@ def build_spec(settings: PaymentsSettings | None = None,
         settings=settings,
         routers=[payments.router, callbacks.router, ledger.router, listing.router,
                  refunds.router, reconciliation.router, payouts.router,
-                 settlements.router],
+                 settlements.router, accounting.router, journals.router,
+                 statements.router],
         consumers=consumer_specs(settings),
         background=[payout_worker, payout_wakeups, wallet_confirmations,
                     reconciliation_scheduler],
