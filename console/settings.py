@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pydantic import SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import OidcSettings
@@ -26,6 +27,20 @@ class ConsoleSettings(OidcSettings):
     upstream_timeout_s: float = 8.0
     providers: str = "sim"
     log_level: str = "INFO"
+    public_url: str = "http://127.0.0.1:8100"
+    """Where browsers reach the console: the sign-in's redirect URI is under it."""
+    oidc_client_id: str = "noria-console"
+    oidc_client_secret: SecretStr | None = None
+    """The console client's secret when it is confidential (production); none for the
+    development realm's public client (PKCE alone)."""
+    session_key: SecretStr | None = None
+    """Fernet key of the session cookie (32 url-safe base64 bytes). None: a random key per
+    process (development: a restart signs every operator out)."""
+    session_max_s: int = 10 * 3600
+    """A session ends after this long whatever the refreshes (Keycloak's own SSO maximum
+    also applies)."""
+    dev_token_login: bool = False
+    """Development and tests only: also accept a pasted access token on /login."""
 
     def service_urls(self) -> dict[str, str]:
         return {

@@ -49,8 +49,10 @@ ROLE_SCOPES: dict[str, tuple[str, ...]] = {
     "operator": (
         "tenant:all", "clients:read", "clients:write", "clients:kyc", "loans:read",
         "loans:write", "loans:approve", "products:write", "cob:run", "payments:read",
-        "ledger:read", "messages:read", "messages:resend", "templates:write", "dlq:read",
-        "dlq:replay", "refunds:retry",
+        "ledger:read", "ledger:write", "ledger:approve", "messages:read", "messages:resend",
+        "templates:write", "dlq:read", "dlq:replay", "refunds:retry", "payouts:settle",
+        "savings:read", "savings:write", "savings:approve", "org:write", "org:approve",
+        "partners:read", "partners:write", "audit:read",
     ),
     "wallet": ("repayments:write", "payments:read"),
 }

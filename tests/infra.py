@@ -15,7 +15,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[1]
-SERVICES = ("clients", "loans", "payments", "notifications")
+SERVICES = ("clients", "loans", "payments", "notifications", "savings")
 
 
 @dataclass(frozen=True)

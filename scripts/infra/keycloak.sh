@@ -52,6 +52,17 @@ REALM_FILE="$NORIA_REPO_DIR/deploy/keycloak/noria-realm.json"
 PG_LOCAL_URL="postgresql://noria_admin:$(urlencode "${NORIA_ADMIN_DB_PASSWORD:-noria_admin}")@127.0.0.1:55432/noria"
 BUILD_OPTS=(--db=postgres --health-enabled=true --metrics-enabled=true)
 
+# sync_realm: what a newer realm file adds (roles, composites, token lifespan, the
+# built-in clients' URIs) applied to the running server; nothing is removed.
+sync_realm() {
+  local out
+  if out="$(python3 "$NORIA_INFRA_DIR/keycloak_sync.py" "$(base_url)" "$KC_ADMIN_PASSWORD" "$REALM_FILE" 2>&1)"; then
+    log "Keycloak: realm $KC_REALM in step with $(basename "$REALM_FILE"): $out"
+  else
+    warn "Keycloak: could not bring realm $KC_REALM in step with $(basename "$REALM_FILE"): ${out##*$'\n'}"
+  fi
+}
+
 # ---------------------------------------------------------------- installing
 
 ensure_dist() {
@@ -94,20 +105,26 @@ print(u.hostname or "127.0.0.1", u.port or 5432, sep="\t")
 PY
 }
 
-ensure_database() {
-  command -v psql >/dev/null 2>&1 || die "Keycloak: psql is needed to create its database"
-  local out
-  if ! out="$(psql "$(admin_db_url)" -v ON_ERROR_STOP=1 -q -X -v pw="$KC_DB_PASSWORD" 2>&1 <<SQL
+# keycloak_sql: Keycloak's database and role, idempotently; the password is the psql
+# variable pw_keycloak. docker compose and the dev cluster run the same text
+# (deploy/postgres/keycloak.psql; tests/deploy/test_postgres_provisioning.py compares).
+keycloak_sql() {
+  cat <<SQL
 SET client_min_messages = warning;
 SELECT 'CREATE ROLE $KC_DB_USER' WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$KC_DB_USER') \gexec
-ALTER ROLE $KC_DB_USER WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD :'pw';
+ALTER ROLE $KC_DB_USER WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD :'pw_keycloak';
 SELECT 'CREATE DATABASE $KC_DB OWNER $KC_DB_USER ENCODING ''UTF8'' TEMPLATE template0'
  WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = '$KC_DB') \gexec
 ALTER DATABASE $KC_DB OWNER TO $KC_DB_USER;
 REVOKE ALL ON DATABASE $KC_DB FROM PUBLIC;
 GRANT CONNECT ON DATABASE $KC_DB TO $KC_DB_USER;
 SQL
-  )"; then
+}
+
+ensure_database() {
+  command -v psql >/dev/null 2>&1 || die "Keycloak: psql is needed to create its database"
+  local out
+  if ! out="$(keycloak_sql | psql "$(admin_db_url)" -v ON_ERROR_STOP=1 -q -X -v pw_keycloak="$KC_DB_PASSWORD" 2>&1)"; then
     printf '%s\n' "$out" >&2
     die "Keycloak: creating its database '$KC_DB' and role '$KC_DB_USER' failed"
   fi
@@ -188,6 +205,7 @@ local_up() {
   if pid="$(server_pid)"; then
     wait_ready "$pid"
     log "Keycloak: already running (pid $pid) at $(base_url)"
+    sync_realm
     return 0
   fi
   rm -f "$PIDFILE"
@@ -224,6 +242,7 @@ local_up() {
   rm -f "$PIDFILE"
   pid="$(server_pid)" || die "Keycloak: its realm answers but no Keycloak JVM of $HOME_DIR runs (see $LOGFILE)"
   log "Keycloak: ready at $(base_url)/realms/$KC_REALM in $(($(now_s) - start))s (pid $pid, log $LOGFILE)"
+  sync_realm
 }
 
 local_down() {

@@ -2,11 +2,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from pydantic import field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from services.clients.domain.credit import LimitPolicy
-from shared.settings import ServiceSettings
+from shared.settings import ServiceSettings, platform_default
 
 
 class ClientsSettings(ServiceSettings):
@@ -18,6 +18,17 @@ class ClientsSettings(ServiceSettings):
     first_cycle_limit: Decimal = Decimal("5000.00")
     limit_step: Decimal = Decimal("2500.00")
     limit_cap: Decimal = Decimal("20000.00")
+    # Partners' credentials (POST /v1/partners): Keycloak's admin REST API, called as the
+    # realm's service account noria-admin (client credentials).
+    identity_admin_url: str = Field(
+        default_factory=lambda: platform_default("keycloak_url", "http://127.0.0.1:8180"))
+    identity_realm: str = "noria"
+    identity_admin_client_id: str = "noria-admin"
+    identity_admin_client_secret: SecretStr | None = Field(
+        default_factory=lambda: SecretStr(v) if (v := platform_default(
+            "keycloak_admin_client_secret", "")) else None)
+    """None: partner onboarding answers 503 (no identity provider to create clients in)."""
+    partner_audience: str = "noria"
 
     @field_validator("first_cycle_limit", "limit_step", "limit_cap")
     @classmethod

@@ -26,6 +26,7 @@ from pydantic_settings import BaseSettings
 
 from shared.contracts import savings as savings_contracts
 from shared.kafka import TOPICS as PLATFORM_TOPICS
+from shared.settings import OidcSettings
 from tests.deploy.kustomize import Resource, containers, render
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,7 +70,13 @@ PROD_SECRET_EXAMPLES: dict[str, dict[str, str]] = {
     **{f"noria-{svc}-db": {
         "database-url": f"postgresql://noria_{svc}:example@db.internal.example:5432/noria"}
        for svc in SERVICES},
-    "noria-jwt": {"secret": "an-example-signing-secret-of-sufficient-length"},
+    "noria-metrics": {"basic-auth": "prometheus:an-example-scraper-password"},
+    "noria-oidc-clients": {"console-secret": "example-console-secret",
+                           "admin-secret": "example-admin-secret"},
+    "noria-console-session": {"key": "ZXhhbXBsZS1jb25zb2xlLXNlc3Npb24ta2V5LTMyYnk="},
+    "noria-keycloak-db": {"jdbc-url": "jdbc:postgresql://db.internal.example:5432/keycloak",
+                          "username": "noria_keycloak", "password": "example"},
+    "noria-keycloak-admin": {"username": "admin", "password": "example"},
     "noria-payments-provider": {"providers": json.dumps({"wallet": {
         "base_url": "https://mobile-money.example/v1", "api_key": "example",
         "callback_secrets": ["whsec_ZXhhbXBsZS1jYWxsYmFjay1zZWNyZXQ="]}})},
@@ -77,6 +84,10 @@ PROD_SECRET_EXAMPLES: dict[str, dict[str, str]] = {
         "name": "smsc", "kind": "smpp", "host": "smsc.operator.example", "port": 2775,
         "system_id": "noria", "password": "example"}])},
 }
+
+# Settings read by browsers, not by the container (the console's own public URL): a
+# loopback value there is the operator's machine.
+BROWSER_FACING = frozenset({"public_url"})
 
 # Values that would point a container at itself instead of its peer.
 LOOPBACK = re.compile(r"\b(127\.0\.0\.1|localhost|::1)\b")
@@ -211,7 +222,9 @@ class SettingsInfo:
             return {e: d for e, d in self.environ_defaults.items()
                     if d is not None and LOOPBACK.search(d)}
         out: dict[str, str] = {}
-        names = {f: e for e, f in self.env_to_field.items()}
+        names: dict[str, str] = {}
+        for e, f in self.env_to_field.items():
+            names.setdefault(f, e)  # the field's own (prefixed) variable
         for name, info in self.cls.model_fields.items():
             if info.is_required() or name not in names:
                 continue
@@ -294,6 +307,12 @@ def settings_for(module: str) -> SettingsInfo:
             names = [prefix + name]
         for env_name in names:
             env_to_field[env_name if case_sensitive else env_name.upper()] = name
+    if issubclass(cls, OidcSettings):
+        # platform-wide variables (NORIA_OIDC_ISSUER, NORIA_METRICS_BASIC_AUTH, ...): each
+        # OidcSettings field with a default factory reads NORIA_<FIELD> as its default
+        for name, info in OidcSettings.model_fields.items():
+            if info.default_factory is not None:
+                env_to_field.setdefault(f"NORIA_{name.upper()}", name)
     return SettingsInfo(source=f"{mod_name}.{cls.__name__}", cls=cls, env_to_field=env_to_field)
 
 

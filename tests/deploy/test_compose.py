@@ -338,3 +338,26 @@ def test_dockerignore_lets_through_exactly_what_runs() -> None:
 @pytest.mark.parametrize("path", ["deploy/postgres/init/10-noria-provision.sh"])
 def test_scripts_are_executable(path: str) -> None:
     assert (ROOT / path).stat().st_mode & 0o111, f"{path} must be executable"
+
+
+def test_every_process_trusts_keycloak_and_prometheus_scrapes_with_credentials() -> None:
+    svcs = compose()["services"]
+    kc = svcs["keycloak"]
+    assert kc["image"] == "quay.io/keycloak/keycloak:26.4.0"
+    assert "--hostname=http://keycloak:8080" in kc["command"]
+    env = compose_environment(kc)
+    assert env["KC_DB_URL"] == "jdbc:postgresql://postgres:5432/keycloak"
+    assert env["KC_DB_USERNAME"] == "noria_keycloak"
+    assert "/health/ready" in " ".join(kc["healthcheck"]["test"])
+    assert any(v.endswith(":/opt/keycloak/data/import/noria-realm.json:ro")
+               for v in kc["volumes"])
+    for name in (*SERVICES, "console"):
+        env = compose_environment(svcs[name])
+        assert env["NORIA_OIDC_ISSUER"] == "http://keycloak:8080/realms/noria", name
+        assert str(env["NORIA_METRICS_BASIC_AUTH"]).startswith("prometheus:"), name
+        assert not any("JWT" in k for k in env), name
+        assert svcs[name]["depends_on"]["keycloak"]["condition"] == "service_healthy", name
+    prometheus = load_yaml(ROOT / "deploy/prometheus/prometheus.yml")
+    (noria,) = [j for j in prometheus["scrape_configs"] if j["job_name"] == "noria"]
+    assert noria["basic_auth"]["username"] == "prometheus"
+    assert "NORIA_METRICS_PASSWORD" in compose_environment(svcs["prometheus"])

@@ -26,6 +26,7 @@ import pytest
 from pydantic import ValidationError
 
 from tests.deploy.common import (
+    BROWSER_FACING,
     LOOPBACK,
     OVERLAYS,
     RUNNABLES,
@@ -59,19 +60,21 @@ def check_environment(where: str, module: str, args: list[str], values: dict[str
     for env_name, field_name in sorted(info.required.items()):
         if env_name not in given_names:
             problems.append(f"{env_name} is required by {cls}.{field_name} but not set")
+    for name in list(os.environ):  # defaults as a container sees them, not this process
+        if name.upper().startswith("NORIA_"):
+            monkeypatch.delenv(name)
     if long_running(args):
+        given_fields = {info.env_to_field.get(n) for n in given_names}
         for env_name, default in sorted(info.loopback_defaults().items()):
-            if env_name not in given_names:
+            if info.env_to_field.get(env_name) not in given_fields:
                 problems.append(f"{env_name} is not set and defaults to {default}: in a "
                                 "container that is the container itself; set the peer's address")
         for name, value in sorted(given.items()):
-            if name in info.env_to_field and LOOPBACK.search(value):
+            if name in info.env_to_field and LOOPBACK.search(value) and (
+                    info.env_to_field[name] not in BROWSER_FACING):
                 problems.append(f"{name}={value} points at the container itself")
     assert not problems, f"{where} (python -m {module}):\n  " + "\n  ".join(problems)
 
-    for name in list(os.environ):
-        if name.upper().startswith("NORIA_"):
-            monkeypatch.delenv(name)
     for name, value in given.items():
         monkeypatch.setenv(name, value)
     if info.cls is None:  # plain os.environ reads: names and defaults checked above

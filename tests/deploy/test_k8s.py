@@ -357,6 +357,9 @@ def classify(rule: dict[str, Any]) -> str:
         return f"api:{name}"
     if ports == {53}:
         return "dns"
+    if '"app.kubernetes.io/name": "keycloak"' in text:
+        assert ports == {8080}, f"{rule['_policy']}: keycloak on {ports}"
+        return "keycloak"
     if "kafka" in text or "strimzi" in text:
         return "kafka"
     if "postgres" in text or ports == {5432}:
@@ -380,7 +383,8 @@ def test_default_deny_then_each_service_reaches_only_its_dependencies(overlay: s
     for svc in SERVICES:
         labels = pod_labels(find(resources, "Deployment", svc))
         reached = {classify(rule) for rule in policies_for(resources, labels, "Egress")}
-        assert reached == {"dns", "kafka", "postgres", "otel"} | expected_extra.get(svc, set()), (
+        assert reached == {"dns", "kafka", "postgres", "otel", "keycloak"} | expected_extra.get(
+            svc, set()), (
             f"{overlay} {svc} may reach {sorted(reached)}")
         ingress = policies_for(resources, labels, "Ingress")
         assert ingress, f"{overlay} {svc}: nobody may call it"
@@ -412,7 +416,7 @@ def test_prod_egress_leaves_the_namespace_only_for_the_real_peers() -> None:
                 in_namespace = "podSelector" in peer and "namespaceSelector" not in peer
                 selected = peer.get("podSelector", {}).get("matchLabels", {}).get(
                     "app.kubernetes.io/name")
-                if in_namespace and selected not in SERVICE_PORTS:
+                if in_namespace and selected not in (*SERVICE_PORTS, "keycloak"):
                     pytest.fail(f"prod {policy['metadata']['name']}: in-namespace peer "
                                 f"{peer}: prod has no Kafka/PostgreSQL/simulator pods")
 
@@ -437,7 +441,7 @@ def test_console_calls_only_the_services_and_is_reached_only_through_the_ingress
     assert c["livenessProbe"]["httpGet"] == {"path": "/health/live", "port": "http"}
     labels = pod_labels(deploy)
     reached = {classify(rule) for rule in policies_for(resources, labels, "Egress")}
-    assert reached == {"dns"} | {f"api:{svc}" for svc in SERVICES}, reached
+    assert reached == {"dns", "keycloak"} | {f"api:{svc}" for svc in SERVICES}, reached
     (ingress,) = policies_for(resources, labels, "Ingress")
     assert [p["port"] for p in ingress["ports"]] == [8100]
     assert ingress["from"] == [{"namespaceSelector": {"matchLabels": {
@@ -472,3 +476,31 @@ def test_prod_pods_meet_the_restricted_pod_security_standard() -> None:
             assert not sc.get("privileged"), where
             assert sc.get("capabilities", {}).get("drop") == ["ALL"], where
             assert not sc.get("capabilities", {}).get("add"), where
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_keycloak_imports_the_production_realm_and_reaches_only_its_database(
+        overlay: str) -> None:
+    resources = rendered(overlay)
+    deploy = find(resources, "Deployment", "keycloak")
+    (c,) = deploy["spec"]["template"]["spec"]["containers"]
+    assert c["image"] == "quay.io/keycloak/keycloak:26.4.0"
+    assert c["args"][:2] == ["start", "--import-realm"]
+    assert "--hostname=http://keycloak:8080" in c["args"]
+    assert c["readinessProbe"]["httpGet"] == {"path": "/health/ready", "port": "management"}
+    realm_maps = [r for r in by_kind(resources, "ConfigMap")
+                  if r["metadata"]["name"].startswith("noria-keycloak-realm")]
+    assert len(realm_maps) == 1
+    production = (ROOT / "deploy/keycloak/noria-realm.production.json").read_text()
+    assert realm_maps[0]["data"]["noria-realm.json"] == production
+    labels = pod_labels(deploy)
+    reached = {classify(rule) for rule in policies_for(resources, labels, "Egress")}
+    assert reached == {"dns", "postgres"}, reached
+    callers = {svc for svc in (*SERVICES, "console") if selects(
+        {"matchLabels": {"noria.io/keycloak": "client"}},
+        pod_labels(find(resources, "Deployment", svc)))}
+    assert callers == {*SERVICES, "console"}
+    for svc in SERVICES:
+        env = {e["name"] for e in find(resources, "Deployment", svc)["spec"]["template"][
+            "spec"]["containers"][0]["env"]}
+        assert "NORIA_METRICS_BASIC_AUTH" in env and not any("JWT" in e for e in env)

@@ -18,9 +18,11 @@ import pytest
 from tests.deploy.common import ROOT, SERVICES, by_kind, find, rendered
 
 PSQL = ROOT / "deploy/postgres/provision.psql"
+KEYCLOAK_PSQL = ROOT / "deploy/postgres/keycloak.psql"
 INIT = ROOT / "deploy/postgres/init/10-noria-provision.sh"
 DEV_COPIES = {
     PSQL: ROOT / "deploy/k8s/overlays/dev/postgres/provision.psql",
+    KEYCLOAK_PSQL: ROOT / "deploy/k8s/overlays/dev/postgres/keycloak.psql",
     INIT: ROOT / "deploy/k8s/overlays/dev/postgres/10-noria-provision.sh",
 }
 BASH = shutil.which("bash")
@@ -52,6 +54,26 @@ def test_provision_sql_is_what_postgres_sh_generates() -> None:
         "it (see its header) and copy it to deploy/k8s/overlays/dev/postgres/")
 
 
+def test_keycloak_sql_is_what_keycloak_sh_runs() -> None:
+    """Keycloak's database and role: the same text in compose/the dev cluster as in
+    scripts/infra/keycloak.sh (its keycloak_sql function)."""
+    assert BASH
+    script = (
+        'set -euo pipefail; . scripts/infra/common.sh; KC_DB=keycloak; '
+        'KC_DB_USER=noria_keycloak; '
+        'eval "$(sed -n "/^keycloak_sql() {/,/^}/p" scripts/infra/keycloak.sh)"; '
+        'declare -F keycloak_sql >/dev/null; keycloak_sql')
+    out = subprocess.run([BASH, "-c", script], cwd=ROOT, capture_output=True, text=True,
+                         check=False)
+    assert out.returncode == 0, out.stderr
+    assert "CREATE DATABASE keycloak OWNER noria_keycloak" in out.stdout
+    assert without_header(KEYCLOAK_PSQL.read_text(encoding="utf-8")) == out.stdout, (
+        "deploy/postgres/keycloak.psql differs from scripts/infra/keycloak.sh; regenerate it "
+        "(see its header) and copy it to deploy/k8s/overlays/dev/postgres/")
+    keycloak_sh = (ROOT / "scripts/infra/keycloak.sh").read_text(encoding="utf-8")
+    assert "KC_DB=keycloak\n" in keycloak_sh and "KC_DB_USER=noria_keycloak\n" in keycloak_sh
+
+
 def test_provision_sql_gives_each_service_its_role_and_schema() -> None:
     sql = PSQL.read_text(encoding="utf-8")
     for svc in SERVICES:
@@ -69,7 +91,8 @@ def test_dev_overlay_copies_are_identical(source: object, copy: object) -> None:
 
 
 def test_init_script_passes_every_password_variable() -> None:
-    used = set(re.findall(r":'(pw_[a-z_]+)'", PSQL.read_text(encoding="utf-8")))
+    used = set(re.findall(r":'(pw_[a-z_]+)'", PSQL.read_text(encoding="utf-8")
+                          + KEYCLOAK_PSQL.read_text(encoding="utf-8")))
     script = INIT.read_text(encoding="utf-8")
     passed = set(re.findall(r"-v (pw_[a-z_]+)=", script))
     assert used == passed, f"provision.psql uses {sorted(used)}, the script sets {sorted(passed)}"

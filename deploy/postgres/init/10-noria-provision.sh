@@ -17,4 +17,8 @@ psql -X -q -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname postgres \
   -v pw_notifications="${NORIA_NOTIFICATIONS_DB_PASSWORD:-noria_notifications}" \
   -v pw_savings="${NORIA_SAVINGS_DB_PASSWORD:-noria_savings}" \
   -f "$sql"
-echo "noria: roles and schemas provisioned (clients, loans, payments, notifications, savings)"
+# Keycloak's own database and role (deploy/postgres/keycloak.psql, as scripts/infra/keycloak.sh).
+psql -X -q -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname postgres \
+  -v pw_keycloak="${NORIA_KEYCLOAK_DB_PASSWORD:-noria_keycloak}" \
+  -f "${NORIA_KEYCLOAK_SQL:-/noria/keycloak.psql}"
+echo "noria: roles and schemas provisioned (clients, loans, payments, notifications, savings; keycloak)"
