@@ -12,6 +12,7 @@ from services.loans.handlers.jobs import cob_scheduler, saga_sweeper
 from services.loans.settings import LoansSettings
 from shared.app import ServiceSpec, create_app
 from shared.settings import load_settings
+from shared.singleton import singleton
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -23,7 +24,7 @@ def build_spec(settings: LoansSettings | None = None) -> ServiceSpec:
         settings=settings,
         routers=[products.router, loans.router, operations.router],
         consumers=consumer_specs(settings),
-        background=[saga_sweeper, cob_scheduler],
+        background=[singleton(saga_sweeper), singleton(cob_scheduler)],
         migrations_dir=MIGRATIONS,
         title="Noria loans service",
         description="Products, applications, the disbursement saga, repayments, "

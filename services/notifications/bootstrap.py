@@ -19,6 +19,11 @@ from shared.singleton import singleton
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
+# What the platform's retention job prunes besides its own tables: delivery receipts
+# once applied to their parts (applied_at past the age). An unapplied receipt has no
+# applied_at and is never pruned: it may still be waiting for its submission's record.
+RETENTION = [("receipts", "applied_at")]
+
 
 def build_policies(settings: NotificationsSettings, clock: Clock = system_clock) -> Policies:
     return Policies(clock=clock, quiet=settings.quiet_hours(), retry=settings.retry_policy(),
@@ -36,6 +41,7 @@ def build_spec(settings: NotificationsSettings | None = None,
         consumers=[consumer_spec(policies)],
         background=[jobs.sending_worker, jobs.sms_wakeups, singleton(jobs.held_sweeper)],
         migrations_dir=MIGRATIONS,
+        retention=RETENTION,
         title="Noria notifications service",
         description="SMS in French and Arabic over SMPP and an HTTP aggregator.",
         state={POLICIES: policies, jobs.QUEUED: asyncio.Event()},

@@ -28,6 +28,7 @@ from services.payments.settings import PaymentsSettings
 from shared.app import ServiceSpec, create_app
 from shared.clock import Clock, system_clock
 from shared.settings import load_settings
+from shared.singleton import singleton
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -47,7 +48,7 @@ def build_spec(settings: PaymentsSettings | None = None,
                  statements.router],
         consumers=consumer_specs(settings),
         background=[payout_worker, payout_wakeups, wallet_confirmations,
-                    reconciliation_scheduler],
+                    singleton(reconciliation_scheduler)],
         migrations_dir=MIGRATIONS,
         title="Noria payments service",
         description=DESCRIPTION,
