@@ -53,7 +53,8 @@ class Envelope(BaseModel):
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> Envelope:
-        return cls.model_validate(orjson.loads(raw))
+        """Parse and validate in one pass (pydantic's own JSON parser, no dict first)."""
+        return cls.model_validate_json(raw)
 
     def parse(self) -> Contract:
         """Validate the payload against the registered contract for its type."""

@@ -16,6 +16,17 @@ dead-lettered. A record whose dead-letter write or publish fails is neither
 committed nor skipped: :class:`DeadLetterFailed` sends the consumer back to its
 offset, and it comes back after a pause.
 
+A record whose ``type`` header names a registered type this consumer has no
+handler for is skipped before anything is decoded (no envelope, no span, no
+transaction); its offset is committed with the others. A record without that
+header, or of an unregistered type, is decoded as before (and dead-lettered if
+it is not a known message). Each record is decoded once.
+
+A poll that finds records lingers ``linger_s`` (a few milliseconds) for more, so
+that batches form below the knee too; offsets are committed every
+``commit_interval_s`` rather than after every poll (still only after the
+database commit).
+
 The records of one poll and partition share one transaction (each with its own
 inbox row, all written by one statement; at most ``batch_max``): under load
 that is one commit for many events instead of one each. If that transaction fails, none of it was
@@ -126,6 +137,8 @@ class InboxConsumer:
         retry_backoff_max_s: float = 5.0,
         batch_max: int = 100,
         topic_prefix: str = "",
+        linger_s: float = 0.005,
+        commit_interval_s: float = 0.2,
     ) -> None:
         unknown = [t for t in handlers if t not in REGISTRY]
         if unknown:
@@ -134,6 +147,8 @@ class InboxConsumer:
         self.group = group
         self.topics = topics
         self.handlers = handlers
+        # the ``type`` header values to skip undecoded: registered, but not handled here
+        self._unhandled = frozenset(t.encode() for t in REGISTRY if t not in handlers)
         self.pool = pool
         self.consumer_factory = consumer_factory
         self.dlq_producer = dlq_producer
@@ -143,6 +158,13 @@ class InboxConsumer:
                                  wait_max_s=max(retry_backoff_max_s, retry_backoff_s))
         # how many messages of one poll may share a transaction (1: one each)
         self.batch_max = max(1, batch_max)
+        # after a poll that found records, wait this long for more before processing:
+        # batches form by design, not only once a backlog has (0: never wait)
+        self.linger_s = max(0.0, linger_s)
+        # offsets are committed at most this often (and whenever the consumer is idle,
+        # its partitions are revoked or the loop restarts); always after the database
+        # commit, so a crash redelivers at most this much, and the inbox skips it
+        self.commit_interval_s = max(0.0, commit_interval_s)
         self.topic_prefix = topic_prefix
         self.consumer: AIOKafkaConsumer | None = None
         self._processed: dict[TopicPartition, int] = {}
@@ -153,6 +175,14 @@ class InboxConsumer:
         self.before_offset_commit: Callable[[], Awaitable[None]] | None = None
 
     # -- processing one message -------------------------------------------------
+    def skips(self, headers: Any) -> bool:
+        """True when a record's ``type`` header names a message this consumer does not
+        handle: it is dropped without being decoded."""
+        for name, value in headers or ():
+            if name == "type":
+                return value in self._unhandled
+        return False
+
     def _decode(self, msg: RawMessage) -> tuple[Envelope, Contract | None]:
         try:
             env = Envelope.from_bytes(msg.value)
@@ -206,23 +236,24 @@ class InboxConsumer:
         """
         run: list[tuple[RawMessage, Envelope, Contract]] = []
         for msg in msgs:
+            decoded: tuple[Envelope, Contract | None] | None
             try:
-                env, parsed = self._decode(msg)
+                decoded = self._decode(msg)
             except PoisonMessage:
-                parsed = None
-            if parsed is None or len(run) >= self.batch_max:
+                decoded = None  # process() dead-letters it, with the reason
+            if decoded is None or decoded[1] is None or len(run) >= self.batch_max:
                 await self._apply_run(run)
                 run = []
-            if parsed is None:
-                await self.process(msg)
+            if decoded is None or decoded[1] is None:
+                await self.process(msg, decoded)
             else:
-                run.append((msg, env, parsed))
+                run.append((msg, decoded[0], decoded[1]))
         await self._apply_run(run)
 
     async def _apply_run(self, run: list[tuple[RawMessage, Envelope, Contract]]) -> None:
         if len(run) <= 1:
-            for msg, _, _ in run:
-                await self.process(msg)
+            for msg, env, parsed in run:
+                await self.process(msg, (env, parsed))
             return
         outcomes: list[str] = []
         try:
@@ -240,8 +271,8 @@ class InboxConsumer:
         except Exception as exc:
             log.info("%d messages of %s failed together (%s: %s); one at a time", len(run),
                      run[0][0].topic, type(exc).__name__, exc)
-            for msg, _, _ in run:
-                await self.process(msg)
+            for msg, env, parsed in run:
+                await self.process(msg, (env, parsed))
             return
         for outcome in outcomes:
             CONSUMED.labels(self.service, self.group, outcome).inc()
@@ -261,23 +292,29 @@ class InboxConsumer:
                 context.correlation_id.reset(corr)
                 context.causation_id.reset(cause)
 
-    async def process(self, msg: RawMessage) -> Outcome:
+    async def process(self, msg: RawMessage,
+                      decoded: tuple[Envelope, Contract | None] | None = None) -> Outcome:
         """Process one message: retries, then the dead-letter path.
 
+        ``decoded``: the message's envelope and payload, when the caller has them.
         Waits as long as the database is unavailable. Raises only
         :class:`DeadLetterFailed` (the message could not be dead-lettered: its offset
         must not be committed) and cancellation.
         """
-        with self._span(msg) as span:
+        if decoded is None:
             try:
                 env, parsed = self._decode(msg)
             except PoisonMessage as poison:
-                await self.dead_letter(msg, poison.reason, str(poison))
+                with self._span(msg):
+                    await self.dead_letter(msg, poison.reason, str(poison))
                 return Outcome("dead_letter", str(poison))
+        else:
+            env, parsed = decoded
+        if parsed is None:
+            CONSUMED.labels(self.service, self.group, "ignored").inc()
+            return Outcome("ignored")
+        with self._span(msg) as span:
             span.set_attribute("noria.message.type", env.type)
-            if parsed is None:
-                CONSUMED.labels(self.service, self.group, "ignored").inc()
-                return Outcome("ignored")
             corr = context.correlation_id.set(env.correlation_id)
             cause = context.causation_id.set(str(env.event_id))
             try:
@@ -414,16 +451,33 @@ class InboxConsumer:
                 await consumer.start()
                 backoff = 0.5
                 dlq_failures = 0
+                loop = asyncio.get_running_loop()
+                last_commit = loop.time()
                 while True:
                     batches = await consumer.getmany(timeout_ms=500)
+                    if batches and self.linger_s > 0 and sum(
+                            len(r) for r in batches.values()) < self.batch_max:
+                        await asyncio.sleep(self.linger_s)
+                        for tp, more in (await consumer.getmany(timeout_ms=0)).items():
+                            batches.setdefault(tp, []).extend(more)
                     failed = False
                     for tp, records in batches.items():
+                        skipped = 0
                         try:
-                            await self.process_many([RawMessage(
-                                topic=record.topic, partition=record.partition,
-                                offset=record.offset, key=record.key, value=record.value,
-                                headers=list(record.headers or ()), timestamp=record.timestamp,
-                            ) for record in records])
+                            wanted = []
+                            for record in records:
+                                if self.skips(record.headers):
+                                    skipped += 1
+                                    continue
+                                wanted.append(RawMessage(
+                                    topic=record.topic, partition=record.partition,
+                                    offset=record.offset, key=record.key, value=record.value,
+                                    headers=list(record.headers or ()),
+                                    timestamp=record.timestamp))
+                            if skipped:
+                                CONSUMED.labels(self.service, self.group, "ignored").inc(
+                                    skipped)
+                            await self.process_many(wanted)
                         except DeadLetterFailed as exc:
                             # Everything before it took effect; it and what follows are
                             # read again (the inbox makes the repeats no-ops).
@@ -435,10 +489,13 @@ class InboxConsumer:
                         if records:
                             self._processed[tp] = records[-1].offset + 1
                         self._record_lag(tp)
-                    if batches:
+                    due = (not batches or failed
+                           or loop.time() - last_commit >= self.commit_interval_s)
+                    if self._processed and due:
                         if self.before_offset_commit is not None:
                             await self.before_offset_commit()
                         await self._commit()
+                        last_commit = loop.time()
                     if failed:
                         dlq_failures += 1
                         await asyncio.sleep(WAIT_FOR_DATABASE.backoff_s(dlq_failures))
