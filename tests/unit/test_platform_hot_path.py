@@ -34,7 +34,7 @@ async def _handler(uow: Any, msg: Any, env: Any) -> None:
 def _consumer() -> InboxConsumer:
     return InboxConsumer(service="unit", group="unit", topics=["unit.hot"],
                          handlers={"HotPathHandled": _handler}, pool=None,  # type: ignore[arg-type]
-                         consumer_factory=lambda: None,  # type: ignore[arg-type,return-value]
+                         consumer_factory=lambda: None,
                          dlq_producer=None)  # type: ignore[arg-type]
 
 
