@@ -22,7 +22,8 @@ async def _close_of_business(settings: SavingsSettings, business_date: date) -> 
     try:
         result = await run_close_of_business(
             pool, business_date, today=today(), requested_by="cli",
-            topic_prefix=settings.topic_prefix, max_days=settings.cob_max_catch_up_days)
+            topic_prefix=settings.topic_prefix, max_days=settings.cob_max_catch_up_days,
+            statement_timeout_s=settings.cob_statement_timeout_s)
         print(json.dumps(result.to_json(), default=str))
     finally:
         await pool.close()

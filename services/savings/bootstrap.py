@@ -8,11 +8,12 @@ from fastapi import FastAPI
 
 from services.savings.api import accounts, cob, products
 from services.savings.consumers import consumer_spec
-from services.savings.jobs import ensure_savings_topics, withdrawals_gauge
+from services.savings.jobs import cob_scheduler, ensure_savings_topics, withdrawals_gauge
 from services.savings.settings import SavingsSettings
 from shared.app import ServiceSpec, create_app
 from shared.clock import Clock, system_clock
 from shared.settings import load_settings
+from shared.singleton import singleton
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -25,7 +26,7 @@ def build_spec(settings: SavingsSettings | None = None, *, clock: Clock = system
         settings=settings,
         routers=[products.router, accounts.router, cob.router],
         consumers=[consumer_spec(clock)],
-        background=[ensure_savings_topics, withdrawals_gauge],
+        background=[ensure_savings_topics, withdrawals_gauge, singleton(cob_scheduler)],
         migrations_dir=MIGRATIONS,
         title="Noria savings service",
         description="Savings products and accounts, deposits, the withdrawal saga, "

@@ -1,9 +1,12 @@
 """The savings consumer group: clients' events (the projection), payments' replies and
-wallet deposits, loans' closures (compulsory savings freed), and its own commands topic."""
+wallet deposits, loans' closures (compulsory savings freed) and due installments
+(standing instructions), and its own commands topic (the loans saga's compulsory savings)."""
 
 from __future__ import annotations
 
+from services.savings.handlers.compulsory import COMMAND_HANDLERS
 from services.savings.handlers.events import LOAN_HANDLERS, PROJECTION_HANDLERS, deposit_handler
+from services.savings.handlers.standing import on_repayment_due_handler
 from services.savings.handlers.withdrawals import reply_handlers
 from shared.app import ConsumerSpec
 from shared.clock import Clock, system_clock
@@ -19,5 +22,7 @@ def consumer_spec(clock: Clock = system_clock) -> ConsumerSpec:
             **reply_handlers(clock),  # type: ignore[dict-item]
             "SavingsDepositReceived": deposit_handler(clock),
             **LOAN_HANDLERS,
+            "RepaymentDue": on_repayment_due_handler(clock),
+            **COMMAND_HANDLERS,  # type: ignore[dict-item]
         },
     )

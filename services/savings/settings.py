@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import time
 from decimal import Decimal
 
 from pydantic import field_validator
@@ -21,6 +22,14 @@ class SavingsSettings(ServiceSettings):
     """The mobile-money provider withdrawals go through (None: payments' default)."""
     cob_max_catch_up_days: int = 366
     """Close of business runs every missed business date in order, at most this many."""
+    cob_schedule_enabled: bool = True
+    cob_daily_at: time = time(23, 45)
+    """The business day ends here (local time, Africa/Casablanca): from then on the
+    scheduler closes that date; before it, the day before (a missed night is caught up)."""
+    cob_check_interval_s: float = 60.0
+    cob_statement_timeout_s: float = 30 * 60.0
+    """How long one close-of-business statement may run (1.24 million accounts in one
+    UPDATE), above the background sessions' own statement timeout (0: no limit)."""
 
     def topic(self, canonical: str) -> str:
         """The topic this instance uses for the platform topic ``canonical``."""

@@ -1,17 +1,33 @@
 """Contracts of the savings service, and the payments replies its withdrawal saga reads.
 
-Savings publishes its events on ``savings.events`` keyed by account id, and sends
-``PayOutWithdrawal`` to ``payments.commands`` keyed by account id. Payments answers on
-``payments.events`` (keyed by account id) with ``WithdrawalPaidOut``,
-``WithdrawalPayoutFailed`` or ``WithdrawalPayoutInDoubt``, and credits a collection
-whose reference is a savings account with ``SavingsDepositReceived``. Commands to
-savings (from the loans saga, later) come on ``savings.commands``.
+Savings publishes its events on ``savings.events`` keyed by account id (the replies to
+the loans saga below are keyed by loan id), and sends ``PayOutWithdrawal`` to
+``payments.commands`` keyed by account id. Payments answers on ``payments.events``
+(keyed by account id) with ``WithdrawalPaidOut``, ``WithdrawalPayoutFailed`` or
+``WithdrawalPayoutInDoubt``, and credits a collection whose reference is
+``SAV-<account id>`` (:func:`payment_reference`) with ``SavingsDepositReceived``.
+Commands to savings come on ``savings.commands``: the loans disbursement saga's
+``HoldCompulsorySavings`` (answered ``CompulsorySavingsHeld`` or
+``CompulsorySavingsInsufficient``) and ``ReleaseCompulsorySavings`` (its compensation,
+answered ``CompulsorySavingsReleased``).
 
-The payments ledger mirrors every movement: ``DepositPosted`` (channel
-``branch_cash``: Dr branch cash / Cr deposit liability), ``WithdrawalCompleted``
-(Dr deposit liability / Cr payout clearing, and the fee to fee income),
-``InterestPosted`` (Dr interest expense / Cr deposit liability, then Dr deposit
-liability / Cr withholding tax payable).
+The payments ledger mirrors every movement on the account's deposit liability
+(``savings:<account id>``):
+
+- ``SavingsDepositReceived``: payments posted Dr settlement / Cr deposit liability
+  itself when the collection was confirmed; ``DepositPosted`` (channel
+  ``mobile_money``) books nothing more;
+- ``DepositPosted`` (channel ``branch_cash`` or ``opening``): Dr branch cash / Cr deposit
+  liability;
+- ``PayOutWithdrawal``: payments debits the deposit liability when it *records* the
+  payout (Dr deposit liability / Cr settlement), reversed if the payout fails; so while
+  a withdrawal is in flight savings' balance = deposit liability + withdrawals in flight;
+- ``WithdrawalCompleted``: only the fee, Dr deposit liability / Cr fee income (the
+  amount was debited with the payout);
+- ``InterestPosted``: Dr interest expense / Cr deposit liability (gross), then Dr
+  deposit liability / Cr withholding tax payable (tax);
+- ``StandingInstructionPayment``: Dr deposit liability / Cr suspense, then applied to the
+  loan as a repayment (payments' and loans' side, see the savings README).
 """
 
 from __future__ import annotations
@@ -23,12 +39,19 @@ from shared.contracts.common import Amount, Currency, Msisdn, PositiveAmount
 from shared.envelope import Contract, register
 
 EVENTS = "savings.events"
+REFERENCE_PREFIX = "SAV-"
 COMMANDS = "savings.commands"
 PAYMENTS_EVENTS = "payments.events"
 PAYMENTS_COMMANDS = "payments.commands"
 
 ProductKind = Literal["voluntary", "compulsory", "term_deposit"]
 DepositChannel = Literal["branch_cash", "mobile_money", "opening"]
+
+
+def payment_reference(account_id: str) -> str:
+    """What a client gives a wallet to pay into a savings account: ``SAV-<account id>``
+    (account ids are lower-case UUIDs; payments reads the prefix in any case)."""
+    return f"{REFERENCE_PREFIX}{account_id.lower()}"
 
 
 class SavingsEvent(Contract):
@@ -262,3 +285,101 @@ class SavingsDepositReceived(SavingsPaymentEvent):
     provider: str | None = None
     external_ref: str
     received_at: dt.datetime
+
+
+# --- the loans disbursement saga: compulsory savings held before the pivot ---------
+
+@register
+class HoldCompulsorySavings(Contract):
+    """From the loans disbursement saga, before its pivot (``DisburseLoan``): hold the
+    compulsory savings the loan's product requires (``savings.commands``, keyed by loan
+    id). ``required`` is what loans computed, if it did; otherwise savings computes it
+    from its compulsory products linked to ``loan_product_id`` (``share_of_principal``
+    of ``principal``, half up). Answered once per state on ``savings.events`` (keyed by
+    loan id): ``CompulsorySavingsHeld`` at once when the linked accounts hold enough (or
+    nothing is required), else ``CompulsorySavingsInsufficient`` and, as soon as a
+    deposit brings them up to it, ``CompulsorySavingsHeld``. A resend (same ``saga_id``)
+    is answered with the current state."""
+
+    topic: ClassVar[str] = COMMANDS
+    kind: ClassVar[str] = "command"
+    saga_id: str
+    loan_id: str
+    client_id: str
+    partner_id: str
+    loan_product_id: str
+    principal: PositiveAmount
+    required: Amount | None = None
+    currency: Currency = "MAD"
+
+
+CheckCompulsorySavings = HoldCompulsorySavings
+"""The same command under the name the issue also uses: checking is holding."""
+
+
+@register
+class ReleaseCompulsorySavings(Contract):
+    """The saga's compensation: the loan will not be disbursed, its compulsory savings
+    are free (withdrawable) again. Answered ``CompulsorySavingsReleased``."""
+
+    topic: ClassVar[str] = COMMANDS
+    kind: ClassVar[str] = "command"
+    saga_id: str
+    loan_id: str
+    reason: str
+
+
+class CompulsorySavingsReply(Contract):
+    topic: ClassVar[str] = EVENTS
+    saga_id: str
+    loan_id: str
+    client_id: str
+
+
+@register
+class CompulsorySavingsHeld(CompulsorySavingsReply):
+    """The loan's compulsory savings are held (blocked until ``LoanClosed``,
+    ``LoanWrittenOff`` or ``ReleaseCompulsorySavings``): the saga may go on."""
+
+    required: Amount
+    held: Amount
+    account_ids: list[str]
+
+
+@register
+class CompulsorySavingsInsufficient(CompulsorySavingsReply):
+    """Not (yet) enough: the saga waits (until its own deadline). Savings answers
+    ``CompulsorySavingsHeld`` for the same saga once deposits reach ``required``."""
+
+    required: Amount
+    held: Amount
+    shortfall: Amount
+    account_ids: list[str]
+    reason: Literal["no_account", "insufficient_balance"]
+
+
+@register
+class CompulsorySavingsReleased(CompulsorySavingsReply):
+    reason: str
+
+
+# --- standing instruction: a due installment paid from voluntary savings -----------
+
+@register
+class StandingInstructionPayment(SavingsEvent):
+    """Savings debited ``amount`` from a voluntary account under the client's standing
+    instruction, for an installment loans said was due (``RepaymentDue``). Payments
+    books it (Dr the account's deposit liability / Cr suspense, transfer id
+    ``standing_instruction:<payment_id>``) and applies it to ``loan_id`` as a repayment
+    with ``payment_id``, as for a wallet collection. One per (loan, installment)."""
+
+    payment_id: str
+    loan_id: str
+    installment: int
+    due_date: dt.date
+    amount: PositiveAmount
+    amount_due: Amount
+    currency: Currency = "MAD"
+    ledger_balance: Amount
+    available_balance: Amount
+    value_date: dt.date

@@ -1,6 +1,8 @@
 """``/v1/savings/accounts``: open (maker-checker), read, statement, block/unblock,
-reactivate, close, break a term deposit, and the money writes: deposits and withdrawals
-(each under an ``Idempotency-Key``)."""
+reactivate, close, break a term deposit, standing instructions, and the money writes:
+deposits and withdrawals (each under an ``Idempotency-Key``); the compulsory savings held
+for loans. Every account is seen by its partner's tokens and by the tokens of its
+office's subtree (404 elsewhere)."""
 
 from __future__ import annotations
 
@@ -14,17 +16,26 @@ from services.savings.api.schemas import (
     AccountOut,
     AccountPage,
     AmountIn,
+    CompulsoryHoldOut,
+    CompulsoryHoldPage,
     OpenAccountIn,
     ReasonIn,
+    StandingInstructionIn,
+    StandingInstructionOut,
+    StandingInstructionPage,
     StatementLine,
     StatementOut,
     WithdrawalIn,
     WithdrawalOut,
     WithdrawalPage,
 )
+from services.savings.domain.account import canonical_loan_id
 from services.savings.handlers import accounts as handlers
+from services.savings.handlers import standing
 from services.savings.handlers import withdrawals as withdrawal_handlers
 from services.savings.repository import accounts as repo
+from services.savings.repository import compulsory as compulsory_repo
+from services.savings.repository import instructions as instructions_repo
 from services.savings.repository import withdrawals as withdrawals_repo
 from shared.auth import Principal, require
 from shared.errors import InvalidInput
@@ -66,7 +77,7 @@ async def list_accounts(
     partner = None if who.sees_all_tenants else (who.partner_id or "")
     async with runtime(request).pool.acquire() as conn:
         found = await repo.list_for(conn, partner_id=partner, client_id=client_id,
-                                    status=status, limit=limit)
+                                    status=status, limit=limit, office_path=who.office_path)
     return AccountPage(items=[AccountOut.of(a) for a in found])
 
 
@@ -221,7 +232,8 @@ async def withdrawals(
     partner = None if who.sees_all_tenants else (who.partner_id or "")
     async with runtime(request).pool.acquire() as conn:
         found = await withdrawals_repo.list_for(conn, account_id=None, partner_id=partner,
-                                                status=status, limit=limit)
+                                                status=status, limit=limit,
+                                                office_path=who.office_path)
     return WithdrawalPage(items=[WithdrawalOut.of(w) for w in found])
 
 
@@ -229,3 +241,57 @@ async def withdrawals(
 async def get_withdrawal(withdrawal_id: str, request: Request, who: Reader) -> WithdrawalOut:
     async with runtime(request).uow() as uow:
         return WithdrawalOut.of(await withdrawal_handlers.get(uow, who, withdrawal_id))
+
+
+@router.get("/accounts/{account_id}/standing-instructions",
+            response_model=StandingInstructionPage)
+async def standing_instructions(account_id: str, request: Request, who: Reader
+                                ) -> dict[str, Any]:
+    async with runtime(request).uow() as uow:
+        a = await handlers.get(uow, who, account_id)
+        rows = await instructions_repo.for_account(uow.conn, a.id)
+    return {"items": [dict(r) for r in rows]}
+
+
+@router.put("/accounts/{account_id}/standing-instructions", response_model=StandingInstructionOut)
+async def set_standing_instruction(account_id: str, body: StandingInstructionIn,
+                                   request: Request, who: Writer) -> dict[str, Any]:
+    """Pay ``loan_id``'s due installments from this voluntary account (the client's
+    instruction); the same loan again changes ``max_amount`` and makes it active."""
+    async with runtime(request).uow() as uow:
+        row = await standing.set_instruction(uow, who, account_id, body.loan_id,
+                                             body.max_amount)
+        await uow.commit()
+    return dict(row)
+
+
+@router.delete("/accounts/{account_id}/standing-instructions/{loan_id}",
+               response_model=StandingInstructionOut)
+async def cancel_standing_instruction(account_id: str, loan_id: str, request: Request,
+                                      who: Writer) -> dict[str, Any]:
+    async with runtime(request).uow() as uow:
+        row = await standing.cancel_instruction(uow, who, account_id, loan_id)
+        await uow.commit()
+    return dict(row)
+
+
+@router.get("/compulsory-holds", response_model=CompulsoryHoldPage)
+async def compulsory_holds(request: Request, who: Reader,
+                           loan_id: Annotated[str, Query(min_length=1, max_length=64)]
+                           ) -> dict[str, Any]:
+    """What the loans disbursement saga asked for a loan's compulsory savings, and where
+    each request stands."""
+    async with runtime(request).pool.acquire() as conn:
+        rows = await compulsory_repo.for_loan(conn, canonical_loan_id(loan_id))
+        items = []
+        for r in rows:
+            if not who.can_see(r["partner_id"]):
+                continue
+            if who.office_path is not None:
+                office = await conn.fetchval(
+                    "SELECT office_path FROM client_projection WHERE client_id = $1",
+                    r["client_id"])
+                if not who.can_see_office(office):
+                    continue
+            items.append({k: r[k] for k in CompulsoryHoldOut.model_fields})
+    return {"items": items}

@@ -139,9 +139,15 @@ class CloseOfBusinessIn(Body):
 
 
 class AccountOut(BaseModel):
-    id: str
+    id: str = Field(description="a lower-case UUID")
+    payment_reference: str = Field(
+        description="what the client gives a wallet to pay into this account: "
+                    "SAV-<account id>", examples=["SAV-3f6c2a10-8d4e-4b1a-9c55-0e7f1d2b6a90"])
     client_id: str
     partner_id: str
+    office_id: str | None = Field(default=None, description="the client's office")
+    office_path: str | None = Field(default=None,
+                                    description="its materialised path, ho/r-souss/b-agadir")
     product_id: str
     product_version: int
     kind: str
@@ -166,7 +172,9 @@ class AccountOut(BaseModel):
     @classmethod
     def of(cls, a: Account) -> AccountOut:
         return cls(
-            id=a.id, client_id=a.client_id, partner_id=a.partner_id, product_id=a.product_id,
+            id=a.id, payment_reference=a.payment_reference, client_id=a.client_id,
+            partner_id=a.partner_id, office_id=a.office_id, office_path=a.office_path,
+            product_id=a.product_id,
             product_version=a.product_version, kind=a.kind, status=a.status,
             ledger_balance=a.balances.ledger, held_balance=a.balances.held,
             available_balance=a.balances.available, opening_deposit=a.opening_deposit,
@@ -235,22 +243,69 @@ class CobDateOut(BaseModel):
     status: str
 
 
+class CobLinks(BaseModel):
+    self: str
+
+
 class CobRunOut(BaseModel):
-    business_date: dt.date
-    dates: list[CobDateOut] = Field(description="each date closed by this run, oldest first")
+    """One business date's close of business (a job: poll ``links.self``)."""
 
-
-class CobRunRow(BaseModel):
     run_id: str
     business_date: dt.date
-    status: str
-    step: str | None
+    status: Literal["running", "succeeded", "failed"]
+    step: str | None = Field(description="while running: the step (or the earlier date "
+                                         "being caught up) it is in")
+    requested_by: str | None
     attempts: int
-    error: str | None
-    started_at: dt.datetime
+    started_at: dt.datetime | None
+    heartbeat_at: dt.datetime | None
     finished_at: dt.datetime | None
-    stats: dict[str, Any]
+    seconds: float | None
+    error: str | None
+    counts: dict[str, int] = Field(description="maturities, accruals, postings, dormancy: "
+                                               "the accounts each finished step changed")
+    caught_up: list[dt.date] = Field(
+        default_factory=list, description="earlier dates this run closed first, in order")
+    links: CobLinks
 
 
 class CobRunPage(BaseModel):
-    items: list[CobRunRow]
+    items: list[CobRunOut]
+
+
+class StandingInstructionIn(Body):
+    loan_id: str = Field(min_length=1, max_length=64)
+    max_amount: PositiveAmount | None = Field(
+        default=None, description="at most this per installment (none: what is due)")
+
+
+class StandingInstructionOut(BaseModel):
+    account_id: str
+    loan_id: str
+    max_amount: Amount | None
+    active: bool
+    created_by: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class StandingInstructionPage(BaseModel):
+    items: list[StandingInstructionOut]
+
+
+class CompulsoryHoldOut(BaseModel):
+    saga_id: str
+    loan_id: str
+    client_id: str
+    loan_product_id: str
+    principal: Amount
+    required: Amount
+    held: Amount
+    status: Literal["waiting", "held", "released", "freed"]
+    reason: str | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class CompulsoryHoldPage(BaseModel):
+    items: list[CompulsoryHoldOut]

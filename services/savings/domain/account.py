@@ -8,11 +8,13 @@ product's minimum balance). No operation ever makes ``available`` negative.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Literal
 
 from services.savings.domain.money import ZERO
+from shared.contracts.savings import payment_reference
 from shared.errors import Conflict, Forbidden, InvalidInput
 
 Status = Literal["pending_approval", "active", "dormant", "matured", "closed", "rejected"]
@@ -90,6 +92,36 @@ class Account:
     closed_on: dt.date | None = None
     created_at: dt.datetime | None = None
     version: int = 1
+    office_id: str | None = None
+    office_path: str | None = None
+
+    @property
+    def payment_reference(self) -> str:
+        """What the client gives a wallet to pay into this account."""
+        return payment_reference(self.id)
+
+
+def canonical_id(raw: str) -> str | None:
+    """An account id as savings stores it (a lower-case UUID), from a path or a message
+    in any case, with or without the ``SAV-`` of its payment reference; None when it
+    cannot be an account id."""
+    text = raw.strip()
+    if text[:4].upper() == "SAV-":
+        text = text[4:]
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        return None
+
+
+def canonical_loan_id(raw: str) -> str:
+    """A loan id compared as loans stores it: a UUID in lower case (anything else as
+    given, stripped)."""
+    text = raw.strip()
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        return text
 
 
 def opening_status(opening_deposit: Decimal, approval_above: Decimal) -> Status:

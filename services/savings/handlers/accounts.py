@@ -20,6 +20,7 @@ from services.savings.domain.products import (
     min_opening,
     posting_period,
 )
+from services.savings.handlers import compulsory
 from services.savings.metrics import MOVEMENTS
 from services.savings.repository import accounts as repo
 from services.savings.repository import clients as clients_repo
@@ -41,16 +42,26 @@ from shared.errors import Conflict, InvalidInput, NotFound
 from shared.uow import UnitOfWork
 
 
+def visible(a: Account, principal: Principal) -> bool:
+    """The token's partner (or every partner) and its office's subtree (or every office)."""
+    return principal.can_see(a.partner_id) and principal.can_see_office(a.office_path)
+
+
 def load_visible(a: Account | None, principal: Principal) -> Account:
-    """The account, or 404 when it does not exist or belongs to another partner."""
-    if a is None or not principal.can_see(a.partner_id):
+    """The account, or 404 when it does not exist, belongs to another partner or to an
+    office outside the token's subtree."""
+    if a is None or not visible(a, principal):
         raise NotFound("no such savings account", field="account_id")
     return a
 
 
 async def get(uow: UnitOfWork, principal: Principal, account_id: str, *,
               for_update: bool = False) -> Account:
-    return load_visible(await repo.get(uow.conn, account_id, for_update=for_update), principal)
+    """By its id in any case, or by its ``SAV-`` payment reference."""
+    canonical = model.canonical_id(account_id)
+    found = None if canonical is None else await repo.get(uow.conn, canonical,
+                                                          for_update=for_update)
+    return load_visible(found, principal)
 
 
 @dataclass(frozen=True)
@@ -65,7 +76,8 @@ class OpenRequest:
 async def open_account(uow: UnitOfWork, principal: Principal, req: OpenRequest, *,
                        today: dt.date, approval_above: Decimal) -> Account:
     client = await clients_repo.get(uow.conn, req.client_id)
-    if client is None or not principal.can_see(client.partner_id):
+    if client is None or not principal.can_see(client.partner_id) or (
+            not principal.can_see_office(client.office_path)):
         raise NotFound("no such client (or not yet known to savings)", field="client_id")
     if client.kyc_status != "verified":
         raise Conflict("the client's KYC is not verified", field="client_id",
@@ -103,8 +115,11 @@ async def open_account(uow: UnitOfWork, principal: Principal, req: OpenRequest, 
         id=str(uuid.uuid4()), client_id=client.client_id, partner_id=client.partner_id or "",
         product_id=product.id, product_version=product.version, kind=terms.kind,
         status=status, balances=model.Balances(), opened_by=principal.sub,
-        opening_deposit=req.opening_deposit, linked_loan_id=req.linked_loan_id,
-        maturity_date=maturity, maturity_instruction=instruction, opened_on=today)
+        opening_deposit=req.opening_deposit,
+        linked_loan_id=model.canonical_loan_id(req.linked_loan_id) if req.linked_loan_id
+        else None,
+        maturity_date=maturity, maturity_instruction=instruction, opened_on=today,
+        office_id=client.office_id, office_path=client.office_path)
     saved = await repo.insert(uow.conn, account, InterestTerms(
         annual_rate=terms.annual_rate, interest_basis=interest_basis(terms),
         posting_period=posting_period(terms), withholding_rate=terms.withholding_tax_rate,
@@ -161,6 +176,9 @@ async def _credit(uow: UnitOfWork, a: Account, *, amount: Decimal, key: str, cha
         return False
     balances = await repo.move(uow.conn, a.id, ledger=amount, client_txn_on=today)
     MOVEMENTS.labels(f"deposit_{channel}").inc()
+    if a.kind == "compulsory" and a.linked_loan_id and not a.linked_loan_closed:
+        # a disbursement may be waiting for exactly this deposit
+        await compulsory.reevaluate(uow, a.linked_loan_id)
     if a.status == "dormant":
         await repo.save(uow.conn, model.reactivate(a))
         uow.emit(AccountReactivated(account_id=a.id, client_id=a.client_id,

@@ -7,7 +7,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from services.savings.domain.account import check_deposit
+from services.savings.domain.account import canonical_id, canonical_loan_id, check_deposit
+from services.savings.handlers import compulsory
 from services.savings.handlers.accounts import _credit
 from services.savings.repository import accounts as accounts_repo
 from services.savings.repository import clients as repo
@@ -18,6 +19,7 @@ from shared.contracts.clients import (
     ClientKycVerified,
     ClientPhoneChanged,
     ClientRegistered,
+    ClientTransferred,
     ClientUnblocked,
 )
 from shared.contracts.loans import LoanClosed, LoanWrittenOff
@@ -32,7 +34,23 @@ Handler = Callable[[UnitOfWork, Any, Envelope], Awaitable[None]]
 
 
 async def on_client_registered(uow: UnitOfWork, msg: ClientRegistered, env: Envelope) -> None:
-    await repo.upsert(uow.conn, msg.client_id, partner_id=msg.partner_id, phone=msg.phone)
+    await repo.upsert(uow.conn, msg.client_id, partner_id=msg.partner_id, phone=msg.phone,
+                      office_id=msg.office_id, office_path=msg.office_path)
+    if msg.office_path is not None:
+        # registered again after accounts were opened (a replay): they follow the client
+        await accounts_repo.move_office(uow.conn, msg.client_id, msg.office_id or "",
+                                        msg.office_path)
+
+
+async def on_client_transferred(uow: UnitOfWork, msg: ClientTransferred, env: Envelope
+                                ) -> None:
+    """The client now belongs to another office: so do its accounts."""
+    await repo.upsert(uow.conn, msg.client_id, office_id=msg.to_office_id,
+                      office_path=msg.to_office_path)
+    moved = await accounts_repo.move_office(uow.conn, msg.client_id, msg.to_office_id,
+                                            msg.to_office_path)
+    log.info("client %s transferred to %s: %d savings account(s) moved", msg.client_id,
+             msg.to_office_path, moved)
 
 
 async def on_kyc_verified(uow: UnitOfWork, msg: ClientKycVerified, env: Envelope) -> None:
@@ -62,6 +80,7 @@ PROJECTION_HANDLERS: dict[str, Handler] = {
     "ClientBlocked": on_blocked,
     "ClientUnblocked": on_unblocked,
     "ClientPhoneChanged": on_phone_changed,
+    "ClientTransferred": on_client_transferred,
 }
 
 
@@ -69,7 +88,9 @@ def deposit_handler(clock: Clock = system_clock) -> Handler:
     async def on_deposit_received(uow: UnitOfWork, msg: SavingsDepositReceived,
                                   env: Envelope) -> None:
         """A wallet collection payments credited to this account: once per payment."""
-        a = await accounts_repo.get(uow.conn, msg.account_id, for_update=True)
+        canonical = canonical_id(msg.account_id)
+        a = None if canonical is None else await accounts_repo.get(uow.conn, canonical,
+                                                                   for_update=True)
         reason = ("unknown_account" if a is None else
                   "account_closed" if a.status in ("closed", "rejected") else
                   "currency_not_supported" if msg.currency != "MAD" else None)
@@ -94,7 +115,8 @@ def deposit_handler(clock: Clock = system_clock) -> Handler:
 async def on_loan_finished(uow: UnitOfWork, msg: LoanClosed | LoanWrittenOff,
                            env: Envelope) -> None:
     """The loan a compulsory savings account secures is over: its savings are free."""
-    freed = await accounts_repo.close_linked(uow.conn, msg.loan_id)
+    freed = await accounts_repo.close_linked(uow.conn, canonical_loan_id(msg.loan_id))
+    await compulsory.on_loan_over(uow, msg.loan_id, type(msg).__name__)
     if freed:
         log.info("loan %s ended: compulsory savings %s are free", msg.loan_id, freed)
 

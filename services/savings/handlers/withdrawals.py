@@ -15,6 +15,7 @@ from decimal import Decimal
 from services.savings.domain import account as model
 from services.savings.domain.withdrawal import Reply, WithdrawalStatus, decide
 from services.savings.handlers.accounts import get as get_account
+from services.savings.handlers.accounts import visible
 from services.savings.metrics import MOVEMENTS
 from services.savings.repository import accounts as accounts_repo
 from services.savings.repository import clients as clients_repo
@@ -80,8 +81,9 @@ async def request(uow: UnitOfWork, principal: Principal, account_id: str, *, amo
 
 
 async def get(uow: UnitOfWork, principal: Principal, withdrawal_id: str) -> Withdrawal:
-    w = await repo.get(uow.conn, withdrawal_id)
-    if w is None or not principal.can_see(w.partner_id):
+    w = await repo.get(uow.conn, withdrawal_id.strip().lower())
+    a = None if w is None else await accounts_repo.get(uow.conn, w.account_id)
+    if w is None or a is None or not visible(a, principal):
         raise NotFound("no such withdrawal", field="withdrawal_id")
     return w
 

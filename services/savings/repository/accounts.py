@@ -16,7 +16,7 @@ COLUMNS = (
     "id, client_id, partner_id, product_id, product_version, kind, status, ledger_balance,"
     " held_balance, opened_by, opening_deposit, blocked, block_reason, blocked_by, approved_by,"
     " linked_loan_id, linked_loan_closed, maturity_date, maturity_instruction,"
-    " last_client_txn_on, opened_on, closed_on, created_at, version"
+    " last_client_txn_on, opened_on, closed_on, created_at, version, office_id, office_path"
 )
 
 
@@ -44,15 +44,16 @@ async def insert(conn: Conn, a: Account, terms: InterestTerms) -> Account:
         " status, opened_by, opening_deposit, linked_loan_id, maturity_date,"
         " maturity_instruction, opened_on, accrued_through, annual_rate, interest_basis,"
         " posting_period, withholding_rate, dormant_after_months, term_months, term_start,"
-        " early_break_penalty_rate, last_client_txn_on)"
+        " early_break_penalty_rate, last_client_txn_on, office_id, office_path)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13::date - 1, $14,"
-        " $15, $16, $17, $18, $19, $20, $21, $13)"
+        " $15, $16, $17, $18, $19, $20, $21, $13, $22, $23)"
         f" RETURNING {COLUMNS}",
         a.id, a.client_id, a.partner_id, a.product_id, a.product_version, a.kind, a.status,
         a.opened_by, a.opening_deposit, a.linked_loan_id, a.maturity_date,
         a.maturity_instruction, a.opened_on, terms.annual_rate, terms.interest_basis,
         terms.posting_period, terms.withholding_rate, terms.dormant_after_months,
-        terms.term_months, terms.term_start, terms.early_break_penalty_rate)
+        terms.term_months, terms.term_start, terms.early_break_penalty_rate, a.office_id,
+        a.office_path)
     assert row is not None
     return to_account(row)
 
@@ -140,13 +141,43 @@ async def statement(conn: Conn, account_id: str, *, date_from: dt.date | None = 
     return opening, [dict(r) for r in rows]
 
 
+OFFICE_SUBTREE = ("($1::text IS NULL OR {col} = $1 OR starts_with({col}, $1 || '/'))")
+"""Rows of an office and its subtree (``$1`` the token's office path, NULL: every office)."""
+
+
 async def list_for(conn: Conn, *, partner_id: str | None, client_id: str | None,
-                   status: str | None, limit: int) -> list[Account]:
+                   status: str | None, limit: int, office_path: str | None = None
+                   ) -> list[Account]:
     rows = await conn.fetch(
-        f"SELECT {COLUMNS} FROM accounts WHERE ($1::text IS NULL OR partner_id = $1)"
-        " AND ($2::text IS NULL OR client_id = $2) AND ($3::text IS NULL OR status = $3)"
-        " ORDER BY created_at DESC, id DESC LIMIT $4", partner_id, client_id, status, limit)
+        f"SELECT {COLUMNS} FROM accounts WHERE {OFFICE_SUBTREE.format(col='office_path')}"
+        " AND ($2::text IS NULL OR partner_id = $2)"
+        " AND ($3::text IS NULL OR client_id = $3) AND ($4::text IS NULL OR status = $4)"
+        " ORDER BY created_at DESC, id DESC LIMIT $5",
+        office_path, partner_id, client_id, status, limit)
     return [to_account(r) for r in rows]
+
+
+async def move_office(conn: Conn, client_id: str, office_id: str, office_path: str
+                      ) -> int:
+    """The client was transferred: its accounts belong to the new office."""
+    tag = await conn.execute(
+        "UPDATE accounts SET office_id = $2, office_path = $3, updated_at = now()"
+        " WHERE client_id = $1", client_id, office_id, office_path)
+    return int(tag.rsplit(" ", 1)[-1])
+
+
+async def linked_to(conn: Conn, loan_id: str, *, for_update: bool = False) -> list[Account]:
+    """The compulsory accounts securing a loan, oldest first."""
+    lock = " FOR UPDATE" if for_update else ""
+    rows = await conn.fetch(
+        f"SELECT {COLUMNS} FROM accounts WHERE linked_loan_id = $1 AND kind = 'compulsory'"
+        f" AND status IN ('active', 'dormant') ORDER BY created_at, id{lock}", loan_id)
+    return [to_account(r) for r in rows]
+
+
+async def reopen_linked(conn: Conn, loan_id: str) -> list[str]:
+    """The loan will not be disbursed: its compulsory savings are withdrawable."""
+    return await close_linked(conn, loan_id)
 
 
 async def close_linked(conn: Conn, loan_id: str) -> list[str]:

@@ -14,6 +14,8 @@ class ClientView:
     kyc_status: str
     blocked: bool
     phone: str | None
+    office_id: str | None = None
+    office_path: str | None = None
 
 
 async def upsert(conn: Conn, client_id: str, **values: object) -> None:
@@ -29,9 +31,10 @@ async def upsert(conn: Conn, client_id: str, **values: object) -> None:
 
 async def get(conn: Conn, client_id: str) -> ClientView | None:
     row = await conn.fetchrow(
-        "SELECT client_id, partner_id, kyc_status, blocked, phone FROM client_projection"
+        "SELECT client_id, partner_id, kyc_status, blocked, phone, office_id, office_path"
+        " FROM client_projection"
         " WHERE client_id = $1", client_id)
     if row is None:
         return None
     return ClientView(row["client_id"], row["partner_id"], row["kyc_status"], row["blocked"],
-                      row["phone"])
+                      row["phone"], row["office_id"], row["office_path"])

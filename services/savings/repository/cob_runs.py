@@ -25,6 +25,20 @@ async def unlock(conn: Conn) -> None:
     await conn.execute("SELECT pg_advisory_unlock(hashtext($1 || current_schema()))", LOCK_KEY)
 
 
+async def by_id(conn: Conn, run_id: str) -> asyncpg.Record | None:
+    row: asyncpg.Record | None = await conn.fetchrow(
+        f"SELECT {_COLS} FROM cob_runs WHERE run_id = $1", run_id)
+    return row
+
+
+async def running(conn: Conn) -> asyncpg.Record | None:
+    """The run in progress (the latest date, when catching up), if any."""
+    row: asyncpg.Record | None = await conn.fetchrow(
+        f"SELECT {_COLS} FROM cob_runs WHERE status = 'running'"
+        " ORDER BY business_date DESC LIMIT 1")
+    return row
+
+
 async def by_date(conn: Conn, day: date) -> asyncpg.Record | None:
     row: asyncpg.Record | None = await conn.fetchrow(
         f"SELECT {_COLS} FROM cob_runs WHERE business_date = $1", day)
@@ -45,14 +59,16 @@ async def fail_stale(conn: Conn) -> list[date]:
     return [r["business_date"] for r in rows]
 
 
-async def claim(conn: Conn, day: date, requested_by: str) -> asyncpg.Record:
+async def claim(conn: Conn, day: date, requested_by: str, *, step: str = "starting"
+                ) -> asyncpg.Record:
+    """With the lock held: the date's row, running (a failed one is attempted again)."""
     row = await conn.fetchrow(
         "INSERT INTO cob_runs (business_date, status, requested_by, step, heartbeat_at)"
-        " VALUES ($1, 'running', $2, 'starting', now())"
+        " VALUES ($1, 'running', $2, $3, now())"
         " ON CONFLICT (business_date) DO UPDATE SET status = 'running', started_at = now(),"
-        "  finished_at = NULL, error = NULL, requested_by = $2, step = 'starting',"
+        "  finished_at = NULL, error = NULL, requested_by = $2, step = $3, stats = '{}',"
         "  heartbeat_at = now(), attempts = cob_runs.attempts + 1"
-        f" RETURNING {_COLS}", day, requested_by)
+        f" RETURNING {_COLS}", day, requested_by, step)
     assert row is not None
     return row
 

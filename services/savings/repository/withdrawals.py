@@ -81,9 +81,14 @@ async def count_in_month(conn: Conn, account_id: str, day: dt.date) -> int:
 
 
 async def list_for(conn: Conn, *, account_id: str | None, partner_id: str | None,
-                   status: str | None, limit: int) -> list[Withdrawal]:
+                   status: str | None, limit: int, office_path: str | None = None
+                   ) -> list[Withdrawal]:
+    """``office_path``: only the withdrawals of that office's subtree's accounts."""
     rows = await conn.fetch(
         f"SELECT {_COLS} FROM withdrawals WHERE ($1::text IS NULL OR account_id = $1)"
         " AND ($2::text IS NULL OR partner_id = $2) AND ($3::text IS NULL OR status = $3)"
-        " ORDER BY created_at DESC, id DESC LIMIT $4", account_id, partner_id, status, limit)
+        " AND ($5::text IS NULL OR account_id IN (SELECT a.id FROM accounts a"
+        "      WHERE a.office_path = $5 OR starts_with(a.office_path, $5 || '/')))"
+        " ORDER BY created_at DESC, id DESC LIMIT $4",
+        account_id, partner_id, status, limit, office_path)
     return [_row(r) for r in rows]

@@ -127,7 +127,7 @@ class Rig:
             async with self.pool.acquire() as conn:
                 status = await conn.fetchval(
                     "SELECT kyc_status FROM client_projection WHERE client_id = $1", client_id)
-            return status == ("verified" if verified else "pending")
+            return bool(status == ("verified" if verified else "pending"))
         await until(known, f"savings knows client {client_id}")
         return client_id
 

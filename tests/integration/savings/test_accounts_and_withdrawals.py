@@ -201,7 +201,7 @@ async def test_a_wallet_deposit_from_payments_is_credited_once(rig: Rig) -> None
     await rig.send(message, account_id)   # payments publishes it twice: one credit
 
     async def credited() -> bool:
-        return (await rig.get(account_id))["ledger_balance"] == "260.00"
+        return bool((await rig.get(account_id))["ledger_balance"] == "260.00")
     await until(credited, "the wallet deposit credited")
     await rig.consumed()
     assert (await rig.get(account_id))["ledger_balance"] == "260.00"
