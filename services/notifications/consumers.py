@@ -1,5 +1,6 @@
-"""The notifications consumer group: the contact projection of clients.events, the
-loan → client table, and every event that sends an SMS (loans, KYC, refunds)."""
+"""The notifications consumer group: the contact projection of clients.events (with
+each client's office and officer), the loan → client table, the savings accounts'
+balances, and every event that sends an SMS (loans, KYC, refunds, savings)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,14 @@ from shared.app import ConsumerSpec
 from shared.contracts import clients as c
 from shared.contracts import loans as ln
 from shared.contracts import payments as pay
+from shared.contracts import savings as sv
 from shared.inbox import Handler
 
 # The events that send an SMS (domain/triggers.py says which template).
 TRIGGERS = (ln.LoanDisbursed, ln.RepaymentApplied, ln.RepaymentDue, ln.LoanInArrears,
             ln.LoanDisbursementFailed, ln.LoanClosed, c.ClientKycVerified,
-            c.ClientKycRejected, pay.RefundIssued)
+            c.ClientKycRejected, pay.RefundIssued, sv.DepositPosted, sv.WithdrawalCompleted,
+            sv.InterestPosted, sv.AccountDormant)
 
 
 def handler_table(policies: Policies) -> dict[str, Handler]:
@@ -27,6 +30,9 @@ def handler_table(policies: Policies) -> dict[str, Handler]:
         "ClientConsentChanged": projection.on_consent_changed,
         "ClientBlocked": projection.on_blocked,
         "ClientUnblocked": projection.on_unblocked,
+        "ClientTransferred": projection.on_client_transferred,
+        "LoanOfficerReassigned": projection.on_officer_reassigned,
+        "SavingsAccountOpened": projection.on_savings_account_opened,
         "LoanSubmitted": projection.on_loan_event,
         "LoanApproved": projection.on_loan_event,
     }
@@ -38,6 +44,6 @@ def handler_table(policies: Policies) -> dict[str, Handler]:
 def consumer_spec(policies: Policies) -> ConsumerSpec:
     return ConsumerSpec(
         group="notifications",
-        topics=[c.EVENTS, ln.EVENTS, pay.EVENTS],
+        topics=[c.EVENTS, ln.EVENTS, pay.EVENTS, sv.EVENTS],
         handlers=handler_table(policies),
     )

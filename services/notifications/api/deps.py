@@ -8,6 +8,7 @@ import asyncpg
 from fastapi import Request
 
 from services.notifications.handlers.policies import POLICIES, Policies
+from services.notifications.repository.offices import OfficeFilter
 from shared.app import Runtime
 from shared.auth import Principal
 
@@ -27,3 +28,9 @@ def policies(request: Request) -> Policies:
 def partner_scope(principal: Principal) -> str | None:
     """The partner whose rows a principal sees (None: every tenant's)."""
     return None if principal.sees_all_tenants else (principal.partner_id or "-")
+
+
+def office_filter(principal: Principal, office_id: str | None = None) -> OfficeFilter:
+    """The offices whose clients' rows a principal sees (its token's subtree), narrowed
+    to ``office_id`` and its subtree when one is asked for."""
+    return OfficeFilter(within=principal.office_path, office_id=office_id)

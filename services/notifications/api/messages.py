@@ -8,8 +8,14 @@ from typing import Annotated
 import asyncpg
 from fastapi import APIRouter, Query, Request
 
-from services.notifications.api.deps import partner_scope, policies, pool, runtime
-from services.notifications.api.schemas import MessageOut, SendIn
+from services.notifications.api.deps import (
+    office_filter,
+    partner_scope,
+    policies,
+    pool,
+    runtime,
+)
+from services.notifications.api.schemas import MessageOut, OfficeQuery, SendIn
 from services.notifications.handlers import operator
 from services.notifications.repository import messages as repo
 from shared.auth import Principal, require
@@ -28,7 +34,8 @@ async def _visible(request: Request, principal: Principal, message_id: str) -> a
         raise NotFound(f"no message {message_id}", field="id") from None
     async with pool(request).acquire() as conn:
         row = await repo.get_message(conn, mid)
-    if row is None or not principal.can_see(row["partner_id"]):
+    if row is None or not principal.can_see(row["partner_id"]) or (
+            not principal.can_see_office(row["office_path"])):
         raise NotFound(f"no message {message_id}", field="id")
     return row
 
@@ -44,12 +51,14 @@ async def _read(request: Request, message_id: uuid.UUID) -> MessageOut:
 async def list_messages(
     request: Request, principal: Reader,
     client_id: str | None = None, loan_id: str | None = None, phone: str | None = None,
+    office_id: OfficeQuery = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[MessageOut]:
     async with pool(request).acquire() as conn:
         rows = await repo.list_messages(conn, client_id=client_id, loan_id=loan_id,
                                         phone=phone, partner_id=partner_scope(principal),
-                                        limit=limit)
+                                        limit=limit,
+                                        offices=office_filter(principal, office_id))
     return [MessageOut.of(r) for r in rows]
 
 
@@ -76,6 +85,7 @@ async def send(request: Request, body: SendIn, principal: Sender) -> MessageOut:
     async with runtime(request).uow() as uow:
         new_id = await operator.send_now(uow, policies(request), operator.SendNow(
             template=body.template, client_id=body.client_id, phone=body.phone,
-            language=body.language, variables=body.variables), principal.sub)
+            language=body.language, variables=body.variables), principal.sub,
+            within_office=principal.office_path)
         await uow.commit()
     return await _read(request, new_id)

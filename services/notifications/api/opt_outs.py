@@ -21,8 +21,9 @@ async def opt_out(request: Request, body: OptOutIn,
                   principal: Annotated[Principal, require("clients:write")]) -> OptOutOut:
     async with runtime(request).uow() as uow:
         owners = await repo.recipients_by_phone(uow.conn, body.phone)
-        if not any(principal.can_see(r.partner_id) for r in owners) and \
-                not principal.sees_all_tenants:
+        if not any(principal.can_see(r.partner_id) and principal.can_see_office(r.office_path)
+                   for r in owners) and not (principal.sees_all_tenants
+                                             and principal.office_path is None):
             raise NotFound(f"no client of yours has the phone {body.phone}", field="phone")
         ids = await record_opt_out(uow, body.phone, "api", principal.sub)
         await uow.commit()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import asyncpg
+from fastapi import Query
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from services.notifications.domain.templates import Language, Template
@@ -20,6 +21,12 @@ def _phone(value: str) -> str:
 
 Phone = Annotated[str, Field(max_length=64), AfterValidator(_phone)]
 """A phone in any spelling ``shared.identifiers`` accepts, as its canonical E.164."""
+
+
+OfficeQuery = Annotated[str | None, Query(
+    min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_.-]+$",
+    description="only the messages of clients of this office or of an office below it")]
+"""``?office_id=``: an office id (one segment of an office path)."""
 
 
 class Body(BaseModel):
@@ -56,6 +63,7 @@ class MessageOut(BaseModel):
     not_before: str
     created_at: str
     resend_of: str | None
+    office_id: str | None = Field(None, description="the client's current office")
     attempt_log: list[AttemptOut] | None = None
 
     @classmethod
@@ -71,6 +79,7 @@ class MessageOut(BaseModel):
             not_before=row["not_before"].isoformat(),
             created_at=row["created_at"].isoformat(),
             resend_of=str(row["resend_of"]) if row["resend_of"] else None,
+            office_id=row.get("office_id"),
             attempt_log=None if attempts is None else [
                 AttemptOut(attempt=a["attempt"], provider=a["provider"], outcome=a["outcome"],
                            detail=a["detail"], at=a["finished_at"].isoformat())

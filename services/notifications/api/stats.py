@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Request
 
-from services.notifications.api.deps import partner_scope, pool
-from services.notifications.api.schemas import ProviderLanguageStats, SmsStats
+from services.notifications.api.deps import office_filter, partner_scope, pool
+from services.notifications.api.schemas import OfficeQuery, ProviderLanguageStats, SmsStats
 from services.notifications.domain.templates import LANGUAGES
 from services.notifications.repository import contacts as contacts_repo
 from services.notifications.repository import held as held_repo
@@ -21,12 +21,17 @@ COUNTS = ("sent", "delivered", "failed", "expired", "queued", "suppressed", "seg
 
 @router.get("/sms/stats", response_model=SmsStats)
 async def sms_stats(request: Request,
-                    principal: Annotated[Principal, require("messages:read")]) -> SmsStats:
+                    principal: Annotated[Principal, require("messages:read")],
+                    office_id: OfficeQuery = None) -> SmsStats:
+    """Counts of the messages the principal sees; ``office_id`` narrows them to the
+    clients of that office and its subtree (``held_triggers`` is then 0: a held
+    trigger's client, unknown yet, has no office)."""
     partner = partner_scope(principal)
+    offices = office_filter(principal, office_id)
     async with pool(request).acquire() as conn:
-        rows = await messages_repo.stats(conn, partner)
-        opt_outs = await contacts_repo.opt_outs_by_source(conn, partner)
-        held = await held_repo.held_count(conn, partner)
+        rows = await messages_repo.stats(conn, partner, offices)
+        opt_outs = await contacts_repo.opt_outs_by_source(conn, partner, offices)
+        held = 0 if offices.active else await held_repo.held_count(conn, partner)
     by_key: dict[tuple[str, str], ProviderLanguageStats] = {}
     for r in rows:
         entry = by_key.get((r["provider"], r["language"]))

@@ -32,6 +32,7 @@ class Recipient:
     language: str
     consent: bool
     blocked: bool
+    office_path: str | None = None  # the client's current office (None: not known)
 
 
 def suppression_reason(recipient: Recipient | None) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from shared.contracts.clients import ClientKycRejected, ClientKycVerified
 from shared.contracts.loans import (
@@ -14,6 +15,12 @@ from shared.contracts.loans import (
     RepaymentDue,
 )
 from shared.contracts.payments import RefundIssued
+from shared.contracts.savings import (
+    AccountDormant,
+    DepositPosted,
+    InterestPosted,
+    WithdrawalCompleted,
+)
 from shared.envelope import Contract
 
 
@@ -26,8 +33,12 @@ class Trigger:
     phone: str | None = None  # when the event names the phone (a refund to the payer)
 
 
-def trigger_for(event: Contract) -> Trigger | None:
-    """The SMS an event asks for, or None when it asks for none."""
+def trigger_for(event: Contract, *, balance: Decimal | None = None) -> Trigger | None:
+    """The SMS an event asks for, or None when it asks for none.
+
+    ``balance`` is the account's last known ledger balance, for a savings event that
+    does not carry one (``AccountDormant``); without it the notice names no figure.
+    """
     if isinstance(event, LoanDisbursed):
         return Trigger("loan_disbursed", event.client_id, event.loan_id, {
             "amount": event.principal, "wallet": event.msisdn,
@@ -59,4 +70,24 @@ def trigger_for(event: Contract) -> Trigger | None:
     if isinstance(event, RefundIssued):
         return Trigger("refund_issued", None, event.loan_id, {"amount": event.amount},
                        phone=event.msisdn)
+    return savings_trigger(event, balance)
+
+
+def savings_trigger(event: Contract, balance: Decimal | None = None) -> Trigger | None:
+    """Deposit received, withdrawal paid, interest posted, account dormant: each with
+    the account's ledger balance (what it holds, holds included)."""
+    if isinstance(event, DepositPosted):
+        return Trigger("deposit_received", event.client_id, None, {
+            "amount": event.amount, "balance": event.ledger_balance})
+    if isinstance(event, WithdrawalCompleted):
+        return Trigger("withdrawal_paid", event.client_id, None, {
+            "amount": event.amount, "fee": event.fee, "balance": event.ledger_balance})
+    if isinstance(event, InterestPosted):
+        return Trigger("interest_posted", event.client_id, None, {
+            "amount": event.net, "period_end": event.period_end,
+            "balance": event.ledger_balance})
+    if isinstance(event, AccountDormant):
+        if balance is None:
+            return Trigger("account_dormant_no_balance", event.client_id, None)
+        return Trigger("account_dormant", event.client_id, None, {"balance": balance})
     return None

@@ -8,9 +8,8 @@ import logging
 from pydantic import ValidationError
 
 from services.notifications.domain.held import STALE_REASON, client_lock_key, is_stale
-from services.notifications.domain.triggers import trigger_for
 from services.notifications.handlers.policies import Policies
-from services.notifications.handlers.triggers import create_message
+from services.notifications.handlers.triggers import create_message, trigger_of
 from services.notifications.metrics import HELD_TRIGGERS
 from services.notifications.repository import held as held_repo
 from shared.envelope import Envelope, UnknownMessageType
@@ -31,7 +30,7 @@ async def release_held(uow: UnitOfWork, policies: Policies, client_id: str) -> i
     for raw in await held_repo.take_held(uow.conn, client_id):
         try:
             source = Envelope.model_validate(raw)
-            trig = trigger_for(source.parse())
+            trig = await trigger_of(uow.conn, source.parse())
         except (ValidationError, UnknownMessageType) as exc:
             # Never fail the registration (the client would not be projected at all).
             log.error("held trigger %s for client %s cannot be read any more, dropped: %s",

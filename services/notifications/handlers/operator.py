@@ -8,7 +8,7 @@ from typing import Any
 
 import asyncpg
 
-from services.notifications.domain.messages import suppression_reason
+from services.notifications.domain.messages import Recipient, suppression_reason
 from services.notifications.domain.triggers import Trigger
 from services.notifications.handlers.policies import Policies
 from services.notifications.handlers.triggers import create_message
@@ -28,14 +28,29 @@ class SendNow:
     variables: dict[str, Any] = field(default_factory=dict)
 
 
+def _in_office(recipient: Recipient, within_office: str | None) -> bool:
+    path = recipient.office_path
+    return within_office is None or (path is not None and (
+        path == within_office or path.startswith(within_office + "/")))
+
+
 async def send_now(uow: UnitOfWork, policies: Policies, command: SendNow,
-                   requested_by: str) -> uuid.UUID:
-    """An urgent message of ``command.template`` to a known client (or a phone)."""
+                   requested_by: str, within_office: str | None = None) -> uuid.UUID:
+    """An urgent message of ``command.template`` to a known client (or a phone).
+
+    ``within_office``: the sender's office path; a client outside that subtree is
+    unknown to it, and so is a phone none of its clients has."""
     if command.client_id is None and command.phone is None:
         raise InvalidInput("give a client_id or a phone", field="client_id")
-    if command.client_id and await contacts_repo.get_recipient(
-            uow.conn, command.client_id) is None:
-        raise NotFound(f"no client {command.client_id} is known", field="client_id")
+    if command.client_id:
+        recipient = await contacts_repo.get_recipient(uow.conn, command.client_id)
+        if recipient is None or not _in_office(recipient, within_office):
+            raise NotFound(f"no client {command.client_id} is known", field="client_id")
+    elif within_office is not None and command.phone is not None and not any(
+            _in_office(r, within_office)
+            for r in await contacts_repo.recipients_by_phone(uow.conn, command.phone)):
+        raise NotFound(f"no client of your office has the phone {command.phone}",
+                       field="phone")
     made = await create_message(
         uow, policies, Trigger(command.template, command.client_id, None, command.variables,
                                phone=command.phone),

@@ -1,4 +1,4 @@
-"""Trigger events (loans, KYC decisions, refunds) become messages: rendered for their
+"""Trigger events (loans, KYC decisions, refunds, savings) become messages: rendered for their
 recipient and queued, recorded suppressed, or held until the client is known."""
 
 from __future__ import annotations
@@ -16,9 +16,11 @@ from services.notifications.repository import Conn
 from services.notifications.repository import contacts as contacts_repo
 from services.notifications.repository import held as held_repo
 from services.notifications.repository import messages as messages_repo
+from services.notifications.repository import savings as savings_repo
 from services.notifications.repository import templates as templates_repo
 from services.notifications.repository.messages import NewMessage
 from shared.contracts import loans as ln
+from shared.contracts import savings as sv
 from shared.envelope import Contract, Envelope
 from shared.inbox import Handler
 from shared.uow import UnitOfWork
@@ -113,14 +115,27 @@ async def _hold(conn: Conn, source: Envelope, client_id: str, trig: Trigger) -> 
                  " ClientRegistered", source.type, source.event_id, trig.template, client_id)
 
 
+async def trigger_of(conn: Conn, event: Contract) -> Trigger | None:
+    """:func:`trigger_for` with what the projections add: the last known balance of a
+    savings account for an event that does not carry one."""
+    balance = None
+    if isinstance(event, sv.AccountDormant):
+        balance = await savings_repo.balance_of(conn, event.account_id)
+    return trigger_for(event, balance=balance)
+
+
 def trigger_handler(policies: Policies) -> Handler:
     """The handler of every event that may send an SMS (loan events also teach the
-    loan → client table)."""
+    loan → client table, savings events the accounts' balances)."""
     async def on_event(uow: UnitOfWork, event: Contract, env: Envelope) -> None:
         if isinstance(event, ln.LoanEvent):
             await contacts_repo.remember_loan(uow.conn, event.loan_id, event.client_id,
                                               getattr(event, "partner_id", None))
-        trig = trigger_for(event)
+        balance = getattr(event, "ledger_balance", None)
+        if isinstance(event, sv.SavingsEvent) and balance is not None:
+            await savings_repo.remember_balance(uow.conn, event.account_id, event.client_id,
+                                                balance, env.occurred_at)
+        trig = await trigger_of(uow.conn, event)
         if trig is not None:
             await create_message(uow, policies, trig, source=env)
 

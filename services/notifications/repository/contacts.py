@@ -3,33 +3,50 @@ loan → client table learnt from ``loans.events``."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 
 from services.notifications.domain.messages import Recipient
+from services.notifications.repository.offices import OfficeFilter
 from shared.db import Conn
+
+
+@dataclass(frozen=True)
+class Office:
+    """A client's office (id and materialised path) and loan officer; None: not known."""
+
+    office_id: str | None = None
+    office_path: str | None = None
+    officer_id: str | None = None
 
 
 def _recipient(row: asyncpg.Record) -> Recipient:
     return Recipient(client_id=row["client_id"], partner_id=row["partner_id"],
                      phone=row["phone"], language=row["language"], consent=row["consent"],
-                     blocked=row["blocked"])
+                     blocked=row["blocked"], office_path=row["office_path"])
 
 
 async def upsert_registered(conn: Conn, client_id: str, partner_id: str,
-                            phone: str, language: str, consent: bool) -> None:
+                            phone: str, language: str, consent: bool,
+                            office: Office = Office()) -> None:
     await conn.execute(
-        "INSERT INTO recipients (client_id, partner_id, phone, language, consent)"
-        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (client_id) DO UPDATE SET"
+        "INSERT INTO recipients (client_id, partner_id, phone, language, consent,"
+        " office_id, office_path, officer_id)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (client_id) DO UPDATE SET"
         " partner_id = EXCLUDED.partner_id, phone = EXCLUDED.phone,"
-        " language = EXCLUDED.language, consent = EXCLUDED.consent, updated_at = now()",
-        client_id, partner_id, phone, language, consent)
+        " language = EXCLUDED.language, consent = EXCLUDED.consent,"
+        " office_id = EXCLUDED.office_id, office_path = EXCLUDED.office_path,"
+        " officer_id = EXCLUDED.officer_id, updated_at = now()",
+        client_id, partner_id, phone, language, consent, office.office_id,
+        office.office_path, office.officer_id)
 
 
 async def update_recipient(conn: Conn, client_id: str, **changes: Any) -> bool:
     """Set the given columns of a known client; False when the client is unknown."""
-    allowed = {"phone", "language", "consent", "blocked"}
+    allowed = {"phone", "language", "consent", "blocked", "office_id", "office_path",
+               "officer_id"}
     if not changes or not set(changes) <= allowed:
         raise ValueError(f"cannot update {sorted(changes)}")
     cols = list(changes)
@@ -65,12 +82,17 @@ async def opt_out(conn: Conn, phone: str, source: str,
     return ids
 
 
-async def opt_outs_by_source(conn: Conn, partner_id: str | None) -> dict[str, int]:
-    """How many opt-outs each source recorded (a partner counts its clients' ones)."""
+async def opt_outs_by_source(conn: Conn, partner_id: str | None,
+                             offices: OfficeFilter = OfficeFilter()) -> dict[str, int]:
+    """How many opt-outs each source recorded (a partner counts its clients' ones; an
+    office filter, the clients' of that office)."""
+    args: list[object] = [partner_id]
+    where = "($1::text IS NULL OR r.partner_id = $1)"
+    if offices.active:
+        where += " AND " + offices.sql("r.office_path", args)
     rows = await conn.fetch(
         "SELECT o.source, count(*) AS n FROM opt_outs o LEFT JOIN recipients r"
-        " ON r.client_id = o.client_id WHERE ($1::text IS NULL OR r.partner_id = $1)"
-        " GROUP BY 1", partner_id)
+        f" ON r.client_id = o.client_id WHERE {where} GROUP BY 1", *args)
     return {r["source"]: r["n"] for r in rows}
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 
 from services.notifications.domain.messages import Status
+from services.notifications.repository.offices import OfficeFilter
 from shared.db import Conn
 
 
@@ -146,10 +147,16 @@ async def finish_submitted(conn: Conn, ends: list[tuple[uuid.UUID, Status, str |
 
 # -- reads -------------------------------------------------------------------------------
 
+# A message with its client's current office (from the contact projection).
+WITH_OFFICE = ("SELECT m.*, r.office_id, r.office_path FROM messages m"
+               " LEFT JOIN recipients r ON r.client_id = m.client_id")
+
+
 async def get_message(conn: Conn, message_id: uuid.UUID
                       ) -> asyncpg.Record | None:
+    """The message and its client's current ``office_id`` and ``office_path``."""
     row: asyncpg.Record | None = await conn.fetchrow(
-        "SELECT * FROM messages WHERE id = $1", message_id)
+        f"{WITH_OFFICE} WHERE m.id = $1", message_id)
     return row
 
 
@@ -160,33 +167,43 @@ async def attempts_of(conn: Conn, message_id: uuid.UUID) -> list[asyncpg.Record]
 
 async def list_messages(conn: Conn, *, client_id: str | None,
                         loan_id: str | None, phone: str | None, partner_id: str | None,
-                        limit: int) -> list[asyncpg.Record]:
+                        limit: int, offices: OfficeFilter = OfficeFilter()
+                        ) -> list[asyncpg.Record]:
     clauses: list[str] = []
     args: list[object] = []
     for column, value in (("client_id", client_id), ("loan_id", loan_id), ("phone", phone),
                           ("partner_id", partner_id)):
         if value is not None:
             args.append(value)
-            clauses.append(f"{column} = ${len(args)}")
+            clauses.append(f"m.{column} = ${len(args)}")
+    if offices.active:
+        clauses.append(offices.sql("r.office_path", args))
     where = " AND ".join(clauses) or "true"
     args.append(limit)
     return list(await conn.fetch(
-        f"SELECT * FROM messages WHERE {where} ORDER BY created_at DESC, id"
+        f"{WITH_OFFICE} WHERE {where} ORDER BY m.created_at DESC, m.id"
         f" LIMIT ${len(args)}", *args))
 
 
-async def stats(conn: Conn, partner_id: str | None) -> list[dict[str, Any]]:
+async def stats(conn: Conn, partner_id: str | None,
+                offices: OfficeFilter = OfficeFilter()) -> list[dict[str, Any]]:
     """Message counts and segments per (provider, language, encoding)."""
+    args: list[object] = [partner_id]
+    where = "($1::text IS NULL OR m.partner_id = $1)"
+    join = ""
+    if offices.active:
+        join = " JOIN recipients r ON r.client_id = m.client_id"
+        where += " AND " + offices.sql("r.office_path", args)
     rows = await conn.fetch(
-        "SELECT COALESCE(provider, '-') AS provider, language, encoding,"
-        " count(*) FILTER (WHERE status IN ('submitted', 'delivered', 'failed', 'expired')"
-        "   AND provider IS NOT NULL) AS sent,"
-        " count(*) FILTER (WHERE status = 'delivered') AS delivered,"
-        " count(*) FILTER (WHERE status = 'failed') AS failed,"
-        " count(*) FILTER (WHERE status = 'expired') AS expired,"
-        " count(*) FILTER (WHERE status = 'queued') AS queued,"
-        " count(*) FILTER (WHERE status = 'suppressed') AS suppressed,"
-        " COALESCE(sum(segments) FILTER (WHERE provider IS NOT NULL), 0) AS segments"
-        " FROM messages WHERE ($1::text IS NULL OR partner_id = $1)"
-        " GROUP BY 1, 2, 3 ORDER BY 1, 2, 3", partner_id)
+        "SELECT COALESCE(m.provider, '-') AS provider, m.language, m.encoding,"
+        " count(*) FILTER (WHERE m.status IN ('submitted', 'delivered', 'failed', 'expired')"
+        "   AND m.provider IS NOT NULL) AS sent,"
+        " count(*) FILTER (WHERE m.status = 'delivered') AS delivered,"
+        " count(*) FILTER (WHERE m.status = 'failed') AS failed,"
+        " count(*) FILTER (WHERE m.status = 'expired') AS expired,"
+        " count(*) FILTER (WHERE m.status = 'queued') AS queued,"
+        " count(*) FILTER (WHERE m.status = 'suppressed') AS suppressed,"
+        " COALESCE(sum(m.segments) FILTER (WHERE m.provider IS NOT NULL), 0) AS segments"
+        f" FROM messages m{join} WHERE {where}"
+        " GROUP BY 1, 2, 3 ORDER BY 1, 2, 3", *args)
     return [dict(r) for r in rows]

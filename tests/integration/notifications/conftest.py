@@ -30,7 +30,7 @@ from services.notifications.consumers import consumer_spec
 from services.notifications.domain.messages import CASABLANCA
 from services.notifications.handlers.policies import Policies
 from services.notifications.settings import NotificationsSettings, ProviderConfig
-from shared.app import create_app
+from shared.app import Runtime, create_app
 from shared.auth import ROLE_SCOPES
 from shared.contracts.clients import ClientRegistered
 from shared.envelope import Contract, Envelope, envelope_for
@@ -72,6 +72,7 @@ class Rig:
     topic_prefix: str
     consumer: InboxConsumer
     kafka_bootstrap: str
+    runtime: Runtime
 
     def topic(self, canonical: str) -> str:
         """This instance's topic for the platform topic ``canonical``."""
@@ -82,9 +83,13 @@ class Rig:
         """This instance's consumer group (what dead letters name as their consumer)."""
         return f"{self.topic_prefix}{GROUP}"
 
-    def token(self, role: str = "operator", partner: str | None = None) -> dict[str, str]:
+    def token(self, role: str = "operator", partner: str | None = None,
+              office_path: str | None = None) -> dict[str, str]:
+        """A token of ``role``; with ``office_path``, scoped to that office's subtree."""
         tok = mint_token(sub=f"tester-{role}", scopes=ROLE_SCOPES[role],
-                         partner_id=partner)
+                         partner_id=partner,
+                         office_id=office_path.rsplit("/", 1)[-1] if office_path else None,
+                         office_path=office_path)
         return {"Authorization": f"Bearer {tok}"}
 
     @property
@@ -102,14 +107,18 @@ class Rig:
                                           headers=[("type", env.type.encode())])
 
     async def register(self, *, language: str = "fr", consent: bool = True,
-                       partner_id: str | None = None) -> tuple[str, str]:
-        """A new client in the projection; returns (client_id, phone)."""
+                       partner_id: str | None = None, office_path: str | None = None,
+                       officer_id: str | None = None) -> tuple[str, str]:
+        """A new client in the projection (in the office ``office_path``, a path of
+        office ids, when given); returns (client_id, phone)."""
         client_id = f"cl-{uuid.uuid4().hex[:12]}"
         phone = f"+2126{random.randint(10**7, 10**8 - 1)}"
         await self.publish(ClientRegistered(
             client_id=client_id, partner_id=partner_id or self.partner_id,
             full_name="Fatima Zahra", phone=phone, language=language,  # type: ignore[arg-type]
-            sms_consent=consent), key=client_id)
+            sms_consent=consent,
+            office_id=office_path.rsplit("/", 1)[-1] if office_path else None,
+            office_path=office_path, officer_id=officer_id), key=client_id)
         await self.until(lambda: self._known(client_id), f"client {client_id} projected")
         return client_id, phone
 
@@ -226,7 +235,8 @@ async def sms_rig(infra: Infra, isolated_schema: Callable[..., Any]) -> AsyncIte
                     yield Rig(api, sim, smsc, producer, pool, clock,
                               partner_id=f"pa-{uuid.uuid4().hex[:8]}", topic_prefix=prefix,
                               consumer=app.state.runtime.consumers[f"{prefix}{GROUP}"],
-                              kafka_bootstrap=infra.kafka_bootstrap)
+                              kafka_bootstrap=infra.kafka_bootstrap,
+                              runtime=app.state.runtime)
         finally:
             await producer.stop()
             await delete_topics(infra.kafka_bootstrap, prefix)

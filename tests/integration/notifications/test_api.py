@@ -13,7 +13,8 @@ pytestmark = pytest.mark.integration
 
 TEMPLATES = {"loan_disbursed", "repayment_received", "repayment_due", "arrears_notice",
              "disbursement_failed", "kyc_verified", "kyc_rejected", "loan_closed",
-             "refund_issued"}
+             "refund_issued", "deposit_received", "withdrawal_paid", "interest_posted",
+             "account_dormant", "account_dormant_no_balance"}
 DISBURSED_VARS = {"amount": "5000.00", "wallet": "+212612345678", "first_due_amount": "468.20",
                   "first_due_date": "2027-04-12"}
 PROBLEM = "application/problem+json"
