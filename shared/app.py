@@ -33,6 +33,7 @@ from fastapi import APIRouter, Depends, FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from shared import context
+from shared.audit import AuditMiddleware, audit_router
 from shared.auth import verifier_for
 from shared.db import DbLimits, create_pool
 from shared.dlq import dlq_router
@@ -363,6 +364,7 @@ def create_app(spec: ServiceSpec) -> FastAPI:
 
     app.include_router(health_router({"database": db_check, "kafka": kafka_check}))
     app.include_router(dlq_router())
+    app.include_router(audit_router())
     for router in spec.routers:
         app.include_router(router)
 
@@ -373,6 +375,7 @@ def create_app(spec: ServiceSpec) -> FastAPI:
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    app.add_middleware(AuditMiddleware)  # who did what (shared.audit): inside Observe
     app.add_middleware(ObserveMiddleware, service=spec.name)
 
     from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor

@@ -282,6 +282,9 @@ async def current_principal(
     verifier: TokenVerifier = request.app.state.token_verifier
     principal = await verifier.verify(credentials.credentials)
     request.state.principal = principal
+    from shared.audit import note_principal  # shared.audit's router needs this module
+
+    note_principal(principal)  # a write request's audit record learns who
     return principal
 
 

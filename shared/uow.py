@@ -19,6 +19,7 @@ from asyncpg.pool import PoolConnectionProxy
 from opentelemetry import propagate
 
 from shared import context
+from shared.audit import record_in_transaction
 from shared.envelope import Contract, Envelope, envelope_for
 
 # One multi-row INSERT per transaction: the statement-level trigger sends one NOTIFY,
@@ -150,6 +151,7 @@ class UnitOfWork:
         self._pending = []
 
     async def commit(self) -> None:
+        await record_in_transaction(self.conn)  # who asked for this write (shared.audit)
         await self.flush_outbox()
         await self._tx.commit()
         self.committed = True
