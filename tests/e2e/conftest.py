@@ -14,7 +14,7 @@ from tests.infra import Infra
 @pytest.fixture(scope="package")
 def platform(infra: Infra) -> Iterator[Platform]:
     plat = Platform.build(infra, names=["clients", "loans", "mobile-money-sim", "payments",
-                                        "smsc-sim", "notifications"])
+                                        "smsc-sim", "notifications", "savings"])
     plat.migrate()
     yield plat
     plat.stop()

@@ -41,6 +41,7 @@ E2E_ENV: dict[str, dict[str, str]] = {
     # have their own tests with a fixed clock (tests/unit/notifications).
     "notifications": {"NORIA_NOTIFICATIONS_QUIET_START_HOUR": "0",
                       "NORIA_NOTIFICATIONS_QUIET_END_HOUR": "0"},
+    "savings": {"NORIA_SAVINGS_COB_SCHEDULE_ENABLED": "false"},
 }
 
 
@@ -96,7 +97,7 @@ class Platform:
         infra_env = {
             "NORIA_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
             **{f"NORIA_{s.upper()}_DATABASE_URL": infra.service_url(s)
-               for s in ("clients", "loans", "payments", "notifications")},
+               for s in ("clients", "loans", "payments", "notifications", "savings")},
         }
         platform = cls(infra)
         extra = wiring(ports, e2e=True)
