@@ -22,7 +22,18 @@ from console.session import (
 )
 from console.settings import ConsoleSettings
 from console.upstream import Upstream, UpstreamUnauthorized
-from console.views import auth, business, clients, loans, ops
+from console.views import (
+    accounting,
+    auth,
+    business,
+    clients,
+    loans,
+    ops,
+    organisation,
+    payouts,
+    recon_alerts,
+    savings,
+)
 from console.web import HERE, redirect, render
 from shared.auth import verifier_for
 
@@ -50,6 +61,8 @@ def create_app(settings: ConsoleSettings | None = None,
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     for module in (auth, business, loans, ops, clients):
         app.include_router(module.router)
+    for page in (payouts, recon_alerts, accounting, savings, organisation):
+        app.include_router(page.router)
 
     def to_login(request: Request, reason: str) -> Response:
         target = request.url.path

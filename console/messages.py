@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from console.messages_en import EN
-from console.messages_fr import FR
+from console.messages_en import EN as EN_BASE
+from console.messages_fr import FR as FR_BASE
+from console.messages_ops_en import EN_OPS
+from console.messages_ops_fr import FR_OPS
+
+EN: dict[str, str] = {**EN_BASE, **EN_OPS}
+FR: dict[str, str] = {**FR_BASE, **FR_OPS}
 
 CATALOGUE: dict[str, dict[str, str]] = {"en": EN, "fr": FR}
 

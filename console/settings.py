@@ -21,6 +21,7 @@ class ConsoleSettings(OidcSettings):
     loans_url: str = "http://127.0.0.1:8102"
     payments_url: str = "http://127.0.0.1:8103"
     notifications_url: str = "http://127.0.0.1:8104"
+    savings_url: str = "http://127.0.0.1:8105"
     http_host: str = "127.0.0.1"
     http_port: int = 8100
     cookie_secure: bool = False
@@ -48,6 +49,7 @@ class ConsoleSettings(OidcSettings):
             "loans": self.loans_url.rstrip("/"),
             "payments": self.payments_url.rstrip("/"),
             "notifications": self.notifications_url.rstrip("/"),
+            "savings": self.savings_url.rstrip("/"),
         }
 
     def provider_names(self) -> list[str]:

@@ -1,4 +1,4 @@
-"""Calls to the four services' HTTP APIs with the operator's own bearer token.
+"""Calls to the services' HTTP APIs with the operator's own bearer token.
 
 Every call returns a :class:`Reply` — never raises for an HTTP error — so a page
 can show what it has and say plainly what a service could not give:
@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-SERVICES = ("clients", "loans", "payments", "notifications")
+SERVICES = ("clients", "loans", "payments", "notifications", "savings")
 
 
 class UpstreamUnauthorized(Exception):
@@ -61,6 +61,8 @@ class Reply:
     data: Any = None
     problem: Problem | None = None
     error: str | None = None
+    text: str = ""
+    """The body when the service answered with text (a CSV statement), not JSON."""
 
     @property
     def ok(self) -> bool:
@@ -113,8 +115,9 @@ class Upstream:
         self, service: str, method: str, path: str, token: str | None, *,
         params: dict[str, Any] | None = None, json: Any = None,
         idempotency_key: str | None = None, allow_unauthorized: bool = False,
+        accept: str = "application/json",
     ) -> Reply:
-        headers = {"Accept": "application/json", "X-Correlation-ID": str(uuid.uuid4())}
+        headers = {"Accept": accept, "X-Correlation-ID": str(uuid.uuid4())}
         if token:
             headers["Authorization"] = f"Bearer {token}"
         if idempotency_key:
@@ -134,7 +137,9 @@ class Upstream:
         except ValueError:
             data = None
         problem = None if resp.is_success else Problem.from_response(resp)
-        return Reply(service, method, path, resp.status_code, data=data, problem=problem)
+        text = resp.text if resp.headers.get("content-type", "").startswith("text/") else ""
+        return Reply(service, method, path, resp.status_code, data=data, problem=problem,
+                     text=text)
 
     async def get(self, service: str, path: str, token: str | None,
                   params: dict[str, Any] | None = None) -> Reply:

@@ -29,14 +29,21 @@ NAV = (
     ("payments", "/payments", "nav.payments"),
     ("sagas", "/sagas", "nav.sagas"),
     ("dead_letters", "/dead-letters", "nav.dead_letters"),
+    ("payouts", "/payouts/in-doubt", "nav.payouts"),
     ("reconciliation", "/reconciliation", "nav.reconciliation"),
+    ("accounting", "/accounting", "nav.accounting"),
     ("sms", "/sms", "nav.sms"),
     ("clients", "/clients", "nav.clients"),
+    ("savings", "/savings", "nav.savings"),
+    ("organisation", "/organisation", "nav.organisation"),
 )
 
 FLASH_KEYS = frozenset({
     "approved", "rejected", "replayed", "replayed_all", "kyc_done", "resent", "signed_out",
-    "refund_retried",
+    "refund_retried", "refund_retry_proposed", "refund_retry_approved",
+    "settlement_proposed", "settlement_approved", "alert_resolved", "recon_ran",
+    "journal_approved", "journal_rejected", "period_closed", "request_approved",
+    "request_rejected",
 })
 
 

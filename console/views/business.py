@@ -12,6 +12,7 @@ from fastapi.responses import Response
 
 from console import charts, present
 from console.i18n import money, to_decimal, translator
+from console.paging import open_proposals, with_flash
 from console.session import CsrfChecked, OperatorSession
 from console.upstream import Reply
 from console.web import language, redirect, render, safe_next, upstream
@@ -154,6 +155,7 @@ async def payments(request: Request, session: OperatorSession,
         up.get("payments", "/v1/ledger/trial-balance", session.token),
         up.get("payments", HELD_REFUNDS, session.token, {"limit": HELD_PAGE}),
     )
+    proposals = await retry_proposals(request, session.token, held.items())
     todays = [s for s in sagas.items() if is_on(s, day)]
     payouts = [s for s in todays if s.get("state") == "completed"]
     failed = [s for s in todays if s.get("state") in FAILED_SAGAS]
@@ -167,9 +169,27 @@ async def payments(request: Request, session: OperatorSession,
         next_collected=(
             f"/payments?{urlencode({'date': day, 'cursor': collected.obj()['next_cursor']})}"
             if collected.obj().get("next_cursor") else None), cursor=cursor,
-        held_limit=HELD_PAGE,
+        held_limit=HELD_PAGE, proposals=proposals,
         retry_key=str(uuid.uuid4()),
     )
+
+
+async def retry_proposals(request: Request, token: str, held: list[dict[str, Any]]
+                          ) -> dict[str, dict[str, Any] | None]:
+    """Each held refund's retry waiting for a second operator, read from its last payout's
+    audit (payments' held list does not carry it); ``None``: not known (no payout to ask,
+    or past the bounded lookups) — the page then offers both halves."""
+    up = upstream(request)
+    asked = [r for r in held if r.get("last_payout_id")][:MAX_CLIENT_LOOKUPS]
+    replies = await up.gather(*(
+        up.get("payments", f"/v1/payouts/{quote(str(r['last_payout_id']), safe='')}/audit",
+               token) for r in asked))
+    known: dict[str, dict[str, Any] | None] = {}
+    for row, reply in zip(asked, replies, strict=True):
+        if reply.ok:
+            waiting = open_proposals(reply.items(), "refund_retry")
+            known[str(row["payment_id"])] = waiting[-1] if waiting else {}
+    return {str(r.get("payment_id")): known.get(str(r.get("payment_id"))) for r in held}
 
 
 @router.post("/refunds/{refund_id}/retry", dependencies=[CsrfChecked])
@@ -177,7 +197,8 @@ async def retry_refund(request: Request, refund_id: str, session: OperatorSessio
                        idempotency_key: Annotated[str, Form()] = "",
                        note: Annotated[str, Form()] = "",
                        back: Annotated[str, Form()] = "/payments") -> Response:
-    """Pay a held refund again; the form's key makes a double submit one retry."""
+    """Propose paying a held refund again (another operator approves); the form's key
+    makes a double submit one proposal."""
     key = idempotency_key or str(uuid.uuid4())
     reply = await upstream(request).call(
         "payments", "POST", f"/v1/refunds/{quote(refund_id, safe='')}/retry", session.token,
@@ -186,4 +207,21 @@ async def retry_refund(request: Request, refund_id: str, session: OperatorSessio
     if not reply.ok:
         return render(request, "action_failed.html", code=reply.status or 502, reply=reply,
                       back=target)
-    return redirect(f"{target}{'&' if '?' in target else '?'}flash=refund_retried", request)
+    return redirect(with_flash(target, "refund_retry_proposed"), request)
+
+
+@router.post("/refunds/{refund_id}/retry/approve", dependencies=[CsrfChecked])
+async def approve_refund_retry(request: Request, refund_id: str, session: OperatorSession,
+                               idempotency_key: Annotated[str, Form()] = "",
+                               note: Annotated[str, Form()] = "",
+                               back: Annotated[str, Form()] = "/payments") -> Response:
+    """The second operator's half: payments pays the refund again (its proposer gets 403)."""
+    reply = await upstream(request).call(
+        "payments", "POST", f"/v1/refunds/{quote(refund_id, safe='')}/retry/approve",
+        session.token, json={"note": note.strip()[:500]},
+        idempotency_key=idempotency_key or str(uuid.uuid4()))
+    target = safe_next(back)
+    if not reply.ok:
+        return render(request, "action_failed.html", code=reply.status or 502, reply=reply,
+                      back=target)
+    return redirect(with_flash(target, "refund_retry_approved"), request)

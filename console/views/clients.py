@@ -14,6 +14,7 @@ from console.web import redirect, render, upstream
 router = APIRouter()
 
 KYC_DECISIONS = ("verified", "rejected")
+SAVINGS_SHOWN = 200
 
 
 @router.get("/clients")
@@ -34,14 +35,17 @@ async def lookup(request: Request, session: OperatorSession, phone: str = "",
 async def client_page(request: Request, client_id: str, token: str,
                       problem: Problem | None = None, status: int = 200) -> Response:
     up = upstream(request)
-    client, credit, loans, messages = await up.gather(
+    client, credit, loans, messages, savings = await up.gather(
         up.get("clients", f"/v1/clients/{client_id}", token),
         up.get("clients", f"/v1/clients/{client_id}/credit", token),
         up.get("loans", "/v1/loans", token, {"client_id": client_id}),
         up.get("notifications", "/v1/messages", token, {"client_id": client_id}),
+        up.get("savings", "/v1/savings/accounts", token,
+               {"client_id": client_id, "limit": SAVINGS_SHOWN}),
     )
     return render(request, "client.html", code=status, client_id=client_id, client=client,
                   data=client.obj(), credit=credit, loans=loans, messages=messages,
+                  savings=savings, savings_limit=SAVINGS_SHOWN,
                   problem=problem, decisions=KYC_DECISIONS)
 
 

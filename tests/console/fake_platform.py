@@ -25,6 +25,7 @@ from shared.auth import AuthError, Principal, require, verifier_for
 from shared.errors import Conflict, NotFound
 from shared.http import install_error_handlers
 from shared.settings import OidcSettings
+from tests.console.fake_more import OpsState, install_more
 
 
 @dataclass
@@ -57,6 +58,8 @@ class State:
     held_refunds: list[dict[str, Any]] | None = None
     replays: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     refund_retry_refusal: str | None = None
+    ops: OpsState = field(default_factory=OpsState)
+    """payouts in doubt, alerts, accounting, savings, organisation (fake_more)"""
 
     def posts(self, service: str) -> list[Call]:
         return [c for c in self.calls if c.service == service and c.method == "POST"]
@@ -299,10 +302,10 @@ def build_service(name: str, state: State) -> FastAPI:
             if state.refund_retry_refusal:
                 raise Conflict(state.refund_retry_refusal, field="id")
             # proposed: another operator approves it (POST /v1/refunds/{id}/retry/approve)
-            return {"payment_id": refund_id, "status": "proposed", "proposal": {
-                "proposal_id": 1, "kind": "refund_retry", "target_id": refund_id,
-                "status": "proposed", "body": body, "proposed_by": who.sub,
-                "proposed_at": _now(), "approved_by": None, "approved_at": None}}
+            last = next((r.get("last_payout_id") for r in state.held_refunds or []
+                         if r["payment_id"] == refund_id), None)
+            proposal = state.ops.propose("refund_retry", refund_id, who.sub, body, last)
+            return {"payment_id": refund_id, "status": "proposed", "proposal": proposal}
 
         @router.get("/v1/ledger/trial-balance")
         async def trial_balance(request: Request,
@@ -362,6 +365,7 @@ def build_service(name: str, state: State) -> FastAPI:
             record(request, who)
             return state.sms_stats
 
+    install_more(name, router, state.ops, record, lambda: state.held_refunds or [])
     app.include_router(router)
     return app
 

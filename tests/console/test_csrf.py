@@ -8,7 +8,18 @@ import httpx
 from fastapi.routing import APIRoute
 
 from console.session import CSRF_COOKIE, verify_csrf
-from console.views import auth, business, clients, loans, ops
+from console.views import (
+    accounting,
+    auth,
+    business,
+    clients,
+    loans,
+    ops,
+    organisation,
+    payouts,
+    recon_alerts,
+    savings,
+)
 from tests.console.conftest import csrf_from, operator_token
 from tests.console.fake_platform import State
 
@@ -33,7 +44,9 @@ def submitted_loan(state: State, submitted_by: str = "maker") -> str:
 
 
 def test_every_post_route_checks_the_csrf_token() -> None:
-    routes = [r for module in (auth, business, clients, loans, ops) for r in module.router.routes]
+    modules = (auth, business, clients, loans, ops, payouts, recon_alerts, accounting, savings,
+               organisation)
+    routes = [r for module in modules for r in module.router.routes]
     posts = [r for r in routes if isinstance(r, APIRoute) and "POST" in r.methods]
     assert len(posts) >= 7
     for route in posts:

@@ -24,7 +24,7 @@ from shared.auth import ROLE_SCOPES
 from tests.console.fake_platform import State, build_service
 from tests.identity import mint_token
 
-SERVICES = ("clients", "loans", "payments", "notifications")
+SERVICES = ("clients", "loans", "payments", "notifications", "savings")
 UNUSED_DB = "postgresql://unused:unused@127.0.0.1:1/unused"
 T0 = "2026-11-29T09:00:00+00:00"
 
@@ -200,6 +200,68 @@ CREDIT = {"client_id": "C-1", "currency": "MAD", "credit_limit": "5000.00", "cyc
           "available": "5000.00", "loans": []}
 
 
+PAYOUT = {"payout_id": "PO-1", "kind": "disbursement", "saga_id": "S-1", "loan_id": "L-1",
+          "msisdn": "+212612345678", "amount": "5000.00", "currency": "MAD",
+          "provider": "sim", "status": "in_doubt", "provider_reference": None,
+          "failure_reason": None, "resolved_by": None, "deadline": T0, "created_at": T0,
+          "completed_at": None, "payment_id": None, "in_doubt_since": T0,
+          "account_id": None, "queries": 3, "reason": "no answer by the deadline"}
+ALERT = {"id": "A-1", "provider": "sim", "business_date": "2026-11-28",
+         "mismatch": "ours_only", "reference": "R9", "kind": "disbursement", "loan_id": "L-1",
+         "ours_amount": "100.00", "theirs_amount": None, "status": "open", "raised_at": T0,
+         "resolved_at": None, "resolved_by": None, "resolution_note": None}
+GL = [{"code": "2100", "name_fr": "Portefeuille", "name_ar": "", "type": "asset",
+       "parent_code": None, "regulator_code": "21", "debits": "5000.00", "credits": "0.00",
+       "balance": "5000.00", "office_id": None},
+      {"code": "1140", "name_fr": "Flottant", "name_ar": "", "type": "asset",
+       "parent_code": None, "regulator_code": "11", "debits": "0.00", "credits": "5000.00",
+       "balance": "-5000.00", "office_id": None}]
+GL_LINE = {"line_id": 1, "account_id": "portfolio:L-1", "side": "debit", "amount": "5000.00",
+           "office_id": None, "transfer_id": "T-1", "kind": "disbursement", "loan_id": "L-1",
+           "memo": "payout", "business_date": "2026-11-28", "posted_at": T0}
+JOURNAL = {"id": "J-1", "business_date": "2026-11-28", "reason": "rent", "attachments": [],
+           "lines": [{"gl_code": "6750", "side": "debit", "amount": "1200.00"},
+                     {"gl_code": "1140", "side": "credit", "amount": "1200.00"}],
+           "office_id": None, "amount": "1200.00", "status": "proposed", "proposed_by": "agent",
+           "proposed_at": T0, "decided_by": None, "decided_at": None, "decision_note": None,
+           "transfer_id": None}
+SAVINGS_ACCOUNT = {"id": "a-1", "payment_reference": "SAV-a-1", "client_id": "C-1",
+                   "partner_id": "p-atlas", "office_id": "head", "office_path": "head",
+                   "product_id": "SP-1", "product_version": 1, "kind": "voluntary",
+                   "status": "active", "currency": "MAD", "ledger_balance": "500.00",
+                   "held_balance": "0.00", "available_balance": "500.00",
+                   "opening_deposit": "500.00", "blocked": False, "block_reason": None,
+                   "opened_by": "agent", "approved_by": None, "linked_loan_id": None,
+                   "linked_loan_closed": False, "maturity_date": None,
+                   "maturity_instruction": None, "last_client_transaction_on": None,
+                   "opened_on": "2026-11-01", "closed_on": None}
+SAVINGS_LINE = {"id": 1, "kind": "deposit", "amount": "500.00", "value_date": "2026-11-01",
+                "channel": "opening", "reference": None, "balance": "500.00"}
+WITHDRAWAL = {"id": "w-1", "account_id": "a-1", "client_id": "C-1", "amount": "100.00",
+              "fee": "0.00", "msisdn": "+212612345678", "status": "in_doubt",
+              "requested_by": "agent", "requested_on": "2026-11-28", "reason": None,
+              "provider_reference": None, "created_at": T0, "updated_at": T0}
+SAVINGS_PRODUCT = {"id": "SP-1", "version": 1, "name": "Épargne libre", "currency": "MAD",
+                   "is_current": True, "created_by": "agent", "created_at": T0,
+                   "terms": {"kind": "voluntary", "annual_rate": "0.03"}}
+OFFICE = {"id": "head", "kind": "head_office", "name": "Siège", "parent_id": None,
+          "path": "head", "status": "open", "opened_by": "system", "created_at": T0,
+          "updated_at": T0}
+STAFF = {"id": "st-1", "full_name": "Samir Alami", "role": "loan_officer",
+         "office_id": "head", "office_path": "head", "active": True, "created_by": "agent",
+         "created_at": T0, "updated_at": T0}
+
+
+def org_request(request_id: str, kind: str) -> dict[str, Any]:
+    return {"id": request_id, "kind": kind, "status": "pending",
+            "client_id": "C-1" if kind == "transfer" else None, "from_office_id": "head",
+            "from_office_path": "head", "to_office_id": "b-1", "to_office_path": "head/b-1",
+            "from_officer_id": "st-1", "to_officer_id": "st-2", "reason": "moved",
+            "requested_by": "agent", "requested_at": T0, "decided_by": None,
+            "decided_at": None, "decision_reason": None, "moved_clients": 0,
+            "moved_groups": 0}
+
+
 def arranged() -> State:
     state = State()
     state.clients["C-1"] = client("C-1")
@@ -216,6 +278,22 @@ def arranged() -> State:
     state.reconciliation[("sim", "2026-11-28")] = RECONCILIATION
     state.messages.append(MESSAGE)
     state.sms_stats = SMS_STATS
+    ops = state.ops
+    ops.payouts["PO-1"] = dict(PAYOUT)
+    ops.payouts["PO-2"] = {**PAYOUT, "payout_id": "PO-2", "saga_id": "S-2"}
+    ops.alerts.append(dict(ALERT))
+    ops.gl.extend(GL)
+    ops.gl_lines["2100"] = [GL_LINE]
+    ops.journals.extend([dict(JOURNAL), {**JOURNAL, "id": "J-2"}])
+    ops.savings_accounts["a-1"] = SAVINGS_ACCOUNT
+    ops.savings_lines["a-1"] = [SAVINGS_LINE]
+    ops.savings_withdrawals.append(WITHDRAWAL)
+    ops.savings_products.append(SAVINGS_PRODUCT)
+    ops.offices.append(OFFICE)
+    ops.staff.append(STAFF)
+    ops.requests.extend([org_request("T-1", "transfer"), org_request("T-2", "transfer"),
+                         org_request("R-1", "reassignment"),
+                         org_request("R-2", "reassignment")])
     for name in SERVICES:
         state.dead_letters[name] = [dict(DEAD_LETTER), {**DEAD_LETTER, "id": 8, "offset": 2}]
         state.replays[name] = [REPLAY]
@@ -228,6 +306,14 @@ CALLS: dict[str, list[tuple[str, str, dict[str, Any] | None]]] = {
         ("GET", "/v1/clients/C-1", None), ("GET", "/v1/clients/nobody", None),
         ("GET", "/v1/clients/C-1/credit", None), ("GET", "/v1/clients/nobody/credit", None),
         ("POST", "/v1/clients/C-1/kyc", {"decision": "verified", "reason": None}),
+        ("GET", "/v1/offices?limit=1", None), ("GET", "/v1/staff?office_id=head", None),
+        ("GET", "/v1/transfers?status=pending&limit=1", None),
+        ("POST", "/v1/transfers/T-1/approve", None),
+        ("POST", "/v1/transfers/T-2/reject", {"reason": "wrong branch"}),
+        ("POST", "/v1/transfers/T-2/reject", {"reason": "again"}),
+        ("GET", "/v1/officer-reassignments?status=pending", None),
+        ("POST", "/v1/officer-reassignments/R-1/approve", None),
+        ("POST", "/v1/officer-reassignments/R-2/reject", {"reason": "no"}),
     ],
     "loans": [
         ("GET", "/v1/loans?limit=2", None), ("GET", "/v1/loans?status=submitted", None),
@@ -249,6 +335,40 @@ CALLS: dict[str, list[tuple[str, str, dict[str, Any] | None]]] = {
         ("GET", "/v1/accounts/nothing/statement", None),
         ("GET", "/v1/reconciliation/sim/2026-11-28", None),
         ("GET", "/v1/reconciliation/nothing/2026-11-28", None),
+        ("GET", "/v1/payouts/in-doubt?limit=1", None),
+        ("GET", "/v1/payments/PO-1", None), ("GET", "/v1/payments/S-2", None),
+        ("GET", "/v1/payments/nothing", None),
+        ("POST", "/v1/payouts/PO-1/settlement",
+         {"outcome": "completed", "evidence": "statement PDF", "provider_reference": "SIM-1"}),
+        ("POST", "/v1/payouts/PO-1/settlement", {"outcome": "failed", "evidence": "again"}),
+        ("POST", "/v1/payouts/PO-2/settlement", {"outcome": "completed", "evidence": "x"}),
+        ("POST", "/v1/payouts/PO-1/settlement/approve", {"note": "checked"}),
+        ("GET", "/v1/payouts/PO-1/audit", None), ("GET", "/v1/payouts/nothing/audit", None),
+        ("POST", "/v1/refunds/P-2/retry/approve", {"note": "ok"}),
+        ("GET", "/v1/reconciliation/alerts?provider=sim&status=open&limit=1", None),
+        ("POST", "/v1/reconciliation/alerts/A-1/resolve", {"note": "credited by hand"}),
+        ("POST", "/v1/reconciliation/alerts/A-1/resolve", {"note": "again"}),
+        ("POST", "/v1/reconciliation/alerts/A-1/resolve", {"note": ""}),
+        ("POST", "/v1/reconciliation/runs", {"provider": "sim", "date": "2026-11-28"}),
+        ("GET", "/v1/statements/trial-balance?as_of=2026-11-28", None),
+        ("GET", "/v1/statements/income?from=2026-11-01&to=2026-11-28", None),
+        ("GET", "/v1/statements/balance-sheet?office_id=head", None),
+        ("GET", "/v1/gl-accounts/2100/lines?limit=1", None),
+        ("GET", "/v1/journals?status=proposed", None),
+        ("POST", "/v1/journals/J-1/approve", {"note": "ok"}),
+        ("POST", "/v1/journals/J-2/reject", None), ("POST", "/v1/journals/J-2/reject", None),
+        ("GET", "/v1/periods", None), ("POST", "/v1/periods/2026-10/close", None),
+        ("POST", "/v1/periods/2999-01/close", None),
+        ("GET", "/v1/ledger/savings/a-1", None),
+    ],
+    "savings": [
+        ("GET", "/v1/savings/accounts?client_id=C-1", None),
+        ("GET", "/v1/savings/accounts/a-1", None), ("GET", "/v1/savings/accounts/SAV-A-1", None),
+        ("GET", "/v1/savings/accounts/nothing", None),
+        ("GET", "/v1/savings/accounts/a-1/statement?from=2026-11-01&to=2026-11-30", None),
+        ("GET", "/v1/savings/accounts/a-1/withdrawals", None),
+        ("GET", "/v1/savings/withdrawals?status=in_doubt", None),
+        ("GET", "/v1/savings/products", None),
     ],
     "notifications": [
         ("GET", "/v1/messages", None), ("GET", "/v1/messages?loan_id=L-1", None),

@@ -60,4 +60,5 @@ def test_the_scrape_config_targets_each_service_with_its_label() -> None:
     assert job["metrics_path"] == "/metrics"
     targets = {c["labels"]["service"]: c["targets"][0] for c in job["static_configs"]}
     assert targets == {"clients": "127.0.0.1:8101", "loans": "127.0.0.1:8102",
-                       "payments": "127.0.0.1:8103", "notifications": "127.0.0.1:8104"}
+                       "payments": "127.0.0.1:8103", "notifications": "127.0.0.1:8104",
+                       "savings": "127.0.0.1:8105"}

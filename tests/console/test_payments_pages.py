@@ -10,6 +10,7 @@ import pytest
 
 from tests.console.conftest import csrf_from
 from tests.console.fake_platform import State
+from tests.console.operators import console_as
 from tests.console.test_pages import text_of
 
 DAY = "2026-11-29"
@@ -92,18 +93,22 @@ async def test_the_payments_page_lists_the_days_collections_with_totals(
     assert "Aucun remboursement en attente." in body
 
 
-async def test_a_held_refund_is_retried_with_csrf_a_key_and_the_operators_name(
-        signed_in: httpx.AsyncClient, fake_state: State) -> None:
+async def test_a_held_refund_retry_is_proposed_by_one_operator_and_approved_by_another(
+        signed_in: httpx.AsyncClient, fake_services: dict[str, str],
+        fake_state: State) -> None:
     payment_id = str(uuid.uuid4())
+    last_payout = str(uuid.uuid4())
     fake_state.payments_day = collections_day(0, "0.00")
     fake_state.held_refunds = [{
         "payment_id": payment_id, "loan_id": "ln-h", "amount": "200.00",
         "msisdn": "+212611111111", "failure_reason": "refund payout failed (rejected)",
-        "retries": 1, "received_at": f"{DAY}T08:00:00+00:00", "failed_at": None}]
+        "retries": 1, "received_at": f"{DAY}T08:00:00+00:00", "failed_at": None,
+        "last_payout_id": last_payout}]
     page = await signed_in.get("/payments", params={"date": DAY, "lang": "en"})
     body = text_of(page)
     assert f'data-held-refund="{payment_id}"' in page.text
     assert "Refunds held for review" in body and "refund payout failed" in body
+    assert f'data-retry-proposal="{payment_id}"' not in page.text  # nothing proposed yet
 
     without = await signed_in.post(f"/refunds/{payment_id}/retry", data={"note": "x"})
     assert without.status_code == 403
@@ -113,12 +118,38 @@ async def test_a_held_refund_is_retried_with_csrf_a_key_and_the_operators_name(
             "idempotency_key": f"k-{payment_id}", "back": f"/payments?date={DAY}"}
     resp = await signed_in.post(f"/refunds/{payment_id}/retry", data=form)
     assert resp.status_code == 303
-    assert resp.headers["location"] == f"/payments?date={DAY}&flash=refund_retried"
+    assert resp.headers["location"] == f"/payments?date={DAY}&flash=refund_retry_proposed"
     [call] = [c for c in fake_state.posts("payments") if payment_id in c.path]
     assert call.path == f"/v1/refunds/{payment_id}/retry" and call.sub == "amina"
     assert call.body == {"note": "wallet reopened", "idempotency_key": f"k-{payment_id}"}
     after = await signed_in.get(resp.headers["location"])
-    assert "Refund retried" in text_of(after)
+    shown = text_of(after)
+    # not "retried": a proposal waiting for a second operator, with an approve button
+    assert "another operator must approve it" in shown and "Refund retried" not in shown
+    assert f'data-retry-proposal="{payment_id}"' in after.text
+    assert "Retry proposed by amina" in shown and "wallet reopened" in shown
+    assert f'action="/refunds/{payment_id}/retry/approve"' in after.text
+
+    # its maker cannot approve it: payments answers 403, and the page says why
+    mine = await signed_in.post(f"/refunds/{payment_id}/retry/approve",
+                                data={"csrf_token": csrf_from(after.text),
+                                      "back": f"/payments?date={DAY}"})
+    assert mine.status_code == 403
+    assert "another operator must" in text_of(mine)
+
+    async with console_as(fake_services, fake_state, "youssef") as checker:
+        seen = await checker.get("/payments", params={"date": DAY, "lang": "en"})
+        assert "Retry proposed by amina" in text_of(seen)
+        approved = await checker.post(
+            f"/refunds/{payment_id}/retry/approve",
+            data={"csrf_token": csrf_from(seen.text), "note": "checked",
+                  "idempotency_key": f"a-{payment_id}", "back": f"/payments?date={DAY}"})
+        assert approved.status_code == 303
+        assert approved.headers["location"].endswith("flash=refund_retry_approved")
+    approvals = [c for c in fake_state.posts("payments")
+                 if c.path == f"/v1/refunds/{payment_id}/retry/approve"]
+    assert [c.sub for c in approvals] == ["amina", "youssef"]
+    assert approvals[-1].body == {"note": "checked", "idempotency_key": f"a-{payment_id}"}
 
     fake_state.refund_retry_refusal = "the refund is completed, not held for review"
     refused = await signed_in.post(f"/refunds/{payment_id}/retry", data=form)
