@@ -69,11 +69,26 @@ class Bank:
                    bearer("operator", sub="operator-youssef"))
 
     def url(self, service: str, path: str) -> str:
+        """``path`` at one of the service's replicas (each in turn)."""
         return f"{self.platform.url(service)}{path}"
+
+    async def request(self, method: str, service: str, path: str, *,
+                      client: httpx.AsyncClient | None = None, **kw: Any) -> httpx.Response:
+        """One request to the service, sent to its replicas in turn; a replica that
+        refuses the connection (killed, restarting) is skipped for the next, as a load
+        balancer would. Nothing was sent to a replica that refused: no retry is unsafe."""
+        urls = self.platform.urls(service)
+        for i, base in enumerate(urls):
+            try:
+                return await (client or self.http).request(method, f"{base}{path}", **kw)
+            except httpx.ConnectError:
+                if i == len(urls) - 1:
+                    raise
+        raise AssertionError("unreachable")
 
     async def call(self, method: str, service: str, path: str, *, headers: dict[str, str],
                    expect: int | tuple[int, ...] = 200, **kw: Any) -> Any:
-        resp = await self.http.request(method, self.url(service, path), headers=headers, **kw)
+        resp = await self.request(method, service, path, headers=headers, **kw)
         wanted = (expect,) if isinstance(expect, int) else expect
         assert resp.status_code in wanted, (
             f"{method} {service}{path}: {resp.status_code} {resp.text}")
@@ -116,8 +131,8 @@ class Bank:
                 "principal": principal, "term": term}
 
         async def try_apply() -> str | None:
-            resp = await self.http.post(self.url("loans", "/v1/loans"), json=body,
-                                        headers=headers)
+            resp = await self.request("POST", "loans", "/v1/loans", json=body,
+                                      headers=headers)
             if resp.status_code == 201:
                 return str(resp.json()["id"])
             # Loans learns of a new client from clients.events a moment later.
