@@ -109,8 +109,10 @@ def process_env(proc: Process, infra: dict[str, str], *, port: int | None = None
         if db:
             env[f"{proc.env_prefix}DATABASE_URL"] = db
     env[f"{proc.env_prefix}HTTP_PORT"] = str(port or proc.port)
-    if infra.get("NORIA_OIDC_ISSUER"):  # the identity provider every process trusts
-        env["NORIA_OIDC_ISSUER"] = infra["NORIA_OIDC_ISSUER"]
+    # the identity provider every process trusts; clients manages partners' clients in it
+    for name in ("NORIA_OIDC_ISSUER", "NORIA_KEYCLOAK_URL", "NORIA_KEYCLOAK_ADMIN_CLIENT_SECRET"):
+        if infra.get(name):
+            env[name] = infra[name]
     env.update(proc.extra_env)
     return env
 

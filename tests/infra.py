@@ -1,4 +1,4 @@
-"""Where the tests' PostgreSQL and Kafka come from.
+"""Where the tests' PostgreSQL, Kafka and Keycloak come from.
 
 In this order: URLs from the environment (``NORIA_DATABASE_URL`` as an admin URL
 and ``NORIA_KAFKA_BOOTSTRAP``) → testcontainers where a Docker engine answers →
@@ -24,6 +24,12 @@ class Infra:
     kafka_bootstrap: str
     source: str
     managed_locally: bool
+    keycloak_url: str = "http://127.0.0.1:8180"
+    """The identity provider scripts/infra/keycloak.sh started (or NORIA_KEYCLOAK_URL)."""
+
+    @property
+    def keycloak_issuer(self) -> str:
+        return f"{self.keycloak_url.rstrip('/')}/realms/noria"
 
     def service_url(self, service: str) -> str:
         parts = urlsplit(self.admin_url)
@@ -65,7 +71,8 @@ def provision() -> Infra:
     if db_url and bootstrap:
         # Still run the provisioning SQL (roles, schemas) against the given server.
         subprocess.run([str(ROOT / "scripts/infra/infra.sh"), "up"], check=True)
-        return Infra(db_url, bootstrap, "environment", managed_locally=False)
+        return Infra(db_url, bootstrap, "environment", managed_locally=False,
+                     keycloak_url=_keycloak_url())
     if _docker_engine() and not os.environ.get("NORIA_NO_TESTCONTAINERS"):
         return _testcontainers()
     subprocess.run([str(ROOT / "scripts/infra/infra.sh"), "up"], check=True)
@@ -73,7 +80,8 @@ def provision() -> Infra:
                          capture_output=True, text=True).stdout
     env = _parse_env(out)
     return Infra(env["NORIA_ADMIN_DATABASE_URL"], env["NORIA_KAFKA_BOOTSTRAP"], "local",
-                 managed_locally=True)
+                 managed_locally=True,
+                 keycloak_url=env.get("NORIA_KEYCLOAK_URL") or _keycloak_url())
 
 
 def _testcontainers() -> Infra:  # pragma: no cover - needs a Docker engine
@@ -89,7 +97,13 @@ def _testcontainers() -> Infra:  # pragma: no cover - needs a Docker engine
     env = {**os.environ, "NORIA_DATABASE_URL": admin_url,
            "NORIA_KAFKA_BOOTSTRAP": kafka.get_bootstrap_server()}
     subprocess.run([str(ROOT / "scripts/infra/infra.sh"), "up"], check=True, env=env)
-    return Infra(admin_url, kafka.get_bootstrap_server(), "testcontainers", managed_locally=False)
+    return Infra(admin_url, kafka.get_bootstrap_server(), "testcontainers", managed_locally=False,
+                 keycloak_url=_keycloak_url())
+
+
+def _keycloak_url() -> str:
+    port = os.environ.get("NORIA_KEYCLOAK_PORT", "8180")
+    return (os.environ.get("NORIA_KEYCLOAK_URL") or f"http://127.0.0.1:{port}").rstrip("/")
 
 
 def kafka_ctl(action: str) -> None:

@@ -48,6 +48,9 @@ print_env() {
   local kc="${NORIA_KEYCLOAK_URL:-$KEYCLOAK_LOCAL_URL}"
   printf 'export NORIA_KEYCLOAK_URL=%s\n' "$(sq "${kc%/}")"
   printf 'export NORIA_OIDC_ISSUER=%s\n' "$(sq "${kc%/}/realms/noria")"
+  # the development realm's noria-admin secret (deploy/keycloak/noria-realm.json): clients
+  # creates partners' clients with it
+  printf 'export NORIA_KEYCLOAK_ADMIN_CLIENT_SECRET=%s\n' "$(sq "${NORIA_KEYCLOAK_ADMIN_CLIENT_SECRET:-noria-admin-dev-secret}")"
   local svc pw
   for svc in "${NORIA_SERVICES[@]}"; do
     pw="$(urlencode "$(svc_db_password "$svc")")"

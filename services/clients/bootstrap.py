@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from services.clients.api import clients as clients_api
 from services.clients.api import groups as groups_api
 from services.clients.api import offices as offices_api
+from services.clients.api import partners as partners_api
 from services.clients.api import transfers as transfers_api
 from services.clients.consumers import consumer_spec
 from services.clients.settings import ClientsSettings
@@ -24,7 +25,7 @@ def build_spec(settings: ClientsSettings | None = None) -> ServiceSpec:
         name="clients",
         settings=settings,
         routers=[clients_api.router, groups_api.router, offices_api.router,
-                 transfers_api.router],
+                 transfers_api.router, partners_api.router],
         consumers=[consumer_spec(settings.limit_policy())],
         migrations_dir=MIGRATIONS,
         title="Noria clients service",

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from pydantic import SecretStr
 
 from services.clients.bootstrap import build_spec
 from services.clients.settings import ClientsSettings
@@ -28,6 +29,7 @@ from tests.identity import mint_token
 from tests.infra import Infra
 
 EVENTS = "clients.events"
+KEYCLOAK_ADMIN_SECRET = "noria-admin-dev-secret"  # deploy/keycloak/noria-realm.json
 
 
 def token(role: str, sub: str | None = None, partner: str | None = None) -> dict[str, str]:
@@ -156,7 +158,10 @@ async def _collect(bootstrap: str, collector: Collector, ready: asyncio.Event) -
 async def svc(infra: Infra) -> AsyncIterator[Service]:
     settings = ClientsSettings(
         database_url=infra.service_url("clients"), kafka_bootstrap=infra.kafka_bootstrap,
-        relay_poll_interval_s=0.2, consumer_retry_backoff_s=0.05)
+        relay_poll_interval_s=0.2, consumer_retry_backoff_s=0.05,
+        # partners' credentials in the real Keycloak, whose tokens it trusts too
+        oidc_extra_issuers=infra.keycloak_issuer, identity_admin_url=infra.keycloak_url,
+        identity_admin_client_secret=SecretStr(KEYCLOAK_ADMIN_SECRET))
     app = create_app(build_spec(settings))
     collector = Collector()
     ready = asyncio.Event()
