@@ -10,7 +10,10 @@ from tests.console.fake_platform import State
 from tests.console.test_csrf import submitted_loan
 
 PAGES = ("/", "/collections", "/approvals", "/loans", "/payments", "/sagas",
-         "/dead-letters", "/reconciliation", "/sms", "/clients", "/clients?phone=%2B212600000000")
+         "/dead-letters", "/reconciliation", "/sms", "/clients", "/clients?phone=%2B212600000000",
+         "/payouts/in-doubt", "/reconciliation/alerts", "/accounting", "/accounting/journals",
+         "/accounting/periods", "/savings", "/savings/day", "/organisation",
+         "/organisation/requests")
 
 
 class AssetParser(HTMLParser):
