@@ -1,7 +1,8 @@
 """``python -m bench`` (``make bench``): Noria's figures on this machine, in one run.
 
 1. ceiling: PostgreSQL's commit rate for small single-row write transactions;
-2. close of business on a synthetic portfolio in a schema of its own;
+2. close of business on a synthetic portfolio in a schema of its own, and savings'
+   close of business on 1.24 million accounts (``bench/savings_cob.py``);
 3. the services and simulators started as processes, clients and loans seeded
    through the APIs, disbursement sagas at rising offered rates,
    ``GET /v1/loans/{id}`` at a fixed rate, repayment sagas at rising offered
@@ -32,7 +33,7 @@ from typing import Any
 
 import asyncpg
 
-from bench import ceiling, cob, profile, sagas
+from bench import ceiling, cob, profile, sagas, savings_cob
 from bench.cpu import CpuMeter
 from bench.report import summary_table
 
@@ -258,6 +259,10 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             c[night]["loans_per_s"] = round(loans_per_s)
             c[night]["loans_per_s_to_ceiling"] = round(loans_per_s / ceiling_rate, 2)
         report["close_of_business"] = c
+    if not args.skip_savings_cob:
+        report["savings_close_of_business"] = await savings_cob.run(
+            infra.admin_url,
+            args.savings_accounts or (100_000 if args.quick else savings_cob.ACCOUNTS))
     if not args.skip_platform:
         await platform_part(args, infra, ceiling_rate, report)
     return report
@@ -270,6 +275,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
                    help="short steps and a smaller portfolio (development)")
     p.add_argument("--cob-loans", type=int, help="portfolio size (default 1 240 000)")
     p.add_argument("--skip-cob", action="store_true")
+    p.add_argument("--savings-accounts", type=int,
+                   help="savings close of business: accounts (default 1 240 000)")
+    p.add_argument("--skip-savings-cob", action="store_true")
     p.add_argument("--skip-platform", action="store_true",
                    help="only the ceiling and the close of business (no services started)")
     p.add_argument("--step-seconds", type=float, help="seconds per offered rate (default 60)")

@@ -112,4 +112,8 @@ def summary_table(r: dict[str, Any]) -> str:
         if par:
             lines.append(f"  PAR1 {par['par1']:.2%}  PAR30 {par['par30']:.2%}  "
                          f"PAR90 {par['par90']:.2%} of {par['outstanding_principal']} MAD")
+    savings = r.get("savings_close_of_business")
+    if savings:
+        from bench.savings_cob import summary
+        lines.append(summary(savings))
     return "\n".join(lines)
