@@ -21,7 +21,7 @@ class LoansSettings(ServiceSettings):
     # servicing
     repayment_due_days_before: int = 3
     write_off_min_days_in_arrears: int = 180
-    # close of business: run daily at this UTC time for the current date
+    # close of business: run daily at this local time (Africa/Casablanca) for that business date
     cob_schedule_enabled: bool = True
     cob_daily_at: time = time(23, 30)
     cob_check_interval_s: float = 60.0

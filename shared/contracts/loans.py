@@ -60,6 +60,12 @@ class LoanDisbursed(LoanEvent):
     first_due_amount: Amount
     total_repayable: Amount
     fees_at_disbursement: Amount
+    teg: Decimal | None = Field(default=None, description=(
+        "effective global rate (TEG): the annualised rate (periodic IRR x periods a year) "
+        "equating the principal paid out with every installment, fees included; a "
+        "fraction, 6 decimals"))
+    total_cost_of_credit: Amount | None = Field(default=None, description=(
+        "everything repaid beyond the principal: interest and fees"))
 
 
 @register
@@ -92,9 +98,16 @@ class RepaymentApplied(LoanEvent):
     next_due_date: dt.date | None
     next_due_amount: Amount | None
     closes_loan: bool
-    # An excess within the product's overpayment tolerance: accepted, not allocated to
-    # any installment, left in repayment suspense for payments to refund.
+    # What was not allocated to any installment, left in repayment suspense for payments
+    # to refund: the part of a payment beyond what closes the loan (= ``excess``).
     unallocated: Amount = Decimal("0.00")
+    excess: Amount = Field(default=Decimal("0.00"), description=(
+        "the part of the payment beyond what closes the loan: to be refunded to the payer "
+        "(and only that part; the rest is applied)"))
+    settled_early: bool = Field(default=False, description=(
+        "the payment reached the payoff amount and closed the loan before its term; "
+        "``LoanSettledEarly`` carries the interest waived"))
+    interest_waived: Amount = Decimal("0.00")
 
 
 @register
@@ -170,3 +183,55 @@ class InterestAccrued(Contract):
     batch: int = Field(default=0, ge=0)
     batches: int = Field(default=1, ge=1)
     loans: list[AccruedLoan]
+
+
+@register
+class LoanSettledEarly(LoanEvent):
+    """A payment at or above the payoff amount closed the loan before its term. The
+    interest of the periods not yet run is not earned: it is waived (and per-installment
+    fees of installments not yet due). Payments books the waiver (the interest receivable
+    scheduled but never earned), notifications tells the borrower."""
+
+    payment_id: str
+    settled_on: dt.date
+    payoff_amount: Amount
+    principal_paid: Amount
+    interest_paid: Amount
+    interest_waived: Amount
+    fees_waived: Amount = Decimal("0.00")
+    excess: Amount = Decimal("0.00")
+    currency: Currency = "MAD"
+
+
+class ScheduleLine(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    installment: int
+    due_date: dt.date
+    principal: Amount
+    interest: Amount
+    fees: Amount
+    penalties: Amount = Decimal("0.00")
+
+
+@register
+class LoanScheduleRebuilt(LoanEvent):
+    """The loan's schedule has a new version (the previous one is kept): after a partial
+    prepayment (``prepayment_reduce_term`` / ``prepayment_reduce_installment``), or a
+    rescheduling/restructuring approved by a second operator (``restructure``, with a
+    moratorium or not). ``installments`` are the open installments of the new version
+    with what each owes."""
+
+    reason: Literal["prepayment_reduce_term", "prepayment_reduce_installment", "restructure"]
+    schedule_version: int
+    business_date: dt.date
+    installments: list[ScheduleLine]
+    outstanding_principal: Amount
+    interest_before: Amount = Field(description="interest owed under the previous version")
+    interest_after: Amount = Field(description="interest owed under the new version")
+    capitalised_interest: Amount = Field(default=Decimal("0.00"), description=(
+        "interest turned into principal by a restructuring (moves from interest to "
+        "principal receivable)"))
+    restructured: bool = False
+    request_id: str | None = None
+    approved_by: str | None = None

@@ -24,8 +24,10 @@ from services.loans.domain.loan import LoanStatus
 from services.loans.handlers import applications
 from services.loans.handlers.views import loan_json
 from services.loans.repository import loans as loans_repo
+from services.loans.repository import schedules as schedules_repo
 from shared import idempotency
 from shared.auth import Principal, require
+from shared.clock import business_date
 from shared.errors import InvalidInput
 from shared.uow import UnitOfWork
 
@@ -33,7 +35,8 @@ router = APIRouter(prefix="/v1/loans", tags=["loans"])
 
 
 def today() -> Any:
-    return datetime.now(UTC).date()
+    """Today's business day: the local date in Africa/Casablanca."""
+    return business_date(datetime.now(UTC))
 
 
 @router.post("", status_code=201, response_model=LoanApplicationOut)
@@ -87,7 +90,9 @@ async def list_loans(
             after=after, order=order, after_submitted=after_submitted)
         items = page.items
         schedules = await loans_repo.installments_for(conn, [loan.id for loan in items])
-        out = [loan_json(loan, schedules[loan.id]) for loan in items]
+        extra = await schedules_repo.servicing(conn, [loan.id for loan in items])
+        out = [loan_json(loan, schedules[loan.id], servicing=extra.get(loan.id))
+               for loan in items]
     last = items[-1] if page.more else None
     next_cursor = None
     if last is not None:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
-from services.loans.api import cob, cursors, installments
+from services.loans.api import calendar, cob, cursors, installments, servicing
 from services.loans.api.deps import operator_only, runtime
 from services.loans.api.schemas import PortfolioOut, SagaDetailOut, SagaPage, SnapshotPage
 from services.loans.api.views import BUCKETS, ratio, snapshot_json
@@ -26,6 +26,8 @@ router = APIRouter(tags=["operations"])
 # mounted with this router (the composition root lists the routers it was given)
 router.include_router(cob.router)
 router.include_router(installments.router)
+router.include_router(calendar.router)
+router.include_router(servicing.router)
 
 
 @router.get("/v1/portfolio", response_model=PortfolioOut)

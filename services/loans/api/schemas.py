@@ -27,8 +27,10 @@ from services.loans.domain.products import (
     FeeTiming,
     Frequency,
     InterestMethod,
+    NonWorkingDayRule,
     Penalty,
     PenaltyKind,
+    PrepaymentRule,
     ProductTerms,
 )
 from services.loans.domain.saga import SagaStatus, Step
@@ -86,6 +88,9 @@ class ProductIn(Body):
     day_count: DayCount = DayCount.ACTUAL_365
     allocation_order: list[Component] = ["penalties", "fees", "interest", "principal"]
     overpayment_tolerance: Amount = Decimal("0.00")
+    non_working_day_rule: NonWorkingDayRule = NonWorkingDayRule.NEXT
+    meeting_weekday: StrictInt | None = None
+    prepayment_rule: PrepaymentRule = PrepaymentRule.NEXT_INSTALLMENTS
 
     def terms(self) -> ProductTerms:
         return ProductTerms(
@@ -99,6 +104,8 @@ class ProductIn(Body):
                 self.penalty.kind, self.penalty.value, self.penalty.tolerance_days),
             day_count=self.day_count, allocation_order=tuple(self.allocation_order),
             overpayment_tolerance=self.overpayment_tolerance,
+            non_working_day_rule=self.non_working_day_rule,
+            meeting_weekday=self.meeting_weekday, prepayment_rule=self.prepayment_rule,
         )
 
 
@@ -191,6 +198,9 @@ class ProductOut(Out):
     day_count: DayCount
     allocation_order: list[Component]
     overpayment_tolerance: Money
+    non_working_day_rule: NonWorkingDayRule = NonWorkingDayRule.NEXT
+    meeting_weekday: int | None = None
+    prepayment_rule: PrepaymentRule = PrepaymentRule.NEXT_INSTALLMENTS
 
 
 class ProductDetailOut(ProductOut):
@@ -256,6 +266,49 @@ class LoanOut(Out):
     arrears_bucket: str
     next_due: NextDueOut | None
     allowed_actions: list[str]
+    teg: Rate | None = Field(default=None, description=(
+        "effective global rate (TEG): periodic IRR of the principal paid out against every "
+        "installment (fees included) x periods a year; a fraction, 6 decimals"))
+    total_cost_of_credit: Money | None = Field(
+        default=None, description="interest and fees: everything repaid beyond the principal")
+    schedule_version: int = Field(default=1, description="bumped by every schedule rebuild "
+                                                         "(prepayment, rescheduling)")
+    restructured: bool = Field(default=False, description=(
+        "restructured, until the borrower has paid the agreed number of installments of the "
+        "new schedule on time"))
+    restructured_on: dt.date | None = None
+
+
+class PayoffOut(Out):
+    loan_id: str
+    date: dt.date
+    currency: str
+    principal: Money
+    interest: Money = Field(description="interest due, and accrued in the current period to "
+                                        "the date by the product's day count")
+    fees: Money
+    penalties: Money
+    total: Money = Field(description="a payment of at least this closes the loan")
+    interest_waived: Money = Field(description="scheduled interest not earned by the date")
+    fees_waived: Money
+    interest_accrued_from: dt.date | None
+
+
+class ScheduleVersionOut(Out):
+    version: int
+    reason: str
+    replaced_by: int
+    created_by: str
+    business_date: dt.date
+    installments: list[InstallmentOut]
+    detail: dict[str, Any]
+    created_at: Timestamp
+
+
+class ScheduleVersionPage(Out):
+    loan_id: str
+    current_version: int
+    items: list[ScheduleVersionOut]
 
 
 class LoanApplicationOut(LoanOut):

@@ -65,6 +65,28 @@ class PenaltyKind(StrEnum):
     PERCENT_OF_OVERDUE = "percent_of_overdue"
 
 
+class NonWorkingDayRule(StrEnum):
+    """Where a due date falling on a weekend or a holiday goes."""
+
+    NEXT = "next"
+    PREVIOUS = "previous"
+    UNCHANGED = "unchanged"
+
+
+class PrepaymentRule(StrEnum):
+    """What a payment beyond what is due does to the rest of the schedule.
+
+    ``next_installments``: it pays the next installments in order, as they stand (no
+    interest saved). ``reduce_term``: it repays principal and the schedule is rebuilt
+    keeping the installment amount, so the last installments drop. ``reduce_installment``:
+    it repays principal and the schedule is rebuilt over the same installments, each
+    smaller."""
+
+    NEXT_INSTALLMENTS = "next_installments"
+    REDUCE_TERM = "reduce_term"
+    REDUCE_INSTALLMENT = "reduce_installment"
+
+
 Component = Literal["penalties", "fees", "interest", "principal"]
 COMPONENTS: tuple[Component, ...] = ("penalties", "fees", "interest", "principal")
 DEFAULT_ALLOCATION_ORDER: tuple[Component, ...] = ("penalties", "fees", "interest", "principal")
@@ -124,6 +146,11 @@ class ProductTerms:
     day_count: DayCount = DayCount.ACTUAL_365
     allocation_order: tuple[Component, ...] = DEFAULT_ALLOCATION_ORDER
     overpayment_tolerance: Decimal = ZERO
+    non_working_day_rule: NonWorkingDayRule = NonWorkingDayRule.NEXT
+    meeting_weekday: int | None = None
+    """Weekly and biweekly products: the weekday (0 = Monday … 6 = Sunday) installments
+    fall on (a group's meeting day) instead of the disbursement weekday."""
+    prepayment_rule: PrepaymentRule = PrepaymentRule.NEXT_INSTALLMENTS
 
     @property
     def periods_per_year(self) -> int:
@@ -186,6 +213,14 @@ class ProductTerms:
                 "overpayment_tolerance must be a non-negative amount",
                 field="overpayment_tolerance",
             )
+        if self.meeting_weekday is not None:
+            if self.frequency is Frequency.MONTHLY:
+                raise InvalidInput(
+                    "meeting_weekday is for weekly and biweekly products only",
+                    field="meeting_weekday")
+            if not 0 <= self.meeting_weekday <= 6:
+                raise InvalidInput(
+                    "meeting_weekday must be 0 (Monday) to 6 (Sunday)", field="meeting_weekday")
 
     def check_application(self, principal: Decimal, term: int) -> None:
         """Refuse a principal or a term outside the product's ranges."""

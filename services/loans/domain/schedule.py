@@ -36,6 +36,13 @@ Conventions
   as the start date, clamped to the month end: a start on 31 Jan gives 28/29 Feb,
   31 Mar, 30 Apr, ... (always anchored on the start date, so a short month does not
   drag the following ones).
+- **Meeting weekday.** A weekly or biweekly product with ``meeting_weekday`` repays on
+  that weekday: the first due date is the first such weekday at least one full period
+  (7 or 14 days) after the start, then every 7 or 14 days.
+- **Non-working days.** With a :class:`~services.loans.domain.calendar.WorkingCalendar`,
+  each due date on a weekend or holiday moves by the product's ``non_working_day_rule``
+  (next working day by default, previous, or unchanged). Each date is moved on its
+  own: the unmoved dates stay the anchor, so a holiday never drags later installments.
 """
 
 from __future__ import annotations
@@ -46,6 +53,7 @@ from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal, localcontext
 
+from services.loans.domain.calendar import WorkingCalendar
 from services.loans.domain.money import PRECISION, ZERO, round_money, spread
 from services.loans.domain.products import (
     Amortization,
@@ -78,12 +86,27 @@ def add_months(start: date, months: int) -> date:
     return date(year, month, day)
 
 
-def due_dates(frequency: Frequency, start: date, count: int) -> list[date]:
-    """The ``count`` due dates of a schedule starting (disbursed) on ``start``."""
+def due_dates(frequency: Frequency, start: date, count: int, *,
+              meeting_weekday: int | None = None) -> list[date]:
+    """The ``count`` due dates of a schedule starting (disbursed) on ``start``, before any
+    move off a non-working day."""
     if frequency is Frequency.MONTHLY:
         return [add_months(start, k) for k in range(1, count + 1)]
     step = timedelta(days=7 if frequency is Frequency.WEEKLY else 14)
-    return [start + step * k for k in range(1, count + 1)]
+    first = start + step
+    if meeting_weekday is not None:
+        first += timedelta(days=(meeting_weekday - first.weekday()) % 7)
+    return [first + step * k for k in range(count)]
+
+
+def scheduled_dates(terms: ProductTerms, start: date, count: int,
+                    calendar: WorkingCalendar | None = None) -> list[date]:
+    """The due dates of ``terms`` from ``start``: on the meeting weekday if the product has
+    one, each moved off a non-working day by the product's rule when a calendar is given."""
+    dates = due_dates(terms.frequency, start, count, meeting_weekday=terms.meeting_weekday)
+    if calendar is None:
+        return dates
+    return [calendar.adjust(d, terms.non_working_day_rule) for d in dates]
 
 
 def fees_at_disbursement(terms: ProductTerms, principal: Decimal) -> Decimal:
@@ -159,7 +182,8 @@ def _defer_interest(interests: list[Decimal], grace: int) -> list[Decimal]:
 
 
 def build_schedule(
-    terms: ProductTerms, principal: Decimal, term: int, start: date
+    terms: ProductTerms, principal: Decimal, term: int, start: date,
+    calendar: WorkingCalendar | None = None,
 ) -> list[PlannedInstallment]:
     """The installments of a loan of ``principal`` over ``term`` installments from ``start``.
 
@@ -175,7 +199,7 @@ def build_schedule(
         interests = _defer_interest(charged, terms.grace_interest)
     first_fees = fees_at_disbursement(terms, principal)
     each_fees = fees_per_installment(terms, principal)
-    dates = due_dates(terms.frequency, start, term)
+    dates = scheduled_dates(terms, start, term, calendar)
     return [
         PlannedInstallment(
             number=k + 1,
@@ -193,6 +217,15 @@ def reanchor(
 ) -> list[PlannedInstallment]:
     """The same installments with due dates recomputed from a new start date."""
     dates = due_dates(frequency, start, len(schedule))
+    return [replace(item, due_date=d) for item, d in zip(schedule, dates, strict=True)]
+
+
+def reanchor_for(
+    schedule: Sequence[PlannedInstallment], terms: ProductTerms, start: date,
+    calendar: WorkingCalendar | None = None,
+) -> list[PlannedInstallment]:
+    """The same installments with the product's due dates from a new start date."""
+    dates = scheduled_dates(terms, start, len(schedule), calendar)
     return [replace(item, due_date=d) for item, d in zip(schedule, dates, strict=True)]
 
 

@@ -14,8 +14,10 @@ from services.loans.domain.products import (
     FeeTiming,
     Frequency,
     InterestMethod,
+    NonWorkingDayRule,
     Penalty,
     PenaltyKind,
+    PrepaymentRule,
     ProductTerms,
 )
 
@@ -40,6 +42,9 @@ def terms_to_dict(t: ProductTerms) -> dict[str, Any]:
         "day_count": t.day_count.value,
         "allocation_order": list(t.allocation_order),
         "overpayment_tolerance": str(t.overpayment_tolerance),
+        "non_working_day_rule": t.non_working_day_rule.value,
+        "meeting_weekday": t.meeting_weekday,
+        "prepayment_rule": t.prepayment_rule.value,
     }
 
 
@@ -64,4 +69,9 @@ def terms_from_dict(d: dict[str, Any]) -> ProductTerms:
         day_count=DayCount(d.get("day_count", DayCount.ACTUAL_365.value)),
         allocation_order=tuple(cast(Component, c) for c in d["allocation_order"]),
         overpayment_tolerance=Decimal(d.get("overpayment_tolerance", "0.00")),
+        non_working_day_rule=NonWorkingDayRule(
+            d.get("non_working_day_rule", NonWorkingDayRule.NEXT.value)),
+        meeting_weekday=d.get("meeting_weekday"),
+        prepayment_rule=PrepaymentRule(
+            d.get("prepayment_rule", PrepaymentRule.NEXT_INSTALLMENTS.value)),
     )

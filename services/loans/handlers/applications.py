@@ -11,12 +11,15 @@ from typing import Any
 from services.loans.domain import saga as sg
 from services.loans.domain.loan import Loan, LoanStatus
 from services.loans.domain.products import ProductTerms
+from services.loans.domain.pricing import price
 from services.loans.domain.schedule import build_schedule
 from services.loans.handlers.saga import execute, now_utc, record
 from services.loans.handlers.views import loan_json, outstanding
+from services.loans.repository import calendar as calendar_repo
 from services.loans.repository import clients as clients_repo
 from services.loans.repository import loans as loans_repo
 from services.loans.repository import products as products_repo
+from services.loans.repository import schedules as schedules_repo
 from services.loans.repository.products import ProductVersion
 from shared.auth import Principal
 from shared.contracts.loans import (
@@ -64,7 +67,8 @@ async def submit(uow: UnitOfWork, who: Principal, *, client_id: str, product_id:
             f"no client {client_id!r} is known to loans for this partner (a client registered"
             " a moment ago may take a few seconds to reach loans; retry)", field="client_id")
     product.terms.check_application(principal, term)
-    schedule = build_schedule(product.terms, principal, term, today)
+    calendar = await calendar_repo.working_calendar(conn, today)
+    schedule = build_schedule(product.terms, principal, term, today, calendar)
     loan = Loan(
         id=str(uuid.uuid4()), client_id=client_id, partner_id=client.partner_id,
         product_id=product.id, product_version=product.version, principal=principal,
@@ -72,11 +76,14 @@ async def submit(uow: UnitOfWork, who: Principal, *, client_id: str, product_id:
     )
     await loans_repo.insert(conn, loan, product.terms.penalty)
     await loans_repo.insert_schedule(conn, loan.id, schedule)
+    cost = price(principal, [p.total for p in schedule], product.terms.periods_per_year)
+    await schedules_repo.set_price(conn, loan.id, cost.teg, cost.total_cost_of_credit)
     uow.emit(LoanSubmitted(
         loan_id=loan.id, client_id=client_id, partner_id=loan.partner_id,
         product_id=product.id, principal=principal, term=term, currency=loan.currency,
         submitted_by=who.sub), key=loan.id)
-    body = loan_json(loan, await loans_repo.installments(conn, loan.id), with_schedule=True)
+    body = loan_json(loan, await loans_repo.installments(conn, loan.id), with_schedule=True,
+                     servicing=(await schedules_repo.servicing(conn, [loan.id]))[loan.id])
     body["schedule_note"] = ("preview from today's date; at disbursement the same installments"
                              " are re-anchored to the disbursement date")
     return body
@@ -154,4 +161,5 @@ async def show(uow: UnitOfWork, who: Principal, loan_id: str, *, with_schedule: 
                ) -> dict[str, Any]:
     loan = await load_visible(uow, who, loan_id)
     items = await loans_repo.installments(uow.conn, loan.id)
-    return loan_json(loan, items, with_schedule=with_schedule)
+    extra = (await schedules_repo.servicing(uow.conn, [loan.id]))[loan.id]
+    return loan_json(loan, items, with_schedule=with_schedule, servicing=extra)

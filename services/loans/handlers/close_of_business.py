@@ -31,14 +31,16 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any, cast
 
 import asyncpg
 
 from services.loans.repository import Conn
+from services.loans.repository import calendar as calendar_repo
 from services.loans.repository import cob as sql
 from services.loans.repository import cob_runs as runs
+from services.loans.repository import schedules as schedules_repo
 from services.loans.settings import LoansSettings
 from shared.app import Runtime
 from shared.contracts import loans as loan_contracts
@@ -154,7 +156,51 @@ async def execute(conn: Conn, business_date: date, run_id: str, *, due_days_befo
                   requested_by: str, topic_prefix: str = "",
                   statement_timeout_s: float = DEFAULT_STATEMENT_TIMEOUT_S) -> CobResult:
     """Steps 2 and 3 on a claimed date (the caller holds the lock on ``conn``); each
-    transaction's statements may run up to ``statement_timeout_s`` (0: no limit)."""
+    transaction's statements may run up to ``statement_timeout_s`` (0: no limit).
+
+    Catch-up first: if nights were missed since the last date closed, each missed date
+    is run before this one, in order, exactly as its own nightly run would have been
+    (its own ``cob_runs`` row, requested by ``<who> (catch-up)``), so reminders,
+    penalties, ageing and events are what nightly runs would have produced."""
+    caught_up = await catch_up(conn, business_date, due_days_before=due_days_before,
+                               requested_by=requested_by, topic_prefix=topic_prefix,
+                               statement_timeout_s=statement_timeout_s)
+    result = await execute_day(conn, business_date, run_id,
+                               due_days_before=due_days_before, requested_by=requested_by,
+                               topic_prefix=topic_prefix,
+                               statement_timeout_s=statement_timeout_s)
+    if caught_up:
+        log.info("close of business %s caught up %d missed date(s): %s", business_date,
+                 len(caught_up), ", ".join(d.isoformat() for d in caught_up))
+    return result
+
+
+async def catch_up(conn: Conn, business_date: date, *, due_days_before: int,
+                   requested_by: str, topic_prefix: str = "",
+                   statement_timeout_s: float = DEFAULT_STATEMENT_TIMEOUT_S) -> list[date]:
+    """Run every date between the last one closed and ``business_date`` (exclusive), in
+    order; the dates run. Nothing before the first date ever closed."""
+    latest = await runs.latest_completed(conn)
+    done: list[date] = []
+    if latest is None:
+        return done
+    day = latest + timedelta(days=1)
+    while day < business_date:
+        if not await runs.completed(conn, day):
+            row = await runs.claim(conn, day, f"{requested_by} (catch-up)")
+            await execute_day(conn, day, row["run_id"], due_days_before=due_days_before,
+                              requested_by=f"{requested_by} (catch-up)",
+                              topic_prefix=topic_prefix,
+                              statement_timeout_s=statement_timeout_s)
+            done.append(day)
+        day += timedelta(days=1)
+    return done
+
+
+async def execute_day(conn: Conn, business_date: date, run_id: str, *, due_days_before: int,
+                      requested_by: str, topic_prefix: str = "",
+                      statement_timeout_s: float = DEFAULT_STATEMENT_TIMEOUT_S) -> CobResult:
+    """One business date's steps (no catch-up)."""
     started = time.perf_counter()
     events_topic = f"{topic_prefix}{loan_contracts.EVENTS}"
     stats: dict[str, Any] = {"requested_by": requested_by, "run_id": run_id}
@@ -188,9 +234,12 @@ async def execute(conn: Conn, business_date: date, run_id: str, *, due_days_befo
         log.info("close of business %s: %d RepaymentDue and %d LoanInArrears events (%.2fs)",
                  business_date, stats["repayment_due_events"], stats["in_arrears_events"],
                  time.perf_counter() - t0)
+        # restructured loans whose borrower has paid the agreed installments on time
+        stats["restructured_cured"] = await schedules_repo.cure_restructured(conn)
         await sql.take_snapshot(conn, business_date)
         stats["seconds"] = round(time.perf_counter() - started, 3)
         await runs.complete(conn, business_date, stats)
+        await calendar_repo.advance(conn, business_date)
     log.info("close of business %s completed in %.2fs", business_date, stats["seconds"])
     return CobResult(business_date, "completed", False, stats)
 

@@ -17,6 +17,7 @@ from services.loans.repository import cob_runs as runs
 from services.loans.repository import sagas as sagas_repo
 from services.loans.settings import LoansSettings
 from shared.app import Runtime
+from shared.clock import BUSINESS_TZ
 from shared.errors import Conflict
 
 log = logging.getLogger("noria.loans.jobs")
@@ -58,7 +59,8 @@ async def saga_sweeper(runtime: Runtime) -> None:
 
 
 async def cob_scheduler(runtime: Runtime) -> None:
-    """Run close of business once a day, after ``cob_daily_at`` (UTC), for that date.
+    """Run close of business once a day, after ``cob_daily_at`` (local time in
+    Africa/Casablanca), for that business date; nights missed are caught up by the run.
 
     First, whether scheduled or not: a run this service left ``running`` when its
     process died is marked failed (none is alive unless another replica holds the lock).
@@ -69,7 +71,8 @@ async def cob_scheduler(runtime: Runtime) -> None:
     if not settings.cob_schedule_enabled:
         return
     while True:
-        now = datetime.now(UTC)
+        # the institution's day: a local day in Africa/Casablanca (shared.clock)
+        now = datetime.now(UTC).astimezone(BUSINESS_TZ)
         if now.time() >= settings.cob_daily_at:
             async with runtime.pool.acquire() as conn:
                 done = await runs.completed(conn, now.date())

@@ -1,18 +1,20 @@
-"""RepaymentReceived → allocation → RepaymentApplied (+ LoanClosed) or RepaymentRejected."""
+"""RepaymentReceived → allocation → RepaymentApplied (+ LoanClosed) or RepaymentRejected.
+
+On an active loan the payment is applied by ``servicing.apply_repayment`` (early
+settlement, prepayment rules, overpayment: only the excess is refunded)."""
 
 from __future__ import annotations
 
 import logging
 
-from services.loans.domain.allocation import Rejection, decide_repayment
 from services.loans.domain.loan import Loan, LoanStatus
 from services.loans.domain.products import ProductTerms
-from services.loans.handlers.views import next_due, outstanding
+from services.loans.handlers import servicing
 from services.loans.repository import loans as loans_repo
 from services.loans.repository import repayment_path
 from services.loans.repository.loans import Installment
-from shared.contracts.loans import AllocationLine as AllocationLineOut
-from shared.contracts.loans import LoanClosed, RepaymentApplied, RepaymentRejected
+from shared.clock import business_date
+from shared.contracts.loans import RepaymentRejected
 from shared.contracts.payments import RepaymentReceived
 from shared.envelope import Envelope
 from shared.identifiers import InvalidIdentifier, canonical_reference
@@ -75,37 +77,6 @@ async def on_repayment_received(uow: UnitOfWork, msg: RepaymentReceived, env: En
         await _reject(uow, msg, loan, "loan_not_active", f"the loan is {loan.status.value}")
         return
     assert terms is not None
-    owed = [i.owed() for i in items if i.status in ("pending", "overdue")]
-    paid_on = msg.received_at.date()
-    result = decide_repayment(owed, msg.amount, terms.allocation_order,
-                              terms.overpayment_tolerance, as_of=paid_on)
-    if isinstance(result, Rejection):
-        await _reject(uow, msg, loan, "overpayment", result.detail)
-        return
-    after = await repayment_path.apply_payment(conn, loan.id, items, result.lines, paid_on)
-    left = outstanding(after)
-    nxt = next_due(after)
-    closes = left["total"] == 0
-    loan.principal_outstanding = left["principal"]
-    if closes:
-        loan.close(paid_on)
-    await repayment_path.record_and_save(conn, loan, payment_id=msg.payment_id,
-                                         amount=msg.amount, lines=result.lines,
-                                         received_at=msg.received_at)
-    uow.emit(RepaymentApplied(
-        loan_id=loan.id, client_id=loan.client_id, payment_id=msg.payment_id,
-        amount=msg.amount, currency=msg.currency,
-        allocation=[AllocationLineOut(installment=x.installment, component=x.component,
-                                      amount=x.amount) for x in result.lines],
-        principal_paid=result.principal_paid, interest_paid=result.interest_paid,
-        fees_paid=result.fees_paid, penalties_paid=result.penalties_paid,
-        outstanding_principal=left["principal"], outstanding_total=left["total"],
-        next_due_date=nxt.due_date if nxt else None,
-        next_due_amount=nxt.outstanding if nxt else None, closes_loan=closes,
-        unallocated=result.unallocated,
-    ), key=loan.id)
-    if closes:
-        uow.emit(LoanClosed(loan_id=loan.id, client_id=loan.client_id,
-                            principal=loan.principal, closed_on=paid_on), key=loan.id)
-
-
+    # the payment's business day: a local day in Africa/Casablanca
+    paid_on = business_date(msg.received_at)
+    await servicing.apply_repayment(uow, loan, terms, items, msg, paid_on)

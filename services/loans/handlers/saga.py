@@ -11,7 +11,9 @@ from datetime import UTC, datetime
 
 from services.loans.domain import saga as sg
 from services.loans.domain.loan import Loan
-from services.loans.domain.schedule import fees_at_disbursement, reanchor, total_repayable
+from services.loans.domain.pricing import price
+from services.loans.domain.schedule import fees_at_disbursement, reanchor_for, total_repayable
+from services.loans.repository import calendar as calendar_repo
 from services.loans.repository import loans as loans_repo
 from services.loans.repository import products as products_repo
 from services.loans.repository import sagas as sagas_repo
@@ -85,7 +87,9 @@ async def _activate(uow: UnitOfWork, loan: Loan, state: sg.SagaState,
     assert product is not None
     loan.activate(cmd.disbursed_on)
     current = loans_repo.planned(await loans_repo.installments(conn, loan.id))
-    schedule = reanchor(current, product.terms.frequency, cmd.disbursed_on)
+    calendar = await calendar_repo.working_calendar(conn, cmd.disbursed_on)
+    schedule = reanchor_for(current, product.terms, cmd.disbursed_on, calendar)
+    cost = price(loan.principal, [p.total for p in schedule], product.terms.periods_per_year)
     await loans_repo.set_due_dates(conn, loan.id, schedule)
     assert state.msisdn is not None
     uow.emit(LoanDisbursed(
@@ -95,6 +99,7 @@ async def _activate(uow: UnitOfWork, loan: Loan, state: sg.SagaState,
         first_due_date=schedule[0].due_date, first_due_amount=schedule[0].total,
         total_repayable=total_repayable(schedule),
         fees_at_disbursement=fees_at_disbursement(product.terms, loan.principal),
+        teg=cost.teg, total_cost_of_credit=cost.total_cost_of_credit,
     ), key=loan.id)
 
 

@@ -31,8 +31,10 @@ def next_due(items: list[Installment]) -> Installment | None:
     return min(open_items, key=lambda i: (i.due_date, i.number)) if open_items else None
 
 
-def loan_json(loan: Loan, items: list[Installment], *, with_schedule: bool = False
-              ) -> dict[str, Any]:
+def loan_json(loan: Loan, items: list[Installment], *, with_schedule: bool = False,
+              servicing: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``servicing``: the loan's TEG, cost of credit, schedule version and restructured
+    marker (``repository.schedules.servicing``), shown when given."""
     owing = items if loan.status in OWING else []
     nxt = next_due(owing)
     body: dict[str, Any] = {
@@ -52,6 +54,8 @@ def loan_json(loan: Loan, items: list[Installment], *, with_schedule: bool = Fal
             "amount": str(nxt.outstanding)},
         "allowed_actions": allowed_actions(loan.status),
     }
+    if servicing is not None:
+        body.update(servicing)
     if with_schedule:
         body["schedule"] = [i.to_json() for i in items]
         body["total_repayable"] = str(sum((i.total for i in items), ZERO))

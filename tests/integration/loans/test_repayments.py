@@ -103,26 +103,24 @@ async def test_late_payment_pays_the_penalty_first(infra: Infra, isolated_schema
         assert (await schedule(svc, lid))[0]["status"] == "paid"
 
 
-async def test_overpayment_beyond_tolerance_is_rejected_whole_and_changes_nothing(
+async def test_an_overpayment_closes_the_loan_and_only_the_excess_is_refundable(
         infra: Infra, isolated_schema) -> None:
     async with running_loans(infra, isolated_schema) as svc:
         product = await svc.create_product(overpayment_tolerance="5.00")
         loan = await svc.active_loan(product, disbursed_on=D0)
         lid = loan["id"]
-        pay = await svc.pay(lid, "1253.01")  # 1248.00 owed + 5.00 tolerance, plus a cent
-        rejected = (await svc.bus.wait_for("RepaymentRejected", payment_id=pay))[0].payload
-        assert rejected["reason"] == "overpayment"
-        assert rejected["refundable_amount"] == "1253.01"
-        assert rejected["payer_msisdn"] == "+212612345678"
-        body = await svc.get(lid)
-        assert body["status"] == "active" and body["outstanding"]["total"] == "1248.00"
-        assert svc.bus.matching("RepaymentApplied", payment_id=pay) == []
-
-        # within the tolerance: accepted, the loan closes, the excess is reported
-        pay2 = await svc.pay(lid, "1250.00")
-        applied = (await svc.bus.wait_for("RepaymentApplied", payment_id=pay2))[0].payload
-        assert applied["closes_loan"] is True and applied["unallocated"] == "2.00"
+        # every installment is due by 2026-06-01: the payoff is the 1248.00 owed, so a
+        # payment of 1298.01 applies 1248.00 and leaves 50.01 to refund (no tolerance
+        # matters any more: the whole payment is never refused for being too much)
+        pay = await svc.pay(lid, "1298.01", on=date(2026, 6, 1))
+        applied = (await svc.bus.wait_for("RepaymentApplied", payment_id=pay))[0].payload
+        assert applied["closes_loan"] is True
+        assert (applied["unallocated"], applied["excess"]) == ("50.01", "50.01")
         assert sum(Decimal(x["amount"]) for x in applied["allocation"]) == Decimal("1248.00")
+        assert applied["interest_waived"] == "0.00" and applied["settled_early"] is False
+        body = await svc.wait_status(lid, "closed")
+        assert body["outstanding"]["total"] == "0.00"
+        assert svc.bus.matching("RepaymentRejected", payment_id=pay) == []
 
 
 async def test_unknown_and_not_yet_active_loans_are_rejected(

@@ -53,7 +53,8 @@ async def test_happy_path_reserves_disburses_and_activates_with_the_previewed_sc
         await svc.complete(saga_id, loan["id"], client_id, "1200.00", date(2026, 1, 31))
         disbursed = (await svc.bus.wait_for("LoanDisbursed", loan_id=loan["id"]))[0].payload
         assert disbursed["disbursed_on"] == "2026-01-31"
-        assert disbursed["first_due_date"] == "2026-02-28"  # month-end clamped
+        # month-end clamped to 28 Feb 2026, a Saturday: the next working day
+        assert disbursed["first_due_date"] == "2026-03-02"
         assert disbursed["first_due_amount"] == "312.00"
         assert disbursed["total_repayable"] == "1248.00"
         active = await svc.wait_status(loan["id"], "active")
@@ -64,8 +65,9 @@ async def test_happy_path_reserves_disburses_and_activates_with_the_previewed_sc
         # Same amounts as the preview, dates re-anchored to the disbursement date.
         assert [(i["principal"], i["interest"], i["fees"]) for i in schedule] == [
             (i["principal"], i["interest"], i["fees"]) for i in preview]
+        # 28 Feb and 31 May 2026 fall on a weekend: moved to the next working day
         assert [i["due_date"] for i in schedule] == [
-            "2026-02-28", "2026-03-31", "2026-04-30", "2026-05-31"]
+            "2026-03-02", "2026-03-31", "2026-04-30", "2026-06-01"]
 
         saga = (await svc.client.get(f"/v1/sagas/{saga_id}", headers=svc.operator)).json()
         assert saga["state"] == "completed" and saga["failed"] is False
