@@ -31,6 +31,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
+from bench.cob_offices import rollup_check, spread_over_offices
 from bench.progress import Progress
 from shared.migrations import migrate
 
@@ -218,6 +219,7 @@ async def seed(url: str, schema: str, loans: int, business_date: date) -> dict[s
         progress.update(2, "loans")
         await conn.execute(SEED_INSTALLMENTS)
         progress.update(3, "installments")
+        await spread_over_offices(conn)   # offices and officers over the portfolio
         await conn.execute("DROP TABLE bench_plan, bench_plan2")
         await conn.execute("VACUUM (ANALYZE) loans")
         await conn.execute("VACUUM (ANALYZE) installments")
@@ -332,7 +334,8 @@ async def run(admin_url: str, loans: int, business_date: date | None = None,
         catch_up = await night(admin_url, url, schema, day, "catch-up night")
         normal = await night(admin_url, url, schema, day + timedelta(days=1), "normal night")
         return {"schema": schema, "seed": seeded, "catch_up_night": catch_up,
-                "normal_night": normal, "par": await par(url, schema, day + timedelta(days=1))}
+                "normal_night": normal, "par": await par(url, schema, day + timedelta(days=1)),
+                "office_rollup": await rollup_check(url, schema, day + timedelta(days=1))}
     finally:
         if not keep:
             await drop_schema(admin_url, schema)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from services.loans.handlers.events import PROJECTION_HANDLERS, saga_handlers
+from services.loans.handlers.org_events import ORG_HANDLERS
 from services.loans.handlers.repayments import on_repayment_received
 from services.loans.settings import LoansSettings
 from shared.app import ConsumerSpec
@@ -15,6 +16,7 @@ def consumer_specs(settings: LoansSettings) -> list[ConsumerSpec]:
         topics=[clients.EVENTS, payments.EVENTS],
         handlers={
             **PROJECTION_HANDLERS,
+            **ORG_HANDLERS,
             **saga_handlers(settings.saga_policy()),
             "RepaymentReceived": on_repayment_received,
         },

@@ -28,6 +28,8 @@ class LoanSubmitted(LoanEvent):
     term: int
     currency: Currency = "MAD"
     submitted_by: str
+    office_id: str | None = Field(default=None, description=(
+        "the office the loan belongs to (its client's at application)"))
 
 
 @register
@@ -60,6 +62,8 @@ class LoanDisbursed(LoanEvent):
     first_due_amount: Amount
     total_repayable: Amount
     fees_at_disbursement: Amount
+    office_id: str | None = Field(default=None, description=(
+        "the office the loan belongs to (payments' accounting books per office)"))
     teg: Decimal | None = Field(default=None, description=(
         "effective global rate (TEG): the annualised rate (periodic IRR x periods a year) "
         "equating the principal paid out with every installment, fees included; a "
@@ -235,3 +239,49 @@ class LoanScheduleRebuilt(LoanEvent):
     restructured: bool = False
     request_id: str | None = None
     approved_by: str | None = None
+
+
+@register
+class CashCollectionRecorded(LoanEvent):
+    """A loan officer collected cash for a loan against a collection sheet. Loans moves
+    no money: payments books ``amount`` to ``cash_account`` (the branch's cash, against
+    repayment suspense) and publishes ``RepaymentReceived`` with ``payment_id`` =
+    ``collection_id``, ``provider`` "cash", ``external_ref`` = ``sheet_id`` and
+    ``received_at`` = ``collected_at`` — once per ``collection_id``."""
+
+    collection_id: str
+    sheet_id: str
+    amount: PositiveAmount
+    currency: Currency = "MAD"
+    office_id: str
+    office_path: str
+    branch_office_id: str = Field(description="the branch whose cash took the money")
+    cash_account: str = Field(description="``cash:branch:<branch office id>``")
+    officer_id: str | None = None
+    group_id: str | None = None
+    collected_on: dt.date
+    collected_at: dt.datetime
+    recorded_by: str
+
+
+@register
+class BranchCashReconciled(Contract):
+    """A branch's day-end cash count (keyed by office id): ``expected`` is what its
+    officers recorded on collection sheets that day, ``declared`` what was counted.
+    Payments books ``difference`` (declared - expected) between ``cash_account`` and
+    ``suspense_account``: a shortage (< 0) debits suspense and credits cash, an
+    overage (> 0) the reverse; nothing when 0. Idempotent on ``reconciliation_id``."""
+
+    topic: ClassVar[str] = EVENTS
+    reconciliation_id: str
+    office_id: str
+    office_path: str
+    business_date: dt.date
+    expected: Amount
+    declared: Amount
+    difference: Amount
+    currency: Currency = "MAD"
+    cash_account: str
+    suspense_account: str
+    collections: int = Field(ge=0)
+    declared_by: str

@@ -34,6 +34,8 @@ class DisburseLoan(Contract):
     msisdn: Msisdn
     provider: str | None = None
     deadline: dt.datetime
+    office_id: str | None = None
+    """The loan's office (optional: added after v1); accounting books the loan there."""
 
 
 class PaymentEvent(Contract):

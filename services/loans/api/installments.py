@@ -82,8 +82,8 @@ async def installments_due(
     partner = None if who.sees_all_tenants else who.partner_id or "-"
     async with runtime(request).pool.acquire() as conn, conn.transaction(
             isolation="repeatable_read", readonly=True):   # the page and totals agree
-        rows = await due_repo.page(conn, day, partner, after, limit + 1)
-        totals = await due_repo.totals(conn, day, partner)
+        rows = await due_repo.page(conn, day, partner, after, limit + 1, who.office_path)
+        totals = await due_repo.totals(conn, day, partner, who.office_path)
     more = len(rows) > limit
     rows = rows[:limit]
     return {

@@ -87,7 +87,8 @@ async def list_loans(
     async with runtime(request).pool.acquire() as conn:
         page = await loans_repo.list_loans(
             conn, partner_id=partner, client_id=client_id, status=status, limit=limit,
-            after=after, order=order, after_submitted=after_submitted)
+            after=after, order=order, after_submitted=after_submitted,
+            office_path=who.office_path)
         items = page.items
         schedules = await loans_repo.installments_for(conn, [loan.id for loan in items])
         extra = await schedules_repo.servicing(conn, [loan.id for loan in items])

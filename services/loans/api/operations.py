@@ -7,9 +7,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
-from services.loans.api import calendar, cob, cursors, installments, servicing
+from services.loans.api import calendar, cob, cursors, installments, portfolio_scope, servicing
 from services.loans.api.deps import operator_only, runtime
-from services.loans.api.schemas import PortfolioOut, SagaDetailOut, SagaPage, SnapshotPage
+from services.loans.api.portfolio_scope import ScopedPortfolioOut, ScopedSnapshotPage
+from services.loans.api.schemas import SagaDetailOut, SagaPage
 from services.loans.api.views import BUCKETS, ratio, snapshot_json
 from services.loans.domain.saga import SagaStatus
 from services.loans.repository import cob_runs as runs
@@ -30,12 +31,22 @@ router.include_router(calendar.router)
 router.include_router(servicing.router)
 
 
-@router.get("/v1/portfolio", response_model=PortfolioOut)
+OfficeFilter = Annotated[str | None, Query(min_length=1, max_length=100)]
+
+
+@router.get("/v1/portfolio", response_model=ScopedPortfolioOut)
 async def portfolio(request: Request,
-                    who: Annotated[Principal, require("loans:read")]) -> dict[str, Any]:
-    """Outstanding principal, PAR1/30/90 and arrears buckets, as of the last close of business."""
+                    who: Annotated[Principal, require("loans:read")],
+                    office_id: OfficeFilter = None, officer_id: OfficeFilter = None,
+                    product_id: OfficeFilter = None) -> dict[str, Any]:
+    """Outstanding principal, PAR1/30/90 and arrears buckets, as of the last close of
+    business; ``office_id`` (its subtree), ``officer_id``, ``product_id`` narrow it (an
+    office-scoped token sees its subtree only)."""
     operator_only(who)
     async with runtime(request).pool.acquire() as conn:
+        if portfolio_scope.is_scoped(who, office_id, officer_id, product_id):
+            return await portfolio_scope.portfolio(conn, who, office_id, officer_id,
+                                                   product_id)
         live = await portfolio_repo.live(conn)
         buckets = await portfolio_repo.live_buckets(conn)
         statuses = await portfolio_repo.status_counts(conn)
@@ -57,14 +68,20 @@ async def portfolio(request: Request,
     }
 
 
-@router.get("/v1/portfolio/history", response_model=SnapshotPage)
+@router.get("/v1/portfolio/history", response_model=ScopedSnapshotPage)
 async def portfolio_history(
     request: Request, who: Annotated[Principal, require("loans:read")],
     limit: Annotated[int, Query(ge=1, le=366)] = 60,
+    office_id: OfficeFilter = None, officer_id: OfficeFilter = None,
+    product_id: OfficeFilter = None,
 ) -> dict[str, Any]:
-    """The close-of-business snapshots (PAR trend), newest first."""
+    """The close-of-business snapshots (PAR trend), newest first; by office subtree,
+    officer and product when asked (or when the token is scoped to an office)."""
     operator_only(who)
     async with runtime(request).pool.acquire() as conn:
+        if portfolio_scope.is_scoped(who, office_id, officer_id, product_id):
+            return await portfolio_scope.history(conn, who, office_id, officer_id,
+                                                 product_id, limit)
         rows = await portfolio_repo.snapshots(conn, limit)
     return {"items": [snapshot_json(r) for r in rows]}
 

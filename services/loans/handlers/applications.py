@@ -10,14 +10,15 @@ from typing import Any
 
 from services.loans.domain import saga as sg
 from services.loans.domain.loan import Loan, LoanStatus
-from services.loans.domain.products import ProductTerms
 from services.loans.domain.pricing import price
+from services.loans.domain.products import ProductTerms
 from services.loans.domain.schedule import build_schedule
 from services.loans.handlers.saga import execute, now_utc, record
 from services.loans.handlers.views import loan_json, outstanding
 from services.loans.repository import calendar as calendar_repo
 from services.loans.repository import clients as clients_repo
 from services.loans.repository import loans as loans_repo
+from services.loans.repository import org as org_repo
 from services.loans.repository import products as products_repo
 from services.loans.repository import schedules as schedules_repo
 from services.loans.repository.products import ProductVersion
@@ -66,6 +67,10 @@ async def submit(uow: UnitOfWork, who: Principal, *, client_id: str, product_id:
         raise InvalidInput(
             f"no client {client_id!r} is known to loans for this partner (a client registered"
             " a moment ago may take a few seconds to reach loans; retry)", field="client_id")
+    office_id, office_path, _ = await org_repo.client_office(conn, client_id)
+    if not who.can_see_office(office_path):
+        raise InvalidInput(f"no client {client_id!r} is known to loans in this office",
+                           field="client_id")
     product.terms.check_application(principal, term)
     calendar = await calendar_repo.working_calendar(conn, today)
     schedule = build_schedule(product.terms, principal, term, today, calendar)
@@ -75,13 +80,14 @@ async def submit(uow: UnitOfWork, who: Principal, *, client_id: str, product_id:
         term=term, status=LoanStatus.SUBMITTED, submitted_by=who.sub, currency=product.currency,
     )
     await loans_repo.insert(conn, loan, product.terms.penalty)
+    await org_repo.stamp_loan(conn, loan.id, client_id)
     await loans_repo.insert_schedule(conn, loan.id, schedule)
     cost = price(principal, [p.total for p in schedule], product.terms.periods_per_year)
     await schedules_repo.set_price(conn, loan.id, cost.teg, cost.total_cost_of_credit)
     uow.emit(LoanSubmitted(
         loan_id=loan.id, client_id=client_id, partner_id=loan.partner_id,
         product_id=product.id, principal=principal, term=term, currency=loan.currency,
-        submitted_by=who.sub), key=loan.id)
+        submitted_by=who.sub, office_id=office_id), key=loan.id)
     body = loan_json(loan, await loans_repo.installments(conn, loan.id), with_schedule=True,
                      servicing=(await schedules_repo.servicing(conn, [loan.id]))[loan.id])
     body["schedule_note"] = ("preview from today's date; at disbursement the same installments"
@@ -100,6 +106,10 @@ async def load_visible(uow: UnitOfWork, who: Principal, loan_id: str, *,
     loan = await loans_repo.get(uow.conn, ref, for_update=for_update)
     if loan is None or not who.can_see(loan.partner_id):
         raise NotFound(f"loan {loan_id} not found", field="loan_id")
+    if who.office_path is not None:   # an office's token sees its subtree's loans only
+        office = await org_repo.loan_office(uow.conn, loan.id)
+        if office is None or not who.can_see_office(office[1]):
+            raise NotFound(f"loan {loan_id} not found", field="loan_id")
     return loan
 
 

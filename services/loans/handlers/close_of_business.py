@@ -40,6 +40,7 @@ from services.loans.repository import Conn
 from services.loans.repository import calendar as calendar_repo
 from services.loans.repository import cob as sql
 from services.loans.repository import cob_runs as runs
+from services.loans.repository import portfolio_snapshot as office_portfolio
 from services.loans.repository import schedules as schedules_repo
 from services.loans.settings import LoansSettings
 from shared.app import Runtime
@@ -237,6 +238,7 @@ async def execute_day(conn: Conn, business_date: date, run_id: str, *, due_days_
         # restructured loans whose borrower has paid the agreed installments on time
         stats["restructured_cured"] = await schedules_repo.cure_restructured(conn)
         await sql.take_snapshot(conn, business_date)
+        stats["portfolio_rows"] = await office_portfolio.take(conn, business_date)
         stats["seconds"] = round(time.perf_counter() - started, 3)
         await runs.complete(conn, business_date, stats)
         await calendar_repo.advance(conn, business_date)

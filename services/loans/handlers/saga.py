@@ -15,6 +15,7 @@ from services.loans.domain.pricing import price
 from services.loans.domain.schedule import fees_at_disbursement, reanchor_for, total_repayable
 from services.loans.repository import calendar as calendar_repo
 from services.loans.repository import loans as loans_repo
+from services.loans.repository import org as org_repo
 from services.loans.repository import products as products_repo
 from services.loans.repository import sagas as sagas_repo
 from shared.contracts.clients import ReleaseCredit, ReserveCredit
@@ -55,6 +56,7 @@ async def execute(uow: UnitOfWork, loan: Loan, state: sg.SagaState,
                 saga_id=state.id, loan_id=state.loan_id, client_id=state.client_id,
                 partner_id=state.partner_id, amount=state.amount, currency=state.currency,
                 msisdn=state.msisdn, deadline=cmd.deadline,
+                office_id=await _office_id(uow, state.loan_id),
             ), key=state.loan_id)
         elif isinstance(cmd, sg.MarkLoanDisbursing):
             loan.start_disbursing(cmd.msisdn)
@@ -99,8 +101,14 @@ async def _activate(uow: UnitOfWork, loan: Loan, state: sg.SagaState,
         first_due_date=schedule[0].due_date, first_due_amount=schedule[0].total,
         total_repayable=total_repayable(schedule),
         fees_at_disbursement=fees_at_disbursement(product.terms, loan.principal),
+        office_id=await _office_id(uow, loan.id),
         teg=cost.teg, total_cost_of_credit=cost.total_cost_of_credit,
     ), key=loan.id)
+
+
+async def _office_id(uow: UnitOfWork, loan_id: str) -> str | None:
+    office = await org_repo.loan_office(uow.conn, loan_id)
+    return None if office is None else office[0]
 
 
 async def record(uow: UnitOfWork, before: sg.SagaState | None, after: sg.SagaState,

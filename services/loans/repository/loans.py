@@ -94,6 +94,7 @@ async def list_loans(
     conn: Conn, *, partner_id: str | None, client_id: str | None,
     status: str | None, limit: int, after: str | None,
     order: LoanOrder = LoanOrder.ID, after_submitted: datetime | None = None,
+    office_path: str | None = None,
 ) -> LoanPageRows:
     """One page; ``after`` is the last id seen (with ``after_submitted``, its submission
     instant, in ``submitted`` order). One row more than asked tells whether a page follows."""
@@ -105,10 +106,16 @@ async def list_loans(
     rows = await conn.fetch(
         f"SELECT {_LOAN_COLS} FROM loans WHERE ($1::text IS NULL OR partner_id = $1)"
         " AND ($2::text IS NULL OR client_id = $2) AND ($3::text IS NULL OR status = $3)"
-        f" AND {keyset} ORDER BY {sort} LIMIT $5",
+        f" AND {keyset} AND {_office_scope(7 if order is LoanOrder.SUBMITTED else 6)}"
+        f" ORDER BY {sort} LIMIT $5",
         partner_id, client_id, status, after, limit + 1,
-        *((after_submitted,) if order is LoanOrder.SUBMITTED else ()))
+        *((after_submitted,) if order is LoanOrder.SUBMITTED else ()), office_path)
     return LoanPageRows([_loan(r) for r in rows[:limit]], len(rows) > limit)
+
+
+def _office_scope(n: int) -> str:
+    """``office_path`` is the office path ``$n``, or below it (NULL: every office)."""
+    return f"(${n}::text IS NULL OR office_path = ${n} OR starts_with(office_path, ${n} || '/'))"
 
 
 # -- installments -------------------------------------------------------------------
