@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 
 from console import i18n
+from console.oidc import SESSION_COOKIE, Provider, SessionStore
 from console.session import (
     CSRF_COOKIE,
     LANG_COOKIE,
@@ -58,6 +59,12 @@ def create_app(settings: ConsoleSettings | None = None,
                   docs_url=None, redoc_url=None, openapi_url=None)
     app.state.settings = settings
     app.state.token_verifier = verifier_for(settings)
+    app.state.sessions = SessionStore()
+    app.state.oidc = Provider(
+        settings.oidc_issuer, settings.oidc_client_id,
+        settings.oidc_client_secret.get_secret_value() if settings.oidc_client_secret else None,
+        settings.public_url,
+        settings.session_key.get_secret_value().encode() if settings.session_key else None)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     for module in (auth, business, loans, ops, clients):
         app.include_router(module.router)
@@ -73,6 +80,7 @@ def create_app(settings: ConsoleSettings | None = None,
         response = redirect("/login?" + urlencode({"reason": reason, "next": target}),
                             request)
         response.delete_cookie(TOKEN_COOKIE, path="/")
+        response.delete_cookie(SESSION_COOKIE, path="/")
         return response
 
     async def on_login_required(request: Request, exc: Exception) -> Response:

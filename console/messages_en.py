@@ -26,6 +26,8 @@ EN: dict[str, str] = {
     "login.reason.expired": "Your session has expired: sign in again.",
     "login.reason.invalid": "This token is not valid.",
     "login.reason.signed_out": "You are signed out.",
+    "login.provider": "Sign in with your Noria account",
+    "login.reason.failed": "The sign-in did not complete: try again.",
     "forbidden.title": "Access refused",
     "forbidden.not_operator": "This console is for operators. A partner or wallet token "
                               "cannot open it.",

@@ -26,6 +26,8 @@ FR: dict[str, str] = {
     "login.reason.expired": "Votre session a expiré : reconnectez-vous.",
     "login.reason.invalid": "Ce jeton n'est pas valide.",
     "login.reason.signed_out": "Vous êtes déconnecté.",
+    "login.provider": "Se connecter avec son compte Noria",
+    "login.reason.failed": "La connexion n'a pas abouti : réessayez.",
     "forbidden.title": "Accès refusé",
     "forbidden.not_operator": "Cette console est réservée aux opérateurs. Un jeton de "
                               "partenaire ou de portefeuille ne peut pas l'ouvrir.",

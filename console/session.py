@@ -1,9 +1,11 @@
 """Who is signed in, and the CSRF guard on every form that changes something.
 
-The operator's bearer token is kept in an HttpOnly, SameSite=Strict cookie and
-checked on every request against the identity provider's keys: a missing, invalid or expired
-token sends the browser to the login page; a token without operator scopes
-(a partner's or a wallet's) is refused with a 403 page.
+Operators sign in through the identity provider (``console.oidc``): the browser holds a
+random session id, the console the tokens. The access token is checked on every request
+against the provider's keys: a missing, invalid or expired session sends the browser to
+the login page; a token without operator scopes (a partner's or a wallet's) is refused
+with a 403 page. ``dev_token_login`` (development and tests only, off by default) also
+accepts a pasted token, kept in an HttpOnly, SameSite=Strict cookie.
 
 CSRF is the double-submit pattern: a random token in a cookie, repeated in a
 hidden form field (or the ``X-CSRF-Token`` header for htmx); a POST whose two
@@ -14,11 +16,13 @@ from __future__ import annotations
 
 import hmac
 import secrets
+import time
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
 
+from console.oidc import REFRESH_MARGIN_S, SESSION_COOKIE, Provider, SessionStore
 from shared.auth import AuthError, Principal, TokenVerifier
 
 TOKEN_COOKIE = "noria_console_token"
@@ -71,8 +75,35 @@ async def check_token(verifier: TokenVerifier, token: str) -> Principal:
     return principal
 
 
+async def _signed_in_token(request: Request) -> str | None:
+    """The access token of the browser's session (``console.oidc``), refreshed shortly
+    before it expires; or, in development only, a pasted token's cookie."""
+    sid = request.cookies.get(SESSION_COOKIE)
+    if sid:
+        store: SessionStore = request.app.state.sessions
+        tokens = store.get(sid)
+        if tokens is None:
+            raise LoginRequired("expired")
+        settings = request.app.state.settings
+        if time.time() - tokens.started > settings.session_max_s:
+            store.close(sid)
+            raise LoginRequired("expired")
+        if tokens.access_expires - time.time() < REFRESH_MARGIN_S:
+            provider: Provider = request.app.state.oidc
+            refreshed = await provider.refresh(tokens)
+            if refreshed is None:
+                store.close(sid)
+                raise LoginRequired("expired")
+            store.put(sid, refreshed)
+            tokens = refreshed
+        return tokens.access
+    if request.app.state.settings.dev_token_login:
+        return request.cookies.get(TOKEN_COOKIE)
+    return None
+
+
 async def current_session(request: Request) -> Session:
-    token = request.cookies.get(TOKEN_COOKIE)
+    token = await _signed_in_token(request)
     if not token:
         raise LoginRequired("signed_out")
     principal = await check_token(request.app.state.token_verifier, token)

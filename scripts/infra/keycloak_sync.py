@@ -83,6 +83,8 @@ def main(base: str, password: str, realm_file: str) -> int:
             continue
         current = found[0]
         update: dict[str, Any] = {}
+        if "publicClient" in client and client["publicClient"] != current.get("publicClient"):
+            update["publicClient"] = client["publicClient"]
         if "redirectUris" in client and set(client["redirectUris"]) - set(
                 current.get("redirectUris", [])):
             update["redirectUris"] = sorted(set(client["redirectUris"]) | set(

@@ -76,7 +76,8 @@ def fake_services(fake_state: State) -> Iterator[dict[str, str]]:
 def console_settings(urls: dict[str, str]) -> ConsoleSettings:
     return ConsoleSettings(clients_url=urls["clients"], loans_url=urls["loans"],
                            payments_url=urls["payments"],
-                           notifications_url=urls["notifications"], providers="sim")
+                           notifications_url=urls["notifications"], providers="sim",
+                           dev_token_login=True)  # these tests paste test-issuer tokens
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from scripts.platform import PROCESSES, Process, process_env, wiring
 from tests.infra import ROOT, Infra
 
 LOGS = Path(os.environ.get("NORIA_STATE_DIR", ROOT / ".noria")) / "console-browser-logs"
-SERVICES = ("clients", "loans", "payments", "notifications")
+SERVICES = ("clients", "loans", "payments", "notifications", "savings")
 
 
 def answers(url: str) -> bool:
@@ -62,12 +62,24 @@ class LivePlatform:
             **{f"NORIA_{s.upper()}_DATABASE_URL": infra.service_url(s) for s in SERVICES},
         }
         extra = wiring({p.name: p.port for p in PROCESSES})
+        # Everything trusts the tests' issuer and Keycloak; the console signs operators in
+        # through Keycloak and, for the tests that paste test-issuer tokens, accepts those.
+        test_issuer = os.environ.get("NORIA_OIDC_ISSUER", "")
+        extra.setdefault("console", {}).update({
+            "NORIA_CONSOLE_OIDC_ISSUER": infra.keycloak_issuer,
+            "NORIA_CONSOLE_OIDC_JWKS_URL":
+                f"{infra.keycloak_issuer}/protocol/openid-connect/certs",
+            "NORIA_CONSOLE_OIDC_EXTRA_ISSUERS": test_issuer,
+            "NORIA_CONSOLE_DEV_TOKEN_LOGIN": "true",
+            "NORIA_CONSOLE_PUBLIC_URL": next(p.url for p in PROCESSES if p.name == "console"),
+        })
         platform = cls({p.name: p.url for p in PROCESSES})
         LOGS.mkdir(parents=True, exist_ok=True)
         for proc in PROCESSES:
             if answers(proc.url):
                 continue
             env = process_env(proc, env_base)
+            env["NORIA_OIDC_EXTRA_ISSUERS"] = infra.keycloak_issuer
             env.update(extra.get(proc.name, {}))
             if proc.migrate:
                 subprocess.run([sys.executable, "-m", proc.module, "migrate"], env=env,

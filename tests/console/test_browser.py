@@ -401,3 +401,94 @@ async def test_a_partner_token_is_refused_and_an_expired_one_sent_to_login(
         await expect(page.locator("[data-reason=expired]")).to_be_visible()
     finally:
         await context.close()
+
+
+# ---------------------------------------------------------------- Keycloak sign-in
+
+
+def keycloak_token(infra: Infra, username: str, password: str) -> str:
+    """A demo operator's access token from Keycloak (the development client noria-cli)."""
+    resp = httpx.post(f"{infra.keycloak_issuer}/protocol/openid-connect/token", timeout=10,
+                      data={"grant_type": "password", "client_id": "noria-cli",
+                            "username": username, "password": password, "scope": "openid"})
+    assert resp.status_code == 200, resp.text
+    access: str = resp.json()["access_token"]
+    return access
+
+
+async def keycloak_sign_in(page: Page, username: str, password: str) -> None:
+    """The console's sign-in button, then Keycloak's own login page."""
+    await page.goto("/login")
+    await page.click("#sign-in")
+    await page.wait_for_selector("#username")
+    assert "/realms/noria/" in page.url
+    await page.fill("#username", username)
+    await page.fill("#password", password)
+    await page.click("#kc-login")
+
+
+async def test_operators_sign_in_on_keycloak_approve_maker_checker_and_sign_out(
+        browser: Browser, live: LivePlatform, infra: Infra) -> None:
+    """amina (loan officer) submits an application with her Keycloak account and sees it
+    in the console after signing in on Keycloak's page; youssef (branch manager, another
+    real user) approves it; he signs out, and Back brings nothing of his session back."""
+    from scripts.keycloak_dev import ensure_demo_passwords
+
+    passwords = ensure_demo_passwords()
+    amina = keycloak_token(infra, "amina", passwords["amina"])
+    seed = Seed(live)
+    as_amina = {"Authorization": f"Bearer {amina}"}
+    async with httpx.AsyncClient(timeout=10) as http:
+        for office in ({"id": "r-souss", "kind": "region", "name": "Souss-Massa",
+                        "parent_id": "ho"},
+                       {"id": "b-agadir", "kind": "branch", "name": "Agadir",
+                        "parent_id": "r-souss"}):
+            made = await http.post(f"{live.urls['clients']}/v1/offices", json=office,
+                                   headers=seed.ops)
+            assert made.status_code in (201, 409), made.text
+        seed.agent = as_amina  # amina registers the client: it is in her office
+        client = await seed.client(http)
+        assert client["office_id"] == "b-agadir"
+        resp = await http.post(f"{live.urls['clients']}/v1/clients/{client['id']}/kyc",
+                               headers=as_amina, json={"decision": "verified"})
+        assert resp.status_code == 200, resp.text
+        product_id = await seed.product(http)
+        loan_id = await seed.application(http, client["id"], product_id, as_operator=as_amina)
+
+    maker = await browser.new_context(base_url=live.console, locale="fr-FR")
+    try:
+        page = await maker.new_page()
+        await keycloak_sign_in(page, "amina", passwords["amina"])
+        await expect(page.locator(".operator")).to_be_visible()
+        await page.goto(f"/approvals?client_id={client['id']}")
+        await expect(page.locator(f'section[data-loan="{loan_id}"]')).to_contain_text(
+            client["full_name"])
+    finally:
+        await maker.close()
+
+    checker = await browser.new_context(base_url=live.console, locale="fr-FR")
+    try:
+        page = await checker.new_page()
+        await keycloak_sign_in(page, "youssef", passwords["youssef"])
+        await page.goto(f"/approvals?client_id={client['id']}")
+        card = page.locator(f'section[data-loan="{loan_id}"]')
+        await card.locator("button[data-action=approve]").click()
+        await expect(page).to_have_url(f"{live.console}/loans/{loan_id}?flash=approved")
+        async with httpx.AsyncClient(timeout=10) as http:
+            loan = (await http.get(f"{live.urls['loans']}/v1/loans/{loan_id}",
+                                   headers=seed.ops)).json()
+        assert loan["status"] != "submitted"
+
+        await page.goto(f"/loans/{loan_id}")
+        await page.click("form[action='/logout'] button")
+        await expect(page).to_have_url(re.compile(r"/login\?reason=signed_out"))
+        await page.go_back()
+        await expect(page.locator("form[action='/logout']")).to_have_count(0)
+        await page.goto(f"/loans/{loan_id}")
+        await expect(page).to_have_url(re.compile(r"/login\?"))
+        # the Keycloak session ended too: signing in again asks for the password
+        await page.goto("/login")
+        await page.click("#sign-in")
+        await expect(page.locator("#password")).to_be_visible()
+    finally:
+        await checker.close()
