@@ -51,6 +51,7 @@ ROLE_SCOPES: dict[str, tuple[str, ...]] = {
         "loans:write", "loans:approve", "products:write", "cob:run", "payments:read",
         "ledger:read", "ledger:write", "ledger:approve", "messages:read", "messages:resend",
         "templates:write", "dlq:read", "dlq:replay", "refunds:retry", "payouts:settle",
+        "reconciliation:resolve",
         "savings:read", "savings:write", "savings:approve", "org:write", "org:approve",
         "partners:read", "partners:write", "audit:read",
     ),

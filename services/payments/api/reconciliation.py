@@ -34,6 +34,8 @@ from shared.errors import Conflict, InvalidInput, NotFound
 from shared.money import format_amount
 
 Operator = Annotated[Principal, require("ledger:read", "tenant:all")]
+# Closing an alert is an operator's decision of its own, not a read.
+Resolver = Annotated[Principal, require("reconciliation:resolve", "tenant:all")]
 
 router = APIRouter(tags=["reconciliation"])
 
@@ -117,7 +119,7 @@ async def list_alerts(
              response_model=ReconciliationAlertOut,
              summary="Resolve a reconciliation alert, with a note (audited)")
 async def resolve_alert(alert_id: str, body: AlertResolveRequest, request: Request,
-                        principal: Operator) -> ReconciliationAlertOut:
+                        principal: Resolver) -> ReconciliationAlertOut:
     try:
         aid = uuid.UUID(alert_id)
     except ValueError:
