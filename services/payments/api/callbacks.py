@@ -29,9 +29,14 @@ log = logging.getLogger("noria.payments.callbacks")
 router = APIRouter(tags=["mobile-money callbacks"])
 
 
-@router.api_route("/v1/mobile-money/{provider}/callbacks", methods=["POST", "PUT"],
-                  response_model=CollectionCallbackOut | PayoutCallbackOut,
-                  summary="A signed callback from a mobile-money provider")
+@router.put("/v1/mobile-money/{provider}/callbacks",
+            response_model=CollectionCallbackOut | PayoutCallbackOut,
+            operation_id="provider_callback_put",
+            summary="A signed callback from a mobile-money provider (PUT, as GSMA sends)")
+@router.post("/v1/mobile-money/{provider}/callbacks",
+             response_model=CollectionCallbackOut | PayoutCallbackOut,
+             operation_id="provider_callback_post",
+             summary="A signed callback from a mobile-money provider")
 async def callback(provider: str, request: Request) -> Any:
     s = settings(request)
     in_flight = callbacks_in_flight(request)

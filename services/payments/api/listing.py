@@ -1,4 +1,5 @@
-"""``GET /v1/payments?date=&kind=&status=`` — the day's payments, page by page.
+"""``GET /v1/payments?date=&kind=&status=`` — the day's payments (collections, loan
+payouts, refunds and savings withdrawals), page by page.
 
 Payments has no business-day notion of its own: a day is a UTC calendar day (as
 for reconciliation). A collection belongs to the day it was received, a payout
@@ -28,9 +29,12 @@ from shared.money import format_amount
 MAX_LIMIT = 500
 
 STATUSES = {
-    "collection": ("received", "posted", "refund_pending", "refunded", "refund_failed"),
+    # a wallet's report waiting for the provider, and one it never confirmed, too
+    "collection": ("unconfirmed", "rejected_unconfirmed", "received", "posted",
+                   "refund_pending", "refunded", "refund_failed"),
     "payout": ("pending", "submitted", "in_doubt", "completed", "failed"),
     "refund": ("pending", "submitted", "in_doubt", "completed", "failed"),
+    "withdrawal": ("pending", "submitted", "in_doubt", "completed", "failed"),
 }
 
 
@@ -101,7 +105,7 @@ router = APIRouter(tags=["payments"])
 
 
 @router.get("/v1/payments", response_model=PaymentDay,
-            summary="The day's collections, payouts and refunds (UTC day)")
+            summary="The day's collections, payouts, refunds and withdrawals (UTC day)")
 async def list_payments(
     request: Request, principal: Annotated[Principal, require("payments:read")],
     date: str | None = None, kind: str | None = None, status: str | None = None,

@@ -21,7 +21,7 @@ from shared.errors import InvalidInput
 from shared.money import format_amount
 
 OPERATOR = ("payments:read", "tenant:all")
-KINDS = ("disbursement", "refund")
+KINDS = ("disbursement", "refund", "withdrawal")
 
 router = APIRouter(tags=["payouts"])
 

@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from services.payments import state
 from services.payments.api.deps import runtime, settings
 from services.payments.api.payout_schemas import ApprovalRequest, RetryProposed
-from services.payments.api.payouts import proposal_view
+from services.payments.api.payouts import decode_cursor, encode_cursor, proposal_view
 from services.payments.api.schemas import (
     HeldRefund,
     HeldRefunds,
@@ -28,6 +28,7 @@ from services.payments.api.schemas import (
     RetryRequest,
 )
 from services.payments.handlers import refunds as handlers
+from services.payments.repository import keys
 from services.payments.repository import refunds as repo
 from shared import idempotency
 from shared.auth import Principal, require
@@ -59,11 +60,15 @@ def _retry_view(row: Any) -> RetryAudit:
 
 
 @router.get("/v1/refunds/held", response_model=HeldRefunds,
-            summary="Refunds held in client payable for review")
+            summary="Refunds held in client payable for review, oldest first")
 async def held(request: Request, principal: Annotated[Principal, require(*OPERATOR)],
-               limit: Annotated[int, Query(ge=1, le=500)] = 100) -> HeldRefunds:
+               limit: Annotated[int, Query(ge=1, le=500)] = 100,
+               cursor: Annotated[str | None, Query(max_length=200)] = None) -> HeldRefunds:
+    after = decode_cursor(cursor)
     async with runtime(request).pool.acquire() as conn:
-        rows = await repo.held_refunds(conn, limit)
+        rows = await repo.held_refunds(conn, limit + 1, after=after)
+    page = rows[:limit]
+    more = len(rows) > limit
     return HeldRefunds(items=[HeldRefund(
         payment_id=str(r["payment_id"]), loan_id=r["loan_id"],
         partner_id=r["partner_id"], provider=r["provider"],
@@ -76,7 +81,11 @@ async def held(request: Request, principal: Annotated[Principal, require(*OPERAT
             None if r["payout_id"] else "no payer wallet to refund"),
         failed_at=r["failed_at"].isoformat() if r["failed_at"] else None,
         retries=r["retries"],
-    ) for r in rows])
+        retry_proposed=r["proposal_id"] is not None,
+        retry_proposed_by=r["proposed_by"],
+        retry_proposed_at=r["proposed_at"].isoformat() if r["proposed_at"] else None,
+    ) for r in page], next_cursor=encode_cursor(page[-1]["received_at"], page[-1]["payment_id"])
+        if more and page else None)
 
 
 @router.get("/v1/refunds/{refund_id}/retries", response_model=RetryAudits,
@@ -150,8 +159,7 @@ async def approve_retry(
                                             clock=state.clock(rt.state))
         if done.queued is None:
             # the proposal is closed and audited; nothing was paid (the key stays free)
-            await uow.conn.execute(
-                "DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2", scope, key)
+            await keys.release(uow.conn, scope, key)
             await uow.commit()
             superseded = done.reason
         else:

@@ -139,7 +139,7 @@ class PayoutOut(Out):
 
 class PaymentItem(Out):
     id: str
-    kind: str = Field(description="collection, payout or refund")
+    kind: str = Field(description="collection, payout, refund or withdrawal")
     status: str
     amount: Money
     currency: str
@@ -190,10 +190,16 @@ class HeldRefund(Out):
     failure_reason: str | None
     failed_at: Instant | None
     retries: int
+    retry_proposed: bool = Field(default=False, description=(
+        "a retry is proposed and waits for another operator's approval"))
+    retry_proposed_by: str | None = None
+    retry_proposed_at: Instant | None = None
 
 
 class HeldRefunds(Out):
     items: list[HeldRefund]
+    next_cursor: str | None = Field(default=None, description=(
+        "pass as `cursor` for the next page; null on the last"))
 
 
 class RetryAudit(Out):

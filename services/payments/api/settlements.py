@@ -25,7 +25,7 @@ from services.payments.api.payout_schemas import (
 from services.payments.api.payouts import proposal_view
 from services.payments.api.schemas import PayoutOut
 from services.payments.handlers import settlements as handlers
-from services.payments.repository import approvals
+from services.payments.repository import approvals, keys
 from services.payments.repository import payouts as repo
 from services.payments.repository.payouts import Payout
 from shared import idempotency
@@ -33,8 +33,8 @@ from shared.auth import Principal, require
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.money import format_amount
 
-# Settling money on an operator's word is the operators' payout permission, not a read.
-SETTLE = ("refunds:retry", "tenant:all")
+# Settling money on an operator's word is its own permission, not a read nor a refund retry.
+SETTLE = ("payouts:settle", "tenant:all")
 OPERATOR = ("payments:read", "tenant:all")
 
 router = APIRouter(tags=["payouts"])
@@ -81,6 +81,24 @@ async def propose(
     return JSONResponse(response, status_code=202)
 
 
+@router.get("/v1/payouts/{payout_id}/settlement", response_model=SettlementOut,
+            summary="The settlement proposed for an in-doubt payout, waiting for approval")
+async def open_settlement(payout_id: str, request: Request,
+                          principal: Annotated[Principal, require(*OPERATOR)]
+                          ) -> SettlementOut:
+    ident = _uuid(payout_id)
+    async with runtime(request).pool.acquire() as conn:
+        payout = await repo.payout(conn, ident)
+        if payout is None:
+            raise NotFound(f"no payout {payout_id}", field="id")
+        row = await approvals.open_proposal(conn, approvals.SETTLEMENT, ident)
+    if row is None:
+        raise NotFound(f"no settlement of payout {payout_id} waits for approval",
+                       field="id")
+    return SettlementOut(payout_id=str(ident), status="proposed",
+                         proposal=proposal_view(row), payout=_payout_view(payout))
+
+
 @router.post("/v1/payouts/{payout_id}/settlement/approve", response_model=SettlementOut,
              summary="Approve another operator's settlement of an in-doubt payout")
 async def approve(
@@ -104,8 +122,7 @@ async def approve(
                                       note=body.note, clock=state.clock(rt.state))
         if done.superseded:
             # the proposal is closed and audited; nothing was applied (the key stays free)
-            await uow.conn.execute(
-                "DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2", scope, key)
+            await keys.release(uow.conn, scope, key)
             await uow.commit()
             status = done.payout.status.value if done.payout else "unknown"
         else:

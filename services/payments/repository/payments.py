@@ -138,7 +138,7 @@ async def payment_by_provider_reference(conn: Conn, provider: str,
 
 # -- the day's payments (GET /v1/payments) -------------------------------------------
 
-LISTING_KINDS = ("collection", "payout", "refund")
+LISTING_KINDS = ("collection", "payout", "refund", "withdrawal")
 
 # One shape for collections (payments) and payouts (disbursements, refunds), so a
 # page can be cut with one keyset (at, id) across the three kinds.
@@ -151,12 +151,13 @@ SELECT * FROM (
     FROM payments
    WHERE 'collection' = ANY($3::text[]) AND received_at >= $1 AND received_at < $2
   UNION ALL
-  SELECT CASE kind WHEN 'disbursement' THEN 'payout' ELSE 'refund' END, id, created_at,
+  SELECT CASE kind WHEN 'disbursement' THEN 'payout' ELSE kind END, id, created_at,
          status, amount, currency, loan_id, partner_id, msisdn, provider,
          provider_reference, payment_id, saga_id, failure_reason, NULL::text, completed_at
     FROM payouts
    WHERE ((kind = 'disbursement' AND 'payout' = ANY($3::text[]))
-          OR (kind = 'refund' AND 'refund' = ANY($3::text[])))
+          OR (kind = 'refund' AND 'refund' = ANY($3::text[]))
+          OR (kind = 'withdrawal' AND 'withdrawal' = ANY($3::text[])))
      AND created_at >= $1 AND created_at < $2
 ) day
 WHERE ($4::text IS NULL OR status = $4)

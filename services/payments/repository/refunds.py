@@ -3,6 +3,7 @@ and the audit of operators' retries (``refund_retries``)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from decimal import Decimal
 
@@ -54,15 +55,20 @@ async def refund_retries_of(conn: Conn, payment_id: uuid.UUID) -> list[asyncpg.R
         "SELECT * FROM refund_retries WHERE payment_id = $1 ORDER BY attempt", payment_id))
 
 
-async def held_refunds(conn: Conn, limit: int) -> list[asyncpg.Record]:
+async def held_refunds(conn: Conn, limit: int, *,
+                       after: tuple[dt.datetime, uuid.UUID] | None = None
+                       ) -> list[asyncpg.Record]:
     """Refunds whose money sits in client payable: the latest refund payout failed, or
-    none could be made (no payer wallet). Oldest first."""
+    none could be made (no payer wallet). Oldest first, keyset-paged on (received_at,
+    payment id); each with the retry proposal waiting for a second operator, if any."""
+    after_at, after_id = after if after is not None else (None, None)
     return list(await conn.fetch(
         "SELECT p.id AS payment_id, p.loan_id, p.partner_id, p.payer_msisdn, p.provider,"
         " p.status AS payment_status, p.rejection_reason, p.received_at,"
         " d.amount AS amount_due, r.id AS payout_id, r.amount AS payout_amount, r.msisdn,"
         " r.failure_reason, r.updated_at AS failed_at,"
-        " (SELECT count(*) FROM refund_retries x WHERE x.payment_id = p.id) AS retries"
+        " (SELECT count(*) FROM refund_retries x WHERE x.payment_id = p.id) AS retries,"
+        " q.id AS proposal_id, q.proposed_by, q.proposed_at"
         " FROM (SELECT id FROM payments WHERE status = 'refund_failed'"
         "       UNION SELECT payment_id FROM payouts WHERE kind = 'refund'"
         "       AND status = 'failed' AND payment_id IS NOT NULL) c"
@@ -71,6 +77,9 @@ async def held_refunds(conn: Conn, limit: int) -> list[asyncpg.Record]:
         " LEFT JOIN LATERAL (SELECT id, amount, msisdn, status, failure_reason, updated_at"
         "   FROM payouts WHERE payment_id = p.id AND kind = 'refund'"
         "   ORDER BY created_at DESC, id DESC LIMIT 1) r ON true"
+        " LEFT JOIN payout_approvals q ON q.kind = 'refund_retry' AND q.target_id = p.id"
+        "   AND q.status = 'proposed'"
         " WHERE p.status IN ('refund_failed', 'posted')"
         "   AND (r.status = 'failed' OR (r.id IS NULL AND p.status = 'refund_failed'))"
-        " ORDER BY p.received_at LIMIT $1", limit))
+        "   AND ($2::timestamptz IS NULL OR (p.received_at, p.id) > ($2, $3::uuid))"
+        " ORDER BY p.received_at, p.id LIMIT $1", limit, after_at, after_id))
