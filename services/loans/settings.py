@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import time, timedelta
+from decimal import Decimal
 
 from pydantic_settings import SettingsConfigDict
 
@@ -21,6 +22,8 @@ class LoansSettings(ServiceSettings):
     # servicing
     repayment_due_days_before: int = 3
     write_off_min_days_in_arrears: int = 180
+    # the most a loan of a purpose may lend (MAD), e.g. {"housing": "30000.00"}
+    purpose_ceilings: dict[str, Decimal] = {}
     # close of business: run daily at this local time (Africa/Casablanca) for that business date
     cob_schedule_enabled: bool = True
     cob_daily_at: time = time(23, 30)

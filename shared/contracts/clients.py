@@ -266,7 +266,7 @@ class CreditRejected(ClientEvent):
     loan_id: str
     reason: Literal[
         "kyc_not_verified", "client_blocked", "limit_exceeded", "unknown_client",
-        "currency_not_supported",
+        "currency_not_supported", "client_in_arrears", "written_off_loan",
     ]
     detail: str = ""
 

@@ -28,6 +28,10 @@ class LoanSubmitted(LoanEvent):
     term: int
     currency: Currency = "MAD"
     submitted_by: str
+    reference: str | None = Field(default=None, description=(
+        "the loan's short reference (L + 8 characters + a check character) a borrower "
+        "types as the wallet payment reference"))
+    purpose: str | None = None
     office_id: str | None = Field(default=None, description=(
         "the office the loan belongs to (its client's at application)"))
 
@@ -62,6 +66,7 @@ class LoanDisbursed(LoanEvent):
     first_due_amount: Amount
     total_repayable: Amount
     fees_at_disbursement: Amount
+    reference: str | None = Field(default=None, description="the loan's short reference")
     office_id: str | None = Field(default=None, description=(
         "the office the loan belongs to (payments' accounting books per office)"))
     teg: Decimal | None = Field(default=None, description=(
@@ -102,6 +107,13 @@ class RepaymentApplied(LoanEvent):
     next_due_date: dt.date | None
     next_due_amount: Amount | None
     closes_loan: bool
+    recovery: bool = Field(default=False, description=(
+        "money received on a written-off loan: applied to what was written off, the loan "
+        "stays written off; payments books it to recovery income"))
+    recovered_total: Amount | None = Field(default=None, description=(
+        "a recovery: everything recovered on the loan so far, this payment included"))
+    reference: str | None = Field(default=None, description=(
+        "the reference the payment carried, when it is not the loan id (a short reference)"))
     # What was not allocated to any installment, left in repayment suspense for payments
     # to refund: the part of a payment beyond what closes the loan (= ``excess``).
     unallocated: Amount = Decimal("0.00")
@@ -123,15 +135,20 @@ class RepaymentRejected(LoanEvent):
     currency: Currency = "MAD"
     payer_msisdn: Msisdn | None = None
     reason: Literal["unknown_loan", "loan_not_active", "loan_closed", "overpayment",
-                    "currency_mismatch"]
+                    "currency_mismatch", "reference_check_failed"]
     refundable_amount: Amount
     detail: str = ""
+    held_for_review: bool = Field(default=False, description=(
+        "keep the money in suspense for an operator, refund nothing (a mistyped short "
+        "reference: ``reason`` reference_check_failed, ``refundable_amount`` 0)"))
 
 
 @register
 class LoanClosed(LoanEvent):
     principal: Amount
     closed_on: dt.date
+    max_days_in_arrears: int | None = Field(default=None, ge=0, description=(
+        "the worst days in arrears the loan reached (clients' credit policy reads it)"))
 
 
 @register
@@ -158,6 +175,65 @@ class LoanWrittenOff(LoanEvent):
     penalties_written_off: Amount
     written_off_by: str
     days_in_arrears: int
+    proposed_by: str | None = Field(default=None, description=(
+        "maker-checker: the operator who proposed it (``written_off_by`` approved it)"))
+    reason: str = ""
+
+
+@register
+class LoanArrearsCured(LoanEvent):
+    """A loan that ``LoanInArrears`` was published for owes nothing overdue any more (or
+    was repaid), as of a close of business."""
+
+    business_date: dt.date
+    reference: str | None = None
+    loan_closed: bool = False
+
+
+class InstallmentReminder(LoanEvent):
+    """Close of business reminds of an installment, once per installment, kind and date."""
+
+    business_date: dt.date
+    installment: int
+    due_date: dt.date
+    amount_due: Amount
+    reference: str | None = None
+
+
+@register
+class InstallmentDueSoon(InstallmentReminder):
+    days_before: int = Field(ge=1)
+
+
+@register
+class InstallmentDueToday(InstallmentReminder):
+    pass
+
+
+@register
+class InstallmentOverdue(InstallmentReminder):
+    days_late: int = Field(ge=1)
+
+
+@register
+class LoanWriteOffProposed(LoanEvent):
+    request_id: str
+    proposed_by: str
+    reason: str
+    days_in_arrears: int
+
+
+@register
+class LateChargesWaived(LoanEvent):
+    """A waiver of late charges approved by a second operator: what each installment no
+    longer owes."""
+
+    request_id: str
+    amount: Amount
+    installments: list[int]
+    proposed_by: str
+    approved_by: str
+    reason: str
 
 
 class AccruedLoan(BaseModel):

@@ -8,7 +8,7 @@ import json
 import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 
@@ -65,6 +65,7 @@ def item_json(r: Any) -> dict[str, Any]:
         "installment": r["number"], "due_date": r["due_date"].isoformat(),
         "total": str(total), "paid": str(paid), "amount_due": str(max(total - paid, ZERO)),
         "status": due_repo.status_of(total, paid), "days_in_arrears": r["days_in_arrears"],
+        "days_late": r["days_late"], "reference": r["reference"],
     }
 
 
@@ -74,16 +75,22 @@ async def installments_due(
     date: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     cursor: Annotated[str | None, Query(max_length=2000)] = None,
+    scope: Literal["unpaid", "on_date"] = "unpaid",
 ) -> dict[str, Any]:
-    """Installments of active loans due on ``date`` (default: today, UTC), a partner's own
-    loans only; ``totals`` cover every page."""
+    """``scope=unpaid`` (default): everything unpaid on active loans and due on or before
+    ``date`` (default: today), with days late -- the collections list. ``scope=on_date``:
+    every installment due on ``date`` itself, paid or not. A partner's own loans only;
+    ``totals`` cover every page."""
     day = parse_date(date)
     after = decode_cursor(cursor) if cursor is not None else None
     partner = None if who.sees_all_tenants else who.partner_id or "-"
     async with runtime(request).pool.acquire() as conn, conn.transaction(
             isolation="repeatable_read", readonly=True):   # the page and totals agree
-        rows = await due_repo.page(conn, day, partner, after, limit + 1, who.office_path)
-        totals = await due_repo.totals(conn, day, partner, who.office_path)
+        unpaid = scope == "unpaid"
+        rows = await due_repo.page(conn, day, partner, after, limit + 1, unpaid=unpaid,
+                                   office_path=who.office_path)
+        totals = await due_repo.totals(conn, day, partner, unpaid=unpaid,
+                                       office_path=who.office_path)
     more = len(rows) > limit
     rows = rows[:limit]
     return {

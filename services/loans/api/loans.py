@@ -17,11 +17,12 @@ from services.loans.api.schemas import (
     LoanApplicationOut,
     LoanOut,
     LoanPage,
+    LoanRequestOut,
     OptionalReasonIn,
     ScheduleOut,
 )
 from services.loans.domain.loan import LoanStatus
-from services.loans.handlers import applications
+from services.loans.handlers import applications, collections
 from services.loans.handlers.views import loan_json
 from services.loans.repository import loans as loans_repo
 from services.loans.repository import schedules as schedules_repo
@@ -57,7 +58,9 @@ async def apply_for_loan(
                 return JSONResponse(replay.body, status_code=replay.status)
         result = await applications.submit(
             uow, who, client_id=body.client_id, product_id=body.product_id,
-            principal=body.principal, term=body.term, today=today())
+            principal=body.principal, term=body.term, today=today(),
+            purpose=None if body.purpose is None else body.purpose.value,
+            purpose_ceilings=settings(request).purpose_ceilings)
         if idempotency_key is not None:
             await idempotency.complete(uow, scope, key, 201, result)
         await uow.commit()
@@ -152,10 +155,15 @@ async def withdraw(loan_id: str, body: OptionalReasonIn, request: Request,
         uow, who, loan_id, body.reason or "withdrawn by the applicant"))
 
 
-@router.post("/{loan_id}/write-off", response_model=LoanOut)
+@router.post("/{loan_id}/write-off", status_code=202, response_model=LoanRequestOut)
 async def write_off(loan_id: str, body: OptionalReasonIn, request: Request,
                     who: Annotated[Principal, require("loans:approve")]) -> dict[str, Any]:
+    """Propose a write-off (maker-checker): another operator approves it with
+    ``POST /v1/loan-requests/{id}/approve``; nothing is written off before."""
     min_days = settings(request).write_off_min_days_in_arrears
-    return await _decide(request, lambda uow: applications.write_off(
-        uow, who, loan_id, body.reason or "written off", min_days_in_arrears=min_days,
-        today=today()))
+
+    async def propose(uow: UnitOfWork) -> dict[str, Any]:
+        loan = await applications.load_visible(uow, who, loan_id, for_update=True)
+        return await collections.propose_write_off(uow, who, loan, body.reason or "written off",
+                                                   min_days_in_arrears=min_days)
+    return await _decide(request, propose)

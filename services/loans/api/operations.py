@@ -7,7 +7,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
-from services.loans.api import calendar, cob, cursors, installments, portfolio_scope, servicing
+from services.loans.api import (
+    calendar,
+    cob,
+    collections,
+    cursors,
+    installments,
+    portfolio_scope,
+    servicing,
+)
 from services.loans.api.deps import operator_only, runtime
 from services.loans.api.portfolio_scope import ScopedPortfolioOut, ScopedSnapshotPage
 from services.loans.api.schemas import SagaDetailOut, SagaPage
@@ -27,6 +35,7 @@ router = APIRouter(tags=["operations"])
 # mounted with this router (the composition root lists the routers it was given)
 router.include_router(cob.router)
 router.include_router(installments.router)
+router.include_router(collections.router)
 router.include_router(calendar.router)
 router.include_router(servicing.router)
 

@@ -18,6 +18,12 @@ from pydantic import (
     WithJsonSchema,
 )
 
+from services.loans.domain.charges import (
+    ChargeBasis,
+    ChargeCalculation,
+    ChargeFrequency,
+    LateChargeRule,
+)
 from services.loans.domain.loan import LoanStatus
 from services.loans.domain.products import (
     Amortization,
@@ -33,6 +39,7 @@ from services.loans.domain.products import (
     PrepaymentRule,
     ProductTerms,
 )
+from services.loans.domain.purpose import LoanPurpose
 from services.loans.domain.saga import SagaStatus, Step
 from shared.money import Amount, PositiveAmount
 
@@ -71,6 +78,22 @@ class PenaltyIn(Body):
     tolerance_days: StrictInt = 0
 
 
+class LateChargeIn(Body):
+    frequency: ChargeFrequency
+    calculation: ChargeCalculation
+    value: DecimalString
+    basis: ChargeBasis = ChargeBasis.OVERDUE_AMOUNT
+    grace_days: StrictInt = 0
+    period_days: StrictInt = 30
+    cap_amount: PositiveAmount | None = None
+    cap_annual_rate: DecimalString | None = None
+
+    def rule(self) -> LateChargeRule:
+        return LateChargeRule(self.frequency, self.calculation, self.value, self.basis,
+                              self.grace_days, self.period_days, self.cap_amount,
+                              self.cap_annual_rate)
+
+
 class ProductIn(Body):
     name: Annotated[str, Field(min_length=1, max_length=120)]
     interest_method: InterestMethod
@@ -88,6 +111,10 @@ class ProductIn(Body):
     day_count: DayCount = DayCount.ACTUAL_365
     allocation_order: list[Component] = ["penalties", "fees", "interest", "principal"]
     overpayment_tolerance: Amount = Decimal("0.00")
+    late_charge: LateChargeIn | None = None
+    reminder_days_before: StrictInt | None = None
+    overdue_reminder_days: list[StrictInt] | None = None
+    overdue_reminder_every: StrictInt | None = None
     non_working_day_rule: NonWorkingDayRule = NonWorkingDayRule.NEXT
     meeting_weekday: StrictInt | None = None
     prepayment_rule: PrepaymentRule = PrepaymentRule.NEXT_INSTALLMENTS
@@ -104,6 +131,11 @@ class ProductIn(Body):
                 self.penalty.kind, self.penalty.value, self.penalty.tolerance_days),
             day_count=self.day_count, allocation_order=tuple(self.allocation_order),
             overpayment_tolerance=self.overpayment_tolerance,
+            late_charge=None if self.late_charge is None else self.late_charge.rule(),
+            reminder_days_before=self.reminder_days_before,
+            overdue_reminder_days=None if self.overdue_reminder_days is None
+            else tuple(self.overdue_reminder_days),
+            overdue_reminder_every=self.overdue_reminder_every,
             non_working_day_rule=self.non_working_day_rule,
             meeting_weekday=self.meeting_weekday, prepayment_rule=self.prepayment_rule,
         )
@@ -114,6 +146,13 @@ class LoanApplicationIn(Body):
     product_id: Annotated[str, Field(min_length=1, max_length=100)]
     principal: PositiveAmount
     term: StrictInt
+    purpose: LoanPurpose | None = None
+
+
+class WaiverIn(Body):
+    amount: PositiveAmount | None = Field(
+        default=None, description="what to waive; all the late charges owed when omitted")
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
 
 
 class DecisionIn(Body):
@@ -173,6 +212,17 @@ class PenaltyOut(Out):
     tolerance_days: int
 
 
+class LateChargeOut(Out):
+    frequency: ChargeFrequency
+    calculation: ChargeCalculation
+    value: Rate
+    basis: ChargeBasis
+    grace_days: int
+    period_days: int
+    cap_amount: Money | None
+    cap_annual_rate: Rate | None
+
+
 class ProductOut(Out):
     """One version of a product with its terms."""
 
@@ -198,6 +248,10 @@ class ProductOut(Out):
     day_count: DayCount
     allocation_order: list[Component]
     overpayment_tolerance: Money
+    late_charge: LateChargeOut | None = None
+    reminder_days_before: int | None = None
+    overdue_reminder_days: list[int] | None = None
+    overdue_reminder_every: int | None = None
     non_working_day_rule: NonWorkingDayRule = NonWorkingDayRule.NEXT
     meeting_weekday: int | None = None
     prepayment_rule: PrepaymentRule = PrepaymentRule.NEXT_INSTALLMENTS
@@ -266,6 +320,12 @@ class LoanOut(Out):
     arrears_bucket: str
     next_due: NextDueOut | None
     allowed_actions: list[str]
+    reference: str | None = Field(default=None, description=(
+        "the short reference a borrower types as the payment reference (L + 9 characters)"))
+    purpose: LoanPurpose | None = None
+    recovered_amount: Money = Field(default="0.00", description=(
+        "money received since the loan was written off (recoveries)"))
+    max_days_in_arrears: int = Field(default=0, description="the worst days in arrears")
     teg: Rate | None = Field(default=None, description=(
         "effective global rate (TEG): periodic IRR of the principal paid out against every "
         "installment (fees included) x periods a year; a fraction, 6 decimals"))
@@ -369,6 +429,27 @@ class DueInstallmentOut(Out):
     amount_due: Money
     status: Literal["due", "partly_paid", "paid"]
     days_in_arrears: int
+    days_late: int = Field(default=0, description="days since the due date (0 if not past)")
+    reference: str | None = None
+
+
+class LoanRequestOut(Out):
+    """A maker-checker request on a loan: a write-off or a waiver of late charges."""
+
+    id: str
+    loan_id: str
+    kind: Literal["write_off", "waiver"]
+    status: Literal["pending", "approved", "rejected"]
+    amount: Money | None
+    reason: str
+    proposed_by: str
+    proposed_at: Timestamp
+    decided_by: str | None
+    decided_at: Timestamp | None
+
+
+class LoanRequestPage(Out):
+    items: list[LoanRequestOut]
 
 
 class DueByStatus(Out):

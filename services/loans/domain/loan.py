@@ -77,6 +77,12 @@ class Loan:
     version: int = 1
     submitted_at: datetime | None = None
     """When the application was stored (set by the repository)."""
+    reference: str | None = None
+    """The short reference a borrower types (``domain.reference``)."""
+    purpose: str | None = None
+    recovered_amount: Decimal = Decimal("0.00")
+    """Money received after the write-off (recoveries), in total."""
+    max_days_in_arrears: int = 0
     changes: list[tuple[LoanStatus, LoanStatus]] = field(default_factory=list)
 
     def transition(self, action: str) -> None:
@@ -136,14 +142,36 @@ class Loan:
         self.days_in_arrears = 0
         self.arrears_bucket = "current"
 
-    def write_off(self, by: str, on: date, min_days_in_arrears: int, reason: str) -> None:
-        if self.status is LoanStatus.ACTIVE and self.days_in_arrears < min_days_in_arrears:
+    def check_write_off(self, min_days_in_arrears: int) -> None:
+        """Whether a write-off may be proposed (or approved) now."""
+        sources, _ = TRANSITIONS["write_off"]
+        if self.status not in sources:
+            raise Conflict(
+                f"cannot write off a loan that is {self.status.value}", field="status",
+                status_now=self.status.value, allowed=allowed_actions(self.status))
+        if self.days_in_arrears < min_days_in_arrears:
             raise Conflict(
                 f"a loan is written off after {min_days_in_arrears} days in arrears; this one "
                 f"has {self.days_in_arrears}", field="days_in_arrears",
             )
+
+    def write_off(self, by: str, on: date, min_days_in_arrears: int, reason: str, *,
+                  proposed_by: str | None = None) -> None:
+        """Maker-checker: the operator approving (``by``) is not the one who proposed."""
+        if proposed_by is not None and proposed_by == by:
+            raise Forbidden(
+                "maker-checker: a write-off is approved by an operator other than the one "
+                "who proposed it", field="approved_by")
+        self.check_write_off(min_days_in_arrears)
         self.transition("write_off")
         self.principal_outstanding = Decimal("0.00")
         self.decided_by = by
         self.decision_reason = reason
         self.written_off_on = on
+
+    def recover(self, amount: Decimal) -> None:
+        """Money received on a written-off loan: it stays written off."""
+        if self.status is not LoanStatus.WRITTEN_OFF:
+            raise Conflict(f"a recovery is money received on a written-off loan; this one is "
+                           f"{self.status.value}", field="status")
+        self.recovered_amount += amount

@@ -17,6 +17,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Literal
 
+from services.loans.domain.charges import LateChargeRule
 from services.loans.domain.money import ZERO, is_cents, round_money
 from shared.errors import InvalidInput
 
@@ -152,6 +153,16 @@ class ProductTerms:
     fall on (a group's meeting day) instead of the disbursement weekday."""
     prepayment_rule: PrepaymentRule = PrepaymentRule.NEXT_INSTALLMENTS
 
+    late_charge: LateChargeRule | None = None
+    """Late charges charged by close of business (``domain.charges``)."""
+    reminder_days_before: int | None = None
+    """``InstallmentDueSoon`` this many days before a due date (None: the service's
+    ``REPAYMENT_DUE_DAYS_BEFORE``; 0: none)."""
+    overdue_reminder_days: tuple[int, ...] | None = None
+    """``InstallmentOverdue`` on these days late (None: 1, 3, 7, 15, 30) …"""
+    overdue_reminder_every: int | None = None
+    """… then every this many days (None: 30; 0: no more)."""
+
     @property
     def periods_per_year(self) -> int:
         return PERIODS_PER_YEAR[self.frequency]
@@ -221,6 +232,22 @@ class ProductTerms:
             if not 0 <= self.meeting_weekday <= 6:
                 raise InvalidInput(
                     "meeting_weekday must be 0 (Monday) to 6 (Sunday)", field="meeting_weekday")
+        if self.late_charge is not None:
+            self.late_charge.validate()
+        self._validate_reminders()
+
+    def _validate_reminders(self) -> None:
+        if self.reminder_days_before is not None and not 0 <= self.reminder_days_before <= 60:
+            raise InvalidInput("reminder_days_before must be 0 to 60",
+                               field="reminder_days_before")
+        days = self.overdue_reminder_days
+        if days is not None and (any(not 1 <= d <= 366 for d in days)
+                                 or list(days) != sorted(set(days))):
+            raise InvalidInput("overdue_reminder_days are increasing days late, 1 to 366",
+                               field="overdue_reminder_days")
+        if self.overdue_reminder_every is not None and not 0 <= self.overdue_reminder_every <= 366:
+            raise InvalidInput("overdue_reminder_every must be 0 to 366",
+                               field="overdue_reminder_every")
 
     def check_application(self, principal: Decimal, term: int) -> None:
         """Refuse a principal or a term outside the product's ranges."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, cast
 
+from services.loans.domain.charges import LateChargeRule
 from services.loans.domain.products import (
     Amortization,
     Component,
@@ -42,6 +43,11 @@ def terms_to_dict(t: ProductTerms) -> dict[str, Any]:
         "day_count": t.day_count.value,
         "allocation_order": list(t.allocation_order),
         "overpayment_tolerance": str(t.overpayment_tolerance),
+        "late_charge": None if t.late_charge is None else t.late_charge.to_dict(),
+        "reminder_days_before": t.reminder_days_before,
+        "overdue_reminder_days": None if t.overdue_reminder_days is None
+        else list(t.overdue_reminder_days),
+        "overdue_reminder_every": t.overdue_reminder_every,
         "non_working_day_rule": t.non_working_day_rule.value,
         "meeting_weekday": t.meeting_weekday,
         "prepayment_rule": t.prepayment_rule.value,
@@ -69,6 +75,12 @@ def terms_from_dict(d: dict[str, Any]) -> ProductTerms:
         day_count=DayCount(d.get("day_count", DayCount.ACTUAL_365.value)),
         allocation_order=tuple(cast(Component, c) for c in d["allocation_order"]),
         overpayment_tolerance=Decimal(d.get("overpayment_tolerance", "0.00")),
+        late_charge=None if not d.get("late_charge")
+        else LateChargeRule.from_dict(d["late_charge"]),
+        reminder_days_before=d.get("reminder_days_before"),
+        overdue_reminder_days=None if d.get("overdue_reminder_days") is None
+        else tuple(int(x) for x in d["overdue_reminder_days"]),
+        overdue_reminder_every=d.get("overdue_reminder_every"),
         non_working_day_rule=NonWorkingDayRule(
             d.get("non_working_day_rule", NonWorkingDayRule.NEXT.value)),
         meeting_weekday=d.get("meeting_weekday"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -12,6 +13,8 @@ from services.loans.domain import saga as sg
 from services.loans.domain.loan import Loan, LoanStatus
 from services.loans.domain.pricing import price
 from services.loans.domain.products import ProductTerms
+from services.loans.domain.purpose import check_purpose
+from services.loans.domain.reference import new_reference
 from services.loans.domain.schedule import build_schedule
 from services.loans.handlers.saga import execute, now_utc, record
 from services.loans.handlers.views import loan_json, outstanding
@@ -56,7 +59,8 @@ async def update_product(uow: UnitOfWork, by: str, product_id: str, name: str,
 
 # -- applications -----------------------------------------------------------------
 async def submit(uow: UnitOfWork, who: Principal, *, client_id: str, product_id: str,
-                 principal: Decimal, term: int, today: date) -> dict[str, Any]:
+                 principal: Decimal, term: int, today: date, purpose: str | None = None,
+                 purpose_ceilings: Mapping[str, Decimal] | None = None) -> dict[str, Any]:
     conn = uow.conn
     product = await products_repo.get(conn, product_id)
     if product is None:
@@ -72,12 +76,14 @@ async def submit(uow: UnitOfWork, who: Principal, *, client_id: str, product_id:
         raise InvalidInput(f"no client {client_id!r} is known to loans in this office",
                            field="client_id")
     product.terms.check_application(principal, term)
+    check_purpose(purpose, principal, purpose_ceilings or {})
     calendar = await calendar_repo.working_calendar(conn, today)
     schedule = build_schedule(product.terms, principal, term, today, calendar)
     loan = Loan(
         id=str(uuid.uuid4()), client_id=client_id, partner_id=client.partner_id,
         product_id=product.id, product_version=product.version, principal=principal,
         term=term, status=LoanStatus.SUBMITTED, submitted_by=who.sub, currency=product.currency,
+        reference=new_reference(), purpose=purpose,
     )
     await loans_repo.insert(conn, loan, product.terms.penalty)
     await org_repo.stamp_loan(conn, loan.id, client_id)
@@ -87,7 +93,8 @@ async def submit(uow: UnitOfWork, who: Principal, *, client_id: str, product_id:
     uow.emit(LoanSubmitted(
         loan_id=loan.id, client_id=client_id, partner_id=loan.partner_id,
         product_id=product.id, principal=principal, term=term, currency=loan.currency,
-        submitted_by=who.sub, office_id=office_id), key=loan.id)
+        submitted_by=who.sub, reference=loan.reference, purpose=loan.purpose,
+        office_id=office_id), key=loan.id)
     body = loan_json(loan, await loans_repo.installments(conn, loan.id), with_schedule=True,
                      servicing=(await schedules_repo.servicing(conn, [loan.id]))[loan.id])
     body["schedule_note"] = ("preview from today's date; at disbursement the same installments"

@@ -40,6 +40,7 @@ from services.loans.repository import Conn
 from services.loans.repository import calendar as calendar_repo
 from services.loans.repository import cob as sql
 from services.loans.repository import cob_runs as runs
+from services.loans.repository import cob_servicing as servicing_sql
 from services.loans.repository import portfolio_snapshot as office_portfolio
 from services.loans.repository import schedules as schedules_repo
 from services.loans.settings import LoansSettings
@@ -211,7 +212,9 @@ async def execute_day(conn: Conn, business_date: date, run_id: str, *, due_days_
         ("installments_marked_overdue", sql.mark_overdue),
         ("penalties_applied", sql.apply_penalties),
         ("statistics", None),
-        ("loans_reaged", sql.age_arrears))
+        ("loans_reaged", sql.age_arrears),
+        ("late_charges_applied", servicing_sql.apply_late_charges),
+        ("worst_arrears_tracked", servicing_sql.track_worst_arrears))
     for name, step in steps:
         await runs.progress(conn, business_date, name, stats)
         t0 = time.perf_counter()
@@ -232,6 +235,9 @@ async def execute_day(conn: Conn, business_date: date, run_id: str, *, due_days_
             conn, business_date, run_id, due_days_before, events_topic)
         stats["in_arrears_events"] = await sql.emit_in_arrears(
             conn, business_date, run_id, events_topic)
+        # cures, reminders and the accrual feed (InterestAccrued), once per date
+        stats.update(await servicing_sql.emit_servicing_events(
+            conn, business_date, run_id, events_topic, due_days_before=due_days_before))
         log.info("close of business %s: %d RepaymentDue and %d LoanInArrears events (%.2fs)",
                  business_date, stats["repayment_due_events"], stats["in_arrears_events"],
                  time.perf_counter() - t0)

@@ -9,7 +9,7 @@ import logging
 
 from services.loans.domain.loan import Loan, LoanStatus
 from services.loans.domain.products import ProductTerms
-from services.loans.handlers import servicing
+from services.loans.handlers import collections, servicing
 from services.loans.repository import loans as loans_repo
 from services.loans.repository import repayment_path
 from services.loans.repository.loans import Installment
@@ -48,6 +48,12 @@ async def on_repayment_received(uow: UnitOfWork, msg: RepaymentReceived, env: En
         ref: str | None = canonical_reference(msg.loan_id, field="loan_id")
     except InvalidIdentifier:
         ref = None
+    # A short reference (L…): the loan it names; a mistyped one is held for review.
+    resolved = await collections.resolve_reference(uow, msg)
+    if resolved == collections.HELD:
+        return
+    if resolved is not None:
+        ref = resolved
     # The inbox stops a redelivered event; this stops the same payment told twice.
     # The loan is locked first: the read of what this payment did comes after the lock.
     locked = None if ref is None else await repayment_path.lock_with_terms(conn, ref)
@@ -72,6 +78,10 @@ async def on_repayment_received(uow: UnitOfWork, msg: RepaymentReceived, env: En
         return
     if loan.status is LoanStatus.CLOSED:
         await _reject(uow, msg, loan, "loan_closed", "the loan is already repaid")
+        return
+    if loan.status is LoanStatus.WRITTEN_OFF:
+        # a recovery: applied to what was written off, the loan stays written off
+        await collections.apply_recovery(uow, loan, terms, items, msg)
         return
     if loan.status is not LoanStatus.ACTIVE:
         await _reject(uow, msg, loan, "loan_not_active", f"the loan is {loan.status.value}")

@@ -101,6 +101,7 @@ async def _activate(uow: UnitOfWork, loan: Loan, state: sg.SagaState,
         first_due_date=schedule[0].due_date, first_due_amount=schedule[0].total,
         total_repayable=total_repayable(schedule),
         fees_at_disbursement=fees_at_disbursement(product.terms, loan.principal),
+        reference=loan.reference,
         office_id=await _office_id(uow, loan.id),
         teg=cost.teg, total_cost_of_credit=cost.total_cost_of_credit,
     ), key=loan.id)

@@ -53,6 +53,9 @@ def loan_json(loan: Loan, items: list[Installment], *, with_schedule: bool = Fal
             "installment": nxt.number, "due_date": nxt.due_date.isoformat(),
             "amount": str(nxt.outstanding)},
         "allowed_actions": allowed_actions(loan.status),
+        "reference": loan.reference, "purpose": loan.purpose,
+        "recovered_amount": str(loan.recovered_amount),
+        "max_days_in_arrears": loan.max_days_in_arrears,
     }
     if servicing is not None:
         body.update(servicing)

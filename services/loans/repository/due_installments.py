@@ -1,4 +1,6 @@
-"""Installments of active loans due on one date, with what is still owed on each."""
+"""Installments of active loans: everything unpaid and due on or before a date (the
+collections list, ``scope=unpaid``), or every installment due on the date itself, paid or
+not (``scope=on_date``), with what is still owed on each and how many days late."""
 
 from __future__ import annotations
 
@@ -10,37 +12,47 @@ import asyncpg
 
 from services.loans.repository import Conn
 
-# $1 due date, $2 partner (NULL = every partner). Served by installments_due_date.
-_FROM = """
-  FROM installments i JOIN loans l ON l.id = i.loan_id
- WHERE i.due_date = $1::date AND l.status = 'active'
-   AND ($2::text IS NULL OR l.partner_id = $2)
-"""
-def _office(n: int) -> str:
-    """The loan's office is the office path ``$n`` or below it (NULL: every office)."""
-    return (f"   AND (${n}::text IS NULL OR l.office_path = ${n}"
-            f" OR starts_with(l.office_path, ${n} || '/'))\n")
-
-
 _TOTAL = "(i.principal_due + i.interest_due + i.fees_due + i.penalties_due)"
 _PAID = "(i.principal_paid + i.interest_paid + i.fees_paid + i.penalties_paid)"
+# $1 the date, $2 partner (NULL = every partner). on_date: served by installments_due_date;
+# unpaid: by installments_open_due (open installments by due date).
+# the loan's office is the token's or below it ($O, NULL = every office)
+_OFFICE = ("\n   AND ($O::text IS NULL OR l.office_path = $O"
+           " OR starts_with(l.office_path, $O || '/'))")
+_FROM = f"""
+  FROM installments i JOIN loans l ON l.id = i.loan_id
+ WHERE i.due_date = $1::date AND l.status = 'active'
+   AND ($2::text IS NULL OR l.partner_id = $2){_OFFICE}
+"""
+_FROM_UNPAID = f"""
+  FROM installments i JOIN loans l ON l.id = i.loan_id
+ WHERE i.due_date <= $1::date AND i.status IN ('pending', 'overdue') AND l.status = 'active'
+   AND {_TOTAL} > {_PAID} AND ($2::text IS NULL OR l.partner_id = $2){_OFFICE}
+"""
 
-PAGE = f"""
+_PAGE = """
 SELECT i.loan_id, l.client_id, l.partner_id, i.number, i.due_date, i.status,
-       {_TOTAL} AS total, {_PAID} AS paid, l.days_in_arrears
-{_FROM}{_office(6)}   AND ($3::text IS NULL OR (i.loan_id, i.number) > ($3::text, $4::int))
+       {total} AS total, {paid} AS paid, l.days_in_arrears, l.reference,
+       GREATEST($1::date - i.due_date, 0) AS days_late
+{source}
+   AND ($3::text IS NULL OR (i.loan_id, i.number) > ($3::text, $4::int))
  ORDER BY i.loan_id, i.number
  LIMIT $5
 """
+PAGE = _PAGE.format(total=_TOTAL, paid=_PAID, source=_FROM).replace("$O", "$6")
+PAGE_UNPAID = _PAGE.format(total=_TOTAL, paid=_PAID, source=_FROM_UNPAID).replace("$O", "$6")
 
-TOTALS = f"""
+_TOTALS = f"""
 SELECT count(*) AS n,
        COALESCE(sum(GREATEST({_TOTAL} - {_PAID}, 0)), 0)::numeric(16,2) AS amount_due,
        COALESCE(sum({_PAID}), 0)::numeric(16,2) AS paid,
        COALESCE(sum({_TOTAL}), 0)::numeric(16,2) AS total,
        count(*) FILTER (WHERE {_TOTAL} <= {_PAID}) AS n_paid,
        count(*) FILTER (WHERE {_PAID} > 0 AND {_TOTAL} > {_PAID}) AS n_partly_paid
-{_FROM}{_office(3)}"""
+{{source}}
+"""
+TOTALS = _TOTALS.replace("{source}", _FROM).replace("$O", "$3")
+TOTALS_UNPAID = _TOTALS.replace("{source}", _FROM_UNPAID).replace("$O", "$3")
 
 
 def status_of(total: Decimal, paid: Decimal) -> str:
@@ -50,17 +62,18 @@ def status_of(total: Decimal, paid: Decimal) -> str:
 
 
 async def page(conn: Conn, due_date: date, partner_id: str | None,
-               after: tuple[str, int] | None, limit: int, office_path: str | None = None
-               ) -> list[asyncpg.Record]:
+               after: tuple[str, int] | None, limit: int, *, unpaid: bool = False,
+               office_path: str | None = None) -> list[asyncpg.Record]:
     rows: list[asyncpg.Record] = await conn.fetch(
-        PAGE, due_date, partner_id, after[0] if after else None, after[1] if after else None,
-        limit, office_path)
+        PAGE_UNPAID if unpaid else PAGE, due_date, partner_id,
+        after[0] if after else None, after[1] if after else None, limit, office_path)
     return rows
 
 
-async def totals(conn: Conn, due_date: date, partner_id: str | None,
+async def totals(conn: Conn, due_date: date, partner_id: str | None, *, unpaid: bool = False,
                  office_path: str | None = None) -> dict[str, Any]:
-    row = await conn.fetchrow(TOTALS, due_date, partner_id, office_path)
+    row = await conn.fetchrow(TOTALS_UNPAID if unpaid else TOTALS, due_date, partner_id,
+                              office_path)
     assert row is not None
     return {"count": row["n"], "amount_due": str(row["amount_due"]), "paid": str(row["paid"]),
             "total": str(row["total"]),

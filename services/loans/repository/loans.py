@@ -21,7 +21,7 @@ _LOAN_COLS = (
     "id, client_id, partner_id, product_id, product_version, principal, term, currency,"
     " status, submitted_by, decided_by, decision_reason, msisdn, disbursed_on, closed_on,"
     " written_off_on, principal_outstanding, days_in_arrears, arrears_bucket, arrears_as_of,"
-    " version, created_at"
+    " version, created_at, reference, purpose, recovered_amount, max_days_in_arrears"
 )
 
 
@@ -36,6 +36,8 @@ def _loan(r: asyncpg.Record) -> Loan:
         written_off_on=r["written_off_on"], principal_outstanding=r["principal_outstanding"],
         days_in_arrears=r["days_in_arrears"], arrears_bucket=r["arrears_bucket"],
         arrears_as_of=r["arrears_as_of"], version=r["version"], submitted_at=r["created_at"],
+        reference=r["reference"], purpose=r["purpose"], recovered_amount=r["recovered_amount"],
+        max_days_in_arrears=r["max_days_in_arrears"],
     )
 
 
@@ -44,12 +46,13 @@ async def insert(conn: Conn, loan: Loan, penalty: Penalty | None) -> None:
     loan.submitted_at = await conn.fetchval(
         "INSERT INTO loans (id, client_id, partner_id, product_id, product_version, principal,"
         " term, currency, status, submitted_by, penalty_kind, penalty_value,"
-        " penalty_tolerance_days) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)"
+        " penalty_tolerance_days, reference, purpose)"
+        " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)"
         " RETURNING created_at",
         loan.id, loan.client_id, loan.partner_id, loan.product_id, loan.product_version,
         loan.principal, loan.term, loan.currency, loan.status.value, loan.submitted_by,
         penalty.kind.value if penalty else None, penalty.value if penalty else None,
-        penalty.tolerance_days if penalty else None,
+        penalty.tolerance_days if penalty else None, loan.reference, loan.purpose,
     )
 
 
@@ -65,11 +68,12 @@ async def save(conn: Conn, loan: Loan) -> None:
     done = await conn.fetchval(
         "UPDATE loans SET status = $2, decided_by = $3, decision_reason = $4, msisdn = $5,"
         " disbursed_on = $6, closed_on = $7, written_off_on = $8, principal_outstanding = $9,"
-        " days_in_arrears = $10, arrears_bucket = $11, version = version + 1,"
+        " days_in_arrears = $10, arrears_bucket = $11, recovered_amount = $13,"
+        " version = version + 1,"
         " updated_at = now() WHERE id = $1 AND version = $12 RETURNING version",
         loan.id, loan.status.value, loan.decided_by, loan.decision_reason, loan.msisdn,
         loan.disbursed_on, loan.closed_on, loan.written_off_on, loan.principal_outstanding,
-        loan.days_in_arrears, loan.arrears_bucket, loan.version,
+        loan.days_in_arrears, loan.arrears_bucket, loan.version, loan.recovered_amount,
     )
     if done is None:
         raise RuntimeError(f"loan {loan.id} changed concurrently (version {loan.version})")

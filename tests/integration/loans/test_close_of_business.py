@@ -127,21 +127,55 @@ async def test_write_off_after_enough_days_in_arrears(infra: Infra, isolated_sch
                                         headers=svc.partner, json={})
         assert partner.status_code == 403
 
-        done = await svc.client.post(f"/v1/loans/{old['id']}/write-off", headers=svc.operator,
-                                     json={"reason": "unreachable since November"})
+        # maker-checker: proposed by one operator, nothing written off until another approves
+        proposed = await svc.client.post(f"/v1/loans/{old['id']}/write-off",
+                                         headers=svc.operator,
+                                         json={"reason": "unreachable since November"})
+        assert proposed.status_code == 202, proposed.text
+        request_id = proposed.json()["id"]
+        assert (proposed.json()["status"], proposed.json()["proposed_by"]) == (
+            "pending", "op-maker")
+        assert (await svc.get(old["id"]))["status"] == "active"
+        twice = await svc.client.post(f"/v1/loans/{old['id']}/write-off", headers=svc.checker,
+                                      json={})
+        assert twice.status_code == 409
+        own = await svc.client.post(f"/v1/loan-requests/{request_id}/approve",
+                                    headers=svc.operator)
+        assert own.status_code == 403, own.text
+        assert (await svc.get(old["id"]))["status"] == "active"
+        done = await svc.client.post(f"/v1/loan-requests/{request_id}/approve",
+                                     headers=svc.checker)
         assert done.status_code == 200, done.text
-        assert done.json()["status"] == "written_off"
+        assert done.json()["status"] == "approved"
+        assert (await svc.get(old["id"]))["status"] == "written_off"
         event = (await svc.bus.wait_for("LoanWrittenOff", loan_id=old["id"]))[0].payload
         assert (event["principal_written_off"], event["interest_written_off"],
                 event["fees_written_off"], event["penalties_written_off"],
-                event["days_in_arrears"], event["written_off_by"]) == (
-            "1200.00", "48.00", "0.00", "200.00", 137, "op-maker")
+                event["days_in_arrears"], event["written_off_by"], event["proposed_by"]) == (
+            "1200.00", "48.00", "0.00", "200.00", 137, "op-checker", "op-maker")
         again = await svc.client.post(f"/v1/loans/{old['id']}/write-off", headers=svc.operator,
                                       json={})
         assert again.status_code == 409
         portfolio = (await svc.client.get("/v1/portfolio", headers=svc.operator)).json()
         assert portfolio["outstanding_principal"] == "1200.00"
         assert portfolio["loans_by_status"]["written_off"] == 1
+
+        # money received afterwards is a recovery: applied, the loan stays written off
         pid = await svc.pay(old["id"], "100.00")
-        rejected = (await svc.bus.wait_for("RepaymentRejected", payment_id=pid))[0].payload
-        assert rejected["reason"] == "loan_not_active"
+        applied = (await svc.bus.wait_for("RepaymentApplied", payment_id=pid))[0].payload
+        assert (applied["recovery"], applied["recovered_total"], applied["closes_loan"],
+                applied["unallocated"], applied["outstanding_principal"]) == (
+            True, "100.00", False, "0.00", "0.00")
+        # the oldest installment first, penalties -> fees -> interest -> principal:
+        # 50.00 penalty, 12.00 interest, 38.00 principal; 1 448.00 - 100.00 still owed
+        assert (applied["penalties_paid"], applied["interest_paid"],
+                applied["principal_paid"]) == ("50.00", "12.00", "38.00")
+        assert applied["outstanding_total"] == "1348.00"
+        loan = await svc.get(old["id"])
+        assert (loan["status"], loan["recovered_amount"]) == ("written_off", "100.00")
+        # beyond what was written off: the excess alone is left unallocated (refunded)
+        pid = await svc.pay(old["id"], "1400.00")
+        applied = (await svc.bus.wait_for("RepaymentApplied", payment_id=pid))[0].payload
+        assert (applied["recovery"], applied["recovered_total"], applied["unallocated"],
+                applied["outstanding_total"]) == (True, "1448.00", "52.00", "0.00")
+        assert (await svc.get(old["id"]))["status"] == "written_off"

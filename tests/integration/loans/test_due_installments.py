@@ -34,6 +34,8 @@ async def active_loan_of(svc: Loans, product_id: str, partner_id: str,
 
 
 async def due(svc: Loans, headers: dict[str, str], **params: Any) -> dict[str, Any]:
+    """The installments due on the date itself (``scope=on_date``, paid or not)."""
+    params.setdefault("scope", "on_date")
     resp = await svc.client.get("/v1/installments/due", headers=headers, params=params)
     assert resp.status_code == 200, resp.text
     body: dict[str, Any] = resp.json()

@@ -146,8 +146,9 @@ def test_close_of_business_runs_pass_unchanged_with_only_the_steps_done() -> Non
 def test_an_installment_due_passes_unchanged() -> None:
     row = {"loan_id": "loan-1", "client_id": "cli-1", "partner_id": "p-1", "number": 2,
            "due_date": date(2026, 2, 5), "total": Decimal("312.00"), "paid": Decimal("100.00"),
-           "days_in_arrears": 0}
+           "days_in_arrears": 3, "days_late": 3, "reference": "L000000150"}
     item = item_json(row)
+    assert (item["days_late"], item["reference"]) == (3, "L000000150")
     page = {"date": "2026-02-05", "currency": "MAD", "items": [item], "next_cursor": None,
             "totals": {"count": 1, "amount_due": "212.00", "paid": "100.00", "total": "312.00",
                        "by_status": {"due": 0, "partly_paid": 1, "paid": 0}}}
