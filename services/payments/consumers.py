@@ -4,12 +4,17 @@ service's answers; savings' events."""
 from __future__ import annotations
 
 from services.payments.handlers.accounting import on_interest_accrued, on_loan_submitted
+from services.payments.handlers.cash import (
+    on_branch_cash_reconciled,
+    on_cash_collection_recorded,
+)
 from services.payments.handlers.payouts import disburse_loan_handler
 from services.payments.handlers.repayments import repayment_handlers
 from services.payments.handlers.savings import (
     pay_out_withdrawal_handler,
     savings_event_handlers,
 )
+from services.payments.handlers.standing_instructions import on_standing_instruction_payment
 from services.payments.settings import PaymentsSettings
 from shared.app import ConsumerSpec
 from shared.contracts import loans, payments, savings
@@ -25,11 +30,15 @@ def consumer_specs(settings: PaymentsSettings) -> list[ConsumerSpec]:
             **repayment_handlers(settings),
             "InterestAccrued": on_interest_accrued,
             "LoanSubmitted": on_loan_submitted,
+            # a branch's cash: collections become repayments, day-end differences booked
+            "CashCollectionRecorded": on_cash_collection_recorded,
+            "BranchCashReconciled": on_branch_cash_reconciled,
         },
     ), ConsumerSpec(
         # savings' movements booked in the ledger, and its refusals of wallet deposits:
         # a group of its own, so neither stream waits behind the other
         group="payments-savings",
         topics=[savings.EVENTS],
-        handlers=savings_event_handlers(settings),
+        handlers={**savings_event_handlers(settings),
+                  "StandingInstructionPayment": on_standing_instruction_payment},
     )]

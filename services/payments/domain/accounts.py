@@ -43,6 +43,9 @@ class Kind(StrEnum):
     RECOVERY_INCOME = "recovery_income"
     RETAINED_EARNINGS = "retained_earnings"
     GENERAL = "general"  # ``gl:<code>``: a GL account posted to directly (manual journals)
+    # branch cash collections (issue 15): each branch's cash, and its day-end differences
+    BRANCH_OFFICE_CASH = "branch_office_cash"
+    BRANCH_CASH_SUSPENSE = "branch_cash_suspense"
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,11 @@ RULES: dict[Kind, tuple[Side, bool]] = {
     # the GL account's own type gives its sign in statements; the ledger account
     # is unconstrained
     Kind.GENERAL: (Side.DEBIT, False),
+    # A branch's cash and its count differences. Collections (keyed by loan) and the
+    # day-end count (keyed by office) come on different partitions, so a shortage may be
+    # booked before the collections it is short of: neither account is refused for that.
+    Kind.BRANCH_OFFICE_CASH: (Side.DEBIT, False),
+    Kind.BRANCH_CASH_SUSPENSE: (Side.DEBIT, False),  # shortages to recover, net of overages
 }
 
 SUSPENSE = "suspense"
@@ -121,6 +129,8 @@ PREFIXED: dict[str, tuple[Kind, str]] = {
     "interest_receivable:": (Kind.INTEREST_RECEIVABLE, "Interest receivable"),
     "allowance:": (Kind.ALLOWANCE, "Allowance for loan losses"),
     "gl:": (Kind.GENERAL, "GL account"),
+    "cash:branch:": (Kind.BRANCH_OFFICE_CASH, "Cash at branch"),
+    "suspense:cash:branch:": (Kind.BRANCH_CASH_SUSPENSE, "Cash count differences at branch"),
 }
 
 
@@ -143,6 +153,16 @@ def allowance(loan_id: str) -> str:
 def gl(code: str) -> str:
     """The ledger account of a GL account posted to directly (manual journals, closing)."""
     return f"gl:{code}"
+
+
+def branch_cash(office_id: str) -> str:
+    """The cash a branch's officers collected (``cash:branch:<branch office id>``)."""
+    return f"cash:branch:{office_id}"
+
+
+def branch_cash_suspense(office_id: str) -> str:
+    """A branch's day-end cash differences, awaiting regularisation."""
+    return f"suspense:cash:branch:{office_id}"
 
 
 def spec_for(account_id: str) -> AccountSpec:

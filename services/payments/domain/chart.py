@@ -66,6 +66,8 @@ ROLES: dict[str, str] = {
     "branch_cash": "cash taken at the branches",
     "interest_expense": "interest paid on savings",
     "withholding_tax_payable": "tax withheld on savings interest, to pay over",
+    Kind.BRANCH_OFFICE_CASH.value: "cash collected at each branch (per-branch sub-ledgers)",
+    Kind.BRANCH_CASH_SUSPENSE.value: "branch day-end cash differences, to regularise",
 }
 
 # posting kind -> (debited roles, credited roles): documentation the API serves, and
@@ -91,6 +93,11 @@ POSTING_KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "savings_interest": (("interest_expense",), ("savings_deposits",)),
     "savings_withholding": (("savings_deposits",), ("withholding_tax_payable",)),
     "year_end_close": (("income",), ("retained_earnings",)),
+    "cash_collection": (("branch_office_cash",), ("repayment_suspense",)),
+    "cash_difference": (("branch_office_cash", "branch_cash_suspense"),
+                        ("branch_cash_suspense", "branch_office_cash")),
+    "standing_instruction": (("savings_deposits",), ("repayment_suspense",)),
+    "standing_instruction_return": (("repayment_suspense",), ("savings_deposits",)),
 }
 
 

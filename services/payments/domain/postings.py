@@ -145,3 +145,52 @@ def provision(loan_id: str, day: dt.date, delta: Decimal) -> Entry:
         kind = "provision_release"
     return Entry(f"provision:{day.isoformat()}:{loan_id}", kind, lines, loan_id=loan_id,
                  business_date=day)
+
+
+# -- branch cash collections and standing instructions (issues 15 and 16) -------------------
+
+
+def cash_collection(collection_id: str, loan_id: str, cash_account: str, amount: Decimal,
+                    *, office_id: str | None = None, day: dt.date | None = None) -> Entry:
+    """Cash an officer collected for a loan: Dr the branch's cash / Cr repayment suspense
+    (then allocated by loans like any repayment)."""
+    return Entry(f"cash_collection:{collection_id}", "cash_collection",
+                 (debit(cash_account, amount), credit(acc.SUSPENSE, amount)),
+                 loan_id=loan_id, provider="cash", office_id=office_id, business_date=day)
+
+
+def cash_difference(reconciliation_id: str, cash_account: str, suspense_account: str,
+                    difference: Decimal, *, office_id: str | None = None,
+                    day: dt.date | None = None) -> Entry:
+    """A branch's day-end count against what its sheets recorded (``difference`` =
+    declared - expected, not zero): a shortage debits the branch's cash-difference
+    suspense and credits its cash; an overage the reverse."""
+    if difference == 0:
+        raise InvalidInput("no difference to book", field="difference")
+    amount = abs(difference)
+    if difference < 0:
+        lines = (debit(suspense_account, amount), credit(cash_account, amount))
+    else:
+        lines = (debit(cash_account, amount), credit(suspense_account, amount))
+    return Entry(f"cash_difference:{reconciliation_id}", "cash_difference", lines,
+                 office_id=office_id, business_date=day)
+
+
+def standing_instruction(payment_id: str, loan_id: str, savings_account_id: str,
+                         amount: Decimal, *, day: dt.date | None = None) -> Entry:
+    """An installment paid from voluntary savings: Dr the account's deposits / Cr
+    repayment suspense (then allocated by loans like any repayment)."""
+    return Entry(f"standing_instruction:{payment_id}", "standing_instruction",
+                 (debit(acc.savings_deposits(savings_account_id), amount),
+                  credit(acc.SUSPENSE, amount)),
+                 loan_id=loan_id, provider="savings", business_date=day)
+
+
+def standing_instruction_return(payment_id: str, loan_id: str, savings_account_id: str,
+                                amount: Decimal) -> Entry:
+    """What loans did not take of a standing-instruction payment goes back to the
+    account: Dr repayment suspense / Cr the account's deposits."""
+    return Entry(f"standing_instruction_return:{payment_id}", "standing_instruction_return",
+                 (debit(acc.SUSPENSE, amount),
+                  credit(acc.savings_deposits(savings_account_id), amount)),
+                 loan_id=loan_id, provider="savings")

@@ -11,8 +11,8 @@ from typing import Any
 
 import asyncpg
 
-from services.payments.domain import accounts, postings
-from services.payments.handlers import accounting
+from services.payments.domain import accounts, postings, repayment_ids
+from services.payments.handlers import accounting, standing_instructions
 from services.payments.repository import ledger as ledger_repo
 from services.payments.repository import payments as payments_repo
 from services.payments.repository import payouts as payouts_repo
@@ -28,10 +28,9 @@ log = logging.getLogger("noria.payments.repayments")
 
 
 def _payment_uuid(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        return None
+    # a wallet's payment is a UUID; a branch cash collection (``csh_…``) or a
+    # standing-instruction payment is recorded under a UUID derived from its id
+    return repayment_ids.payment_uuid(value)
 
 
 def repayment_handlers(
@@ -116,6 +115,10 @@ async def start_refund(uow: UnitOfWork, settings: PaymentsSettings, row: asyncpg
     conn = uow.conn
     pid: uuid.UUID = row["id"]
     if amount <= 0:
+        return
+    if standing_instructions.is_standing_instruction(row):
+        # paid from savings: it goes back to the account, not to a wallet
+        await standing_instructions.give_back(uow, row, amount, reason)
         return
     if row["confirmed_at"] is None:
         # Never pay out money the provider has not confirmed we received (PostgreSQL
