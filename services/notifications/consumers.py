@@ -16,9 +16,13 @@ from shared.inbox import Handler
 
 # The events that send an SMS (domain/triggers.py says which template).
 TRIGGERS = (ln.LoanDisbursed, ln.RepaymentApplied, ln.RepaymentDue, ln.LoanInArrears,
-            ln.LoanDisbursementFailed, ln.LoanClosed, c.ClientKycVerified,
-            c.ClientKycRejected, pay.RefundIssued, sv.DepositPosted, sv.WithdrawalCompleted,
-            sv.InterestPosted, sv.AccountDormant)
+            ln.LoanDisbursementFailed, ln.LoanClosed, ln.InstallmentDueSoon,
+            ln.InstallmentDueToday, ln.InstallmentOverdue, ln.LoanSettledEarly,
+            ln.LoanScheduleRebuilt, ln.LateChargesWaived, ln.LoanArrearsCured,
+            ln.GroupRepaymentSummary, c.ClientKycVerified, c.ClientKycRejected,
+            pay.RefundIssued, pay.RefundFailed, sv.DepositPosted, sv.WithdrawalCompleted,
+            sv.WithdrawalReleased, sv.WithdrawalInDoubt, sv.InterestPosted,
+            sv.AccountDormant)
 
 
 def handler_table(policies: Policies) -> dict[str, Handler]:

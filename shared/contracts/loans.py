@@ -361,3 +361,38 @@ class BranchCashReconciled(Contract):
     suspense_account: str
     collections: int = Field(ge=0)
     declared_by: str
+
+
+class GroupMemberRepayment(BaseModel):
+    """One member's line in a ``GroupRepaymentSummary``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    client_id: str
+    loan_id: str
+    name: str | None = Field(default=None, max_length=60, description=(
+        "how the group leader knows the member (first name); the SMS falls back to the "
+        "loan's short reference"))
+    reference: str | None = Field(default=None, description="the member loan's short reference")
+    paid: Amount = Field(description="what the member's loan received at this meeting")
+    still_owing: Amount = Field(description=(
+        "what the member still owes that was due on or before the meeting date, after "
+        "this meeting's repayments (0: the member is up to date)"))
+
+
+@register
+class GroupRepaymentSummary(Contract):
+    """Published by loans once a group's repayments of a meeting are applied (a group
+    collection split across members, or the collection sheet's lines of that group),
+    keyed by group loan id: what each member paid and still owes. Notifications texts the
+    group's leader one summary per group and meeting date (a republished summary of the
+    same meeting sends nothing more)."""
+
+    topic: ClassVar[str] = EVENTS
+    group_id: str
+    group_loan_id: str | None = None
+    leader_client_id: str
+    meeting_date: dt.date
+    members: list[GroupMemberRepayment] = Field(min_length=1)
+    total_paid: Amount
+    currency: Currency = "MAD"

@@ -10,6 +10,10 @@ that says how it is written in the template's language:
   let a right-to-left phone show ``000,00 5``).
 - ``date``: ``12/04/2027`` in both languages (Latin digits, as Moroccan SMS use).
 - ``phone_tail``: the last four digits of a phone number (``5678``).
+- ``percent``: a rate given as a fraction (``0.234512``), written with two decimals:
+  French ``23,45 %`` (no-break space, a plain one once transliterated), Arabic
+  ``23,45%`` (no space: a neutral space could let a right-to-left phone put the
+  sign before the number).
 - ``text`` and ``int``: written as given.
 """
 
@@ -18,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Literal, get_args
 
 from services.notifications.domain.encoding import POLICIES, EncodedText, Policy, encode
@@ -26,7 +30,7 @@ from shared.errors import InvalidInput, NotFound
 
 Language = Literal["fr", "ar"]
 LANGUAGES: tuple[Language, ...] = ("fr", "ar")
-VarType = Literal["money", "date", "phone_tail", "text", "int"]
+VarType = Literal["money", "date", "phone_tail", "text", "int", "percent"]
 VAR_TYPES: tuple[str, ...] = get_args(VarType)
 
 PLACEHOLDER = re.compile(r"\{([a-z][a-z0-9_]*)\}")
@@ -71,6 +75,12 @@ def format_money(value: Decimal, language: Language) -> str:
     return f"{sign}{THOUSANDS[language].join(groups)},{cents} {CURRENCY_WORD[language]}"
 
 
+def format_percent(fraction: Decimal, language: Language) -> str:
+    q = (fraction * 100).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    number = format(q, "f").replace(".", ",")
+    return f"{number}\u00a0%" if language == "fr" else f"{number}%"
+
+
 def format_date(value: dt.date, language: Language) -> str:
     del language  # both languages write dd/mm/yyyy with Latin digits
     return value.strftime("%d/%m/%Y")
@@ -93,6 +103,17 @@ def _coerce(name: str, kind: VarType, value: object) -> object:
         if not amount.is_finite() or amount.as_tuple().exponent < -2:  # type: ignore[operator]
             raise InvalidInput(f"{name} must have at most two decimals", field=field_name)
         return amount
+    if kind == "percent":
+        if isinstance(value, Decimal):
+            return value
+        try:
+            rate = Decimal(str(value)) if isinstance(value, str) else None
+        except InvalidOperation:
+            rate = None
+        if rate is None or not rate.is_finite():
+            raise InvalidInput(f"{name} must be a fraction as a decimal string such as"
+                               " \"0.2345\"", field=field_name)
+        return rate
     if kind == "date":
         if isinstance(value, dt.date):
             return value
@@ -125,6 +146,9 @@ def format_value(kind: VarType, value: object, language: Language) -> str:
     if kind == "date":
         assert isinstance(value, dt.date)
         return format_date(value, language)
+    if kind == "percent":
+        assert isinstance(value, Decimal)
+        return format_percent(value, language)
     return str(value)
 
 
@@ -154,6 +178,16 @@ def pick(templates: dict[tuple[str, str], Template], name: str,
             raise NotFound(f"template {name} has no {language} version", field="language")
         raise NotFound(f"no template named {name}", field="name")
     return found
+
+
+def newest_fillable(versions: list[Template], variables: dict[str, object]) -> Template | None:
+    """The highest of ``versions`` (one name and language) whose placeholders
+    ``variables`` all fill: an event from a publisher older than the current version
+    (a ``LoanDisbursed`` without the TEG) is written with the version it can fill."""
+    for template in sorted(versions, key=lambda t: t.version, reverse=True):
+        if all(name in variables for name in template.placeholders()):
+            return template
+    return None
 
 
 def validate_new_version(name: str, language: str, body: str, variables: dict[str, str],

@@ -8,8 +8,8 @@ import uuid
 
 from services.notifications.domain.held import STALE_REASON, client_lock_key, is_stale
 from services.notifications.domain.messages import Recipient, suppression_reason
-from services.notifications.domain.templates import pick, render
-from services.notifications.domain.triggers import Trigger, trigger_for
+from services.notifications.domain.templates import newest_fillable, pick, render
+from services.notifications.domain.triggers import Trigger, savings_account_of, trigger_for
 from services.notifications.handlers.policies import Policies
 from services.notifications.metrics import HELD_TRIGGERS
 from services.notifications.repository import Conn
@@ -20,6 +20,7 @@ from services.notifications.repository import savings as savings_repo
 from services.notifications.repository import templates as templates_repo
 from services.notifications.repository.messages import NewMessage
 from shared.contracts import loans as ln
+from shared.contracts import payments as pay
 from shared.contracts import savings as sv
 from shared.envelope import Contract, Envelope
 from shared.inbox import Handler
@@ -82,6 +83,10 @@ async def create_message(uow: UnitOfWork, policies: Policies, trig: Trigger, *,
     lang = language or (recipient.language if recipient else "fr")
     templates = await templates_repo.current_templates(conn)
     template = pick(templates, trig.template, lang)
+    if any(name not in trig.variables for name in template.placeholders()):
+        older = newest_fillable(
+            await templates_repo.template_versions(conn, trig.template, lang), trig.variables)
+        template = older or template  # none: render names what is missing
     rendered = render(template, trig.variables)
     now = policies.clock()
     is_urgent = template.urgent if urgent is None else urgent
@@ -95,10 +100,12 @@ async def create_message(uow: UnitOfWork, policies: Policies, trig: Trigger, *,
         source_type=source.type if source else None,
         client_id=recipient.client_id if recipient else client_id,
         partner_id=recipient.partner_id if recipient else None, loan_id=trig.loan_id,
-        phone=phone, resend_of=resend_of, requested_by=requested_by)
+        phone=phone, resend_of=resend_of, requested_by=requested_by,
+        dedup_key=trig.dedup_key if resend_of is None and requested_by is None else None)
     if not await messages_repo.insert_message(conn, message):
-        log.info("event %s already produced a %s message", message.source_event_id,
-                 template.name)
+        log.info("event %s already produced a %s message%s", message.source_event_id,
+                 template.name, f" (or another did: {trig.dedup_key})"
+                 if message.dedup_key else "")
         return None
     if reason:
         log.info("message %s (%s) suppressed: %s", message.id, template.name, reason)
@@ -117,11 +124,17 @@ async def _hold(conn: Conn, source: Envelope, client_id: str, trig: Trigger) -> 
 
 async def trigger_of(conn: Conn, event: Contract) -> Trigger | None:
     """:func:`trigger_for` with what the projections add: the last known balance of a
-    savings account for an event that does not carry one."""
+    savings account for an event that does not carry one, the client of the savings
+    account a refund is about."""
     balance = None
+    account_client = None
     if isinstance(event, sv.AccountDormant):
         balance = await savings_repo.balance_of(conn, event.account_id)
-    return trigger_for(event, balance=balance)
+    if isinstance(event, pay.RefundIssued | pay.RefundFailed):
+        account = savings_account_of(event)
+        if account is not None:
+            account_client = await savings_repo.client_of(conn, account)
+    return trigger_for(event, balance=balance, account_client=account_client)
 
 
 def trigger_handler(policies: Policies) -> Handler:

@@ -36,6 +36,7 @@ class NewMessage:
     reason: str | None = None
     resend_of: uuid.UUID | None = None
     requested_by: str | None = None
+    dedup_key: str | None = None  # one message per key, whatever the event id
 
 
 # NOTIFY on this channel wakes the senders (of every replica) when a queued message is
@@ -48,21 +49,23 @@ def queued_channel(schema: str) -> str:
 
 
 async def insert_message(conn: Conn, m: NewMessage) -> bool:
-    """Insert; False when this event already produced this template's message."""
+    """Insert; False when this event already produced this template's message, or a
+    message with the same ``dedup_key`` exists."""
     inserted = await conn.fetchval(
         "WITH ins AS (INSERT INTO messages (id, source_event_id, source_type, template,"
         " template_version, client_id, partner_id, loan_id, phone, language, text, encoding,"
         " segments, urgent, status, reason, not_before, next_attempt_at, resend_of,"
-        " requested_by)"
+        " requested_by, dedup_key)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,"
-        " $17, $17, $18, $19)"
-        " ON CONFLICT (source_event_id, template) DO NOTHING RETURNING status)"
+        " $17, $17, $18, $19, $20)"
+        # (source_event_id, template) or dedup_key: the one message already made
+        " ON CONFLICT DO NOTHING RETURNING status)"
         " SELECT count(*) FROM ins"
         f" LEFT JOIN LATERAL (SELECT pg_notify({QUEUED_CHANNEL_SQL}, '')"
         "  WHERE ins.status = 'queued') n ON true",
         m.id, m.source_event_id, m.source_type, m.template, m.template_version, m.client_id,
         m.partner_id, m.loan_id, m.phone, m.language, m.text, m.encoding, m.segments, m.urgent,
-        m.status, m.reason, m.not_before, m.resend_of, m.requested_by)
+        m.status, m.reason, m.not_before, m.resend_of, m.requested_by, m.dedup_key)
     return bool(inserted)
 
 

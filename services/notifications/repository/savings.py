@@ -33,3 +33,12 @@ async def balance_of(conn: Conn, account_id: str) -> Decimal | None:
     value: Decimal | None = await conn.fetchval(
         "SELECT ledger_balance FROM savings_accounts WHERE account_id = $1", account_id)
     return value
+
+
+async def client_of(conn: Conn, account_id: str) -> str | None:
+    """The client of a savings account the projection knows (account ids compare in
+    lower case, as payments' ``SAV-`` references carry them)."""
+    value: str | None = await conn.fetchval(
+        "SELECT client_id FROM savings_accounts WHERE account_id = lower($1)",
+        account_id)
+    return value

@@ -21,9 +21,11 @@ async def current_templates(conn: Conn) -> dict[tuple[str, str], Template]:
     return {(r["name"], r["language"]): _template(r) for r in rows}
 
 
-async def template_versions(conn: Conn, name: str) -> list[Template]:
+async def template_versions(conn: Conn, name: str,
+                            language: str | None = None) -> list[Template]:
     rows = await conn.fetch(
-        "SELECT * FROM templates WHERE name = $1 ORDER BY language, version", name)
+        "SELECT * FROM templates WHERE name = $1 AND ($2::text IS NULL OR language = $2)"
+        " ORDER BY language, version", name, language)
     return [_template(r) for r in rows]
 
 

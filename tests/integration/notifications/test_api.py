@@ -14,9 +14,13 @@ pytestmark = pytest.mark.integration
 TEMPLATES = {"loan_disbursed", "repayment_received", "repayment_due", "arrears_notice",
              "disbursement_failed", "kyc_verified", "kyc_rejected", "loan_closed",
              "refund_issued", "deposit_received", "withdrawal_paid", "interest_posted",
-             "account_dormant", "account_dormant_no_balance"}
+             "account_dormant", "account_dormant_no_balance", "installment_due_soon",
+             "installment_due_today", "installment_overdue", "loan_settled_early",
+             "schedule_rebuilt", "late_charges_waived", "arrears_cured", "refund_failed",
+             "savings_refund_issued", "savings_refund_failed", "withdrawal_released",
+             "withdrawal_in_doubt", "group_summary", "group_summary_all_paid"}
 DISBURSED_VARS = {"amount": "5000.00", "wallet": "+212612345678", "first_due_amount": "468.20",
-                  "first_due_date": "2027-04-12"}
+                  "first_due_date": "2027-04-12", "teg": "0.345678", "cost": "1618.40"}
 PROBLEM = "application/problem+json"
 
 
@@ -33,7 +37,7 @@ async def test_every_french_template_fits_one_gsm7_part(rig: Rig, name: str) -> 
         "/v1/templates", params={"name": name}, headers=rig.operator)).json()
         if t["language"] == "fr")
     samples = {"money": "12345.67", "date": "2027-04-12", "phone_tail": "+212612345678",
-               "int": "12", "text": "x"}
+               "int": "12", "text": "x", "percent": "0.234512"}
     variables = {k: samples[v] for k, v in template["variables"].items()}
     for language in ("fr", "ar"):
         resp = await rig.api.post(f"/v1/templates/{name}/preview", headers=rig.operator,
@@ -96,7 +100,8 @@ async def test_a_missing_variable_is_a_clear_422(rig: Rig) -> None:
     assert resp.status_code == 422
     assert resp.headers["content-type"].startswith(PROBLEM)
     assert resp.json()["errors"][0]["field"] == "variables.wallet"
-    assert resp.json()["missing"] == ["wallet", "first_due_amount", "first_due_date"]
+    assert resp.json()["missing"] == ["wallet", "first_due_amount", "first_due_date", "teg",
+                                      "cost"]
 
 
 async def test_money_as_a_json_number_is_refused(rig: Rig) -> None:

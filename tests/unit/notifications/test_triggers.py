@@ -61,6 +61,11 @@ def test_dormancy_takes_the_known_balance_or_names_no_figure() -> None:
 
 def test_other_savings_events_send_nothing() -> None:
     assert trigger_for(AccountReactivated(**IDS, reactivated_by="op")) is None
-    assert trigger_for(WithdrawalReleased(**IDS, withdrawal_id="w1", amount=Decimal("1.00"),
+
+
+def test_a_released_withdrawal_says_the_money_stays_with_the_available_balance() -> None:
+    trig = trigger_for(WithdrawalReleased(**IDS, withdrawal_id="w1", amount=Decimal("200.00"),
                                           reason="refused",
-                                          available_balance=Decimal("1.00"))) is None
+                                          available_balance=Decimal("1200.00")))
+    assert trig is not None and trig.template == "withdrawal_released"
+    assert trig.variables == {"amount": Decimal("200.00"), "available": Decimal("1200.00")}
