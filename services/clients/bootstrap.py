@@ -7,6 +7,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.clients.api import clients as clients_api
+from services.clients.api import credit_holds as credit_holds_api
 from services.clients.api import groups as groups_api
 from services.clients.api import offices as offices_api
 from services.clients.api import partners as partners_api
@@ -25,7 +26,7 @@ def build_spec(settings: ClientsSettings | None = None) -> ServiceSpec:
         name="clients",
         settings=settings,
         routers=[clients_api.router, groups_api.router, offices_api.router,
-                 transfers_api.router, partners_api.router],
+                 transfers_api.router, partners_api.router, credit_holds_api.router],
         consumers=[consumer_spec(settings.limit_policy())],
         migrations_dir=MIGRATIONS,
         title="Noria clients service",

@@ -4,7 +4,7 @@ replies that withdraw a client's SMS consent."""
 from __future__ import annotations
 
 from services.clients.domain.credit import LimitPolicy
-from services.clients.handlers import clients, credit
+from services.clients.handlers import behaviour, clients, credit
 from shared.app import ConsumerSpec
 from shared.contracts.clients import COMMANDS
 from shared.contracts.loans import EVENTS as LOAN_EVENTS
@@ -22,6 +22,8 @@ def consumer_spec(policy: LimitPolicy) -> ConsumerSpec:
             "RepaymentApplied": credit.on_repayment_applied,
             "LoanClosed": credit.loan_closed_handler(policy),
             "LoanWrittenOff": credit.on_loan_written_off,
+            "LoanInArrears": behaviour.on_loan_in_arrears,
+            "LoanArrearsCured": behaviour.on_loan_arrears_cured,
             "SmsOptedOut": clients.on_sms_opted_out,
         },
     )

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 
+from services.clients.api.credit_schemas import ArrearsOut, CycleOut, HoldOut
 from services.clients.api.deps import runtime, settings
 from services.clients.api.schemas import (
     ClientIn,
@@ -19,6 +20,7 @@ from services.clients.api.schemas import (
 )
 from services.clients.domain.identity import normalise_cin, normalise_phone
 from services.clients.handlers import clients as handlers
+from services.clients.repository import behaviour as behaviour_repo
 from services.clients.repository import clients as repo
 from services.clients.repository import credit as credit_repo
 from shared import idempotency
@@ -141,6 +143,13 @@ async def credit(client_id: str, request: Request, principal: Reader) -> CreditO
         client = await handlers.get(uow, principal, client_id)
         account = await credit_repo.get_account(uow.conn, client.id)
         live = await credit_repo.live_reservations(uow.conn, client.id)
+        holds = await behaviour_repo.holds(uow.conn, client.id)
+        arrears = await behaviour_repo.loans_in_arrears(uow.conn, client.id)
+        cycle = await behaviour_repo.last_cycle(uow.conn, client.id)
     if account is None:
         raise NotFound("this client has no credit account", field="id")
-    return CreditOut.of(account, live)
+    return CreditOut.of(account, live).model_copy(update={
+        "credit_hold": any(h.status == "active" for h in holds),
+        "holds": [HoldOut.of(h) for h in holds],
+        "loans_in_arrears": [ArrearsOut.of(b) for b in arrears],
+        "last_cycle": CycleOut.of(cycle) if cycle else None})

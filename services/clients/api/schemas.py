@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.clients.api.credit_schemas import ArrearsOut, CycleOut, HoldOut
 from services.clients.domain.client import Client
 from services.clients.domain.credit import CreditAccount
 from services.clients.repository.credit import Reservation
@@ -128,6 +129,14 @@ class CreditOut(BaseModel):
     available: Amount
     loans: list[ExposureLine] = Field(default_factory=list,
                                       description="the live loans: reserved or outstanding")
+    credit_hold: bool = Field(default=False, description=(
+        "a written-off loan holds new credit until two operators lift it"))
+    holds: list[HoldOut] = Field(default_factory=list,
+                                 description="every hold a written-off loan set, lifted or not")
+    loans_in_arrears: list[ArrearsOut] = Field(default_factory=list, description=(
+        "loans in arrears: while there is one, new credit is refused"))
+    last_cycle: CycleOut | None = Field(default=None, description=(
+        "what the last loan repaid did to the limit, by its worst days in arrears"))
 
     @classmethod
     def of(cls, a: CreditAccount, live: list[Reservation]) -> CreditOut:

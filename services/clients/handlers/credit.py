@@ -18,7 +18,10 @@ from services.clients.domain.credit import (
     LimitPolicy,
     after_loan_closed,
     decide_reservation,
+    move_for,
 )
+from services.clients.handlers import behaviour
+from services.clients.repository import behaviour as behaviour_repo
 from services.clients.repository import clients as client_repo
 from services.clients.repository import credit as repo
 from services.clients.repository.credit import Reservation
@@ -52,9 +55,11 @@ async def reserve_credit(uow: UnitOfWork, cmd: ReserveCredit, env: Envelope | No
         _reply(uow, cmd, existing, account, client.phone if client else None,
                client.language if client else None)
         return
+    in_arrears, held = await behaviour.standing(uow, cmd.client_id)
     decision = decide_reservation(
         kyc_status=client.kyc_status if client else None,
-        blocked=client.blocked if client else False, account=account, amount=cmd.amount)
+        blocked=client.blocked if client else False, account=account, amount=cmd.amount,
+        loans_in_arrears=in_arrears, written_off_hold=held)
     if isinstance(decision, Granted):
         await repo.save_account(conn, decision.account)
         res = Reservation(cmd.reservation_id, cmd.client_id, cmd.saga_id, cmd.loan_id,
@@ -203,10 +208,22 @@ def loan_closed_handler(
                              ) -> None:
         ended = await _end_loan(uow, evt.loan_id, "LoanClosed", "closed")
         if ended is None:
+            if await repo.get_account(uow.conn, evt.client_id, for_update=True):
+                await behaviour.end_loan(uow, loan_id=evt.loan_id, client_id=evt.client_id,
+                                         how="closed", worst_days=evt.max_days_in_arrears)
             return
-        _, freed = ended
-        grown = after_loan_closed(freed, policy)
+        res, freed = ended
+        # The cycle's worst days in arrears (loans' figure; else the worst LoanInArrears
+        # heard of) decide whether the limit grows, stays or shrinks.
+        worst = await behaviour.end_loan(uow, loan_id=evt.loan_id, client_id=res.client_id,
+                                         how="closed", worst_days=evt.max_days_in_arrears)
+        grown = after_loan_closed(freed, policy, worst)
         await repo.save_account(uow.conn, grown)
+        await behaviour_repo.record_cycle(uow.conn, behaviour_repo.CycleDecision(
+            loan_id=evt.loan_id, client_id=grown.client_id, closed_on=evt.closed_on,
+            worst_days=worst, move=move_for(policy.behaviour, worst),
+            previous_limit=freed.credit_limit, credit_limit=grown.credit_limit,
+            previous_cycle=freed.cycle, cycle=grown.cycle))
         client = await client_repo.get(uow.conn, grown.client_id)
         uow.emit(CreditLimitChanged(
             client_id=grown.client_id, credit_limit=grown.credit_limit, cycle=grown.cycle,
@@ -220,8 +237,10 @@ def loan_closed_handler(
 async def on_loan_written_off(uow: UnitOfWork, evt: LoanWrittenOff, env: Envelope | None = None
                               ) -> None:
     ended = await _end_loan(uow, evt.loan_id, "LoanWrittenOff", "written_off")
-    if ended is None:
-        return
-    _, freed = ended
-    # The exposure is gone from our books; the limit does not grow on a written-off loan.
-    await repo.save_account(uow.conn, freed)
+    if ended is not None:
+        _, freed = ended
+        # The exposure is gone from our books; the limit does not grow on a written-off
+        # loan.
+        await repo.save_account(uow.conn, freed)
+    # The client's credit is held until two operators lift it.
+    await behaviour.on_written_off(uow, evt)
