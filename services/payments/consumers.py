@@ -1,5 +1,5 @@
 """The payments consumer groups: the sagas' commands (loans' and savings') and the loans
-service's answers; savings' events."""
+service's answers; savings' events; clients' events (the office projection)."""
 
 from __future__ import annotations
 
@@ -8,16 +8,18 @@ from services.payments.handlers.cash import (
     on_branch_cash_reconciled,
     on_cash_collection_recorded,
 )
+from services.payments.handlers.offices import office_handlers
 from services.payments.handlers.payouts import disburse_loan_handler
 from services.payments.handlers.repayments import repayment_handlers
 from services.payments.handlers.savings import (
     pay_out_withdrawal_handler,
     savings_event_handlers,
 )
+from services.payments.handlers.servicing import servicing_handlers
 from services.payments.handlers.standing_instructions import on_standing_instruction_payment
 from services.payments.settings import PaymentsSettings
 from shared.app import ConsumerSpec
-from shared.contracts import loans, payments, savings
+from shared.contracts import clients, loans, payments, savings
 
 
 def consumer_specs(settings: PaymentsSettings) -> list[ConsumerSpec]:
@@ -33,6 +35,9 @@ def consumer_specs(settings: PaymentsSettings) -> list[ConsumerSpec]:
             # a branch's cash: collections become repayments, day-end differences booked
             "CashCollectionRecorded": on_cash_collection_recorded,
             "BranchCashReconciled": on_branch_cash_reconciled,
+            # loan servicing: early settlement's waived interest, capitalised interest,
+            # late charges waived
+            **servicing_handlers(),
         },
     ), ConsumerSpec(
         # savings' movements booked in the ledger, and its refusals of wallet deposits:
@@ -41,4 +46,10 @@ def consumer_specs(settings: PaymentsSettings) -> list[ConsumerSpec]:
         topics=[savings.EVENTS],
         handlers={**savings_event_handlers(settings),
                   "StandingInstructionPayment": on_standing_instruction_payment},
+    ), ConsumerSpec(
+        # the office tree and each client's office: journal lines get their office even
+        # when loans' events do not carry it
+        group="payments-clients",
+        topics=[clients.EVENTS],
+        handlers=office_handlers(),
     )]

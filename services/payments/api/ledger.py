@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 
 from services.payments.api.deps import providers, runtime
+from services.payments.api.office_scope import check_loan, head_office_only
 from services.payments.api.savings_schemas import SavingsLiability
 from services.payments.api.schemas import (
     PortfolioBalance,
@@ -30,10 +31,21 @@ Operator = Annotated[Principal, require("ledger:read", "tenant:all")]
 
 router = APIRouter(tags=["ledger"])
 
+PER_LOAN = ("portfolio:", "interest_receivable:", "allowance:")
+
+
+def _loan_of(account_id: str) -> str | None:
+    """The loan of a per-loan sub-ledger account (None for any other account)."""
+    for prefix in PER_LOAN:
+        if account_id.startswith(prefix) and len(account_id) > len(prefix):
+            return account_id[len(prefix):]
+    return None
+
 
 @router.get("/v1/ledger/trial-balance", response_model=TrialBalance,
             summary="Totals per account kind, and balanced")
 async def trial_balance(request: Request, principal: Operator) -> TrialBalance:
+    head_office_only(principal, "the ledger's trial balance per account kind")
     async with runtime(request).pool.acquire() as conn:
         return TrialBalance.model_validate(money_strings(await ledger_repo.trial_balance(conn)))
 
@@ -43,7 +55,12 @@ async def trial_balance(request: Request, principal: Operator) -> TrialBalance:
 async def statement(account_id: str, request: Request, principal: Operator,
                     limit: Annotated[int, Query(ge=1, le=500)] = 100,
                     before: Annotated[int | None, Query(ge=1)] = None) -> Statement:
+    loan = _loan_of(account_id)
+    if loan is None:
+        head_office_only(principal, f"account {account_id}")
     async with runtime(request).pool.acquire() as conn:
+        if loan is not None:
+            await check_loan(conn, principal, loan)
         return Statement.model_validate(money_strings(
             await ledger_repo.statement(conn, account_id, limit, before)))
 
@@ -54,6 +71,7 @@ async def portfolio_balance(loan_id: str, request: Request, principal: Operator
                             ) -> PortfolioBalance:
     account = accounts.portfolio(loan_id)
     async with runtime(request).pool.acquire() as conn:
+        await check_loan(conn, principal, loan_id)
         exists = await ledger_repo.account_exists(conn, account)
         balance = await ledger_repo.balance(conn, account)
     return PortfolioBalance(loan_id=loan_id, account_id=account, exists=exists,
@@ -64,6 +82,7 @@ async def portfolio_balance(loan_id: str, request: Request, principal: Operator
             summary="A savings account's deposit liability (= savings' balance)")
 async def savings_liability(account_id: str, request: Request, principal: Operator
                             ) -> SavingsLiability:
+    head_office_only(principal, "a savings account's deposit liability")
     async with runtime(request).pool.acquire() as conn:
         exists, balance = await savings_repo.deposit_liability(conn, account_id)
         count, in_flight = await savings_repo.withdrawals_open(conn, account_id)

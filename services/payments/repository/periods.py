@@ -78,7 +78,20 @@ async def decide(conn: Conn, journal_id: uuid.UUID, status: str, by: str, note: 
     return row
 
 
-async def journals(conn: Conn, status: str | None, limit: int) -> list[asyncpg.Record]:
+async def journals(conn: Conn, status: str | None, limit: int, *,
+                   after: tuple[dt.datetime, uuid.UUID] | None = None,
+                   newest_first: bool = False, offices: list[str] | None = None
+                   ) -> list[asyncpg.Record]:
+    """Journals in the order they were proposed (keyset on (proposed_at, id)), after
+    the keyset ``after``; newest first when asked."""
+    at, ident = after if after else (None, None)
+    if newest_first:
+        keyset, order = "(proposed_at, id) < ($3, $4::uuid)", "DESC"
+    else:
+        keyset, order = "(proposed_at, id) > ($3, $4::uuid)", "ASC"
     return list(await conn.fetch(
-        "SELECT * FROM manual_journals WHERE $1::text IS NULL OR status = $1"
-        " ORDER BY proposed_at DESC LIMIT $2", status, limit))
+        "SELECT * FROM manual_journals WHERE ($1::text IS NULL OR status = $1)"
+        f" AND ($3::timestamptz IS NULL OR {keyset})"
+        " AND ($5::text[] IS NULL OR office_id = ANY($5::text[]))"
+        f" ORDER BY proposed_at {order}, id {order} LIMIT $2", status, limit, at, ident,
+        offices))

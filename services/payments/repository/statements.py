@@ -4,6 +4,7 @@ for one office or all (the statements' input), and the lines behind one GL accou
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 from services.payments.domain.statements import Totals
@@ -19,30 +20,35 @@ _TOTALS_SQL = (
     " LEFT JOIN accounts a ON l.gl_code IS NULL AND a.id = l.account_id"
     " LEFT JOIN accounting_rules r ON r.product_id = '*' AND r.kind = a.kind"
     " WHERE e.business_date <= $1 AND ($2::date IS NULL OR e.business_date >= $2)"
-    " AND ($3::text IS NULL OR l.office_id = $3)"
+    " AND ($3::text[] IS NULL OR l.office_id = ANY($3::text[]))"
     " AND ($4::boolean OR e.kind <> 'year_end_close')"
     " GROUP BY 1")
 
 
 async def gl_totals(conn: Conn, *, to: dt.date, since: dt.date | None = None,
-                    office_id: str | None = None,
+                    offices: Sequence[str] | None = None,
                     include_closing: bool = True) -> dict[str, Totals]:
-    rows = await conn.fetch(_TOTALS_SQL, to, since, office_id, include_closing)
+    """Per GL code; ``offices``: only the lines booked to these offices (None: all)."""
+    rows = await conn.fetch(_TOTALS_SQL, to, since,
+                            None if offices is None else list(offices), include_closing)
     return {r["code"]: Totals(r["debits"], r["credits"]) for r in rows}
 
 
 async def gl_lines(conn: Conn, code: str, *, to: dt.date, since: dt.date | None,
-                   office_id: str | None, limit: int, before: int | None
+                   offices: Sequence[str] | None, limit: int, before: int | None
                    ) -> list[dict[str, Any]]:
-    """The lines behind a GL account (drill-down), newest first, keyset on the line id."""
+    """The lines behind a GL account (drill-down), newest first, keyset on the line id
+    (lines below ``before``)."""
     rows = await conn.fetch(
         "SELECT l.id, l.account_id, l.side, l.amount, l.office_id, e.transfer_id, e.kind,"
         " e.loan_id, e.memo, e.business_date, e.created_at"
         " FROM journal_lines l JOIN journal_entries e ON e.id = l.entry_id"
         " WHERE l.gl_code = $1 AND e.business_date <= $2"
         " AND ($3::date IS NULL OR e.business_date >= $3)"
-        " AND ($4::text IS NULL OR l.office_id = $4) AND ($5::bigint IS NULL OR l.id < $5)"
-        " ORDER BY l.id DESC LIMIT $6", code, to, since, office_id, before, limit)
+        " AND ($4::text[] IS NULL OR l.office_id = ANY($4::text[]))"
+        " AND ($5::bigint IS NULL OR l.id < $5)"
+        " ORDER BY l.id DESC LIMIT $6", code, to, since,
+        None if offices is None else list(offices), before, limit)
     return [{"line_id": r["id"], "account_id": r["account_id"], "side": r["side"],
              "amount": r["amount"], "office_id": r["office_id"],
              "transfer_id": r["transfer_id"], "kind": r["kind"], "loan_id": r["loan_id"],

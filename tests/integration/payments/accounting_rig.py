@@ -23,7 +23,7 @@ from services.payments.repository import gl as gl_repo
 from services.payments.repository import ledger as ledger_repo
 from services.payments.settings import PaymentsSettings, ProviderConfig
 from shared.app import create_app
-from shared.contracts import loans, payments
+from shared.contracts import clients, loans, payments
 from shared.kafka import ensure_topics
 from tests.identity import mint_token
 from tests.infra import Infra
@@ -80,8 +80,10 @@ class Books:
     async def call(self, method: str, path: str, scopes: list[str] | None = None,
                    sub: str = "op-maker", expect: int | tuple[int, ...] = (200, 201),
                    **kw: Any) -> Any:
-        resp = await self.api.request(method, path, headers=self.auth(scopes or WRITE, sub),
-                                      **kw)
+        headers = self.auth(scopes or WRITE, sub)
+        if method in ("POST", "PUT"):  # every accounting write takes an Idempotency-Key
+            headers["Idempotency-Key"] = kw.pop("key", None) or str(uuid.uuid4())
+        resp = await self.api.request(method, path, headers=headers, **kw)
         wanted = (expect,) if isinstance(expect, int) else expect
         assert resp.status_code in wanted, (resp.status_code, resp.text)
         return resp.json() if resp.headers.get("content-type", "").startswith(
@@ -112,7 +114,8 @@ async def books(infra: Infra, isolated_schema: Callable[..., Any]) -> AsyncItera
         callback_base_url=f"http://127.0.0.1:{port}", topic_prefix=prefix,
         reconciliation_enabled=False, consumer_retry_backoff_s=0.05)
     await ensure_topics(infra.kafka_bootstrap, [settings.topic(t) for t in (
-        payments.COMMANDS, payments.EVENTS, loans.EVENTS)], partitions=PARTITIONS)
+        payments.COMMANDS, payments.EVENTS, loans.EVENTS, clients.EVENTS)],
+        partitions=PARTITIONS)
     pool = await asyncpg.create_pool(iso.dsn, server_settings={"search_path": iso.schema})
     assert pool is not None
     try:

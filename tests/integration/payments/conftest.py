@@ -32,7 +32,7 @@ from services.payments.domain.webhooks import sign
 from services.payments.settings import DEV_CALLBACK_SECRET, PaymentsSettings, ProviderConfig
 from shared.app import create_app
 from shared.auth import ROLE_SCOPES
-from shared.contracts import loans, payments
+from shared.contracts import clients, loans, payments
 from shared.envelope import Contract, Envelope, envelope_for
 from shared.kafka import ensure_topics, make_producer
 from simulators.mobile_money.app import create_app as create_sim
@@ -274,7 +274,8 @@ async def rig(infra: Infra, isolated_schema: Callable[..., Any]) -> AsyncIterato
         consumer_retry_backoff_s=0.05)
     clock = ShiftedClock()
     await ensure_topics(infra.kafka_bootstrap, [settings.topic(t) for t in (
-        payments.COMMANDS, payments.EVENTS, loans.EVENTS)], partitions=PARTITIONS)
+        payments.COMMANDS, payments.EVENTS, loans.EVENTS, clients.EVENTS)],
+        partitions=PARTITIONS)
     events = Events(infra.kafka_bootstrap, settings.topic(payments.EVENTS))
     await events.start()
     producer = make_producer(infra.kafka_bootstrap, client_id="payments-test")
