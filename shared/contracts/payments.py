@@ -107,6 +107,10 @@ class RefundIssued(PaymentEvent):
     amount: Amount
     msisdn: Msisdn | None
     reason: str
+    savings_account_id: str | None = None
+    """Set when the refunded payment was a wallet deposit to a savings account
+    (``loan_id`` then carries its ``SAV-`` reference, not a loan id); None for a loan's
+    repayment (optional: added after v1)."""
 
 
 @register
@@ -119,6 +123,10 @@ class RefundInDoubt(PaymentEvent):
     provider: str
     reason: str
     since: dt.datetime
+    savings_account_id: str | None = None
+    """Set when the refunded payment was a wallet deposit to a savings account
+    (``loan_id`` then carries its ``SAV-`` reference, not a loan id); None for a loan's
+    repayment (optional: added after v1)."""
 
 
 @register
@@ -141,3 +149,7 @@ class RefundFailed(PaymentEvent):
     payment_id: str
     amount: Amount
     reason: str
+    savings_account_id: str | None = None
+    """Set when the refunded payment was a wallet deposit to a savings account
+    (``loan_id`` then carries its ``SAV-`` reference, not a loan id); None for a loan's
+    repayment (optional: added after v1)."""

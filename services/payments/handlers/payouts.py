@@ -261,7 +261,8 @@ def _emit_completed(uow: UnitOfWork, p: Payout, reference: str, at: dt.datetime)
     else:
         assert p.payment_id is not None
         uow.emit(RefundIssued(
-            loan_id=p.loan_id, payment_id=str(p.payment_id), amount=p.amount, msisdn=p.msisdn,
+            loan_id=p.loan_id, savings_account_id=savings_postings.account_of(p.loan_id),
+            payment_id=str(p.payment_id), amount=p.amount, msisdn=p.msisdn,
             reason="repayment rejected by loans; refunded to the payer's wallet"),
             key=p.loan_id)
 
@@ -279,7 +280,8 @@ def _emit_failed(uow: UnitOfWork, p: Payout, reason: str) -> None:
     else:
         assert p.payment_id is not None
         uow.emit(RefundFailed(
-            loan_id=p.loan_id, payment_id=str(p.payment_id), amount=p.amount,
+            loan_id=p.loan_id, savings_account_id=savings_postings.account_of(p.loan_id),
+            payment_id=str(p.payment_id), amount=p.amount,
             reason=f"refund payout failed ({reason}); held in client payable for review"),
             key=p.loan_id)
 
@@ -297,5 +299,6 @@ def _emit_in_doubt(uow: UnitOfWork, p: Payout, reason: str, since: dt.datetime) 
     else:
         assert p.payment_id is not None
         uow.emit(RefundInDoubt(
-            loan_id=p.loan_id, payment_id=str(p.payment_id), amount=p.amount,
+            loan_id=p.loan_id, savings_account_id=savings_postings.account_of(p.loan_id),
+            payment_id=str(p.payment_id), amount=p.amount,
             provider=p.provider, reason=reason, since=since), key=p.loan_id)

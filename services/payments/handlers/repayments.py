@@ -131,7 +131,8 @@ async def start_refund(uow: UnitOfWork, settings: PaymentsSettings, row: asyncpg
     if msisdn is None:
         await payments_repo.set_payment_status(conn, pid, "refund_failed")
         uow.emit(RefundFailed(
-            loan_id=row["loan_id"], payment_id=str(pid), amount=amount,
+            loan_id=row["loan_id"], savings_account_id=savings_rules.account_of(row["loan_id"]),
+            payment_id=str(pid), amount=amount,
             reason=f"{reason}: no payer wallet to refund; held in client payable for "
                    "review"), key=row["loan_id"])
         return

@@ -188,7 +188,8 @@ async def _start_refund(uow: UnitOfWork, settings: PaymentsSettings, row: asyncp
     if row["payer_msisdn"] is None:
         await payments_repo.set_payment_status(conn, pid, "refund_failed")
         uow.emit(RefundFailed(
-            loan_id=reference, payment_id=str(pid), amount=amount,
+            loan_id=reference, savings_account_id=account_id, payment_id=str(pid),
+            amount=amount,
             reason=f"savings refused the deposit ({reason}) and there is no payer wallet to "
                    "refund; held in client payable for review"), key=reference)
         return

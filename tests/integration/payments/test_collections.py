@@ -158,6 +158,7 @@ async def test_an_unknown_loan_reference_is_refunded_once(rig: Rig) -> None:
     await rig.send(rejection, key=loan, env=env)  # redelivered
     await rig.send(rejection, key=loan)           # sent again
     issued = await rig.events.wait("RefundIssued", payment_id=payment_id)
+    assert issued.get("savings_account_id") is None  # a loan's repayment
     assert issued["amount"] == "400.00" and issued["msisdn"] == msisdn
     await asyncio.sleep(1.5)
     assert len(rig.events.of("RefundIssued", payment_id=payment_id)) == 1

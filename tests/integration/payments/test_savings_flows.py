@@ -383,6 +383,9 @@ async def test_a_deposit_savings_rejects_is_refunded_once(srig: SavingsRig) -> N
     await rig.send(rejected, key=account)   # published again (another event id)
     issued = await srig.reply("RefundIssued", payment_id=pid)
     assert issued["amount"] == "180.00"
+    # the SAV- reference stays in loan_id; savings_account_id says it is no loan
+    assert issued["loan_id"] == f"SAV-{account}"
+    assert issued["savings_account_id"] == account
     await srig.consumed("payments-savings")
     assert len(srig.replies_of("RefundIssued", payment_id=pid)) == 1
     wallet = await rig.wallet(msisdn)
