@@ -25,6 +25,7 @@ from shared.auth import AuthError, Principal, require, verifier_for
 from shared.errors import Conflict, NotFound
 from shared.http import install_error_handlers
 from shared.settings import OidcSettings
+from tests.console.fake_loans import LoansState, install_loans, page_due
 from tests.console.fake_more import OpsState, install_more
 
 
@@ -60,6 +61,8 @@ class State:
     refund_retry_refusal: str | None = None
     ops: OpsState = field(default_factory=OpsState)
     """payouts in doubt, alerts, accounting, savings, organisation (fake_more)"""
+    servicing: LoansState = field(default_factory=LoansState)
+    """business date, calendar, servicing, loan requests, sheets, cash (fake_loans)"""
 
     def posts(self, service: str) -> list[Call]:
         return [c for c in self.calls if c.service == service and c.method == "POST"]
@@ -234,16 +237,26 @@ def build_service(name: str, state: State) -> FastAPI:
         @router.get("/v1/installments/due")
         async def installments_due(request: Request,
                                    who: Annotated[Principal, require("loans:read")],
-                                   date: str | None = None) -> dict[str, Any]:
+                                   date: str | None = None, limit: int = 100,
+                                   cursor: str | None = None) -> dict[str, Any]:
             record(request, who, dict(request.query_params))
+            if state.servicing.due is not None:
+                return page_due(state.servicing, date or "9999-12-31", limit, cursor)
             if state.installments_due is None:
                 raise HTTPException(404)
             return state.installments_due
 
         @router.get("/v1/portfolio")
         async def portfolio(request: Request,
-                            who: Annotated[Principal, require("loans:read")]) -> dict[str, Any]:
-            record(request, who)
+                            who: Annotated[Principal, require("loans:read")],
+                            office_id: str | None = None, officer_id: str | None = None
+                            ) -> dict[str, Any]:
+            record(request, who, dict(request.query_params))
+            if office_id or officer_id:
+                scoped = state.servicing.portfolios.get((office_id or "", officer_id or ""))
+                if scoped is None:
+                    raise NotFound(f"no office {office_id}", field="office_id")
+                return scoped
             if state.portfolio is None:
                 raise NotFound("no portfolio")
             return state.portfolio
@@ -365,6 +378,8 @@ def build_service(name: str, state: State) -> FastAPI:
             record(request, who)
             return state.sms_stats
 
+    if name == "loans":
+        install_loans(router, state.servicing, record, state.loans)
     install_more(name, router, state.ops, record, lambda: state.held_refunds or [])
     app.include_router(router)
     return app

@@ -21,6 +21,7 @@ import pytest
 
 from shared.app import create_app
 from shared.auth import ROLE_SCOPES
+from tests.console import fake_loans
 from tests.console.fake_platform import State, build_service
 from tests.identity import mint_token
 
@@ -297,6 +298,7 @@ def arranged() -> State:
     for name in SERVICES:
         state.dead_letters[name] = [dict(DEAD_LETTER), {**DEAD_LETTER, "id": 8, "offset": 2}]
         state.replays[name] = [REPLAY]
+    fake_loans.arrange(state.servicing, state.loans, "L-3")
     return state
 
 
@@ -323,7 +325,7 @@ CALLS: dict[str, list[tuple[str, str, dict[str, Any] | None]]] = {
         ("POST", "/v1/loans/L-2/reject", {"reason": "revenus insuffisants"}),
         ("GET", "/v1/installments/due?date=2026-11-29", None), ("GET", "/v1/portfolio", None),
         ("GET", "/v1/sagas", None), ("GET", "/v1/sagas/S-1", None),
-        ("GET", "/v1/sagas/nothing", None),
+        ("GET", "/v1/sagas/nothing", None), *fake_loans.CALLS,
     ],
     "payments": [
         ("GET", "/v1/payments?date=2026-11-29", None),
