@@ -26,7 +26,9 @@ from console.upstream import Upstream, UpstreamUnauthorized
 from console.views import (
     accounting,
     auth,
+    branches,
     business,
+    calendar,
     clients,
     loans,
     ops,
@@ -34,6 +36,7 @@ from console.views import (
     payouts,
     recon_alerts,
     savings,
+    servicing,
 )
 from console.web import HERE, redirect, render
 from shared.auth import verifier_for
@@ -70,6 +73,8 @@ def create_app(settings: ConsoleSettings | None = None,
         app.include_router(module.router)
     for page in (payouts, recon_alerts, accounting, savings, organisation):
         app.include_router(page.router)
+    for view in (servicing, calendar, branches):
+        app.include_router(view.router)
 
     def to_login(request: Request, reason: str) -> Response:
         target = request.url.path

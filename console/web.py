@@ -36,6 +36,12 @@ NAV = (
     ("clients", "/clients", "nav.clients"),
     ("savings", "/savings", "nav.savings"),
     ("organisation", "/organisation", "nav.organisation"),
+    ("branches", "/branches", "nav.branches"),
+    ("due", "/due", "nav.due"),
+    ("sheet", "/collection-sheet", "nav.sheet"),
+    ("branch_cash", "/branch-cash", "nav.branch_cash"),
+    ("loan_requests", "/loan-requests", "nav.loan_requests"),
+    ("calendar", "/calendar", "nav.calendar"),
 )
 
 FLASH_KEYS = frozenset({
@@ -43,7 +49,8 @@ FLASH_KEYS = frozenset({
     "refund_retried", "refund_retry_proposed", "refund_retry_approved",
     "settlement_proposed", "settlement_approved", "alert_resolved", "recon_ran",
     "journal_approved", "journal_rejected", "period_closed", "request_approved",
-    "request_rejected",
+    "request_rejected", "reschedule_proposed", "request_proposed", "calendar_saved",
+    "cash_counted", "nothing_collected",
 })
 
 
