@@ -31,7 +31,7 @@ MAX_LIMIT = 500
 STATUSES = {
     # a wallet's report waiting for the provider, and one it never confirmed, too
     "collection": ("unconfirmed", "rejected_unconfirmed", "received", "posted",
-                   "refund_pending", "refunded", "refund_failed"),
+                   "refund_pending", "refunded", "refund_failed", "held"),
     "payout": ("pending", "submitted", "in_doubt", "completed", "failed"),
     "refund": ("pending", "submitted", "in_doubt", "completed", "failed"),
     "withdrawal": ("pending", "submitted", "in_doubt", "completed", "failed"),

@@ -46,6 +46,10 @@ class Kind(StrEnum):
     # branch cash collections (issue 15): each branch's cash, and its day-end differences
     BRANCH_OFFICE_CASH = "branch_office_cash"
     BRANCH_CASH_SUSPENSE = "branch_cash_suspense"
+    # loan servicing (issue 14): interest waived on an early settlement (contra-income),
+    # interest capitalised by a restructuring and not yet received (per-loan reserve)
+    INTEREST_WAIVED = "interest_waived"
+    CAPITALISED_RESERVE = "capitalised_interest_reserve"
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,8 @@ RULES: dict[Kind, tuple[Side, bool]] = {
     # booked before the collections it is short of: neither account is refused for that.
     Kind.BRANCH_OFFICE_CASH: (Side.DEBIT, False),
     Kind.BRANCH_CASH_SUSPENSE: (Side.DEBIT, False),  # shortages to recover, net of overages
+    Kind.INTEREST_WAIVED: (Side.DEBIT, False),   # contra-income: recognised, then waived
+    Kind.CAPITALISED_RESERVE: (Side.CREDIT, True),  # contra-asset against the portfolio
 }
 
 SUSPENSE = "suspense"
@@ -105,6 +111,7 @@ FUNDING = "funding"
 PROVISION_EXPENSE = "expense:provisions"
 RECOVERY_INCOME = "income:recoveries"
 RETAINED_EARNINGS = "equity:retained_earnings"
+INTEREST_WAIVED = "income:interest_waived"
 
 FIXED: dict[str, tuple[Kind, str]] = {
     SUSPENSE: (Kind.SUSPENSE, "Repayment suspense"),
@@ -120,6 +127,7 @@ FIXED: dict[str, tuple[Kind, str]] = {
     PROVISION_EXPENSE: (Kind.PROVISION_EXPENSE, "Loan-loss provision expense"),
     RECOVERY_INCOME: (Kind.RECOVERY_INCOME, "Recoveries on written-off loans"),
     RETAINED_EARNINGS: (Kind.RETAINED_EARNINGS, "Retained earnings"),
+    INTEREST_WAIVED: (Kind.INTEREST_WAIVED, "Interest waived (early settlements)"),
 }
 
 # Per-aggregate accounts: prefix -> (kind, name)
@@ -131,6 +139,7 @@ PREFIXED: dict[str, tuple[Kind, str]] = {
     "gl:": (Kind.GENERAL, "GL account"),
     "cash:branch:": (Kind.BRANCH_OFFICE_CASH, "Cash at branch"),
     "suspense:cash:branch:": (Kind.BRANCH_CASH_SUSPENSE, "Cash count differences at branch"),
+    "capitalised_interest:": (Kind.CAPITALISED_RESERVE, "Capitalised interest reserved"),
 }
 
 
@@ -148,6 +157,12 @@ def interest_receivable(loan_id: str) -> str:
 
 def allowance(loan_id: str) -> str:
     return f"allowance:{loan_id}"
+
+
+def capitalised_interest(loan_id: str) -> str:
+    """Interest a restructuring turned into principal and the borrower has not paid yet
+    (reserved against the loan's portfolio)."""
+    return f"capitalised_interest:{loan_id}"
 
 
 def gl(code: str) -> str:

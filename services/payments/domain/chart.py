@@ -68,6 +68,9 @@ ROLES: dict[str, str] = {
     "withholding_tax_payable": "tax withheld on savings interest, to pay over",
     Kind.BRANCH_OFFICE_CASH.value: "cash collected at each branch (per-branch sub-ledgers)",
     Kind.BRANCH_CASH_SUSPENSE.value: "branch day-end cash differences, to regularise",
+    Kind.INTEREST_WAIVED.value: "interest recognised and then waived (early settlements)",
+    Kind.CAPITALISED_RESERVE.value: ("interest capitalised by a restructuring, not yet "
+                                     "received (per-loan sub-ledgers, contra-asset)"),
 }
 
 # posting kind -> (debited roles, credited roles): documentation the API serves, and
@@ -98,6 +101,9 @@ POSTING_KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                         ("branch_cash_suspense", "branch_office_cash")),
     "standing_instruction": (("savings_deposits",), ("repayment_suspense",)),
     "standing_instruction_return": (("repayment_suspense",), ("savings_deposits",)),
+    "interest_waiver": (("interest_waived",), ("interest_receivable",)),
+    "interest_capitalisation": (("loan_portfolio",),
+                                ("interest_receivable", "capitalised_interest_reserve")),
 }
 
 

@@ -12,10 +12,13 @@ from typing import Any
 import asyncpg
 
 from services.payments.domain import accounts, postings, repayment_ids
+from services.payments.domain import savings as savings_rules
+from services.payments.domain import servicing as servicing_rules
 from services.payments.handlers import accounting, standing_instructions
 from services.payments.repository import ledger as ledger_repo
 from services.payments.repository import payments as payments_repo
 from services.payments.repository import payouts as payouts_repo
+from services.payments.repository import servicing as servicing_repo
 from services.payments.settings import PaymentsSettings
 from shared.clock import system_clock
 from shared.contracts.loans import LoanWrittenOff, RepaymentApplied, RepaymentRejected
@@ -56,8 +59,9 @@ def repayment_handlers(
 async def repayment_applied(uow: UnitOfWork, settings: PaymentsSettings,
                             msg: RepaymentApplied) -> None:
     pid = _payment_uuid(msg.payment_id)
-    # locked, and marked posted if it matches, in one statement
-    row = await payments_repo.mark_posted(uow.conn, pid, msg.amount, msg.loan_id) if pid else None
+    # Matched by payment id: the payment may carry a short reference (or have been
+    # matched to a loan by operators) while loans answers with the loan's id.
+    row = await servicing_repo.payment(uow.conn, pid, lock=True) if pid else None
     if row is None:
         log.info("RepaymentApplied for unknown payment %s (loan %s); ignored",
                  msg.payment_id, msg.loan_id)
@@ -65,25 +69,31 @@ async def repayment_applied(uow: UnitOfWork, settings: PaymentsSettings,
     if row["status"] != "received":
         log.info("payment %s is already %s; RepaymentApplied ignored", pid, row["status"])
         return
-    if not row["moved"]:  # received, but for another amount or loan
+    if row["amount"] != msg.amount or not servicing_rules.same_loan(
+            row["loan_id"], row["resolved_loan_id"], msg.loan_id, msg.reference):
         raise InvalidInput(
             f"RepaymentApplied says {msg.amount} on loan {msg.loan_id}; payment {pid} was "
             f"{row['amount']} for loan {row['loan_id']}", field="amount")
+    await servicing_repo.mark_applied(uow.conn, row["id"], msg.loan_id)
     parts = {"principal": msg.principal_paid, "interest": msg.interest_paid,
              "fees": msg.fees_paid, "penalties": msg.penalties_paid}
-    # An excess within the product's tolerance is accepted but not allocated: it stays
-    # in suspense only until it is refunded to the payer.
+    # What loans did not apply (the part beyond what closes the loan; on a recovery, the
+    # part beyond what was written off) stays in suspense only until it is refunded.
     allocated = msg.amount - msg.unallocated
     journal_id = ""
     if allocated > 0:
-        posted = await ledger_repo.post(uow.conn, await accounting.repayment_entry(
-            uow.conn, str(pid), msg.loan_id, allocated, parts))
+        entry = (postings.recovery(str(pid), msg.loan_id, allocated) if msg.recovery
+                 else await accounting.repayment_entry(uow.conn, str(pid), msg.loan_id,
+                                                       allocated, parts))
+        posted = await ledger_repo.post(uow.conn, entry)
         journal_id = str(posted.entry_id)
     uow.emit(RepaymentPosted(loan_id=msg.loan_id, payment_id=msg.payment_id,
                              amount=allocated, journal_id=journal_id), key=msg.loan_id)
     if msg.unallocated > 0:
+        reason = ("recovery: the part beyond what was written off" if msg.recovery
+                  else "overpayment: the excess beyond what closes the loan")
         await start_refund(uow, settings, row, msg.unallocated, None, msg.client_id,
-                           "overpayment within tolerance")
+                           reason, loan_id=msg.loan_id)
 
 
 async def repayment_rejected(uow: UnitOfWork, settings: PaymentsSettings,
@@ -97,6 +107,12 @@ async def repayment_rejected(uow: UnitOfWork, settings: PaymentsSettings,
     if row["status"] != "received":
         log.info("payment %s is already %s; RepaymentRejected ignored", pid, row["status"])
         return
+    if msg.held_for_review:
+        # a mistyped short reference: kept in suspense for operators to match or refund
+        await servicing_repo.hold(conn, row["id"], f"{msg.reason}: {msg.detail}"
+                                  if msg.detail else msg.reason)
+        log.info("payment %s held for review (%s)", pid, msg.reason)
+        return
     amount: Decimal = min(msg.refundable_amount, row["amount"])
     await payments_repo.set_payment_status(conn, row["id"], "refund_pending", msg.reason)
     await start_refund(uow, settings, row, amount, msg.payer_msisdn, msg.client_id,
@@ -105,7 +121,7 @@ async def repayment_rejected(uow: UnitOfWork, settings: PaymentsSettings,
 
 async def start_refund(uow: UnitOfWork, settings: PaymentsSettings, row: asyncpg.Record,
                        amount: Decimal, payer_msisdn: str | None, client_id: str,
-                       reason: str) -> None:
+                       reason: str, *, loan_id: str | None = None) -> None:
     """Owe ``amount`` back to the payer and queue its payout (paid by the worker).
 
     Dr suspense / Cr client payable, then Dr client payable / Cr provider
@@ -126,21 +142,23 @@ async def start_refund(uow: UnitOfWork, settings: PaymentsSettings, row: asyncpg
         log.warning("payment %s is %s: not confirmed by the provider, so nothing is "
                     "refunded", pid, row["status"])
         return
-    await ledger_repo.post(conn, postings.refund_due(str(pid), row["loan_id"], amount))
+    # the loan it went to (a payment carrying a short reference: the loan loans resolved)
+    loan: str = loan_id or row["loan_id"]
+    await ledger_repo.post(conn, postings.refund_due(str(pid), loan, amount))
     msisdn = row["payer_msisdn"] or payer_msisdn
     if msisdn is None:
         await payments_repo.set_payment_status(conn, pid, "refund_failed")
         uow.emit(RefundFailed(
-            loan_id=row["loan_id"], savings_account_id=savings_rules.account_of(row["loan_id"]),
+            loan_id=loan, savings_account_id=savings_rules.account_of(loan),
             payment_id=str(pid), amount=amount,
             reason=f"{reason}: no payer wallet to refund; held in client payable for "
-                   "review"), key=row["loan_id"])
+                   "review"), key=loan)
         return
-    entry = postings.refund_payout(str(pid), row["loan_id"], row["provider"], amount)
+    entry = postings.refund_payout(str(pid), loan, row["provider"], amount)
     await ledger_repo.post(conn, entry)
     await payouts_repo.insert_payout(
         conn, kind="refund", saga_id=f"refund:{pid}", request_hash=entry.request_hash(),
-        loan_id=row["loan_id"], client_id=client_id, partner_id=row["partner_id"] or "",
+        loan_id=loan, client_id=client_id, partner_id=row["partner_id"] or "",
         payment_id=pid, msisdn=msisdn, amount=amount, currency=row["currency"],
         provider=row["provider"],
         deadline=system_clock() + dt.timedelta(seconds=settings.refund_deadline_s),
