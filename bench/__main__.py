@@ -33,7 +33,7 @@ from typing import Any
 
 import asyncpg
 
-from bench import ceiling, cob, profile, sagas, savings_cob
+from bench import accruals, ceiling, cob, profile, sagas, savings_cob
 from bench.cpu import CpuMeter
 from bench.report import summary_table
 
@@ -263,6 +263,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         report["savings_close_of_business"] = await savings_cob.run(
             infra.admin_url,
             args.savings_accounts or (100_000 if args.quick else savings_cob.ACCOUNTS))
+    if not args.skip_accruals:  # payments' accruals for the night (bench/accruals.py)
+        report["payments_accruals"] = await accruals.run(
+            infra.admin_url, 100_000 if args.quick else accruals.LOANS)
     if not args.skip_platform:
         await platform_part(args, infra, ceiling_rate, report)
     return report
@@ -278,6 +281,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--savings-accounts", type=int,
                    help="savings close of business: accounts (default 1 240 000)")
     p.add_argument("--skip-savings-cob", action="store_true")
+    p.add_argument("--skip-accruals", action="store_true",
+                   help="skip payments' accruals for 1.24 million loans")
     p.add_argument("--skip-platform", action="store_true",
                    help="only the ceiling and the close of business (no services started)")
     p.add_argument("--step-seconds", type=float, help="seconds per offered rate (default 60)")

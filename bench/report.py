@@ -112,6 +112,9 @@ def summary_table(r: dict[str, Any]) -> str:
         if par:
             lines.append(f"  PAR1 {par['par1']:.2%}  PAR30 {par['par30']:.2%}  "
                          f"PAR90 {par['par90']:.2%} of {par['outstanding_principal']} MAD")
+    if r.get("payments_accruals"):
+        from bench.accruals import summary as accruals_summary
+        lines.append(accruals_summary(r["payments_accruals"]))
     savings = r.get("savings_close_of_business")
     if savings:
         from bench.savings_cob import summary

@@ -16,8 +16,11 @@ from services.payments.domain import accounts as acc
 from services.payments.domain import accruals, postings, provisioning
 from services.payments.domain.ledger import ZERO, Entry
 from services.payments.repository import Conn
+from services.payments.repository import accruals as accruals_repo
+from services.payments.repository import closing as closing_repo
 from services.payments.repository import gl as gl_repo
 from services.payments.repository import ledger as ledger_repo
+from services.payments.repository import offices as offices_repo
 from shared.contracts.loans import InterestAccrued, LoanSubmitted
 from shared.envelope import Envelope
 from shared.errors import Conflict
@@ -51,8 +54,7 @@ async def run_accruals(conn: Conn, day: dt.date, loans: Sequence[LoanDay], *,
     if setting["accounting_basis"] != "accrual":
         raise CashBasis("the institution keeps its books on a cash basis: interest is "
                         "income when paid, nothing is accrued", field="accounting_basis")
-    previous = await conn.fetchrow(
-        "SELECT * FROM accrual_runs WHERE business_date = $1 AND batch = $2", day, batch)
+    previous = await closing_repo.accrual_run(conn, day, batch)
     if previous is not None:
         return {**dict(previous), "created": False}
     ids = [ln.loan_id for ln in loans]
@@ -63,18 +65,19 @@ async def run_accruals(conn: Conn, day: dt.date, loans: Sequence[LoanDay], *,
     plan = accruals.plan(
         [accruals.LoanAccrual(ln.loan_id, ln.interest, ln.days_in_arrears) for ln in loans],
         setting["non_accrual_days"], await gl_repo.non_accrual_loans(conn, ids), receivable)
-    entries: list[Entry] = [postings.interest_accrual(a.loan_id, day, a.amount)
-                            for a in plan.accrue]
-    entries += [postings.interest_reversal(loan, day, amount) for loan, amount in plan.reverse]
-    await gl_repo.post_many(conn, entries)
+    # the reversals first (few loans, one entry each), then the day's accruals set-based:
+    # one aggregated income line per (office, income GL account)
+    await gl_repo.post_many(conn, [postings.interest_reversal(loan, day, amount)
+                                   for loan, amount in plan.reverse])
+    await accruals_repo.post_day(conn, day, batch, [a.loan_id for a in plan.accrue],
+                                 [a.amount for a in plan.accrue])
     await gl_repo.set_non_accrual(conn, plan.stop, day)
     await gl_repo.set_non_accrual(conn, plan.resume, None)
-    row = await conn.fetchrow(
-        "INSERT INTO accrual_runs (business_date, batch, basis, loans, accrued, reversed,"
-        " non_accrual, source) VALUES ($1, $2, 'accrual', $3, $4, $5, $6, $7) RETURNING *",
-        day, batch, len(plan.accrue), sum((a.amount for a in plan.accrue), ZERO),
-        sum((amount for _, amount in plan.reverse), ZERO), len(plan.stop), source)
-    assert row is not None
+    row = await closing_repo.record_accrual_run(
+        conn, day, batch, loans=len(plan.accrue),
+        accrued=sum((a.amount for a in plan.accrue), ZERO),
+        reversed_=sum((amount for _, amount in plan.reverse), ZERO),
+        non_accrual=len(plan.stop), source=source)
     return {**dict(row), "created": True}
 
 
@@ -84,16 +87,14 @@ async def run_provisions(conn: Conn, day: dt.date, loans: Sequence[LoanDay], *,
     outstanding principal times the rate of its arrears bucket; the change against its
     allowance is charged or written back. A loan whose principal is gone (repaid) has
     its allowance written back too."""
-    previous = await conn.fetchrow(
-        "SELECT * FROM provision_runs WHERE business_date = $1 AND batch = $2", day, batch)
+    previous = await closing_repo.provision_run(conn, day, batch)
     if previous is not None:
         return {**dict(previous), "created": False}
-    later = await conn.fetchval(
-        "SELECT max(business_date) FROM provision_runs", )
+    later = await closing_repo.last_provision_date(conn)
     if later is not None and later > day:
         raise Conflict(f"provisions were already run for {later}; a provision run goes "
                        "forward in time", field="date")
-    rates = await rates_in_force(conn)
+    rates = await closing_repo.rates(conn)
     ids = [ln.loan_id for ln in loans]
     await gl_repo.remember_loans(conn, ids, [ln.product_id for ln in loans],
                                  [ln.office_id for ln in loans])
@@ -115,37 +116,15 @@ async def run_provisions(conn: Conn, day: dt.date, loans: Sequence[LoanDay], *,
         rows.append((ln.loan_id, day, ln.days_in_arrears, ln.restructured, rate.bucket,
                      rate.rate, principal, need))
     # allowances left on loans with no principal (repaid or written off elsewhere)
-    orphans = await conn.fetch(
-        "SELECT a.id, a.credits - a.debits AS held FROM accounts a"
-        " LEFT JOIN accounts p ON p.id = 'portfolio:' || substr(a.id, 11)"
-        " WHERE a.kind = 'loan_loss_allowance' AND a.credits > a.debits"
-        " AND coalesce(p.debits - p.credits, 0) = 0 AND NOT (substr(a.id, 11) = ANY($1))",
-        ids)
-    for r in orphans:
-        entries.append(postings.provision(r["id"][len("allowance:"):], day, -r["held"]))
-        released += r["held"]
+    for loan_id, amount in await closing_repo.orphan_allowances(conn, ids):
+        entries.append(postings.provision(loan_id, day, -amount))
+        released += amount
     await gl_repo.post_many(conn, entries)
-    if rows:
-        await conn.executemany(
-            "INSERT INTO loan_provisions (loan_id, business_date, days_in_arrears,"
-            " restructured, bucket, rate, principal, required)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (loan_id) DO UPDATE SET"
-            " business_date = $2, days_in_arrears = $3, restructured = $4, bucket = $5,"
-            " rate = $6, principal = $7, required = $8", rows)
-    row = await conn.fetchrow(
-        "INSERT INTO provision_runs (business_date, batch, loans, required, charged, released,"
-        " source) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *",
-        day, batch, len(loans), total_required, charged, released, source)
-    assert row is not None
+    await closing_repo.record_provisions(conn, rows)
+    row = await closing_repo.record_provision_run(
+        conn, day, batch, loans=len(loans), required=total_required, charged=charged,
+        released=released, source=source)
     return {**dict(row), "created": True}
-
-
-async def rates_in_force(conn: Conn) -> list[provisioning.Rate]:
-    rows = await conn.fetch(
-        "SELECT bucket, min_days, max_days, rate, restructured FROM provision_rates"
-        " ORDER BY restructured, min_days")
-    return [provisioning.Rate(r["bucket"], r["min_days"], r["max_days"], r["rate"],
-                              r["restructured"]) for r in rows]
 
 
 async def on_interest_accrued(uow: UnitOfWork, msg: InterestAccrued, env: Envelope) -> None:
@@ -184,5 +163,11 @@ async def write_off_entry(conn: Conn, loan_id: str, principal: Decimal) -> Entry
 
 
 async def on_loan_submitted(uow: UnitOfWork, msg: LoanSubmitted, env: Envelope) -> None:
-    """Remember the loan's product: its postings follow that product's rules."""
-    await gl_repo.remember_loans(uow.conn, [msg.loan_id], [msg.product_id], [None])
+    """Remember the loan's product (its postings follow that product's rules), its client
+    (whose office its lines are booked to until loans names the loan's own) and its
+    office when loans gives it."""
+    office = getattr(msg, "office_id", None)
+    await gl_repo.remember_loans(uow.conn, [msg.loan_id], [msg.product_id],
+                                 [office if isinstance(office, str) and office else None])
+    if msg.client_id:
+        await offices_repo.remember_loan_client(uow.conn, msg.loan_id, msg.client_id)

@@ -98,3 +98,26 @@ async def test_concurrent_postings_keep_balances_exact_and_never_overdraw(rig: R
     assert results.count(True) == 10  # exactly the 100.00 lent, 10.00 at a time
     assert await rig.portfolio(loan) == Decimal("0.00")
     assert (await rig.trial_balance())["balanced"] is True
+
+
+async def test_a_line_added_to_an_entry_of_an_earlier_transaction_is_refused(rig: Rig) -> None:
+    """An entry written in this transaction is checked once, by its own trigger; a line
+    slipped into an entry committed before is still checked against that entry."""
+    transfer = new_id("manual")
+    async with rig.pool.acquire() as conn:
+        async with conn.transaction():
+            entry_id = uuid.uuid4()
+            await conn.execute(
+                "INSERT INTO journal_entries (id, transfer_id, request_hash, kind, amount)"
+                " VALUES ($1, $2, 'x', 'manual', 10)", entry_id, transfer)
+            await conn.execute(
+                "INSERT INTO journal_lines (entry_id, account_id, side, amount) VALUES"
+                " ($1, 'funding', 'debit', 10), ($1, 'income:fees', 'credit', 10)", entry_id)
+        with pytest.raises(asyncpg.CheckViolationError, match="does not balance"):
+            async with conn.transaction():
+                await conn.execute(
+                    "INSERT INTO journal_lines (entry_id, account_id, side, amount)"
+                    " VALUES ($1, 'funding', 'debit', 5)", entry_id)
+        lines = await conn.fetchval(
+            "SELECT count(*) FROM journal_lines WHERE entry_id = $1", entry_id)
+    assert lines == 2

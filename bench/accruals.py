@@ -1,0 +1,260 @@
+"""Payments' interest accruals for a close of business on a large portfolio, in a schema
+of its own.
+
+The night of a 1.24 million-loan institution under accrual accounting: loans publishes
+the day's ``InterestAccrued`` in batches (10 000 loans each by default) and payments
+posts each batch in one transaction, as its consumer does (``handlers.accounting.
+run_accruals``): set-based, a receivable line per loan and one aggregated income line per
+(office, interest income GL account). A role and schema ``bench_acc_<hex>`` are created
+with the admin URL and the payments migrations applied; the loans are seeded set-based
+(spread over 650 branches under 12 regions, half of them knowing their office only
+through their client, one in a hundred past the non-accrual threshold). With
+``--compare`` the same loans are posted again for another date the way payments did
+before — one entry per loan, each moving the single interest income account row — so
+the two can be read side by side. Peak memory: this process's (VmHWM) and the
+PostgreSQL backends serving the schema's role, sampled every 50 ms. The schema and role
+are dropped at the end (and any ``bench_acc_*`` an interrupted run left, at the start).
+
+``flock /tmp/noria-platform.lock python -m bench.accruals --loans 100000 --compare``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import time
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+from services.payments.domain import postings
+from services.payments.handlers import accounting
+from services.payments.repository import gl as gl_repo
+from shared.migrations import migrate
+
+ROOT = Path(__file__).resolve().parents[1]
+PAYMENTS_DIR = ROOT / "services" / "payments" / "migrations"
+LOANS = 1_240_000
+BATCH = 10_000
+BRANCHES = 650
+REGIONS = 12
+
+SEED_OFFICES = """
+INSERT INTO offices (office_id, path, office_kind)
+SELECT 'ho', 'ho', 'head_office'
+UNION ALL SELECT 'r-' || r, 'ho/r-' || r, 'region' FROM generate_series(0, $2 - 1) r
+UNION ALL SELECT 'b-' || b, 'ho/r-' || (b % $2) || '/b-' || b, 'branch'
+            FROM generate_series(0, $1 - 1) b
+"""
+
+SEED_CLIENTS = """
+INSERT INTO client_offices (client_id, office_id, office_path)
+SELECT 'C' || g, 'b-' || (g % $3), 'ho/r-' || ((g % $3) % $4) || '/b-' || (g % $3)
+  FROM generate_series($1::int, $2::int) g WHERE g % 2 = 1
+"""
+
+SEED_LOANS = """
+INSERT INTO loan_dimensions (loan_id, product_id, office_id, client_id)
+SELECT 'L' || lpad(g::text, 8, '0'), 'p-' || (g % 3),
+       CASE WHEN g % 2 = 0 THEN 'b-' || (g % $3) END, 'C' || g
+  FROM generate_series($1::int, $2::int) g
+"""
+
+
+def _url_for(admin_url: str, user: str) -> str:
+    parts = urlsplit(admin_url)
+    host = parts.hostname or "127.0.0.1"
+    port = f":{parts.port}" if parts.port else ""
+    return urlunsplit((parts.scheme, f"{user}:{user}@{host}{port}", parts.path, "", ""))
+
+
+def _proc_kib(pid: int, field: str) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+async def create_schema(admin_url: str) -> tuple[str, str]:
+    name = f"bench_acc_{uuid.uuid4().hex[:10]}"
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f"CREATE ROLE {name} LOGIN PASSWORD '{name}'")
+        database = await conn.fetchval("SELECT current_database()")
+        await conn.execute(f'GRANT CONNECT ON DATABASE "{database}" TO {name}')
+        await conn.execute(f"CREATE SCHEMA {name} AUTHORIZATION {name}")
+        await conn.execute(f"ALTER ROLE {name} SET search_path = {name}")
+    finally:
+        await conn.close()
+    url = _url_for(admin_url, name)
+    await migrate(url, name, PAYMENTS_DIR)
+    return name, url
+
+
+async def drop_schema(admin_url: str, name: str) -> None:
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
+        await conn.execute(f"DROP OWNED BY {name} CASCADE")
+        await conn.execute(f"DROP ROLE IF EXISTS {name}")
+    finally:
+        await conn.close()
+
+
+async def drop_leftovers(admin_url: str) -> list[str]:
+    conn = await asyncpg.connect(admin_url)
+    try:
+        names = [r["rolname"] for r in await conn.fetch(
+            "SELECT rolname FROM pg_roles WHERE rolname ~ '^bench_acc_[0-9a-f]{10}$'")]
+    finally:
+        await conn.close()
+    for name in names:
+        await drop_schema(admin_url, name)
+    return names
+
+
+async def seed(conn: asyncpg.Connection, loans: int) -> float:
+    started = time.perf_counter()
+    await conn.execute(SEED_OFFICES, BRANCHES, REGIONS)
+    step = 200_000
+    for low in range(1, loans + 1, step):
+        high = min(loans, low + step - 1)
+        await conn.execute(SEED_CLIENTS, low, high, BRANCHES, REGIONS)
+        await conn.execute(SEED_LOANS, low, high, BRANCHES)
+    await conn.execute(
+        "UPDATE accounting_settings SET accounting_basis = 'accrual', non_accrual_days = 90")
+    await conn.execute("ANALYZE")
+    return time.perf_counter() - started
+
+
+def loan_days(low: int, high: int) -> list[accounting.LoanDay]:
+    """The day's figures loans would publish: interest from 0.01 to 9.99 MAD, one loan
+    in a hundred 120 days late (non-accrual)."""
+    return [accounting.LoanDay(f"L{g:08d}", Decimal(1 + (g * 7919) % 999) / 100,
+                               120 if g % 100 == 0 else g % 7) for g in range(low, high + 1)]
+
+
+async def _sample(admin_url: str, role: str, stop: asyncio.Event, peaks: dict[str, int]
+                  ) -> None:
+    conn = await asyncpg.connect(admin_url)
+    try:
+        while not stop.is_set():
+            rows = await conn.fetch("SELECT pid FROM pg_stat_activity WHERE usename = $1", role)
+            peaks["pg_kib"] = max(peaks.get("pg_kib", 0),
+                                  sum(_proc_kib(r["pid"], "VmRSS") for r in rows))
+            peaks["py_kib"] = max(peaks.get("py_kib", 0), _proc_kib(os.getpid(), "VmRSS"))
+            try:
+                await asyncio.wait_for(stop.wait(), 0.05)
+            except TimeoutError:
+                pass
+    finally:
+        await conn.close()
+
+
+async def night(admin_url: str, role: str, conn: asyncpg.Connection, day: date, loans: int,
+                batch: int, *, per_loan: bool) -> dict[str, Any]:
+    """One close of business: every batch in its own transaction. ``per_loan``: the way
+    payments posted before (one entry per loan on the one income account row)."""
+    stop, peaks = asyncio.Event(), dict[str, int]()
+    sampler = asyncio.create_task(_sample(admin_url, role, stop, peaks))
+    started = time.perf_counter()
+    slowest = 0.0
+    try:
+        for n, low in enumerate(range(1, loans + 1, batch)):
+            t0 = time.perf_counter()
+            items = loan_days(low, min(loans, low + batch - 1))
+            async with conn.transaction():
+                if per_loan:
+                    await gl_repo.post_many(conn, [postings.interest_accrual(
+                        i.loan_id, day, i.interest) for i in items if i.days_in_arrears < 90])
+                else:
+                    await accounting.run_accruals(conn, day, items, batch=n, source="bench")
+            slowest = max(slowest, time.perf_counter() - t0)
+    finally:
+        stop.set()
+        await sampler
+    wall = time.perf_counter() - started
+    income = await conn.fetchval(
+        "SELECT coalesce(sum(l.amount), 0) FROM journal_lines l"
+        " JOIN journal_entries e ON e.id = l.entry_id"
+        " WHERE e.business_date = $1 AND l.account_id = 'income:interest'", day)
+    lines = await conn.fetchval(
+        "SELECT count(*) FROM journal_lines l JOIN journal_entries e ON e.id = l.entry_id"
+        " WHERE e.business_date = $1", day)
+    return {"business_date": day.isoformat(), "mode": "per_loan" if per_loan else "set_based",
+            "loans": loans, "batch": batch, "wall_s": round(wall, 2),
+            "slowest_batch_s": round(slowest, 2), "loans_per_s": round(loans / wall),
+            "lines": lines, "interest_income": str(income),
+            "python_peak_rss_mib": round(peaks.get("py_kib", 0) / 1024, 1),
+            "pg_backend_peak_rss_mib": round(peaks.get("pg_kib", 0) / 1024, 1)}
+
+
+async def run(admin_url: str, loans: int = LOANS, batch: int = BATCH, *,
+              compare: bool = False, keep: bool = False) -> dict[str, Any]:
+    for name in await drop_leftovers(admin_url):
+        print(f"[accruals] dropped a leftover {name}", flush=True)
+    schema, url = await create_schema(admin_url)
+    result: dict[str, Any] = {"schema": schema}
+    conn = await asyncpg.connect(url, server_settings={"search_path": schema})
+    try:
+        result["seed_s"] = round(await seed(conn, loans), 1)
+        day = datetime.now(UTC).date() - timedelta(days=2)
+        result["night"] = await night(admin_url, schema, conn, day, loans, batch,
+                                      per_loan=False)
+        print(f"[accruals] {summary(result)}", flush=True)
+        if compare:
+            result["before"] = await night(admin_url, schema, conn, day - timedelta(days=1),
+                                           loans, batch, per_loan=True)
+        balanced = await conn.fetchval("SELECT sum(debits) = sum(credits) FROM accounts")
+        result["trial_balance_zero"] = bool(balanced)
+    finally:
+        await conn.close()
+        if not keep:
+            await drop_schema(admin_url, schema)
+    return result
+
+
+def summary(result: dict[str, Any]) -> str:
+    n = result["night"]
+    text = (f"payments accruals: {n['loans']:,} loans in batches of {n['batch']:,} posted in "
+            f"{n['wall_s']:.1f} s ({n['loans_per_s']:,} loans/s, slowest batch "
+            f"{n['slowest_batch_s']:.2f} s), peak python {n['python_peak_rss_mib']:.0f} MiB"
+            f" + postgres {n['pg_backend_peak_rss_mib']:.0f} MiB")
+    before = result.get("before")
+    if before:
+        text += (f"; one entry per loan (before): {before['wall_s']:.1f} s, postgres "
+                 f"{before['pg_backend_peak_rss_mib']:.0f} MiB")
+    return text
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(prog="python -m bench.accruals", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--loans", type=int, default=LOANS)
+    parser.add_argument("--batch", type=int, default=BATCH)
+    parser.add_argument("--compare", action="store_true",
+                        help="post the same loans one entry per loan too (the old way)")
+    parser.add_argument("--keep", action="store_true", help="keep the schema afterwards")
+    cli = parser.parse_args()
+
+    async def alone() -> dict[str, Any]:
+        admin = os.environ.get("NORIA_ADMIN_DATABASE_URL") or os.environ.get(
+            "NORIA_DATABASE_URL")
+        if not admin:
+            from scripts.platform import infra_env
+            admin = infra_env()["NORIA_ADMIN_DATABASE_URL"]
+        return await run(admin, cli.loans, cli.batch, compare=cli.compare, keep=cli.keep)
+
+    outcome = asyncio.run(alone())
+    print(json.dumps(outcome, indent=2, default=str))
+    print(summary(outcome))
