@@ -10,8 +10,8 @@ import logging
 from services.loans.domain.loan import Loan, LoanStatus
 from services.loans.domain.products import ProductTerms
 from services.loans.handlers import collections, servicing
+from services.loans.repository import held_payments, repayment_path
 from services.loans.repository import loans as loans_repo
-from services.loans.repository import repayment_path
 from services.loans.repository.loans import Installment
 from shared.clock import business_date
 from shared.contracts.loans import RepaymentRejected
@@ -66,6 +66,12 @@ async def on_repayment_received(uow: UnitOfWork, msg: RepaymentReceived, env: En
     else:
         loan, terms = locked
         seen, items = await repayment_path.seen_and_installments(conn, loan.id, msg.payment_id)
+    if seen == collections.HELD and await held_payments.release(
+            conn, msg.payment_id, msg.loan_id):
+        # held for review, then matched to a loan by payments' operators and told again
+        # under the same payment id: decided now, once (a redelivery finds it decided)
+        log.info("held payment %s matched to %s; applying it", msg.payment_id, msg.loan_id)
+        seen = None
     if seen is not None:
         log.info("payment %s was already %s; duplicate ignored", msg.payment_id, seen)
         return
