@@ -6,7 +6,13 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.loans.api import collection_sheets, loans, operations, products
+from services.loans.api import (
+    collection_sheets,
+    compulsory_savings,
+    loans,
+    operations,
+    products,
+)
 from services.loans.consumers import consumer_specs
 from services.loans.handlers.jobs import cob_scheduler, saga_sweeper
 from services.loans.settings import LoansSettings
@@ -22,8 +28,8 @@ def build_spec(settings: LoansSettings | None = None) -> ServiceSpec:
     return ServiceSpec(
         name="loans",
         settings=settings,
-        routers=[products.router, loans.router, operations.router,
-                 collection_sheets.router],
+        routers=[products.router, compulsory_savings.router, loans.router,
+                 operations.router, collection_sheets.router],
         consumers=consumer_specs(settings),
         background=[singleton(saga_sweeper), singleton(cob_scheduler)],
         migrations_dir=MIGRATIONS,

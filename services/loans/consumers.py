@@ -1,4 +1,5 @@
-"""The loans consumer group: clients' events (projection + saga replies) and payments'."""
+"""The loans consumer group: clients' events (projection + saga replies), payments' and
+savings' (the compulsory savings step's replies)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,13 @@ from services.loans.handlers.org_events import ORG_HANDLERS
 from services.loans.handlers.repayments import on_repayment_received
 from services.loans.settings import LoansSettings
 from shared.app import ConsumerSpec
-from shared.contracts import clients, payments
+from shared.contracts import clients, payments, savings
 
 
 def consumer_specs(settings: LoansSettings) -> list[ConsumerSpec]:
     return [ConsumerSpec(
         group="loans",
-        topics=[clients.EVENTS, payments.EVENTS],
+        topics=[clients.EVENTS, payments.EVENTS, savings.EVENTS],
         handlers={
             **PROJECTION_HANDLERS,
             **ORG_HANDLERS,

@@ -18,6 +18,8 @@ class LoansSettings(ServiceSettings):
     saga_payout_timeout_s: float = 600.0
     saga_payout_grace_s: float = 120.0
     saga_max_resends: int = 2
+    saga_savings_wait_s: float = 3 * 24 * 3600.0
+    """How long a saga waits for the compulsory savings to be held before compensating."""
     sweeper_interval_s: float = 15.0
     # servicing
     repayment_due_days_before: int = 3
@@ -38,4 +40,5 @@ class LoansSettings(ServiceSettings):
             payout_timeout=timedelta(seconds=self.saga_payout_timeout_s),
             payout_grace=timedelta(seconds=self.saga_payout_grace_s),
             max_resends=self.saga_max_resends,
+            savings_wait=timedelta(seconds=self.saga_savings_wait_s),
         )

@@ -539,6 +539,17 @@ class SagaData(Out):
     reason: str | None = None
     provider_reference: str | None = None
     in_doubt_since: Timestamp | None = None
+    # the compulsory savings step (when the loan's product requires it)
+    savings_required: Money | None = None
+    savings_requested: bool = False
+    savings_held: Money | None = None
+    savings_shortfall: Money | None = None
+    savings_deadline: Timestamp | None = None
+    credit_released: bool = False
+    savings_released: bool = False
+    # a group loan's saga (type ``group_disbursement``): one leg per member
+    group_loan_id: str | None = None
+    legs: list[dict[str, Any]] | None = None
 
 
 class SagaOut(Out):

@@ -3,9 +3,17 @@
 Steps follow "compensatable steps → one pivot → retriable steps":
 
 1. ``reserve_credit`` (compensatable): ``ReserveCredit`` to clients.
-2. ``disburse`` (the pivot): ``DisburseLoan`` to payments.
-3. on success the loan is activated; on a failed payout the reservation is
-   released (``release_credit``) and the loan ends ``disbursement_failed``.
+2. ``hold_savings`` (compensatable, only when the loan's product requires compulsory
+   savings): ``HoldCompulsorySavings`` to savings. ``CompulsorySavingsInsufficient``
+   is not a refusal: the saga keeps waiting (savings answers ``CompulsorySavingsHeld``
+   once deposits cover it) until ``SagaPolicy.savings_wait`` has passed, then it
+   compensates, visibly, with the shortfall as its reason.
+3. ``disburse`` (the pivot): ``DisburseLoan`` to payments — never before the savings
+   are held when they are required.
+4. on success the loan is activated; on a failed payout (or an unheld savings step)
+   the reservation is released (``release_credit``), the compulsory savings asked for
+   are released (``ReleaseCompulsorySavings``) and the loan ends ``disbursement_failed``;
+   the saga is ``compensated`` once both releases are confirmed.
 
 Every waiting state has a deadline. When it passes, the saga re-sends its last
 command (every receiver is idempotent on the saga id) up to ``max_resends`` times,
@@ -35,6 +43,7 @@ SAGA_TYPE = "disbursement"
 
 class SagaStatus(StrEnum):
     RESERVING_CREDIT = "reserving_credit"
+    HOLDING_SAVINGS = "holding_savings"
     DISBURSING = "disbursing"
     COMPENSATING = "compensating"
     COMPLETED = "completed"
@@ -46,6 +55,7 @@ class SagaStatus(StrEnum):
 
 class Step(StrEnum):
     RESERVE_CREDIT = "reserve_credit"
+    HOLD_SAVINGS = "hold_savings"
     DISBURSE = "disburse"
     RELEASE_CREDIT = "release_credit"
     DONE = "done"
@@ -64,6 +74,9 @@ class SagaPolicy:
     """How long after the payout deadline loans waits for payments' answer."""
     max_resends: int = 2
     """How many times a command is re-sent when its answer is late, before failing."""
+    savings_wait: timedelta = timedelta(days=3)
+    """How long after the credit is reserved the saga waits for the compulsory savings
+    to be held (deposits may still come in) before it gives up and compensates."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +100,22 @@ class SagaState:
     provider_reference: str | None = None
     in_doubt_since: datetime | None = None
     """When the payout's outcome became unknown (kept once settled, for the record)."""
+    savings_required: Decimal | None = None
+    """The compulsory savings to hold before the pivot (None or 0: none required)."""
+    savings_requested: bool = False
+    """``HoldCompulsorySavings`` was sent: any compensation releases them."""
+    savings_held: Decimal | None = None
+    """What savings reported held (``CompulsorySavingsHeld``)."""
+    savings_shortfall: Decimal | None = None
+    """The last shortfall savings reported (``CompulsorySavingsInsufficient``)."""
+    savings_deadline: datetime | None = None
+    """When the saga stops waiting for the compulsory savings."""
+    credit_released: bool = False
+    savings_released: bool = False
+
+    @property
+    def savings_step(self) -> bool:
+        return self.savings_required is not None and self.savings_required > 0
 
 
 # -- what happens to the saga (inputs) -------------------------------------------
@@ -136,8 +165,27 @@ class DeadlinePassed:
     now: datetime
 
 
+@dataclass(frozen=True)
+class SavingsHeldReply:
+    now: datetime
+    held: Decimal
+
+
+@dataclass(frozen=True)
+class SavingsInsufficientReply:
+    now: datetime
+    shortfall: Decimal
+    reason: str
+
+
+@dataclass(frozen=True)
+class SavingsReleasedReply:
+    now: datetime
+
+
 SagaEvent = (CreditReservedReply | CreditRejectedReply | PayoutCompleted | PayoutFailed
-             | PayoutInDoubt | CreditReleasedReply | DeadlinePassed)
+             | PayoutInDoubt | CreditReleasedReply | DeadlinePassed | SavingsHeldReply
+             | SavingsInsufficientReply | SavingsReleasedReply)
 
 
 # -- what the saga asks for (outputs) --------------------------------------------
@@ -153,6 +201,16 @@ class SendDisburseLoan:
 
 @dataclass(frozen=True)
 class SendReleaseCredit:
+    reason: str
+
+
+@dataclass(frozen=True)
+class SendHoldCompulsorySavings:
+    pass
+
+
+@dataclass(frozen=True)
+class SendReleaseCompulsorySavings:
     reason: str
 
 
@@ -184,7 +242,8 @@ class Note:
 
 
 Command = (SendReserveCredit | SendDisburseLoan | SendReleaseCredit | MarkLoanDisbursing
-           | ActivateLoan | RejectLoan | FailLoanDisbursement | Note)
+           | ActivateLoan | RejectLoan | FailLoanDisbursement | Note
+           | SendHoldCompulsorySavings | SendReleaseCompulsorySavings)
 
 
 @dataclass(frozen=True)
@@ -196,11 +255,13 @@ class Decision:
 def start(
     *, saga_id: str, loan_id: str, client_id: str, partner_id: str, amount: Decimal,
     now: datetime, policy: SagaPolicy, currency: str = "MAD",
+    savings_required: Decimal | None = None,
 ) -> tuple[SagaState, list[Command]]:
     state = SagaState(
         id=saga_id, loan_id=loan_id, client_id=client_id, partner_id=partner_id,
         amount=amount, currency=currency, state=SagaStatus.RESERVING_CREDIT,
         step=Step.RESERVE_CREDIT, deadline=now + policy.credit_timeout,
+        savings_required=savings_required,
     )
     return state, [SendReserveCredit()]
 
@@ -214,7 +275,48 @@ def _compensate(state: SagaState, now: datetime, reason: str, policy: SagaPolicy
     new = replace(state, state=SagaStatus.COMPENSATING, step=Step.RELEASE_CREDIT,
                   compensating=True, failed=False, attempts=0, reason=reason,
                   deadline=now + policy.credit_timeout)
-    return new, [SendReleaseCredit(reason), FailLoanDisbursement(reason)]
+    commands: list[Command] = [SendReleaseCredit(reason)]
+    if state.savings_requested:
+        commands.append(SendReleaseCompulsorySavings(reason))
+    return new, [*commands, FailLoanDisbursement(reason)]
+
+
+def _released(state: SagaState) -> bool:
+    """Everything the saga took is given back: the credit, and the savings it asked for."""
+    return state.credit_released and (state.savings_released or not state.savings_requested)
+
+
+def _to_pivot(state: SagaState, now: datetime, policy: SagaPolicy
+              ) -> tuple[SagaState, list[Command]]:
+    assert state.msisdn is not None
+    payout_deadline = now + policy.payout_timeout
+    new = replace(state, state=SagaStatus.DISBURSING, step=Step.DISBURSE, attempts=0,
+                  payout_deadline=payout_deadline,
+                  deadline=payout_deadline + policy.payout_grace)
+    return new, [MarkLoanDisbursing(state.msisdn), SendDisburseLoan(payout_deadline)]
+
+
+def _savings_deadline_passed(state: SagaState, now: datetime, policy: SagaPolicy
+                             ) -> tuple[SagaState, list[Command]]:
+    """Waiting for the compulsory savings: re-ask while unanswered, give up at the end."""
+    assert state.savings_deadline is not None
+    if now >= state.savings_deadline:
+        if state.savings_shortfall is not None:
+            why = f"a shortfall of {state.savings_shortfall}"
+        else:
+            why = "no answer from savings"
+        reason = (f"compulsory savings of {state.savings_required} not held by "
+                  f"{state.savings_deadline.isoformat()}: {why}")
+        new, commands = _compensate(state, now, reason, policy)
+        return new, [*commands, Note(reason)]
+    if state.attempts < policy.max_resends:
+        return (replace(state, attempts=state.attempts + 1,
+                        deadline=min(now + policy.credit_timeout, state.savings_deadline)),
+                [SendHoldCompulsorySavings(),
+                 Note(f"no compulsory savings answer by the deadline; HoldCompulsorySavings "
+                      f"re-sent ({state.attempts + 1}/{policy.max_resends})")])
+    return (replace(state, deadline=state.savings_deadline),
+            [Note("savings has not answered; waiting until the compulsory savings deadline")])
 
 
 def _on_deadline(state: SagaState, now: datetime, policy: SagaPolicy
@@ -233,6 +335,8 @@ def _on_deadline(state: SagaState, now: datetime, policy: SagaPolicy
         return (replace(state, state=SagaStatus.FAILED, failed=True, compensating=True,
                         step=Step.RELEASE_CREDIT, deadline=None, reason=reason),
                 [SendReleaseCredit(reason), FailLoanDisbursement(reason), Note(reason)])
+    if state.state is SagaStatus.HOLDING_SAVINGS:
+        return _savings_deadline_passed(state, now, policy)
     if state.state is SagaStatus.DISBURSING:
         assert state.payout_deadline is not None
         if retry:
@@ -246,12 +350,20 @@ def _on_deadline(state: SagaState, now: datetime, policy: SagaPolicy
         return _in_doubt(state, now, reason), [Note(reason)]
     if state.state is SagaStatus.COMPENSATING:
         if retry:
+            why = state.reason or "disbursement failed"
+            resend: list[Command] = []
+            if not state.credit_released:
+                resend.append(SendReleaseCredit(why))
+            if state.savings_requested and not state.savings_released:
+                resend.append(SendReleaseCompulsorySavings(why))
+            names = ", ".join(type(c).__name__.removeprefix("Send") for c in resend)
             return (replace(state, attempts=state.attempts + 1,
                             deadline=now + policy.credit_timeout),
-                    [SendReleaseCredit(state.reason or "disbursement failed"),
-                     Note(f"no release confirmation by the deadline; ReleaseCredit re-sent "
-                          f"({attempt})")])
-        reason = "the credit release was never confirmed: compensation failed"
+                    [*resend, Note(f"no release confirmation by the deadline; {names} "
+                                   f"re-sent ({attempt})")])
+        reason = ("the credit release was never confirmed: compensation failed"
+                  if not state.credit_released else
+                  "the compulsory savings release was never confirmed: compensation failed")
         return (replace(state, state=SagaStatus.FAILED, failed=True, deadline=None,
                         reason=reason), [Note(reason)])
     return replace(state, deadline=None), []
@@ -282,12 +394,42 @@ def decide(state: SagaState, event: SagaEvent, policy: SagaPolicy | None = None
     if isinstance(event, CreditReservedReply):
         if s is not SagaStatus.RESERVING_CREDIT:
             return _ignore(state, event)
-        payout_deadline = event.now + policy.payout_timeout
-        new = replace(state, state=SagaStatus.DISBURSING, step=Step.DISBURSE, attempts=0,
-                      msisdn=event.msisdn, language=event.language,
-                      payout_deadline=payout_deadline,
-                      deadline=payout_deadline + policy.payout_grace)
-        return new, [MarkLoanDisbursing(event.msisdn), SendDisburseLoan(payout_deadline)]
+        reserved = replace(state, msisdn=event.msisdn, language=event.language)
+        if not state.savings_step:
+            return _to_pivot(reserved, event.now, policy)
+        until = event.now + policy.savings_wait
+        return (replace(reserved, state=SagaStatus.HOLDING_SAVINGS, step=Step.HOLD_SAVINGS,
+                        attempts=0, savings_requested=True, savings_deadline=until,
+                        deadline=min(event.now + policy.credit_timeout, until)),
+                [SendHoldCompulsorySavings(),
+                 Note(f"compulsory savings of {state.savings_required} asked for before "
+                      f"the payout (waiting until {until.isoformat()})")])
+
+    if isinstance(event, SavingsHeldReply):
+        if s is not SagaStatus.HOLDING_SAVINGS:
+            return _ignore(state, event)
+        new, pivot = _to_pivot(replace(state, savings_held=event.held), event.now, policy)
+        return new, [*pivot, Note(f"compulsory savings held: {event.held}")]
+
+    if isinstance(event, SavingsInsufficientReply):
+        if s is not SagaStatus.HOLDING_SAVINGS:
+            return _ignore(state, event)
+        assert state.savings_deadline is not None
+        return (replace(state, savings_shortfall=event.shortfall,
+                        deadline=state.savings_deadline),
+                [Note(f"compulsory savings short by {event.shortfall} ({event.reason}); "
+                      f"waiting for deposits until {state.savings_deadline.isoformat()}")])
+
+    if isinstance(event, SavingsReleasedReply):
+        if s is SagaStatus.COMPENSATING or (s is SagaStatus.FAILED and state.compensating):
+            if not state.savings_requested or state.savings_released:
+                return _ignore(state, event)
+            new = replace(state, savings_released=True)
+            if _released(new):
+                return (replace(new, state=SagaStatus.COMPENSATED, step=Step.DONE,
+                                deadline=None, failed=False), [])
+            return new, [Note("compulsory savings released; waiting for the credit release")]
+        return _ignore(state, event)
 
     if isinstance(event, CreditRejectedReply):
         if s is not SagaStatus.RESERVING_CREDIT:
@@ -326,8 +468,13 @@ def decide(state: SagaState, event: SagaEvent, policy: SagaPolicy | None = None
 
     if isinstance(event, CreditReleasedReply):
         if s is SagaStatus.COMPENSATING or (s is SagaStatus.FAILED and state.compensating):
-            return (replace(state, state=SagaStatus.COMPENSATED, step=Step.DONE, deadline=None,
-                            failed=False), [])
+            if state.credit_released:
+                return _ignore(state, event)
+            new = replace(state, credit_released=True)
+            if _released(new):
+                return (replace(new, state=SagaStatus.COMPENSATED, step=Step.DONE,
+                                deadline=None, failed=False), [])
+            return new, [Note("credit released; waiting for the compulsory savings release")]
         return _ignore(state, event)
 
     raise TypeError(f"unknown saga event {event!r}")  # pragma: no cover

@@ -20,6 +20,7 @@ from services.loans.handlers.saga import execute, now_utc, record
 from services.loans.handlers.views import loan_json, outstanding
 from services.loans.repository import calendar as calendar_repo
 from services.loans.repository import clients as clients_repo
+from services.loans.repository import compulsory_savings as compulsory_repo
 from services.loans.repository import loans as loans_repo
 from services.loans.repository import org as org_repo
 from services.loans.repository import products as products_repo
@@ -125,10 +126,12 @@ async def approve(uow: UnitOfWork, who: Principal, loan_id: str, policy: sg.Saga
     """Maker-checker approval; starts the disbursement saga in the same transaction."""
     loan = await load_visible(uow, who, loan_id, for_update=True)
     loan.approve(who.sub)
+    savings = await compulsory_repo.get(uow.conn, loan.product_id)
     state, commands = sg.start(
         saga_id=str(uuid.uuid4()), loan_id=loan.id, client_id=loan.client_id,
         partner_id=loan.partner_id, amount=loan.principal, currency=loan.currency,
-        now=now_utc(), policy=policy)
+        now=now_utc(), policy=policy,
+        savings_required=None if savings is None else savings.required(loan.principal))
     await loans_repo.save(uow.conn, loan)
     await record(uow, None, state, "LoanApproved", [f"approved by {who.sub}"])
     uow.emit(LoanApproved(loan_id=loan.id, client_id=loan.client_id, approved_by=who.sub,

@@ -24,6 +24,11 @@ from shared.contracts.payments import (
     DisbursementFailed,
     DisbursementInDoubt,
 )
+from shared.contracts.savings import (
+    CompulsorySavingsHeld,
+    CompulsorySavingsInsufficient,
+    CompulsorySavingsReleased,
+)
 from shared.envelope import Envelope
 from shared.uow import UnitOfWork
 
@@ -83,7 +88,26 @@ def saga_handlers(policy: sg.SagaPolicy) -> dict[str, Handler]:
                       sg.PayoutInDoubt(now_utc(), msg.since, msg.reason),
                       policy, "DisbursementInDoubt")
 
+    async def on_savings_held(uow: UnitOfWork, msg: CompulsorySavingsHeld, env: Envelope
+                              ) -> None:
+        await advance(uow, msg.saga_id, msg.loan_id, sg.SavingsHeldReply(now_utc(), msg.held),
+                      policy, "CompulsorySavingsHeld")
+
+    async def on_savings_short(uow: UnitOfWork, msg: CompulsorySavingsInsufficient,
+                               env: Envelope) -> None:
+        await advance(uow, msg.saga_id, msg.loan_id,
+                      sg.SavingsInsufficientReply(now_utc(), msg.shortfall, msg.reason),
+                      policy, "CompulsorySavingsInsufficient")
+
+    async def on_savings_released(uow: UnitOfWork, msg: CompulsorySavingsReleased,
+                                  env: Envelope) -> None:
+        await advance(uow, msg.saga_id, msg.loan_id, sg.SavingsReleasedReply(now_utc()),
+                      policy, "CompulsorySavingsReleased")
+
     return {
+        "CompulsorySavingsHeld": on_savings_held,
+        "CompulsorySavingsInsufficient": on_savings_short,
+        "CompulsorySavingsReleased": on_savings_released,
         "CreditReserved": on_credit_reserved,
         "CreditRejected": on_credit_rejected,
         "CreditReleased": on_credit_released,

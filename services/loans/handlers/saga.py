@@ -21,6 +21,7 @@ from services.loans.repository import sagas as sagas_repo
 from shared.contracts.clients import ReleaseCredit, ReserveCredit
 from shared.contracts.loans import LoanDisbursed, LoanDisbursementFailed, LoanRejected
 from shared.contracts.payments import DisburseLoan
+from shared.contracts.savings import HoldCompulsorySavings, ReleaseCompulsorySavings
 from shared.identifiers import InvalidIdentifier, canonical_reference
 from shared.uow import UnitOfWork
 
@@ -58,6 +59,15 @@ async def execute(uow: UnitOfWork, loan: Loan, state: sg.SagaState,
                 msisdn=state.msisdn, deadline=cmd.deadline,
                 office_id=await _office_id(uow, state.loan_id),
             ), key=state.loan_id)
+        elif isinstance(cmd, sg.SendHoldCompulsorySavings):
+            uow.emit(HoldCompulsorySavings(
+                saga_id=state.id, loan_id=state.loan_id, client_id=state.client_id,
+                partner_id=state.partner_id, loan_product_id=loan.product_id,
+                principal=state.amount, required=state.savings_required,
+                currency=state.currency), key=state.loan_id)
+        elif isinstance(cmd, sg.SendReleaseCompulsorySavings):
+            uow.emit(ReleaseCompulsorySavings(saga_id=state.id, loan_id=state.loan_id,
+                                              reason=cmd.reason), key=state.loan_id)
         elif isinstance(cmd, sg.MarkLoanDisbursing):
             loan.start_disbursing(cmd.msisdn)
             loan_changed = True

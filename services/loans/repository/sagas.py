@@ -13,8 +13,8 @@ import asyncpg
 from services.loans.domain.saga import SAGA_TYPE, SagaState, SagaStatus, Step
 from services.loans.repository import Conn
 
-UNFINISHED = (SagaStatus.RESERVING_CREDIT, SagaStatus.DISBURSING, SagaStatus.COMPENSATING,
-              SagaStatus.IN_DOUBT, SagaStatus.FAILED)
+UNFINISHED = (SagaStatus.RESERVING_CREDIT, SagaStatus.HOLDING_SAVINGS, SagaStatus.DISBURSING,
+              SagaStatus.COMPENSATING, SagaStatus.IN_DOUBT, SagaStatus.FAILED)
 """What the ``noria_sagas`` gauge counts: every saga not ended."""
 
 _COLS = ("id, type, loan_id, state, current_step, deadline, compensating, failed, attempts,"
@@ -28,7 +28,20 @@ def _data(s: SagaState) -> dict[str, Any]:
         "payout_deadline": s.payout_deadline.isoformat() if s.payout_deadline else None,
         "reason": s.reason, "provider_reference": s.provider_reference,
         "in_doubt_since": s.in_doubt_since.isoformat() if s.in_doubt_since else None,
+        "savings_required": _str(s.savings_required),
+        "savings_requested": s.savings_requested, "savings_held": _str(s.savings_held),
+        "savings_shortfall": _str(s.savings_shortfall),
+        "savings_deadline": s.savings_deadline.isoformat() if s.savings_deadline else None,
+        "credit_released": s.credit_released, "savings_released": s.savings_released,
     }
+
+
+def _str(v: Decimal | None) -> str | None:
+    return None if v is None else str(v)
+
+
+def _dec(v: str | None) -> Decimal | None:
+    return None if v is None else Decimal(v)
 
 
 def _state(r: asyncpg.Record) -> SagaState:
@@ -44,6 +57,14 @@ def _state(r: asyncpg.Record) -> SagaState:
         reason=d.get("reason"), provider_reference=d.get("provider_reference"),
         in_doubt_since=(datetime.fromisoformat(d["in_doubt_since"])
                         if d.get("in_doubt_since") else None),
+        savings_required=_dec(d.get("savings_required")),
+        savings_requested=bool(d.get("savings_requested", False)),
+        savings_held=_dec(d.get("savings_held")),
+        savings_shortfall=_dec(d.get("savings_shortfall")),
+        savings_deadline=(datetime.fromisoformat(d["savings_deadline"])
+                          if d.get("savings_deadline") else None),
+        credit_released=bool(d.get("credit_released", False)),
+        savings_released=bool(d.get("savings_released", False)),
     )
 
 
@@ -58,7 +79,8 @@ async def insert(conn: Conn, s: SagaState) -> None:
 async def get(conn: Conn, saga_id: str, *, for_update: bool = False
               ) -> SagaState | None:
     lock = " FOR UPDATE" if for_update else ""
-    row = await conn.fetchrow(f"SELECT {_COLS} FROM sagas WHERE id = $1{lock}", saga_id)
+    row = await conn.fetchrow(
+        f"SELECT {_COLS} FROM sagas WHERE id = $1 AND type = '{SAGA_TYPE}'{lock}", saga_id)
     return None if row is None else _state(row)
 
 
@@ -81,6 +103,7 @@ async def past_deadline(conn: Conn, now: datetime, limit: int) -> list[str]:
     rows = await conn.fetch(
         "SELECT id FROM sagas WHERE deadline IS NOT NULL AND deadline <= $1"
         " ORDER BY deadline LIMIT $2", now, limit)
+    # every type of saga (the sweeper dispatches by type: ``handlers.group_saga``)
     return [r["id"] for r in rows]
 
 

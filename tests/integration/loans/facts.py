@@ -18,8 +18,8 @@ from shared.app import Runtime
 from tests.integration.loans.harness import Loans
 from tests.kafka_facts import TopicReader, consumed_all, end_offsets, until
 
-OUTPUT_TOPICS = ("loans.events", "clients.commands", "payments.commands")
-INPUT_TOPICS = ("clients.events", "payments.events")
+OUTPUT_TOPICS = ("loans.events", "clients.commands", "payments.commands", "savings.commands")
+INPUT_TOPICS = ("clients.events", "payments.events", "savings.events")
 
 
 def runtime_of(svc: Loans) -> Runtime:

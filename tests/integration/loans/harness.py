@@ -32,8 +32,8 @@ from shared.envelope import Contract, Envelope, envelope_for
 from shared.kafka import ensure_topics
 from tests.identity import mint_token
 
-OUTPUT_TOPICS = ["loans.events", "clients.commands", "payments.commands"]
-INPUT_TOPICS = ["clients.events", "payments.events"]
+OUTPUT_TOPICS = ["loans.events", "clients.commands", "payments.commands", "savings.commands"]
+INPUT_TOPICS = ["clients.events", "payments.events", "savings.events"]
 
 
 def fresh_prefix() -> str:
