@@ -4,7 +4,7 @@ replies that withdraw a client's SMS consent."""
 from __future__ import annotations
 
 from services.clients.domain.credit import LimitPolicy
-from services.clients.handlers import behaviour, clients, credit
+from services.clients.handlers import behaviour, clients, credit, group_credit
 from shared.app import ConsumerSpec
 from shared.contracts.clients import COMMANDS
 from shared.contracts.loans import EVENTS as LOAN_EVENTS
@@ -25,5 +25,10 @@ def consumer_spec(policy: LimitPolicy) -> ConsumerSpec:
             "LoanInArrears": behaviour.on_loan_in_arrears,
             "LoanArrearsCured": behaviour.on_loan_arrears_cured,
             "SmsOptedOut": clients.on_sms_opted_out,
+            "GroupLoanActive": group_credit.on_group_loan_active,
+            "GroupLoanClosed": group_credit.on_group_loan_ended,
+            "GroupLoanDisbursementFailed": group_credit.on_group_loan_ended,
+            "GroupInArrears": group_credit.on_group_in_arrears,
+            "GroupArrearsCured": group_credit.on_group_arrears_cured,
         },
     )

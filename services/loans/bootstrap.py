@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from services.loans.api import (
     collection_sheets,
     compulsory_savings,
+    group_loans,
     loans,
     operations,
     products,
@@ -28,7 +29,7 @@ def build_spec(settings: LoansSettings | None = None) -> ServiceSpec:
     return ServiceSpec(
         name="loans",
         settings=settings,
-        routers=[products.router, compulsory_savings.router, loans.router,
+        routers=[products.router, compulsory_savings.router, group_loans.router, loans.router,
                  operations.router, collection_sheets.router],
         consumers=consumer_specs(settings),
         background=[singleton(saga_sweeper), singleton(cob_scheduler)],

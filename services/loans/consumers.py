@@ -4,8 +4,8 @@ savings' (the compulsory savings step's replies)."""
 from __future__ import annotations
 
 from services.loans.handlers.events import PROJECTION_HANDLERS, saga_handlers
+from services.loans.handlers.group_loans import on_repayment_received
 from services.loans.handlers.org_events import ORG_HANDLERS
-from services.loans.handlers.repayments import on_repayment_received
 from services.loans.settings import LoansSettings
 from shared.app import ConsumerSpec
 from shared.contracts import clients, payments, savings

@@ -396,3 +396,82 @@ class GroupRepaymentSummary(Contract):
     members: list[GroupMemberRepayment] = Field(min_length=1)
     total_paid: Amount
     currency: Currency = "MAD"
+
+
+# --- group loans (joint liability), keyed by group id ------------------------------
+
+class GroupLoanEvent(Contract):
+    topic: ClassVar[str] = EVENTS
+    group_id: str
+    group_loan_id: str
+    member_ids: list[str]
+
+
+@register
+class GroupLoanActive(GroupLoanEvent):
+    """Every member's loan of the group loan was paid out and is active (one saga). Clients
+    refuses to dissolve the group or let a member go while a group loan is live."""
+
+    loan_ids: list[str]
+    saga_id: str
+    total_principal: Amount
+    currency: Currency = "MAD"
+
+
+@register
+class GroupLoanClosed(GroupLoanEvent):
+    """Every member's loan ended (closed or written off). ``within_tolerance``: every one
+    closed no later than the group's arrears tolerance — only then the group moves to its
+    next cycle (``next_cycle``)."""
+
+    within_tolerance: bool
+    max_days_in_arrears: int = Field(ge=0)
+    next_cycle: int = Field(ge=1)
+
+
+@register
+class GroupLoanDisbursementFailed(GroupLoanEvent):
+    """The group saga gave up: no member's loan is active. ``payouts_to_recover``: members
+    paid before another member's payout failed — not reversed by loans (their loans stay
+    ``disbursing`` and their credit reserved), flagged for an operator."""
+
+    saga_id: str
+    reason: str
+    payouts_to_recover: list[str] = Field(default_factory=list, description="member loan ids")
+
+
+@register
+class GroupInArrears(GroupLoanEvent):
+    """A member of a live group loan is in arrears: joint liability — clients gives no
+    member of the group new credit until ``GroupArrearsCured``."""
+
+    loans_in_arrears: list[str]
+    business_date: dt.date
+
+
+@register
+class GroupArrearsCured(GroupLoanEvent):
+    business_date: dt.date
+
+
+class GroupRepaymentLine(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    loan_id: str
+    client_id: str
+    payment_id: str = Field(description="the member's repayment (its RepaymentApplied)")
+    amount: Amount
+
+
+@register
+class GroupRepaymentSplit(GroupLoanEvent):
+    """One collection for the group (``payment_id``, told with the group loan id as its
+    reference) split over the members' loans, oldest due first; each line is applied as
+    the member's own repayment (``RepaymentApplied`` with the line's ``payment_id``).
+    ``unallocated`` is left in suspense for payments to refund to the payer."""
+
+    payment_id: str
+    amount: Amount
+    lines: list[GroupRepaymentLine]
+    unallocated: Amount
+    currency: Currency = "MAD"

@@ -20,7 +20,7 @@ from services.clients.domain.credit import (
     decide_reservation,
     move_for,
 )
-from services.clients.handlers import behaviour
+from services.clients.handlers import behaviour, group_credit
 from services.clients.repository import behaviour as behaviour_repo
 from services.clients.repository import clients as client_repo
 from services.clients.repository import credit as repo
@@ -56,6 +56,8 @@ async def reserve_credit(uow: UnitOfWork, cmd: ReserveCredit, env: Envelope | No
                client.language if client else None)
         return
     in_arrears, held = await behaviour.standing(uow, cmd.client_id)
+    if await group_credit.group_in_arrears(uow, cmd.client_id):
+        in_arrears += 1   # joint liability: a member of the group is in arrears
     decision = decide_reservation(
         kyc_status=client.kyc_status if client else None,
         blocked=client.blocked if client else False, account=account, amount=cmd.amount,

@@ -8,7 +8,7 @@ import asyncpg
 
 from services.clients.domain.group import check_group, check_members_in
 from services.clients.domain.office import Office, check_officer_for
-from services.clients.handlers import offices
+from services.clients.handlers import group_credit, offices
 from services.clients.repository import groups as repo
 from services.clients.repository.groups import Group
 from shared.auth import Principal
@@ -75,6 +75,11 @@ async def dissolve(uow: UnitOfWork, principal: Principal, group_id: str, reason:
     group = await get(uow, principal, group_id, for_update=True)
     if group.status != "active":
         raise Conflict("the group is already dissolved", field="status")
+    live = await group_credit.live_group_loan(uow, group_id)
+    if live is not None:
+        raise Conflict("the group has a live group loan: it cannot be dissolved (nor lose a "
+                       "member) until every member's loan has closed", field="status",
+                       group_loan_id=live)
     await repo.dissolve(uow.conn, group_id)
     uow.emit(GroupDissolved(group_id=group_id, partner_id=group.partner_id,
                             dissolved_by=principal.sub, reason=clean,

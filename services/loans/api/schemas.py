@@ -550,6 +550,7 @@ class SagaData(Out):
     # a group loan's saga (type ``group_disbursement``): one leg per member
     group_loan_id: str | None = None
     legs: list[dict[str, Any]] | None = None
+    rejected: bool = False
 
 
 class SagaOut(Out):

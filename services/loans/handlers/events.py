@@ -6,7 +6,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from services.loans.domain import group_saga as gs
 from services.loans.domain import saga as sg
+from services.loans.handlers.group_loans import advance_leg
 from services.loans.handlers.saga import advance, now_utc
 from services.loans.repository import clients as clients_repo
 from shared.contracts.clients import (
@@ -61,29 +63,50 @@ async def on_unblocked(uow: UnitOfWork, msg: ClientUnblocked, env: Envelope) -> 
 # -- saga replies -----------------------------------------------------------------------
 def saga_handlers(policy: sg.SagaPolicy) -> dict[str, Handler]:
     async def on_credit_reserved(uow: UnitOfWork, msg: CreditReserved, env: Envelope) -> None:
+        if await advance_leg(uow, msg.saga_id, gs.LegCreditReserved(
+                msg.saga_id, now_utc(), msg.msisdn, msg.language), policy, "CreditReserved"):
+            return
         await advance(uow, msg.saga_id, msg.loan_id,
                       sg.CreditReservedReply(now_utc(), msg.msisdn, msg.language),
                       policy, "CreditReserved")
 
     async def on_credit_rejected(uow: UnitOfWork, msg: CreditRejected, env: Envelope) -> None:
+        if await advance_leg(uow, msg.saga_id, gs.LegCreditRejected(
+                msg.saga_id, now_utc(), f"{msg.reason} {msg.detail}".strip()), policy,
+                "CreditRejected"):
+            return
         await advance(uow, msg.saga_id, msg.loan_id,
                       sg.CreditRejectedReply(now_utc(), msg.reason, msg.detail),
                       policy, "CreditRejected")
 
     async def on_credit_released(uow: UnitOfWork, msg: CreditReleased, env: Envelope) -> None:
+        if await advance_leg(uow, msg.saga_id, gs.LegCreditReleased(msg.saga_id, now_utc()),
+                             policy, "CreditReleased"):
+            return
         await advance(uow, msg.saga_id, msg.loan_id, sg.CreditReleasedReply(now_utc()),
                       policy, "CreditReleased")
 
     async def on_completed(uow: UnitOfWork, msg: DisbursementCompleted, env: Envelope) -> None:
+        if await advance_leg(uow, msg.saga_id, gs.LegPayoutCompleted(
+                msg.saga_id, now_utc(), msg.completed_at, msg.provider_reference), policy,
+                "DisbursementCompleted"):
+            return
         await advance(uow, msg.saga_id, msg.loan_id,
                       sg.PayoutCompleted(now_utc(), msg.completed_at, msg.provider_reference),
                       policy, "DisbursementCompleted")
 
     async def on_failed(uow: UnitOfWork, msg: DisbursementFailed, env: Envelope) -> None:
+        if await advance_leg(uow, msg.saga_id, gs.LegPayoutFailed(
+                msg.saga_id, now_utc(), msg.reason), policy, "DisbursementFailed"):
+            return
         await advance(uow, msg.saga_id, msg.loan_id, sg.PayoutFailed(now_utc(), msg.reason),
                       policy, "DisbursementFailed")
 
     async def on_in_doubt(uow: UnitOfWork, msg: DisbursementInDoubt, env: Envelope) -> None:
+        if await advance_leg(uow, msg.saga_id, gs.LegPayoutInDoubt(
+                msg.saga_id, now_utc(), msg.since, msg.reason), policy,
+                "DisbursementInDoubt"):
+            return
         await advance(uow, msg.saga_id, msg.loan_id,
                       sg.PayoutInDoubt(now_utc(), msg.since, msg.reason),
                       policy, "DisbursementInDoubt")

@@ -12,12 +12,13 @@ from typing import cast
 from prometheus_client import Gauge
 
 from services.loans.handlers.close_of_business import recover_stale_runs, run_close_of_business
-from services.loans.handlers.saga import now_utc, on_deadline
+from services.loans.handlers.group_loans import on_any_deadline, refresh_arrears
+from services.loans.handlers.saga import now_utc
 from services.loans.repository import cob_runs as runs
 from services.loans.repository import sagas as sagas_repo
 from services.loans.settings import LoansSettings
 from shared.app import Runtime
-from shared.clock import BUSINESS_TZ
+from shared.clock import BUSINESS_TZ, business_date
 from shared.errors import Conflict
 
 log = logging.getLogger("noria.loans.jobs")
@@ -42,12 +43,18 @@ async def sweep_once(runtime: Runtime, limit: int = 100) -> int:
     for saga_id in due:
         try:
             async with runtime.uow() as uow:
-                await on_deadline(uow, saga_id, policy)
+                await on_any_deadline(uow, saga_id, policy)
                 await uow.commit()
         except Exception:
             log.exception("sweeping saga %s failed; next round retries", saga_id)
     if due:
         log.info("saga sweeper handled %d saga(s) past their deadline", len(due))
+    try:   # joint liability: a group loan whose member fell into arrears, or was cured
+        async with runtime.uow() as uow:
+            if await refresh_arrears(uow, business_date(now_utc())):
+                await uow.commit()
+    except Exception:
+        log.exception("group arrears refresh failed; next round retries")
     return len(due)
 
 
