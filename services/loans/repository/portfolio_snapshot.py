@@ -3,8 +3,9 @@
 
 One set-based statement per night: active loans (outstanding principal, PAR1/30/90 and
 arrears buckets exactly as the institution's ``portfolio_snapshots`` row counts them, so
-the rows of a date sum to it to the centime), the open installments' interest, fees and
-penalties, the loans disbursed that day and the repayments applied that business day
+the rows of a date sum to it to the centime) with their open installments' interest,
+fees and penalties (summed per loan first, then joined to the loan: one pass over each
+table), the loans disbursed that day and the repayments applied that business day
 (a local day in Africa/Casablanca). ``officer_id`` '' = no officer.
 """
 
@@ -41,25 +42,31 @@ INSERT INTO portfolio_office_snapshots (business_date, office_id, office_path, o
 SELECT $1::date, office_id, min(office_path), officer_id, product_id,
        {", ".join(f"sum({c})" for c in COLUMNS)}
   FROM (
-    SELECT {_KEYS}, count(*), sum(principal_outstanding), 0, 0, 0,
-           COALESCE(sum(principal_outstanding) FILTER (WHERE days_in_arrears > 1), 0),
-           COALESCE(sum(principal_outstanding) FILTER (WHERE days_in_arrears > 30), 0),
-           COALESCE(sum(principal_outstanding) FILTER (WHERE days_in_arrears > 90), 0),
+    SELECT l.office_id, l.office_path, COALESCE(l.officer_id, ''), l.product_id, count(*),
+           sum(l.principal_outstanding), COALESCE(sum(o.interest), 0),
+           COALESCE(sum(o.fees), 0), COALESCE(sum(o.penalties), 0),
+           COALESCE(sum(l.principal_outstanding) FILTER (WHERE l.days_in_arrears > 1), 0),
+           COALESCE(sum(l.principal_outstanding) FILTER (WHERE l.days_in_arrears > 30), 0),
+           COALESCE(sum(l.principal_outstanding) FILTER (WHERE l.days_in_arrears > 90), 0),
            {", ".join(
-               f"count(*) FILTER (WHERE arrears_bucket = '{b}'), "
-               f"COALESCE(sum(principal_outstanding) FILTER (WHERE arrears_bucket = '{b}'), 0)"
+               f"count(*) FILTER (WHERE l.arrears_bucket = '{b}'), "
+               f"COALESCE(sum(l.principal_outstanding) FILTER "
+               f"(WHERE l.arrears_bucket = '{b}'), 0)"
                for b in BUCKET_COLUMNS)},
-           count(*) FILTER (WHERE restructured),
-           COALESCE(sum(principal_outstanding) FILTER (WHERE restructured), 0),
+           count(*) FILTER (WHERE l.restructured),
+           COALESCE(sum(l.principal_outstanding) FILTER (WHERE l.restructured), 0),
            0, 0, 0, 0
-      FROM loans WHERE status = 'active' {_GROUP}
-    UNION ALL
-    SELECT l.office_id, l.office_path, COALESCE(l.officer_id, ''), l.product_id, 0, 0,
-           sum(i.interest_due - i.interest_paid), sum(i.fees_due - i.fees_paid),
-           sum(i.penalties_due - i.penalties_paid), 0, 0, 0,
-           0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
-      FROM installments i JOIN loans l ON l.id = i.loan_id
-     WHERE l.status = 'active' AND i.status IN ('pending', 'overdue')
+      FROM loans l
+      LEFT JOIN (
+        -- what the open installments still owe, one row per loan: aggregated before the
+        -- join, so the join is loan to loan (hash) instead of every open installment
+        -- carried through a join and a wide GROUP BY
+        SELECT loan_id, sum(interest_due - interest_paid) AS interest,
+               sum(fees_due - fees_paid) AS fees,
+               sum(penalties_due - penalties_paid) AS penalties
+          FROM installments WHERE status IN ('pending', 'overdue') GROUP BY loan_id
+      ) o ON o.loan_id = l.id
+     WHERE l.status = 'active'
      GROUP BY l.office_id, l.office_path, l.officer_id, l.product_id
     UNION ALL
     SELECT {_KEYS}, {_TWENTY_ZEROS}, count(*), sum(principal), 0, 0
