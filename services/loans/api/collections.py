@@ -6,12 +6,15 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
+from pydantic import Field
 
+from services.loans.api import cursors
 from services.loans.api.deps import operator_only, runtime, settings
 from services.loans.api.loans import today
 from services.loans.api.schemas import DecisionIn, LoanRequestOut, LoanRequestPage, WaiverIn
 from services.loans.handlers import applications, collections
 from services.loans.repository import loan_requests as requests_repo
+from services.loans.repository import request_listings
 from shared.auth import Principal, require
 from shared.uow import UnitOfWork
 
@@ -32,18 +35,36 @@ async def propose_waiver(loan_id: str, body: WaiverIn, request: Request,
     return result
 
 
-@router.get("/v1/loan-requests", response_model=LoanRequestPage)
+class LoanRequestCursorPage(LoanRequestPage):
+    next_cursor: str | None = Field(default=None, description=(
+        "pass back as ``cursor`` for the next page (null on the last one)"))
+
+
+REQUESTS_QUEUE = "requests_oldest"
+
+
+@router.get("/v1/loan-requests", response_model=LoanRequestCursorPage)
 async def list_requests(
     request: Request, who: Annotated[Principal, require("loans:read")],
     status: Literal["pending", "approved", "rejected"] | None = None,
-    kind: Literal["write_off", "waiver"] | None = None, loan_id: str | None = None,
+    kind: Literal["write_off", "waiver"] | None = None,
+    loan_id: Annotated[str | None, Query(max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: Annotated[str | None, Query(max_length=cursors.MAX_CURSOR_LENGTH)] = None,
 ) -> dict[str, Any]:
-    """The approvals queue, oldest proposal first."""
+    """The approvals queue, oldest proposal first, keyset-paged; an office's token sees
+    its subtree's loans only."""
     operator_only(who)
+    after = cursors.decode(cursor, REQUESTS_QUEUE) if cursor is not None else None
     async with runtime(request).pool.acquire() as conn:
-        rows = await requests_repo.listing(conn, status, kind, loan_id, limit)
-    return {"items": [requests_repo.request_json(r) for r in rows]}
+        rows = await request_listings.loan_requests_page(
+            conn, status=status, kind=kind, loan_id=loan_id, after=after, limit=limit + 1,
+            office_path=who.office_path)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return {"items": [requests_repo.request_json(r) for r in rows],
+            "next_cursor": cursors.encode(REQUESTS_QUEUE, rows[-1]["proposed_at"],
+                                          rows[-1]["id"]) if more else None}
 
 
 async def _decide(request: Request, who: Principal, request_id: str, approve: bool,

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from pydantic import Field, StrictBool, StrictInt
 
+from services.loans.api import cursors
 from services.loans.api.deps import operator_only, runtime
 from services.loans.api.schemas import Body, Out, PayoffOut, ScheduleVersionPage, Timestamp
 from services.loans.domain.loan import LoanStatus
 from services.loans.handlers import applications, restructuring, servicing
 from services.loans.repository import loans as loans_repo
 from services.loans.repository import products as products_repo
+from services.loans.repository import request_listings
 from services.loans.repository import schedules as schedules_repo
 from shared.auth import Principal, require
 from shared.errors import Conflict
@@ -88,6 +90,40 @@ class RescheduleRequestOut(Out):
     decided_at: Timestamp | None
     result: dict[str, Any]
     created_at: Timestamp
+
+
+class RescheduleRequestPage(Out):
+    items: list[RescheduleRequestOut]
+    next_cursor: str | None = Field(description=(
+        "pass back as ``cursor`` for the next page (null on the last one)"))
+
+
+RESCHEDULE_QUEUE = "reschedule_oldest"
+
+
+@router.get("/v1/reschedule-requests", response_model=RescheduleRequestPage)
+async def list_reschedule_requests(
+    request: Request, who: Annotated[Principal, require("loans:read")],
+    status: Literal["pending", "approved", "rejected"] | None = None,
+    kind: Literal["loan", "bulk"] | None = None,
+    loan_id: Annotated[str | None, Query(max_length=100)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: Annotated[str | None, Query(max_length=cursors.MAX_CURSOR_LENGTH)] = None,
+) -> dict[str, Any]:
+    """The rescheduling queue, oldest request first (``status=pending``: what waits for a
+    second operator). An office's token sees its subtree's loans only, a partner its own
+    loans; a bulk request shows when every loan it names is visible."""
+    after = cursors.decode(cursor, RESCHEDULE_QUEUE) if cursor is not None else None
+    partner = None if who.sees_all_tenants else who.partner_id or "-"
+    async with runtime(request).pool.acquire() as conn:
+        rows = await request_listings.reschedule_page(
+            conn, status=status, kind=kind, loan_id=loan_id, after=after, limit=limit + 1,
+            office_path=who.office_path, partner_id=partner)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return {"items": [restructuring.request_json(r) for r in rows],
+            "next_cursor": cursors.encode(RESCHEDULE_QUEUE, rows[-1]["created_at"],
+                                          rows[-1]["id"]) if more else None}
 
 
 async def _write(request: Request, action: Any) -> dict[str, Any]:
