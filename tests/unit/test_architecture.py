@@ -10,13 +10,25 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
-SERVICES = ("clients", "loans", "payments", "notifications")
+
+
+
+def _services() -> list[str]:
+    """The services the independence contract names, so a new service is in the tree."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    contracts = config["tool"]["importlinter"]["contracts"]
+    [independence] = [c for c in contracts if c["type"] == "independence"]
+    return [m.removeprefix("services.") for m in independence["modules"]]
+
+
+SERVICES = _services()
 
 
 def _tree(root: Path) -> None:
