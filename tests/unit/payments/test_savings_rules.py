@@ -24,8 +24,8 @@ def test_a_savings_reference_names_its_account_in_any_case() -> None:
     assert rules.account_of(rules.reference_for(account)) == account
 
 
-@pytest.mark.parametrize("reference", ["0b7d6f4e-2c1a-4f3e-9a8b-5d6c7e8f9a01", "loan-123", "SAV-", "SAVX-1", "",
-                                       None, "savings:1"])
+@pytest.mark.parametrize("reference", ["0b7d6f4e-2c1a-4f3e-9a8b-5d6c7e8f9a01", "loan-123",
+                                       "SAV-", "SAVX-1", "", None, "savings:1"])
 def test_anything_else_is_not_a_savings_reference(reference: str | None) -> None:
     assert rules.account_of(reference) is None
 
