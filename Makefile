@@ -35,14 +35,31 @@ status:
 	@scripts/infra/infra.sh status
 	@-$(PY) -m scripts.platform status
 
-# The tests use the same schemas, topics and consumer groups as a running
-# platform, so a platform started by `make up` is stopped first.
+# The suite runs beside a platform from `make up`: every test has schemas (or a database),
+# a topic prefix and consumer groups of its own (docs/platform.md, "Running the tests").
+# First the tests that may share the machine, in pytest-xdist workers (a file at a time,
+# so a package's or module's fixtures start once per worker); then, in one process, the
+# end-to-end and browser tests (processes on fixed offset ports) and last the disruptive
+# ones, which stop the shared Kafka and restart PostgreSQL: a running platform sees those
+# outages for a few seconds too, and recovers. A phase that collects nothing (exit 5)
+# fails the run unless PYTEST_ARGS narrowed the selection; both phases empty always fail.
+TEST_WORKERS ?= auto
 test: infra
-	@$(PY) -m scripts.platform down >/dev/null
 	@echo "[test] ruff"; .venv/bin/ruff check .
 	@echo "[test] mypy (strict)"; .venv/bin/mypy
 	@echo "[test] architecture rules (import-linter)"; .venv/bin/lint-imports --no-cache --no-logo
-	@$(PY) -m pytest $(PYTEST_ARGS)
+	@export NORIA_TEST_INFRA_UP=1; empty=0; narrowed=$(if $(strip $(PYTEST_ARGS)),1,0); \
+	for phase in parallel serial; do \
+	  if [[ $$phase == parallel ]]; then xdist="-n $(TEST_WORKERS) --maxprocesses 4 --dist loadfile"; \
+	  else xdist=""; fi; \
+	  echo "[test] pytest --phase $$phase $$xdist $(PYTEST_ARGS)"; \
+	  rc=0; $(PY) -m pytest --phase $$phase $$xdist $(PYTEST_ARGS) || rc=$$?; \
+	  if [[ $$rc == 5 ]]; then \
+	    echo "[test] pytest --phase $$phase: NO TESTS selected (exit 5)"; \
+	    if [[ $$narrowed == 0 ]]; then exit 5; fi; empty=$$((empty + 1)); \
+	  elif [[ $$rc != 0 ]]; then exit $$rc; fi; \
+	done; \
+	if [[ $$empty == 2 ]]; then echo "[test] no test ran"; exit 5; fi
 
 test-unit: bootstrap
 	@$(PY) -m pytest tests/unit $(PYTEST_ARGS)

@@ -1,7 +1,17 @@
 """Session-wide fixtures: one PostgreSQL server and one Kafka broker for all tests.
 
-Tests isolate themselves by schema (a fresh role + schema each) and by topic (a
-fresh topic name each), never by starting their own servers.
+Tests isolate themselves by schema (a fresh role + schema each), by topic (a fresh topic
+name or prefix each, and so consumer groups of their own), never by starting their own
+servers; the tests that start service processes get a database and a topic prefix of
+their own (``tests.infra.own_platform``). So the suite runs beside a platform from
+``make up``, and its parallel part in several pytest-xdist workers (each a process, each
+with its own schemas and prefixes).
+
+``--phase parallel`` keeps the tests that may run beside others (``make test`` runs them
+with ``-n auto --dist loadfile``); ``--phase serial`` the rest, run after them in one
+process: the end-to-end platform and the console's browser tests (processes on fixed,
+offset ports) and the ``disruptive`` tests (they stop the shared broker or restart the
+database, last of all).
 """
 
 from __future__ import annotations
@@ -23,6 +33,8 @@ from tests.infra import Infra, provision
 start_test_issuer()
 
 ORDER = ("tests/unit/", "tests/integration/", "tests/deploy/", "tests/console/", "tests/e2e/")
+SERIAL = ("tests/e2e/", "tests/console/test_browser.py")
+"""Start service processes on fixed ports: one run of them at a time."""
 
 
 def _rank(item: pytest.Item) -> int:
@@ -35,8 +47,28 @@ def _rank(item: pytest.Item) -> int:
     return next((i for i, prefix in enumerate(ORDER) if path.startswith(prefix)), 0)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def serial(item: pytest.Item) -> bool:
+    return item.get_closest_marker("disruptive") is not None or item.nodeid.startswith(SERIAL)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--phase", choices=("all", "parallel", "serial"), default="all",
+        help="parallel: only the tests that may share the machine with other workers; "
+             "serial: only the end-to-end, browser and disruptive ones (make test runs "
+             "the first with -n auto, then the second)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     items.sort(key=_rank)
+    phase = config.getoption("--phase")
+    if phase == "all":
+        return
+    keep = [item for item in items if serial(item) == (phase == "serial")]
+    if len(keep) != len(items):
+        config.hook.pytest_deselected(
+            items=[item for item in items if serial(item) != (phase == "serial")])
+        items[:] = keep
 
 
 def pytest_configure(config: pytest.Config) -> None:

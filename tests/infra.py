@@ -7,11 +7,19 @@ the project's own provisioning (``scripts/infra/infra.sh up``). Never a fake.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import dataclasses
 import os
 import shutil
 import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,6 +34,9 @@ class Infra:
     managed_locally: bool
     keycloak_url: str = "http://127.0.0.1:8180"
     """The identity provider scripts/infra/keycloak.sh started (or NORIA_KEYCLOAK_URL)."""
+    topic_prefix: str = ""
+    """Prepended to every topic and consumer group of the service processes a test
+    starts (:func:`own_platform`); empty: the real names, as a running platform uses."""
 
     @property
     def keycloak_issuer(self) -> str:
@@ -38,6 +49,10 @@ class Infra:
         user = f"noria_{service}"
         password = os.environ.get(f"NORIA_{service.upper()}_DB_PASSWORD", user)
         return urlunsplit((parts.scheme, f"{user}:{password}@{host}{port}", parts.path, "", ""))
+
+    @property
+    def database(self) -> str:
+        return urlsplit(self.admin_url).path.lstrip("/")
 
     def url_for(self, user: str, password: str) -> str:
         parts = urlsplit(self.admin_url)
@@ -75,7 +90,8 @@ def provision() -> Infra:
                      keycloak_url=_keycloak_url())
     if _docker_engine() and not os.environ.get("NORIA_NO_TESTCONTAINERS"):
         return _testcontainers()
-    subprocess.run([str(ROOT / "scripts/infra/infra.sh"), "up"], check=True)
+    if not os.environ.get("NORIA_TEST_INFRA_UP"):  # make test has just run it
+        subprocess.run([str(ROOT / "scripts/infra/infra.sh"), "up"], check=True)
     out = subprocess.run([str(ROOT / "scripts/infra/infra.sh"), "env"], check=True,
                          capture_output=True, text=True).stdout
     env = _parse_env(out)
@@ -109,3 +125,88 @@ def _keycloak_url() -> str:
 def kafka_ctl(action: str) -> None:
     """Stop or start the locally managed broker (only for the outage tests)."""
     subprocess.run([str(ROOT / "scripts/infra/kafka.sh"), action], check=True)
+
+
+# ------------------------------------------------------------ a platform's own world
+
+OWN_DATABASE = "noria_test_"
+STALE_AFTER_S = 6 * 3600
+
+
+def _with_database(url: str, database: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{database}", parts.query, ""))
+
+
+def _psql(url: str, sql: str) -> str:
+    return subprocess.run(["psql", url, "-X", "-qAt", "-v", "ON_ERROR_STOP=1", "-c", sql],
+                          check=True, capture_output=True, text=True, timeout=120).stdout
+
+
+def in_thread(coro_fn: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run an async function to completion on a thread of its own (from sync fixtures,
+    without touching the event loop pytest-asyncio keeps for the session)."""
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(coro_fn())
+        except BaseException as exc:  # re-raised on the caller's thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=run, name="tests-infra")
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
+
+
+async def delete_topics(bootstrap: str, prefix: str) -> None:
+    """Delete every topic whose name starts with ``prefix`` (never the real ones)."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    assert prefix, "an empty prefix would name every topic"
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        mine = [t for t in await admin.list_topics() if t.startswith(prefix)]
+        if mine:
+            await admin.delete_topics(mine)
+    finally:
+        await admin.close()
+
+
+def _drop_stale(infra: Infra) -> None:
+    """Databases a killed run left behind (their name carries their creation time)."""
+    names = _psql(infra.admin_url, "SELECT datname FROM pg_database"
+                  f" WHERE datname LIKE '{OWN_DATABASE}%'").split()
+    for name in names:
+        stamp = name.removeprefix(OWN_DATABASE).split("_")[1:2]
+        if stamp and stamp[0].isdigit() and time.time() - int(stamp[0]) > STALE_AFTER_S:
+            _psql(infra.admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextlib.contextmanager
+def own_platform(infra: Infra, label: str) -> Iterator[Infra]:
+    """A database and a topic prefix of their own for service processes a test starts.
+
+    The database is provisioned by ``scripts/infra/postgres.sh`` exactly like the real
+    one (the services' roles, a schema each, the same grants), so the processes run as
+    deployed, on the same servers as a developer's ``make up`` and never on its data,
+    topics or consumer groups. Dropped afterwards, with the prefixed topics.
+    """
+    _drop_stale(infra)
+    tag = uuid.uuid4().hex[:6]
+    database = f"{OWN_DATABASE}{label}_{int(time.time())}_{tag}"
+    _psql(infra.admin_url, f'CREATE DATABASE "{database}" TEMPLATE template0')
+    mine = dataclasses.replace(infra, admin_url=_with_database(infra.admin_url, database),
+                               topic_prefix=f"{label}{tag}.")
+    try:
+        subprocess.run([str(ROOT / "scripts/infra/postgres.sh"), "up"], check=True,
+                       capture_output=True, timeout=120,
+                       env={**os.environ, "NORIA_DATABASE_URL": mine.admin_url})
+        yield mine
+    finally:
+        with contextlib.suppress(Exception):
+            in_thread(lambda: delete_topics(infra.kafka_bootstrap, mine.topic_prefix))
+        _psql(infra.admin_url, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')

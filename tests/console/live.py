@@ -1,16 +1,21 @@
-"""The real running platform for the browser tests.
+"""A real platform of the browser tests' own.
 
-``LivePlatform.attach_or_start`` reuses the processes already answering on their
-default ports (a developer's ``make up``) and starts the missing ones exactly as
+``LivePlatform.start`` starts every service, simulator and the console exactly as
 ``make up`` does (``python -m <module> serve`` with the environment from
-``scripts.platform``), on the default ports so the services and simulators find
-each other with their default settings. Only the processes it started are
-stopped afterwards. To run the browser tests against another deployment, set
+``scripts.platform``), but on ports offset by +10000 (the end-to-end harness's, which
+the development realm's console client accepts as a redirect), in a database and under
+a topic prefix of its own (``tests.infra.own_platform``). It never reuses a process
+already answering: a developer's ``make up`` is neither used nor disturbed, and a port
+already taken fails the start loudly instead of testing someone else's processes.
+Everything it started is stopped afterwards and its database dropped.
+
+To run the browser tests against another deployment instead, set
 ``NORIA_CONSOLE_BROWSER_URL`` (the console) and ``NORIA_CONSOLE_BROWSER_<SERVICE>_URL``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -22,10 +27,11 @@ from pathlib import Path
 import httpx
 
 from scripts.platform import PROCESSES, Process, process_env, wiring
-from tests.infra import ROOT, Infra
+from tests.infra import ROOT, Infra, own_platform
 
 LOGS = Path(os.environ.get("NORIA_STATE_DIR", ROOT / ".noria")) / "console-browser-logs"
 SERVICES = ("clients", "loans", "payments", "notifications", "savings")
+PORT_OFFSET = 10000  # as tests/e2e/harness.py; http://127.0.0.1:18100 is a valid redirect
 
 
 def answers(url: str) -> bool:
@@ -35,14 +41,30 @@ def answers(url: str) -> bool:
         return False
 
 
+def listening(port: int) -> bool:
+    try:
+        httpx.get(f"http://127.0.0.1:{port}/", timeout=1.0)
+    except httpx.ConnectError:
+        return False
+    except httpx.HTTPError:
+        return True
+    return True
+
+
 @dataclass
 class LivePlatform:
     urls: dict[str, str]
+    topic_prefix: str = ""
     started: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    _own: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
 
     @property
     def console(self) -> str:
         return self.urls["console"]
+
+    def topic(self, canonical: str) -> str:
+        """The name this platform's services give topic ``canonical`` (``clients.events``)."""
+        return f"{self.topic_prefix}{canonical}"
 
     @classmethod
     def from_environment(cls) -> LivePlatform | None:
@@ -56,37 +78,54 @@ class LivePlatform:
         return cls(urls)
 
     @classmethod
-    def attach_or_start(cls, infra: Infra, timeout_s: float = 120.0) -> LivePlatform:
+    def start(cls, session_infra: Infra, timeout_s: float = 120.0) -> LivePlatform:
+        ports = {p.name: p.port + PORT_OFFSET for p in PROCESSES}
+        taken = sorted(name for name, port in ports.items() if listening(port))
+        if taken:
+            raise RuntimeError(
+                f"the browser tests' ports are taken ({', '.join(taken)} at +{PORT_OFFSET}):"
+                " another test run (the end-to-end platform?) is using them")
+        own = contextlib.ExitStack()
+        infra = own.enter_context(own_platform(session_infra, "cb"))
+        platform = cls({name: f"http://127.0.0.1:{port}" for name, port in ports.items()},
+                       topic_prefix=infra.topic_prefix, _own=own)
+        try:
+            platform._start_all(infra, ports, timeout_s)
+        except BaseException:
+            platform.stop()
+            raise
+        return platform
+
+    def _start_all(self, infra: Infra, ports: dict[str, int], timeout_s: float) -> None:
         env_base = {
             "NORIA_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
             **{f"NORIA_{s.upper()}_DATABASE_URL": infra.service_url(s) for s in SERVICES},
         }
-        extra = wiring({p.name: p.port for p in PROCESSES})
+        extra = wiring(ports, e2e=True)
         # Everything trusts the tests' issuer and Keycloak; the console signs operators in
         # through Keycloak and, for the tests that paste test-issuer tokens, accepts those.
         test_issuer = os.environ.get("NORIA_OIDC_ISSUER", "")
         extra.setdefault("console", {}).update({
+            "NORIA_CONSOLE_SAVINGS_URL": self.urls["savings"],
             "NORIA_CONSOLE_OIDC_ISSUER": infra.keycloak_issuer,
             "NORIA_CONSOLE_OIDC_JWKS_URL":
                 f"{infra.keycloak_issuer}/protocol/openid-connect/certs",
             "NORIA_CONSOLE_OIDC_EXTRA_ISSUERS": test_issuer,
             "NORIA_CONSOLE_DEV_TOKEN_LOGIN": "true",
-            "NORIA_CONSOLE_PUBLIC_URL": next(p.url for p in PROCESSES if p.name == "console"),
+            "NORIA_CONSOLE_PUBLIC_URL": self.console,
         })
-        platform = cls({p.name: p.url for p in PROCESSES})
         LOGS.mkdir(parents=True, exist_ok=True)
         for proc in PROCESSES:
-            if answers(proc.url):
-                continue
-            env = process_env(proc, env_base)
+            env = process_env(proc, env_base, port=ports[proc.name])
             env["NORIA_OIDC_EXTRA_ISSUERS"] = infra.keycloak_issuer
+            if proc.uses_database:  # its own topics and consumer groups
+                env[f"{proc.env_prefix}TOPIC_PREFIX"] = infra.topic_prefix
             env.update(extra.get(proc.name, {}))
             if proc.migrate:
                 subprocess.run([sys.executable, "-m", proc.module, "migrate"], env=env,
                                cwd=ROOT, check=True, capture_output=True)
-            platform._start(proc, env)
-        platform._wait_ready(timeout_s)
-        return platform
+            self._start(proc, env)
+        self._wait_ready(timeout_s)
 
     def _start(self, proc: Process, env: dict[str, str]) -> None:
         log = open(LOGS / f"{proc.name}.log", "ab")
@@ -107,7 +146,6 @@ class LivePlatform:
             time.sleep(0.3)
         if pending:
             tails = "\n".join(f"--- {n}\n{self.tail(n)}" for n in pending)
-            self.stop()
             raise RuntimeError(f"not ready after {timeout_s:.0f}s: {sorted(pending)}\n{tails}")
 
     def tail(self, name: str, lines: int = 30) -> str:
@@ -127,6 +165,7 @@ class LivePlatform:
                 os.killpg(child.pid, signal.SIGKILL)
                 child.wait(5)
         self.started.clear()
+        self._own.close()  # its database and topics
 
 
 def _port(name: str) -> int:

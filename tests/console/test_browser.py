@@ -1,8 +1,9 @@
 """The console in real headless Chromium against the real running platform.
 
 Run with ``pytest tests/console -m browser``. The platform comes from
-``tests/console/live.py`` (a running ``make up`` is reused; missing processes are
-started). Screenshots of the main views are written to ``reports/screenshots/``.
+``tests/console/live.py``: every process started for these tests, on ports offset by
++10000, in a database and under a topic prefix of their own (a running ``make up`` is
+never reused nor disturbed). Screenshots of the main views are written to ``reports/screenshots/``.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def chromium() -> str:
 @pytest.fixture(scope="module")
 def live(infra: Infra) -> Iterator[LivePlatform]:
     """Module-scoped: the processes it starts are gone before other tests run."""
-    platform = LivePlatform.from_environment() or LivePlatform.attach_or_start(infra)
+    platform = LivePlatform.from_environment() or LivePlatform.start(infra)
     yield platform
     platform.stop()
 
@@ -329,7 +330,7 @@ async def test_replay_a_dead_letter(page: Page, live: LivePlatform, infra: Infra
     producer = AIOKafkaProducer(bootstrap_servers=infra.kafka_bootstrap)
     await producer.start()
     try:
-        await producer.send_and_wait("clients.events", b"{this is not an envelope",
+        await producer.send_and_wait(live.topic("clients.events"), b"{this is not an envelope",
                                      key=key.encode(), headers=[("type", b"ClientRegistered")])
     finally:
         await producer.stop()

@@ -1,4 +1,5 @@
-"""One real platform (every service and simulator as its own process) per session."""
+"""One real platform (every service and simulator as its own process) per session, in a
+database and under a topic prefix of its own."""
 
 from __future__ import annotations
 
@@ -8,7 +9,16 @@ import pytest
 
 from tests.e2e.bank import Bank
 from tests.e2e.harness import Platform
-from tests.infra import Infra
+from tests.infra import Infra, own_platform
+
+
+@pytest.fixture(scope="package")
+def infra(infra: Infra) -> Iterator[Infra]:
+    """The session's servers, but a database (provisioned as deployed) and a topic prefix
+    of this package's own: a platform from ``make up`` keeps its data, topics and
+    consumer groups to itself."""
+    with own_platform(infra, "e2e") as mine:
+        yield mine
 
 
 @pytest.fixture(scope="package")

@@ -1,8 +1,10 @@
 """The end-to-end harness: Noria's processes started for real on loopback.
 
 Each service and simulator runs as its own OS process (``python -m …``), on
-ports offset from the defaults so a developer's ``make up`` is not disturbed,
-with its log under ``.noria/e2e-logs``. Any process can be SIGKILLed and
+ports offset from the defaults, in a database of its own and with its own topic
+prefix and consumer groups (``tests.infra.own_platform``, from the package's
+``infra`` fixture), so a developer's ``make up`` is not disturbed, with its log
+under ``.noria/e2e-logs``. Any process can be SIGKILLed and
 restarted at any moment.
 
 A service may run as several replicas (``NORIA_E2E_REPLICAS``, or :meth:`Platform.scale`
@@ -141,6 +143,8 @@ class Platform:
             for n in range(1, (replicas if replicated(proc) else 1) + 1):
                 port = ports[proc.name] + REPLICA_PORT_STEP * (n - 1)
                 env = process_env(proc, infra_env, port=port)
+                if proc.uses_database:  # its own topics and consumer groups
+                    env[f"{proc.env_prefix}TOPIC_PREFIX"] = infra.topic_prefix
                 env.update(extra.get(proc.name, {}))
                 env.update(E2E_ENV.get(proc.name, {}))
                 m = Managed(proc, port, env, replica=n)

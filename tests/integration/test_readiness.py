@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
+from pathlib import Path
 
 import httpx
 import pytest
 
+import services.clients
 from services.clients.bootstrap import build_spec
 from services.clients.settings import ClientsSettings
 from shared.app import create_app
-from tests.infra import Infra, kafka_ctl
+from tests.conftest import SchemaFactory
+from tests.infra import Infra, delete_topics, kafka_ctl
 
 pytestmark = [pytest.mark.integration, pytest.mark.disruptive]
 
@@ -27,12 +31,23 @@ async def poll_ready(client: httpx.AsyncClient, want: bool, timeout_s: float = 6
     raise AssertionError(f"readiness never became {want}: {body}")
 
 
-async def test_ready_turns_false_when_kafka_stops_and_true_when_it_is_back(infra: Infra) -> None:
+async def test_ready_turns_false_when_kafka_stops_and_true_when_it_is_back(
+        infra: Infra, isolated_schema: SchemaFactory) -> None:
     if not infra.managed_locally:
         pytest.skip("stops the broker, so it runs only against the project's own Kafka "
                     f"(this session's infrastructure came from {infra.source})")
-    settings = ClientsSettings(database_url=infra.service_url("clients"),
-                               kafka_bootstrap=infra.kafka_bootstrap)
+    # Its own schema, topics and consumer group; the broker it stops is everyone's.
+    iso = await isolated_schema("ready", Path(services.clients.__file__).parent / "migrations")
+    prefix = f"rd{uuid.uuid4().hex[:8]}."
+    try:
+        await _follows_the_broker(ClientsSettings(
+            database_url=iso.dsn, db_schema=iso.schema, topic_prefix=prefix,
+            kafka_bootstrap=infra.kafka_bootstrap))
+    finally:
+        await delete_topics(infra.kafka_bootstrap, prefix)
+
+
+async def _follows_the_broker(settings: ClientsSettings) -> None:
     app = create_app(build_spec(settings))
     transport = httpx.ASGITransport(app=app)
     async with app.router.lifespan_context(app):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import asyncpg
 import pytest
@@ -41,20 +42,23 @@ async def test_consumer_processing_span_carries_the_producers_trace_id(
 
 
 async def test_a_service_role_cannot_read_another_services_schema(infra: Infra) -> None:
+    # The deployed roles and schemas themselves (nothing else shows their grants): a probe
+    # table of this test's own, gone afterwards, beside whatever a running platform keeps.
+    probe = f"isolation_probe_{uuid.uuid4().hex[:8]}"
     loans = await asyncpg.connect(infra.service_url("loans"))
     clients = await asyncpg.connect(infra.service_url("clients"))
     try:
-        await loans.execute("CREATE TABLE IF NOT EXISTS isolation_probe (secret text)")
-        await loans.execute("INSERT INTO isolation_probe VALUES ('loan book')")
+        await loans.execute(f"CREATE TABLE {probe} (secret text)")
+        await loans.execute(f"INSERT INTO {probe} VALUES ('loan book')")
         assert await clients.fetchval("SELECT current_schema()") == "clients"
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
-            await clients.fetch("SELECT * FROM loans.isolation_probe")
+            await clients.fetch(f"SELECT * FROM loans.{probe}")
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
-            await clients.execute("CREATE TABLE loans.intruder (x int)")
+            await clients.execute(f"CREATE TABLE loans.intruder_{probe} (x int)")
         # Nor can it reach into the public schema to share data sideways.
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
             await clients.execute("CREATE TABLE public.sideways (x int)")
     finally:
-        await loans.execute("DROP TABLE IF EXISTS isolation_probe")
+        await loans.execute(f"DROP TABLE IF EXISTS {probe}")
         await loans.close()
         await clients.close()

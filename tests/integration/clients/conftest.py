@@ -1,8 +1,11 @@
-"""The clients service in-process on the real PostgreSQL (schema ``clients``) and Kafka.
+"""The clients service in-process on the real PostgreSQL and Kafka, isolated.
 
-One app per test session (its consumer group "clients" joins once); a collector
-reads everything published on ``clients.events`` from the session's start, and a
-producer plays the loans service.
+The app has a schema of its own (a fresh role owning it, like ``clients``), and a topic
+prefix of this process's own, so its topics and its consumer group (``<prefix>clients``)
+are not a running platform's: it neither answers nor reads a ``make up`` beside it, and
+each pytest-xdist worker (a process) has its own. One app per worker (its consumer group
+joins once); a collector reads everything published on the prefixed ``clients.events``
+from the package's start, and a producer plays the loans service.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import random
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,15 +24,19 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pydantic import SecretStr
 
+import services.clients
 from services.clients.bootstrap import build_spec
 from services.clients.settings import ClientsSettings
 from shared.app import Runtime, create_app
 from shared.auth import ROLE_SCOPES
 from shared.envelope import Contract, Envelope, envelope_for
 from tests.identity import mint_token
-from tests.infra import Infra
+from tests.infra import Infra, delete_topics
 
-EVENTS = "clients.events"
+MIGRATIONS = Path(services.clients.__file__).parent / "migrations"
+PREFIX = f"ct{uuid.uuid4().hex[:8]}."
+"""This process's topic prefix (and so its consumer group's)."""
+EVENTS = f"{PREFIX}clients.events"
 KEYCLOAK_ADMIN_SECRET = "noria-admin-dev-secret"  # deploy/keycloak/noria-realm.json
 
 
@@ -102,7 +110,7 @@ class Service:
     async def send(self, message: Contract, key: str) -> Envelope:
         env = envelope_for(message, aggregate_id=key)
         await self.producer.send_and_wait(
-            message.topic, value=env.to_bytes(), key=key.encode(),
+            f"{PREFIX}{message.topic}", value=env.to_bytes(), key=key.encode(),
             headers=[("type", env.type.encode())])
         return env
 
@@ -155,10 +163,12 @@ async def _collect(bootstrap: str, collector: Collector, ready: asyncio.Event) -
 
 
 @pytest.fixture(scope="package")
-async def svc(infra: Infra) -> AsyncIterator[Service]:
+async def svc(infra: Infra, isolated_schema: Callable[..., Any]) -> AsyncIterator[Service]:
+    iso = await isolated_schema("clients_t", MIGRATIONS)
     settings = ClientsSettings(
-        database_url=infra.service_url("clients"), kafka_bootstrap=infra.kafka_bootstrap,
-        relay_poll_interval_s=0.2, consumer_retry_backoff_s=0.05,
+        database_url=iso.dsn, db_schema=iso.schema, topic_prefix=PREFIX,
+        kafka_bootstrap=infra.kafka_bootstrap, relay_poll_interval_s=0.2,
+        consumer_retry_backoff_s=0.05,
         # partners' credentials in the real Keycloak, whose tokens it trusts too
         oidc_extra_issuers=infra.keycloak_issuer, identity_admin_url=infra.keycloak_url,
         identity_admin_client_secret=SecretStr(KEYCLOAK_ADMIN_SECRET))
@@ -180,3 +190,4 @@ async def svc(infra: Infra) -> AsyncIterator[Service]:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+    await delete_topics(infra.kafka_bootstrap, PREFIX)
