@@ -1,10 +1,16 @@
 """Accounting: trial balance, income statement and balance sheet (per office or
 consolidated, with CSV), the lines behind a GL account, manual journals waiting for a
-second operator, and which periods are closed."""
+second operator, and which periods are closed.
+
+payments' lists are keyset-paged (``next_cursor``: journals oldest first, a GL account's
+lines newest first): every row is reached page by page, never a first page only. Its
+accounting writes take an ``Idempotency-Key``: each rendered form carries one, so a
+double submit is one write."""
 
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
@@ -28,7 +34,7 @@ TOTALS = {"trial-balance": ("total_debits", "total_credits"),
           "balance-sheet": ("total_assets", "total_liabilities", "total_equity",
                             "unclosed_result")}
 LINES_PAGE = 100
-JOURNALS_SHOWN = 500
+JOURNALS_PAGE = 50
 JOURNAL_STATUSES = ("proposed", "approved", "rejected")
 OFFICES_SHOWN = 200
 
@@ -95,19 +101,19 @@ async def download(request: Request, session: OperatorSession,
 
 @router.get("/accounting/gl/{code}")
 async def gl_lines(request: Request, code: str, session: OperatorSession, to: str = "",
-                   office_id: str = "", before: str = "") -> Response:
+                   office_id: str = "", cursor: str = "") -> Response:
     since = request.query_params.get("from", "").strip()
     filters = {"from": since, "to": to.strip(), "office_id": office_id.strip()}
     reply = await upstream(request).get(
         "payments", f"/v1/gl-accounts/{quote(code, safe='')}/lines", session.token,
-        {**filters, "limit": LINES_PAGE, "before": before})
+        {**filters, "limit": LINES_PAGE, "cursor": cursor})
     lines = reply.obj().get("lines")
     base = f"/accounting/gl/{quote(code, safe='')}"
     return render(request, "gl_lines.html", gl_code=code, reply=reply,
                   lines=[x for x in lines if isinstance(x, dict)] if isinstance(lines, list)
                   else [], since=since, to=to.strip(), office_id=office_id.strip(),
-                  cursor=before,
-                  next_href=next_href(base, "before", reply.obj().get("next_before"),
+                  cursor=cursor,
+                  next_href=next_href(base, "cursor", reply.obj().get("next_cursor"),
                                       **filters),
                   first_href=href(base, **filters))
 
@@ -117,36 +123,41 @@ def journal_lines(journal: dict[str, Any]) -> list[dict[str, Any]]:
     return [x for x in lines if isinstance(x, dict)] if isinstance(lines, list) else []
 
 
-async def journals_page(request: Request, token: str, status: str, *,
+async def journals_page(request: Request, token: str, status: str, cursor: str = "", *,
                         failed: Reply | None = None, failed_id: str = "") -> Response:
+    """One page of the journals, oldest first (a queue), as payments orders them."""
     status = status if status in JOURNAL_STATUSES else "proposed"
     reply = await upstream(request).get("payments", "/v1/journals", token,
-                                        {"status": status, "limit": JOURNALS_SHOWN})
-    rows = reply.items()
-    if status == "proposed":
-        rows = sorted(rows, key=lambda j: str(j.get("proposed_at") or ""))  # oldest first
+                                        {"status": status, "order": "asc",
+                                         "limit": JOURNALS_PAGE, "cursor": cursor})
+    base = "/accounting/journals"
     return render(request, "journals.html", code=(failed.status or 502) if failed else 200,
-                  reply=reply, rows=rows, status=status, statuses=JOURNAL_STATUSES,
-                  limit=JOURNALS_SHOWN, journal_lines=journal_lines, failed=failed,
-                  failed_id=failed_id)
+                  reply=reply, rows=reply.items(), status=status, statuses=JOURNAL_STATUSES,
+                  journal_lines=journal_lines, failed=failed, failed_id=failed_id,
+                  cursor=cursor, decide_key=str(uuid.uuid4()),
+                  next_href=next_href(base, "cursor", reply.obj().get("next_cursor"),
+                                      status=status),
+                  first_href=href(base, status=status))
 
 
 @router.get("/accounting/journals")
 async def journals(request: Request, session: OperatorSession,
-                   status: str = "proposed") -> Response:
-    return await journals_page(request, session.token, status)
+                   status: str = "proposed", cursor: str = "") -> Response:
+    return await journals_page(request, session.token, status, cursor)
 
 
 @router.post("/accounting/journals/{journal_id}/{decision}", dependencies=[CsrfChecked])
 async def decide(request: Request, journal_id: str, decision: str,
-                 session: OperatorSession, note: Annotated[str, Form()] = "") -> Response:
-    """Approve (posts it) or reject another operator's journal; its maker gets 403."""
+                 session: OperatorSession, note: Annotated[str, Form()] = "",
+                 idempotency_key: Annotated[str, Form()] = "") -> Response:
+    """Approve (posts it) or reject another operator's journal; its maker gets 403. The
+    form's key makes a double submit one decision."""
     if decision not in ("approve", "reject"):
         return render(request, "forbidden.html", code=404, reason="unknown_service")
     body = {"note": note.strip()[:500]} if note.strip() else None
     reply = await upstream(request).post(
         "payments", f"/v1/journals/{quote(journal_id, safe='')}/{decision}", session.token,
-        json=body)
+        json=body, idempotency_key=idempotency_key.strip()[:200] or str(uuid.uuid4()))
     if reply.ok:
         flash = "journal_approved" if decision == "approve" else "journal_rejected"
         return redirect(with_flash("/accounting/journals", flash), request)
@@ -164,14 +175,18 @@ async def periods(request: Request, session: OperatorSession) -> Response:
     closed_ids = {str(p.get("period")) for p in rows}
     return render(request, "periods.html", reply=reply, rows=rows,
                   current=today.strftime("%Y-%m"), suggested=last_month,
-                  suggested_open=last_month not in closed_ids)
+                  suggested_open=last_month not in closed_ids,
+                  idempotency_key=str(uuid.uuid4()))
 
 
 @router.post("/accounting/periods/close", dependencies=[CsrfChecked])
 async def close_period(request: Request, session: OperatorSession,
-                       period: Annotated[str, Form()] = "") -> Response:
+                       period: Annotated[str, Form()] = "",
+                       idempotency_key: Annotated[str, Form()] = "") -> Response:
+    """Close a month; the form's key makes a double submit one close."""
     reply = await upstream(request).post(
-        "payments", f"/v1/periods/{quote(period.strip(), safe='')}/close", session.token)
+        "payments", f"/v1/periods/{quote(period.strip(), safe='')}/close", session.token,
+        idempotency_key=idempotency_key.strip()[:200] or str(uuid.uuid4()))
     if not reply.ok:
         return render(request, "action_failed.html", code=reply.status or 502, reply=reply,
                       back="/accounting/periods")

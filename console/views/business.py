@@ -12,7 +12,7 @@ from fastapi.responses import Response
 
 from console import charts, present
 from console.i18n import money, to_decimal, translator
-from console.paging import open_proposals, with_flash
+from console.paging import href, open_proposals, with_flash
 from console.session import CsrfChecked, OperatorSession
 from console.upstream import Reply
 from console.web import language, redirect, render, safe_next, upstream
@@ -25,7 +25,7 @@ DUE = "/v1/installments/due"
 PAYMENTS = "/v1/payments"
 HELD_REFUNDS = "/v1/refunds/held"
 PAYMENTS_PAGE = 500
-HELD_PAGE = 500
+HELD_PAGE = 50
 MAX_CLIENT_LOOKUPS = 50
 ACTIVE_PAGE = 500
 FAILED_SAGAS = ("failed", "compensated", "compensating", "credit_rejected")
@@ -144,7 +144,8 @@ def is_on(row: dict[str, Any], day: str) -> bool:
 
 @router.get("/payments")
 async def payments(request: Request, session: OperatorSession,
-                   date: str | None = None, cursor: str = "") -> Response:
+                   date: str | None = None, cursor: str = "",
+                   held_cursor: str = "") -> Response:
     day = date or today().isoformat()
     up = upstream(request)
     sagas, collected, trial, held = await up.gather(
@@ -153,7 +154,8 @@ async def payments(request: Request, session: OperatorSession,
                {"date": day, "kind": "collection", "limit": PAYMENTS_PAGE,
                 "cursor": cursor}),
         up.get("payments", "/v1/ledger/trial-balance", session.token),
-        up.get("payments", HELD_REFUNDS, session.token, {"limit": HELD_PAGE}),
+        up.get("payments", HELD_REFUNDS, session.token,
+               {"limit": HELD_PAGE, "cursor": held_cursor}),
     )
     proposals = await retry_proposals(request, session.token, held.items())
     todays = [s for s in sagas.items() if is_on(s, day)]
@@ -169,18 +171,25 @@ async def payments(request: Request, session: OperatorSession,
         next_collected=(
             f"/payments?{urlencode({'date': day, 'cursor': collected.obj()['next_cursor']})}"
             if collected.obj().get("next_cursor") else None), cursor=cursor,
-        held_limit=HELD_PAGE, proposals=proposals,
-        retry_key=str(uuid.uuid4()),
+        proposals=proposals, retry_key=str(uuid.uuid4()), held_cursor=held_cursor,
+        # held refunds: oldest first, keyset pages (the collections' page is kept)
+        next_held=href("/payments", date=day, cursor=cursor,
+                       held_cursor=held.obj()["next_cursor"])
+        if held.obj().get("next_cursor") else None,
+        first_held=href("/payments", date=day, cursor=cursor),
     )
 
 
 async def retry_proposals(request: Request, token: str, held: list[dict[str, Any]]
                           ) -> dict[str, dict[str, Any] | None]:
-    """Each held refund's retry waiting for a second operator, read from its last payout's
-    audit (payments' held list does not carry it); ``None``: not known (no payout to ask,
-    or past the bounded lookups) — the page then offers both halves."""
+    """Each held refund's retry waiting for a second operator: ``{}`` when payments' held
+    list says none is proposed (``retry_proposed``), else read from its last payout's audit
+    (for the note), or from the list's ``retry_proposed_by``/``_at``; ``None``: not known
+    (no payout to ask, or past the bounded lookups) — the page then offers both halves."""
     up = upstream(request)
-    asked = [r for r in held if r.get("last_payout_id")][:MAX_CLIENT_LOOKUPS]
+    said = {str(r.get("payment_id")): r for r in held if "retry_proposed" in r}
+    asked = [r for r in held if r.get("last_payout_id") and r.get("retry_proposed") is not False
+             ][:MAX_CLIENT_LOOKUPS]
     replies = await up.gather(*(
         up.get("payments", f"/v1/payouts/{quote(str(r['last_payout_id']), safe='')}/audit",
                token) for r in asked))
@@ -189,6 +198,12 @@ async def retry_proposals(request: Request, token: str, held: list[dict[str, Any
         if reply.ok:
             waiting = open_proposals(reply.items(), "refund_retry")
             known[str(row["payment_id"])] = waiting[-1] if waiting else {}
+    for payment_id, row in said.items():
+        if not row.get("retry_proposed"):
+            known[payment_id] = {}
+        elif not known.get(payment_id) and row.get("retry_proposed_by"):
+            known[payment_id] = {"proposed_by": row["retry_proposed_by"],
+                                 "proposed_at": row.get("retry_proposed_at"), "body": {}}
     return {str(r.get("payment_id")): known.get(str(r.get("payment_id"))) for r in held}
 
 

@@ -1,7 +1,10 @@
 """The fake services' routes for payouts in doubt, refund-retry approval, reconciliation
 alerts, accounting, savings and the organisation — in the real services' shapes
 (``test_fake_matches_openapi`` checks them), with the real rules a page must show:
-maker-checker (the proposer gets 403), one open proposal (409), a note required (422).
+maker-checker (the proposer gets 403), one open proposal (409), a note required (422),
+the scopes each write needs (``payouts:settle``, ``reconciliation:resolve``), an
+``Idempotency-Key`` on accounting writes (422 naming it when missing; the same key answers
+the first response) and keyset pages that end with ``next_cursor: null``.
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 Record = Callable[..., None]
 OPERATOR = ("payments:read", "tenant:all")
-SETTLE = ("refunds:retry", "tenant:all")
+SETTLE = ("payouts:settle", "tenant:all")
+RETRY = ("refunds:retry", "tenant:all")
+RESOLVE = ("reconciliation:resolve", "tenant:all")
 LEDGER = ("ledger:read", "tenant:all")
 
 
@@ -52,6 +57,8 @@ class OpsState:
     offices: list[dict[str, Any]] = field(default_factory=list)
     staff: list[dict[str, Any]] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
+    replies: dict[tuple[str, str], tuple[int, Any]] = field(default_factory=dict)
+    """(scope, Idempotency-Key) → the first answer (status, body) of an accounting write."""
     next_id: int = 1
 
     def new_id(self) -> int:
@@ -212,7 +219,7 @@ def install_payments(router: APIRouter, ops: OpsState, record: Record,
 
     @router.post("/v1/refunds/{refund_id}/retry/approve", status_code=202)
     async def approve_retry(request: Request, refund_id: str,
-                            who: Annotated[Principal, require(*SETTLE)],
+                            who: Annotated[Principal, require(*RETRY)],
                             body: NoteIn | None = None) -> dict[str, Any]:
         record(request, who, {**(body.model_dump() if body else {}),
                               "idempotency_key": request.headers.get("idempotency-key")})
@@ -247,7 +254,7 @@ def install_payments(router: APIRouter, ops: OpsState, record: Record,
 
     @router.post("/v1/reconciliation/alerts/{alert_id}/resolve")
     async def resolve(request: Request, alert_id: str, body: ResolveIn,
-                      who: Annotated[Principal, require(*OPERATOR)]) -> dict[str, Any]:
+                      who: Annotated[Principal, require(*RESOLVE)]) -> dict[str, Any]:
         record(request, who, body.model_dump())
         alert = next((a for a in ops.alerts if a["id"] == alert_id), None)
         if alert is None:
@@ -348,23 +355,31 @@ def install_payments(router: APIRouter, ops: OpsState, record: Record,
                        since: Annotated[dt.date | None, Query(alias="from")] = None,
                        to: dt.date | None = None, office_id: str | None = None,
                        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+                       cursor: Annotated[str | None, Query(max_length=100)] = None,
                        before: Annotated[int | None, Query(ge=1)] = None) -> dict[str, Any]:
         record(request, who, dict(request.query_params))
+        below = int(cursor.removeprefix("l:")) if cursor else before
         lines = sorted((x for x in ops.gl_lines.get(code, [])
                         if office_id in (None, x["office_id"])
-                        and (before is None or x["line_id"] < before)),
-                       key=lambda x: -int(x["line_id"]))[:limit]
-        return {"code": code, "lines": lines,
-                "next_before": lines[-1]["line_id"] if len(lines) == limit else None}
+                        and (below is None or x["line_id"] < below)),
+                       key=lambda x: -int(x["line_id"]))[:limit + 1]
+        last = lines[limit - 1]["line_id"] if len(lines) > limit else None
+        return {"code": code, "lines": lines[:limit], "next_before": last,
+                "next_cursor": f"l:{last}" if last else None}
 
     @router.get("/v1/journals")
     async def journals(request: Request, who: Annotated[Principal, require(*LEDGER)],
-                       status: str | None = None,
-                       limit: Annotated[int, Query(ge=1, le=500)] = 100) -> dict[str, Any]:
+                       status: str | None = None, order: str = "asc",
+                       limit: Annotated[int, Query(ge=1, le=500)] = 100,
+                       cursor: Annotated[str | None, Query(max_length=200)] = None
+                       ) -> dict[str, Any]:
         record(request, who, dict(request.query_params))
+        if order not in ("asc", "desc"):
+            raise InvalidInput("order is asc or desc", field="order")
         rows = sorted((j for j in ops.journals if status in (None, j["status"])),
-                      key=lambda j: j["proposed_at"], reverse=True)
-        return {"items": rows[:limit]}
+                      key=lambda j: (j["proposed_at"], j["id"]), reverse=order == "desc")
+        chunk, nxt = page(rows, limit, cursor)
+        return {"items": chunk, "next_cursor": nxt}
 
     async def decide_journal(request: Request, journal_id: str, who: Principal,
                              decision: str) -> dict[str, Any]:
@@ -372,7 +387,22 @@ def install_payments(router: APIRouter, ops: OpsState, record: Record,
             body = await request.json()
         except ValueError:
             body = None
-        record(request, who, body)
+        key = (request.headers.get("idempotency-key") or "").strip()
+        record(request, who, {**(body or {}), "idempotency_key": key or None})
+        scope = f"journal-{decision}:{journal_id}"
+        first = ops.replies.get((scope, key)) if key else None
+        if first is not None:  # the same key (and note): the first answer again
+            if first[1].get("decision_note") != (body or {}).get("note"):
+                raise InvalidInput("this Idempotency-Key was used with another body",
+                                   field="Idempotency-Key")
+            return first[1]
+        done = decide(journal_id, who, decision, body)
+        if key:
+            ops.replies[(scope, key)] = (200, done)
+        return done
+
+    def decide(journal_id: str, who: Principal, decision: str,
+               body: dict[str, Any] | None) -> dict[str, Any]:
         journal = next((j for j in ops.journals if j["id"] == journal_id), None)
         if journal is None:
             raise NotFound(f"no journal {journal_id}", field="id")
@@ -384,7 +414,7 @@ def install_payments(router: APIRouter, ops: OpsState, record: Record,
         journal.update(status=decision, decided_by=who.sub, decided_at=now(),
                        decision_note=(body or {}).get("note"),
                        transfer_id=f"manual:{journal_id}" if decision == "approved" else None)
-        return journal
+        return dict(journal)
 
     @router.post("/v1/journals/{journal_id}/approve")
     async def approve_journal(request: Request, journal_id: str,
@@ -404,11 +434,23 @@ def install_payments(router: APIRouter, ops: OpsState, record: Record,
         record(request, who)
         return {"closed": sorted(ops.closed_periods, key=lambda p: p["starts_on"])}
 
-    @router.post("/v1/periods/{period}/close")
+    @router.post("/v1/periods/{period}/close", status_code=201)
     async def close(request: Request, period: str,
                     who: Annotated[Principal, require("ledger:approve", "tenant:all")]
-                    ) -> dict[str, Any]:
-        record(request, who)
+                    ) -> JSONResponse:
+        key = (request.headers.get("idempotency-key") or "").strip()
+        record(request, who, {"idempotency_key": key or None})
+        if not key:
+            raise InvalidInput("the Idempotency-Key header is required",
+                               field="Idempotency-Key")
+        first = ops.replies.get((f"period-close:{period}", key))
+        if first is not None:
+            return JSONResponse(first[1], status_code=first[0])
+        status, body = close_period(period, who.sub)
+        ops.replies[(f"period-close:{period}", key)] = (status, body)
+        return JSONResponse(body, status_code=status)
+
+    def close_period(period: str, sub: str) -> tuple[int, dict[str, Any]]:
         try:
             first = dt.date.fromisoformat(f"{period}-01")
         except ValueError:
@@ -418,11 +460,11 @@ def install_payments(router: APIRouter, ops: OpsState, record: Record,
             raise Conflict(f"{period} is not over yet", field="period")
         found = next((p for p in ops.closed_periods if p["period"] == period), None)
         if found:
-            return {**found, "created": False}
+            return 200, {**found, "created": False}
         row = {"period": period, "starts_on": first.isoformat(), "ends_on": last.isoformat(),
-               "closed_by": who.sub, "closed_at": now()}
+               "closed_by": sub, "closed_at": now()}
         ops.closed_periods.append(row)
-        return {**row, "created": True}
+        return 201, {**row, "created": True}
 
     @router.get("/v1/ledger/savings/{account_id}")
     async def savings_ledger(request: Request, account_id: str,

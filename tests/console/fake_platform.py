@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 import uvicorn
-from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 
 from shared.auth import AuthError, Principal, require, verifier_for
@@ -26,7 +26,7 @@ from shared.errors import Conflict, NotFound
 from shared.http import install_error_handlers
 from shared.settings import OidcSettings
 from tests.console.fake_loans import LoansState, install_loans, page_due
-from tests.console.fake_more import OpsState, install_more
+from tests.console.fake_more import OpsState, install_more, page
 
 
 @dataclass
@@ -298,12 +298,26 @@ def build_service(name: str, state: State) -> FastAPI:
 
         @router.get("/v1/refunds/held")
         async def held(request: Request,
-                       who: Annotated[Principal, require("payments:read", "tenant:all")]
+                       who: Annotated[Principal, require("payments:read", "tenant:all")],
+                       limit: Annotated[int, Query(ge=1, le=500)] = 100,
+                       cursor: Annotated[str | None, Query(max_length=200)] = None
                        ) -> dict[str, Any]:
-            record(request, who)
+            record(request, who, dict(request.query_params))
             if state.held_refunds is None:
                 raise HTTPException(404)
-            return {"items": state.held_refunds}
+            # oldest first, keyset pages (retry_proposed* from the open proposals)
+            rows = sorted(state.held_refunds, key=lambda r: (str(r.get("received_at")),
+                                                             str(r["payment_id"])))
+            chunk, nxt = page(rows, limit, cursor)
+            items = []
+            for r in chunk:
+                proposal = state.ops.proposals.get(("refund_retry", r["payment_id"]))
+                items.append({**r, "retry_proposed": proposal is not None,
+                              "retry_proposed_by": proposal["proposed_by"] if proposal
+                              else None,
+                              "retry_proposed_at": proposal["proposed_at"] if proposal
+                              else None})
+            return {"items": items, "next_cursor": nxt}
 
         @router.post("/v1/refunds/{refund_id}/retry", status_code=202)
         async def retry_refund(request: Request, refund_id: str,

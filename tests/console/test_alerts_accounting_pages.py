@@ -4,6 +4,7 @@ period close)."""
 
 from __future__ import annotations
 
+import html
 import re
 import uuid
 
@@ -119,6 +120,8 @@ async def test_statements_per_office_with_csv_and_drill_down_to_the_lines(
         seen += re.findall(r'data-line="([^"]+)"', page.text)
         url = next_link(page.text)
     assert sorted(map(int, seen)) == list(range(1, 151)) and len(seen) == len(set(seen))
+    asked = [c.body for c in fake_state.calls if c.path == "/v1/gl-accounts/7110/lines"]
+    assert asked[-1]["cursor"] and "before" not in asked[-1]   # payments' next_cursor
 
     csv_link = re.search(r'id="csv-download" href="([^"]+)"', income.text)
     assert csv_link
@@ -169,3 +172,82 @@ async def test_period_close_status_and_closing_a_month(
     early = await signed_in.post("/accounting/periods/close", data={
         "csrf_token": csrf_from(page.text), "period": "2999-01"})
     assert early.status_code == 409 and "not over yet" in text_of(early)
+
+
+def journal(n: int, tag: str, status: str = "proposed") -> dict[str, object]:
+    return {"id": f"{tag}-{n:03d}", "business_date": "2026-11-28", "reason": f"frais {tag}",
+            "attachments": [],
+            "lines": [{"gl_code": "6750", "side": "debit", "amount": "10.00"},
+                      {"gl_code": "1140", "side": "credit", "amount": "10.00"}],
+            "office_id": None, "amount": "10.00", "status": status, "proposed_by": "karim",
+            "proposed_at": f"2026-11-{1 + n // 60:02d}T08:{n % 60:02d}:00+00:00",
+            "decided_by": None, "decided_at": None, "decision_note": None,
+            "transfer_id": None}
+
+
+async def test_journals_are_a_queue_paged_oldest_first_to_the_last_one(
+        signed_in: httpx.AsyncClient, fake_state: State) -> None:
+    tag = f"jq{uuid.uuid4().hex[:6]}"
+    fake_state.ops.journals.extend(journal(n, tag) for n in reversed(range(130)))
+    fake_state.ops.journals.append(journal(999, tag, status="approved"))
+    url: str | None = "/accounting/journals?status=proposed"
+    seen: list[str] = []
+    pages = 0
+    while url:
+        pages += 1
+        assert pages <= 20, "the journals' next page never ends"
+        page = await signed_in.get(url)
+        assert page.status_code == 200 and 'data-truncated="payments"' not in page.text
+        seen += re.findall(r'data-journal="([^"]+)"', page.text)
+        url = next_link(page.text)
+    mine = [j for j in seen if j.startswith(tag)]
+    assert mine == [f"{tag}-{n:03d}" for n in range(130)]   # oldest first, each once
+    assert len(seen) == len(set(seen))
+    asked = [c.body for c in fake_state.calls if c.path == "/v1/journals"]
+    assert asked[-1]["order"] == "asc" and asked[-1]["cursor"]
+    assert all(a["status"] == "proposed" for a in asked[-pages:])
+
+
+async def test_a_journal_decision_submitted_twice_carries_the_forms_one_key(
+        signed_in: httpx.AsyncClient, fake_services: dict[str, str],
+        fake_state: State) -> None:
+    tag = f"jd{uuid.uuid4().hex[:6]}"
+    fake_state.ops.journals.append({**journal(1, tag), "proposed_at": "2000-01-01T00:00:00+00:00"})
+    journal_id = f"{tag}-001"
+    async with console_as(fake_services, fake_state, "youssef") as checker:
+        page = await checker.get("/accounting/journals")
+        form = re.search(rf'action="/accounting/journals/{journal_id}/reject"[^>]*>(.*?)</form>',
+                         page.text)
+        assert form, "the journal is on the first page (the oldest)"
+        key = re.search(r'name="idempotency_key" value="([^"]+)"', form.group(1))
+        assert key
+        data = {"csrf_token": csrf_from(page.text), "note": "pièce manquante",
+                "idempotency_key": html.unescape(key.group(1))}
+        first = await checker.post(f"/accounting/journals/{journal_id}/reject", data=data)
+        again = await checker.post(f"/accounting/journals/{journal_id}/reject", data=data)
+        assert first.status_code == again.status_code == 303   # the first answer again
+        assert "Écriture rejetée" in text_of(await checker.get(again.headers["location"]))
+    calls = [c for c in fake_state.posts("payments")
+             if c.path == f"/v1/journals/{journal_id}/reject"]
+    assert [c.body["idempotency_key"] for c in calls] == [data["idempotency_key"]] * 2
+
+
+async def test_a_period_close_submitted_twice_is_one_close_under_one_key(
+        signed_in: httpx.AsyncClient, fake_state: State) -> None:
+    page = await signed_in.get("/accounting/periods")
+    key = re.search(r'id="close-period".*?name="idempotency_key" value="([^"]+)"', page.text,
+                    re.S)
+    assert key
+    other = await signed_in.get("/accounting/periods")
+    assert key.group(1) not in other.text, "each rendered form carries its own key"
+    data = {"csrf_token": csrf_from(page.text), "period": "2025-07",
+            "idempotency_key": html.unescape(key.group(1))}
+    first = await signed_in.post("/accounting/periods/close", data=data)
+    again = await signed_in.post("/accounting/periods/close", data=data)
+    assert first.status_code == again.status_code == 303
+    calls = [c for c in fake_state.posts("payments") if c.path == "/v1/periods/2025-07/close"]
+    assert [c.body["idempotency_key"] for c in calls] == [data["idempotency_key"]] * 2
+    assert [p["period"] for p in fake_state.ops.closed_periods].count("2025-07") == 1
+    replies = [v for (scope, k), v in fake_state.ops.replies.items()
+               if scope == "period-close:2025-07"]
+    assert [status for status, _ in replies] == [201]   # the second got the first answer

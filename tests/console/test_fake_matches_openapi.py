@@ -274,7 +274,7 @@ def arranged() -> State:
     state.portfolio = PORTFOLIO
     state.installments_due = DUE
     state.payments_day = PAYMENTS_DAY
-    state.held_refunds = [HELD]
+    state.held_refunds = [HELD, {**HELD, "payment_id": "P-3"}]
     state.statements["portfolio:L-1"] = STATEMENT
     state.reconciliation[("sim", "2026-11-28")] = RECONCILIATION
     state.messages.append(MESSAGE)
@@ -284,7 +284,7 @@ def arranged() -> State:
     ops.payouts["PO-2"] = {**PAYOUT, "payout_id": "PO-2", "saga_id": "S-2"}
     ops.alerts.append(dict(ALERT))
     ops.gl.extend(GL)
-    ops.gl_lines["2100"] = [GL_LINE]
+    ops.gl_lines["2100"] = [GL_LINE, {**GL_LINE, "line_id": 2}]
     ops.journals.extend([dict(JOURNAL), {**JOURNAL, "id": "J-2"}])
     ops.savings_accounts["a-1"] = SAVINGS_ACCOUNT
     ops.savings_lines["a-1"] = [SAVINGS_LINE]
@@ -330,7 +330,8 @@ CALLS: dict[str, list[tuple[str, str, dict[str, Any] | None]]] = {
     "payments": [
         ("GET", "/v1/payments?date=2026-11-29", None),
         ("GET", "/v1/payments?date=2026-11-29&kind=collection&limit=1", None),
-        ("GET", "/v1/refunds/held", None),
+        ("GET", "/v1/refunds/held", None), ("GET", "/v1/refunds/held?limit=1", None),
+        ("GET", "/v1/refunds/held?limit=1&cursor=1", None),
         ("POST", "/v1/refunds/P-2/retry", {"note": "paid again"}),
         ("GET", "/v1/ledger/trial-balance", None),
         ("GET", "/v1/accounts/portfolio:L-1/statement", None),
@@ -356,7 +357,10 @@ CALLS: dict[str, list[tuple[str, str, dict[str, Any] | None]]] = {
         ("GET", "/v1/statements/income?from=2026-11-01&to=2026-11-28", None),
         ("GET", "/v1/statements/balance-sheet?office_id=head", None),
         ("GET", "/v1/gl-accounts/2100/lines?limit=1", None),
+        ("GET", "/v1/gl-accounts/2100/lines?limit=1&cursor=l:2", None),
         ("GET", "/v1/journals?status=proposed", None),
+        ("GET", "/v1/journals?status=proposed&order=asc&limit=1", None),
+        ("GET", "/v1/journals?order=desc&limit=1&cursor=1", None),
         ("POST", "/v1/journals/J-1/approve", {"note": "ok"}),
         ("POST", "/v1/journals/J-2/reject", None), ("POST", "/v1/journals/J-2/reject", None),
         ("GET", "/v1/periods", None), ("POST", "/v1/periods/2026-10/close", None),
@@ -408,3 +412,52 @@ async def test_every_answer_of_the_fake_validates_against_the_real_document(
     unchecked = [f"{m} {p}" for m, p, _ in fake_operations(name) if p.startswith("/v1/")
                  and not any(matches(f"{m} {p}", c) for c in called)]
     assert unchecked == [], f"fake routes this test never calls: {unchecked}"
+
+
+WRITES_AND_SCOPES = [
+    ("POST", "/v1/payouts/PO-1/settlement",
+     {"outcome": "failed", "evidence": "provider ops e-mail"}, "payouts:settle"),
+    ("POST", "/v1/reconciliation/alerts/A-1/resolve", {"note": "credited by hand"},
+     "reconciliation:resolve"),
+]
+
+
+@pytest.mark.parametrize(("method", "url", "body", "scope"), WRITES_AND_SCOPES)
+async def test_the_fake_needs_the_scope_the_real_route_needs(
+        method: str, url: str, body: dict[str, Any], scope: str,
+        documents: dict[str, dict[str, Any]]) -> None:
+    """Settling a payout needs ``payouts:settle`` and resolving an alert
+    ``reconciliation:resolve``: an operator without it gets 403 and nothing changes."""
+    state = arranged()
+    app = build_service("payments", state)
+    without = mint_token(sub="amina", scopes=[s for s in ROLE_SCOPES["operator"] if s != scope])
+    holder = mint_token(sub="amina", scopes=[scope, "tenant:all"])
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://fake",
+                                 headers={"Idempotency-Key": "k-1"}) as api:
+        refused = await api.request(method, url, json=body,
+                                    headers={"Authorization": f"Bearer {without}"})
+        assert refused.status_code == 403, refused.text
+        assert disagreements(documents["payments"], method, url, refused) == []
+        assert not state.ops.proposals and state.ops.alerts[0]["status"] == "open"
+        done = await api.request(method, url, json=body,
+                                 headers={"Authorization": f"Bearer {holder}"})
+        assert done.status_code in (200, 202), done.text
+
+
+async def test_an_accounting_write_without_an_idempotency_key_is_refused_naming_it(
+        documents: dict[str, dict[str, Any]]) -> None:
+    state = arranged()
+    token = mint_token(sub="amina", scopes=ROLE_SCOPES["operator"])
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=build_service(
+            "payments", state)), base_url="http://fake",
+            headers={"Authorization": f"Bearer {token}"}) as api:
+        refused = await api.post("/v1/periods/2026-10/close")
+        assert refused.status_code == 422 and "Idempotency-Key" in refused.text
+        assert disagreements(documents["payments"], "POST", "/v1/periods/2026-10/close",
+                             refused) == []
+        assert state.ops.closed_periods == []
+        first = await api.post("/v1/periods/2026-10/close", headers={"Idempotency-Key": "k"})
+        again = await api.post("/v1/periods/2026-10/close", headers={"Idempotency-Key": "k"})
+        assert first.status_code == again.status_code == 201
+        assert first.json() == again.json() and len(state.ops.closed_periods) == 1

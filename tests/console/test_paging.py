@@ -133,16 +133,34 @@ async def test_collections_and_payments_page_with_the_services_cursors(
         fake_state.installments_due = None
 
 
-async def test_a_list_a_service_gives_only_one_page_of_says_so(
+HELD_NEXT = re.compile(r'id="held-next" href="([^"]+)"')
+
+
+async def test_held_refunds_are_paged_oldest_first_to_the_last_one(
         signed_in: httpx.AsyncClient, fake_state: State) -> None:
+    ids = [str(uuid.uuid4()) for _ in range(120)]
     fake_state.held_refunds = [
-        {"payment_id": str(uuid.uuid4()), "loan_id": "L-x", "amount": "10.00",
-         "received_at": "2026-12-01T10:00:00+00:00", "retries": 0,
+        {"payment_id": payment_id, "loan_id": "L-x", "amount": "10.00",
+         "received_at": f"2026-12-01T10:{n // 60:02d}:{n % 60:02d}+00:00", "retries": 0,
          "msisdn": "+212600000000", "failure_reason": "wallet closed",
-         "last_payout_id": None, "failed_at": None} for _ in range(500)]
+         "last_payout_id": None, "failed_at": None}
+        for n, payment_id in reversed(list(enumerate(ids)))]
     try:
-        resp = await signed_in.get("/payments")
-        assert 'data-truncated="payments"' in resp.text
-        assert "GET /v1/refunds/held" in html.unescape(resp.text)
+        url: str | None = "/payments?date=2026-12-01"
+        seen: list[str] = []
+        pages = 0
+        while url:
+            pages += 1
+            assert pages <= 10, "the held refunds' next page never ends"
+            resp = await signed_in.get(url)
+            assert resp.status_code == 200
+            assert 'data-truncated="payments"' not in resp.text
+            seen += re.findall(r'data-held-refund="([^"]+)"', resp.text)
+            found = HELD_NEXT.search(resp.text)
+            url = html.unescape(found.group(1)) if found else None
+        assert seen == ids   # oldest first, every one once, past the first page
+        assert pages == 3
+        asked = [c.body for c in fake_state.calls if c.path == "/v1/refunds/held"]
+        assert asked[-1]["cursor"] and "date=2026-12-01" in html.unescape(resp.text)
     finally:
         fake_state.held_refunds = None
