@@ -8,6 +8,7 @@ from services.payments.handlers.cash import (
     on_branch_cash_reconciled,
     on_cash_collection_recorded,
 )
+from services.payments.handlers.group_repayments import split_handler
 from services.payments.handlers.offices import office_handlers
 from services.payments.handlers.payouts import disburse_loan_handler
 from services.payments.handlers.repayments import repayment_handlers
@@ -38,6 +39,8 @@ def consumer_specs(settings: PaymentsSettings) -> list[ConsumerSpec]:
             # loan servicing: early settlement's waived interest, capitalised interest,
             # late charges waived
             **servicing_handlers(),
+            # group loans: a group's collection booked per member
+            "GroupRepaymentSplit": split_handler(settings),
         },
     ), ConsumerSpec(
         # savings' movements booked in the ledger, and its refusals of wallet deposits:

@@ -14,7 +14,11 @@ import asyncpg
 from services.payments.domain import accounts, postings, repayment_ids
 from services.payments.domain import savings as savings_rules
 from services.payments.domain import servicing as servicing_rules
-from services.payments.handlers import accounting, standing_instructions
+from services.payments.handlers import (
+    accounting,
+    group_repayments,
+    standing_instructions,
+)
 from services.payments.repository import ledger as ledger_repo
 from services.payments.repository import payments as payments_repo
 from services.payments.repository import payouts as payouts_repo
@@ -63,8 +67,8 @@ async def repayment_applied(uow: UnitOfWork, settings: PaymentsSettings,
     # matched to a loan by operators) while loans answers with the loan's id.
     row = await servicing_repo.payment(uow.conn, pid, lock=True) if pid else None
     if row is None:
-        log.info("RepaymentApplied for unknown payment %s (loan %s); ignored",
-                 msg.payment_id, msg.loan_id)
+        # a member's share of a group payment (its id derived by loans), or unknown
+        await group_repayments.member_applied(uow, msg)
         return
     if row["status"] != "received":
         log.info("payment %s is already %s; RepaymentApplied ignored", pid, row["status"])
@@ -102,7 +106,8 @@ async def repayment_rejected(uow: UnitOfWork, settings: PaymentsSettings,
     pid = _payment_uuid(msg.payment_id)
     row = await payments_repo.payment(conn, pid, lock=True) if pid else None
     if row is None:
-        log.info("RepaymentRejected for unknown payment %s; ignored", msg.payment_id)
+        # a member's share of a group payment (its id derived by loans), or unknown
+        await group_repayments.member_rejected(uow, msg)
         return
     if row["status"] != "received":
         log.info("payment %s is already %s; RepaymentRejected ignored", pid, row["status"])
