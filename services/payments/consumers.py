@@ -11,6 +11,7 @@ from services.payments.handlers.cash import (
 from services.payments.handlers.group_repayments import split_handler
 from services.payments.handlers.offices import office_handlers
 from services.payments.handlers.payouts import disburse_loan_handler
+from services.payments.handlers.recoveries import on_group_loan_disbursement_failed
 from services.payments.handlers.repayments import repayment_handlers
 from services.payments.handlers.savings import (
     pay_out_withdrawal_handler,
@@ -39,8 +40,9 @@ def consumer_specs(settings: PaymentsSettings) -> list[ConsumerSpec]:
             # loan servicing: early settlement's waived interest, capitalised interest,
             # late charges waived
             **servicing_handlers(),
-            # group loans: a group's collection booked per member
+            # group loans: a group's collection booked per member; payouts to recover
             "GroupRepaymentSplit": split_handler(settings),
+            "GroupLoanDisbursementFailed": on_group_loan_disbursement_failed,
         },
     ), ConsumerSpec(
         # savings' movements booked in the ledger, and its refusals of wallet deposits:

@@ -17,6 +17,7 @@ from services.payments.domain import servicing as servicing_rules
 from services.payments.handlers import (
     accounting,
     group_repayments,
+    recoveries,
     standing_instructions,
 )
 from services.payments.repository import ledger as ledger_repo
@@ -117,6 +118,9 @@ async def repayment_rejected(uow: UnitOfWork, settings: PaymentsSettings,
         await servicing_repo.hold(conn, row["id"], f"{msg.reason}: {msg.detail}"
                                   if msg.detail else msg.reason)
         log.info("payment %s held for review (%s)", pid, msg.reason)
+        return
+    if await recoveries.hold_for_recovery(conn, row, msg):
+        # it may be a member giving back the payout of a failed group disbursement
         return
     amount: Decimal = min(msg.refundable_amount, row["amount"])
     await payments_repo.set_payment_status(conn, row["id"], "refund_pending", msg.reason)
