@@ -11,6 +11,7 @@ import random
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -170,8 +171,38 @@ class Bank:
                         expect=201, json={"msisdn": who.phone, "amount": amount,
                                           "reference": loan_id})
 
+    async def cash_in(self, phone: str, amount: str) -> None:
+        await self.call("POST", "mobile-money-sim", "/sim/cash-in", headers={}, expect=201,
+                        json={"msisdn": phone, "amount": amount})
+
     async def sim_config(self, **change: Any) -> None:
         await self.call("POST", "mobile-money-sim", "/sim/config", headers={}, json=change)
+
+    # -- the institution's days ---------------------------------------------------------
+    async def business_date(self) -> date:
+        body = await self.call("GET", "loans", "/v1/business-date", headers=self.maker)
+        return date.fromisoformat(body["business_date"])
+
+    async def close_business(self, day: date, *, timeout_s: float = 300.0) -> dict[str, Any]:
+        """Close of business for ``day`` (the nights missed before it caught up first), as
+        an operator asks it: the job started, then polled until it has succeeded."""
+        run = await self.call("POST", "loans", "/v1/close-of-business", headers=self.maker,
+                              expect=(200, 202), json={"business_date": day.isoformat()})
+
+        async def done() -> dict[str, Any] | None:
+            now: dict[str, Any] = await self.call(
+                "GET", "loans", f"/v1/close-of-business/{run['run_id']}", headers=self.maker)
+            return now if now["status"] in ("succeeded", "failed") else None
+
+        ended = await eventually(done, timeout_s=timeout_s, every_s=0.5,
+                                 what=f"close of business {day}")
+        assert ended["status"] == "succeeded", ended
+        return ended
+
+    async def credit(self, client_id: str) -> dict[str, Any]:
+        body: dict[str, Any] = await self.call(
+            "GET", "clients", f"/v1/clients/{client_id}/credit", headers=self.maker)
+        return body
 
     # -- what reached the borrower's phone --------------------------------------------
     async def messages(self, *, loan_id: str | None = None, client_id: str | None = None
