@@ -96,6 +96,7 @@ class IsolatedSchema:
 
 
 SchemaFactory = Callable[..., Awaitable[IsolatedSchema]]
+GRANT_LOCK = "SELECT pg_advisory_xact_lock(hashtext('noria-tests-grant'))"
 
 
 @pytest.fixture(scope="session")
@@ -105,10 +106,15 @@ async def isolated_schema(infra: Infra, admin_pool: asyncpg.Pool) -> AsyncIterat
 
     async def make(prefix: str = "t", service_dir: object = None) -> IsolatedSchema:
         name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-        async with admin_pool.acquire() as conn:
+        async with admin_pool.acquire() as conn, conn.transaction():
+            # One grant on the database at a time: pytest-xdist workers (and a running
+            # platform's provisioning) update the same pg_database row ("tuple
+            # concurrently updated" otherwise).
+            await conn.execute(GRANT_LOCK)
             await conn.execute(f"CREATE ROLE {name} LOGIN PASSWORD '{name}'")
             database = await conn.fetchval("SELECT current_database()")
             await conn.execute(f'GRANT CONNECT ON DATABASE "{database}" TO {name}')
+        async with admin_pool.acquire() as conn:
             await conn.execute(f"CREATE SCHEMA {name} AUTHORIZATION {name}")
             await conn.execute(f"ALTER ROLE {name} SET search_path = {name}")
         iso = IsolatedSchema(name, name, infra.url_for(name, name))
@@ -120,8 +126,10 @@ async def isolated_schema(infra: Infra, admin_pool: asyncpg.Pool) -> AsyncIterat
     async with admin_pool.acquire() as conn:
         for iso in created:
             await conn.execute(f"DROP SCHEMA IF EXISTS {iso.schema} CASCADE")
-            await conn.execute(f"DROP OWNED BY {iso.role} CASCADE")
-            await conn.execute(f"DROP ROLE IF EXISTS {iso.role}")
+            async with conn.transaction():  # revokes the grant: same row, same lock
+                await conn.execute(GRANT_LOCK)
+                await conn.execute(f"DROP OWNED BY {iso.role} CASCADE")
+                await conn.execute(f"DROP ROLE IF EXISTS {iso.role}")
 
 
 @pytest.fixture(scope="session")
