@@ -33,8 +33,9 @@ def today() -> date:
     return business_date(datetime.now(UTC))
 
 
-def utc_day(instant: str) -> str:
-    return datetime.fromisoformat(instant).astimezone(UTC).date().isoformat()
+def local_day(instant: str) -> str:
+    """The local day (Africa/Casablanca) an instant belongs to, as payments lists it."""
+    return business_date(datetime.fromisoformat(instant)).isoformat()
 
 
 def mad(amount: Decimal) -> str:
@@ -274,10 +275,10 @@ async def test_mistyped_short_reference_is_held_for_review_not_refunded(bank: Ba
     detail = await bank.call("GET", "payments", f"/v1/payments/{payment['payment_id']}",
                              headers=bank.maker)
     assert detail["status"] == "held", detail
-    # the day's listing (payments' days are UTC days: see its README)
+    # the day's listing (payments' days are local days in Africa/Casablanca: see its README)
     listing = await bank.call("GET", "payments", "/v1/payments", headers=bank.maker,
                               params={"kind": "collection", "status": "held",
-                                      "date": utc_day(detail["received_at"]), "limit": 500})
+                                      "date": local_day(detail["received_at"]), "limit": 500})
     assert payment["payment_id"] in [p["id"] for p in listing["items"]], listing
     # Not refunded, not applied: the money waits in suspense for an operator.
     wallet = await bank.wallet(salma.phone)

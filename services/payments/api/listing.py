@@ -1,9 +1,11 @@
 """``GET /v1/payments?date=&kind=&status=`` — the day's payments (collections, loan
 payouts, refunds and savings withdrawals), page by page.
 
-Payments has no business-day notion of its own: a day is a UTC calendar day (as
-for reconciliation). A collection belongs to the day it was received, a payout
-(disbursement or refund) to the day it was recorded. Pages are cut with a
+A day is the institution's business day, a local day in ``Africa/Casablanca`` (as
+for reconciliation and the ledger's business dates): a payment made at 00:30 local
+time belongs to that local day, whatever the UTC date. A collection belongs to the
+day it was received, a payout (disbursement, refund or withdrawal) to the day it was
+recorded. Pages are cut with a
 keyset on (time, id), so paging through a day lists every row once even while
 new payments arrive; the totals cover the whole filtered day, not the page.
 """
@@ -19,10 +21,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
+from services.payments import state
 from services.payments.api.deps import runtime
 from services.payments.api.schemas import PaymentDay, PaymentItem
 from services.payments.repository import payments as repo
 from shared.auth import Principal, require
+from shared.clock import BUSINESS_TZ, Clock, today
 from shared.errors import InvalidInput
 from shared.money import format_amount
 
@@ -38,9 +42,10 @@ STATUSES = {
 }
 
 
-def parse_day(value: str | None) -> dt.date:
+def parse_day(value: str | None, clock: Clock) -> dt.date:
+    """The local day asked for; today's business day (by the service's clock) if none."""
     if value is None or value == "":
-        return dt.datetime.now(dt.UTC).date()
+        return today(clock)
     try:
         if len(value) != 10:
             raise ValueError(value)
@@ -67,6 +72,15 @@ def parse_status(value: str | None, kinds: list[str]) -> str | None:
         raise InvalidInput(f"status must be one of {', '.join(allowed)} for this kind, "
                            f"not {value[:40]!r}", field="status")
     return value
+
+
+def local_day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    """``[start, end)`` of the local day ``day`` in Africa/Casablanca, as UTC instants: from
+    local midnight to the next local midnight (23, 24 or 25 hours when the offset changes,
+    e.g. around Ramadan, when Morocco moves between UTC+1 and UTC+0)."""
+    start = dt.datetime.combine(day, dt.time(), tzinfo=BUSINESS_TZ)
+    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=BUSINESS_TZ)
+    return start.astimezone(dt.UTC), end.astimezone(dt.UTC)
 
 
 def encode_cursor(at: dt.datetime, row_id: uuid.UUID) -> str:
@@ -105,19 +119,19 @@ router = APIRouter(tags=["payments"])
 
 
 @router.get("/v1/payments", response_model=PaymentDay,
-            summary="The day's collections, payouts, refunds and withdrawals (UTC day)")
+            summary="The day's collections, payouts, refunds and withdrawals "
+                    "(a local day in Africa/Casablanca)")
 async def list_payments(
     request: Request, principal: Annotated[Principal, require("payments:read")],
     date: str | None = None, kind: str | None = None, status: str | None = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
 ) -> PaymentDay:
-    day = parse_day(date)
+    day = parse_day(date, state.clock(runtime(request).state))
     kinds = parse_kinds(kind)
     wanted_status = parse_status(status, kinds)
     after = decode_cursor(cursor)
-    start = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
-    end = start + dt.timedelta(days=1)
+    start, end = local_day_bounds(day)
     partner = None if principal.sees_all_tenants else principal.partner_id
     filters: dict[str, Any] = {"start": start, "end": end, "kinds": kinds,
                                "status": wanted_status, "partner_id": partner}
@@ -132,7 +146,7 @@ async def list_payments(
     more = len(rows) > limit
     rows = rows[:limit]
     return PaymentDay.model_validate({
-        "date": day.isoformat(), "timezone": "UTC", "kind": kind or None,
+        "date": day.isoformat(), "timezone": str(BUSINESS_TZ), "kind": kind or None,
         "status": wanted_status,
         "items": [_item(r) for r in rows],
         "totals": {k: {"count": totals.get(k, (0, Decimal(0)))[0],

@@ -162,7 +162,8 @@ class KindTotal(Out):
 
 
 class PaymentDay(Out):
-    """One UTC day's payments, a page of them; the totals cover the whole filtered day."""
+    """One local day's payments (Africa/Casablanca), a page of them; the totals cover the
+    whole filtered day."""
 
     date: str
     timezone: str

@@ -169,7 +169,8 @@ async def list_day_payments(conn: Conn, *, start: dt.datetime, end: dt.datetime,
                             kinds: list[str], status: str | None, partner_id: str | None,
                             after: tuple[dt.datetime, uuid.UUID] | None, limit: int
                             ) -> list[asyncpg.Record]:
-    """Payments created in ``[start, end)``, oldest first, after the keyset ``after``."""
+    """Payments created in ``[start, end)`` (a local day's bounds, as UTC instants), oldest
+    first, after the keyset ``after``."""
     after_at, after_id = after if after else (None, None)
     return list(await conn.fetch(
         _LISTING_SQL + " AND ($6::timestamptz IS NULL OR (at, id) > ($6, $7::uuid))"
@@ -191,12 +192,13 @@ async def day_payment_totals(conn: Conn, *, start: dt.datetime, end: dt.datetime
 
 async def provider_movements(conn: Conn, provider: str, day: dt.date
                              ) -> list[asyncpg.Record]:
-    """Completed payouts and confirmed collections through ``provider`` on the UTC ``day``."""
+    """Completed payouts and confirmed collections through ``provider`` on the business
+    ``day`` (a local day in Africa/Casablanca, as everywhere in the platform)."""
     return list(await conn.fetch(
         "SELECT provider_reference AS ref, kind, amount, saga_id AS our_ref, loan_id"
         " FROM payouts WHERE provider = $1 AND status = 'completed'"
-        " AND (completed_at AT TIME ZONE 'UTC')::date = $2"
+        " AND (completed_at AT TIME ZONE 'Africa/Casablanca')::date = $2"
         " UNION ALL"
         " SELECT provider_reference, 'collection', amount, id::text, loan_id"
         " FROM payments WHERE provider = $1 AND source = 'callback'"
-        " AND (received_at AT TIME ZONE 'UTC')::date = $2", provider, day))
+        " AND (received_at AT TIME ZONE 'Africa/Casablanca')::date = $2", provider, day))

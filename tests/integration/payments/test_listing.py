@@ -1,13 +1,16 @@
-"""GET /v1/payments: the day's payments, partner-scoped, paged by keyset, with totals."""
+"""GET /v1/payments: the day's payments, partner-scoped, paged by keyset, with totals; a day
+is a local day in Africa/Casablanca."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
+from shared.clock import business_date
 from tests.integration.payments.conftest import (
     Rig,
     disburse,
@@ -32,9 +35,14 @@ async def repay(rig: Rig, partner: str, amount: str) -> str:
     return str(resp.json()["payment_id"])
 
 
+def local_day(instant: str) -> str:
+    """The local day (Africa/Casablanca) an ISO instant belongs to."""
+    return business_date(dt.datetime.fromisoformat(instant)).isoformat()
+
+
 async def day_of(rig: Rig, payment_id: str) -> str:
     resp = await rig.api.get(f"/v1/payments/{payment_id}", headers=rig.auth())
-    return str(resp.json()["received_at"])[:10]
+    return local_day(str(resp.json()["received_at"]))
 
 
 async def all_pages(rig: Rig, headers: dict[str, str], **params: Any
@@ -67,7 +75,7 @@ async def test_a_partner_pages_through_its_own_collections_once_each(rig: Rig) -
     assert all(i["kind"] == "collection" and i["partner_id"] == mine for i in items)
     assert [i["amount"] for i in items] == amounts
     for page in pages:  # the totals cover the whole day, not the page
-        assert page["timezone"] == "UTC" and page["date"] == day
+        assert page["timezone"] == "Africa/Casablanca" and page["date"] == day
         assert page["totals"]["collection"] == {
             "count": 7, "amount": str(sum(map(Decimal, amounts)))}
         assert page["totals"]["payout"] == {"count": 0, "amount": "0.00"}
@@ -98,7 +106,7 @@ async def test_payouts_are_listed_by_kind_and_status_with_their_totals(rig: Rig)
     assert item["saga_id"] == cmd.saga_id and item["loan_id"] == loan
     assert item["status"] == "completed" and item["amount"] == "1234.56"
     assert body["totals"] == {"payout": {"count": 1, "amount": "1234.56"}}
-    day = item["at"][:10]
+    day = local_day(item["at"])
     failed = await rig.api.get("/v1/payments", headers=headers,
                                params={"date": day, "kind": "payout", "status": "failed"})
     assert failed.json()["items"] == []
@@ -108,6 +116,72 @@ async def test_payouts_are_listed_by_kind_and_status_with_their_totals(rig: Rig)
                              limit=500)
     assert cmd.saga_id in {i["saga_id"] for i in ops}
     assert Decimal(_[0]["totals"]["payout"]["amount"]) >= Decimal("1234.56")
+
+
+async def listed_days(rig: Rig, partner: str, *days: str, kind: str) -> dict[str, list[str]]:
+    """The ids the partner sees listed on each of ``days``."""
+    out: dict[str, list[str]] = {}
+    for day in days:
+        items, pages = await all_pages(rig, rig.auth("wallet", partner), date=day, kind=kind)
+        assert all(p["timezone"] == "Africa/Casablanca" and p["date"] == day for p in pages)
+        out[day] = [i["id"] for i in items]
+    return out
+
+
+async def move(rig: Rig, table: str, column: str, row_id: str, at: dt.datetime) -> None:
+    """Date a row as if it had been made at ``at`` (the database stamps ``now()``)."""
+    async with rig.pool.acquire() as conn:
+        await conn.execute(f"UPDATE {table} SET {column} = $2 WHERE id = $1",
+                           uuid.UUID(row_id), at)
+
+
+def utc(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC)
+
+
+async def test_a_day_is_the_local_day_in_casablanca_not_the_utc_day(rig: Rig) -> None:
+    """Issue 14: a payment made at 00:30 local time belongs to that local day. Morocco is at
+    UTC+1 (tzdata: Africa/Casablanca, since 2018) except during Ramadan, when it is at
+    UTC+0 (in 2025: from 03:00 local on 23 February to 02:00 local on 6 April). Dates in
+    2025 keep these rows away from every other test's day; the partner is this test's."""
+    partner = new_id("wallet")
+    # winter, UTC+1:
+    #   14 Jan 23:30 UTC = 15 Jan 00:30 local -> 15 Jan (the UTC day, 14 Jan, would be wrong)
+    #   15 Jan 22:59 UTC = 15 Jan 23:59 local -> 15 Jan
+    #   15 Jan 23:00 UTC = 16 Jan 00:00 local -> 16 Jan
+    # Ramadan, UTC+0:
+    #   10 Mar 23:30 UTC = 10 Mar 23:30 local -> 10 Mar (the local day is the UTC day)
+    at = {"after_midnight": utc("2025-01-14T23:30:00"),
+          "before_midnight": utc("2025-01-15T22:59:00"),
+          "midnight": utc("2025-01-15T23:00:00"),
+          "ramadan": utc("2025-03-10T23:30:00")}
+    ids = {name: await repay(rig, partner, "12.00") for name in at}
+    for name, instant in at.items():
+        await move(rig, "payments", "received_at", ids[name], instant)
+    listed = await listed_days(rig, partner, "2025-01-14", "2025-01-15", "2025-01-16",
+                               "2025-03-10", "2025-03-11", kind="collection")
+    assert listed == {
+        "2025-01-14": [],
+        "2025-01-15": [ids["after_midnight"], ids["before_midnight"]],
+        "2025-01-16": [ids["midnight"]],
+        "2025-03-10": [ids["ramadan"]],
+        "2025-03-11": [],
+    }, listed
+    day = (await rig.api.get("/v1/payments", headers=rig.auth("wallet", partner),
+                             params={"date": "2025-01-15", "kind": "collection"})).json()
+    assert day["totals"]["collection"] == {"count": 2, "amount": "24.00"}
+
+    # a payout belongs to the local day it was recorded, the same way
+    loan = new_id("loan")
+    cmd = disburse(loan, new_msisdn(), "55.00").model_copy(update={"partner_id": partner})
+    await rig.send(cmd, key=loan)
+    await rig.events.wait("DisbursementCompleted", saga_id=cmd.saga_id)
+    async with rig.pool.acquire() as conn:
+        payout_id = str(await conn.fetchval("SELECT id FROM payouts WHERE saga_id = $1",
+                                            cmd.saga_id))
+    await move(rig, "payouts", "created_at", payout_id, at["after_midnight"])
+    listed = await listed_days(rig, partner, "2025-01-14", "2025-01-15", kind="payout")
+    assert listed == {"2025-01-14": [], "2025-01-15": [payout_id]}, listed
 
 
 @pytest.mark.parametrize(("params", "field"), [

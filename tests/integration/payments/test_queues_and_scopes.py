@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from shared.clock import today
 from shared.contracts import savings
 from tests.identity import mint_token
 from tests.integration.payments.conftest import (
@@ -83,7 +84,7 @@ async def test_a_withdrawal_in_doubt_is_listed_and_settled_with_payouts_settle(
     [item] = [d for d in doubts if d["saga_id"] == saga]
     assert {d["kind"] for d in doubts} == {"withdrawal"}
     payout_id = item["payout_id"]
-    day = dt.datetime.now(dt.UTC).date().isoformat()
+    day = today().isoformat()  # the local day (Africa/Casablanca) payments lists
     listed = await walk(rig, "/v1/payments", date=day, kind="withdrawal", limit=500)
     assert [r["status"] for r in listed if r["id"] == payout_id] == ["in_doubt"]
     assert {r["kind"] for r in listed} == {"withdrawal"}
@@ -122,7 +123,7 @@ async def test_unconfirmed_wallet_reports_are_listed_and_filterable(rig: Rig) ->
         "loan_id": loan, "amount": "33.00", "currency": "MAD", "payer_msisdn": msisdn,
         "external_ref": new_id("tx"), "provider_reference": reference})
     assert resp.json()["status"] == "unconfirmed", resp.text
-    day = dt.datetime.now(dt.UTC).date().isoformat()
+    day = today().isoformat()  # the local day (Africa/Casablanca) payments lists
     rows = await walk(rig, "/v1/payments", date=day, kind="collection", status="unconfirmed")
     assert resp.json()["payment_id"] in {r["id"] for r in rows}
     assert {r["status"] for r in rows} == {"unconfirmed"}
