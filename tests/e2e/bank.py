@@ -32,6 +32,15 @@ def bearer(role: str, *, sub: str | None = None, partner: str | None = None) -> 
     return {"Authorization": f"Bearer {token}"}
 
 
+def office_bearer(office_id: str, office_path: str, *, sub: str | None = None,
+                  role: str = "operator") -> dict[str, str]:
+    """A token scoped to an office and its subtree (a branch's loan officer, a regional
+    manager): the ``office_id``/``office_path`` claims the identity provider issues."""
+    token = mint_token(sub=sub or f"{role}-{uuid.uuid4().hex[:6]}", scopes=ROLE_SCOPES[role],
+                       office_id=office_id, office_path=office_path)
+    return {"Authorization": f"Bearer {token}"}
+
+
 async def eventually(probe: Callable[[], Awaitable[T | None]], *, timeout_s: float = 60.0,
                      every_s: float = 0.25, what: str = "condition") -> T:
     deadline = asyncio.get_running_loop().time() + timeout_s
