@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from tests.integration.clients.conftest import Service, client_body, new_partner, token
+from tests.integration.clients.facts import consumed, emitted
 
 pytestmark = pytest.mark.integration
 
@@ -252,5 +251,6 @@ async def test_a_stop_reply_withdraws_the_clients_sms_consent_once(svc: Service)
     assert consent.payload == {**consent.payload, "sms_consent": False, "source": "sms_stop"}
     now = (await svc.http.get(f"/v1/clients/{cid}", headers=headers)).json()
     assert now["sms_consent"] is False
-    await asyncio.sleep(1.0)
+    await consumed(svc)  # the second STOP was read
+    assert await emitted(svc, cid, "ClientConsentChanged") == 1
     assert len(svc.events.now(cid, "ClientConsentChanged")) == 1

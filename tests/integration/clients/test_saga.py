@@ -20,7 +20,8 @@ from shared.contracts.loans import (
     LoanWrittenOff,
     RepaymentApplied,
 )
-from tests.integration.clients.conftest import Service, new_partner, token
+from tests.integration.clients.conftest import PREFIX, Service, new_partner, token
+from tests.integration.clients.facts import consumed, emitted
 
 pytestmark = pytest.mark.integration
 D = Decimal
@@ -128,7 +129,7 @@ async def test_release_gives_the_credit_back_once(svc: Service) -> None:
     assert (credit["reserved"], credit["available"]) == ("0.00", "5000.00")
     # A late retry of the reservation cannot take the credit again.
     await svc.send(cmd, key=client["id"])
-    await asyncio.sleep(1.0)
+    await consumed(svc)  # the late retry was read
     assert (await svc.credit(client["id"]))["reserved"] == "0.00"
 
 
@@ -194,12 +195,13 @@ async def test_a_loan_repaid_in_full_frees_exposure_and_grows_the_limit(svc: Ser
     assert changed.payload["phone"] == client["phone"]
 
     # The same event redelivered, or the close announced twice, grows nothing more.
-    await svc.producer.send_and_wait("loans.events", value=env.to_bytes(),
+    await svc.producer.send_and_wait(f"{PREFIX}loans.events", value=env.to_bytes(),
                                      key=cmd.loan_id.encode(), headers=[("type", b"LoanClosed")])
     await svc.send(closed, key=cmd.loan_id)
-    await asyncio.sleep(1.5)
+    await consumed(svc)  # both read
     credit = await svc.credit(cid)
     assert (credit["credit_limit"], credit["cycle"]) == ("7500.00", 2)
+    assert await emitted(svc, cid, "CreditLimitChanged") == 1
     assert len(svc.events.now(cid, "CreditLimitChanged")) == 1
 
     # The next cycle can borrow the bigger limit.

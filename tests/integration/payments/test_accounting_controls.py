@@ -5,7 +5,6 @@ result to retained earnings; loans' InterestAccrued posts the day once."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
@@ -20,6 +19,7 @@ from shared.envelope import envelope_for
 from shared.kafka import make_producer
 from tests.infra import Infra
 from tests.integration.payments.accounting_rig import APPROVE, READ, Books, books
+from tests.integration.payments.facts import consumed_all
 
 D = Decimal
 
@@ -157,14 +157,7 @@ async def test_interest_accrued_from_loans_posts_the_day_once(b: Books) -> None:
                                          key=b"2025-10-02", headers=[("type", b"InterestAccrued")])
     finally:
         await producer.stop()
-    for _ in range(200):
-        async with b.pool.acquire() as conn:
-            got = (await gl_repo.balances(conn, ["interest_receivable:K1"])).get(
-                "interest_receivable:K1")
-        if got is not None:
-            break
-        await asyncio.sleep(0.1)
-    await asyncio.sleep(0.5)
+    await consumed_all(b.settings)  # both deliveries read
     async with b.pool.acquire() as conn:
         assert (await gl_repo.balances(conn, ["interest_receivable:K1"]))[
             "interest_receivable:K1"] == D("0.55")

@@ -35,6 +35,7 @@ from tests.integration.payments.conftest import (
     new_msisdn,
     serve,
 )
+from tests.integration.payments.facts import published_all
 
 pytestmark = pytest.mark.integration
 
@@ -111,7 +112,7 @@ async def test_a_refused_callback_is_retried_by_the_provider_and_credited_once(
     assert orjson.loads(deliveries[-1]["response"])["status"] == "accepted"
     # every attempt is the same callback (one webhook-id), and it was credited once
     assert {d["headers"]["webhook-id"] for d in deliveries} == {refused["webhook_id"]}
-    await asyncio.sleep(1.0)
+    await published_all(narrow.pool, narrow.events)  # every delivery was answered
     assert len(narrow.events.of("RepaymentReceived", external_ref=ref)) == 1
     async with narrow.pool.acquire() as conn:
         rows = await conn.fetch("SELECT id, loan_id FROM payments WHERE provider_reference = $1",

@@ -11,6 +11,7 @@ import orjson
 import pytest
 
 from tests.integration.payments.conftest import Rig, new_id, new_msisdn, rejected
+from tests.integration.payments.facts import published_all, refund_payouts, settled
 
 pytestmark = pytest.mark.integration
 
@@ -66,7 +67,7 @@ async def test_duplicate_callbacks_credit_once(rig: Rig) -> None:
     assert (a["status"], b["status"]) == ("accepted", "duplicate")
     assert a["payment_id"] == b["payment_id"]
     await rig.events.wait("RepaymentReceived", payment_id=a["payment_id"])
-    await asyncio.sleep(0.5)
+    await published_all(rig.pool, rig.events)  # both callbacks were answered
     assert len(rig.events.of("RepaymentReceived", external_ref=sent["transactionReference"])) == 1
     assert len(await payments_for(rig, sent["transactionReference"])) == 1
     assert len(await rig.lines(f"collection:{a['payment_id']}")) == 2
@@ -82,7 +83,7 @@ async def test_a_replayed_callback_is_refused_and_moves_nothing(rig: Rig) -> Non
     assert resp.headers["content-type"] == "application/problem+json"
     assert resp.json()["errors"][0]["field"] == "webhook-id"
     assert len(await payments_for(rig, sent["transactionReference"])) == 1
-    await asyncio.sleep(0.5)
+    await published_all(rig.pool, rig.events)  # the replay was answered
     assert len(rig.events.of("RepaymentReceived", external_ref=sent["transactionReference"])) == 1
 
 
@@ -160,8 +161,9 @@ async def test_an_unknown_loan_reference_is_refunded_once(rig: Rig) -> None:
     issued = await rig.events.wait("RefundIssued", payment_id=payment_id)
     assert issued.get("savings_account_id") is None  # a loan's repayment
     assert issued["amount"] == "400.00" and issued["msisdn"] == msisdn
-    await asyncio.sleep(1.5)
+    await settled(rig)  # the redelivered and resent rejections were read
     assert len(rig.events.of("RefundIssued", payment_id=payment_id)) == 1
+    assert await refund_payouts(rig.pool, payment_id) == ["completed"]
     wallet = await rig.wallet(msisdn)
     assert wallet["refunds"] == "400.00" and wallet["balance"] == "400.00"
     assert wallet["consistent"] is True
@@ -202,5 +204,5 @@ async def test_the_same_transaction_told_twice_at_once_is_credited_once(rig: Rig
     assert statuses == ["accepted"] + ["duplicate"] * 4
     assert len({a.json()["payment_id"] for a in answers}) == 1
     assert len(await payments_for(rig, ref)) == 1
-    await asyncio.sleep(0.5)
+    await published_all(rig.pool, rig.events)  # all five were answered
     assert len(rig.events.of("RepaymentReceived", external_ref=ref)) == 1

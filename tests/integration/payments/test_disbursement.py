@@ -15,6 +15,7 @@ from tests.integration.payments.conftest import (
     new_id,
     new_msisdn,
 )
+from tests.integration.payments.facts import published_all, settled
 from tests.kafka_facts import until
 
 pytestmark = pytest.mark.integration
@@ -49,7 +50,7 @@ async def test_duplicate_commands_pay_out_once(rig: Rig) -> None:
     tampered = cmd.model_copy(update={"amount": Decimal("9999.00")})
     await rig.send(tampered, key=loan)                # same saga id, another body: refused
     first = await rig.events.wait("DisbursementCompleted", saga_id=cmd.saga_id)
-    await asyncio.sleep(2.0)  # let every duplicate be consumed
+    await settled(rig)  # every duplicate consumed, what it emitted read back
     # a resend consumed after completion is answered again, with the same payout
     assert {e["provider_reference"] for e in rig.events.of(
         "DisbursementCompleted", saga_id=cmd.saga_id)} == {first["provider_reference"]}
@@ -87,7 +88,7 @@ async def test_duplicated_callbacks_settle_the_payout_once(rig: Rig) -> None:
             break
         await asyncio.sleep(0.1)
     assert [d["status"] for d in deliveries] == [200, 200]
-    await asyncio.sleep(0.5)
+    await published_all(rig.pool, rig.events)  # both callbacks answered: their events out
     assert len(rig.events.of("DisbursementCompleted", saga_id=cmd.saga_id)) == 1
     assert (await rig.wallet(msisdn))["payouts"] == "650.00"
 
@@ -152,5 +153,9 @@ async def test_a_command_arriving_after_its_deadline_pays_nothing(rig: Rig) -> N
     assert "deadline" in failed["reason"]
     assert (await rig.wallet(msisdn))["payouts"] == "0.00"
     assert await rig.portfolio(loan) == Decimal("0.00")
-    await asyncio.sleep(0.5)  # a request sent would have been processed by now
+    # the payout is final and was never sent: the worker has nothing left to send
+    async with rig.pool.acquire() as conn:
+        row = await conn.fetchrow("SELECT status, request_date FROM payouts"
+                                  " WHERE saga_id = $1", cmd.saga_id)
+    assert row is not None and (row["status"], row["request_date"]) == ("failed", None)
     assert [t for t in rig.world.transactions.values() if t.msisdn == msisdn] == []

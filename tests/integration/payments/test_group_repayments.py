@@ -7,7 +7,6 @@ publishing its events; every loan id is the test's own."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from decimal import Decimal
 
@@ -21,6 +20,7 @@ from shared.contracts.loans import (
     RepaymentApplied,
 )
 from tests.integration.payments.conftest import Rig, new_id
+from tests.integration.payments.facts import refund_payouts, settled
 from tests.integration.payments.test_servicing_repayments import (
     disbursed,
     pay,
@@ -74,14 +74,14 @@ async def test_a_group_payment_is_booked_per_member_and_its_rest_refunded_once(
         unallocated=D("50.00"))
     # a member's answer may come before the split (another partition): it waits for it
     await rig.send(answers[0], key=loans[0])
-    await asyncio.sleep(0.5)
+    await settled(rig)  # consumed: it waits for the split
     assert not rig.events.of("RepaymentPosted", payment_id=answers[0].payment_id)
     await rig.send(split, key=group)
     await rig.send(answers[1], key=loans[1])
     # nothing booked for the member not answered yet: the group payment is not posted
     await rig.events.wait("RepaymentPosted", payment_id=answers[1].payment_id)
     await rig.events.wait("RepaymentPosted", payment_id=answers[0].payment_id)
-    await asyncio.sleep(0.3)
+    await settled(rig)
     assert (await rig.api.get(f"/v1/payments/{gpid}", headers=rig.auth())
             ).json()["status"] == "received"
     await rig.send(answers[2], key=loans[2])
@@ -110,7 +110,8 @@ async def test_a_group_payment_is_booked_per_member_and_its_rest_refunded_once(
     assert issued["amount"] == "50.00" and issued["loan_id"] == group_loan
     assert await sides(rig, f"refund_due:{gpid}") == {
         ("suspense", "debit", D("50.00")), ("client_payable", "credit", D("50.00"))}
-    await asyncio.sleep(0.5)
+    await settled(rig)  # every repeat consumed
+    assert await refund_payouts(rig.pool, gpid) == ["completed"]
     assert len(rig.events.of("RefundIssued", payment_id=gpid)) == 1
     for a in answers:
         assert len(rig.events.of("RepaymentPosted", payment_id=a.payment_id)) == 1
@@ -146,6 +147,7 @@ async def test_a_group_payment_no_member_owed_is_refunded_whole(rig: Rig) -> Non
     issued = await rig.events.wait("RefundIssued", payment_id=gpid)
     assert issued["amount"] == "120.00"
     await status_of(rig, gpid, "refunded")
-    await asyncio.sleep(0.3)
+    await settled(rig)  # the repeat consumed
+    assert await refund_payouts(rig.pool, gpid) == ["completed"]
     assert len(rig.events.of("RefundIssued", payment_id=gpid)) == 1
     assert await rig.portfolio(loan) == D("500.00")

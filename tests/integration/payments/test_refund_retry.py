@@ -19,6 +19,7 @@ from tests.integration.payments.conftest import (
     paid_at_provider,
     rejected,
 )
+from tests.integration.payments.facts import published_all
 from tests.integration.payments.test_collections import collect
 
 pytestmark = pytest.mark.integration
@@ -123,7 +124,7 @@ async def test_a_held_refund_is_retried_until_the_provider_pays_it(rig: Rig) -> 
     assert await client_payable_of(rig, payment_id) == Decimal("0.00")
     assert (await rig.trial_balance())["balanced"] is True
     assert (await retry(rig, payment_id, key())).status_code == 409
-    await asyncio.sleep(1.0)
+    await published_all(rig.pool, rig.events)  # what every answered request emitted
     assert len(rig.events.of("RefundIssued", payment_id=payment_id)) == 1
 
     audit = await rig.api.get(f"/v1/refunds/{payment_id}/retries", headers=rig.auth())

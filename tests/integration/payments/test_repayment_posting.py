@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from decimal import Decimal
 
@@ -11,6 +10,7 @@ import pytest
 
 from shared.contracts.loans import AllocationLine, LoanWrittenOff, RepaymentApplied
 from tests.integration.payments.conftest import Rig, disburse, new_id, new_msisdn
+from tests.integration.payments.facts import settled
 
 pytestmark = pytest.mark.integration
 
@@ -52,7 +52,7 @@ async def test_a_repayment_is_posted_along_its_allocation_once(rig: Rig) -> None
     await rig.send(message, key=loan)
     posted = await rig.events.wait("RepaymentPosted", payment_id=payment_id)
     assert posted["amount"] == "300.00"
-    await asyncio.sleep(1.0)
+    await settled(rig)  # the redelivery and the resend consumed
     assert len(rig.events.of("RepaymentPosted", payment_id=payment_id)) == 1
     assert await rig.portfolio(loan) == Decimal("750.00")  # = loans' outstanding principal
     assert await account_balance(rig, "income:interest") - interest_before == Decimal("40.00")
@@ -73,12 +73,8 @@ async def test_a_repayment_is_posted_along_its_allocation_once(rig: Rig) -> None
         penalties_written_off=Decimal("0.00"), written_off_by="op", days_in_arrears=181)
     await rig.send(write_off, key=loan)
     await rig.send(write_off, key=loan)
-    for _ in range(100):
-        if await rig.portfolio(loan) == Decimal("0.00"):
-            break
-        await asyncio.sleep(0.1)
+    await settled(rig)  # both copies of the write-off consumed
     assert await rig.portfolio(loan) == Decimal("0.00")
-    await asyncio.sleep(0.5)
     assert [(r["account_id"], r["side"], r["amount"])
             for r in await rig.lines(f"write_off:{loan}")] == [
         ("expense:write_off", "debit", Decimal("750.00")),

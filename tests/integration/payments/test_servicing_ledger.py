@@ -38,6 +38,7 @@ from shared.envelope import Contract, envelope_for
 from shared.kafka import make_producer
 from tests.infra import Infra
 from tests.integration.payments.accounting_rig import READ, Books, books
+from tests.integration.payments.facts import consumed_all
 
 pytestmark = pytest.mark.integration
 D = Decimal
@@ -70,7 +71,7 @@ async def servicing(b: Books, loan: str, kind: str, timeout_s: float = 30) -> di
     for _ in range(int(timeout_s * 10)):
         view: dict[str, Any] = await b.call("GET", f"/v1/loans/{loan}/servicing", READ)
         if any(m["kind"] == kind for m in view["memos"]):
-            await asyncio.sleep(0.5)  # the redeliveries have had their chance
+            await consumed_all(b.settings)  # the redeliveries were read too
             view = await b.call("GET", f"/v1/loans/{loan}/servicing", READ)
             return view
         await asyncio.sleep(0.1)
@@ -194,11 +195,9 @@ async def test_a_maker_checker_write_off_consumes_the_allowance_and_waivers_are_
         interest_written_off=D("60.00"), fees_written_off=D("0.00"),
         penalties_written_off=D("35.00"), written_off_by="op-checker",
         days_in_arrears=200, proposed_by="op-maker", reason="uncollectible"), "WO1")
-    for _ in range(300):
-        if (await b.call("GET", "/v1/loans/WO1/portfolio-balance", READ)
-                )["portfolio_balance"] == "0.00":
-            break
-        await asyncio.sleep(0.1)
+    await consumed_all(b.settings)  # every copy of both read
+    assert (await b.call("GET", "/v1/loans/WO1/portfolio-balance", READ)
+            )["portfolio_balance"] == "0.00"
     assert await gl_lines(b, "write_off:WO1") == {
         ("portfolio:WO1", "2100", "credit", D("1000.00")),
         ("allowance:WO1", "2190", "debit", D("1000.00"))}
