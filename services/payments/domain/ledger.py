@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 
 import orjson
@@ -132,45 +132,3 @@ def check_balances(entry: Entry, balances: Mapping[str, Decimal]) -> None:
             raise InsufficientBalance(
                 f"account {account} would go to {after}; it must not go negative",
                 field="amount", account=account)
-
-
-@dataclass
-class Ledger:
-    """An in-memory ledger with the same rules as the database (for pure tests)."""
-
-    balances: dict[str, Decimal] = field(default_factory=dict)
-    entries: dict[str, tuple[str, Entry]] = field(default_factory=dict)
-    reversed_ids: set[str] = field(default_factory=set)
-
-    def post(self, entry: Entry) -> Entry:
-        seen = self.entries.get(entry.transfer_id)
-        if seen is not None:
-            if seen[0] != entry.request_hash():
-                raise TransferExists(f"transfer {entry.transfer_id} exists with a different body",
-                                     field="transfer_id")
-            return seen[1]
-        if entry.reverses is not None:
-            if entry.reverses not in self.entries:
-                raise InvalidInput(f"cannot reverse unknown transfer {entry.reverses}",
-                                   field="reverses")
-            if entry.reverses in self.reversed_ids:
-                raise Conflict(f"transfer {entry.reverses} is already reversed",
-                               field="reverses")
-        check_balances(entry, self.balances)
-        for account, delta in effect(entry).items():
-            self.balances[account] = self.balances.get(account, ZERO) + delta
-        self.entries[entry.transfer_id] = (entry.request_hash(), entry)
-        if entry.reverses is not None:
-            self.reversed_ids.add(entry.reverses)
-        return entry
-
-    def trial_balance(self) -> tuple[Decimal, Decimal]:
-        """(total debit-side balances, total credit-side balances): equal when sound."""
-        debits = ZERO
-        credits = ZERO
-        for account, balance in self.balances.items():
-            if spec_for(account).normal is Side.DEBIT:
-                debits += balance
-            else:
-                credits += balance
-        return debits, credits

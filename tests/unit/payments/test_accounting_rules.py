@@ -14,8 +14,8 @@ from services.payments.domain import accruals, postings, provisioning, statement
 from services.payments.domain.accounts import Side
 from services.payments.domain.chart import GLAccount, GLType
 from services.payments.domain.journals import period_bounds
-from services.payments.domain.ledger import Ledger
 from shared.errors import InvalidInput
+from tests.unit.payments.memory_ledger import Ledger
 
 D = Decimal
 

@@ -13,9 +13,10 @@ import pytest
 
 from services.payments.domain import accounts as acc
 from services.payments.domain import chart, postings
-from services.payments.domain.ledger import Entry, Ledger, Unbalanced, credit, debit
+from services.payments.domain.ledger import Entry, Unbalanced, credit, debit
 from services.payments.domain.repayment_ids import payment_uuid
 from shared.errors import InvalidInput
+from tests.unit.payments.memory_ledger import Ledger
 
 MIGRATIONS = Path(__file__).resolve().parents[3] / "services/payments/migrations"
 

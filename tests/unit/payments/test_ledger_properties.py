@@ -15,7 +15,6 @@ from services.payments.domain.ledger import (
     ZERO,
     Entry,
     InsufficientBalance,
-    Ledger,
     TransferExists,
     Unbalanced,
     credit,
@@ -23,6 +22,7 @@ from services.payments.domain.ledger import (
     effect,
 )
 from shared.errors import Conflict, DomainError
+from tests.unit.payments.memory_ledger import Ledger
 
 LOANS = ["L1", "L2", "L3"]
 PROVIDERS = ["sim", "orange"]

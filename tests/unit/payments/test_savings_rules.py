@@ -12,7 +12,7 @@ import pytest
 from services.payments.domain import accounts, postings
 from services.payments.domain import savings as rules
 from services.payments.domain.accounts import Kind, Side
-from services.payments.domain.ledger import Ledger
+from tests.unit.payments.memory_ledger import Ledger
 
 D = Decimal
 
