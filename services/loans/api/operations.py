@@ -105,7 +105,8 @@ async def list_sagas(
 ) -> dict[str, Any]:
     """The saga monitor: filter by state (e.g. ``failed``, ``in_doubt``), most recently
     changed first or ``order=oldest`` (oldest started first), with counts. Pass
-    ``next_cursor`` back as ``cursor`` for the next page (``null`` on the last one)."""
+    ``next_cursor`` back as ``cursor`` for the next page (``null`` on the last one).
+    An office-scoped token sees the sagas of its subtree's loans only."""
     operator_only(who)
     if state is not None and state not in {s.value for s in SagaStatus}:
         raise InvalidInput(f"unknown saga state {state!r}", field="state")
@@ -116,8 +117,8 @@ async def list_sagas(
     loan_ref = _reference_or_none(loan_id, "loan_id")
     async with runtime(request).pool.acquire() as conn:
         page = await sagas_repo.list_sagas(conn, state, loan_ref, limit, order=order,
-                                           after=after)
-        counts = await sagas_repo.counts_by_state(conn)
+                                           after=after, office_path=who.office_path)
+        counts = await sagas_repo.counts_by_state(conn, office_path=who.office_path)
     nxt = page.next
     return {"items": page.items, "counts": counts,
             "next_cursor": None if nxt is None else cursors.encode(nxt.order.value, nxt.at,
@@ -140,7 +141,7 @@ async def get_saga(saga_id: str, request: Request,
     operator_only(who)
     ref = _reference_or_none(saga_id, "saga_id")
     async with runtime(request).pool.acquire() as conn:
-        found = await sagas_repo.detail(conn, ref or UNMATCHABLE)
+        found = await sagas_repo.detail(conn, ref or UNMATCHABLE, office_path=who.office_path)
     if found is None:
         raise NotFound(f"saga {saga_id} not found", field="saga_id")
     return found

@@ -145,10 +145,20 @@ class SagaListing:
     next: SagaCursor | None
 
 
+def _office_scope(n: int) -> str:
+    """The saga's loan (or group loan) is booked to office path ``$n`` or below it (NULL:
+    every office; a saga whose loan is unknown belongs to no office)."""
+    path = ("coalesce((SELECT l.office_path FROM loans l WHERE l.id = sagas.loan_id),"
+            " (SELECT g.office_path FROM group_loans g WHERE g.id = sagas.loan_id))")
+    return (f"(${n}::text IS NULL OR {path} = ${n}"
+            f" OR starts_with({path}, ${n} || '/'))")
+
+
 async def list_sagas(conn: Conn, state: str | None, loan_id: str | None, limit: int, *,
-                     order: SagaOrder = SagaOrder.RECENT, after: SagaCursor | None = None
-                     ) -> SagaListing:
-    """One page in ``order``; ``next`` is set only when another row follows."""
+                     order: SagaOrder = SagaOrder.RECENT, after: SagaCursor | None = None,
+                     office_path: str | None = None) -> SagaListing:
+    """One page in ``order``; ``next`` is set only when another row follows. With
+    ``office_path``, only the sagas of loans booked to that office's subtree."""
     if order is SagaOrder.RECENT:
         column, keyset, direction = "updated_at", "(updated_at, id) < ($4, $5)", "DESC"
     else:
@@ -156,9 +166,10 @@ async def list_sagas(conn: Conn, state: str | None, loan_id: str | None, limit: 
     rows = await conn.fetch(
         f"SELECT {_COLS}, now() AS now FROM sagas WHERE ($1::text IS NULL OR state = $1)"
         " AND ($2::text IS NULL OR loan_id = $2)"
-        f" AND ($4::timestamptz IS NULL OR {keyset})"
+        f" AND ($4::timestamptz IS NULL OR {keyset}) AND {_office_scope(6)}"
         f" ORDER BY {column} {direction}, id {direction} LIMIT $3",
-        state, loan_id, limit + 1, after.at if after else None, after.id if after else None)
+        state, loan_id, limit + 1, after.at if after else None, after.id if after else None,
+        office_path)
     more = len(rows) > limit
     rows = rows[:limit]
     items = [to_json(r, r["now"]) for r in rows]
@@ -167,9 +178,12 @@ async def list_sagas(conn: Conn, state: str | None, loan_id: str | None, limit: 
                        else SagaCursor(order, last[column], last["id"]))
 
 
-async def detail(conn: Conn, saga_id: str) -> dict[str, Any] | None:
-    row = await conn.fetchrow(f"SELECT {_COLS}, now() AS now FROM sagas WHERE id = $1",
-                              saga_id)
+async def detail(conn: Conn, saga_id: str, *, office_path: str | None = None
+                 ) -> dict[str, Any] | None:
+    """The saga and its timeline; None when unknown or outside ``office_path``."""
+    row = await conn.fetchrow(
+        f"SELECT {_COLS}, now() AS now FROM sagas WHERE id = $1 AND {_office_scope(2)}",
+        saga_id, office_path)
     if row is None:
         return None
     timeline = await conn.fetch(
@@ -180,8 +194,10 @@ async def detail(conn: Conn, saga_id: str) -> dict[str, Any] | None:
          "to_state": t["to_state"], "detail": t["detail"]} for t in timeline]}
 
 
-async def counts_by_state(conn: Conn) -> dict[str, int]:
-    rows = await conn.fetch("SELECT state, count(*) AS n FROM sagas GROUP BY state")
+async def counts_by_state(conn: Conn, *, office_path: str | None = None) -> dict[str, int]:
+    rows = await conn.fetch(
+        f"SELECT state, count(*) AS n FROM sagas WHERE {_office_scope(1)} GROUP BY state",
+        office_path)
     return {r["state"]: r["n"] for r in rows}
 
 

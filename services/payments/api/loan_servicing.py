@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Request
 
 from services.payments.api.deps import runtime
+from services.payments.api.office_scope import check_loan
 from services.payments.api.schemas import money_strings
 from services.payments.api.servicing_schemas import LoanServicing, ServicingMemo
 from services.payments.domain import accounts as acc
@@ -29,6 +30,7 @@ async def loan_servicing(
     principal: Annotated[Principal, require("ledger:read", "tenant:all")],
 ) -> LoanServicing:
     async with runtime(request).pool.acquire() as conn:
+        await check_loan(conn, principal, loan_id)
         portfolio = await ledger_repo.balance(conn, acc.portfolio(loan_id))
         receivable = await ledger_repo.balance(conn, acc.interest_receivable(loan_id))
         reserved = await ledger_repo.balance(conn, acc.capitalised_interest(loan_id))

@@ -1,12 +1,14 @@
 """What an office-scoped operator token sees of the books: its office's subtree only
-(``Principal.can_see_office``). A head-office token (no office) sees every office."""
+(``Principal.can_see_office``). A head-office token (no office) sees every office.
+What lies outside the token's subtree is answered 404, exactly like another partner's
+data; only a consolidated view no office may read is refused (403)."""
 
 from __future__ import annotations
 
 from services.payments.repository import Conn
 from services.payments.repository import offices as offices_repo
 from shared.auth import Principal
-from shared.errors import Forbidden
+from shared.errors import Forbidden, NotFound
 
 
 async def offices_for(conn: Conn, principal: Principal, office_id: str | None
@@ -20,8 +22,7 @@ async def offices_for(conn: Conn, principal: Principal, office_id: str | None
     if principal.office_id is not None and office_id != principal.office_id:
         path = await offices_repo.path_of(conn, office_id)
         if not principal.can_see_office(path):
-            raise Forbidden(f"office {office_id} is outside this token's office "
-                            f"{principal.office_id}", field="office_id")
+            raise NotFound(f"no office {office_id}", field="office_id")
     return await offices_repo.subtree(conn, office_id)
 
 
@@ -32,12 +33,20 @@ def head_office_only(principal: Principal, what: str) -> None:
                         f"{principal.office_id} cannot read it", field="office_id")
 
 
-async def check_loan(conn: Conn, principal: Principal, loan_id: str) -> None:
-    """A loan's books are visible to the offices above the loan's office."""
+async def sees_loan(conn: Conn, principal: Principal, loan_id: str | None, *,
+                    client_id: str | None = None) -> bool:
+    """A loan's books are visible to the offices above the loan's office (its client's
+    office when payments has not learnt the loan yet)."""
     if principal.office_id is None:
-        return
-    office = await offices_repo.loan_office(conn, loan_id)
+        return True
+    office = await offices_repo.loan_office(conn, loan_id) if loan_id else None
+    if office is None and client_id:
+        office = await offices_repo.client_office(conn, client_id)
     path = await offices_repo.path_of(conn, office) if office else None
-    if office != principal.office_id and not principal.can_see_office(path):
-        raise Forbidden(f"loan {loan_id} is booked outside this token's office "
-                        f"{principal.office_id}", field="loan_id")
+    return office == principal.office_id or principal.can_see_office(path)
+
+
+async def check_loan(conn: Conn, principal: Principal, loan_id: str) -> None:
+    """404 for a loan outside the token's office subtree."""
+    if not await sees_loan(conn, principal, loan_id):
+        raise NotFound(f"no loan {loan_id}", field="loan_id")

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
 
 from services.payments.api.deps import providers, runtime, settings
+from services.payments.api.office_scope import sees_loan
 from services.payments.api.schemas import (
     PaymentOut,
     PayoutOut,
@@ -146,11 +147,14 @@ async def get_payment(
         pid = None
     async with runtime(request).pool.acquire() as conn:
         row = await payments_repo.payment(conn, pid) if pid else None
-        if row is not None and principal.can_see(row["partner_id"]):
+        if (row is not None and principal.can_see(row["partner_id"])
+                and await sees_loan(conn, principal, row["loan_id"])):
             return _payment_view(row, await refunds_repo.refunds_of(conn, row["id"]))
         payout = await payouts_repo.payout(conn, pid) if pid else None
         if payout is None:
             payout = await payouts_repo.payout_by_saga(conn, payment_id)
-    if payout is not None and principal.can_see(payout.partner_id or None):
-        return _payout_view(payout)
+        if (payout is not None and principal.can_see(payout.partner_id or None)
+                and await sees_loan(conn, principal, payout.loan_id,
+                                   client_id=payout.client_id)):
+            return _payout_view(payout)
     raise NotFound(f"no payment {payment_id}", field="payment_id")

@@ -75,3 +75,9 @@ async def loan_office(conn: Conn, loan_id: str) -> str | None:
         " LEFT JOIN client_offices c ON c.client_id = d.client_id WHERE d.loan_id = $1",
         loan_id)
     return value
+
+
+async def client_office(conn: Conn, client_id: str) -> str | None:
+    value: str | None = await conn.fetchval(
+        "SELECT office_id FROM client_offices WHERE client_id = $1", client_id)
+    return value

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from services.payments.domain import postings
+from services.payments.repository import payments as payments_repo
 from shared.contracts.clients import ClientRegistered, ClientTransferred, OfficeOpened
 from shared.contracts.loans import LoanSubmitted
 from shared.envelope import Contract, envelope_for
@@ -196,20 +197,52 @@ async def test_an_office_token_sees_only_its_subtree(b: Books, offices: None) ->
     branch = await b.api.get("/v1/statements/trial-balance", headers=auth,
                              params={"as_of": as_of, "office_id": "b-agadir"})
     assert branch.status_code == 200
+    # another office's data is not there for this token (404, like another partner's);
+    # only a consolidated view of every office is refused
     for path, params in (("/v1/statements/trial-balance", {"office_id": "b-tanger"}),
                          ("/v1/statements/income", {"office_id": "ho"}),
                          ("/v1/gl-accounts/2100/lines", {"office_id": "r-nord"}),
-                         ("/v1/ledger/trial-balance", {}),
                          ("/v1/loans/L-N/portfolio-balance", {}),
+                         ("/v1/loans/L-N/servicing", {}),
                          ("/v1/accounts/portfolio:L-N/statement", {})):
         resp = await b.api.get(path, headers=auth, params=params)
-        assert resp.status_code == 403, (path, resp.text)
+        assert resp.status_code == 404, (path, resp.text)
+    consolidated = await b.api.get("/v1/ledger/trial-balance", headers=auth)
+    assert consolidated.status_code == 403, consolidated.text
+    servicing = await b.api.get("/v1/loans/L-A/servicing", headers=auth)
+    assert servicing.status_code == 200 and servicing.json()["portfolio_balance"] == "9000.00"
     mine = await b.api.get("/v1/loans/L-A/portfolio-balance", headers=auth)
     assert mine.status_code == 200 and mine.json()["portfolio_balance"] == "9000.00"
     drill = await b.api.get("/v1/gl-accounts/2100/lines", headers=auth,
                             params={"to": as_of})
     assert drill.status_code == 200
     assert {ln["office_id"] for ln in drill.json()["lines"]} == {"b-agadir", "b-tiznit"}
+
+
+async def test_an_office_token_sees_only_its_subtrees_payments(b: Books, offices: None) -> None:
+    ids = {loan: uuid.uuid4() for loan in ("L-A", "L-N")}
+    async with b.pool.acquire() as conn:
+        for loan, pid in ids.items():
+            assert await payments_repo.insert_payment(
+                conn, payment_id=pid, loan_id=loan, amount=D("50.00"), currency="MAD",
+                payer_msisdn="+212612345678", provider="sim", source="api", partner_id="p",
+                external_ref=f"p:office-{pid}", provider_reference=None,
+                confirmed_at=dt.datetime.now(dt.UTC))
+    scopes = ["payments:read", "tenant:all"]
+    souss = {"Authorization": "Bearer " + mint_token(
+        sub="souss-officer", scopes=scopes, office_id="r-souss", office_path="ho/r-souss")}
+    agadir = {"Authorization": "Bearer " + mint_token(
+        sub="agadir-officer", scopes=scopes, office_id="b-agadir",
+        office_path="ho/r-souss/b-agadir")}
+    head = {"Authorization": "Bearer " + mint_token(sub="ho-officer", scopes=scopes)}
+    mine = await b.api.get(f"/v1/payments/{ids['L-A']}", headers=souss)
+    assert mine.status_code == 200 and mine.json()["loan_id"] == "L-A", mine.text
+    assert (await b.api.get(f"/v1/payments/{ids['L-A']}", headers=agadir)).status_code == 200
+    for token in (souss, agadir):
+        other = await b.api.get(f"/v1/payments/{ids['L-N']}", headers=token)
+        assert other.status_code == 404, other.text
+    for pid in ids.values():
+        assert (await b.api.get(f"/v1/payments/{pid}", headers=head)).status_code == 200
 
 
 async def test_a_transferred_clients_loans_are_booked_to_the_new_office(
