@@ -13,6 +13,7 @@ import asyncpg
 from services.notifications.domain.messages import Status
 from services.notifications.repository.offices import OfficeFilter
 from shared.db import Conn
+from shared.leases import claim_sql
 
 
 @dataclass(frozen=True)
@@ -69,17 +70,12 @@ async def insert_message(conn: Conn, m: NewMessage) -> bool:
     return bool(inserted)
 
 
-CLAIM_SQL = """
-UPDATE messages m SET claimed_until = now() + make_interval(secs => $2)
-  FROM (SELECT id FROM messages
-         WHERE status = 'queued' AND next_attempt_at <= $1 AND not_before <= $1
-           AND (claimed_until IS NULL OR claimed_until < now())
-         ORDER BY next_attempt_at, created_at
-         LIMIT $3
-         FOR UPDATE SKIP LOCKED) c
- WHERE m.id = c.id
-RETURNING m.*
-"""
+# a queued message is claimed by moving its lease (``claimed_until``) forward
+CLAIM_SQL = claim_sql(
+    "messages", lease_column="claimed_until", lease_s="$2", limit="$3",
+    due="status = 'queued' AND next_attempt_at <= $1 AND not_before <= $1"
+        " AND (claimed_until IS NULL OR claimed_until < now())",
+    order_by="next_attempt_at, created_at")
 
 
 async def claim_due(conn: Conn, now: dt.datetime, lease_s: float,

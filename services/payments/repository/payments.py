@@ -11,6 +11,7 @@ from decimal import Decimal
 import asyncpg
 
 from services.payments.repository import Conn
+from shared.leases import claim_sql
 
 PAYMENT_COLS = ("id, loan_id, amount, currency, payer_msisdn, provider, source, partner_id,"
                 " external_ref, provider_reference, status, rejection_reason, received_at,"
@@ -63,18 +64,20 @@ async def adopt(conn: Conn, payment_id: uuid.UUID, partner_id: str) -> None:
                        " AND partner_id IS NULL", payment_id, partner_id)
 
 
+# ``confirm_next_at`` is the lease, moved from the service's clock (``$1``)
+_CLAIM_UNCONFIRMED_SQL = claim_sql(
+    "payments", lease_column="confirm_next_at", now="$1", lease_s="$2", limit="$3",
+    also="confirm_attempts = confirm_attempts + 1",
+    due="status = 'unconfirmed' AND confirm_next_at <= $1"
+        " AND ($4::uuid[] IS NULL OR id = ANY($4::uuid[]))",
+    order_by="confirm_next_at",
+    returning=f"{PAYMENT_COLS}, confirm_attempts, confirm_deadline")
+
+
 async def claim_unconfirmed(conn: Conn, *, now: dt.datetime, lease_s: float, limit: int,
                             only: list[uuid.UUID] | None = None) -> list[asyncpg.Record]:
     """Claim wallet reports due for a confirmation attempt (a lease; replicas share)."""
-    return list(await conn.fetch(
-        f"UPDATE payments p SET confirm_next_at = $1 + make_interval(secs => $2),"
-        f" confirm_attempts = p.confirm_attempts + 1"
-        f" WHERE p.id IN (SELECT id FROM payments WHERE status = 'unconfirmed'"
-        f" AND confirm_next_at <= $1 AND ($4::uuid[] IS NULL OR id = ANY($4::uuid[]))"
-        f" ORDER BY confirm_next_at LIMIT $3 FOR UPDATE SKIP LOCKED)"
-        f" RETURNING {', '.join('p.' + c.strip() for c in PAYMENT_COLS.split(','))},"
-        f" p.confirm_attempts, p.confirm_deadline",
-        now, lease_s, limit, only))
+    return list(await conn.fetch(_CLAIM_UNCONFIRMED_SQL, now, lease_s, limit, only))
 
 
 async def retry_confirmation(conn: Conn, payment_id: uuid.UUID, next_at: dt.datetime,

@@ -13,6 +13,7 @@ import asyncpg
 
 from services.payments.domain.payouts import PayoutStatus
 from services.payments.repository import Conn
+from shared.leases import claim_sql
 
 
 @dataclass(frozen=True)
@@ -128,14 +129,17 @@ async def payout_by_correlation(conn: Conn, provider: str, *,
     return payout_of(row) if row else None
 
 
+# ``next_attempt_at`` is the lease: a claimed payout is next due when the lease ends
+_CLAIM_DUE_SQL = claim_sql(
+    "payouts", lease_column="next_attempt_at", lease_s="$2", limit="$1",
+    also="attempts = attempts + 1, updated_at = now()",
+    due="status IN ('pending', 'submitted', 'in_doubt') AND next_attempt_at <= now()",
+    order_by="next_attempt_at", returning=PAYOUT_COLS)
+
+
 async def claim_due(conn: Conn, limit: int, lease_s: float) -> list[Payout]:
     """Claim due payouts with a lease (so one worker replica handles each at a time)."""
-    rows = await conn.fetch(
-        f"UPDATE payouts SET next_attempt_at = now() + make_interval(secs => $2),"
-        f" attempts = attempts + 1, updated_at = now() WHERE id IN ("
-        f"  SELECT id FROM payouts WHERE status IN ('pending', 'submitted', 'in_doubt')"
-        f"  AND next_attempt_at <= now() ORDER BY next_attempt_at LIMIT $1"
-        f"  FOR UPDATE SKIP LOCKED) RETURNING {PAYOUT_COLS}", limit, lease_s)
+    rows = await conn.fetch(_CLAIM_DUE_SQL, limit, lease_s)
     return [payout_of(r) for r in rows]
 
 
