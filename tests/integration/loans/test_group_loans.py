@@ -136,6 +136,36 @@ async def test_a_group_repayment_is_split_exactly_by_what_each_member_owes(
         await svc.bus.wait_for("GroupRepaymentSummary", group_id=group_id)
 
 
+async def test_a_group_repayment_before_the_first_meeting_is_split_by_that_meeting(
+        infra: Infra, isolated_schema: Any) -> None:
+    """Nothing is due on the day the group pays (the disbursement day): each member's
+    share is what it owes on the group's next meeting; the extra is left unallocated."""
+    async with running_loans(infra, isolated_schema) as svc:
+        gl, group_id, _ = await _approved(svc)
+        legs = await _reserve_all(svc, gl)
+        await svc.bus.wait_for("DisburseLoan", count=5)
+        on = date(2026, 1, 5)
+        for m, p in zip(gl["members"], PRINCIPALS, strict=True):
+            await svc.complete(legs[m["loan_id"]], m["loan_id"], m["client_id"], p, on)
+        await svc.bus.wait_for("GroupLoanActive", group_id=group_id)
+        firsts = {}
+        for m in gl["members"]:
+            sched = (await svc.client.get(f"/v1/loans/{m['loan_id']}/schedule",
+                                          headers=svc.operator)).json()["installments"]
+            assert date.fromisoformat(sched[0]["due_date"]) > on
+            firsts[m["loan_id"]] = Decimal(sched[0]["total"])
+        total = sum(firsts.values(), Decimal("0"))
+        await svc.bus.send(RepaymentReceived(
+            loan_id=gl["id"], payment_id="grp-early-1", amount=total + Decimal("25.00"),
+            payer_msisdn="+212612345678", provider="simulator", external_ref="grp-early-1",
+            received_at=datetime.combine(on, time(15, 0), UTC)), key=gl["id"])
+        split = (await svc.bus.wait_for("GroupRepaymentSplit", group_id=group_id))[0].payload
+        assert Decimal(split["unallocated"]) == Decimal("25.00")
+        assert {ln["loan_id"]: Decimal(ln["amount"]) for ln in split["lines"]} == firsts
+        applied = await svc.bus.wait_for("RepaymentApplied", count=5)
+        assert {a.payload["loan_id"]: Decimal(a.payload["amount"]) for a in applied} == firsts
+
+
 async def test_a_member_in_arrears_puts_the_group_in_arrears_until_cured(
         infra: Infra, isolated_schema: Any) -> None:
     async with running_loans(infra, isolated_schema) as svc:

@@ -8,7 +8,13 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.loans.domain.group_repayment import DueItem, Member, owed_by, split
+from services.loans.domain.group_repayment import (
+    DueItem,
+    Member,
+    next_meeting,
+    owed_by,
+    split,
+)
 
 D = date(2026, 4, 6)
 
@@ -43,6 +49,41 @@ def test_arrears_are_covered_by_the_group_only_when_its_rules_say_so() -> None:
     assert joint.unallocated == Decimal("20.00")
 
 
+def test_before_the_first_meeting_the_split_is_by_the_next_meetings_installments() -> None:
+    first, second = date(2026, 4, 13), date(2026, 4, 20)
+    members = [member(f"l{i}", (first, f"{100 + i}.00", False), (second, "100.00", False))
+               for i in range(3)]
+    assert next_meeting(members, D) == first
+    result = split(members, Decimal("320.00"), D, cover_arrears=False)
+    assert result.shares == {"l0": Decimal("100.00"), "l1": Decimal("101.00"),
+                             "l2": Decimal("102.00")}
+    assert result.unallocated == Decimal("17.00")   # refunded; the second meeting waits
+    short = split(members, Decimal("150.00"), D, cover_arrears=False)
+    assert short.shares == {"l0": Decimal("100.00"), "l1": Decimal("50.00")}
+    assert split(members, Decimal("50.00"), D, cover_arrears=True).unallocated == 0
+
+
+def test_between_meetings_arrears_come_first_only_when_the_group_covers_them() -> None:
+    past, coming = date(2026, 3, 30), date(2026, 4, 13)
+    members = [member("a", (past, "0.00", False), (coming, "100.00", False)),
+               member("b", (past, "80.00", True), (coming, "100.00", False))]
+    joint = split(members, Decimal("230.00"), D, cover_arrears=True)
+    assert joint.shares == {"b": Decimal("130.00"), "a": Decimal("100.00")}
+    assert joint.unallocated == 0
+    short = split(members, Decimal("120.00"), D, cover_arrears=True)
+    assert short.shares == {"b": Decimal("80.00"), "a": Decimal("40.00")}
+    strict = split(members, Decimal("230.00"), D, cover_arrears=False)
+    assert strict.shares == {"a": Decimal("100.00"), "b": Decimal("100.00")}
+    assert strict.unallocated == Decimal("30.00")
+
+
+def test_nothing_left_to_owe_leaves_the_payment_unallocated() -> None:
+    members = [member("a", (date(2026, 3, 30), "0.00", False))]
+    assert next_meeting(members, D) is None
+    result = split(members, Decimal("40.00"), D, cover_arrears=True)
+    assert result.shares == {} and result.unallocated == Decimal("40.00")
+
+
 AMOUNTS = st.decimals(min_value=Decimal("0.01"), max_value=Decimal("500"), places=2)
 
 
@@ -57,5 +98,8 @@ def test_the_split_sums_to_the_payment_and_never_exceeds_what_is_owed(
     result = split(members, amount, on, cover_arrears=cover)
     assert sum(result.shares.values(), Decimal("0")) + result.unallocated == amount
     assert result.unallocated >= 0
+    due_now = any(i.due_date <= on and i.owed > 0 and not i.overdue
+                  for m in members for i in m.items)
+    horizon = on if due_now else (next_meeting(members, on) or on)
     for m in members:
-        assert result.shares.get(m.loan_id, Decimal("0")) <= owed_by(m, on)
+        assert result.shares.get(m.loan_id, Decimal("0")) <= owed_by(m, horizon)
