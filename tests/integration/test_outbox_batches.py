@@ -9,7 +9,7 @@ and the consumer still books each event once.
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 from collections import defaultdict
 from decimal import Decimal
 
@@ -20,7 +20,8 @@ from shared.outbox import listen_for_outbox
 from shared.uow import UnitOfWork
 from tests.infra import Infra
 from tests.integration.harness import OrderPlacedInTest, rig
-from tests.integration.test_outbox_inbox import read_topic
+from tests.integration.test_outbox_inbox import expire_leases, read_topic
+from tests.kafka_facts import consumed_all, until
 
 pytestmark = pytest.mark.integration
 
@@ -63,9 +64,32 @@ async def test_commits_close_together_after_a_wake_up_leave_in_one_batch(
         infra: Infra, isolated_schema, fresh_topic) -> None:
     async with rig(isolated_schema, fresh_topic, infra.kafka_bootstrap) as r:
         relay = r.relay(linger_s=0.5, poll_interval_s=30.0)
+        cycles = 0
+        cycle = relay._cycle
+
+        async def counted() -> int:
+            nonlocal cycles
+            n = await cycle()
+            cycles += 1
+            return n
+        relay._cycle = counted  # type: ignore[method-assign]
         r.start(listen_for_outbox(r.dsn_a, r.schema_a, relay.wakeup))
         r.start(relay.run())
-        await asyncio.sleep(1.0)  # the listener is up and the relay asleep
+
+        async def woken_by_a_notify() -> bool:
+            before = cycles
+            async with r.pool_a.acquire() as conn:
+                await conn.execute("SELECT pg_notify($1, '')", f"{r.schema_a}_outbox")
+
+            async def cycled() -> bool:
+                return cycles > before
+            with contextlib.suppress(AssertionError):  # sent before LISTEN: lost, send again
+                await until(cycled, "a cycle after the NOTIFY", timeout_s=2)
+                return True
+            return False
+        # the listener is up (a NOTIFY woke the relay), and the relay, having found
+        # nothing, is back asleep: nothing but the next commit's NOTIFY wakes it
+        await until(woken_by_a_notify, "the relay woken by a NOTIFY")
         for seq in range(4):
             await r.place_order("order-l", seq, "2.00")
         records = await read_topic(infra.kafka_bootstrap, r.topic, 4)
@@ -80,7 +104,7 @@ async def test_relay_dying_after_the_acks_before_the_marking_cycle_resends_once_
     async with rig(isolated_schema, fresh_topic, infra.kafka_bootstrap) as r:
         for i in range(6):
             await r.place_order(f"order-{i % 2}", i, "3.00")
-        dying = r.relay(lease_s=1.0)
+        dying = r.relay(lease_s=30.0)
         # a cycle publishes the batch; the process dies before the next cycle marks it
         assert await dying._cycle() == 6
         dying._unmarked = None
@@ -88,13 +112,15 @@ async def test_relay_dying_after_the_acks_before_the_marking_cycle_resends_once_
         async with r.pool_a.acquire() as conn:
             assert await conn.fetchval(
                 "SELECT count(*) FROM outbox WHERE published_at IS NULL") == 6
-        r.start(r.consumer().run())
+        consumer = r.consumer()
+        r.start(consumer.run())
         await r.wait_for_count(6)
-        restarted = r.relay(lease_s=1.0)
-        await asyncio.sleep(1.2)  # the dead relay's lease expires
+        restarted = r.relay(lease_s=30.0)
+        assert await restarted.relay_once() == 0  # the dead relay's lease still holds them
+        await expire_leases(r)
         assert await restarted.relay_once() == 6
         assert len(await read_topic(infra.kafka_bootstrap, r.topic, 12)) == 12
-        await asyncio.sleep(1.5)
+        await consumed_all(consumer, infra.kafka_bootstrap, [r.topic])  # the resends read
         assert await r.totals() == (Decimal("18.00"), 6, 6)
         async with r.pool_a.acquire() as conn:
             assert await conn.fetchval(

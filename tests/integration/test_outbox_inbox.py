@@ -17,7 +17,8 @@ from aiokafka import AIOKafkaConsumer
 from shared.kafka import dlq_topic
 from shared.uow import UnitOfWork
 from tests.infra import Infra
-from tests.integration.harness import OrderPlacedInTest, rig
+from tests.integration.harness import OrderPlacedInTest, Rig, rig
+from tests.kafka_facts import consumed_all, until
 
 pytestmark = pytest.mark.integration
 
@@ -39,6 +40,14 @@ async def read_topic(bootstrap: str, topic: str, expect: int, timeout_s: float =
     return out
 
 
+async def expire_leases(r: Rig) -> None:
+    """The relay that claimed the unpublished rows is dead and its lease has run out: the
+    lease's expiry put in the past, instead of waiting for it."""
+    async with r.pool_a.acquire() as conn:
+        await conn.execute("UPDATE outbox SET claimed_until = now() - interval '1 second'"
+                           " WHERE published_at IS NULL AND claimed_until IS NOT NULL")
+
+
 async def test_every_record_delivered_twice_takes_effect_once(
         infra: Infra, isolated_schema, fresh_topic) -> None:
     async with rig(isolated_schema, fresh_topic, infra.kafka_bootstrap) as r:
@@ -47,9 +56,11 @@ async def test_every_record_delivered_twice_takes_effect_once(
         relay = r.relay(duplicate=True)
         assert await relay.relay_once() == 20
         assert len(await read_topic(infra.kafka_bootstrap, r.topic, 40)) == 40
-        r.start(r.consumer().run())
+        consumer = r.consumer()
+        r.start(consumer.run())
         await r.wait_for_count(20)
-        await asyncio.sleep(1.0)  # give any duplicate time to (wrongly) land
+        # every record read, the duplicates too: any wrong effect has landed
+        await consumed_all(consumer, infra.kafka_bootstrap, [r.topic])
         booked, count, effects = await r.totals()
         assert (booked, count, effects) == (Decimal("2010.00"), 20, 20)
 
@@ -66,7 +77,7 @@ async def test_relay_dying_between_publish_and_mark_republishes_without_double_e
         async def crash(ids: list[int]) -> None:
             raise RelayCrashed(f"killed after publishing {len(ids)} rows")
 
-        dying = r.relay(lease_s=1.0)
+        dying = r.relay(lease_s=30.0)
         dying.after_publish = crash
         with pytest.raises(RelayCrashed):
             await dying.relay_once()
@@ -75,15 +86,16 @@ async def test_relay_dying_between_publish_and_mark_republishes_without_double_e
             assert await conn.fetchval(
                 "SELECT count(*) FROM outbox WHERE published_at IS NULL") == 10
 
-        r.start(r.consumer().run())
+        consumer = r.consumer()
+        r.start(consumer.run())
         await r.wait_for_count(10)
         # The restarted relay re-claims the rows once the dead one's lease expires.
-        restarted = r.relay(lease_s=1.0)
+        restarted = r.relay(lease_s=30.0)
         assert await restarted.relay_once() == 0  # lease still held by the dead relay
-        await asyncio.sleep(1.2)
+        await expire_leases(r)
         assert await restarted.relay_once() == 10
         assert len(await read_topic(infra.kafka_bootstrap, r.topic, 20)) == 20
-        await asyncio.sleep(1.5)
+        await consumed_all(consumer, infra.kafka_bootstrap, [r.topic])  # the resends read
         assert await r.totals() == (Decimal("100.00"), 10, 10)
 
 
@@ -106,16 +118,11 @@ async def test_consumer_dying_after_db_commit_before_offset_commit(
         r.start(consumer.run())
         await r.wait_for_count(12)
         # The consumer restarts, re-reads the uncommitted records, and the inbox
-        # turns every one of them into a no-op.
-        async with r.pool_b.acquire() as conn:
-            for _ in range(100):
-                seen = await conn.fetchval("SELECT count(*) FROM inbox")
-                if crashes and consumer.consumer is not None and not consumer._processed:
-                    break
-                await asyncio.sleep(0.1)
-        await asyncio.sleep(2.0)
+        # turns every one of them into a no-op; then it commits their offsets.
+        await consumed_all(consumer, infra.kafka_bootstrap, [r.topic])
         assert crashes == 1
-        assert seen == 12
+        async with r.pool_b.acquire() as conn:
+            assert await conn.fetchval("SELECT count(*) FROM inbox") == 12
         assert await r.totals() == (Decimal("60.00"), 12, 12)
 
 
@@ -168,14 +175,11 @@ async def test_per_key_order_holds_over_a_burst_with_two_relays(
             # Within one key, the partition holds the events in commit order.
             assert published[key] == seqs, key
         # A batch is marked by the relay's next cycle, after its acks: soon, not at once.
-        async with r.pool_a.acquire() as conn:
-            for _ in range(50):
-                unmarked = await conn.fetchval(
+        async def all_marked() -> bool:
+            async with r.pool_a.acquire() as conn:
+                return not await conn.fetchval(
                     "SELECT count(*) FROM outbox WHERE published_at IS NULL")
-                if unmarked == 0:
-                    break
-                await asyncio.sleep(0.1)
-        assert unmarked == 0
+        await until(all_marked, "every published row marked", timeout_s=5)
 
 
 async def test_poison_messages_go_to_the_dlq_and_the_next_message_is_processed(
@@ -227,13 +231,12 @@ async def test_replaying_a_dead_letter_after_the_fix_takes_effect_once(
         await r.relay().relay_once()
         broken = r.consumer(fail_on_amount="666.00", max_retries=2)
         task = r.start(broken.run())
-        async with r.pool_b.acquire() as conn:
-            for _ in range(200):
-                if await conn.fetchval("SELECT count(*) FROM dead_letters"):
-                    break
-                await asyncio.sleep(0.1)
-            dl_id = await conn.fetchval("SELECT id FROM dead_letters")
-        assert dl_id is not None
+
+        async def dead_letter() -> int | None:
+            async with r.pool_b.acquire() as conn:
+                found: int | None = await conn.fetchval("SELECT id FROM dead_letters")
+            return found
+        dl_id = await until(dead_letter, "the message dead-lettered", timeout_s=20)
         task.cancel()
         fixed = r.consumer(group=broken.group)  # the cause is fixed: same group, new code
         first = await replay_dead_letter({fixed.group: fixed}, dl_id, "operator-amina")
