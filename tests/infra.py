@@ -34,6 +34,10 @@ class Infra:
     managed_locally: bool
     keycloak_url: str = "http://127.0.0.1:8180"
     """The identity provider scripts/infra/keycloak.sh started (or NORIA_KEYCLOAK_URL)."""
+    keycloak_admin_secret: str = ""
+    """The realm's ``noria-admin`` secret (what ``scripts/infra/infra.sh env`` exports as
+    ``NORIA_KEYCLOAK_ADMIN_CLIENT_SECRET``): the clients service creates partners'
+    clients with it."""
     topic_prefix: str = ""
     """Prepended to every topic and consumer group of the service processes a test
     starts (:func:`own_platform`); empty: the real names, as a running platform uses."""
@@ -87,7 +91,7 @@ def provision() -> Infra:
         # Still run the provisioning SQL (roles, schemas) against the given server.
         subprocess.run([str(ROOT / "scripts/infra/infra.sh"), "up"], check=True)
         return Infra(db_url, bootstrap, "environment", managed_locally=False,
-                     keycloak_url=_keycloak_url())
+                     keycloak_url=_keycloak_url(), keycloak_admin_secret=_keycloak_secret())
     if _docker_engine() and not os.environ.get("NORIA_NO_TESTCONTAINERS"):
         return _testcontainers()
     if not os.environ.get("NORIA_TEST_INFRA_UP"):  # make test has just run it
@@ -97,7 +101,9 @@ def provision() -> Infra:
     env = _parse_env(out)
     return Infra(env["NORIA_ADMIN_DATABASE_URL"], env["NORIA_KAFKA_BOOTSTRAP"], "local",
                  managed_locally=True,
-                 keycloak_url=env.get("NORIA_KEYCLOAK_URL") or _keycloak_url())
+                 keycloak_url=env.get("NORIA_KEYCLOAK_URL") or _keycloak_url(),
+                 keycloak_admin_secret=env.get("NORIA_KEYCLOAK_ADMIN_CLIENT_SECRET")
+                 or _keycloak_secret())
 
 
 def _testcontainers() -> Infra:  # pragma: no cover - needs a Docker engine
@@ -114,12 +120,17 @@ def _testcontainers() -> Infra:  # pragma: no cover - needs a Docker engine
            "NORIA_KAFKA_BOOTSTRAP": kafka.get_bootstrap_server()}
     subprocess.run([str(ROOT / "scripts/infra/infra.sh"), "up"], check=True, env=env)
     return Infra(admin_url, kafka.get_bootstrap_server(), "testcontainers", managed_locally=False,
-                 keycloak_url=_keycloak_url())
+                 keycloak_url=_keycloak_url(), keycloak_admin_secret=_keycloak_secret())
 
 
 def _keycloak_url() -> str:
     port = os.environ.get("NORIA_KEYCLOAK_PORT", "8180")
     return (os.environ.get("NORIA_KEYCLOAK_URL") or f"http://127.0.0.1:{port}").rstrip("/")
+
+
+def _keycloak_secret() -> str:
+    # the development realm's default (deploy/keycloak/noria-realm.json), as infra.sh env
+    return os.environ.get("NORIA_KEYCLOAK_ADMIN_CLIENT_SECRET") or "noria-admin-dev-secret"
 
 
 def kafka_ctl(action: str) -> None:

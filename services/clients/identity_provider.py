@@ -105,20 +105,24 @@ class KeycloakAdmin:
         headers = {"Accept": "application/json"}
         if auth:
             headers["Authorization"] = f"Bearer {await self._access_token()}"
-        try:
-            resp = await self._http.request(method, url, headers=headers, **kwargs)
-        except httpx.HTTPError as exc:
-            raise IdentityProviderError(
-                f"the identity provider cannot be reached ({type(exc).__name__})") from None
+        resp = await self._request(method, url, headers, **kwargs)
         if resp.status_code == 401 and auth:
             self._token = None  # revoked or expired early: one fresh token, once
             headers["Authorization"] = f"Bearer {await self._access_token()}"
-            resp = await self._http.request(method, url, headers=headers, **kwargs)
+            resp = await self._request(method, url, headers, **kwargs)
         if resp.status_code not in ok:
             raise IdentityProviderError(
                 f"the identity provider answered {resp.status_code} to {method} "
                 f"{url.removeprefix(self.base_url)}: {resp.text[:200]}")
         return resp
+
+    async def _request(self, method: str, url: str, headers: dict[str, str],
+                       **kwargs: Any) -> httpx.Response:
+        try:
+            return await self._http.request(method, url, headers=headers, **kwargs)
+        except httpx.HTTPError as exc:
+            raise IdentityProviderError(
+                f"the identity provider cannot be reached ({type(exc).__name__})") from None
 
     async def find_client(self, client_id: str) -> dict[str, Any] | None:
         resp = await self._send("GET", f"{self.admin}/clients",

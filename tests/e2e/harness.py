@@ -136,6 +136,11 @@ class Platform:
             "NORIA_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
             **{f"NORIA_{s.upper()}_DATABASE_URL": infra.service_url(s)
                for s in ("clients", "loans", "payments", "notifications", "savings")},
+            # the identity provider clients creates partners' clients in, as make up passes
+            # it (scripts.platform.process_env); not NORIA_OIDC_ISSUER: the processes
+            # trust the session's test issuer (tests.identity), already in the environment
+            "NORIA_KEYCLOAK_URL": infra.keycloak_url,
+            "NORIA_KEYCLOAK_ADMIN_CLIENT_SECRET": infra.keycloak_admin_secret,
         }
         platform = cls(infra)
         extra = wiring(fronts, e2e=True)
