@@ -2,9 +2,10 @@
 
 Each service's outbox relay is switched to its duplicate mode (every event is
 published twice) by restarting the service with ``NORIA_<SVC>_RELAY_DUPLICATE``.
-The same journey — a loan disbursed, an overpayment refunded, three repayments,
-the loan closed, the limit grown — runs once in normal mode and once with every
-event doubled; what a borrower, the books and an operator can see must match.
+The same journey — a loan disbursed, two repayments, a third paying more than is
+owed (the loan closed, only the excess refunded), the limit grown — runs once in
+normal mode and once with every event doubled; what a borrower, the books and an
+operator can see must match.
 """
 
 from __future__ import annotations
@@ -56,7 +57,8 @@ async def relay_mode(bank: Bank, duplicate: bool) -> None:
 
 
 async def journey(bank: Bank) -> dict[str, Any]:
-    """Scenario 1 with an overpayment refunded on the way; returns what can be observed."""
+    """Scenario 1 closed by an overpayment whose excess alone is refunded; returns what
+    can be observed."""
     who = await bank.onboard(language="fr")
     credit_path = f"/v1/clients/{who.client_id}/credit"
     limit_before = D((await bank.call("GET", "clients", credit_path,
@@ -69,11 +71,12 @@ async def journey(bank: Bank) -> dict[str, Any]:
 
     await bank.call("POST", "mobile-money-sim", "/sim/cash-in", headers={}, expect=201,
                     json={"msisdn": who.phone, "amount": "500.00"})
-    await bank.repay_from_wallet(who, loan_id, "3500.00")  # more than is owed: refunded
-    await bank.wait_sms(who.client_id, "refund_issued")
-
-    for part, remaining in enumerate(("2000.00", "1000.00", "0.00"), start=1):
-        await bank.repay_from_wallet(who, loan_id, "1000.00")
+    # 3000 at 0 %: 1000 + 1000, then 1500 for the 1000 left -- the loan closes and only the
+    # excess, 500, is refunded (issue 14). Wallet: 3000 paid out + 500 cashed in - 3500
+    # repaid + 500 refunded = 500.
+    for part, (paid, remaining) in enumerate(
+            (("1000.00", "2000.00"), ("1000.00", "1000.00"), ("1500.00", "0.00")), start=1):
+        await bank.repay_from_wallet(who, loan_id, paid)
 
         async def repaid_down(remaining: str = remaining) -> bool:
             loan = await bank.loan(loan_id)
@@ -83,6 +86,7 @@ async def journey(bank: Bank) -> dict[str, Any]:
 
     loan = await bank.wait_status(loan_id, "closed")
     await bank.wait_sms(who.client_id, "repayment_received", count=2)
+    await bank.wait_sms(who.client_id, "refund_issued")  # the excess
 
     async def closing_sms() -> bool:  # not urgent: in quiet hours it waits, queued
         return any(m["template"] == "loan_closed"
@@ -131,6 +135,9 @@ async def test_every_event_delivered_twice_ends_as_a_clean_run(
     assert clean["sms"] == EXPECTED_SMS
     assert clean["loan"]["status"] == "closed" and clean["sagas"] == ["completed"]
     assert clean["wallet"]["consistent"] is True
+    # only the excess came back: 3000 + 500 - 3500 + 500
+    assert D(clean["wallet"]["refunds"]) == D("500.00"), clean["wallet"]
+    assert D(clean["wallet"]["balance"]) == D("500.00"), clean["wallet"]
 
     await relay_mode(bank, duplicate=True)
     before = await duplicates_seen(bank)
