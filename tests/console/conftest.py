@@ -8,15 +8,19 @@ from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from console.app import create_app
 from console.session import CSRF_COOKIE
 from console.settings import ConsoleSettings
 from shared.auth import ROLE_SCOPES
 from tests.console.fake_platform import Served, State, build_service
-from tests.identity import mint_token
+from tests.identity import issuer, mint_token
 
-SERVICES = ("clients", "loans", "payments", "notifications")
+SERVICES = ("clients", "loans", "payments", "notifications", "savings")
+"""Every service the console calls has a fake: none is left at its default address
+(127.0.0.1:8105 is savings in a developer's ``make up``, which refuses the test issuer's
+tokens, and the console then sends the operator to sign in)."""
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -73,11 +77,27 @@ def fake_services(fake_state: State) -> Iterator[dict[str, str]]:
         s.stop()
 
 
+class IsolatedConsoleSettings(ConsoleSettings):
+    """The console's settings from what the test passes only: no ``NORIA_CONSOLE_*`` of
+    the environment (a developer's shell, a platform's) changes what the tests see."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
 def console_settings(urls: dict[str, str]) -> ConsoleSettings:
-    return ConsoleSettings(clients_url=urls["clients"], loans_url=urls["loans"],
-                           payments_url=urls["payments"],
-                           notifications_url=urls["notifications"], providers="sim",
-                           dev_token_login=True)  # these tests paste test-issuer tokens
+    test_issuer = issuer()
+    return IsolatedConsoleSettings(
+        clients_url=urls["clients"], loans_url=urls["loans"], payments_url=urls["payments"],
+        notifications_url=urls["notifications"], savings_url=urls["savings"],
+        providers="sim", oidc_issuer=test_issuer.issuer, oidc_jwks_url=test_issuer.jwks_url,
+        oidc_extra_issuers="",
+        dev_token_login=True)  # these tests paste test-issuer tokens
 
 
 @pytest.fixture
