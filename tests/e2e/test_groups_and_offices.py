@@ -269,11 +269,11 @@ async def test_members_paid_in_a_failed_group_keep_books_and_loans_equal(
 
 # -- 3. a group repayment split by what each member owes ---------------------------------------
 @pytest.mark.xfail(strict=True, reason=(
-    "loans: a group repayment is split only when a RepaymentReceived names the group loan, "
-    "by what is due on its received_at date; the only sources are a wallet collection "
-    "(dated now, when nothing of a new group loan is due) and the collection sheet, whose "
-    "lines must each name a member's loan (422 'not on this sheet' for the group loan id): "
-    "no public route records one collection for the group on its meeting day"))
+    "loans: a group repayment is split only when a RepaymentReceived names the group loan "
+    "(by what each member owes that day, or at the group's next meeting when nothing is due "
+    "yet); the collection sheet's lines must each name a member's loan (422 'not on this "
+    "sheet' for the group loan id): no public route records one collection for the group "
+    "on its meeting day"))
 async def test_group_repayment_on_the_meeting_sheet_is_split_by_what_each_member_owed(
         bank: Bank) -> None:
     partner = slug("partner")
@@ -446,10 +446,6 @@ async def test_an_officer_sees_only_its_branch(bank: Bank, org: Org) -> None:
     await bank.check_invariants(sorted(a.loan_ids | b.loan_ids))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "payments: an office-scoped token gets 403, not 404, for another branch's loan "
-    "(GET /v1/loans/{id}/portfolio-balance) and office (GET /v1/statements/trial-balance"
-    "?office_id=), and GET /v1/loans/{id}/servicing is not scoped by office at all (200)"))
 async def test_an_officer_sees_nothing_of_another_branch_in_the_books(bank: Bank,
                                                                      org: Org) -> None:
     mine = org.a.token()
