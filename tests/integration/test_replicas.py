@@ -47,7 +47,7 @@ from shared.db import create_pool
 from shared.envelope import Envelope, envelope_for
 from shared.kafka import ensure_topics, make_producer
 from shared.settings import ServiceSettings
-from shared.singleton import holders, singleton
+from shared.singleton import Singleton, holders, singleton
 from shared.uow import UnitOfWork
 from simulators.mobile_money.app import create_app as create_sim
 from simulators.mobile_money.state import World
@@ -56,6 +56,7 @@ from tests.infra import Infra
 from tests.integration.harness import OrderPlacedInTest
 from tests.integration.payments.conftest import free_port, serve
 from tests.integration.test_outbox_inbox import read_topic
+from tests.kafka_facts import until
 
 pytestmark = pytest.mark.integration
 
@@ -284,19 +285,37 @@ async def test_of_two_replicas_one_runs_a_singleton_and_the_other_takes_over(
             assert len(found) == 1, found
             return found[0]
 
-        def held(replica: Replica) -> bool:
+        def election(replica: Replica) -> Singleton:
             assert replica.runtime is not None
-            return bool(replica.runtime.state["singletons"]["ticker"].held)
+            found: Singleton = replica.runtime.state["singletons"]["ticker"]
+            return found
 
-        await asyncio.sleep(2.0)
-        ran = await ticks_since(0)
-        assert len(ran) == 1 and sum(ran.values()) > 10, ran  # one replica runs it
+        def held(replica: Replica) -> bool:
+            return election(replica).held
+
+        async def holding(replica: Replica, *others: Replica) -> bool:
+            """``replica`` holds the job (its gauge's flag, and one session holds the lock
+            in the database) and the others do not: their job has been stopped."""
+            if not held(replica) or any(held(o) for o in others):
+                return False
+            async with svc.writer.acquire() as conn:
+                return len(await holders(conn, schema, "ticker")) == 1
+
+        async def one_runs_it() -> Counter[str] | None:
+            ran = await ticks_since(0)
+            return ran if sum(ran.values()) > 10 else None
+
+        ran = await until(one_runs_it, "the ticker runs", timeout_s=30)
+        assert len(ran) == 1, ran  # one replica runs it
         holder, waiter = (one, two) if "one" in ran else (two, one)
-        assert held(holder) and not held(waiter)
-        assert (await sole_holder()).endswith(
-            holder.runtime.state["singletons"]["ticker"].holder)  # type: ignore[union-attr]
+        await until(lambda: holding(holder, waiter), "the first runner holds the lock",
+                    timeout_s=30)
+        assert (await sole_holder()).endswith(election(holder).holder)
         # The holder's session is killed (its connection dropped, the server restarting
-        # for it): the holder stops the job, the other replica takes over.
+        # for it): the holder stops the job, the other replica takes over. The holder
+        # competes again only after a while, so the other one (asking every 0.2 s) is
+        # the one to take it; how long that takes under load is not assumed.
+        election(holder).retry_s = 5.0
         async with svc.writer.acquire() as conn:
             pid = await conn.fetchval(
                 "SELECT pid FROM pg_stat_activity WHERE application_name = $1",
@@ -306,22 +325,26 @@ async def test_of_two_replicas_one_runs_a_singleton_and_the_other_takes_over(
                 assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
             finally:
                 await admin.close()
-        await asyncio.sleep(2.0)
+        await until(lambda: holding(waiter, holder), "the other replica took over",
+                    timeout_s=60, interval_s=0.1)
+        assert election(waiter).terms == 1
         mark = await last_tick()
-        await asyncio.sleep(1.5)
+        await until(lambda: ticks_since(mark), "the new holder ticks", timeout_s=30)
+        await asyncio.sleep(0.5)
         after = await ticks_since(mark)
         assert set(after) == {waiter.spec.state["replica"]}, after
         assert held(waiter) and not held(holder)
 
         # The new holder stops (its process ends): the first one takes over again.
+        election(holder).retry_s = 0.2
         await waiter.stop()
         svc.replicas.remove(waiter)
-        await asyncio.sleep(1.0)
+        await until(lambda: holding(holder), "the first replica took over again",
+                    timeout_s=60, interval_s=0.1)
         mark = await last_tick()
-        await asyncio.sleep(1.5)
+        await until(lambda: ticks_since(mark), "the first replica ticks again", timeout_s=30)
         after = await ticks_since(mark)
         assert set(after) == {holder.spec.state["replica"]}, after
-        assert held(holder)
         await sole_holder()
 
 
