@@ -72,8 +72,9 @@ class LivePlatform:
         if not console:
             return None
         urls = {"console": console.rstrip("/")}
-        for name in SERVICES:
-            urls[name] = os.environ.get(f"NORIA_CONSOLE_BROWSER_{name.upper()}_URL",
+        for name in (*SERVICES, "mobile-money-sim"):  # the wallets pay at the simulator
+            env = name.upper().replace("-", "_")
+            urls[name] = os.environ.get(f"NORIA_CONSOLE_BROWSER_{env}_URL",
                                         f"http://127.0.0.1:{_port(name)}")
         return cls(urls)
 

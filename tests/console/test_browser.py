@@ -127,7 +127,9 @@ class Seed:
         phone = f"+2126{random.randint(10**7, 10**8 - 1)}"
         cin = f"BK{random.randint(10**5, 10**6 - 1)}"
         resp = await http.post(f"{self.live.urls['clients']}/v1/clients", headers=self.agent,
-                               json={"full_name": f"Salma Idrissi {uuid.uuid4().hex[:4]}",
+                               # a partner onboards for itself; an operator names the partner
+                               json={"partner_id": self.partner_id,
+                                     "full_name": f"Salma Idrissi {uuid.uuid4().hex[:4]}",
                                      "national_id": cin, "phone": phone,
                                      "date_of_birth": "1991-04-12", "language": "fr",
                                      "sms_consent": True, "region": "Marrakech-Safi"})
@@ -152,13 +154,21 @@ class Seed:
 
     async def repayment(self, http: httpx.AsyncClient, loan_id: str, msisdn: str,
                         amount: str) -> str:
+        """The wallet pays at the provider (the simulator, whose callback also tells
+        payments), then reports it with the provider's transaction reference: payments
+        confirms it with the provider and credits it once (services/payments/README.md)."""
+        paid = await http.post(f"{self.live.urls['mobile-money-sim']}/sim/collections",
+                               json={"msisdn": msisdn, "amount": amount,
+                                     "reference": loan_id})
+        assert paid.status_code == 201, paid.text
         wallet = {"Authorization": "Bearer " + token("wallet", "wallet-app",
                                                      partner=self.partner_id),
                   "Idempotency-Key": uuid.uuid4().hex}
         resp = await http.post(f"{self.live.urls['payments']}/v1/repayments", headers=wallet,
                                json={"loan_id": loan_id, "amount": amount, "currency": "MAD",
                                      "payer_msisdn": msisdn,
-                                     "external_ref": f"w-{uuid.uuid4().hex[:10]}"})
+                                     "external_ref": f"w-{uuid.uuid4().hex[:10]}",
+                                     "provider_reference": paid.json()["transactionReference"]})
         assert resp.status_code == 202, resp.text
         payment_id: str = resp.json()["payment_id"]
         return payment_id
@@ -450,8 +460,11 @@ async def test_operators_sign_in_on_keycloak_approve_maker_checker_and_sign_out(
         seed.agent = as_amina  # amina registers the client: it is in her office
         client = await seed.client(http)
         assert client["office_id"] == "b-agadir"
+        # maker-checker: who onboarded the client does not decide its KYC; youssef does
+        as_youssef = {"Authorization":
+                      f"Bearer {keycloak_token(infra, 'youssef', passwords['youssef'])}"}
         resp = await http.post(f"{live.urls['clients']}/v1/clients/{client['id']}/kyc",
-                               headers=as_amina, json={"decision": "verified"})
+                               headers=as_youssef, json={"decision": "verified"})
         assert resp.status_code == 200, resp.text
         product_id = await seed.product(http)
         loan_id = await seed.application(http, client["id"], product_id, as_operator=as_amina)
