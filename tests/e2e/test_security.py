@@ -194,13 +194,21 @@ async def test_a_partner_never_sees_another_partners_data(bank: Bank) -> None:
     [sms] = await bank.wait_sms(who.client_id, "loan_disbursed")
     await bank.call("POST", "mobile-money-sim", "/sim/cash-in", headers={}, expect=201,
                     json={"msisdn": who.phone, "amount": "100.00"})
+    # A wallet reports a repayment by naming the provider's transaction (issue 13: confirmed
+    # with the provider before anything is credited); the provider's own callback is lost,
+    # so the payment is the wallet's report.
+    await bank.sim_config(msisdn=who.phone, lose_callbacks=True)
+    collected = await bank.call("POST", "mobile-money-sim", "/sim/collections", headers={},
+                                expect=201, json={"msisdn": who.phone, "amount": "100.00",
+                                                  "reference": loan_id})
     wallet = bearer("wallet", partner="sim")
     paid = await bank.call("POST", "payments", "/v1/repayments", expect=202,
                            headers={**wallet,
                                     "Idempotency-Key": uuid.uuid4().hex},
                            json={"loan_id": loan_id, "amount": "100.00", "currency": "MAD",
                                  "payer_msisdn": who.phone,
-                                 "external_ref": f"w-{uuid.uuid4().hex[:10]}"})
+                                 "external_ref": f"w-{uuid.uuid4().hex[:10]}",
+                                 "provider_reference": collected["transactionReference"]})
 
     # (A repayment belongs to the wallet that reported it, which sees it.)
     reads = [
