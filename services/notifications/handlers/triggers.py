@@ -83,7 +83,13 @@ async def create_message(uow: UnitOfWork, policies: Policies, trig: Trigger, *,
     lang = language or (recipient.language if recipient else "fr")
     templates = await templates_repo.current_templates(conn)
     template = pick(templates, trig.template, lang)
-    if any(name not in trig.variables for name in template.placeholders()):
+    if any(name not in trig.variables for name in template.placeholders()) and (
+            await templates_repo.shipped_with_the_code(conn, template.name, template.language,
+                                                       template.version)):
+        # A version shipped with the code may be newer than the event's publisher (a
+        # LoanDisbursed without the TEG): write it with the version it can fill. An
+        # operator's version the events cannot fill is the operator's mistake: render
+        # names what is missing and the event waits in the dead letters for a fix.
         older = newest_fillable(
             await templates_repo.template_versions(conn, trig.template, lang), trig.variables)
         template = older or template  # none: render names what is missing

@@ -29,6 +29,14 @@ async def template_versions(conn: Conn, name: str,
     return [_template(r) for r in rows]
 
 
+async def shipped_with_the_code(conn: Conn, name: str, language: str, version: int) -> bool:
+    """True when the version came with a migration, not from an operator."""
+    author = await conn.fetchval(
+        "SELECT created_by FROM templates WHERE name = $1 AND language = $2 AND version = $3",
+        name, language, version)
+    return bool(author == "migration")
+
+
 async def add_template_version(conn: Conn, name: str, language: str, body: str,
                                variables: dict[str, str], urgent: bool, policy: str,
                                created_by: str) -> Template:
