@@ -13,7 +13,9 @@ clock, so a loan paid "early" is paid on the day it was disbursed.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -108,7 +110,31 @@ def mistype(reference: str) -> str:
 
 
 # -- 1. early settlement ------------------------------------------------------------------
+@contextlib.asynccontextmanager
+async def accounting_basis(bank: Bank, which: str) -> AsyncIterator[None]:
+    """Payments on ``which`` basis for the test, as it was afterwards: the basis is the
+    institution's setting and the database may hold another test's choice."""
+    settings = await bank.call("GET", "payments", "/v1/accounting/settings",
+                               headers=bank.maker)
+
+    async def put(basis: str) -> None:
+        await bank.call("PUT", "payments", "/v1/accounting/settings", headers={
+            **bank.maker, "Idempotency-Key": str(uuid.uuid4())},
+            json={"accounting_basis": basis, "non_accrual_days": settings["non_accrual_days"]})
+
+    await put(which)
+    try:
+        yield
+    finally:
+        await put(settings["accounting_basis"])
+
+
 async def test_early_settlement_at_the_payoff_waives_unearned_interest(bank: Bank) -> None:
+    async with accounting_basis(bank, "cash"):
+        await early_settlement_on_cash_basis(bank)
+
+
+async def early_settlement_on_cash_basis(bank: Bank) -> None:
     nadia = await bank.onboard()
     product = await bank.product(annual_rate="0.24", max_term=12)
     loan = await disbursed(bank, nadia, product, "3000.00", 6)
