@@ -86,13 +86,21 @@ class Bank:
                       client: httpx.AsyncClient | None = None, **kw: Any) -> httpx.Response:
         """One request to the service, sent to its replicas in turn; a replica that
         refuses the connection (killed, restarting) is skipped for the next, as a load
-        balancer would. Nothing was sent to a replica that refused: no retry is unsafe."""
+        balancer would. Nothing was sent to a replica that refused: no retry is unsafe.
+        A replica killed while it held the request (the connection dropped before an
+        answer) is retried on the next only when retrying is safe: a read, or a write
+        carrying an Idempotency-Key, whose repeat gets the first answer."""
         urls = self.platform.urls(service)
+        headers = {k.lower() for k in (kw.get("headers") or {})}
+        repeatable = method.upper() in ("GET", "HEAD") or "idempotency-key" in headers
         for i, base in enumerate(urls):
             try:
                 return await (client or self.http).request(method, f"{base}{path}", **kw)
             except httpx.ConnectError:
                 if i == len(urls) - 1:
+                    raise
+            except (httpx.ReadError, httpx.RemoteProtocolError, httpx.WriteError):
+                if not repeatable or i == len(urls) - 1:
                     raise
         raise AssertionError("unreachable")
 
