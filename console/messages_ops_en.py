@@ -187,8 +187,8 @@ EN_OPS: dict[str, str] = {
     "sav.withdrawals_help": "Withdrawals waiting for the payout, in doubt (the money stays "
                             "held until the provider's word) or held for review.",
     "sav.wallet_deposits": "Deposits from mobile wallets",
-    "sav.wallet_deposits_help": "The day's (UTC) collections to a SAV- reference, page by "
-                                "page.",
+    "sav.wallet_deposits_help": "The business day's (Casablanca) collections to a SAV- "
+                                "reference, page by page.",
     "sav.branch_deposits": "Branch deposits",
     "sav.day_withdrawals": "Withdrawals requested that day",
     # organisation

@@ -190,8 +190,8 @@ FR_OPS: dict[str, str] = {
     "sav.withdrawals_help": "Retraits en attente du paiement, en doute (l'argent reste "
                             "bloqué jusqu'à la parole de l'opérateur) ou à examiner.",
     "sav.wallet_deposits": "Dépôts par portefeuille mobile",
-    "sav.wallet_deposits_help": "Encaissements du jour (UTC) à une référence SAV-, page par "
-                                "page.",
+    "sav.wallet_deposits_help": "Encaissements du jour ouvré (Casablanca) à une référence "
+                                "SAV-, page par page.",
     "sav.branch_deposits": "Dépôts en agence",
     "sav.day_withdrawals": "Retraits demandés ce jour",
     # organisation

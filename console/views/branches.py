@@ -4,7 +4,6 @@ branch's day-end cash count."""
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
@@ -18,6 +17,7 @@ from console.paging import href, next_href, with_flash
 from console.session import CsrfChecked, OperatorSession
 from console.upstream import Reply
 from console.views.business import client_phones
+from console.views.business import today as business_today
 from console.web import redirect, render, upstream
 
 router = APIRouter()
@@ -33,7 +33,8 @@ def q(value: str) -> str:
 
 
 def today() -> str:
-    return dt.datetime.now(dt.UTC).date().isoformat()
+    """The business day (Africa/Casablanca) the officer's sheet and cash count default to."""
+    return business_today().isoformat()
 
 
 def part(data: dict[str, Any], key: str) -> dict[str, Any]:

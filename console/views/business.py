@@ -16,6 +16,7 @@ from console.paging import href, open_proposals, with_flash
 from console.session import CsrfChecked, OperatorSession
 from console.upstream import Reply
 from console.web import language, redirect, render, safe_next, upstream
+from shared import clock
 
 router = APIRouter()
 
@@ -31,8 +32,15 @@ ACTIVE_PAGE = 500
 FAILED_SAGAS = ("failed", "compensated", "compensating", "credit_rejected")
 
 
+now: clock.Clock = clock.system_clock
+"""What time it is (a test sets the time here instead of waiting for midnight)."""
+
+
 def today() -> dt.date:
-    return dt.datetime.now(dt.UTC).date()
+    """The institution's business day, a local day in Africa/Casablanca: from 23:00 UTC
+    (midnight in Casablanca, UTC+1 outside Ramadan) it is already the next day, whatever
+    the UTC date says."""
+    return clock.business_date(now())
 
 
 @router.get("/")

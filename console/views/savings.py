@@ -12,6 +12,7 @@ from fastapi.responses import Response
 
 from console.paging import href, next_href
 from console.session import OperatorSession
+from console.views.business import today as business_today
 from console.web import redirect, render, upstream
 
 router = APIRouter()
@@ -114,7 +115,7 @@ async def day(request: Request, session: OperatorSession, date: str = "",
     """The day's deposits (wallet deposits from payments' collections, branch cash from
     savings) and withdrawals requested that day."""
     up = upstream(request)
-    day_ = date.strip() or dt.datetime.now(dt.UTC).date().isoformat()
+    day_ = date.strip() or business_today().isoformat()
     wallet, branch, requested = await up.gather(
         up.get("payments", "/v1/payments", session.token,
                {"date": day_, "kind": "collection", "limit": DAY_PAYMENTS_PAGE,
