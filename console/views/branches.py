@@ -228,3 +228,49 @@ async def count_cash(request: Request, session: OperatorSession,
         return render(request, "action_failed.html", code=reply.status or 502, reply=reply,
                       back=back)
     return redirect(with_flash(back, "cash_counted"), request)
+
+
+GROUP_MEMBERS_MAX = 10
+"""loans takes at most ten members in a group loan: one schedule call each."""
+
+
+@router.get("/group-loans")
+async def find_group_loan(request: Request, session: OperatorSession, id: str = ""
+                          ) -> Response:
+    """Open a group loan by its id (loans lists none by group)."""
+    if id.strip():
+        return redirect(f"/group-loans/{q(id.strip())}", request)
+    return render(request, "group_loan.html", reply=None, data={}, group_loan_id="",
+                  members=[], saga=None, clients={})
+
+
+@router.get("/group-loans/{group_loan_id}")
+async def group_loan(request: Request, group_loan_id: str, session: OperatorSession
+                     ) -> Response:
+    """A solidarity group's loan: its members (each with their own loan, arrears and
+    schedule), the one disbursement saga of the group, and whether the group is in
+    arrears (joint liability: then no member gets new credit)."""
+    up = upstream(request)
+    tok = session.token
+    reply = await up.get("loans", f"/v1/group-loans/{q(group_loan_id)}", tok)
+    data = reply.obj()
+    listed = data.get("members")
+    members = [m for m in listed if isinstance(m, dict)][:GROUP_MEMBERS_MAX] \
+        if isinstance(listed, list) else []
+    saga_part = part(data, "saga")
+    saga_id = str(saga_part.get("id") or data.get("saga_id") or "")
+    schedules = await up.gather(*(
+        up.get("loans", f"/v1/loans/{q(str(m.get('loan_id', '')))}/schedule", tok)
+        for m in members))
+    saga = await up.get("loans", f"/v1/sagas/{q(saga_id)}", tok) if saga_id else None
+    clients = await client_phones(request, tok, [str(m.get("client_id", "")) for m in members])
+    rows = []
+    for member, schedule in zip(members, schedules, strict=True):
+        installments = schedule.obj().get("installments")
+        rows.append({**member, "schedule": schedule,
+                     "installments": [i for i in installments if isinstance(i, dict)]
+                     if isinstance(installments, list) else []})
+    return render(request, "group_loan.html",
+                  code=200 if reply.ok or not reply.status else reply.status,
+                  reply=reply, data=data, group_loan_id=group_loan_id, members=rows,
+                  saga=saga, saga_summary=saga_part, clients=clients)

@@ -53,6 +53,8 @@ class LoansState:
     recorded: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Idempotency-Key → the answer given (a replay answers the same)"""
     cash: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    group_loans: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """group loan id → the group loan (its members' loans are in the loans)"""
     next_id: int = 1
 
     def new_id(self, prefix: str) -> str:
@@ -132,6 +134,16 @@ def install_loans(router: APIRouter, ls: LoansState, record: Record,
                             "another operator must", field="sub")
         found.update(status="approved" if approve else "rejected", decided_by=who.sub,
                      decided_at=now())
+
+    # -- group loans ----------------------------------------------------------------------
+    @router.get("/v1/group-loans/{group_loan_id}")
+    async def group_loan(request: Request, group_loan_id: str,
+                         who: Annotated[Principal, require("loans:read")]) -> dict[str, Any]:
+        record(request, who)
+        found = ls.group_loans.get(group_loan_id)
+        if found is None:
+            raise NotFound(f"group loan {group_loan_id} not found", field="group_loan_id")
+        return found
 
     # -- business date and calendar ----------------------------------------------------
     @router.get("/v1/business-date")
@@ -590,6 +602,25 @@ def version(number: int) -> dict[str, Any]:
             "detail": {}, "created_at": T0}
 
 
+def group_loan_record(group_loan_id: str, members: list[tuple[str, str, int]],
+                      saga_id: str | None = None, saga_state: str = "completed"
+                      ) -> dict[str, Any]:
+    """A group loan in the real shape: ``members`` are (loan id, client id, days in
+    arrears), each with 1000.00 of principal."""
+    return {
+        "id": group_loan_id, "group_id": f"G-{group_loan_id}", "product_id": "P-weekly",
+        "status": "active", "cycle": 1, "cover_arrears": False, "arrears_tolerance_days": 0,
+        "in_arrears": any(days > 0 for _, _, days in members), "submitted_by": "op-maker",
+        "decided_by": "op-checker", "office_id": "b-1",
+        "total_principal": f"{1000 * len(members)}.00",
+        "members": [{"loan_id": loan_id, "client_id": client_id, "status": "active",
+                     "principal": "1000.00", "principal_outstanding": "750.00",
+                     "days_in_arrears": days} for loan_id, client_id, days in members],
+        "saga": {"id": saga_id, "state": saga_state, "reason": None, "to_recover": []}
+        if saga_id else None,
+        "saga_id": saga_id}
+
+
 def arrange(ls: LoansState, loans: dict[str, dict[str, Any]], loan_id: str) -> None:
     """An active loan ``loan_id`` with a payoff and an earlier schedule version, a holiday,
     an officer's sheet, a branch's cash, a due list and portfolios by office/officer."""
@@ -607,6 +638,7 @@ def arrange(ls: LoansState, loans: dict[str, dict[str, Any]], loan_id: str) -> N
                                    member("L-s2", "Khadija Amrani", "200.00")]),
         (None, None, [member("L-s3", "Hassan Idrissi", "300.00")])])
     ls.cash[("b-1", "2026-11-30")] = cash_count("b-1", "2026-11-30", "650.00")
+    ls.group_loans["GL-1"] = group_loan_record("GL-1", [(loan_id, "C-1", 2)])
     ls.due = [due_item("L-d1", 1, "2026-11-01", 29), due_item("L-d2", 3, "2026-11-30", 0)]
     ls.portfolios[("b-1", "")] = scoped_portfolio("b-1", None, "5000.00", "0.2400",
                                                   "450.00")
@@ -626,6 +658,7 @@ def arrange(ls: LoansState, loans: dict[str, dict[str, Any]], loan_id: str) -> N
 
 CALLS: list[tuple[str, str, dict[str, Any] | None]] = [
     ("GET", "/v1/business-date", None), ("GET", "/v1/calendar/working-days", None),
+    ("GET", "/v1/group-loans/GL-1", None), ("GET", "/v1/group-loans/nothing", None),
     ("PUT", "/v1/calendar/working-days", {"working_weekdays": [0, 1, 2, 3, 4, 5]}),
     ("PUT", "/v1/calendar/working-days", {"working_weekdays": [9]}),
     ("GET", "/v1/calendar/holidays?from=2026-01-01&to=2026-12-31", None),
