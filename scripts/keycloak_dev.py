@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -70,10 +71,28 @@ def _read(path: Path) -> dict[str, str]:
         return {}
 
 
+def _accepted(username: str, password: str) -> bool:
+    """Keycloak takes this password (the development client's password grant)."""
+    try:
+        resp = httpx.post(f"{issuer()}/protocol/openid-connect/token", timeout=10, data={
+            "grant_type": "password", "client_id": "noria-cli", "username": username,
+            "password": password})
+    except httpx.HTTPError:
+        return True  # unreachable: nothing to repair now, the caller's request will say so
+    return resp.status_code == 200
+
+
 def ensure_demo_passwords() -> dict[str, str]:
-    """Each demo operator's password (set in Keycloak the first time)."""
+    """Each demo operator's password (set in Keycloak the first time).
+
+    A password kept here that Keycloak no longer takes (the realm is shared: another
+    checkout's ``.noria`` may have set its own) is set again, so the file and the
+    server agree whenever this returns."""
     known = _read(PASSWORDS)
-    missing = [u for u in DEMO_USERS if u not in known]
+    with ThreadPoolExecutor(len(DEMO_USERS)) as pool:  # each check hashes a password
+        accepted = dict(zip(DEMO_USERS, pool.map(
+            lambda u: u in known and _accepted(u, known[u]), DEMO_USERS), strict=True))
+    missing = [u for u in DEMO_USERS if not accepted[u]]
     if missing:
         with admin_client() as kc:
             for username in missing:

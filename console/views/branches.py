@@ -37,6 +37,12 @@ def today() -> str:
     return business_today().isoformat()
 
 
+def not_found(reply: Reply | None) -> int:
+    """404 when the service says the office, officer or sheet is not there (or outside
+    the operator's office): the page answers not found, not 200 with an empty view."""
+    return 404 if reply is not None and reply.status == 404 and not reply.unavailable else 200
+
+
 def part(data: dict[str, Any], key: str) -> dict[str, Any]:
     value = data.get(key)
     return value if isinstance(value, dict) else {}
@@ -94,7 +100,9 @@ async def dashboard(request: Request, session: OperatorSession, office_id: str =
             officer_rows = [{**s, **figures(r), "reply": r}
                             for s, r in zip(people, replies, strict=True)]
     return render(
-        request, "branches.html", current=current, here_figures=figures(current),
+        request, "branches.html", code=not_found(current) if office_id or officer_id else 200,
+        current=current,
+        here_figures=figures(current),
         history=history, snapshots=history.items(),
         scope=current.obj().get("scope") or {}, office_id=office_id,
         officer_id=officer_id, children=children, child_rows=child_rows,
@@ -138,7 +146,8 @@ async def collection_sheet(request: Request, session: OperatorSession,
         reply = await upstream(request).get("loans", "/v1/collection-sheets", session.token,
                                             {"officer_id": officer_id, "date": day})
     sheet = reply.obj() if reply else {}
-    return render(request, "collection_sheet.html", reply=reply, sheet=sheet,
+    return render(request, "collection_sheet.html", code=not_found(reply), reply=reply,
+                  sheet=sheet,
                   groups=sheet.get("groups") or [], officer_id=officer_id, day=day,
                   idempotency_key=str(uuid.uuid4()))
 
@@ -207,7 +216,7 @@ async def branch_cash(request: Request, session: OperatorSession, office_id: str
         reply = await upstream(request).get("loans", "/v1/cash-reconciliations",
                                             session.token,
                                             {"office_id": office_id, "business_date": day})
-    return render(request, "branch_cash.html", reply=reply,
+    return render(request, "branch_cash.html", code=not_found(reply), reply=reply,
                   count=reply.obj() if reply else {}, office_id=office_id, day=day,
                   idempotency_key=str(uuid.uuid4()))
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from services.savings.api import accounts, cob, products
+from services.savings.api import accounts, arrears_cover, cob, products
 from services.savings.consumers import consumer_spec
 from services.savings.jobs import cob_scheduler, ensure_savings_topics, withdrawals_gauge
 from services.savings.settings import SavingsSettings
@@ -24,7 +24,7 @@ def build_spec(settings: SavingsSettings | None = None, *, clock: Clock = system
     return ServiceSpec(
         name="savings",
         settings=settings,
-        routers=[products.router, accounts.router, cob.router],
+        routers=[products.router, accounts.router, arrears_cover.router, cob.router],
         consumers=[consumer_spec(clock)],
         background=[ensure_savings_topics, withdrawals_gauge, singleton(cob_scheduler)],
         migrations_dir=MIGRATIONS,

@@ -518,6 +518,9 @@ async def test_signing_out_of_the_console_ends_the_keycloak_session(
         page = await context.new_page()
         await keycloak_sign_in(page, "youssef", passwords["youssef"])
         await expect(page.locator(".operator")).to_be_visible()
+        page.on("request", lambda r: print("REQ", r.method, r.url[:150]))
+        page.on("response", lambda r: print("RESP", r.status, r.url[:150], r.headers.get("location", "")[:150]))
+        page.on("console", lambda m: print("CONSOLE", m.text[:300]))
         await page.click("form[action='/logout'] button")
         await expect(page).to_have_url(re.compile(r"/login\?reason=signed_out"))
         # the Keycloak session ended too: signing in again asks for the password

@@ -1,5 +1,6 @@
 """The group-loan page: a solidarity group's members (each with their own loan, arrears
-and schedule), the one disbursement saga of the group, and joint liability."""
+and schedule), the one disbursement saga of the group, and joint liability; and the branch
+pages answering 404 for an office, officer or group loan outside the operator's office."""
 
 from __future__ import annotations
 
@@ -78,3 +79,17 @@ async def test_a_group_loan_found_by_its_id_and_one_that_is_not(
     missing = await signed_in.get("/group-loans/GL-nowhere")
     assert missing.status_code == 404
     assert 'data-status="404"' in missing.text
+
+
+async def test_an_office_or_officer_outside_the_operators_office_answers_not_found(
+        signed_in: httpx.AsyncClient) -> None:
+    """loans answers 404 for an office, officer or sheet the token cannot see (as for one
+    that does not exist): the console's page answers 404 too, with the service's word."""
+    for path in ("/branches?office_id=nowhere", "/branches?officer_id=nobody",
+                 "/collection-sheet?officer_id=nobody&date=2026-11-30",
+                 "/branch-cash?office_id=nowhere&date=2026-11-30",
+                 "/group-loans/GL-elsewhere"):
+        page = await signed_in.get(path)
+        assert page.status_code == 404, path
+        assert 'class="panel problem"' in page.text and 'data-status="404"' in page.text, path
+    assert (await signed_in.get("/branches")).status_code == 200

@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from collections.abc import Awaitable, Callable
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -239,6 +240,69 @@ class Bank:
 
         return await eventually(probe, timeout_s=timeout_s,
                                 what=f"{count} x {template} SMS for {client_id}")
+
+    # -- savings ------------------------------------------------------------------------
+    async def savings_product(self, **overrides: Any) -> str:
+        """A voluntary savings product (``overrides`` change its terms)."""
+        body: dict[str, Any] = {"name": f"Épargne libre {uuid.uuid4().hex[:4]}",
+                                "kind": "voluntary", "annual_rate": "0.0365",
+                                "withholding_tax_rate": "0.20"}
+        body.update(overrides)
+        product = await self.call("POST", "savings", "/v1/savings/products", expect=201,
+                                  json=body, headers=self.maker)
+        return str(product["id"])
+
+    async def savings_account(self, account_id: str) -> dict[str, Any]:
+        body: dict[str, Any] = await self.call(
+            "GET", "savings", f"/v1/savings/accounts/{account_id}", headers=self.maker)
+        return body
+
+    async def savings_books(self, account_id: str) -> dict[str, Any]:
+        """Payments' view of a savings account: its deposit liability and the withdrawals
+        recorded and not final (``withdrawals_in_flight``)."""
+        body: dict[str, Any] = await self.call(
+            "GET", "payments", f"/v1/ledger/savings/{account_id}", headers=self.maker)
+        return body
+
+    async def save_from_wallet(self, phone: str, reference: str, amount: str) -> str:
+        """The client tops its wallet up and pays ``amount`` into the savings account whose
+        ``reference`` (``SAV-<account id>``) it gives; the provider's transaction reference."""
+        await self.cash_in(phone, amount)
+        paid = await self.call("POST", "mobile-money-sim", "/sim/collections", headers={},
+                               expect=201, json={"msisdn": phone, "amount": amount,
+                                                 "reference": reference})
+        return str(paid["transactionReference"])
+
+    async def withdrawal_payouts(self, days: Iterable[date]) -> Counter[str]:
+        """How many payouts the provider completed per savings withdrawal id, from its own
+        statements for ``days`` (Africa/Casablanca): payments sends a withdrawal's payout
+        with the request reference ``withdrawal:<withdrawal id>``. A statement lists a
+        transaction even while the provider's status API still denies it."""
+        paid: Counter[str] = Counter()
+        for day in days:
+            statement = await self.call(
+                "GET", "mobile-money-sim", f"/sim/statements/{day.isoformat()}", headers={},
+                params={"tz": "Africa/Casablanca"})
+            for entry in statement["entries"]:
+                ref = entry.get("requestReference") or ""
+                if entry["type"] == "disbursement" and ref.startswith("withdrawal:"):
+                    paid[ref.removeprefix("withdrawal:")] += 1
+        return paid
+
+    async def check_savings_invariants(self, account_ids: list[str]) -> None:
+        """Once no withdrawal of theirs is in flight: for every account, savings' ledger
+        balance equals its deposit liability in payments' ledger, nothing is held, and the
+        trial balance is zero."""
+        trial = await self.call("GET", "payments", "/v1/ledger/trial-balance",
+                                headers=self.maker)
+        assert trial["balanced"] is True, trial
+        for account_id in account_ids:
+            mine = await self.savings_account(account_id)
+            books = await self.savings_books(account_id)
+            liability = D(books["deposit_liability"]) if books["exists"] else D("0.00")
+            assert D(books["withdrawals_in_flight"]) == D("0.00"), (account_id, books)
+            assert D(mine["held_balance"]) == D("0.00"), (account_id, mine)
+            assert D(mine["ledger_balance"]) == liability, (account_id, mine, books)
 
     # -- invariants -----------------------------------------------------------------
     async def check_invariants(self, loan_ids: list[str]) -> None:

@@ -56,7 +56,10 @@ E2E_ENV: dict[str, dict[str, str]] = {
     # have their own tests with a fixed clock (tests/unit/notifications).
     "notifications": {"NORIA_NOTIFICATIONS_QUIET_START_HOUR": "0",
                       "NORIA_NOTIFICATIONS_QUIET_END_HOUR": "0"},
-    "savings": {"NORIA_SAVINGS_COB_SCHEDULE_ENABLED": "false"},
+    # A withdrawal's payout not settled 30 s after it was asked (+ payments' grace) is in
+    # doubt, as a disbursement's is after 20 s: the chaos scenario watches it happen.
+    "savings": {"NORIA_SAVINGS_COB_SCHEDULE_ENABLED": "false",
+                "NORIA_SAVINGS_PAYOUT_DEADLINE_S": "30"},
 }
 
 

@@ -47,10 +47,9 @@ from services.loans.settings import LoansSettings
 from shared.app import Runtime
 from shared.contracts import loans as loan_contracts
 from shared.db import statement_timeout
-from shared.errors import Conflict, InvalidInput
+from shared.errors import InvalidInput
 
 log = logging.getLogger("noria.loans.cob")
-LOCK_ATTEMPTS = 5
 DEFAULT_STATEMENT_TIMEOUT_S = 30 * 60.0
 """How long one close-of-business statement may run (``cob_statement_timeout_s``)."""
 
@@ -75,14 +74,10 @@ class Claim:
     done: CobResult | None
 
 
-async def recover_stale_runs(conn: Conn) -> list[date]:
-    """Mark failed the runs left ``running`` by a process that died; [] if a run is alive."""
-    if not await runs.try_lock(conn):
-        return []
-    try:
-        return await recover_stale_locked(conn)
-    finally:
-        await runs.unlock(conn)
+recover_stale_runs = runs.RUNS.recover_stale_runs
+"""Mark failed the runs left ``running`` by a process that died; [] if a run is alive."""
+recover_stale_locked = runs.RUNS.recover_stale_locked
+"""With the lock held, no run is alive: any ``running`` row is a dead process's."""
 
 
 async def claim(conn: Conn, business_date: date, requested_by: str) -> Claim:
@@ -99,29 +94,11 @@ async def claim(conn: Conn, business_date: date, requested_by: str) -> Claim:
     return Claim(await runs.claim(conn, business_date, requested_by), None)
 
 
-async def recover_stale_locked(conn: Conn) -> list[date]:
-    """With the lock held, no run is alive: any ``running`` row is a dead process's."""
-    stale = await runs.fail_stale(conn)
-    for day in stale:
-        log.warning("close of business %s was left running by a process that stopped;"
-                    " marked failed (running the date again resumes it)", day)
-    return stale
-
-
 async def lock_and_claim(conn: Conn, business_date: date, requested_by: str) -> Claim:
     """Take the lock and claim the date; the lock stays held unless this raises or the
     date had already completed (then it is released)."""
-    if not await runs.try_lock(conn):
-        raise Conflict("a close of business is already running; retry when it ends",
-                       field="business_date")
-    try:
-        claimed = await claim(conn, business_date, requested_by)
-    except BaseException:
-        await runs.unlock(conn)
-        raise
-    if claimed.done is not None:
-        await runs.unlock(conn)
-    return claimed
+    return await runs.RUNS.lock_and_claim(
+        conn, lambda: claim(conn, business_date, requested_by))
 
 
 async def run_close_of_business(pool: asyncpg.Pool, business_date: date, *,
@@ -261,52 +238,26 @@ async def start_close_of_business(runtime: Runtime, business_date: date, request
     one runs is a 409; an earlier date than the last closed one a 422.
     """
     settings = cast(LoansSettings, runtime.settings)
-    async with runtime.pool.acquire() as conn:
-        row = await runs.by_date(conn, business_date)
-    if row is not None and row["status"] == "completed":
-        return row, False
-    # the run holds its connection for as long as it lasts: a background one, so a long
-    # night never takes a connection HTTP requests are waiting for
-    pool = runtime.background_pool or runtime.http_pool
-    conn = await pool.acquire()
-    owned = False
-    try:
-        for attempt in range(LOCK_ATTEMPTS):
-            try:
-                claimed = await lock_and_claim(conn, business_date, requested_by)
-                break
-            except Conflict:
-                current = await runs.running(conn)
-                if current is not None and current["business_date"] == business_date:
-                    return current, False
-                if current is None and attempt + 1 < LOCK_ATTEMPTS:
-                    # a status check holding the lock for a moment, or a run just ending
-                    await asyncio.sleep(0.2)
-                    continue
-            raise Conflict(
-                "a close of business is already running; retry when it ends"
-                + (f" (business date {current['business_date']}, run {current['run_id']})"
-                   if current is not None else ""),
-                field="business_date",
-                running_run_id=None if current is None else current["run_id"]) from None
-        if claimed.done is not None:
-            return claimed.run, False
-        task = asyncio.create_task(
-            _run(runtime, pool, conn, business_date, claimed.run["run_id"], requested_by,
-                 settings),
-            name=f"cob-{business_date.isoformat()}")
-        owned = True
-        runtime.tasks[:] = [t for t in runtime.tasks if not t.done()]
-        runtime.tasks.append(task)   # cancelled, and so marked failed, at shutdown
-        return claimed.run, True
-    finally:
-        if not owned:
-            await pool.release(conn)
+
+    async def running_for_date(_conn: Conn, current: asyncpg.Record | None
+                               ) -> asyncpg.Record | None:
+        return current if current is not None and current["business_date"] == business_date \
+            else None
+
+    async def run(pool: asyncpg.Pool, conn: Conn, claimed: Claim) -> None:
+        await _run(runtime, pool, conn, business_date, claimed.run["run_id"], requested_by,
+                   settings)
+
+    return await runs.RUNS.start_in_background(
+        runtime, business_date,
+        lock_and_claim=lambda conn: lock_and_claim(conn, business_date, requested_by),
+        running_for_date=running_for_date, run=run,
+        task_name=f"cob-{business_date.isoformat()}")
 
 
 async def _run(runtime: Runtime, pool: asyncpg.Pool, conn: Any, business_date: date,
                run_id: str, requested_by: str, settings: LoansSettings) -> None:
-    """The run itself; owns ``conn`` (which holds the lock) and gives it back to ``pool``."""
+    """The run itself, on ``conn`` (which holds the lock; given back to ``pool`` after)."""
     try:
         await execute(conn, business_date, run_id,
                       due_days_before=settings.repayment_due_days_before,
@@ -321,7 +272,3 @@ async def _run(runtime: Runtime, pool: asyncpg.Pool, conn: Any, business_date: d
     except Exception as exc:
         log.exception("close of business %s failed", business_date)
         await record_failure(pool, business_date, f"{type(exc).__name__}: {exc}")
-    finally:
-        # releasing resets the session, which drops the advisory lock even when the
-        # run's connection is in no state to run pg_advisory_unlock
-        await pool.release(conn)

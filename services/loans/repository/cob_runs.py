@@ -1,126 +1,45 @@
 """Close-of-business runs (``cob_runs``): one row per business date, its progress and result.
 
-A run is alive while its session holds the close-of-business advisory lock (a
-session lock dies with the connection, so with the process): whoever holds the
-lock may mark every other ``running`` row failed.
+The bookkeeping is :class:`shared.cob_runs.CobRuns` over the loans schema's table; a
+run is alive while its session holds the close-of-business advisory lock, and whoever
+holds the lock may mark every other ``running`` row failed. Of several ``running``
+rows (a date and the missed dates it catches up, each claimed in turn), the run in
+progress is the one started last.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import date
-from typing import Any
 
 import asyncpg
 
 from services.loans.repository import Conn
+from shared.cob_runs import CobRuns
 
-LOCK_KEY = "noria.loans.close_of_business"
+RUNS = CobRuns("noria.loans.close_of_business", "close of business",
+               logging.getLogger("noria.loans.cob"), running_order="started_at DESC")
+LOCK_KEY = RUNS.lock_key
 """Per schema (``|| current_schema()``): two loans schemas in one database never block
 each other."""
 
-INTERRUPTED = "interrupted: the process running it stopped before it finished"
-
-_COLS = ("run_id, business_date, status, requested_by, step, attempts, error, started_at,"
-         " heartbeat_at, finished_at, stats")
-
-
-async def try_lock(conn: Conn) -> bool:
-    got: bool = await conn.fetchval(
-        "SELECT pg_try_advisory_lock(hashtext($1 || current_schema()))", LOCK_KEY)
-    return got
-
-
-async def unlock(conn: Conn) -> None:
-    await conn.execute("SELECT pg_advisory_unlock(hashtext($1 || current_schema()))", LOCK_KEY)
-
-
-async def by_date(conn: Conn, business_date: date) -> asyncpg.Record | None:
-    row: asyncpg.Record | None = await conn.fetchrow(
-        f"SELECT {_COLS} FROM cob_runs WHERE business_date = $1", business_date)
-    return row
-
-
-async def by_id(conn: Conn, run_id: str) -> asyncpg.Record | None:
-    row: asyncpg.Record | None = await conn.fetchrow(
-        f"SELECT {_COLS} FROM cob_runs WHERE run_id = $1", run_id)
-    return row
-
-
-async def running(conn: Conn) -> asyncpg.Record | None:
-    row: asyncpg.Record | None = await conn.fetchrow(
-        f"SELECT {_COLS} FROM cob_runs WHERE status = 'running'"
-        " ORDER BY started_at DESC LIMIT 1")
-    return row
-
-
-async def latest_completed(conn: Conn) -> date | None:
-    latest: date | None = await conn.fetchval(
-        "SELECT max(business_date) FROM cob_runs WHERE status = 'completed'")
-    return latest
-
-
-async def last_completed(conn: Conn) -> asyncpg.Record | None:
-    """The latest completed run's business date and end."""
-    row: asyncpg.Record | None = await conn.fetchrow(
-        "SELECT business_date, finished_at FROM cob_runs WHERE status = 'completed'"
-        " ORDER BY business_date DESC LIMIT 1")
-    return row
-
-
-async def completed(conn: Conn, business_date: date) -> bool:
-    """Whether the date's run has completed."""
-    done = await conn.fetchval(
-        "SELECT 1 FROM cob_runs WHERE business_date = $1 AND status = 'completed'",
-        business_date)
-    return done is not None
-
-
-async def fail_stale(conn: Conn) -> list[date]:
-    """Only with the lock held: every ``running`` row belongs to a run that is gone."""
-    rows = await conn.fetch(
-        "UPDATE cob_runs SET status = 'failed', finished_at = now(), error = $1"
-        " WHERE status = 'running' RETURNING business_date", INTERRUPTED)
-    return [r["business_date"] for r in rows]
-
-
-async def claim(conn: Conn, business_date: date, requested_by: str) -> asyncpg.Record:
-    """Start (or start again) the date's run; its run id never changes."""
-    row = await conn.fetchrow(
-        "INSERT INTO cob_runs (business_date, status, requested_by, step, heartbeat_at)"
-        " VALUES ($1, 'running', $2, 'starting', now())"
-        " ON CONFLICT (business_date) DO UPDATE SET status = 'running', started_at = now(),"
-        "  finished_at = NULL, error = NULL, requested_by = $2, step = 'starting',"
-        "  heartbeat_at = now(), attempts = cob_runs.attempts + 1, stats = '{}'"
-        f" RETURNING {_COLS}", business_date, requested_by)
-    assert row is not None
-    return row
-
-
-async def progress(conn: Conn, business_date: date, step: str, stats: dict[str, Any]) -> None:
-    await conn.execute(
-        "UPDATE cob_runs SET step = $2, heartbeat_at = now(), stats = $3"
-        " WHERE business_date = $1 AND status = 'running'", business_date, step, stats)
-
-
-async def complete(conn: Conn, business_date: date, stats: dict[str, Any]) -> None:
-    await conn.execute(
-        "UPDATE cob_runs SET status = 'completed', finished_at = now(), heartbeat_at = now(),"
-        " step = NULL, stats = $2 WHERE business_date = $1", business_date, stats)
-
-
-async def fail(conn: Conn, business_date: date, error: str) -> None:
-    await conn.execute(
-        "UPDATE cob_runs SET status = 'failed', finished_at = now(), error = $2"
-        " WHERE business_date = $1 AND status = 'running'", business_date, error[:1000])
+try_lock = RUNS.try_lock
+unlock = RUNS.unlock
+by_date = RUNS.by_date
+by_id = RUNS.by_id
+running = RUNS.running
+latest_completed = RUNS.latest_completed
+last_completed = RUNS.last_completed
+completed = RUNS.completed
+fail_stale = RUNS.fail_stale
+claim = RUNS.claim
+progress = RUNS.progress
+complete = RUNS.complete
+fail = RUNS.fail
+recent = RUNS.recent
 
 
 async def snapshot(conn: Conn, business_date: date) -> asyncpg.Record | None:
     row: asyncpg.Record | None = await conn.fetchrow(
         "SELECT * FROM portfolio_snapshots WHERE business_date = $1", business_date)
     return row
-
-
-async def recent(conn: Conn, limit: int = 60) -> list[asyncpg.Record]:
-    rows: list[asyncpg.Record] = await conn.fetch(
-        f"SELECT {_COLS} FROM cob_runs ORDER BY business_date DESC LIMIT $1", limit)
-    return rows

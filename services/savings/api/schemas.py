@@ -309,3 +309,52 @@ class CompulsoryHoldOut(BaseModel):
 
 class CompulsoryHoldPage(BaseModel):
     items: list[CompulsoryHoldOut]
+
+
+class ArrearsCoverIn(Body):
+    loan_id: str = Field(min_length=1, max_length=64, description="the member's loan")
+
+
+class CoveredInstallment(BaseModel):
+    installment: int
+    due_date: dt.date
+    owed: Amount
+    as_of: dt.date = Field(description="the business date loans last told what it owed")
+
+
+class CoverSource(BaseModel):
+    account_id: str
+    client_id: str
+    amount: Amount
+    own: bool = Field(description="the member's own compulsory savings")
+    payment_id: str | None = Field(default=None, description=(
+        "the repayment it became (once approved): payments' and loans' payment id"))
+
+
+class ArrearsCoverOut(BaseModel):
+    id: str
+    group_id: str
+    group_loan_id: str
+    loan_id: str
+    client_id: str
+    office_id: str | None
+    amount: Amount = Field(description="what the member's loan had overdue when requested")
+    installments: list[CoveredInstallment]
+    sources: list[CoverSource]
+    other_members_allowed: bool = Field(description=(
+        "the group's rule lets other members' compulsory savings cover a member's arrears"))
+    status: Literal["pending", "approved", "rejected"]
+    requested_by: str
+    decided_by: str | None
+    reason: str | None
+    paid: Amount | None
+    created_at: dt.datetime
+    decided_at: dt.datetime | None
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> ArrearsCoverOut:
+        return cls.model_validate({k: row[k] for k in cls.model_fields})
+
+
+class ArrearsCoverPage(BaseModel):
+    items: list[ArrearsCoverOut]

@@ -46,11 +46,10 @@ from services.savings.settings import SavingsSettings
 from shared.app import Runtime
 from shared.contracts import savings as contracts
 from shared.db import statement_timeout
-from shared.errors import Conflict, InvalidInput
+from shared.errors import InvalidInput
 
 log = logging.getLogger("noria.savings.cob")
 DEFAULT_STATEMENT_TIMEOUT_S = 30 * 60.0
-LOCK_ATTEMPTS = 5
 STEPS = ("maturities", "accruals", "postings", "dormancy")
 
 
@@ -92,23 +91,10 @@ async def dates_to_run(conn: Conn, business_date: dt.date, *, max_days: int) -> 
     return [first + dt.timedelta(days=i) for i in range(count)]
 
 
-async def recover_stale_locked(conn: Conn) -> list[dt.date]:
-    """With the lock held, no run is alive: any ``running`` row is a dead process's."""
-    stale = await runs.fail_stale(conn)
-    for day in stale:
-        log.warning("savings close of business %s was left running by a process that"
-                    " stopped; marked failed (running the date again resumes it)", day)
-    return stale
-
-
-async def recover_stale_runs(conn: Conn) -> list[dt.date]:
-    """Mark failed the runs a dead process left ``running``; [] while a run is alive."""
-    if not await runs.try_lock(conn):
-        return []
-    try:
-        return await recover_stale_locked(conn)
-    finally:
-        await runs.unlock(conn)
+recover_stale_locked = runs.RUNS.recover_stale_locked
+"""With the lock held, no run is alive: any ``running`` row is a dead process's."""
+recover_stale_runs = runs.RUNS.recover_stale_runs
+"""Mark failed the runs a dead process left ``running``; [] while a run is alive."""
 
 
 async def lock_and_plan(conn: Conn, business_date: dt.date, *, today: dt.date,
@@ -118,22 +104,18 @@ async def lock_and_plan(conn: Conn, business_date: dt.date, *, today: dt.date,
     if business_date > today:
         raise InvalidInput(f"{business_date} has not ended yet (today is {today})",
                            field="business_date")
-    if not await runs.try_lock(conn):
-        raise Conflict("a savings close of business is already running; retry when it"
-                       " ends", field="business_date")
-    try:
+
+    async def plan() -> Plan:
         await recover_stale_locked(conn)
         row = await runs.by_date(conn, business_date)
         if row is not None and row["status"] == "completed":
-            await runs.unlock(conn)
             return Plan(row, [], done=True)
         todo = await dates_to_run(conn, business_date, max_days=max_days)
         run = await runs.claim(conn, business_date, requested_by,
                                step="starting" if len(todo) <= 1 else f"waiting for {todo[0]}")
-    except BaseException:
-        await runs.unlock(conn)
-        raise
-    return Plan(run, todo)
+        return Plan(run, todo)
+
+    return await runs.RUNS.lock_and_claim(conn, plan)
 
 
 async def close_date(conn: Conn, day: dt.date, run: asyncpg.Record, *, requested_by: str,
@@ -243,54 +225,27 @@ async def start_close_of_business(runtime: Runtime, business_date: dt.date, *,
     one runs is a 409; a date not ended yet or earlier than the last closed one a 422.
     """
     settings = cast(SavingsSettings, runtime.settings)
-    async with runtime.pool.acquire() as conn:
-        row = await runs.by_date(conn, business_date)
-    if row is not None and row["status"] == "completed":
-        return row, False
-    # the run holds its connection as long as it lasts: a background one, so a long
-    # night never takes a connection HTTP requests are waiting for
-    pool = runtime.background_pool or runtime.http_pool
-    conn = await pool.acquire()
-    owned = False
-    try:
-        for attempt in range(LOCK_ATTEMPTS):
-            try:
-                plan = await lock_and_plan(conn, business_date, today=today,
-                                           requested_by=requested_by,
-                                           max_days=settings.cob_max_catch_up_days)
-                break
-            except Conflict:
-                mine = await runs.by_date(conn, business_date)
-                if mine is not None and mine["status"] == "running":
-                    return mine, False
-                current = await runs.running(conn)
-                if current is None and attempt + 1 < LOCK_ATTEMPTS:
-                    await asyncio.sleep(0.2)   # a status check holding the lock a moment
-                    continue
-                raise Conflict(
-                    "a savings close of business is already running; retry when it ends"
-                    + (f" (business date {current['business_date']}, run"
-                       f" {current['run_id']})" if current is not None else ""),
-                    field="business_date",
-                    running_run_id=None if current is None else current["run_id"]
-                ) from None
-        if plan.done:
-            return plan.run, False
-        task = asyncio.create_task(
-            _run(pool, conn, plan, requested_by, settings),
-            name=f"savings-cob-{business_date.isoformat()}")
-        owned = True
-        runtime.tasks[:] = [t for t in runtime.tasks if not t.done()]
-        runtime.tasks.append(task)   # cancelled, and so marked failed, at shutdown
-        return plan.run, True
-    finally:
-        if not owned:
-            await pool.release(conn)
+
+    async def running_for_date(conn: Conn, _current: asyncpg.Record | None
+                               ) -> asyncpg.Record | None:
+        mine = await runs.by_date(conn, business_date)
+        return mine if mine is not None and mine["status"] == "running" else None
+
+    async def run(pool: asyncpg.Pool, conn: Conn, plan: Plan) -> None:
+        await _run(pool, conn, plan, requested_by, settings)
+
+    return await runs.RUNS.start_in_background(
+        runtime, business_date,
+        lock_and_claim=lambda conn: lock_and_plan(
+            conn, business_date, today=today, requested_by=requested_by,
+            max_days=settings.cob_max_catch_up_days),
+        running_for_date=running_for_date, run=run,
+        task_name=f"savings-cob-{business_date.isoformat()}")
 
 
 async def _run(pool: asyncpg.Pool, conn: Any, plan: Plan, requested_by: str,
                settings: SavingsSettings) -> None:
-    """The run itself; owns ``conn`` (which holds the lock) and gives it back."""
+    """The run itself, on ``conn`` (which holds the lock; given back to ``pool`` after)."""
     try:
         await execute(conn, plan, requested_by=requested_by,
                       topic=settings.topic(contracts.EVENTS),
@@ -301,7 +256,3 @@ async def _run(pool: asyncpg.Pool, conn: Any, plan: Plan, requested_by: str,
         raise
     except Exception:
         log.exception("savings close of business %s failed", plan.run["business_date"])
-    finally:
-        # releasing resets the session, which drops the advisory lock even when the
-        # connection is in no state to run pg_advisory_unlock
-        await pool.release(conn)

@@ -11,6 +11,7 @@ from services.savings.domain.account import canonical_id, canonical_loan_id, che
 from services.savings.handlers import compulsory
 from services.savings.handlers.accounts import _credit
 from services.savings.repository import accounts as accounts_repo
+from services.savings.repository import arrears_cover as arrears_repo
 from services.savings.repository import clients as repo
 from shared.clock import Clock, business_date, system_clock
 from shared.contracts.clients import (
@@ -117,6 +118,7 @@ async def on_loan_finished(uow: UnitOfWork, msg: LoanClosed | LoanWrittenOff,
     """The loan a compulsory savings account secures is over: its savings are free."""
     freed = await accounts_repo.close_linked(uow.conn, canonical_loan_id(msg.loan_id))
     await compulsory.on_loan_over(uow, msg.loan_id, type(msg).__name__)
+    await arrears_repo.clear_loan(uow.conn, canonical_loan_id(msg.loan_id))
     if freed:
         log.info("loan %s ended: compulsory savings %s are free", msg.loan_id, freed)
 

@@ -83,24 +83,36 @@ SELECT count(*) FROM upd
 # was booked with a later value date (so a date caught up late accrues exactly what it
 # would have accrued that night). A minimum-balance account only tracks its lowest
 # closing balance of the period.
-ACCRUE = """
+#
+# Two statements, in one transaction: first the few accounts with lines dated after
+# the date (a catch-up), joined to those lines' sum; then every other accruing account
+# on its balance alone — one pass over ``accounts``, no self-join, no hash of 1.24
+# million rows. Neither changes an indexed column, and the table keeps free room on its
+# pages (fillfactor, migration 0004): each row's new version is a heap-only tuple on
+# its own page, with no index entry to write.
+_ACCRUE_SET = """
+   SET accrued_interest = a.accrued_interest + CASE
+           WHEN a.interest_basis = 'daily_balance' AND {closing} > 0 AND a.annual_rate > 0
+           THEN round({closing} * a.annual_rate / $2::int, 10) ELSE 0 END,
+       period_min_balance = CASE WHEN a.interest_basis = 'minimum_balance'
+           THEN least(COALESCE(a.period_min_balance, {closing}), {closing}) END,
+       period_days = a.period_days + 1,
+       accrued_through = $1::date"""
+
+ACCRUE_LATER = """
 WITH later AS (
     SELECT account_id, sum(amount) AS s FROM transactions
      WHERE value_date > $1::date GROUP BY account_id
-), c AS (
-    SELECT a.id, a.ledger_balance - COALESCE(l.s, 0) AS closing
-      FROM accounts a LEFT JOIN later l ON l.account_id = a.id
-     WHERE a.status IN ('active', 'dormant') AND a.accrued_through < $1::date
 )
-UPDATE accounts a
-   SET accrued_interest = a.accrued_interest + CASE
-           WHEN a.interest_basis = 'daily_balance' AND c.closing > 0 AND a.annual_rate > 0
-           THEN round(c.closing * a.annual_rate / $2::int, 10) ELSE 0 END,
-       period_min_balance = CASE WHEN a.interest_basis = 'minimum_balance'
-           THEN least(COALESCE(a.period_min_balance, c.closing), c.closing) END,
-       period_days = a.period_days + 1,
-       accrued_through = $1::date
-  FROM c WHERE a.id = c.id
+UPDATE accounts a""" + _ACCRUE_SET.format(closing="(a.ledger_balance - l.s)") + """
+  FROM later l
+ WHERE a.id = l.account_id AND a.status IN ('active', 'dormant')
+   AND a.accrued_through < $1::date
+"""
+
+ACCRUE = """
+UPDATE accounts a""" + _ACCRUE_SET.format(closing="a.ledger_balance") + """
+ WHERE a.status IN ('active', 'dormant') AND a.accrued_through < $1::date
 """
 
 # Period end: accrued (or minimum balance x days) + carried, truncated to the centime;
@@ -184,9 +196,15 @@ async def mature(conn: Conn, day: date, run_id: str, topic: str) -> int:
     return n
 
 
-async def accrue(conn: Conn, day: date, days_in_year: int) -> int:
-    tag = await conn.execute(ACCRUE, day, days_in_year)
+def _count(tag: str) -> int:
     return int(tag.rsplit(" ", 1)[-1]) if tag and tag[-1].isdigit() else 0
+
+
+async def accrue(conn: Conn, day: date, days_in_year: int) -> int:
+    """Both statements in the caller's transaction: the accounts with later-dated lines
+    first (marked accrued through the date, so the second skips them)."""
+    later = _count(await conn.execute(ACCRUE_LATER, day, days_in_year))
+    return later + _count(await conn.execute(ACCRUE, day, days_in_year))
 
 
 async def post(conn: Conn, day: date, run_id: str, topic: str, *, month_end: bool,
