@@ -16,7 +16,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 
 from services.payments.api.deps import runtime, settings
-from services.payments.api.payouts import decode_cursor, encode_cursor
+from services.payments.api.paging import decode_cursor, encode_cursor
 from services.payments.api.schemas import money_strings
 from services.payments.api.servicing_schemas import (
     DecisionNote,

@@ -5,9 +5,6 @@ Proposing a journal and closing a period or a year take an ``Idempotency-Key``
 
 from __future__ import annotations
 
-import base64
-import binascii
-import datetime as dt
 import uuid
 from typing import Annotated, Any, Literal
 
@@ -27,6 +24,7 @@ from services.payments.api.accounting_out import (
 from services.payments.api.accounting_schemas import DecisionIn, JournalIn
 from services.payments.api.deps import runtime
 from services.payments.api.office_scope import offices_for
+from services.payments.api.paging import decode_cursor, encode_cursor
 from services.payments.api.schemas import money_strings
 from services.payments.domain import journals as rules
 from services.payments.domain.accounts import Side
@@ -60,24 +58,6 @@ def _uuid(value: str) -> uuid.UUID:
 
 def _today(request: Request) -> Any:
     return today(state.clock(runtime(request).state))
-
-
-def encode_cursor(at: dt.datetime, journal_id: uuid.UUID) -> str:
-    return base64.urlsafe_b64encode(f"{at.isoformat()}|{journal_id}".encode()).decode()
-
-
-def decode_cursor(value: str | None) -> tuple[dt.datetime, uuid.UUID] | None:
-    if not value:
-        return None
-    try:
-        at_text, id_text = base64.urlsafe_b64decode(value.encode()).decode().split("|")
-        at = dt.datetime.fromisoformat(at_text)
-        if at.tzinfo is None:
-            raise ValueError(at_text)
-        return at, uuid.UUID(id_text)
-    except (ValueError, UnicodeError, binascii.Error):
-        raise InvalidInput("cursor is not one this service gave out; start again without it",
-                           field="cursor") from None
 
 
 @router.post("/v1/journals", status_code=201, response_model=JournalOut,

@@ -12,10 +12,7 @@ new payments arrive; the totals cover the whole filtered day, not the page.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as dt
-import uuid
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -23,6 +20,7 @@ from fastapi import APIRouter, Query, Request
 
 from services.payments import state
 from services.payments.api.deps import runtime
+from services.payments.api.paging import decode_cursor, encode_cursor
 from services.payments.api.schemas import PaymentDay, PaymentItem
 from services.payments.repository import payments as repo
 from shared.auth import Principal, require
@@ -81,24 +79,6 @@ def local_day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
     start = dt.datetime.combine(day, dt.time(), tzinfo=BUSINESS_TZ)
     end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=BUSINESS_TZ)
     return start.astimezone(dt.UTC), end.astimezone(dt.UTC)
-
-
-def encode_cursor(at: dt.datetime, row_id: uuid.UUID) -> str:
-    return base64.urlsafe_b64encode(f"{at.isoformat()}|{row_id}".encode()).decode()
-
-
-def decode_cursor(value: str | None) -> tuple[dt.datetime, uuid.UUID] | None:
-    if not value:
-        return None
-    try:
-        at_text, id_text = base64.urlsafe_b64decode(value.encode()).decode().split("|")
-        at = dt.datetime.fromisoformat(at_text)
-        if at.tzinfo is None:
-            raise ValueError(at_text)
-        return at, uuid.UUID(id_text)
-    except (ValueError, UnicodeError, binascii.Error):
-        raise InvalidInput("cursor is not one this service gave out; start again without it",
-                           field="cursor") from None
 
 
 def _item(row: Any) -> PaymentItem:

@@ -3,16 +3,13 @@ their age, oldest first (the console's saga monitor), keyset-paged."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import datetime as dt
-import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
 from services.payments import state
 from services.payments.api.deps import runtime
+from services.payments.api.paging import decode_cursor, encode_cursor
 from services.payments.api.payout_schemas import InDoubtPage, InDoubtPayout, ProposalOut
 from services.payments.repository import approvals
 from services.payments.repository import payouts as repo
@@ -24,24 +21,6 @@ OPERATOR = ("payments:read", "tenant:all")
 KINDS = ("disbursement", "refund", "withdrawal")
 
 router = APIRouter(tags=["payouts"])
-
-
-def encode_cursor(at: dt.datetime, payout_id: uuid.UUID) -> str:
-    return base64.urlsafe_b64encode(f"{at.isoformat()}|{payout_id}".encode()).decode()
-
-
-def decode_cursor(value: str | None) -> tuple[dt.datetime, uuid.UUID] | None:
-    if not value:
-        return None
-    try:
-        at_text, id_text = base64.urlsafe_b64decode(value.encode()).decode().split("|")
-        at = dt.datetime.fromisoformat(at_text)
-        if at.tzinfo is None:
-            raise ValueError(at_text)
-        return at, uuid.UUID(id_text)
-    except (ValueError, UnicodeError, binascii.Error):
-        raise InvalidInput("cursor is not one this service gave out; start again without it",
-                           field="cursor") from None
 
 
 def proposal_view(row: Any) -> ProposalOut:

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import JSONResponse
 
 from services.payments.api.deps import runtime
-from services.payments.api.payouts import decode_cursor, encode_cursor
+from services.payments.api.paging import decode_cursor, encode_cursor
 from services.payments.api.recovery_schemas import (
     OutcomeRequest,
     Recovery,

@@ -17,8 +17,9 @@ from fastapi.responses import JSONResponse
 
 from services.payments import state
 from services.payments.api.deps import runtime, settings
+from services.payments.api.paging import decode_cursor, encode_cursor
 from services.payments.api.payout_schemas import ApprovalRequest, RetryProposed
-from services.payments.api.payouts import decode_cursor, encode_cursor, proposal_view
+from services.payments.api.payouts import proposal_view
 from services.payments.api.schemas import (
     HeldRefund,
     HeldRefunds,
