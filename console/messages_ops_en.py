@@ -191,6 +191,26 @@ EN_OPS: dict[str, str] = {
                                 "reference, page by page.",
     "sav.branch_deposits": "Branch deposits",
     "sav.day_withdrawals": "Withdrawals requested that day",
+    "sav.covers": "Arrears covered by savings",
+    "sav.covers_help": "A group's compulsory savings paying a member's overdue installments: "
+                       "the member's own first, then the other members' when the group's "
+                       "rule allows it. Another operator than the one who asked approves; "
+                       "the savings then pay the loan as a repayment.",
+    "sav.cover.pending": "waiting for a checker",
+    "sav.cover.approved": "approved",
+    "sav.cover.rejected": "rejected",
+    "sav.cover_of": "Loan {loan}",
+    "sav.cover_group": "Group {group}",
+    "sav.cover_decided_by": "decided by {who}",
+    "sav.cover_others_allowed": "The group's rule lets other members' savings cover arrears.",
+    "sav.cover_own_only": "The member's own compulsory savings only.",
+    "sav.cover_installment": "Installment",
+    "sav.cover_due": "Due on",
+    "sav.cover_owed": "Overdue",
+    "sav.cover_client": "Client",
+    "sav.cover_pays": "Pays",
+    "sav.cover_member": "the member",
+    "sav.cover_yours": "You asked for this cover: another operator approves it.",
     # organisation
     "org.title": "Organisation",
     "org.offices": "Offices",

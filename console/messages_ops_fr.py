@@ -194,6 +194,27 @@ FR_OPS: dict[str, str] = {
                                 "SAV-, page par page.",
     "sav.branch_deposits": "Dépôts en agence",
     "sav.day_withdrawals": "Retraits demandés ce jour",
+    "sav.covers": "Arriérés couverts par l'épargne",
+    "sav.covers_help": "L'épargne obligatoire d'un groupe paie les échéances en retard d'un "
+                       "membre : d'abord celle du membre, puis celle des autres membres si la "
+                       "règle du groupe le permet. Un autre opérateur que le demandeur "
+                       "approuve ; l'épargne paie alors le prêt comme un remboursement.",
+    "sav.cover.pending": "en attente d'un valideur",
+    "sav.cover.approved": "approuvée",
+    "sav.cover.rejected": "rejetée",
+    "sav.cover_of": "Prêt {loan}",
+    "sav.cover_group": "Groupe {group}",
+    "sav.cover_decided_by": "décidée par {who}",
+    "sav.cover_others_allowed": "La règle du groupe permet à l'épargne des autres membres "
+                                "de couvrir les arriérés.",
+    "sav.cover_own_only": "L'épargne obligatoire du membre seulement.",
+    "sav.cover_installment": "Échéance",
+    "sav.cover_due": "Due le",
+    "sav.cover_owed": "En retard",
+    "sav.cover_client": "Client",
+    "sav.cover_pays": "Paie",
+    "sav.cover_member": "le membre",
+    "sav.cover_yours": "Vous avez demandé cette couverture : un autre opérateur l'approuve.",
     # organisation
     "org.title": "Organisation",
     "org.offices": "Agences",

@@ -1,17 +1,21 @@
 """Savings: accounts (search, statement with running balance, available against ledger),
-products, withdrawals in flight or in doubt, and the day's deposits and withdrawals."""
+products, withdrawals in flight or in doubt, the day's deposits and withdrawals, and the
+requests that a group's compulsory savings cover a member's arrears (a checker approves
+or rejects them here)."""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+import uuid
+from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
-from console.paging import href, next_href
-from console.session import OperatorSession
+from console.paging import href, next_href, with_flash
+from console.session import CsrfChecked, OperatorSession
+from console.upstream import Reply
 from console.views.business import today as business_today
 from console.web import redirect, render, upstream
 
@@ -23,6 +27,8 @@ ACCOUNTS_PAGE = 200
 WITHDRAWALS_PAGE = 200
 STATEMENT_LIMIT = 1000
 DAY_PAYMENTS_PAGE = 500
+COVER_STATUSES = ("pending", "approved", "rejected")
+COVERS_PAGE = 200
 
 
 def month_span(month: str) -> tuple[dt.date, dt.date]:
@@ -132,3 +138,46 @@ async def day(request: Request, session: OperatorSession, date: str = "",
                   next_href=next_href("/savings/day", "cursor",
                                       wallet.obj().get("next_cursor"), date=day_),
                   first_href=href("/savings/day", date=day_))
+
+
+async def covers_page(request: Request, token: str, status: str, *,
+                      failed: Reply | None = None, failed_id: str = "") -> Response:
+    status = status if status in COVER_STATUSES else "pending"
+    reply = await upstream(request).get("savings", "/v1/savings/arrears-cover-requests",
+                                        token, {"status": status, "limit": COVERS_PAGE})
+    return render(request, "savings_covers.html", code=(failed.status or 502) if failed
+                  else 200, reply=reply, rows=reply.items(), status=status,
+                  statuses=COVER_STATUSES, failed=failed, failed_id=failed_id,
+                  decide_key=str(uuid.uuid4()), limit=COVERS_PAGE)
+
+
+@router.get("/savings/arrears-covers")
+async def arrears_covers(request: Request, session: OperatorSession,
+                         status: str = "pending") -> Response:
+    """Requests that a group's compulsory savings pay a member's overdue installments:
+    those waiting for a checker first."""
+    return await covers_page(request, session.token, status)
+
+
+@router.post("/savings/arrears-covers/{request_id}/{decision}", dependencies=[CsrfChecked])
+async def decide_cover(request: Request, request_id: str, decision: str,
+                       session: OperatorSession, reason: Annotated[str, Form()] = "",
+                       idempotency_key: Annotated[str, Form()] = "") -> Response:
+    """Approve (the savings pay the loan) or reject another operator's request; its maker
+    gets 403. The form's key makes a double submit one decision."""
+    if decision not in ("approve", "reject"):
+        return render(request, "forbidden.html", code=404, reason="unknown_service")
+    path = f"/v1/savings/arrears-cover-requests/{quote(request_id, safe='')}/{decision}"
+    up = upstream(request)
+    if decision == "approve":
+        reply = await up.post("savings", path, session.token,
+                              idempotency_key=idempotency_key.strip()[:200]
+                              or str(uuid.uuid4()))
+    else:
+        reply = await up.post("savings", path, session.token,
+                              json={"reason": reason.strip()[:500]})
+    if reply.ok:
+        flash = "request_approved" if decision == "approve" else "request_rejected"
+        return redirect(with_flash("/savings/arrears-covers", flash), request)
+    return await covers_page(request, session.token, "pending", failed=reply,
+                             failed_id=request_id)
