@@ -1,7 +1,8 @@
 """Payments with a schema, topic prefix and consumer groups of its own, for the tests of
-money that does not come from a wallet: branch cash collections and standing
-instructions. Loans and savings are not running: a test plays them, publishing their
-events on the (prefixed) topics and reading payments' replies."""
+money that does not come from a wallet (branch cash collections, standing instructions)
+and of savings' money (test_savings_flows). Loans and savings are not running: a test
+plays them, publishing their events on the (prefixed) topics and reading payments'
+replies."""
 
 from __future__ import annotations
 
@@ -21,19 +22,14 @@ from services.payments.settings import DEV_CALLBACK_SECRET, PaymentsSettings, Pr
 from shared.app import Runtime, create_app
 from shared.clock import business_date
 from shared.contracts import clients, loans, payments, savings
+from shared.inbox import InboxConsumer
 from shared.kafka import ensure_topics, make_producer
 from simulators.mobile_money.app import create_app as create_sim
 from simulators.mobile_money.state import World
 from tests.infra import Infra
-from tests.integration.payments.conftest import (
-    PARTITIONS,
-    Events,
-    Rig,
-    ShiftedClock,
-    free_port,
-    serve,
-)
+from tests.integration.payments.conftest import PARTITIONS, Events, Rig, ShiftedClock
 from tests.kafka_facts import TopicReader, consumed_all, until
+from tests.rigs import free_port, serve
 
 MIGRATIONS = Path(__file__).resolve().parents[3] / "services/payments/migrations"
 
@@ -45,10 +41,13 @@ class BranchRig:
         self.replies = replies
         self.bootstrap = bootstrap
 
+    def consumer(self, group: str) -> InboxConsumer:
+        runtime: Runtime = self.app.state.runtime
+        return runtime.consumers[self.rig.settings.topic(group)]
+
     async def consumed(self, group: str) -> None:
         """Every record the group's topics hold now has taken effect (duplicates too)."""
-        runtime: Runtime = self.app.state.runtime
-        consumer = runtime.consumers[self.rig.settings.topic(group)]
+        consumer = self.consumer(group)
         await consumed_all(consumer, self.bootstrap, consumer.topics)
 
     def replies_of(self, type_: str, **match: Any) -> list[dict[str, Any]]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -24,7 +23,6 @@ import asyncpg
 import httpx
 import orjson
 import pytest
-import uvicorn
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from services.payments.bootstrap import build_spec
@@ -39,37 +37,12 @@ from simulators.mobile_money.app import create_app as create_sim
 from simulators.mobile_money.state import World
 from tests.identity import mint_token
 from tests.infra import Infra
+from tests.rigs import free_port, new_msisdn, serve
 
 PARTITIONS = 4
 ORANGE_SECRET = "whsec_b3JhbmdlLW1vbmV5LXRlc3Qtc2VjcmV0"
 MIGRATIONS = Path(__file__).resolve().parents[3] / "services/payments/migrations"
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextlib.asynccontextmanager
-async def serve(app: Any, port: int) -> AsyncIterator[uvicorn.Server]:
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,
-                            access_log=False, lifespan="on", timeout_graceful_shutdown=1)
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.05)
-    try:
-        yield server
-    finally:
-        server.should_exit = True
-        try:
-            await asyncio.wait_for(task, 10)
-        except (TimeoutError, asyncio.CancelledError):
-            server.force_exit = True
-            task.cancel()
 
 
 class Events:
@@ -223,10 +196,6 @@ async def paid_at_provider(rig: Rig, loan_id: str, amount: str, msisdn: str | No
                                                         "reference": loan_id})
     assert resp.status_code == 201, resp.text
     return msisdn, str(resp.json()["transactionReference"])
-
-
-def new_msisdn() -> str:
-    return "+2126" + str(uuid.uuid4().int)[:8]
 
 
 def new_id(prefix: str) -> str:

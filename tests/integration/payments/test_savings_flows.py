@@ -16,60 +16,27 @@ import datetime as dt
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
-import asyncpg
-import httpx
 import orjson
 import pytest
 
-from services.payments.bootstrap import build_spec
 from services.payments.handlers.payouts import settle_from_evidence
-from services.payments.settings import DEV_CALLBACK_SECRET, PaymentsSettings, ProviderConfig
-from shared.app import Runtime, create_app
-from shared.contracts import loans, payments, savings
+from shared.contracts import savings
 from shared.envelope import envelope_for
-from shared.inbox import InboxConsumer
-from shared.kafka import ensure_topics, make_producer
 from shared.uow import UnitOfWork
-from simulators.mobile_money.app import create_app as create_sim
-from simulators.mobile_money.state import World
 from tests.infra import Infra
-from tests.integration.payments.conftest import (
-    PARTITIONS,
-    Events,
-    Rig,
-    ShiftedClock,
-    free_port,
-    new_msisdn,
-    serve,
-)
-from tests.kafka_facts import TopicReader, consumed_all, until
+from tests.integration.payments.branch_rig import BranchRig, branch_rig
+from tests.integration.payments.conftest import Rig, ShiftedClock, new_msisdn
+from tests.kafka_facts import until
 
 pytestmark = pytest.mark.integration
 
-MIGRATIONS = Path(__file__).resolve().parents[3] / "services/payments/migrations"
 PAST_THE_DEADLINE = 200.0  # seconds: the commands' deadline is 120 s away, grace 1 s
 
 
-class SavingsRig:
+class SavingsRig(BranchRig):
     """Payments and the simulator, plus what a test needs to play savings."""
-
-    def __init__(self, rig: Rig, app: Any, replies: TopicReader, bootstrap: str) -> None:
-        self.rig = rig
-        self.app = app
-        self.replies = replies
-        self.bootstrap = bootstrap
-
-    def consumer(self, group: str) -> InboxConsumer:
-        runtime: Runtime = self.app.state.runtime
-        return runtime.consumers[self.rig.settings.topic(group)]
-
-    async def consumed(self, group: str) -> None:
-        """Every record the group's topics hold now has taken effect (duplicates too)."""
-        consumer = self.consumer(group)
-        await consumed_all(consumer, self.bootstrap, consumer.topics)
 
     async def liability(self, account_id: str) -> dict[str, Any]:
         resp = await self.rig.api.get(f"/v1/ledger/savings/{account_id}",
@@ -93,61 +60,12 @@ class SavingsRig:
             available_balance=Decimal(amount), value_date=dt.date.today(),
             posted_by="teller-1"), key=account_id)
 
-    def replies_of(self, type_: str, **match: Any) -> list[dict[str, Any]]:
-        return [r.payload for r in self.replies.matching(type_, **match)]
-
-    async def reply(self, type_: str, count: int = 1, **match: Any) -> dict[str, Any]:
-        found = await self.replies.wait_for(type_, count=count, **match)
-        return found[count - 1].payload
-
 
 @pytest.fixture(scope="module")
 async def srig(infra: Infra, isolated_schema: Callable[..., Any]) -> AsyncIterator[SavingsRig]:
-    iso = await isolated_schema("payments_sv", MIGRATIONS)
-    prefix = f"t{uuid.uuid4().hex[:8]}."
-    sim_port, api_port = free_port(), free_port()
-    api_url = f"http://127.0.0.1:{api_port}"
-    world = World(provider="sim", callback_secret=DEV_CALLBACK_SECRET,
-                  collection_callback_url=f"{api_url}/v1/mobile-money/sim/callbacks")
-    settings = PaymentsSettings(
-        database_url=iso.dsn, db_schema=iso.schema, kafka_bootstrap=infra.kafka_bootstrap,
-        providers={"sim": ProviderConfig(base_url=f"http://127.0.0.1:{sim_port}",
-                                         request_timeout_s=1.0, poll_after_s=1.0)},
-        callback_base_url=api_url, topic_prefix=prefix,
-        payout_poll_interval_s=0.1, payout_expiry_grace_s=1.0,
-        in_doubt_poll_s=0.3, in_doubt_poll_max_s=1.0, consumer_retry_backoff_s=0.05)
-    clock = ShiftedClock()
-    await ensure_topics(infra.kafka_bootstrap, [settings.topic(t) for t in (
-        payments.COMMANDS, payments.EVENTS, loans.EVENTS, savings.EVENTS)],
-        partitions=PARTITIONS)
-    events = Events(infra.kafka_bootstrap, settings.topic(payments.EVENTS))
-    await events.start()
-    replies = TopicReader(infra.kafka_bootstrap, [settings.topic(payments.EVENTS)],
-                          strip_prefix=prefix)
-    await replies.start()
-    producer = make_producer(infra.kafka_bootstrap, client_id="payments-savings-test")
-    await producer.start()
-    pool = await asyncpg.create_pool(iso.dsn, server_settings={"search_path": iso.schema})
-    assert pool is not None
-    app = create_app(build_spec(settings, clock))
-    try:
-        async with serve(create_sim(world), sim_port), serve(app, api_port), \
-                httpx.AsyncClient(base_url=api_url, timeout=30) as api, \
-                httpx.AsyncClient(base_url=f"http://127.0.0.1:{sim_port}", timeout=30) as sim:
-            rig = Rig(api, sim, world, events, pool, settings, producer, api_url, sim, clock)
-            await until(_books_open(rig), "the opening float is posted")
-            yield SavingsRig(rig, app, replies, infra.kafka_bootstrap)
-    finally:
-        await producer.stop()
-        await replies.stop()
-        await events.stop()
-        await pool.close()
-
-
-def _books_open(rig: Rig) -> Callable[[], Any]:
-    async def check() -> bool:
-        return bool((await rig.trial_balance())["total_debits"] != "0.00")
-    return check
+    """This module's own payments (the savings topics exist before its consumers start)."""
+    async with branch_rig(infra, isolated_schema, "payments_sv") as b:
+        yield SavingsRig(b.rig, b.app, b.replies, b.bootstrap)
 
 
 @pytest.fixture

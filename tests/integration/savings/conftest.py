@@ -8,10 +8,7 @@ replies on the prefixed ``payments.events``; clients' events are published the s
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime as dt
-import socket
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -22,7 +19,6 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-import uvicorn
 from aiokafka import AIOKafkaProducer
 
 from services.savings.bootstrap import build_spec
@@ -36,6 +32,7 @@ from shared.kafka import ensure_topics, make_producer
 from tests.identity import mint_token
 from tests.infra import Infra
 from tests.kafka_facts import TopicReader, consumed_all, until
+from tests.rigs import free_port, new_msisdn, serve
 
 PARTITIONS = 4
 MIGRATIONS = Path(__file__).resolve().parents[3] / "services/savings/migrations"
@@ -43,36 +40,6 @@ READER_SCOPES = ("savings:read",)
 OPERATOR_SCOPES = ("tenant:all", "savings:read", "savings:write", "savings:approve",
                    "products:write", "cob:run")
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextlib.asynccontextmanager
-async def serve(app: Any, port: int) -> AsyncIterator[uvicorn.Server]:
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,
-                            access_log=False, lifespan="on", timeout_graceful_shutdown=1)
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.05)
-    try:
-        yield server
-    finally:
-        server.should_exit = True
-        try:
-            await asyncio.wait_for(task, 10)
-        except (TimeoutError, asyncio.CancelledError):
-            server.force_exit = True
-            task.cancel()
-
-
-def new_msisdn() -> str:
-    return "+2126" + str(uuid.uuid4().int)[:8]
 
 
 @dataclass

@@ -9,9 +9,7 @@ share one simulator without seeing each other.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
-import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -21,7 +19,6 @@ from typing import Any, TypeVar
 import httpx
 import orjson
 import pytest
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from standardwebhooks.webhooks import Webhook
@@ -29,35 +26,11 @@ from standardwebhooks.webhooks import Webhook
 from simulators.mobile_money.__main__ import DEV_CALLBACK_SECRET
 from simulators.mobile_money.app import create_app
 from simulators.mobile_money.state import World
+from tests.rigs import free_port, serve
+from tests.rigs import new_msisdn as new_msisdn  # the tests take it from here
 
 T = TypeVar("T")
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextlib.asynccontextmanager
-async def serve(app: Any, port: int) -> AsyncIterator[None]:
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,
-                            access_log=False, lifespan="on", timeout_graceful_shutdown=1)
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.02)
-    try:
-        yield
-    finally:
-        server.should_exit = True
-        try:
-            await asyncio.wait_for(task, 10)
-        except (TimeoutError, asyncio.CancelledError):
-            server.force_exit = True
-            task.cancel()
 
 
 async def until(probe: Callable[[], Awaitable[T | None]], *, timeout_s: float = 10.0,
@@ -185,10 +158,6 @@ class Sim:
         day = day or dt.datetime.now(dt.UTC).date()
         return [e for e in (await self.statement(day))["entries"]
                 if e["clientCorrelationId"] == cid]
-
-
-def new_msisdn() -> str:
-    return "+2126" + str(uuid.uuid4().int)[:8]
 
 
 @pytest.fixture(scope="module")
