@@ -45,6 +45,14 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'self'")
 
 
+def content_security_policy(provider_origin: str) -> str:
+    """The pages' policy. Sign-out is a form whose answer redirects to the identity
+    provider's end-session endpoint, and browsers (Chromium) apply ``form-action`` to a
+    form's redirects too: without the provider's origin there the browser stops at the
+    redirect and the provider's session survives."""
+    return CSP.replace("form-action 'self'", f"form-action 'self' {provider_origin}")
+
+
 def create_app(settings: ConsoleSettings | None = None,
                transport: httpx.AsyncBaseTransport | None = None) -> FastAPI:
     settings = settings or ConsoleSettings()
@@ -68,6 +76,7 @@ def create_app(settings: ConsoleSettings | None = None,
         settings.oidc_client_secret.get_secret_value() if settings.oidc_client_secret else None,
         settings.public_url,
         settings.session_key.get_secret_value().encode() if settings.session_key else None)
+    csp = content_security_policy(app.state.oidc.origin)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     for module in (auth, business, loans, ops, clients):
         app.include_router(module.router)
@@ -127,7 +136,7 @@ def create_app(settings: ConsoleSettings | None = None,
         if chosen and chosen.lower()[:2] in i18n.LANGUAGES:
             response.set_cookie(LANG_COOKIE, request.state.lang, max_age=365 * 86400,
                                 httponly=True, samesite="strict", secure=secure, path="/")
-        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("Content-Security-Policy", csp)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("X-Frame-Options", "DENY")

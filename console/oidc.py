@@ -11,10 +11,18 @@
   before it expires; a refused refresh ends the session. Limits: at most
   ``MAX_SESSIONS`` sessions (the oldest go first), one console replica (or sticky
   sessions), and a restart signs every operator out;
-- sign-out forgets the session, clears the cookie and ends the Keycloak session
-  (its end-session endpoint with ``id_token_hint``), which sends the browser back to
-  ``/login?reason=signed_out``. Pages are ``Cache-Control: no-store``, so Back shows
-  nothing of a signed-out session.
+- sign-out forgets the session, clears the cookie and redirects the browser itself to
+  Keycloak's end-session endpoint with ``id_token_hint`` (so Keycloak asks no
+  confirmation), ``client_id`` and ``post_logout_redirect_uri``: Keycloak removes its SSO
+  session and its cookies (``KEYCLOAK_IDENTITY``, ``KEYCLOAK_SESSION``) and sends the
+  browser back to ``/login?reason=signed_out``; the next sign-in asks for the password
+  again. It has to be the browser's navigation (a server-side call could not clear the
+  browser's Keycloak cookies), and the pages' CSP ``form-action`` names the provider's
+  origin because browsers apply it to the sign-out form's redirect. Pages are
+  ``Cache-Control: no-store``, so Back shows nothing of a signed-out session;
+- a session ended in Keycloak (the operator signed out elsewhere, an administrator's
+  "sign out", a disabled user) ends here at the next refresh, when Keycloak refuses the
+  refresh token: within the access token's lifetime (5 minutes in the realm).
 """
 
 from __future__ import annotations
@@ -27,7 +35,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 import jwt
@@ -101,6 +109,12 @@ class Provider:
         self.after_logout = public_url.rstrip("/") + "/login?reason=signed_out"
         self._fernet = Fernet(session_key or Fernet.generate_key())
         self._transport = transport
+
+    @property
+    def origin(self) -> str:
+        """Scheme, host and port of the provider (where sign-out sends the browser)."""
+        parts = urlsplit(self.issuer)
+        return f"{parts.scheme}://{parts.netloc}"
 
     @property
     def authorize_url(self) -> str:

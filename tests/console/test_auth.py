@@ -12,6 +12,7 @@ from shared.auth import ROLE_SCOPES
 from tests.console.conftest import csrf_from, operator_token, sign_in
 from tests.console.fake_platform import State
 from tests.identity import LocalIssuer, mint_token
+from tests.identity import issuer as test_issuer
 
 
 def query_of(resp: httpx.Response) -> dict[str, list[str]]:
@@ -126,3 +127,15 @@ async def test_sign_out_forgets_the_token(signed_in: httpx.AsyncClient) -> None:
     assert resp.status_code == 303
     assert TOKEN_COOKIE not in signed_in.cookies
     assert (await signed_in.get("/sms")).status_code == 303
+
+
+async def test_the_pages_let_the_sign_out_form_redirect_to_the_identity_provider(
+        browser_client: httpx.AsyncClient) -> None:
+    """Sign-out answers the form with a redirect to the provider's end-session endpoint;
+    browsers check that redirect against ``form-action``, so the provider's origin is
+    allowed there and no other."""
+    resp = await browser_client.get("/login")
+    policy = dict(part.strip().split(" ", 1) for part in
+                  resp.headers["content-security-policy"].split(";"))
+    issuer = urlparse(test_issuer().issuer)
+    assert policy["form-action"].split() == ["'self'", f"{issuer.scheme}://{issuer.netloc}"]
