@@ -28,6 +28,7 @@ def build_spec(settings: ClientsSettings | None = None) -> ServiceSpec:
         routers=[clients_api.router, groups_api.router, offices_api.router,
                  transfers_api.router, partners_api.router, credit_holds_api.router],
         consumers=[consumer_spec(settings.limit_policy())],
+        background=[partners_api.close_identity_provider_at_stop],
         migrations_dir=MIGRATIONS,
         title="Noria clients service",
         description="Onboarding with KYC, solidarity groups, progressive credit limits and "

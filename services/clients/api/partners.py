@@ -7,6 +7,7 @@ with the OAuth2 client-credentials grant (see the README).
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -20,6 +21,7 @@ from services.clients.identity_provider import IdentityProviderError, KeycloakAd
 from services.clients.repository import partners as repo
 from services.clients.repository.partners import Partner
 from shared import idempotency
+from shared.app import Runtime
 from shared.auth import Principal, require
 
 router = APIRouter(prefix="/v1/partners", tags=["partners"])
@@ -69,9 +71,14 @@ class PartnerPage(BaseModel):
     next_cursor: str | None
 
 
+IDP_STATE = "identity_provider"
+
+
 def identity_provider(request: Request) -> KeycloakAdmin:
+    """The admin client of Keycloak, made on the first partner request and kept in the
+    runtime's state; :func:`close_identity_provider_at_stop` closes it at shutdown."""
     rt = runtime(request)
-    idp: KeycloakAdmin | None = rt.state.get("identity_provider")
+    idp: KeycloakAdmin | None = rt.state.get(IDP_STATE)
     if idp is None:
         s = settings(request)
         if s.identity_admin_client_secret is None:
@@ -79,8 +86,19 @@ def identity_provider(request: Request) -> KeycloakAdmin:
                                 "service (NORIA_CLIENTS_IDENTITY_ADMIN_CLIENT_SECRET)")
         idp = KeycloakAdmin(s.identity_admin_url, s.identity_realm, s.identity_admin_client_id,
                             s.identity_admin_client_secret.get_secret_value())
-        rt.state["identity_provider"] = idp
+        rt.state[IDP_STATE] = idp
     return idp
+
+
+async def close_identity_provider_at_stop(rt: Runtime) -> None:
+    """A background job that only waits: the service's shutdown cancels it, and it then
+    closes the admin client's connections (if a partner request ever made it)."""
+    try:
+        await asyncio.Event().wait()
+    finally:
+        idp: KeycloakAdmin | None = rt.state.pop(IDP_STATE, None)
+        if idp is not None:
+            await idp.close()
 
 
 def _unavailable(exc: IdentityProviderError) -> HTTPException:
