@@ -4,18 +4,19 @@ of its own.
 The night of a 1.24 million-loan institution under accrual accounting: loans publishes
 the day's ``InterestAccrued`` in batches (10 000 loans each by default) and payments
 posts each batch in one transaction, as its consumer does (``handlers.accounting.
-run_accruals``): set-based, a receivable line per loan and one aggregated income line per
-(office, interest income GL account). A role and schema ``bench_acc_<hex>`` are created
-with the admin URL and the payments migrations applied; the loans are seeded set-based
-(spread over 650 branches under 12 regions, half of them knowing their office only
-through their client, one in a hundred past the non-accrual threshold). With
-``--compare`` the same loans are posted again for another date the way payments did
-before — one entry per loan, each moving the single interest income account row — so
-the two can be read side by side. Peak memory: this process's (VmHWM) and the
-PostgreSQL backends serving the schema's role, sampled every 50 ms. The schema and role
-are dropped at the end (and any ``bench_acc_*`` an interrupted run left, at the start).
+run_accruals``): set-based, one statement and one entry per batch — a receivable line
+per loan and one aggregated income line per (office, interest income GL account) — with
+the ledger's rules checked once per statement (payments migration 0016). A role and
+schema ``bench_acc_<hex>`` are created with the admin URL and the payments migrations
+applied; the loans are seeded set-based (spread over 650 branches under 12 regions,
+half of them knowing their office only through their client, one in a hundred past the
+non-accrual threshold). With ``--compare`` the same loans are posted again for another
+date one entry per loan (``post_many``), so the two can be read side by side. Peak
+memory: this process's (VmHWM) and the PostgreSQL backends serving the schema's role,
+sampled every 50 ms. The schema and role are dropped at the end (and any
+``bench_acc_*`` an interrupted run left, at the start).
 
-``flock /tmp/noria-platform.lock python -m bench.accruals --loans 100000 --compare``
+``flock /tmp/noria-bench.lock uv run python -m bench.accruals --loans 100000 --compare``
 """
 
 from __future__ import annotations
