@@ -191,7 +191,7 @@ def _loan_days(day: dt.date, body: AccrualsIn) -> list[accounting.LoanDay]:
             assert ln.day_count is not None
             interest = accruals.daily_interest(ln.principal, ln.annual_rate, day, ln.day_count)
         out.append(accounting.LoanDay(ln.loan_id, interest, ln.days_in_arrears, ln.product_id,
-                                      ln.office_id, ln.restructured))
+                                      ln.office_id, ln.restructured, ln.fees_due))
     return out
 
 

@@ -53,6 +53,9 @@ class AccrualLoan(Request):
     product_id: Id | None = None
     office_id: Id | None = None
     restructured: bool = False
+    fees_due: Amount = Field(default=Decimal("0.00"), ge=0, description=(
+        "the fees of an installment falling due that day: accrued when due (fees "
+        "receivable / fee income), settled by the repayment's fees"))
 
     @model_validator(mode="after")
     def _figures(self) -> AccrualLoan:

@@ -50,6 +50,11 @@ class Kind(StrEnum):
     # interest capitalised by a restructuring and not yet received (per-loan reserve)
     INTEREST_WAIVED = "interest_waived"
     CAPITALISED_RESERVE = "capitalised_interest_reserve"
+    # a client transferred to another branch takes its loans' balances along: each
+    # branch's side of the move goes through the inter-branch (liaison) account
+    INTER_OFFICE = "inter_office"
+    # a loan's fees fallen due and not yet paid (accrual basis)
+    FEE_RECEIVABLE = "fee_receivable"
 
 
 @dataclass(frozen=True)
@@ -95,6 +100,9 @@ RULES: dict[Kind, tuple[Side, bool]] = {
     Kind.BRANCH_CASH_SUSPENSE: (Side.DEBIT, False),  # shortages to recover, net of overages
     Kind.INTEREST_WAIVED: (Side.DEBIT, False),   # contra-income: recognised, then waived
     Kind.CAPITALISED_RESERVE: (Side.CREDIT, True),  # contra-asset against the portfolio
+    # what one branch owes another (or is owed): nets to zero for the institution
+    Kind.INTER_OFFICE: (Side.DEBIT, False),
+    Kind.FEE_RECEIVABLE: (Side.DEBIT, True),     # asset: fees due, not yet paid
 }
 
 SUSPENSE = "suspense"
@@ -112,6 +120,7 @@ PROVISION_EXPENSE = "expense:provisions"
 RECOVERY_INCOME = "income:recoveries"
 RETAINED_EARNINGS = "equity:retained_earnings"
 INTEREST_WAIVED = "income:interest_waived"
+INTER_OFFICE = "liaison:offices"
 
 FIXED: dict[str, tuple[Kind, str]] = {
     SUSPENSE: (Kind.SUSPENSE, "Repayment suspense"),
@@ -128,6 +137,7 @@ FIXED: dict[str, tuple[Kind, str]] = {
     RECOVERY_INCOME: (Kind.RECOVERY_INCOME, "Recoveries on written-off loans"),
     RETAINED_EARNINGS: (Kind.RETAINED_EARNINGS, "Retained earnings"),
     INTEREST_WAIVED: (Kind.INTEREST_WAIVED, "Interest waived (early settlements)"),
+    INTER_OFFICE: (Kind.INTER_OFFICE, "Inter-branch liaison"),
 }
 
 # Per-aggregate accounts: prefix -> (kind, name)
@@ -140,6 +150,7 @@ PREFIXED: dict[str, tuple[Kind, str]] = {
     "cash:branch:": (Kind.BRANCH_OFFICE_CASH, "Cash at branch"),
     "suspense:cash:branch:": (Kind.BRANCH_CASH_SUSPENSE, "Cash count differences at branch"),
     "capitalised_interest:": (Kind.CAPITALISED_RESERVE, "Capitalised interest reserved"),
+    "fee_receivable:": (Kind.FEE_RECEIVABLE, "Fees receivable"),
 }
 
 
@@ -163,6 +174,11 @@ def capitalised_interest(loan_id: str) -> str:
     """Interest a restructuring turned into principal and the borrower has not paid yet
     (reserved against the loan's portfolio)."""
     return f"capitalised_interest:{loan_id}"
+
+
+def fee_receivable(loan_id: str) -> str:
+    """A loan's fees fallen due and not yet paid (accrual basis)."""
+    return f"fee_receivable:{loan_id}"
 
 
 def gl(code: str) -> str:

@@ -71,6 +71,8 @@ ROLES: dict[str, str] = {
     Kind.INTEREST_WAIVED.value: "interest recognised and then waived (early settlements)",
     Kind.CAPITALISED_RESERVE.value: ("interest capitalised by a restructuring, not yet "
                                      "received (per-loan sub-ledgers, contra-asset)"),
+    Kind.FEE_RECEIVABLE.value: "fees fallen due, not yet paid (per-loan sub-ledgers)",
+    Kind.INTER_OFFICE.value: "inter-branch liaison (a transferred client's balances)",
 }
 
 # posting kind -> (debited roles, credited roles): documentation the API serves, and
@@ -80,15 +82,20 @@ POSTING_KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "collection": (("provider_settlement",), ("repayment_suspense",)),
     "repayment_principal": (("repayment_suspense",), ("loan_portfolio",)),
     "repayment_interest": (("repayment_suspense",), ("interest_receivable", "interest_income")),
-    "repayment_fees": (("repayment_suspense",), ("fee_income",)),
+    "repayment_fees": (("repayment_suspense",), ("fee_receivable", "fee_income")),
+    "repayment_reserve_release": (("capitalised_interest_reserve",), ("interest_income",)),
     "repayment_penalties": (("repayment_suspense",), ("penalty_income",)),
     "refund": (("repayment_suspense", "client_payable"),
                ("client_payable", "provider_settlement")),
-    "write_off": (("loan_loss_allowance", "write_off_expense", "interest_income"),
-                  ("loan_portfolio", "interest_receivable", "provision_expense")),
+    "write_off": (("capitalised_interest_reserve", "loan_loss_allowance", "write_off_expense",
+                   "interest_income", "fee_income"),
+                  ("loan_portfolio", "interest_receivable", "fee_receivable",
+                   "provision_expense")),
     "recovery": (("repayment_suspense",), ("recovery_income",)),
     "interest_accrual": (("interest_receivable",), ("interest_income",)),
     "interest_reversal": (("interest_income",), ("interest_receivable",)),
+    "fee_accrual": (("fee_receivable",), ("fee_income",)),
+    "fee_reversal": (("fee_income",), ("fee_receivable",)),
     "provision": (("provision_expense",), ("loan_loss_allowance",)),
     "provision_release": (("loan_loss_allowance",), ("provision_expense",)),
     "savings_deposit": (("provider_settlement", "branch_cash"), ("savings_deposits",)),
@@ -104,6 +111,12 @@ POSTING_KINDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "interest_waiver": (("interest_waived",), ("interest_receivable",)),
     "interest_capitalisation": (("loan_portfolio",),
                                 ("interest_receivable", "capitalised_interest_reserve")),
+    "office_transfer": (("loan_portfolio", "interest_receivable", "fee_receivable",
+                         "loan_loss_allowance", "capitalised_interest_reserve",
+                         "inter_office"),
+                        ("loan_portfolio", "interest_receivable", "fee_receivable",
+                         "loan_loss_allowance", "capitalised_interest_reserve",
+                         "inter_office")),
 }
 
 

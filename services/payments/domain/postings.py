@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from services.payments.domain import accounts as acc
 from services.payments.domain.ledger import ZERO, Entry, Line, credit, debit
 from shared.errors import InvalidInput
+
+CENT = Decimal("0.01")
 
 
 def funding(provider: str, amount: Decimal, transfer_id: str) -> Entry:
@@ -39,15 +41,34 @@ COMPONENT_ACCOUNT = {
 }
 
 
+def reserve_release(reserve: Decimal, principal_paid: Decimal, portfolio: Decimal
+                    ) -> Decimal:
+    """The part of a loan's capitalised-interest reserve a repayment of principal
+    releases to interest income. Capitalised interest is part of the principal; each
+    dirham of principal repaid repays it pro rata: ``reserve * principal paid / the
+    portfolio before the payment``, rounded half up to the cent — all of what is left
+    when the principal is paid off (so the rounding never leaves a centime behind)."""
+    if reserve <= 0 or principal_paid <= 0 or portfolio <= 0:
+        return ZERO
+    if principal_paid >= portfolio:
+        return reserve
+    share = (reserve * principal_paid / portfolio).quantize(CENT, rounding=ROUND_HALF_UP)
+    return min(share, reserve)
+
+
 def repayment(payment_id: str, loan_id: str, amount: Decimal,
-              parts: Mapping[str, Decimal], receivable: Decimal = ZERO) -> Entry:
+              parts: Mapping[str, Decimal], receivable: Decimal = ZERO,
+              reserve_released: Decimal = ZERO, fees_receivable: Decimal = ZERO) -> Entry:
     """Move an allocated repayment out of suspense.
 
     ``parts`` maps ``principal``/``interest``/``fees``/``penalties`` to amounts
     that must add up to ``amount``: principal reduces the loan's portfolio
     balance, the rest is income (cash basis). Interest first settles what was
     accrued (``receivable``, the loan's interest receivable; accrual basis), and
-    only the rest is income.
+    only the rest is income; fees likewise settle the fees accrued when they fell due
+    (``fees_receivable``) first. ``reserve_released`` (:func:`reserve_release`): interest a
+    restructuring capitalised, now received with the principal — out of the loan's
+    capitalised-interest reserve into interest income (Dr reserve / Cr income).
     """
     total = sum(parts.values(), ZERO)
     if total != amount:
@@ -63,8 +84,15 @@ def repayment(payment_id: str, loan_id: str, amount: Decimal,
             settled = min(receivable, value)
             lines.append(credit(acc.interest_receivable(loan_id), settled))
             value -= settled
+        if component == "fees" and fees_receivable > 0 and value > 0:
+            settled = min(fees_receivable, value)
+            lines.append(credit(acc.fee_receivable(loan_id), settled))
+            value -= settled
         if value > 0:
             lines.append(credit(account, value))
+    if reserve_released > 0:
+        lines += [debit(acc.capitalised_interest(loan_id), reserve_released),
+                  credit(acc.INTEREST_INCOME, reserve_released)]
     unknown = set(parts) - {"principal", *COMPONENT_ACCOUNT}
     if unknown:
         raise InvalidInput(f"unknown allocation component(s) {sorted(unknown)}",
@@ -87,24 +115,35 @@ def refund_payout(payment_id: str, loan_id: str, provider: str, amount: Decimal)
 
 
 def write_off(loan_id: str, principal: Decimal, allowance: Decimal = ZERO,
-              receivable: Decimal = ZERO) -> Entry:
+              receivable: Decimal = ZERO, reserve: Decimal = ZERO,
+              fees_receivable: Decimal = ZERO) -> Entry:
     """Dr write-off expense / Cr loan portfolio.
 
-    The loan's allowance for losses is consumed first (Dr allowance; what it held
-    beyond the principal is written back to provision expense), and interest accrued
-    but unpaid is reversed out of income (Dr interest income / Cr receivable).
+    The loan's capitalised-interest reserve is consumed first (Dr reserve: that part of
+    the principal was interest never recognised, so writing it off is no loss), then
+    its allowance for losses (Dr allowance; what it held beyond the principal left is
+    written back to provision expense), and interest and fees accrued but unpaid are
+    reversed out of income (Dr interest or fee income / Cr the receivable).
     """
+    consumed = min(max(reserve, ZERO), principal)
+    loss = principal - consumed
     lines: list[Line] = [credit(acc.portfolio(loan_id), principal)]
+    if consumed > 0:
+        lines.append(debit(acc.capitalised_interest(loan_id), consumed))
     if allowance > 0:
         lines.append(debit(acc.allowance(loan_id), allowance))
-        if allowance > principal:
-            lines.append(credit(acc.PROVISION_EXPENSE, allowance - principal))
-    if principal > allowance:
-        lines.append(debit(acc.WRITE_OFF_EXPENSE, principal - allowance))
+        if allowance > loss:
+            lines.append(credit(acc.PROVISION_EXPENSE, allowance - loss))
+    if loss > allowance:
+        lines.append(debit(acc.WRITE_OFF_EXPENSE, loss - allowance))
     if receivable > 0:
         lines += [debit(acc.INTEREST_INCOME, receivable),
                   credit(acc.interest_receivable(loan_id), receivable)]
-    if allowance <= 0 and receivable <= 0:  # the entry as it always was
+    if fees_receivable > 0:
+        lines += [debit(acc.FEE_INCOME, fees_receivable),
+                  credit(acc.fee_receivable(loan_id), fees_receivable)]
+    if allowance <= 0 and receivable <= 0 and consumed <= 0 and fees_receivable <= 0:
+        # the entry as it always was
         lines = [debit(acc.WRITE_OFF_EXPENSE, principal), credit(acc.portfolio(loan_id),
                                                                  principal)]
     return Entry(f"write_off:{loan_id}", "write_off", tuple(lines), loan_id=loan_id)
@@ -122,6 +161,22 @@ def interest_accrual(loan_id: str, day: dt.date, amount: Decimal) -> Entry:
     return Entry(f"accrual:{day.isoformat()}:{loan_id}", "interest_accrual",
                  (debit(acc.interest_receivable(loan_id), amount),
                   credit(acc.INTEREST_INCOME, amount)),
+                 loan_id=loan_id, business_date=day)
+
+
+def fee_accrual(loan_id: str, day: dt.date, amount: Decimal) -> Entry:
+    """Fees fallen due with an installment on ``day`` (accrual basis): earned when due,
+    not day by day — Dr the loan's fees receivable / Cr fee income. A repayment's fees
+    then settle the receivable."""
+    return Entry(f"fee_accrual:{day.isoformat()}:{loan_id}", "fee_accrual",
+                 (debit(acc.fee_receivable(loan_id), amount), credit(acc.FEE_INCOME, amount)),
+                 loan_id=loan_id, business_date=day)
+
+
+def fee_reversal(loan_id: str, day: dt.date, amount: Decimal) -> Entry:
+    """A loan entering non-accrual: its fees due but unpaid leave income."""
+    return Entry(f"fee_reversal:{day.isoformat()}:{loan_id}", "fee_reversal",
+                 (debit(acc.FEE_INCOME, amount), credit(acc.fee_receivable(loan_id), amount)),
                  loan_id=loan_id, business_date=day)
 
 

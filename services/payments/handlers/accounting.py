@@ -39,6 +39,7 @@ class LoanDay:
     product_id: str | None = None
     office_id: str | None = None
     restructured: bool = False
+    fees_due: Decimal = ZERO  # fees of an installment falling due that day (accrual basis)
 
 
 class CashBasis(Conflict):
@@ -48,8 +49,10 @@ class CashBasis(Conflict):
 async def run_accruals(conn: Conn, day: dt.date, loans: Sequence[LoanDay], *,
                        batch: int = 0, source: str = "api") -> dict[str, Any]:
     """Post the day's accruals once per (date, batch): Dr interest receivable / Cr
-    interest income per accruing loan; loans reaching the non-accrual threshold have
-    their receivable reversed and accrue nothing until back under it."""
+    interest income per accruing loan; the fees of an installment falling due that day
+    Dr fees receivable / Cr fee income (fees are earned when due, not day by day); loans
+    reaching the non-accrual threshold have their receivables reversed and accrue
+    nothing until back under it."""
     setting = await gl_repo.settings(conn)
     if setting["accounting_basis"] != "accrual":
         raise CashBasis("the institution keeps its books on a cash basis: interest is "
@@ -60,15 +63,28 @@ async def run_accruals(conn: Conn, day: dt.date, loans: Sequence[LoanDay], *,
     ids = [ln.loan_id for ln in loans]
     await gl_repo.remember_loans(conn, ids, [ln.product_id for ln in loans],
                                  [ln.office_id for ln in loans])
-    held = await gl_repo.balances(conn, [acc.interest_receivable(i) for i in ids])
-    receivable = {i: held.get(acc.interest_receivable(i), ZERO) for i in ids}
+    threshold = setting["non_accrual_days"]
+    stopped = await gl_repo.non_accrual_loans(conn, ids)
+    # only a loan entering non-accrual today has its receivable read (and reversed)
+    entering = [ln.loan_id for ln in loans
+                if ln.days_in_arrears >= threshold and ln.loan_id not in stopped]
+    held = await gl_repo.balances(conn, [a for i in entering for a in (
+        acc.interest_receivable(i), acc.fee_receivable(i))])
+    receivable = {i: held.get(acc.interest_receivable(i), ZERO) for i in entering}
     plan = accruals.plan(
         [accruals.LoanAccrual(ln.loan_id, ln.interest, ln.days_in_arrears) for ln in loans],
-        setting["non_accrual_days"], await gl_repo.non_accrual_loans(conn, ids), receivable)
+        threshold, stopped, receivable)
     # the reversals first (few loans, one entry each), then the day's accruals set-based:
     # one aggregated income line per (office, income GL account)
     await gl_repo.post_many(conn, [postings.interest_reversal(loan, day, amount)
                                    for loan, amount in plan.reverse])
+    fees_reversed = [(i, held[acc.fee_receivable(i)]) for i in plan.stop
+                     if held.get(acc.fee_receivable(i), ZERO) > 0]
+    fees = [(ln.loan_id, ln.fees_due) for ln in loans
+            if ln.fees_due > 0 and ln.days_in_arrears < threshold]
+    await gl_repo.post_many(conn, [postings.fee_reversal(loan, day, amount)
+                                   for loan, amount in fees_reversed]
+                            + [postings.fee_accrual(loan, day, amount) for loan, amount in fees])
     await accruals_repo.post_day(conn, day, batch, [a.loan_id for a in plan.accrue],
                                  [a.amount for a in plan.accrue])
     await gl_repo.set_non_accrual(conn, plan.stop, day)
@@ -76,9 +92,11 @@ async def run_accruals(conn: Conn, day: dt.date, loans: Sequence[LoanDay], *,
     row = await closing_repo.record_accrual_run(
         conn, day, batch, loans=len(plan.accrue),
         accrued=sum((a.amount for a in plan.accrue), ZERO),
-        reversed_=sum((amount for _, amount in plan.reverse), ZERO),
+        reversed_=sum((amount for _, amount in plan.reverse), ZERO)
+        + sum((amount for _, amount in fees_reversed), ZERO),
         non_accrual=len(plan.stop), source=source)
-    return {**dict(row), "created": True}
+    return {**dict(row), "fees_accrued": sum((amount for _, amount in fees), ZERO),
+            "created": True}
 
 
 async def run_provisions(conn: Conn, day: dt.date, loans: Sequence[LoanDay], *,
@@ -151,15 +169,31 @@ async def repayment_entry(conn: Conn, payment_id: str, loan_id: str, amount: Dec
     accrued first; on a written-off loan everything is a recovery."""
     if await ledger_repo.entry_exists(conn, f"write_off:{loan_id}"):
         return postings.recovery(payment_id, loan_id, amount)
-    receivable = await ledger_repo.balance(conn, acc.interest_receivable(loan_id))
-    return postings.repayment(payment_id, loan_id, amount, parts, receivable=receivable)
+    held = await gl_repo.balances(conn, [acc.interest_receivable(loan_id),
+                                         acc.fee_receivable(loan_id),
+                                         acc.capitalised_interest(loan_id),
+                                         acc.portfolio(loan_id)])
+    release = postings.reserve_release(held.get(acc.capitalised_interest(loan_id), ZERO),
+                                       parts.get("principal", ZERO),
+                                       held.get(acc.portfolio(loan_id), ZERO))
+    return postings.repayment(payment_id, loan_id, amount, parts,
+                              receivable=held.get(acc.interest_receivable(loan_id), ZERO),
+                              reserve_released=release,
+                              fees_receivable=held.get(acc.fee_receivable(loan_id), ZERO))
 
 
 async def write_off_entry(conn: Conn, loan_id: str, principal: Decimal) -> Entry:
-    """The write-off: the loan's allowance is consumed, its accrued interest reversed."""
-    allowance = await ledger_repo.balance(conn, acc.allowance(loan_id))
-    receivable = await ledger_repo.balance(conn, acc.interest_receivable(loan_id))
-    return postings.write_off(loan_id, principal, allowance=allowance, receivable=receivable)
+    """The write-off: the loan's capitalised-interest reserve and then its allowance
+    are consumed, its accrued interest reversed."""
+    held = await gl_repo.balances(conn, [acc.allowance(loan_id),
+                                         acc.interest_receivable(loan_id),
+                                         acc.fee_receivable(loan_id),
+                                         acc.capitalised_interest(loan_id)])
+    return postings.write_off(loan_id, principal,
+                              allowance=held.get(acc.allowance(loan_id), ZERO),
+                              receivable=held.get(acc.interest_receivable(loan_id), ZERO),
+                              reserve=held.get(acc.capitalised_interest(loan_id), ZERO),
+                              fees_receivable=held.get(acc.fee_receivable(loan_id), ZERO))
 
 
 async def on_loan_submitted(uow: UnitOfWork, msg: LoanSubmitted, env: Envelope) -> None:

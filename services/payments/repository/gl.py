@@ -6,6 +6,7 @@ of many small entries at once (a close of business).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import uuid
 from collections.abc import Sequence
 from decimal import Decimal
@@ -16,6 +17,7 @@ import asyncpg
 from services.payments.domain.accounts import spec_for
 from services.payments.domain.chart import DEFAULT_PRODUCT, GLAccount, GLType
 from services.payments.domain.ledger import Entry, InsufficientBalance
+from services.payments.domain.office_transfers import BookedLine
 from services.payments.repository import Conn
 from services.payments.repository.ledger import PeriodClosed
 
@@ -102,12 +104,16 @@ async def remember_loans(conn: Conn, loan_ids: Sequence[str],
                          product_ids: Sequence[str | None],
                          office_ids: Sequence[str | None]) -> None:
     """Record what is known of each loan's product and office (a later value wins; an
-    unknown one never erases a known one)."""
+    unknown one never erases a known one). A loan whose row already says so is not
+    written again (a close of business names every loan every night)."""
     if not loan_ids:
         return
     await conn.execute(
         "INSERT INTO loan_dimensions (loan_id, product_id, office_id)"
-        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[])"
+        " SELECT u.* FROM unnest($1::text[], $2::text[], $3::text[]) AS u(loan, product, office)"
+        " WHERE NOT EXISTS (SELECT 1 FROM loan_dimensions d WHERE d.loan_id = u.loan"
+        " AND (u.product IS NULL OR d.product_id = u.product)"
+        " AND (u.office IS NULL OR d.office_id = u.office))"
         " ON CONFLICT (loan_id) DO UPDATE SET"
         " product_id = coalesce(EXCLUDED.product_id, loan_dimensions.product_id),"
         " office_id = coalesce(EXCLUDED.office_id, loan_dimensions.office_id),"
@@ -130,6 +136,8 @@ async def set_non_accrual(conn: Conn, loan_ids: Sequence[str], since: dt.date | 
 
 async def balances(conn: Conn, account_ids: Sequence[str]) -> dict[str, Decimal]:
     """Balances in each account's normal direction (absent accounts: zero)."""
+    if not account_ids:
+        return {}
     rows = await conn.fetch(
         "SELECT id, CASE normal_side WHEN 'debit' THEN debits - credits"
         " ELSE credits - debits END AS balance FROM accounts WHERE id = ANY($1::text[])",
@@ -195,3 +203,42 @@ async def post_many(conn: Conn, entries: Sequence[Entry]) -> int:
         raise PeriodClosed(str(exc), field="business_date") from None
     return int(status.split()[-1]) if status else 0
 
+
+
+_POST_BOOKED_SQL = (
+    "WITH e AS (INSERT INTO journal_entries (id, transfer_id, request_hash, kind, loan_id,"
+    " memo, amount, business_date) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+    " ON CONFLICT (transfer_id) DO NOTHING RETURNING id)"
+    " INSERT INTO journal_lines (entry_id, account_id, side, amount, office_id)"
+    " SELECT e.id, l.account, l.side, l.amount, l.office FROM e,"
+    " unnest($9::text[], $10::text[], $11::numeric[], $12::text[]) WITH ORDINALITY"
+    " AS l(account, side, amount, office, n) ORDER BY l.n")
+
+
+async def post_booked(conn: Conn, transfer_id: str, kind: str, loan_id: str | None,
+                      day: dt.date, memo: str, lines: Sequence[BookedLine]) -> bool:
+    """Post one entry whose lines name their own offices (an entry spanning branches);
+    False when the transfer id was posted before. The database checks balance, sign,
+    period and references as for any entry."""
+    if not lines:
+        return False
+    account_ids = sorted({ln.account for ln in lines})
+    specs = [spec_for(a) for a in account_ids]
+    await conn.execute(_ENSURE_SQL, account_ids, [s.kind.value for s in specs],
+                       [s.name for s in specs], [s.normal.value for s in specs],
+                       [s.non_negative for s in specs])
+    amount = sum((ln.amount for ln in lines if ln.side.value == "debit"), Decimal("0.00"))
+    body = "|".join(sorted(f"{ln.account}:{ln.side.value}:{ln.amount}:{ln.office_id}"
+                           for ln in lines))
+    try:
+        status = await conn.execute(
+            _POST_BOOKED_SQL, uuid.uuid4(), transfer_id,
+            hashlib.sha256(f"{kind}|{loan_id}|{body}".encode()).hexdigest(), kind, loan_id,
+            memo, amount, day, [ln.account for ln in lines], [ln.side.value for ln in lines],
+            [ln.amount for ln in lines], [ln.office_id for ln in lines])
+    except asyncpg.CheckViolationError as exc:
+        raise InsufficientBalance(f"the ledger refused the entry: {exc}",
+                                  field="amount") from None
+    except asyncpg.ObjectNotInPrerequisiteStateError as exc:
+        raise PeriodClosed(str(exc), field="business_date") from None
+    return bool(status) and int(status.split()[-1]) > 0

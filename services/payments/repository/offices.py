@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from services.payments.repository import Conn
 
 
@@ -81,3 +83,22 @@ async def client_office(conn: Conn, client_id: str) -> str | None:
     value: str | None = await conn.fetchval(
         "SELECT office_id FROM client_offices WHERE client_id = $1", client_id)
     return value
+
+
+async def loan_balances_elsewhere(conn: Conn, client_id: str, office_id: str,
+                                  kinds: tuple[str, ...]) -> list[tuple[str, str, str, Decimal]]:
+    """(loan, account, office, debits less credits) of the client's loans' accounts
+    whose id starts with one of ``kinds`` (``portfolio:`` …), per office other than
+    ``office_id`` where they hold something. Lines without an office (booked before
+    offices were known) are left where they are."""
+    rows = await conn.fetch(
+        "SELECT d.loan_id, l.account_id, l.office_id,"
+        " sum(CASE l.side WHEN 'debit' THEN l.amount ELSE -l.amount END) AS net"
+        " FROM loan_dimensions d"
+        " JOIN unnest($3::text[]) k(prefix) ON true"
+        " JOIN journal_lines l ON l.account_id = k.prefix || d.loan_id"
+        " WHERE d.client_id = $1 AND l.office_id IS NOT NULL AND l.office_id <> $2"
+        " GROUP BY d.loan_id, l.account_id, l.office_id"
+        " HAVING sum(CASE l.side WHEN 'debit' THEN l.amount ELSE -l.amount END) <> 0"
+        " ORDER BY d.loan_id, l.office_id, l.account_id", client_id, office_id, list(kinds))
+    return [(r["loan_id"], r["account_id"], r["office_id"], r["net"]) for r in rows]

@@ -245,13 +245,59 @@ async def test_an_office_token_sees_only_its_subtrees_payments(b: Books, offices
         assert (await b.api.get(f"/v1/payments/{pid}", headers=head)).status_code == 200
 
 
-async def test_a_transferred_clients_loans_are_booked_to_the_new_office(
+def net(statement: dict[str, Any], code: str) -> D:
+    debits, credits = totals(statement).get(code, (D("0.00"), D("0.00")))
+    return debits - credits
+
+
+async def test_a_transferred_clients_loans_and_balances_move_to_the_new_office(
         b: Books, offices: None) -> None:
-    await publish(b, (ClientTransferred(
+    """c-2 (loan L-T: 5000.50 lent, 1.67 accrued, at Tiznit) moves to Tanger: the loan's
+    portfolio and receivable leave Tiznit's books for Tanger's, dated the transfer's
+    business date, each branch's side balanced through the liaison account (3460);
+    both branches still balance, the institution's figures do not change, and the same
+    transfer told again moves nothing more."""
+    before = {o: await b.statement("trial-balance", office_id=o)
+              for o in ("b-tiznit", "b-tanger", None)}
+    assert net(before["b-tiznit"], "2100") == D("5000.50")
+    assert net(before["b-tiznit"], "2170") == D("1.67")
+    transfer = ClientTransferred(
         client_id="c-2", request_id="t-1", partner_id="p", from_office_id="b-tiznit",
         from_office_path="ho/r-souss/b-tiznit", to_office_id="b-tanger",
-        to_office_path="ho/r-nord/b-tanger", requested_by="op-1", approved_by="op-2"), "c-2"))
+        to_office_path="ho/r-nord/b-tanger", requested_by="op-1", approved_by="op-2")
+    await publish(b, (transfer, "c-2"))
     await until(b, "SELECT office_id FROM loan_dimensions WHERE loan_id = 'L-T'", "b-tanger")
+    await until(b, "SELECT count(*) FROM journal_entries WHERE kind = 'office_transfer'", 1)
+    after = {o: await b.statement("trial-balance", office_id=o)
+             for o in ("b-tiznit", "b-tanger", None)}
+    assert net(after["b-tiznit"], "2100") == 0 and net(after["b-tiznit"], "2170") == 0
+    assert net(after["b-tiznit"], "3460") == D("5002.17")  # what Tanger now owes Tiznit
+    assert net(after["b-tanger"], "2100") == net(before["b-tanger"], "2100") + D("5000.50")
+    assert net(after["b-tanger"], "2170") == net(before["b-tanger"], "2170") + D("1.67")
+    assert net(after["b-tanger"], "3460") == D("-5002.17")
+    for code in set(totals(after[None])) | set(totals(before[None])):  # the institution's
+        assert net(after[None], code) == net(before[None], code), code
+    for office in ("b-tiznit", "b-tanger", "r-souss", "r-nord"):
+        assert (await b.statement("balance-sheet", office_id=office))["balanced"], office
+    lines = await lines_of(b, "office_transfer:t-1:L-T")
+    assert {(ln["account_id"], ln["side"], ln["amount"], ln["office_id"], ln["gl_code"])
+            for ln in lines} == {
+        ("portfolio:L-T", "credit", D("5000.50"), "b-tiznit", "2100"),
+        ("liaison:offices", "debit", D("5000.50"), "b-tiznit", "3460"),
+        ("portfolio:L-T", "debit", D("5000.50"), "b-tanger", "2100"),
+        ("liaison:offices", "credit", D("5000.50"), "b-tanger", "3460"),
+        ("interest_receivable:L-T", "credit", D("1.67"), "b-tiznit", "2170"),
+        ("liaison:offices", "debit", D("1.67"), "b-tiznit", "3460"),
+        ("interest_receivable:L-T", "debit", D("1.67"), "b-tanger", "2170"),
+        ("liaison:offices", "credit", D("1.67"), "b-tanger", "3460")}
+    # the same transfer told again (a redelivery under another envelope): nothing more
+    seen_sql = "SELECT count(*) FROM inbox WHERE topic LIKE '%clients.events'"
+    async with b.pool.acquire() as conn:
+        seen = await conn.fetchval(seen_sql)
+    await publish(b, (transfer, "c-2"))
+    await until(b, seen_sql, seen + 1)
+    assert len(await lines_of(b, "office_transfer:%")) == 8
+    # the loan's later lines are booked at Tanger
     day = DAY + dt.timedelta(days=3)
     await b.call("POST", f"/v1/accruals/{day}", json={"loans": [
         {"loan_id": "L-T", "interest": "1.67", "days_in_arrears": 0}]})
@@ -340,3 +386,29 @@ async def test_journals_and_gl_lines_page_through_every_row_once(b: Books) -> No
             break
     assert sorted(lines) == sorted(expected) and len(lines) == len(set(lines))
     assert lines == sorted(lines, reverse=True)
+
+
+async def test_fees_falling_due_are_accrued_and_settled_by_the_repayment(
+        b: Books, offices: None) -> None:
+    """L-A's installment of 10 June carries 15.00 of fees (accrual basis): that day's
+    run books them Dr fees receivable (2171) / Cr fee income (7120) at L-A's branch,
+    once; the repayment's 15.00 of fees settles the receivable, no fee income twice."""
+    day = dt.date(2025, 6, 10)
+    body = {"loans": [{"loan_id": "L-A", "interest": "3.33", "days_in_arrears": 0,
+                       "fees_due": "15.00"}]}
+    run = await b.call("POST", f"/v1/accruals/{day}", json=body)
+    again = await b.call("POST", f"/v1/accruals/{day}", json=body, expect=200)
+    assert run["created"] is True and again["created"] is False
+    lines = await lines_of(b, f"fee_accrual:{day}:L-A")
+    assert {(ln["account_id"], ln["side"], ln["amount"], ln["office_id"], ln["gl_code"])
+            for ln in lines} == {
+        ("fee_receivable:L-A", "debit", D("15.00"), "b-agadir", "2171"),
+        ("income:fees", "credit", D("15.00"), "b-agadir", "7120")}
+    await b.repay("L-A", day, principal="100.00", interest="3.33", fees="15.00")
+    async with b.pool.acquire() as conn:
+        held = await conn.fetchval(
+            "SELECT debits - credits FROM accounts WHERE id = 'fee_receivable:L-A'")
+    assert held == D("0.00")
+    income = await b.statement("income", **{"from": day, "to": day, "office_id": "b-agadir"})
+    earned = {r["code"]: D(r["balance"]) for r in income["income"]}
+    assert earned.get("7120") == D("15.00") and earned.get("7110") == D("3.33")
