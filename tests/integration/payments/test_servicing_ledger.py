@@ -206,3 +206,35 @@ async def test_a_maker_checker_write_off_consumes_the_allowance_and_waivers_are_
     assert (memo["amount"], memo["booked"], memo["detail"]["installments"]) == (
         "35.00", "0.00", [3, 4])
     await balanced(b)
+
+
+async def test_the_reserve_is_released_as_the_principal_is_repaid_and_consumed_by_a_write_off(
+        b: Books) -> None:
+    """500.00 lent, 25.00 of interest never recognised capitalised (cash basis):
+    portfolio 525.00, reserve 25.00. A repayment of 105.00 of principal releases
+    25.00 x 105 / 525 = 5.00 to interest income (7110); the write-off of the 420.00 left
+    takes the 20.00 still reserved first, the other 400.00 is write-off expense."""
+    await b.loan("RS3", "b-fes")
+    await b.disburse("RS3", "500.00", today())
+    await publish_twice(b, restructured("RS3", "25.00", "525.00"), "RS3")
+    view = await servicing(b, "RS3", "interest_capitalised")
+    assert (view["portfolio_balance"], view["capitalised_interest_reserved"]) == (
+        "525.00", "25.00")
+    payment_id = await b.repay("RS3", today(), principal="105.00")
+    assert await gl_lines(b, f"repayment:{payment_id}") == {
+        ("suspense", "3480", "debit", D("105.00")),
+        ("portfolio:RS3", "2100", "credit", D("105.00")),
+        ("capitalised_interest:RS3", "2175", "debit", D("5.00")),
+        ("income:interest", "7110", "credit", D("5.00"))}
+    view = await b.call("GET", "/v1/loans/RS3/servicing", READ)
+    assert (view["portfolio_balance"], view["capitalised_interest_reserved"]) == (
+        "420.00", "20.00")
+    await b.write_off("RS3", "420.00", today())
+    assert await gl_lines(b, "write_off:RS3") == {
+        ("portfolio:RS3", "2100", "credit", D("420.00")),
+        ("capitalised_interest:RS3", "2175", "debit", D("20.00")),
+        ("expense:write_off", "6750", "debit", D("400.00"))}
+    view = await b.call("GET", "/v1/loans/RS3/servicing", READ)
+    assert (view["portfolio_balance"], view["capitalised_interest_reserved"]) == (
+        "0.00", "0.00")
+    await balanced(b)
