@@ -181,6 +181,10 @@ async def night(admin_url: str, role: str, conn: asyncpg.Connection, day: date, 
                 else:
                     await accounting.run_accruals(conn, day, items, batch=n, source="bench")
             slowest = max(slowest, time.perf_counter() - t0)
+            if (n + 1) % 25 == 0:
+                print(f"[accruals] {'per loan' if per_loan else 'set-based'}: "
+                      f"{min(loans, (n + 1) * batch):,} of {loans:,} loans in "
+                      f"{time.perf_counter() - started:.1f} s", flush=True)
     finally:
         stop.set()
         await sampler

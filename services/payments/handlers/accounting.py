@@ -89,6 +89,8 @@ async def run_accruals(conn: Conn, day: dt.date, loans: Sequence[LoanDay], *,
                                  [a.amount for a in plan.accrue])
     await gl_repo.set_non_accrual(conn, plan.stop, day)
     await gl_repo.set_non_accrual(conn, plan.resume, None)
+    log.info("accruals %s batch %s: %d loan(s) accrued, %d entering non-accrual, %d with "
+             "fees due", day, batch, len(plan.accrue), len(plan.stop), len(fees))
     row = await closing_repo.record_accrual_run(
         conn, day, batch, loans=len(plan.accrue),
         accrued=sum((a.amount for a in plan.accrue), ZERO),
