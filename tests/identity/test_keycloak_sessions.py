@@ -226,3 +226,17 @@ def test_totp_is_a_default_required_action_in_production_and_optional_in_develop
                    for a in development.get("requiredActions", []))
     assert not any("CONFIGURE_TOTP" in u.get("requiredActions", [])
                    for u in development.get("users", []))
+
+
+def test_the_production_overlay_imports_the_realm_where_every_operator_enrols_totp() -> None:
+    from tests.deploy.common import rendered
+
+    maps = [r for r in rendered("prod") if r["kind"] == "ConfigMap"
+            and r["metadata"]["name"].startswith("noria-keycloak-realm")]
+    assert len(maps) == 1
+    realm = json.loads(maps[0]["data"]["noria-realm.json"])
+    assert realm == json.loads(PRODUCTION_REALM.read_text())
+    totp_action = {a["alias"]: a for a in realm["requiredActions"]}["CONFIGURE_TOTP"]
+    assert totp_action["enabled"] and totp_action["defaultAction"]
+    people = [u["username"] for u in realm.get("users", []) if "serviceAccountClientId" not in u]
+    assert people == [], "no demo operator in production: each enrols TOTP at first sign-in"
