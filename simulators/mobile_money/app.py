@@ -97,6 +97,8 @@ class ConfigChange(BaseModel):
     callback_before_answer: bool | None = None
     duplicate_delay_s: float | None = Field(default=None, ge=0)
     status_unknown_s: float | None = Field(default=None, ge=0)
+    account_status: Literal["auto", "available", "unavailable", "unknown"] | None = None
+    lookup_unanswered: bool | None = None
     collection_callback_url: str | None = None
     statement_tz: str | None = None
     hang_s: float | None = Field(default=None, gt=0)
@@ -345,6 +347,33 @@ def create_app(world: World) -> FastAPI:
         if behaviour.answer_delay_s > 0:
             await asyncio.sleep(behaviour.answer_delay_s)
         return accepted
+
+    @app.get("/accounts/{identifier_type}/{identifier}/status")
+    async def account_status(identifier_type: str, identifier: str,
+                             request: Request) -> JSONResponse:
+        """Can this account receive money? (GSMA account status: ``available`` or
+        ``unavailable``; 404 with an identification error when there is no such account.)
+        A wallet whose payouts all fail (``failure_rate`` 1, as a refusing wallet is set up)
+        is ``unavailable`` unless ``account_status`` says otherwise."""
+        if identifier_type != "msisdn":
+            return _error(400, "validation", "formatError",
+                          f"unsupported identifier type {identifier_type}")
+        try:
+            msisdn = _msisdn(identifier)
+        except ValueError as exc:
+            return _error(400, "validation", "formatError", str(exc))
+        behaviour = world.behaviour(msisdn)
+        await asyncio.sleep(behaviour.latency_s)
+        world.lookups.append(msisdn)
+        if behaviour.lookup_unanswered:
+            return await hang(request)
+        status = behaviour.account_status
+        if status == "auto":
+            status = "unavailable" if behaviour.failure_rate >= 1.0 else "available"
+        if status == "unknown":
+            return _error(404, "identification", "accountNotFound", "no such account")
+        return JSONResponse({"accountStatus": status,
+                             "subStatus": "active" if status == "available" else "blocked"})
 
     @app.get("/requeststates/{server_correlation_id}")
     async def request_state(server_correlation_id: str) -> JSONResponse:

@@ -35,6 +35,11 @@ class Behaviour:
     callback_before_answer: bool = False  # call back (and wait for it) before the 202
     duplicate_delay_s: float = 0.0    # the second report of a duplicate comes this much later
     status_unknown_s: float = 0.0     # the status API denies a request (404) this long
+    # -- the account-status lookup (GSMA GET /accounts/msisdn/{msisdn}/status) -------
+    account_status: str = "auto"      # auto: unavailable when every payout fails
+    #                                   (failure_rate 1), else available; or available,
+    #                                   unavailable, unknown (404: no such account)
+    lookup_unanswered: bool = False   # the lookup gets no answer (held open, then 504)
 
     def merged(self, changes: dict[str, Any]) -> Behaviour:
         known = {f.name for f in fields(self)}
@@ -147,6 +152,7 @@ class World:
     requests: dict[str, RequestState] = field(default_factory=dict)      # by server id
     by_client_id: dict[str, str] = field(default_factory=dict)           # client → server id
     deliveries: list[dict[str, Any]] = field(default_factory=list)
+    lookups: list[str] = field(default_factory=list)  # msisdns asked about (account status)
     statement_tz: str = "UTC"          # the zone whose calendar day a statement covers
     hang_s: float = 3600.0             # how long an unanswered request is held open
     rng: random.Random = field(default_factory=random.Random)

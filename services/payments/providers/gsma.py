@@ -7,6 +7,9 @@
 - ``GET /responses/{clientCorrelationId}``: recover the response we lost.
 - ``GET /transactions/{transactionReference}``: the status query that confirms
   a collection callback before anything is credited.
+- ``GET /accounts/msisdn/{msisdn}/status``: the account-holder status lookup (payee
+  validation before a group's payouts): ``accountStatus`` ``available`` or
+  ``unavailable``; a GSMA ``identification`` error (404) means no such account.
 
 No call here happens inside a database transaction.
 """
@@ -64,6 +67,37 @@ def view_of_state(state: dict[str, Any]) -> ProviderView:
     return ProviderView(Seen.PENDING, server_correlation_id=scid)
 
 
+@dataclass(frozen=True)
+class PayeeView:
+    """What the provider said about a payee: ``available``, ``unavailable`` (refused on
+    its word) or ``unanswered`` (no word at all — in doubt, ask again)."""
+
+    seen: str
+    account_status: str | None = None
+    reason: str = ""
+
+
+def payee_view(status_code: int, body: Any) -> PayeeView:
+    """An account-status answer → what it tells us (a 404 counts as a refusal only with
+    the GSMA error object saying the account is unknown)."""
+    if status_code == 200 and isinstance(body, dict):
+        status = str(body.get("accountStatus", "")).lower()
+        sub = body.get("subStatus")
+        detail = f"accountStatus {status}" + (f" ({sub})" if sub else "")
+        if status == "available":
+            return PayeeView("available", status, detail)
+        if status == "unavailable":
+            return PayeeView("unavailable", status,
+                             f"the provider reports the wallet unavailable: {detail}")
+        return PayeeView("unanswered", None, f"unreadable account status {status!r}")
+    if status_code == 404 and isinstance(body, dict) and str(
+            body.get("errorCategory", "")).lower() == "identification":
+        return PayeeView("unavailable", "unknown", "the provider knows no such wallet: "
+                         f"{body.get('errorCode', '')} {body.get('errorDescription', '')}"
+                         .strip())
+    return PayeeView("unanswered", None, f"provider answered {status_code}")
+
+
 class ProviderClient:
     def __init__(self, name: str, config: ProviderConfig, client: httpx.AsyncClient) -> None:
         self.name = name
@@ -117,6 +151,19 @@ class ProviderClient:
             return ProviderView(Seen.FAILED, reason=f"refused by the provider: "
                                 f"{resp.status_code} {resp.text[:200]}")
         return ProviderView(Seen.UNREACHABLE, reason=f"provider error {resp.status_code}")
+
+    async def account_status(self, msisdn: str) -> PayeeView:
+        """``GET /accounts/msisdn/{msisdn}/status``: can this wallet receive money?"""
+        try:
+            resp = await self.http.get(f"/accounts/msisdn/{msisdn}/status",
+                                       headers=self._headers())
+        except httpx.HTTPError as exc:
+            return PayeeView("unanswered", reason=f"no answer: {type(exc).__name__}")
+        try:
+            body: Any = resp.json()
+        except ValueError:
+            body = None
+        return payee_view(resp.status_code, body)
 
     async def request_state(self, server_correlation_id: str) -> ProviderView:
         try:
