@@ -25,6 +25,7 @@ from services.payments.api import (
 )
 from services.payments.consumers import consumer_specs
 from services.payments.handlers.collections import wallet_confirmations
+from services.payments.handlers.payee_lookups import payee_lookups
 from services.payments.handlers.reconciliation import reconciliation_scheduler
 from services.payments.jobs import payout_wakeups, payout_worker
 from services.payments.settings import PaymentsSettings
@@ -51,7 +52,7 @@ def build_spec(settings: PaymentsSettings | None = None,
                  statements.router, held_payments.router, loan_servicing.router,
                  recoveries.router],
         consumers=consumer_specs(settings),
-        background=[payout_worker, payout_wakeups, wallet_confirmations,
+        background=[payout_worker, payout_wakeups, wallet_confirmations, payee_lookups,
                     singleton(reconciliation_scheduler)],
         migrations_dir=MIGRATIONS,
         title="Noria payments service",

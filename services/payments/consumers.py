@@ -10,6 +10,7 @@ from services.payments.handlers.cash import (
 )
 from services.payments.handlers.group_repayments import split_handler
 from services.payments.handlers.offices import office_handlers
+from services.payments.handlers.payee_lookups import validate_payee_handler
 from services.payments.handlers.payouts import disburse_loan_handler
 from services.payments.handlers.recoveries import on_group_loan_disbursement_failed
 from services.payments.handlers.repayments import repayment_handlers
@@ -30,6 +31,8 @@ def consumer_specs(settings: PaymentsSettings) -> list[ConsumerSpec]:
         topics=[payments.COMMANDS, loans.EVENTS],
         handlers={
             "DisburseLoan": disburse_loan_handler(settings),
+            # a group's members' payees validated with the provider before any payout
+            "ValidatePayee": validate_payee_handler(settings),
             "PayOutWithdrawal": pay_out_withdrawal_handler(settings),
             **repayment_handlers(settings),
             "InterestAccrued": on_interest_accrued,

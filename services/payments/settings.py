@@ -55,6 +55,13 @@ class PaymentsSettings(ServiceSettings):
     wallet_confirm_interval_s: float = Field(default=2.0, gt=0, description=(
         "first wait between status queries of an unconfirmed wallet report (doubling)"))
     wallet_confirm_max_backoff_s: float = Field(default=300.0, gt=0)
+    payee_lookup_poll_s: float = Field(default=0.5, gt=0, description=(
+        "how often the payee lookup job looks for lookups due"))
+    payee_lookup_retry_s: float = Field(default=2.0, gt=0, description=(
+        "first wait before a payee lookup the provider did not answer is asked again "
+        "(doubling)"))
+    payee_lookup_retry_max_s: float = Field(default=300.0, gt=0, description=(
+        "the longest wait between two attempts of an unanswered payee lookup"))
     reconciliation_enabled: bool = True
     reconciliation_interval_s: float = Field(default=3600.0, gt=0, description=(
         "today's business day is reconciled this often, per provider"))

@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import ClassVar
 
+from pydantic import Field
+
 from shared.contracts.common import Amount, Currency, Msisdn, PositiveAmount
 from shared.envelope import Contract, register
 
@@ -36,6 +38,25 @@ class DisburseLoan(Contract):
     deadline: dt.datetime
     office_id: str | None = None
     """The loan's office (optional: added after v1); accounting books the loan there."""
+
+
+@register
+class ValidatePayee(Contract):
+    """Before any money of a group's disbursement moves: can this member's wallet receive
+    a payout? Payments asks the provider (GSMA ``GET /accounts/msisdn/{msisdn}/status``)
+    and answers ``PayeeConfirmed`` or ``PayeeRefused`` — only on the provider's word. A
+    lookup the provider does not answer is ``PayeeLookupInDoubt`` and asked again, never
+    taken for a yes or a no. A repeated command is answered with what is known."""
+
+    topic: ClassVar[str] = COMMANDS
+    kind: ClassVar[str] = "command"
+    saga_id: str = Field(description="the member's saga step id (group saga leg)")
+    loan_id: str
+    client_id: str
+    msisdn: Msisdn
+    amount: PositiveAmount
+    currency: Currency = "MAD"
+    provider: str | None = None
 
 
 class PaymentEvent(Contract):
@@ -153,3 +174,54 @@ class RefundFailed(PaymentEvent):
     """Set when the refunded payment was a wallet deposit to a savings account
     (``loan_id`` then carries its ``SAV-`` reference, not a loan id); None for a loan's
     repayment (optional: added after v1)."""
+
+
+@register
+class PayeeConfirmed(PaymentEvent):
+    """The provider says the wallet can receive the payout (``accountStatus`` available)."""
+
+    saga_id: str
+    client_id: str
+    msisdn: Msisdn
+    provider: str
+    account_status: str
+
+
+@register
+class PayeeRefused(PaymentEvent):
+    """The provider says the wallet cannot receive it (``unavailable``, or no such
+    account): nothing was paid and nothing will be for this command."""
+
+    saga_id: str
+    client_id: str
+    msisdn: Msisdn
+    provider: str
+    reason: str
+
+
+@register
+class PayeeLookupInDoubt(PaymentEvent):
+    """The provider has not answered the lookup: payments keeps asking (backing off);
+    told once per lookup."""
+
+    saga_id: str
+    client_id: str
+    msisdn: Msisdn
+    provider: str
+    reason: str
+    since: dt.datetime
+
+
+@register
+class PayoutRecoveryRecorded(PaymentEvent):
+    """Operators recorded (maker-checker) how much of a payout to recover — a member paid
+    in a group disbursement that failed — came back (``returned``) or was written off:
+    ``remaining`` is what the member's loan still owes of it; ``status`` the recovery
+    request's (``open``, ``recovered``, ``written_off``)."""
+
+    saga_id: str = Field(description="the group saga")
+    recovery_id: str
+    outcome: str
+    amount: Amount
+    remaining: Amount
+    status: str

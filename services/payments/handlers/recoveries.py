@@ -37,6 +37,7 @@ from services.payments.repository import Conn, approvals
 from services.payments.repository import ledger as ledger_repo
 from services.payments.repository import servicing as servicing_repo
 from shared.contracts.loans import GroupLoanDisbursementFailed, RepaymentRejected
+from shared.contracts.payments import PayoutRecoveryRecorded
 from shared.envelope import Envelope
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 from shared.uow import UnitOfWork
@@ -265,6 +266,14 @@ async def approve(uow: UnitOfWork, rec: asyncpg.Record, *, operator: str, note: 
         await conn.execute(
             "UPDATE group_payout_recoveries SET written_off = written_off + $2,"
             " status = 'written_off', closed_at = now() WHERE id = $1", rid, amount)
+    now = await conn.fetchrow(
+        "SELECT saga_id, amount - recovered - written_off AS remaining, status"
+        " FROM group_payout_recoveries WHERE id = $1", rid)
+    assert now is not None
+    # loans brings the member loan's outstanding principal down with the portfolio
+    uow.emit(PayoutRecoveryRecorded(
+        loan_id=loan, saga_id=now["saga_id"], recovery_id=str(rid), outcome=outcome,
+        amount=amount, remaining=now["remaining"], status=now["status"]), key=loan)
     closed = await approvals.close(conn, proposal["id"], status="approved",
                                    approved_by=operator,
                                    outcome={**body, "approval_note": note})

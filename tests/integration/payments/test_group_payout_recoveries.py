@@ -115,6 +115,11 @@ async def test_payouts_to_recover_are_returned_or_written_off_by_two_operators(
     assert ok.status_code == 202, ok.text
     assert ok.json()["status"] == "recovered" and ok.json()["approved_by"] == "op-checker"
     assert await rig.portfolio(m1) == D("0.00")
+    # loans is told, so the member loan owes what the books still hold: nothing
+    told = await rig.events.wait("PayoutRecoveryRecorded", loan_id=m1)
+    assert (told["outcome"], told["amount"], told["remaining"], told["status"]) == (
+        "returned", "1000.00", "0.00", "recovered")
+    assert told["saga_id"] == saga and told["recovery_id"] == r1["recovery_id"]
     assert await sides(rig, f"payout_returned:{pid}") == {
         ("suspense", "debit", D("1000.00")), (f"portfolio:{m1}", "credit", D("1000.00"))}
     await status_of(rig, pid, "posted")
@@ -136,6 +141,9 @@ async def test_payouts_to_recover_are_returned_or_written_off_by_two_operators(
     assert ok2.status_code == 202, ok2.text
     assert ok2.json()["status"] == "written_off"
     assert await rig.portfolio(m2) == D("0.00")
+    told = await rig.events.wait("PayoutRecoveryRecorded", loan_id=m2)
+    assert (told["outcome"], told["remaining"], told["status"]) == (
+        "written_off", "0.00", "written_off")
     assert (f"portfolio:{m2}", "credit", D("800.00")) in await sides(
         rig, f"payout_write_off:{r2['recovery_id']}")
     assert await open_requests(rig, {m1, m2, m3}) == []
