@@ -37,6 +37,7 @@ class LoansSettings(ServiceSettings):
     def saga_policy(self) -> SagaPolicy:
         return SagaPolicy(
             credit_timeout=timedelta(seconds=self.saga_credit_timeout_s),
+            payee_timeout=timedelta(seconds=self.saga_credit_timeout_s),
             payout_timeout=timedelta(seconds=self.saga_payout_timeout_s),
             payout_grace=timedelta(seconds=self.saga_payout_grace_s),
             max_resends=self.saga_max_resends,

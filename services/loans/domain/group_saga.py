@@ -8,20 +8,29 @@ five payouts). The group is paid out all together or not at all, as far as money
 1. ``ReserveCredit`` for every member. One refusal (or no answer) and nothing is paid:
    every reservation asked for is released, every member's loan ends rejected (or
    ``disbursement_failed``).
-2. Only once **every** member's credit is reserved does the saga send the members'
+2. ``ValidatePayee`` for every member once every credit is reserved: payments asks the
+   provider whether the member's wallet can receive the payout (GSMA account status —
+   what real schemes do before a transfer: Mojaloop's party lookup, a quote). A refused
+   payee fails the group **before any money moves**: every member's credit released,
+   every member's loan ``disbursement_failed`` (an SMS each), the saga ``compensated``.
+   A lookup with no answer is in doubt: payments keeps asking the provider, the saga
+   re-sends its command on its deadline and keeps waiting — it is never taken for a yes
+   or a no without the provider's word.
+3. Only once **every** member's payee is confirmed does the saga send the members'
    ``DisburseLoan`` (the pivot). A payout is never sent while another member could still
    be refused.
-3. Every payout completed: every member's loan is activated together.
-4. A member's payout failed (payments reversed its ledger entry): the saga waits until
-   every other payout has its outcome — a member in doubt keeps the group saga
-   ``in_doubt``, nothing is compensated while money may have moved. Then the members
-   whose payout failed get their credit released and their loan ``disbursement_failed``;
-   the members whose payout **completed** are not reversed by us (the money is in their
-   wallet, and we never move money without evidence): their loan stays ``disbursing``
-   (not active), their credit stays reserved (it is real exposure), and they are flagged
-   for an operator to recover the payout (``RecoverPayout``). The saga ends ``failed``
-   with that reason — visible in the saga monitor — or ``compensated`` when nobody was
-   paid.
+4. Every payout completed: every member's loan is activated together.
+5. A member's payout failed after validation (payments reversed its ledger entry): the
+   saga waits until every other payout has its outcome — a member in doubt keeps the
+   group saga ``in_doubt``, nothing is compensated while money may have moved. Then the
+   members whose payout failed get their credit released and their loan
+   ``disbursement_failed``; the members whose payout **completed** are not reversed by us
+   (the money is in their wallet, and we never move money without evidence): their loan
+   stays ``disbursing`` (not active) and carries the paid-out principal as outstanding
+   (the books' portfolio holds exactly that), their credit stays reserved (it is real
+   exposure), and they are flagged for an operator to recover the payout
+   (``RecoverPayout``). The saga ends ``failed`` with that reason — visible in the saga
+   monitor — or ``compensated`` when nobody was paid.
 """
 
 from __future__ import annotations
@@ -43,6 +52,14 @@ class Credit(StrEnum):
     RELEASED = "released"
 
 
+class Payee(StrEnum):
+    PENDING = "pending"
+    ASKED = "asked"
+    CONFIRMED = "confirmed"
+    REFUSED = "refused"
+    IN_DOUBT = "in_doubt"
+
+
 class Payout(StrEnum):
     NOT_SENT = "not_sent"
     SENT = "sent"
@@ -59,6 +76,7 @@ class Leg:
     amount: Decimal
     credit: Credit = Credit.PENDING
     payout: Payout = Payout.NOT_SENT
+    payee: Payee = Payee.PENDING
     release_sent: bool = False
     msisdn: str | None = None
     language: str | None = None
@@ -118,6 +136,27 @@ class LegCreditReleased:
 
 
 @dataclass(frozen=True)
+class LegPayeeConfirmed:
+    leg_id: str
+    now: datetime
+
+
+@dataclass(frozen=True)
+class LegPayeeRefused:
+    leg_id: str
+    now: datetime
+    reason: str
+
+
+@dataclass(frozen=True)
+class LegPayeeInDoubt:
+    leg_id: str
+    now: datetime
+    since: datetime
+    reason: str
+
+
+@dataclass(frozen=True)
 class LegPayoutCompleted:
     leg_id: str
     now: datetime
@@ -140,13 +179,19 @@ class LegPayoutInDoubt:
     reason: str
 
 
-GroupEvent = (LegCreditReserved | LegCreditRejected | LegCreditReleased | LegPayoutCompleted
-              | LegPayoutFailed | LegPayoutInDoubt | DeadlinePassed)
+GroupEvent = (LegCreditReserved | LegCreditRejected | LegCreditReleased | LegPayeeConfirmed
+              | LegPayeeRefused | LegPayeeInDoubt | LegPayoutCompleted | LegPayoutFailed
+              | LegPayoutInDoubt | DeadlinePassed)
 
 
 # -- outputs -----------------------------------------------------------------------
 @dataclass(frozen=True)
 class ReserveLeg:
+    leg_id: str
+
+
+@dataclass(frozen=True)
+class ValidateLegPayee:
     leg_id: str
 
 
@@ -190,7 +235,8 @@ class FailMember:
 @dataclass(frozen=True)
 class RecoverPayout:
     """A member was paid although the group failed: flag it for an operator (no reversal
-    is sent; the credit stays reserved, the loan stays ``disbursing``)."""
+    is sent; the credit stays reserved, the loan stays ``disbursing`` and carries the
+    paid-out principal as outstanding, as the books' portfolio does)."""
 
     loan_id: str
     leg_id: str
@@ -207,8 +253,9 @@ class GroupFailed:
     reason: str
 
 
-GroupCommand = (ReserveLeg | DisburseLeg | ReleaseLeg | MarkMemberDisbursing | ActivateMember
-                | RejectMember | FailMember | RecoverPayout | GroupActive | GroupFailed | Note)
+GroupCommand = (ReserveLeg | ValidateLegPayee | DisburseLeg | ReleaseLeg
+                | MarkMemberDisbursing | ActivateMember | RejectMember | FailMember
+                | RecoverPayout | GroupActive | GroupFailed | Note)
 
 
 Result = tuple[GroupSagaState, list[GroupCommand]]
@@ -265,6 +312,44 @@ def _maybe_released(state: GroupSagaState) -> GroupSagaState:
     return replace(state, state=ended, step=Step.DONE, deadline=None, failed=False)
 
 
+def _to_validation(state: GroupSagaState, now: datetime, policy: SagaPolicy) -> Result:
+    """Every credit reserved: ask payments to validate every member's payee first."""
+    legs = tuple(replace(g, payee=Payee.ASKED) for g in state.legs)
+    return (replace(state, legs=legs, state=SagaStatus.VALIDATING_PAYEES,
+                    step=Step.VALIDATE_PAYEES, attempts=0,
+                    deadline=now + policy.payee_timeout),
+            [*(ValidateLegPayee(g.leg_id) for g in legs),
+             Note(f"every member's credit reserved: {len(legs)} payees to validate with the "
+                  "provider before any payout")])
+
+
+def _on_payee(state: GroupSagaState, leg: Leg, event: GroupEvent, policy: SagaPolicy
+              ) -> Result:
+    if state.state is not SagaStatus.VALIDATING_PAYEES or leg.payee not in (
+            Payee.ASKED, Payee.IN_DOUBT):
+        return _ignore(state, event)
+    if isinstance(event, LegPayeeConfirmed):
+        new = _with_leg(state, replace(leg, payee=Payee.CONFIRMED))
+        if all(g.payee is Payee.CONFIRMED for g in new.legs):
+            return _to_pivot(new, event.now, policy)
+        waiting = sum(1 for g in new.legs if g.payee is not Payee.CONFIRMED)
+        return new, [Note(f"payee of {leg.client_id} confirmed by the provider; "
+                          f"{waiting} to go")]
+    if isinstance(event, LegPayeeRefused):
+        new = _with_leg(state, replace(leg, payee=Payee.REFUSED, reason=event.reason))
+        return _give_up_before_pivot(
+            new, event.now, f"payee refused for member {leg.client_id}: {event.reason}; "
+            "no payout was made, every member is compensated", policy, rejected=False)
+    assert isinstance(event, LegPayeeInDoubt)
+    if leg.payee is Payee.IN_DOUBT:
+        return _ignore(state, event)
+    new = _with_leg(state, replace(leg, payee=Payee.IN_DOUBT, reason=event.reason))
+    return (replace(new, in_doubt_since=state.in_doubt_since or event.since),
+            [Note(f"payee lookup of {leg.client_id} in doubt ({event.reason}): payments "
+                  "keeps asking the provider; nothing is paid or compensated until it "
+                  "answers")])
+
+
 def _to_pivot(state: GroupSagaState, now: datetime, policy: SagaPolicy) -> Result:
     payout_deadline = now + policy.payout_timeout
     commands: list[GroupCommand] = []
@@ -276,8 +361,10 @@ def _to_pivot(state: GroupSagaState, now: datetime, policy: SagaPolicy) -> Resul
                      DisburseLeg(g.leg_id, payout_deadline)]
     return (replace(state, legs=tuple(legs), state=SagaStatus.DISBURSING, step=Step.DISBURSE,
                     attempts=0, payout_deadline=payout_deadline,
-                    deadline=payout_deadline + policy.payout_grace),
-            [*commands, Note(f"every member's credit reserved: {len(legs)} payouts sent")])
+                    deadline=payout_deadline + policy.payout_grace, in_doubt_since=None,
+                    reason=None),
+            [*commands, Note(f"every member's payee confirmed by the provider: {len(legs)} "
+                             "payouts sent")])
 
 
 def _settle(state: GroupSagaState, now: datetime, policy: SagaPolicy) -> Result:
@@ -339,6 +426,22 @@ def _on_deadline(state: GroupSagaState, now: datetime, policy: SagaPolicy) -> Re
         return _give_up_before_pivot(
             state, now, "the clients service did not answer every member's credit "
             "reservation in time", policy, rejected=False)
+    if state.state is SagaStatus.VALIDATING_PAYEES:
+        waiting = [g for g in state.legs if g.payee in (Payee.ASKED, Payee.IN_DOUBT)]
+        if not waiting:
+            return replace(state, deadline=None), []
+        again = [ValidateLegPayee(g.leg_id) for g in waiting]
+        if retry:
+            return (replace(state, attempts=state.attempts + 1,
+                            deadline=now + policy.payee_timeout),
+                    [*again, Note(f"{len(waiting)} payee lookup(s) without an answer; "
+                                  f"ValidatePayee re-sent ({attempt})")])
+        # never a yes or a no without the provider's word: keep asking, more slowly
+        reason = (f"{len(waiting)} payee lookup(s) unanswered: in doubt; payments keeps "
+                  "asking the provider, nothing is paid or compensated until it answers")
+        return (replace(state, deadline=now + policy.payee_timeout * 5, reason=reason,
+                        in_doubt_since=state.in_doubt_since or now),
+                [*again, Note(reason)])
     if state.state in (SagaStatus.DISBURSING, SagaStatus.IN_DOUBT):
         sent = [g for g in state.legs if g.payout is Payout.SENT]
         if not sent:
@@ -388,7 +491,7 @@ def decide(state: GroupSagaState, event: GroupEvent, policy: SagaPolicy | None =
         new = _with_leg(state, replace(leg, credit=Credit.RESERVED, msisdn=event.msisdn,
                                        language=event.language))
         if all(g.credit is Credit.RESERVED for g in new.legs):
-            return _to_pivot(new, event.now, policy)
+            return _to_validation(new, event.now, policy)
         waiting = sum(1 for g in new.legs if g.credit is Credit.PENDING)
         return new, [Note(f"credit reserved for {leg.client_id}; {waiting} to go")]
 
@@ -405,6 +508,9 @@ def decide(state: GroupSagaState, event: GroupEvent, policy: SagaPolicy | None =
             return _ignore(state, event)
         new = _with_leg(state, replace(leg, credit=Credit.RELEASED))
         return _maybe_released(new), []
+
+    if isinstance(event, LegPayeeConfirmed | LegPayeeRefused | LegPayeeInDoubt):
+        return _on_payee(state, leg, event, policy)
 
     awaiting = s in (SagaStatus.DISBURSING, SagaStatus.IN_DOUBT) and leg.payout in (
         Payout.SENT, Payout.IN_DOUBT)

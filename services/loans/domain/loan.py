@@ -130,6 +130,27 @@ class Loan:
         self.disbursed_on = disbursed_on
         self.principal_outstanding = self.principal
 
+    def payout_to_recover(self) -> None:
+        """Paid out although its group's disbursement failed: not active (no schedule
+        runs), but the member owes what it received — the paid-out principal is
+        outstanding until the payout's recovery is recorded."""
+        if self.status is not LoanStatus.DISBURSING:
+            raise Conflict(f"a {self.status.value} loan has no payout to recover",
+                           field="status", status_now=self.status.value)
+        self.principal_outstanding = self.principal
+
+    def payout_recovery_recorded(self, remaining: Decimal, closed: bool, reason: str) -> None:
+        """Operators recorded part or all of the payout to recover as returned or written
+        off: the loan owes ``remaining``; once the recovery is closed the loan ends
+        ``disbursement_failed`` (it never became active)."""
+        if self.status is not LoanStatus.DISBURSING:
+            raise Conflict(f"a {self.status.value} loan has no payout to recover",
+                           field="status", status_now=self.status.value)
+        self.principal_outstanding = remaining
+        if closed:
+            self.principal_outstanding = Decimal("0.00")
+            self.fail_disbursement(reason)
+
     def fail_disbursement(self, reason: str) -> None:
         self.transition("fail_disbursement")
         self.decision_reason = reason

@@ -43,6 +43,7 @@ SAGA_TYPE = "disbursement"
 
 class SagaStatus(StrEnum):
     RESERVING_CREDIT = "reserving_credit"
+    VALIDATING_PAYEES = "validating_payees"
     HOLDING_SAVINGS = "holding_savings"
     DISBURSING = "disbursing"
     COMPENSATING = "compensating"
@@ -55,6 +56,7 @@ class SagaStatus(StrEnum):
 
 class Step(StrEnum):
     RESERVE_CREDIT = "reserve_credit"
+    VALIDATE_PAYEES = "validate_payees"
     HOLD_SAVINGS = "hold_savings"
     DISBURSE = "disburse"
     RELEASE_CREDIT = "release_credit"
@@ -72,6 +74,9 @@ class SagaPolicy:
     """The deadline given to payments in DisburseLoan."""
     payout_grace: timedelta = timedelta(minutes=2)
     """How long after the payout deadline loans waits for payments' answer."""
+    payee_timeout: timedelta = timedelta(minutes=2)
+    """How long payments has to answer a group member's payee lookup before it is asked
+    again (group saga; a lookup is never given up on without the provider's word)."""
     max_resends: int = 2
     """How many times a command is re-sent when its answer is late, before failing."""
     savings_wait: timedelta = timedelta(days=3)

@@ -25,6 +25,9 @@ from shared.contracts.payments import (
     DisbursementCompleted,
     DisbursementFailed,
     DisbursementInDoubt,
+    PayeeConfirmed,
+    PayeeLookupInDoubt,
+    PayeeRefused,
 )
 from shared.contracts.savings import (
     CompulsorySavingsHeld,
@@ -111,6 +114,20 @@ def saga_handlers(policy: sg.SagaPolicy) -> dict[str, Handler]:
                       sg.PayoutInDoubt(now_utc(), msg.since, msg.reason),
                       policy, "DisbursementInDoubt")
 
+    async def on_payee_confirmed(uow: UnitOfWork, msg: PayeeConfirmed, env: Envelope
+                                 ) -> None:
+        await advance_leg(uow, msg.saga_id, gs.LegPayeeConfirmed(msg.saga_id, now_utc()),
+                          policy, "PayeeConfirmed")
+
+    async def on_payee_refused(uow: UnitOfWork, msg: PayeeRefused, env: Envelope) -> None:
+        await advance_leg(uow, msg.saga_id, gs.LegPayeeRefused(
+            msg.saga_id, now_utc(), msg.reason), policy, "PayeeRefused")
+
+    async def on_payee_in_doubt(uow: UnitOfWork, msg: PayeeLookupInDoubt, env: Envelope
+                                ) -> None:
+        await advance_leg(uow, msg.saga_id, gs.LegPayeeInDoubt(
+            msg.saga_id, now_utc(), msg.since, msg.reason), policy, "PayeeLookupInDoubt")
+
     async def on_savings_held(uow: UnitOfWork, msg: CompulsorySavingsHeld, env: Envelope
                               ) -> None:
         await advance(uow, msg.saga_id, msg.loan_id, sg.SavingsHeldReply(now_utc(), msg.held),
@@ -137,6 +154,9 @@ def saga_handlers(policy: sg.SagaPolicy) -> dict[str, Handler]:
         "DisbursementCompleted": on_completed,
         "DisbursementFailed": on_failed,
         "DisbursementInDoubt": on_in_doubt,
+        "PayeeConfirmed": on_payee_confirmed,
+        "PayeeRefused": on_payee_refused,
+        "PayeeLookupInDoubt": on_payee_in_doubt,
     }
 
 

@@ -39,7 +39,12 @@ from shared.contracts.loans import (
     GroupRepaymentSummary,
     LoanApproved,
 )
-from shared.contracts.payments import DisburseLoan, RepaymentReceived
+from shared.contracts.payments import (
+    DisburseLoan,
+    PayoutRecoveryRecorded,
+    RepaymentReceived,
+    ValidatePayee,
+)
 from shared.envelope import Envelope
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 from shared.identifiers import InvalidIdentifier, canonical_reference
@@ -195,7 +200,8 @@ async def execute(uow: UnitOfWork, state: gs.GroupSagaState, commands: list[gs.G
     for cmd in commands:
         if isinstance(cmd, sg.Note):
             notes.append(cmd.text)
-        elif isinstance(cmd, gs.ReserveLeg | gs.ReleaseLeg | gs.DisburseLeg):
+        elif isinstance(cmd, gs.ReserveLeg | gs.ReleaseLeg | gs.DisburseLeg
+                        | gs.ValidateLegPayee):
             leg = state.leg(cmd.leg_id)
             assert leg is not None
             if isinstance(cmd, gs.ReserveLeg):
@@ -203,6 +209,12 @@ async def execute(uow: UnitOfWork, state: gs.GroupSagaState, commands: list[gs.G
                                        saga_id=leg.leg_id, loan_id=leg.loan_id,
                                        amount=leg.amount, currency=state.currency),
                          key=leg.client_id)
+            elif isinstance(cmd, gs.ValidateLegPayee):
+                assert leg.msisdn is not None
+                uow.emit(ValidatePayee(
+                    saga_id=leg.leg_id, loan_id=leg.loan_id, client_id=leg.client_id,
+                    msisdn=leg.msisdn, amount=leg.amount, currency=state.currency),
+                    key=leg.loan_id)
             elif isinstance(cmd, gs.ReleaseLeg):
                 uow.emit(ReleaseCredit(client_id=leg.client_id, reservation_id=leg.leg_id,
                                        saga_id=leg.leg_id, loan_id=leg.loan_id,
@@ -231,9 +243,16 @@ async def execute(uow: UnitOfWork, state: gs.GroupSagaState, commands: list[gs.G
                 one = sg.ActivateLoan(cmd.disbursed_on)
             await single.execute(uow, loan, _leg_state(state, leg), [one])
         elif isinstance(cmd, gs.RecoverPayout):
+            # The member has the money (the provider completed the payout) and owes it:
+            # the loan carries it as outstanding principal, as the books' portfolio does,
+            # until payments' operators record its recovery.
+            loan = await loans_repo.get(conn, cmd.loan_id, for_update=True)
+            assert loan is not None
+            loan.payout_to_recover()
+            await loans_repo.save(conn, loan)
             log.warning("group loan %s: member loan %s was paid out although the group "
-                        "failed; flagged for an operator to recover", state.group_loan_id,
-                        cmd.loan_id)
+                        "failed; it carries %s outstanding, flagged for an operator to "
+                        "recover", state.group_loan_id, cmd.loan_id, loan.principal_outstanding)
         elif isinstance(cmd, gs.GroupActive):
             gl = await repo.get(conn, state.group_loan_id)
             assert gl is not None
@@ -299,6 +318,39 @@ async def on_any_deadline(uow: UnitOfWork, saga_id: str, policy: sg.SagaPolicy) 
     if group.deadline is None:
         return
     await _advance(uow, saga_id, sg.DeadlinePassed(single.now_utc()), policy, "DeadlinePassed")
+
+
+# -- payouts to recover -------------------------------------------------------------
+async def on_payout_recovery_recorded(uow: UnitOfWork, msg: PayoutRecoveryRecorded,
+                                      env: Envelope) -> None:
+    """Payments' operators recorded how much of a member's payout to recover came back
+    or was written off: the member loan owes what remains (as the books' portfolio does);
+    once the recovery is closed the loan ends ``disbursement_failed`` and the member's
+    reserved credit is released."""
+    conn = uow.conn
+    try:
+        loan_id = canonical_reference(msg.loan_id, field="loan_id")
+    except InvalidIdentifier:
+        return
+    loan = await loans_repo.get(conn, loan_id, for_update=True)
+    if loan is None or loan.status is not LoanStatus.DISBURSING or (
+            await repo.group_loan_of(conn, loan_id)) is None:
+        log.info("PayoutRecoveryRecorded for loan %s: no payout of ours to recover; ignored",
+                 msg.loan_id)
+        return
+    closed = msg.status != "open"
+    reason = (f"payout to recover {msg.status} (recovery {msg.recovery_id}, last "
+              f"{msg.outcome} {msg.amount})")
+    loan.payout_recovery_recorded(msg.remaining, closed, reason)
+    await loans_repo.save(conn, loan)
+    if closed:
+        leg_id = await conn.fetchval(
+            "SELECT leg_id FROM group_saga_legs WHERE saga_id = $1 AND loan_id = $2",
+            msg.saga_id, loan_id)
+        if leg_id is not None:
+            uow.emit(ReleaseCredit(client_id=loan.client_id, reservation_id=leg_id,
+                                   saga_id=leg_id, loan_id=loan_id, reason=reason),
+                     key=loan.client_id)
 
 
 # -- group repayments ----------------------------------------------------------------

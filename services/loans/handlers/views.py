@@ -37,6 +37,12 @@ def loan_json(loan: Loan, items: list[Installment], *, with_schedule: bool = Fal
     marker (``repository.schedules.servicing``), shown when given."""
     owing = items if loan.status in OWING else []
     nxt = next_due(owing)
+    owed = outstanding(owing)
+    if loan.status is LoanStatus.DISBURSING and loan.principal_outstanding > 0:
+        # a member paid out in a group that failed: no schedule runs, the paid-out
+        # principal is owed until its recovery is recorded (payments' recovery request)
+        owed = {**owed, "principal": loan.principal_outstanding,
+                "total": loan.principal_outstanding}
     body: dict[str, Any] = {
         "id": loan.id, "client_id": loan.client_id, "partner_id": loan.partner_id,
         "product_id": loan.product_id, "product_version": loan.product_version,
@@ -47,7 +53,7 @@ def loan_json(loan: Loan, items: list[Installment], *, with_schedule: bool = Fal
         "disbursed_on": loan.disbursed_on.isoformat() if loan.disbursed_on else None,
         "closed_on": loan.closed_on.isoformat() if loan.closed_on else None,
         "written_off_on": loan.written_off_on.isoformat() if loan.written_off_on else None,
-        "outstanding": {k: str(v) for k, v in outstanding(owing).items()},
+        "outstanding": {k: str(v) for k, v in owed.items()},
         "days_in_arrears": loan.days_in_arrears, "arrears_bucket": loan.arrears_bucket,
         "next_due": None if nxt is None else {
             "installment": nxt.number, "due_date": nxt.due_date.isoformat(),

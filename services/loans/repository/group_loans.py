@@ -99,6 +99,7 @@ def _data(s: gs.GroupSagaState) -> dict[str, Any]:
         "legs": [{
             "leg_id": g.leg_id, "loan_id": g.loan_id, "client_id": g.client_id,
             "amount": str(g.amount), "credit": g.credit.value, "payout": g.payout.value,
+            "payee": g.payee.value,
             "release_sent": g.release_sent, "msisdn": g.msisdn, "language": g.language,
             "completed_on": g.completed_on.isoformat() if g.completed_on else None,
             "provider_reference": g.provider_reference, "reason": g.reason,
@@ -122,6 +123,9 @@ def _state(r: asyncpg.Record) -> gs.GroupSagaState:
             leg_id=g["leg_id"], loan_id=g["loan_id"], client_id=g["client_id"],
             amount=Decimal(g["amount"]), credit=gs.Credit(g["credit"]),
             payout=gs.Payout(g["payout"]), release_sent=g["release_sent"],
+            # a saga started before payee validation existed went straight to its payouts
+            payee=gs.Payee(g.get("payee") or ("confirmed" if g["payout"] != "not_sent"
+                                               else "pending")),
             msisdn=g.get("msisdn"), language=g.get("language"),
             completed_on=date.fromisoformat(g["completed_on"]) if g.get("completed_on")
             else None, provider_reference=g.get("provider_reference"),

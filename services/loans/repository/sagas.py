@@ -13,8 +13,9 @@ import asyncpg
 from services.loans.domain.saga import SAGA_TYPE, SagaState, SagaStatus, Step
 from services.loans.repository import Conn
 
-UNFINISHED = (SagaStatus.RESERVING_CREDIT, SagaStatus.HOLDING_SAVINGS, SagaStatus.DISBURSING,
-              SagaStatus.COMPENSATING, SagaStatus.IN_DOUBT, SagaStatus.FAILED)
+UNFINISHED = (SagaStatus.RESERVING_CREDIT, SagaStatus.VALIDATING_PAYEES,
+              SagaStatus.HOLDING_SAVINGS, SagaStatus.DISBURSING, SagaStatus.COMPENSATING,
+              SagaStatus.IN_DOUBT, SagaStatus.FAILED)
 """What the ``noria_sagas`` gauge counts: every saga not ended."""
 
 _COLS = ("id, type, loan_id, state, current_step, deadline, compensating, failed, attempts,"

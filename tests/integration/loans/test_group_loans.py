@@ -10,10 +10,18 @@ from typing import Any
 import pytest
 
 from shared.contracts.clients import CreditReleased, GroupFormed
-from shared.contracts.payments import DisbursementFailed, RepaymentReceived
+from shared.contracts.payments import (
+    DisbursementFailed,
+    PayeeConfirmed,
+    PayeeLookupInDoubt,
+    PayeeRefused,
+    PayoutRecoveryRecorded,
+    RepaymentReceived,
+)
 from tests.infra import Infra
 from tests.integration.loans.facts import output_reader, settled
 from tests.integration.loans.harness import Loans, running_loans
+from tests.kafka_facts import until
 
 pytestmark = pytest.mark.integration
 PRINCIPALS = ["1000.00", "1200.00", "1400.00", "1600.00", "1800.00"]
@@ -46,13 +54,40 @@ async def _approved(svc: Loans) -> tuple[dict[str, Any], str, list[str]]:
     return resp.json(), group_id, members
 
 
-async def _reserve_all(svc: Loans, gl: dict[str, Any]) -> dict[str, str]:
+async def _reserve_only(svc: Loans, gl: dict[str, Any]) -> dict[str, str]:
     reserves = await svc.bus.wait_for("ReserveCredit", count=5)
     legs = {r.payload["loan_id"]: r.payload["saga_id"] for r in reserves}
     assert len(set(legs.values())) == 5
     for m in gl["members"]:
         await svc.reserve(legs[m["loan_id"]], m["loan_id"], m["client_id"])
     return legs
+
+
+async def _payee(svc: Loans, legs: dict[str, str], m: dict[str, Any], answer: str = "yes",
+                 reason: str = "") -> None:
+    common = {"loan_id": m["loan_id"], "saga_id": legs[m["loan_id"]],
+              "client_id": m["client_id"], "msisdn": "+212612345678", "provider": "sim"}
+    if answer == "yes":
+        msg: Any = PayeeConfirmed(**common, account_status="available")
+    elif answer == "no":
+        msg = PayeeRefused(**common, reason=reason)
+    else:
+        msg = PayeeLookupInDoubt(**common, reason=reason, since=datetime.now(UTC))
+    await svc.bus.send(msg, key=m["loan_id"])
+
+
+async def _reserve_all(svc: Loans, gl: dict[str, Any]) -> dict[str, str]:
+    """Every credit reserved and every payee confirmed (playing clients and payments)."""
+    legs = await _reserve_only(svc, gl)
+    asked = await svc.bus.wait_for("ValidatePayee", count=5)
+    assert {a.payload["saga_id"] for a in asked} == set(legs.values())
+    for m in gl["members"]:
+        await _payee(svc, legs, m)
+    return legs
+
+
+async def _saga_state(svc: Loans, saga_id: str, state: str) -> None:
+    await svc.wait_until(f"SELECT 1 FROM sagas WHERE id = '{saga_id}' AND state = '{state}'")
 
 
 async def test_a_group_of_five_is_disbursed_by_one_saga_with_five_payouts(
@@ -73,6 +108,126 @@ async def test_a_group_of_five_is_disbursed_by_one_saga_with_five_payouts(
         saga = (await svc.client.get(f"/v1/sagas/{gl['saga_id']}", headers=svc.operator)).json()
         assert saga["type"] == "group_disbursement" and saga["state"] == "completed"
         assert await svc.count("sagas") == 1   # one saga for the whole group
+
+
+async def test_a_refused_payee_compensates_every_member_before_any_payout(
+        infra: Infra, isolated_schema: Any) -> None:
+    async with running_loans(infra, isolated_schema) as svc:
+        gl, group_id, _ = await _approved(svc)
+        legs = await _reserve_only(svc, gl)
+        await svc.bus.wait_for("ValidatePayee", count=5)
+        for m in gl["members"][:2]:
+            await _payee(svc, legs, m)
+        refused = gl["members"][2]
+        await _payee(svc, legs, refused, "no", "the provider reports the wallet unavailable")
+        releases = await svc.bus.wait_for("ReleaseCredit", count=5)
+        assert {r.payload["reservation_id"] for r in releases} == set(legs.values())
+        failed = (await svc.bus.wait_for("GroupLoanDisbursementFailed",
+                                         group_id=group_id))[0].payload
+        assert refused["client_id"] in failed["reason"] and failed["payouts_to_recover"] == []
+        # every member's loan failed visibly (LoanDisbursementFailed: the member's SMS)
+        told = await svc.bus.wait_for("LoanDisbursementFailed", count=5)
+        assert {t.payload["loan_id"] for t in told} == set(legs)
+        for m in gl["members"]:
+            loan = await svc.wait_status(m["loan_id"], "disbursement_failed")
+            assert loan["outstanding"]["principal"] == "0.00"
+            await svc.bus.send(CreditReleased(
+                client_id=m["client_id"], reservation_id=legs[m["loan_id"]],
+                saga_id=legs[m["loan_id"]], loan_id=m["loan_id"], amount=Decimal("1.00")),
+                key=m["client_id"])
+        await _saga_state(svc, gl["saga_id"], "compensated")
+        body = (await svc.client.get(f"/v1/group-loans/{gl['id']}", headers=svc.operator)
+                ).json()
+        assert body["status"] == "failed" and body["saga"]["state"] == "compensated"
+        async with output_reader(svc) as sent:
+            await settled(svc, sent)
+            assert sent.matching("DisburseLoan") == []   # no money ever moved
+            assert sent.matching("LoanDisbursed") == []
+
+
+async def test_a_payee_lookup_in_doubt_waits_for_the_providers_word(
+        infra: Infra, isolated_schema: Any) -> None:
+    async with running_loans(infra, isolated_schema) as svc:
+        gl, _, _ = await _approved(svc)
+        legs = await _reserve_only(svc, gl)
+        await svc.bus.wait_for("ValidatePayee", count=5)
+        doubtful = gl["members"][4]
+        for m in gl["members"][:4]:
+            await _payee(svc, legs, m)
+        await _payee(svc, legs, doubtful, "doubt", "no answer: ReadTimeout")
+        await svc.wait_until(f"SELECT 1 FROM saga_timeline WHERE saga_id = '{gl['saga_id']}'"
+                             " AND event = 'PayeeLookupInDoubt'")
+        async with output_reader(svc) as sent:
+            await settled(svc, sent)
+            assert sent.matching("DisburseLoan") == [] and sent.matching("ReleaseCredit") == []
+        saga = (await svc.client.get(f"/v1/sagas/{gl['saga_id']}", headers=svc.operator)
+                ).json()
+        assert saga["state"] == "validating_payees", saga
+        # the provider's word at last: every payout goes
+        await _payee(svc, legs, doubtful)
+        payouts = await svc.bus.wait_for("DisburseLoan", count=5)
+        assert {p.payload["saga_id"] for p in payouts} == set(legs.values())
+
+
+async def test_a_payout_failing_after_others_were_paid_leaves_their_principal_owed(
+        infra: Infra, isolated_schema: Any) -> None:
+    """After validation a payout can still fail: the members already paid are not
+    reversed; each loan carries its paid-out principal as outstanding (what payments'
+    portfolio holds) and is flagged to recover; no member is active."""
+    async with running_loans(infra, isolated_schema) as svc:
+        gl, group_id, _ = await _approved(svc)
+        legs = await _reserve_all(svc, gl)
+        await svc.bus.wait_for("DisburseLoan", count=5)
+        failing = gl["members"][1]
+        paid = [m for m in gl["members"] if m is not failing]
+        for m in paid:
+            await svc.complete(legs[m["loan_id"]], m["loan_id"], m["client_id"],
+                               m["principal"])
+        await svc.bus.send(DisbursementFailed(
+            loan_id=failing["loan_id"], saga_id=legs[failing["loan_id"]],
+            client_id=failing["client_id"], amount=Decimal(failing["principal"]),
+            reason="the recipient's wallet refused the transfer"), key=failing["loan_id"])
+        failed = (await svc.bus.wait_for("GroupLoanDisbursementFailed",
+                                         group_id=group_id))[0].payload
+        assert sorted(failed["payouts_to_recover"]) == sorted(m["loan_id"] for m in paid)
+        [release] = await svc.bus.wait_for("ReleaseCredit", count=1)
+        assert release.payload["loan_id"] == failing["loan_id"]
+        await svc.bus.send(CreditReleased(
+            client_id=failing["client_id"], reservation_id=legs[failing["loan_id"]],
+            saga_id=legs[failing["loan_id"]], loan_id=failing["loan_id"],
+            amount=Decimal("1.00")), key=failing["client_id"])
+        await _saga_state(svc, gl["saga_id"], "failed")
+        for m in paid:
+            loan = (await svc.client.get(f"/v1/loans/{m['loan_id']}", headers=svc.operator)
+                    ).json()
+            assert loan["status"] == "disbursing", loan
+            assert loan["outstanding"]["principal"] == m["principal"], loan
+        loan = await svc.wait_status(failing["loan_id"], "disbursement_failed")
+        assert loan["outstanding"]["principal"] == "0.00"
+
+        # payments' operators record the recovery: part returned, then the rest written off
+        member = paid[0]
+        recovery = {"loan_id": member["loan_id"], "saga_id": gl["saga_id"],
+                    "recovery_id": str(uuid.uuid4())}
+        await svc.bus.send(PayoutRecoveryRecorded(
+            **recovery, outcome="returned", amount=Decimal("400.00"),
+            remaining=Decimal(member["principal"]) - Decimal("400.00"), status="open"),
+            key=member["loan_id"])
+        owed = str(Decimal(member["principal"]) - Decimal("400.00"))
+
+        async def owes(amount: str) -> Any:
+            body = (await svc.client.get(f"/v1/loans/{member['loan_id']}",
+                                         headers=svc.operator)).json()
+            return body if body["outstanding"]["principal"] == amount else None
+        await until(lambda: owes(owed), f"{member['loan_id']} owing {owed}")
+        await svc.bus.send(PayoutRecoveryRecorded(
+            **recovery, outcome="written_off", amount=Decimal(owed),
+            remaining=Decimal("0.00"), status="written_off"), key=member["loan_id"])
+        loan = await svc.wait_status(member["loan_id"], "disbursement_failed")
+        assert loan["outstanding"]["principal"] == "0.00"
+        # the member's reserved credit is released at last (its saga step's reservation)
+        [freed] = await svc.bus.wait_for("ReleaseCredit", loan_id=member["loan_id"])
+        assert freed.payload["reservation_id"] == legs[member["loan_id"]]
 
 
 async def test_one_failed_payout_compensates_every_member_and_none_is_active(

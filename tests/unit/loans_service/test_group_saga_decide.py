@@ -1,5 +1,7 @@
 """The group disbursement saga's decide(): all members paid or none activated, payouts
-only once every credit is reserved, doubt keeps the group open, paid members flagged."""
+only once every credit is reserved and every payee confirmed by the provider, a refused
+payee compensates everyone before any money moves, doubt keeps the group open, paid
+members flagged."""
 
 from __future__ import annotations
 
@@ -31,13 +33,72 @@ def kinds(commands: list[gs.GroupCommand]) -> list[str]:
     return [type(c).__name__ for c in commands if not isinstance(c, Note)]
 
 
-def reserve_all(state: gs.GroupSagaState) -> tuple[gs.GroupSagaState, list[gs.GroupCommand]]:
+def reserve_only(state: gs.GroupSagaState) -> tuple[gs.GroupSagaState, list[gs.GroupCommand]]:
     out: list[gs.GroupCommand] = []
     for g in state.legs:
         state, commands = gs.decide(state, gs.LegCreditReserved(g.leg_id, T0, "+2126", "fr"),
                                     POLICY)
         out += commands
     return state, out
+
+
+def reserve_all(state: gs.GroupSagaState) -> tuple[gs.GroupSagaState, list[gs.GroupCommand]]:
+    """Every credit reserved and every payee confirmed: the payouts are out."""
+    state, out = reserve_only(state)
+    for g in state.legs:
+        state, commands = gs.decide(state, gs.LegPayeeConfirmed(g.leg_id, T0), POLICY)
+        out += commands
+    return state, out
+
+
+def test_payees_are_validated_before_any_payout() -> None:
+    state, commands = reserve_only(started())
+    assert kinds(commands) == ["ValidateLegPayee"] * N
+    assert state.state is SagaStatus.VALIDATING_PAYEES and state.deadline is not None
+    for g in state.legs[:-1]:
+        state, commands = gs.decide(state, gs.LegPayeeConfirmed(g.leg_id, T0), POLICY)
+        assert kinds(commands) == []
+    state, commands = gs.decide(state, gs.LegPayeeConfirmed(state.legs[-1].leg_id, T0),
+                                POLICY)
+    assert kinds(commands) == ["MarkMemberDisbursing", "DisburseLeg"] * N
+    assert state.state is SagaStatus.DISBURSING
+
+
+def test_a_refused_payee_compensates_every_member_before_any_payout() -> None:
+    state, _ = reserve_only(started())
+    state, _ = gs.decide(state, gs.LegPayeeConfirmed("leg0", T0), POLICY)
+    state, commands = gs.decide(state, gs.LegPayeeRefused("leg2", T0, "wallet unavailable"),
+                                POLICY)
+    out = kinds(commands)
+    assert out.count("ReleaseLeg") == N and out.count("FailMember") == N
+    assert "DisburseLeg" not in out and "MarkMemberDisbursing" not in out
+    assert out[-1] == "GroupFailed" and state.state is SagaStatus.COMPENSATING
+    assert state.reason is not None and "cli2" in state.reason
+    # a late confirmation changes nothing
+    state2, commands = gs.decide(state, gs.LegPayeeConfirmed("leg3", T0), POLICY)
+    assert kinds(commands) == [] and state2 == state
+    for g in state.legs:
+        state, _ = gs.decide(state, gs.LegCreditReleased(g.leg_id, T0), POLICY)
+    assert state.state is SagaStatus.COMPENSATED and not state.failed
+    assert not any(g.to_recover for g in state.legs)
+
+
+def test_a_lookup_without_an_answer_is_asked_again_never_decided() -> None:
+    state, _ = reserve_only(started())
+    state, commands = gs.decide(state, gs.LegPayeeInDoubt("leg1", T0, T0, "no answer"),
+                                POLICY)
+    assert kinds(commands) == [] and state.in_doubt_since == T0
+    for g in state.legs:
+        if g.leg_id != "leg1":
+            state, _ = gs.decide(state, gs.LegPayeeConfirmed(g.leg_id, T0), POLICY)
+    # re-sent on each deadline, then ever more slowly — never a payout, never a release
+    for _ in range(5):
+        assert state.deadline is not None
+        state, commands = gs.decide(state, DeadlinePassed(state.deadline), POLICY)
+        assert kinds(commands) == ["ValidateLegPayee"]
+        assert state.state is SagaStatus.VALIDATING_PAYEES
+    state, commands = gs.decide(state, gs.LegPayeeConfirmed("leg1", T0), POLICY)
+    assert kinds(commands).count("DisburseLeg") == N
 
 
 def test_five_members_reserved_then_five_payouts_then_all_active() -> None:
@@ -110,7 +171,8 @@ def test_unanswered_payouts_become_in_doubt_without_compensation() -> None:
     assert "ReleaseLeg" not in kinds(commands)
 
 
-EVENTS = st.tuples(st.sampled_from(["reserved", "rejected", "completed", "failed",
+EVENTS = st.tuples(st.sampled_from(["reserved", "rejected", "confirmed", "refused",
+                                    "lookup_in_doubt", "completed", "failed",
                                     "in_doubt", "released", "deadline"]),
                    st.integers(min_value=0, max_value=2))
 
@@ -120,6 +182,9 @@ def _event(name: str, i: int, now: datetime) -> gs.GroupEvent:
     events: dict[str, gs.GroupEvent] = {
         "reserved": gs.LegCreditReserved(leg, now, "+2126", "fr"),
         "rejected": gs.LegCreditRejected(leg, now, "limit"),
+        "confirmed": gs.LegPayeeConfirmed(leg, now),
+        "refused": gs.LegPayeeRefused(leg, now, "unavailable"),
+        "lookup_in_doubt": gs.LegPayeeInDoubt(leg, now, now, "no answer"),
         "completed": gs.LegPayoutCompleted(leg, now, now, "r"),
         "failed": gs.LegPayoutFailed(leg, now, "x"),
         "in_doubt": gs.LegPayoutInDoubt(leg, now, now, "?"),
@@ -148,10 +213,12 @@ def test_all_or_none_whatever_the_order_of_replies(script: list[tuple[str, int]]
             failed_payouts.add(f"leg{i}")
         for c in commands:
             if isinstance(c, gs.DisburseLeg):
-                # the pivot only once every member's credit is reserved
-                # (a re-send repeats a payout already sent, to payments idempotent on it)
+                # the pivot only once every member's credit is reserved and payee
+                # confirmed (a re-send repeats a payout already sent, to payments
+                # idempotent on it)
                 assert c.leg_id in disbursed or all(
-                    g.credit is gs.Credit.RESERVED for g in state.legs), script
+                    g.credit is gs.Credit.RESERVED and g.payee is gs.Payee.CONFIRMED
+                    for g in state.legs), script
                 disbursed.add(c.leg_id)
             elif isinstance(c, gs.ReleaseLeg):
                 # a member whose payout was sent is released only after it failed
@@ -166,11 +233,15 @@ def test_all_or_none_whatever_the_order_of_replies(script: list[tuple[str, int]]
                 loans[c.loan_id].credit_rejected(c.reason)
             elif isinstance(c, gs.FailMember):
                 loans[c.loan_id].fail_disbursement(c.reason)
-        waiting = state.state in (SagaStatus.RESERVING_CREDIT, SagaStatus.COMPENSATING) or (
+        waiting = state.state in (SagaStatus.RESERVING_CREDIT, SagaStatus.VALIDATING_PAYEES,
+                                  SagaStatus.COMPENSATING) or (
             any(g.payout is gs.Payout.SENT for g in state.legs))
         assert (state.deadline is not None) == waiting, (state, script)
     # all or none: either every member active, or none
     assert activated == [] or sorted(activated) == sorted(loans)
     assert not (activated and failed_payouts)
+    # a refused payee: nobody was paid, so nobody is left to recover
+    if any(g.payee is gs.Payee.REFUSED for g in state.legs):
+        assert disbursed == set() and not any(g.to_recover for g in state.legs)
     statuses = {loan.status for loan in loans.values()}
     assert not (LoanStatus.ACTIVE in statuses and len(statuses) > 1)
