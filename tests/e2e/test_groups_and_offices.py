@@ -186,7 +186,7 @@ async def test_group_of_five_is_disbursed_by_one_saga(bank: Bank) -> None:
     await bank.check_invariants([m["loan_id"] for m in active["members"]])
 
 
-# -- 2. one member's payout fails ----------------------------------------------------------
+# -- 2. one member's payee is refused; one member's payout fails after validation ----------
 @dataclass
 class FailedGroup:
     members: list[Borrower]
@@ -194,22 +194,25 @@ class FailedGroup:
     ended: dict[str, Any]
 
     @property
-    def paid(self) -> list[Borrower]:
+    def others(self) -> list[Borrower]:
         return [who for who in self.members if who is not self.failing]
 
     def loan_of(self, who: Borrower) -> str:
         return str(next(m["loan_id"] for m in self.ended["members"]
                         if m["client_id"] == who.client_id))
 
+    @property
+    def loan_ids(self) -> list[str]:
+        return [self.loan_of(who) for who in self.members]
 
-@pytest.fixture(scope="module")
-async def failed_group(bank: Bank) -> FailedGroup:
-    """A group of five whose third member's payouts all fail, approved; once its saga
-    has ended."""
+
+async def group_with_failing_member(bank: Bank, **wallet: Any) -> FailedGroup:
+    """A group of five whose third member's wallet behaves as ``wallet`` says at the
+    provider, approved; once its saga has ended."""
     partner = slug("partner")
     members = [await bank.onboard(partner=partner) for _ in range(5)]
     failing = members[2]
-    await bank.sim_config(msisdn=failing.phone, failure_rate=1.0)
+    await bank.sim_config(msisdn=failing.phone, **wallet)
     try:
         group = await form_group(bank, members)
         product = await weekly_product(bank)
@@ -220,60 +223,85 @@ async def failed_group(bank: Bank) -> FailedGroup:
             bank, gl["id"], lambda g: g["saga"] is not None and g["saga"]["state"] in (
                 "failed", "compensated"), "saga ended", timeout_s=120)
     finally:
-        await bank.sim_config(msisdn=failing.phone, failure_rate=0.0)
+        await bank.sim_config(msisdn=failing.phone, reset=True)
     return FailedGroup(members, failing, ended)
+
+
+@pytest.fixture(scope="module")
+async def failed_group(bank: Bank) -> FailedGroup:
+    """The third member's wallet refuses every payout: the provider says so when asked
+    (its account status is ``unavailable``)."""
+    return await group_with_failing_member(bank, failure_rate=1.0)
 
 
 async def test_failed_member_payout_fails_the_whole_group_visibly(
         bank: Bank, failed_group: FailedGroup) -> None:
-    # Payouts go to everybody once every member's credit is reserved; one fails. Loans
-    # does not reverse a payout that completed (the money is in the member's wallet): per
-    # the loans README, those members' loans stay ``disbursing`` with their credit
-    # reserved, flagged in ``payouts_to_recover`` for an operator; the failed member is
-    # compensated. Either way no member is active and the saga ends ``failed``, visibly.
-    ended, failing, paid = failed_group.ended, failed_group.failing, failed_group.paid
+    # Every member's payee is validated with the provider before any payout: the refusing
+    # wallet is refused there, so nobody is paid and every member is compensated — credit
+    # released, nothing in the ledger, no member active, the saga ``compensated``, an SMS
+    # to each member as for any failed disbursement.
+    ended, failing = failed_group.ended, failed_group.failing
+    assert ended["status"] == "failed", ended
+    saga = ended["saga"]
+    assert saga["state"] == "compensated" and saga["to_recover"] == [], saga
+    assert failing.client_id in saga["reason"] and "payee refused" in saga["reason"], saga
+    [listed] = await group_sagas(bank, ended["id"])
+    assert listed["type"] == "group_disbursement" and listed["state"] == "compensated", listed
+    assert listed["id"] == saga["id"]
+
+    statuses = {m["client_id"]: (await bank.loan(m["loan_id"]))["status"]
+                for m in ended["members"]}
+    assert set(statuses.values()) == {"disbursement_failed"}, statuses
+    for who in failed_group.members:
+        await exposure_is(bank, who, ZERO)                          # credit released
+        assert D((await bank.wallet(who.phone))["payouts"]) == ZERO  # no payout made
+        await bank.wait_sms(who.client_id, "disbursement_failed")
+        books = await bank.call("GET", "payments",
+                                f"/v1/loans/{failed_group.loan_of(who)}/portfolio-balance",
+                                headers=bank.maker)
+        assert not books["exists"] or D(books["portfolio_balance"]) == ZERO, books
+    await bank.check_invariants(failed_group.loan_ids)
+
+
+@pytest.fixture(scope="module")
+async def paid_then_failed_group(bank: Bank) -> FailedGroup:
+    """The third member's wallet passes the provider's account-status lookup, then
+    refuses the payout itself: the others were already paid."""
+    return await group_with_failing_member(bank, failure_rate=1.0,
+                                           account_status="available")
+
+
+async def test_members_paid_in_a_failed_group_keep_books_and_loans_equal(
+        bank: Bank, paid_then_failed_group: FailedGroup) -> None:
+    # After validation a payout can still fail. Payouts already made cannot be taken back
+    # by us: those members' loans stay ``disbursing`` with their credit reserved, carry
+    # the paid-out principal as outstanding (what payments' portfolio holds), and are
+    # flagged in ``payouts_to_recover`` for an operator; the failed member is compensated.
+    group, failing = paid_then_failed_group, paid_then_failed_group.failing
+    ended = group.ended
     assert ended["status"] == "failed", ended
     saga = ended["saga"]
     assert saga["state"] == "failed", saga
     assert failing.client_id in saga["reason"] and "not reversed" in saga["reason"], saga
-    assert sorted(saga["to_recover"]) == sorted(failed_group.loan_of(w) for w in paid), saga
-    [listed] = await group_sagas(bank, ended["id"])
-    assert listed["type"] == "group_disbursement" and listed["state"] == "failed", listed
-    assert listed["id"] == saga["id"]
+    assert sorted(saga["to_recover"]) == sorted(group.loan_of(w) for w in group.others), saga
 
     statuses = {m["client_id"]: (await bank.loan(m["loan_id"]))["status"]
                 for m in ended["members"]}
     assert "active" not in statuses.values(), statuses
     assert statuses[failing.client_id] == "disbursement_failed", statuses
-    # the failed member: credit released, nothing paid out, its ledger entry reversed
     await exposure_is(bank, failing, ZERO)
     assert D((await bank.wallet(failing.phone))["payouts"]) == ZERO
-    # the members already paid: not reversed, their credit still held, to be recovered
-    for who in paid:
-        assert statuses[who.client_id] == "disbursing", statuses
+    for who in group.others:
+        loan = await bank.loan(group.loan_of(who))
+        assert loan["status"] == "disbursing", loan
+        assert D(loan["outstanding"]["principal"]) == D("1000.00"), loan
         assert D((await bank.wallet(who.phone))["payouts"]) == D("1000.00")
         credit = await bank.credit(who.client_id)
         assert D(credit["reserved"]) == D("1000.00"), credit
-    await bank.check_invariants([failed_group.loan_of(failing)])
-
-
-@pytest.mark.xfail(strict=True, reason=(
-    "loans/payments: a member paid out in a failed group disbursement (payouts_to_recover) "
-    "stays 'disbursing' with outstanding principal 0.00 at loans while payments carries "
-    "the payout on portfolio:<loan> (1000.00): the books differ from loans' outstanding "
-    "principal for every loan to recover"))
-async def test_members_paid_in_a_failed_group_keep_books_and_loans_equal(
-        bank: Bank, failed_group: FailedGroup) -> None:
-    await bank.check_invariants([failed_group.loan_of(w) for w in failed_group.members])
+    await bank.check_invariants(group.loan_ids)
 
 
 # -- 3. a group repayment split by what each member owes ---------------------------------------
-@pytest.mark.xfail(strict=True, reason=(
-    "loans: a group repayment is split only when a RepaymentReceived names the group loan "
-    "(by what each member owes that day, or at the group's next meeting when nothing is due "
-    "yet); the collection sheet's lines must each name a member's loan (422 'not on this "
-    "sheet' for the group loan id): no public route records one collection for the group "
-    "on its meeting day"))
 async def test_group_repayment_on_the_meeting_sheet_is_split_by_what_each_member_owed(
         bank: Bank) -> None:
     partner = slug("partner")
@@ -293,10 +321,25 @@ async def test_group_repayment_on_the_meeting_sheet_is_split_by_what_each_member
     sheet = await bank.call("GET", "loans", "/v1/collection-sheets", headers=bank.maker,
                             params={"group_id": group["id"], "date": meeting.isoformat()})
     assert D(sheet["totals"]["expected"]) == sum(owed.values(), ZERO), sheet
-    await bank.call("POST", "loans", f"/v1/collection-sheets/{sheet['sheet_id']}/collections",
-                    headers={**bank.maker, **key()}, expect=201,
-                    json={"lines": [{"loan_id": active["id"],
-                                     "amount": sheet["totals"]["expected"]}]})
+    [on_sheet] = sheet["groups"]
+    assert on_sheet["group_loan_id"] == active["id"], on_sheet
+    url = f"/v1/collection-sheets/{sheet['sheet_id']}/collections"
+    line = {"lines": [{"loan_id": active["id"], "amount": sheet["totals"]["expected"]}]}
+    first = await bank.call("POST", "loans", url, headers={**bank.maker, **key()},
+                            expect=201, json=line)
+    assert [ln["status"] for ln in first["lines"]] == ["recorded"], first
+    # the same collection recorded again (another request): booked once
+    again = await bank.call("POST", "loans", url, headers={**bank.maker, **key()},
+                            expect=201, json=line)
+    assert [ln["status"] for ln in again["lines"]] == ["already_recorded"], again
+    assert again["lines"][0]["collection_id"] == first["lines"][0]["collection_id"]
+    # a member's own line next to the group's collection would count the cash twice
+    member = next(iter(owed))
+    await bank.call("POST", "loans", url, headers={**bank.maker, **key()}, expect=409,
+                    json={"lines": [{"loan_id": member, "amount": "1.00"}]})
+    shown = await bank.call("GET", "loans", f"/v1/collection-sheets/{sheet['sheet_id']}",
+                            headers=bank.maker)
+    assert D(shown["groups"][0]["collected"]) == D(sheet["totals"]["expected"]), shown
     for loan_id, share in owed.items():
         principal = D(firsts[loan_id]["principal"])
         before = D(next(m for m in active["members"] if m["loan_id"] == loan_id)["principal"])

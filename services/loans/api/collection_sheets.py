@@ -57,6 +57,11 @@ class SheetGroupOut(Out):
     due_today: Money
     arrears: Money
     expected: Money
+    group_loan_id: str | None = Field(default=None, description=(
+        "the group's active group loan: a collection line naming it is the group's one "
+        "collection, split over the members by what each owed that day"))
+    collected: Money | None = Field(default=None, description=(
+        "the group's one collection already recorded on this sheet"))
 
 
 class SheetTotalsOut(Out):
@@ -270,7 +275,10 @@ async def record_collections(
 ) -> Any:
     """The officer's cash against the sheet, in one request: each line becomes a
     repayment (``CashCollectionRecorded`` → payments books the branch's cash and sends
-    ``RepaymentReceived``). A line already recorded on this sheet is not recorded again."""
+    ``RepaymentReceived``). A line already recorded on this sheet is not recorded again.
+    A line may name a group's active group loan (``groups[].group_loan_id``): the group's
+    one collection, split over its members by what each owed that day (409 if a member of
+    that group also has its own line on the sheet)."""
     operator_only(who)
     key = idempotency.check_key(idempotency_key)
     raw = body.model_dump(mode="json")

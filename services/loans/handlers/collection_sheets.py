@@ -15,6 +15,7 @@ from typing import Any
 
 from services.loans.repository import Conn, org
 from services.loans.repository import collection_sheets as repo
+from services.loans.repository import group_loans as group_loans_repo
 from shared.auth import Principal
 from shared.clock import BUSINESS_TZ, business_date
 from shared.contracts.loans import BranchCashReconciled, CashCollectionRecorded
@@ -95,8 +96,14 @@ async def build(conn: Conn, who: Principal, *, kind: str, key: str, day: date,
         g["due_today"] += r["due_today"]
         g["arrears"] += r["arrears"]
         g["expected"] += r["due_today"] + r["arrears"]
+    # a group's one collection (a line naming its group loan) is the group's, not a member's
+    live = await repo.group_loans_on(conn, [k for k in groups if k], sheet_id)
     out_groups = [{**g, "expected": str(g["expected"]), "due_today": str(g["due_today"]),
-                   "arrears": str(g["arrears"])} for g in groups.values()]
+                   "arrears": str(g["arrears"]),
+                   "group_loan_id": live[k][0] if k in live else None,
+                   "collected": None if k not in live or live[k][1] is None
+                   else str(live[k][1])} for k, g in groups.items()]
+    group_collected = sum((a for _, a in live.values() if a is not None), ZERO)
     return {
         "sheet_id": sheet_id, "date": day.isoformat(), "kind": KINDS[kind], **subject,
         "currency": "MAD", "groups": out_groups,
@@ -104,7 +111,8 @@ async def build(conn: Conn, who: Principal, *, kind: str, key: str, day: date,
                    "due_today": str(sum((r["due_today"] for r in rows), ZERO)),
                    "arrears": str(sum((r["arrears"] for r in rows), ZERO)),
                    "expected": str(sum((r["due_today"] + r["arrears"] for r in rows), ZERO)),
-                   "collected": str(sum((r["collected"] or ZERO for r in rows), ZERO))},
+                   "collected": str(sum((r["collected"] or ZERO for r in rows),
+                                        group_collected))},
         "links": {"self": f"/v1/collection-sheets/{sheet_id}",
                   "collections": f"/v1/collection-sheets/{sheet_id}/collections"},
     }
@@ -156,6 +164,9 @@ async def record(uow: UnitOfWork, who: Principal, sheet_id: str, lines: Sequence
         conn, kind=kind, key=key, day=day, office_path=who.office_path, sheet_id=sheet_id)}
     results: list[dict[str, Any]] = []
     todo: list[tuple[LineIn, str, Any]] = []
+    # a line may name a group loan whose members are on the sheet: the group's one
+    # collection, split by loans over the members by what each owed that day
+    groups = await _group_lines(conn, canonical, on_sheet, already)
     for n, (line, loan_id) in enumerate(zip(lines, canonical, strict=True)):
         if loan_id in already:
             if already[loan_id] != line.amount:
@@ -166,10 +177,21 @@ async def record(uow: UnitOfWork, who: Principal, sheet_id: str, lines: Sequence
                             "collection_id": collection_id_for(sheet_id, loan_id),
                             "status": "already_recorded"})
             continue
-        row = on_sheet.get(loan_id)
+        row = on_sheet.get(loan_id) or groups.get(loan_id)
         if row is None:
             raise InvalidInput(f"loan {line.loan_id} is not on this sheet",
                                field=f"lines[{n}].loan_id")
+        group_id = row["group_id"]
+        members = {k for k, r in on_sheet.items() if group_id and r["group_id"] == group_id}
+        if loan_id in groups and (members & (set(canonical) | set(already))):
+            raise Conflict(f"group loan {loan_id} and a member's own line on this sheet would "
+                           "count the group's cash twice: record one or the other",
+                           field=f"lines[{n}].loan_id")
+        if group_id and loan_id not in groups and any(
+                g in canonical or g in already for g, r in groups.items()
+                if r["group_id"] == group_id):
+            raise Conflict(f"loan {loan_id}'s group has its collection on this sheet: the "
+                           "member's share comes from it", field=f"lines[{n}].loan_id")
         todo.append((line, loan_id, row))
     for line, loan_id, row in todo:
         c = repo.Collection(
@@ -198,6 +220,26 @@ async def record(uow: UnitOfWork, who: Principal, sheet_id: str, lines: Sequence
             "lines": results, "recorded": len(recorded_now),
             "already_recorded": len(results) - len(recorded_now),
             "amount_recorded": str(sum((Decimal(r["amount"]) for r in recorded_now), ZERO))}
+
+
+async def _group_lines(conn: Conn, canonical: list[str], on_sheet: dict[str, Any],
+                       already: dict[str, Decimal]) -> dict[str, dict[str, Any]]:
+    """The group loans among ``canonical`` (or already recorded) whose members are on the
+    sheet, each as a sheet line for the group: the group's office and officer, its leader
+    as the payer."""
+    on_sheet_groups = {r["group_id"]: r for r in on_sheet.values() if r["group_id"]}
+    out: dict[str, dict[str, Any]] = {}
+    for ref in {*canonical, *already} - set(on_sheet):
+        gl = await group_loans_repo.get(conn, ref)
+        if gl is None or gl["status"] != "active" or gl["group_id"] not in on_sheet_groups:
+            continue
+        member = on_sheet_groups[gl["group_id"]]
+        leader = next((r for r in on_sheet.values() if r["group_id"] == gl["group_id"]
+                       and r["leader_id"] == r["client_id"]), member)
+        out[ref] = {"client_id": leader["client_id"], "group_id": gl["group_id"],
+                    "currency": member["currency"], "office_id": gl["office_id"],
+                    "office_path": gl["office_path"], "officer_id": member["officer_id"]}
+    return out
 
 
 # -- a branch's day-end cash ---------------------------------------------------------------

@@ -83,6 +83,16 @@ async def recorded(conn: Conn, sheet_id: str) -> dict[str, Decimal]:
         "SELECT loan_id, amount FROM cash_collections WHERE sheet_id = $1", sheet_id)}
 
 
+async def group_loans_on(conn: Conn, group_ids: list[str], sheet_id: str
+                         ) -> dict[str, tuple[str, Decimal | None]]:
+    """Per group: its active group loan and the group's collection on the sheet (if any)."""
+    rows = await conn.fetch(
+        "SELECT g.group_id, g.id, c.amount FROM group_loans g LEFT JOIN cash_collections c"
+        " ON c.loan_id = g.id AND c.sheet_id = $2"
+        " WHERE g.group_id = ANY($1::text[]) AND g.status = 'active'", group_ids, sheet_id)
+    return {r["group_id"]: (r["id"], r["amount"]) for r in rows}
+
+
 async def record(conn: Conn, c: Collection) -> bool:
     """Store one line; False when the sheet already has one for the loan."""
     done = await conn.fetchval(
