@@ -14,27 +14,44 @@ retries: the same Idempotency-Key, or a check of the state before doing it
 again): each borrower is onboarded and verified, applies, is approved, and once
 disbursed repays — the wallet pays at the provider, whose callback reports it, and
 reports it to our API with the provider's transaction reference — in full (the
-loan closes) or in part. Meanwhile the chaos task SIGKILLs one replica of each
-service in turn at a random moment (the other keeps serving) and restarts it,
+loan closes) or in part. Beside them, savers (``NORIA_CHAOS_SAVERS`` under way,
+new ones starting until the last fault): each is onboarded and verified, opens a
+savings account with cash at the branch, pays ``SAV-<account id>`` from the wallet
+(reported by the provider's callback and by the wallet with its reference), and once
+the deposit is credited asks two withdrawals to the wallet — the provider pays them,
+refuses them (one saver in ten) or executes them without ever saying so (one in
+ten: no answer, no callback, the status API denies them, so they are in doubt).
+Meanwhile the chaos task SIGKILLs one replica of each service (savings and payments
+included) in turn at a random moment (the other keeps serving) and restarts it,
 stops Kafka for 20 s and restarts it, and restarts PostgreSQL. New journeys keep
 starting until the last fault (at least 200 in all), so every fault meets a full
-load; each records how many were in flight. Without locally managed
-infrastructure the Kafka and PostgreSQL faults cannot be injected and the test is
-skipped (never run with faults silently dropped).
+load; each records how many loan and savings journeys were in flight. Without
+locally managed infrastructure the Kafka and PostgreSQL faults cannot be injected
+and the test is skipped (never run with faults silently dropped).
 
 A saga whose payout outcome the provider did not tell us by its deadline is in
 doubt (visibly: its own state), not failed. Once the faults are over,
 reconciliation is run for the business day and every payout that was in doubt
-must end settled by the provider's word, its saga terminal.
+must end settled by the provider's word, its saga terminal, its withdrawal paid
+or released.
 
 Afterwards: 20 borrowers who come once the faults are over all get their loan
 and repay it; every saga is terminal, each loan's books match its outstanding
 principal, the ledger balances, each wallet at the simulator holds exactly what
 was paid out to it (one payout per loan, and consistent), each SMS that should
 exist exists exactly once, none suppressed or failed, and at least
-``NORIA_CHAOS_SUCCESS_FLOOR`` of the journeys under fire got their loan. Printed:
-the faults with the sagas in flight at each, the payouts in doubt and how each was
-settled, and the wall time.
+``NORIA_CHAOS_SUCCESS_FLOOR`` of the journeys under fire got their loan. For
+savings: 5 savers who come after the faults get both withdrawals paid; every
+withdrawal ends paid — exactly one payout at the provider, counted on its own
+statement by the withdrawal's request reference — or released with none; each
+wallet holds exactly what was paid to it; every refused withdrawal was released and
+at least one went in doubt and was settled; for every account savings' balance is
+what came in less what was paid out and its fee, equal to its deposit liability in
+payments' ledger with nothing in flight or held; the trial balance is zero; at least
+``NORIA_CHAOS_SAVINGS_FLOOR`` of the withdrawals the provider pays were paid under
+fire. Printed: the faults with the sagas and savings journeys in flight at each, the
+payouts in doubt and how each was settled, the savings journeys and how their
+withdrawals ended, and the wall time.
 
 ``make soak`` runs the same with more sagas and more rounds of faults
 (``NORIA_SOAK_SAGAS``, ``NORIA_SOAK_ROUNDS``).
@@ -83,7 +100,6 @@ IN_DOUBT_AFTER_S = 35.0  # past the payout deadline and its grace (harness: 20 s
 KAFKA_DOWN_S = 20.0
 AFTER_FAULTS = 20  # journeys started once every fault is over
 RETRYABLE = {408, 425, 429, 500, 502, 503, 504}
-# How the loan ended -> the SMS its borrower must have received, each exactly once.
 # Savings journeys beside the loans: SAVERS under way at any moment, new ones starting until
 # the last fault (at least SAVERS_MIN), then AFTER_FAULTS_SAVERS once the faults are over.
 SAVERS = int(os.environ.get("NORIA_CHAOS_SAVERS", "20"))
@@ -100,9 +116,12 @@ PROVIDER_HABITS: dict[str, dict[str, Any]] = {
     "pays": {}, "refuses": {"failure_rate": 1.0},
     "silent": {"execute_without_answer": True, "status_unknown_s": 3600.0},
 }
-# The share of withdrawals of savers whose provider pays that were paid under fire (the
-# others ended visibly released: a payout whose deadline passed before it was sent).
+# The share of withdrawals of savers whose provider pays that were paid under fire; the
+# others end visibly released (a payout failed, or its deadline passed before it was sent).
+# Not measured yet under the full chaos run (see tests/e2e/README.md): 0.5, the loans'
+# floor, until a run on the 2-core machine measures it.
 SAVINGS_FLOOR = float(os.environ.get("NORIA_CHAOS_SAVINGS_FLOOR", "0.5"))
+# How the loan ended -> the SMS its borrower must have received, each exactly once.
 EXPECTED_SMS = {
     "closed": ["kyc_verified", "loan_closed", "loan_disbursed"],
     "active": ["kyc_verified", "loan_disbursed", "repayment_received"],
@@ -657,7 +676,7 @@ async def test_concurrent_sagas_survive_crashes_and_outages(bank: Bank, infra: I
         ROUNDS if infra.managed_locally else 0)
     assert sum(f.startswith("SIGKILL") for f in faults) == ROUNDS * (len(SERVICES) + 1)
     # Every fault met sagas under way: the load was paced by the faults, not over before them.
-    assert all(loans and savers for _, loans, savers in pace.at), faults
+    assert all(n_loans and n_savers for _, n_loans, n_savers in pace.at), faults
     print(f"wall time: {time.monotonic() - started_at:.0f}s")
 
 
@@ -668,34 +687,40 @@ def saver_habit(i: int) -> str:
 async def verify_savings(bank: Bank, driver: Driver, savers: list[Saver]) -> None:
     """Every withdrawal paid exactly once at the provider or released, and for every
     account savings' balance = its deposit liability in payments' ledger."""
+    ended: dict[str, dict[str, Any]] = {}
 
-    async def none_open() -> bool:
-        for status in ("pending", "in_doubt"):
-            page = await driver.send("GET", "savings", "/v1/savings/withdrawals",
-                                     headers=bank.maker, params={"status": status, "limit": 1})
-            if page["items"]:
-                return False
-        return True
+    async def final(wid: str) -> None:
+        ended[wid] = await driver.until(lambda: driver.withdrawal(wid),
+                                        f"withdrawal {wid} paid or released", timeout_s=120)
 
-    await driver.until(none_open, "no withdrawal pending or in doubt", timeout_s=120)
+    # None of them pending or in doubt any more (the platform settled) ...
+    gate = asyncio.Semaphore(20)
+
+    async def bounded(check: Any, arg: Any) -> None:
+        async with gate:
+            await check(arg)
+
+    await asyncio.gather(*(bounded(final, wid) for s in savers for wid in s.withdrawals))
+    # ... then what the provider paid, by its own statements.
     today = dt.datetime.now(ZoneInfo("Africa/Casablanca")).date()
     paid_out = await bank.withdrawal_payouts([today - dt.timedelta(days=1), today])
 
     async def check(s: Saver) -> None:
-        ended = {wid: await driver.withdrawal(wid) for wid in s.withdrawals}
-        assert all(w is not None and w["status"] in ("paid", "released")
-                   for w in ended.values()), (s.account_id, s.steps, ended)
-        paid = [w for w in ended.values() if w is not None and w["status"] == "paid"]
+        mine = {wid: ended[wid] for wid in s.withdrawals}
+        assert {w["status"] for w in mine.values()} <= {"paid", "released"}, (
+            s.account_id, s.steps, mine)
+        paid = [w for w in mine.values() if w["status"] == "paid"]
         # one payout at the provider per paid withdrawal, none for a released one
-        assert {wid: paid_out[wid] for wid in ended} == {
-            wid: int(w is not None and w["status"] == "paid") for wid, w in ended.items()}, (
-            s.account_id, ended, {wid: paid_out[wid] for wid in ended})
+        assert {wid: paid_out[wid] for wid in mine} == {
+            wid: int(w["status"] == "paid") for wid, w in mine.items()}, (
+            s.account_id, mine, {wid: paid_out[wid] for wid in mine})
         wallet = await bank.wallet(s.phone)
         assert wallet["consistent"] is True, wallet
         assert D(wallet["payouts"]) == sum((D(w["amount"]) for w in paid), D("0.00")), (
-            s.account_id, wallet, ended)
+            s.account_id, wallet, mine)
         assert D(wallet["refunds"]) == D("0.00"), wallet
-        # The balance is what came in less what was paid out (and its fee) ...
+        # The balance is what came in less what was paid out and its fee, in savings and
+        # in payments' ledger alike, once nothing is in flight.
         want = s.credited - sum((D(w["amount"]) + D(w["fee"]) for w in paid), D("0.00"))
 
         async def settled() -> dict[str, Any] | None:
@@ -712,19 +737,15 @@ async def verify_savings(bank: Bank, driver: Driver, savers: list[Saver]) -> Non
             raise AssertionError((s.account_id, s.steps, str(want),
                                   await driver.savings(s.account_id),
                                   await bank.savings_books(s.account_id))) from None
-        # ... and savings agrees with payments' ledger, nothing held.
-        await bank.check_savings_invariants([s.account_id])
 
-    gate = asyncio.Semaphore(20)
-
-    async def bounded(s: Saver) -> None:
-        async with gate:
-            await check(s)
-
-    results = await asyncio.gather(*(bounded(s) for s in savers), return_exceptions=True)
+    results = await asyncio.gather(*(bounded(check, s) for s in savers),
+                                   return_exceptions=True)
     problems = [f"saver #{s.index} {r!r}" for s, r in zip(savers, results, strict=True)
                 if isinstance(r, BaseException)]
     assert problems == [], "\n".join(problems[:20])
+    # Savings agrees with payments' ledger for every account, nothing held, and the trial
+    # balance is zero.
+    await bank.check_savings_invariants([s.account_id for s in savers])
 
 
 async def verify(bank: Bank, driver: Driver, journeys: list[Journey]) -> None:

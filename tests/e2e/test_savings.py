@@ -105,13 +105,6 @@ async def balance_is(bank: Bank, account_id: str, ledger: str, available: str | 
     return await eventually(reached, what=f"{account_id} at {ledger}")
 
 
-async def save_from_wallet(bank: Bank, who: Borrower, reference: str, amount: str) -> None:
-    await bank.call("POST", "mobile-money-sim", "/sim/cash-in", headers={}, expect=201,
-                    json={"msisdn": who.phone, "amount": amount})
-    await bank.call("POST", "mobile-money-sim", "/sim/collections", headers={}, expect=201,
-                    json={"msisdn": who.phone, "amount": amount, "reference": reference})
-
-
 async def test_save_from_a_wallet_withdraw_refused_and_paid_and_close_the_day(
         bank: Bank) -> None:
     salma = await bank.onboard(language="fr")
@@ -122,7 +115,7 @@ async def test_save_from_a_wallet_withdraw_refused_and_paid_and_close_the_day(
     await books_agree(bank, account_id)
 
     # 1. a deposit from the wallet to SAV-<account id>
-    await save_from_wallet(bank, salma, opened["payment_reference"], "400.00")
+    await bank.save_from_wallet(salma.phone, opened["payment_reference"], "400.00")
     await balance_is(bank, account_id, "500.00", "500.00")
     await books_agree(bank, account_id)
 
@@ -213,7 +206,7 @@ async def test_a_wallet_deposit_sends_the_sms(bank: Bank) -> None:
                     "balance)")
     karim = await bank.onboard(language="ar")
     opened = await open_account(bank, karim, "0.00")
-    await save_from_wallet(bank, karim, opened["payment_reference"], "250.00")
+    await bank.save_from_wallet(karim.phone, opened["payment_reference"], "250.00")
     await balance_is(bank, opened["id"], "250.00")
     [sms] = await bank.wait_sms(karim.client_id, "deposit_received")
     assert sms["language"] == "ar"
