@@ -166,6 +166,17 @@ async def test_the_members_own_savings_cover_its_arrears_once_a_checker_approves
     line = (await rig.statement(group.accounts[0]))["lines"][-1]
     assert (line["kind"], line["amount"]) == ("loan_repayment", "-120.50")
 
+    # who asked and who approved, in the audit log
+    written: set[tuple[str, str]] = set()
+    for sub in (MAKER, CHECKER):
+        audit = await rig.api.get("/v1/audit", params={"subject": sub, "limit": 500},
+                                  headers=rig.auth(sub="auditor",
+                                                   scopes=("audit:read", "tenant:all")))
+        assert audit.status_code == 200, audit.text
+        written |= {(e["subject"], e["path"]) for e in audit.json()["items"]}
+    assert (MAKER, f"/v1/savings/groups/{group.id}/arrears-cover-requests") in written
+    assert (CHECKER, f"/v1/savings/arrears-cover-requests/{asked['id']}/approve") in written
+
     # compulsory savings stay blocked for anything else
     refused = await rig.withdraw(group.accounts[0], "10.00")
     assert refused.status_code == 409 and field(refused) == "account_id"
