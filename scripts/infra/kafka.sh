@@ -358,6 +358,10 @@ local_up() {
   # shellcheck disable=SC2086  # KAFKA_HEAP_OPTS is a list of JVM options
   (
     cd "$KDIR"
+    # Every partition keeps its segment files open: a development broker that has
+    # served many test runs holds tens of thousands of them, and at the usual 20 000
+    # descriptors its log directory goes offline. Raise the limit as far as allowed.
+    ulimit -n 262144 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
     exec setsid nohup java $KAFKA_HEAP_OPTS -server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
       -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent \
       -Djava.awt.headless=true -Dkafka.logs.dir="$LOGDIR" \
