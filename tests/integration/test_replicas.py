@@ -45,6 +45,7 @@ from shared.app import (
 from shared.contracts import loans, payments
 from shared.db import create_pool
 from shared.envelope import Envelope, envelope_for
+from shared.inbox import InboxConsumer
 from shared.kafka import ensure_topics, make_producer
 from shared.settings import ServiceSettings
 from shared.singleton import Singleton, holders, singleton
@@ -56,7 +57,7 @@ from tests.infra import Infra
 from tests.integration.harness import OrderPlacedInTest
 from tests.integration.payments.conftest import free_port, serve
 from tests.integration.test_outbox_inbox import read_topic
-from tests.kafka_facts import until
+from tests.kafka_facts import consumed_all, end_offsets, until
 
 pytestmark = pytest.mark.integration
 
@@ -77,6 +78,11 @@ class Replica:
         self.runtime = build_runtime(self.spec, http, background)
         await start_runtime(self.runtime)
         return self
+
+    def consumer(self) -> InboxConsumer:
+        assert self.runtime is not None
+        [consumer] = self.runtime.consumers.values()
+        return consumer
 
     async def stop(self) -> None:
         runtime, self.runtime = self.runtime, None
@@ -201,9 +207,16 @@ async def test_two_relays_publish_each_event_once_in_per_key_order(
                 await svc.place(keys[(w * 7 + i) % len(keys)], w * 1000 + i)
 
         await asyncio.gather(*(writer(w) for w in range(8)))
-        records = await read_topic(infra.kafka_bootstrap, svc.topic, 400, timeout_s=60)
-        await asyncio.sleep(1.0)  # a second copy of anything would have landed by now
-        records = await read_topic(infra.kafka_bootstrap, svc.topic, 10**6, timeout_s=3)
+
+        async def all_published() -> bool:
+            return await svc.writer.fetchval(
+                "SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0
+        # a row is marked published once the broker has acknowledged it: with every row
+        # marked, no relay has anything left to send, and the topic's end is final
+        await until(all_published, "every outbox row published", timeout_s=60)
+        sent = sum((await end_offsets(infra.kafka_bootstrap, [svc.topic])).values())
+        records = await read_topic(infra.kafka_bootstrap, svc.topic, sent, timeout_s=60)
+        assert len(records) == sent
         events = Counter(orjson.loads(value)["event_id"] for _, value, _ in records)
         assert len(events) == 400 and set(events.values()) == {1}, \
             "each event published exactly once"
@@ -242,8 +255,11 @@ async def test_two_consumers_in_one_group_through_two_rebalances_apply_each_even
         await first.stop()                 # leaves it mid-stream: another
         svc.replicas.remove(first)
         await writing
-        rows = await svc.wait_effects(total, timeout_s=90)
-        await asyncio.sleep(2.0)  # a redelivery applied twice would show by now
+        await svc.wait_effects(total, timeout_s=90)
+        # the group has committed every record: a redelivery would have been applied
+        # before its commit, so nothing more can come
+        consumer = svc.replicas[0].consumer()
+        await consumed_all(consumer, infra.kafka_bootstrap, consumer.topics, timeout_s=60)
         rows = await svc.effects()
         assert len(rows) == total
         assert_once_in_order(rows, svc.commit_order())
@@ -329,9 +345,12 @@ async def test_of_two_replicas_one_runs_a_singleton_and_the_other_takes_over(
                     timeout_s=60, interval_s=0.1)
         assert election(waiter).terms == 1
         mark = await last_tick()
-        await until(lambda: ticks_since(mark), "the new holder ticks", timeout_s=30)
-        await asyncio.sleep(0.5)
-        after = await ticks_since(mark)
+
+        async def ticked_since_mark() -> Counter[str] | None:
+            ran = await ticks_since(mark)
+            return ran if sum(ran.values()) > 10 else None
+        # ten ticks since the takeover, every one the new holder's
+        after = await until(ticked_since_mark, "the new holder ticks", timeout_s=30)
         assert set(after) == {waiter.spec.state["replica"]}, after
         assert held(waiter) and not held(holder)
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
+from typing import Any
 
 import asyncpg
 import pytest
@@ -14,6 +14,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from shared.telemetry import setup_tracing
 from tests.infra import Infra
 from tests.integration.harness import rig
+from tests.kafka_facts import until
 
 pytestmark = pytest.mark.integration
 
@@ -32,10 +33,11 @@ async def test_consumer_processing_span_carries_the_producers_trace_id(
         consumer = r.consumer()
         r.start(consumer.run())
         await r.wait_for_count(1)
-        await asyncio.sleep(0.2)
-    processing = [s for s in exporter.get_finished_spans()
-                  if s.name == f"{r.topic} process"]
-    assert processing, "the consumer started no processing span"
+
+        async def ended() -> list[Any]:
+            return [s for s in exporter.get_finished_spans() if s.name == f"{r.topic} process"]
+        # the span ends once the handler's transaction has committed
+        processing = await until(ended, "the consumer's processing span ended")
     assert processing[0].context.trace_id == request_trace
     assert processing[0].parent is not None
     assert processing[0].attributes["noria.message.type"] == "OrderPlacedInTest"

@@ -18,6 +18,7 @@ import httpx
 import orjson
 import pytest
 
+from services.payments import state
 from services.payments.bootstrap import build_spec
 from services.payments.settings import DEV_CALLBACK_SECRET, PaymentsSettings, ProviderConfig
 from shared.app import create_app
@@ -36,6 +37,7 @@ from tests.integration.payments.conftest import (
     serve,
 )
 from tests.integration.payments.facts import published_all
+from tests.kafka_facts import until
 
 pytestmark = pytest.mark.integration
 
@@ -47,6 +49,7 @@ class Narrow:
     sim: httpx.AsyncClient
     events: Events
     pool: asyncpg.Pool
+    app: Any
 
 
 @pytest.fixture(scope="module")
@@ -69,11 +72,11 @@ async def narrow(infra: Infra, isolated_schema: Callable[..., Any]) -> AsyncIter
     await events.start()
     pool = await asyncpg.create_pool(iso.dsn, server_settings={"search_path": iso.schema})
     assert pool is not None
+    app = create_app(build_spec(settings))
     try:
-        async with serve(create_sim(world), sim_port), \
-                serve(create_app(build_spec(settings)), api_port), \
+        async with serve(create_sim(world), sim_port), serve(app, api_port), \
                 httpx.AsyncClient(base_url=f"http://127.0.0.1:{sim_port}", timeout=60) as sim:
-            yield Narrow(sim, events, pool)
+            yield Narrow(sim, events, pool, app)
     finally:
         await pool.close()
         await events.stop()
@@ -95,7 +98,11 @@ async def test_a_refused_callback_is_retried_by_the_provider_and_credited_once(
     try:
         first_loan, second_loan = new_id("loan"), new_id("loan")
         first = asyncio.create_task(collect(narrow, new_msisdn(), first_loan))
-        await asyncio.sleep(0.2)  # the second callback comes while the first is in flight
+
+        async def first_in_flight() -> bool:
+            return state.callbacks_in_flight(narrow.app.state.runtime.state).count > 0
+        # the second callback comes while the first waits on the provider's status query
+        await until(first_in_flight, "the first callback is being handled")
         second = await collect(narrow, new_msisdn(), second_loan)
         await first
     finally:
