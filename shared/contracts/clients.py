@@ -129,6 +129,23 @@ class GroupDissolved(Contract):
     officer_id: str | None = None
 
 
+@register
+class GroupMemberRemoved(Contract):
+    """A member left an active group (keyed by group id); ``member_ids``: who remains.
+    Refused while the group has a live group loan."""
+
+    topic: ClassVar[str] = EVENTS
+    group_id: str
+    partner_id: str
+    client_id: str
+    removed_by: str
+    reason: str
+    member_ids: list[str]
+    office_id: str | None = None
+    office_path: str | None = None
+    officer_id: str | None = None
+
+
 # --- the organisation: offices, staff, transfers --------------------------------
 
 OfficeKind = Literal["head_office", "region", "branch", "mobile_unit"]

@@ -40,3 +40,14 @@ async def dissolve(group_id: str, body: ReasonIn, request: Request, principal: W
         group = await handlers.dissolve(uow, principal, group_id, body.reason)
         await uow.commit()
     return GroupOut.of(group)
+
+
+@router.post("/{group_id}/members/{client_id}/remove", response_model=GroupOut)
+async def remove_member(group_id: str, client_id: str, body: ReasonIn, request: Request,
+                        principal: Writer) -> GroupOut:
+    """A member leaves an active group; 409 while the group has a live group loan
+    (``reason: live_group_loan``), for the leader, or below three members."""
+    async with runtime(request).uow() as uow:
+        group = await handlers.remove_member(uow, principal, group_id, client_id, body.reason)
+        await uow.commit()
+    return GroupOut.of(group)

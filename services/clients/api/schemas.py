@@ -161,10 +161,14 @@ class GroupOut(BaseModel):
     officer_id: str | None
     created_at: dt.datetime
     dissolved_at: dt.datetime | None
+    live_group_loan_ids: list[str] = Field(default_factory=list, description=(
+        "the group's live group loans, as loans reported them: while there is one, the "
+        "group cannot be dissolved and no member can be removed (409)"))
 
     @classmethod
     def of(cls, g: Group) -> GroupOut:
         return cls(id=g.id, partner_id=g.partner_id, name=g.name, leader_id=g.leader_id,
                    status=g.status, member_ids=g.member_ids, formed_by=g.formed_by,
                    office_id=g.office_id, office_path=g.office_path, officer_id=g.officer_id,
-                   created_at=g.created_at, dissolved_at=g.dissolved_at)
+                   created_at=g.created_at, dissolved_at=g.dissolved_at,
+                   live_group_loan_ids=list(g.live_group_loan_ids))

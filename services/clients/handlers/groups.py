@@ -1,4 +1,5 @@
-"""Solidarity groups: form (3 to 10 verified members of one partner), read, dissolve."""
+"""Solidarity groups: form (3 to 10 verified members of one partner), read, dissolve,
+remove a member. A group with a live group loan keeps its members and cannot be dissolved."""
 
 from __future__ import annotations
 
@@ -6,13 +7,13 @@ import uuid
 
 import asyncpg
 
-from services.clients.domain.group import check_group, check_members_in
+from services.clients.domain.group import MIN_MEMBERS, check_group, check_members_in
 from services.clients.domain.office import Office, check_officer_for
 from services.clients.handlers import group_credit, offices
 from services.clients.repository import groups as repo
 from services.clients.repository.groups import Group
 from shared.auth import Principal
-from shared.contracts.clients import GroupDissolved, GroupFormed
+from shared.contracts.clients import GroupDissolved, GroupFormed, GroupMemberRemoved
 from shared.errors import Conflict, InvalidInput, NotFound
 from shared.uow import UnitOfWork
 
@@ -75,11 +76,7 @@ async def dissolve(uow: UnitOfWork, principal: Principal, group_id: str, reason:
     group = await get(uow, principal, group_id, for_update=True)
     if group.status != "active":
         raise Conflict("the group is already dissolved", field="status")
-    live = await group_credit.live_group_loan(uow, group_id)
-    if live is not None:
-        raise Conflict("the group has a live group loan: it cannot be dissolved (nor lose a "
-                       "member) until every member's loan has closed", field="status",
-                       group_loan_id=live)
+    await _refuse_if_live(uow, group_id, "be dissolved")
     await repo.dissolve(uow.conn, group_id)
     uow.emit(GroupDissolved(group_id=group_id, partner_id=group.partner_id,
                             dissolved_by=principal.sub, reason=clean,
@@ -89,3 +86,45 @@ async def dissolve(uow: UnitOfWork, principal: Principal, group_id: str, reason:
     dissolved = await repo.get(uow.conn, group_id)
     assert dissolved is not None
     return dissolved
+
+
+async def remove_member(uow: UnitOfWork, principal: Principal, group_id: str, client_id: str,
+                        reason: str) -> Group:
+    """A member leaves an active group: not while the group has a live group loan, not the
+    leader, and never below the smallest group."""
+    clean = (reason or "").strip()
+    if not clean:
+        raise InvalidInput("removing a member needs a reason", field="reason")
+    group = await get(uow, principal, group_id, for_update=True)
+    if group.status != "active":
+        raise Conflict("the group is dissolved", field="status")
+    if client_id not in await repo.active_member_ids(uow.conn, group_id):
+        raise NotFound("no such member of the group", field="client_id")
+    await _refuse_if_live(uow, group_id, "lose a member")
+    if client_id == group.leader_id:
+        raise Conflict("the leader cannot leave the group; dissolve it instead",
+                       field="client_id")
+    remaining = [m for m in await repo.active_member_ids(uow.conn, group_id)
+                 if m != client_id]
+    if len(remaining) < MIN_MEMBERS:
+        raise Conflict(f"a solidarity group keeps at least {MIN_MEMBERS} members",
+                       field="client_id")
+    await repo.remove_member(uow.conn, group_id, client_id)
+    uow.emit(GroupMemberRemoved(group_id=group_id, partner_id=group.partner_id,
+                                client_id=client_id, removed_by=principal.sub, reason=clean,
+                                member_ids=remaining, office_id=group.office_id,
+                                office_path=group.office_path, officer_id=group.officer_id),
+             key=group_id)
+    changed = await repo.get(uow.conn, group_id)
+    assert changed is not None
+    return changed
+
+
+async def _refuse_if_live(uow: UnitOfWork, group_id: str, what: str) -> None:
+    """409 naming the live group loan: the group keeps its members until every member's
+    loan has closed (or the group loan's disbursement was compensated)."""
+    live = await group_credit.live_group_loan(uow, group_id)
+    if live is not None:
+        raise Conflict(f"the group has a live group loan ({live}): it cannot {what} until "
+                       "every member's loan has closed", field="status",
+                       reason="live_group_loan", group_loan_id=live)

@@ -23,6 +23,8 @@ class Group:
     office_id: str = "ho"
     office_path: str = "ho"
     officer_id: str | None = None
+    live_group_loan_ids: tuple[str, ...] = ()
+    """the group's live group loans (from loans' events): it keeps its members meanwhile"""
 
 
 async def member_states(conn: Conn, ids: list[str]) -> list[MemberState]:
@@ -57,8 +59,10 @@ async def get(conn: Conn, group_id: str, *, for_update: bool = False
     if row is None:
         return None
     members = await conn.fetch(
-        "SELECT client_id FROM group_members WHERE group_id = $1 ORDER BY client_id", group_id)
-    return Group(**dict(row), member_ids=[m["client_id"] for m in members])
+        "SELECT client_id FROM group_members WHERE group_id = $1 AND left_at IS NULL"
+        " ORDER BY client_id", group_id)
+    return Group(**dict(row), member_ids=[m["client_id"] for m in members],
+                 live_group_loan_ids=tuple(await live_group_loans(conn, group_id)))
 
 
 async def dissolve(conn: Conn, group_id: str) -> None:
@@ -82,3 +86,54 @@ async def reassign_portfolio(conn: Conn, from_officer_id: str, to_officer_id: st
         "UPDATE groups SET officer_id = $2 WHERE officer_id = $1 AND status = 'active'"
         " RETURNING id", from_officer_id, to_officer_id)
     return sorted(r["id"] for r in rows)
+
+
+async def lock(conn: Conn, group_id: str) -> None:
+    """Lock the group's row (if clients knows the group)."""
+    await conn.execute("SELECT id FROM groups WHERE id = $1 FOR UPDATE", group_id)
+
+
+async def active_member_ids(conn: Conn, group_id: str) -> list[str]:
+    rows = await conn.fetch("SELECT client_id FROM group_members WHERE group_id = $1"
+                            " AND active ORDER BY client_id", group_id)
+    return [r["client_id"] for r in rows]
+
+
+async def remove_member(conn: Conn, group_id: str, client_id: str) -> None:
+    """The member leaves: free for another group, no longer listed among the members."""
+    await conn.execute(
+        "UPDATE group_members SET active = false, left_at = now()"
+        " WHERE group_id = $1 AND client_id = $2", group_id, client_id)
+
+
+# -- the group's group loans, from loans.events (group_loans_live) ----------------------
+async def group_loan_live(conn: Conn, *, group_id: str, group_loan_id: str,
+                          loan_ids: list[str], member_ids: list[str]) -> bool:
+    """Record a group loan as live; False if it was already known (live or ended)."""
+    tag = await conn.execute(
+        "INSERT INTO group_loans_live (group_loan_id, group_id, live, loan_ids, member_ids,"
+        " became_live_at) VALUES ($1, $2, true, $3, $4, now())"
+        " ON CONFLICT (group_loan_id) DO NOTHING",
+        group_loan_id, group_id, loan_ids, member_ids)
+    return bool(tag.endswith(" 1"))
+
+
+async def group_loan_ended(conn: Conn, *, group_id: str, group_loan_id: str, ended_by: str,
+                           member_ids: list[str], payouts_to_recover: list[str]) -> bool:
+    """Record a group loan as ended (even one never heard live); False if it already was."""
+    tag = await conn.execute(
+        "INSERT INTO group_loans_live (group_loan_id, group_id, live, member_ids, ended_by,"
+        " payouts_to_recover, ended_at) VALUES ($1, $2, false, $3, $4, $5, now())"
+        " ON CONFLICT (group_loan_id) DO UPDATE SET live = false,"
+        " ended_by = EXCLUDED.ended_by, payouts_to_recover = EXCLUDED.payouts_to_recover,"
+        " ended_at = EXCLUDED.ended_at WHERE group_loans_live.live",
+        group_loan_id, group_id, member_ids, ended_by, payouts_to_recover)
+    return bool(tag.endswith(" 1"))
+
+
+async def live_group_loans(conn: Conn, group_id: str) -> list[str]:
+    """The group's live group loans, oldest first."""
+    rows = await conn.fetch(
+        "SELECT group_loan_id FROM group_loans_live WHERE group_id = $1 AND live"
+        " ORDER BY became_live_at, group_loan_id", group_id)
+    return [r["group_loan_id"] for r in rows]
