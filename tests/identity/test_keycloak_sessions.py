@@ -12,14 +12,14 @@ import secrets
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
 import pytest
 
 from shared.auth import Principal, TokenVerifier
-from tests.identity.keycloak_login import KeycloakBrowser
+from tests.identity.keycloak_login import CONSOLE, KeycloakBrowser
 from tests.identity.totp import totp
 from tests.infra import ROOT, Infra
 
@@ -143,6 +143,44 @@ async def test_a_session_ended_in_keycloak_ends_the_consoles_at_its_next_refresh
 
         assert await browser.provider.refresh(refreshed) is None
         assert browser.sign_in_page().form(LOGIN_FORM)
+
+
+async def test_the_console_sends_an_operator_signed_out_in_keycloak_to_the_login_page(
+        infra: Infra, make_operator: Any) -> None:
+    """The same seen in the console: its session, due for a refresh, ends with the
+    login page once Keycloak has ended the operator's session. (The services are not
+    there: the page shows them unreachable, which needs no token.)"""
+    from console.app import create_app
+    from console.oidc import SESSION_COOKIE
+    from tests.console.conftest import IsolatedConsoleSettings
+
+    nowhere = "http://127.0.0.1:9"
+    app = create_app(IsolatedConsoleSettings(
+        clients_url=nowhere, loans_url=nowhere, payments_url=nowhere,
+        notifications_url=nowhere, savings_url=nowhere, upstream_timeout_s=1.0,
+        oidc_issuer=infra.keycloak_issuer, oidc_jwks_url="", oidc_extra_issuers="",
+        public_url=CONSOLE))
+    operator = make_operator()
+    with KeycloakBrowser(infra.keycloak_issuer) as browser:
+        page = browser.password(browser.sign_in_page(), operator.username, operator.password)
+        tokens = await browser.tokens(page)
+    # as if the access token were about to expire: the next request refreshes it
+    sid = app.state.sessions.open(replace(tokens, access_expires=time.time()))
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url=CONSOLE,
+            cookies={SESSION_COOKIE: sid}) as console:
+        assert (await console.get("/")).status_code == 200
+
+        with admin(infra) as kc:
+            kc.post(f"/users/{operator.keycloak_id}/logout").raise_for_status()
+        # the access token the first page's refresh got runs out
+        current = app.state.sessions.get(sid)
+        app.state.sessions.put(sid, replace(current, access_expires=time.time()))
+
+        resp = await console.get("/")
+        assert resp.status_code == 303
+        assert resp.headers["location"].startswith("/login?reason=expired")
+        assert app.state.sessions.get(sid) is None
 
 
 # ---------------------------------------------------------------- TOTP
