@@ -40,9 +40,10 @@ UPDATE installments i
 
 ANALYZE = "ANALYZE installments, loans"
 
-# Days in arrears from the oldest overdue installment; buckets as delinquency.arrears_bucket.
-# Only loans with something overdue, or that were in arrears, are touched; the join to
-# loans is by primary key, so a misestimated row count can never turn it quadratic.
+# Days in arrears from the oldest overdue installment; buckets as delinquency.arrears_bucket;
+# the worst days in arrears reached (the credit policy reads it at LoanClosed). Only loans
+# with something overdue, or that were in arrears, are touched; the join to loans is by
+# primary key, so a misestimated row count can never turn it quadratic.
 AGE_ARREARS = """
 WITH target AS (
     SELECT loan_id AS id, $1::date - min(due_date) AS days
@@ -61,7 +62,10 @@ WITH target AS (
 UPDATE loans l
    SET days_in_arrears = b.days, arrears_bucket = b.bucket, arrears_as_of = $1::date,
        bucket_changed_on = CASE WHEN b.bucket <> l.arrears_bucket THEN $1::date
-                                ELSE l.bucket_changed_on END
+                                ELSE l.bucket_changed_on END,
+       -- the worst reached, in the same row version (cob_servicing.TRACK_WORST_ARREARS
+       -- then finds nothing left to raise instead of writing every aged loan again)
+       max_days_in_arrears = GREATEST(l.max_days_in_arrears, b.days)
   FROM bucketed b
  WHERE l.id = b.id AND l.status = 'active'
    AND (l.days_in_arrears, l.arrears_bucket) IS DISTINCT FROM (b.days, b.bucket)

@@ -70,6 +70,8 @@ UPDATE installments i SET penalties_due = i.penalties_due + ins.amount
 """
 
 # The worst days in arrears a loan has reached (the credit policy reads it at LoanClosed).
+# Close of business's ageing (cob.AGE_ARREARS) raises it as it ages a loan; this catches
+# any loan whose days in arrears were set another way, and normally finds nothing.
 TRACK_WORST_ARREARS = """
 UPDATE loans SET max_days_in_arrears = days_in_arrears
  WHERE status = 'active' AND days_in_arrears > max_days_in_arrears
@@ -117,7 +119,11 @@ WITH cand AS (
       JOIN loans l ON l.id = i.loan_id
       JOIN products p ON p.id = l.product_id AND p.version = l.product_version
      WHERE l.status = 'active' AND i.status IN ('pending', 'overdue')
-       AND i.due_date <= $1::date + 60
+       -- nothing due later than the longest "due soon" notice can be reminded of today:
+       -- the open-installments index reads those days only, not two months of them
+       AND i.due_date <= $1::date + LEAST(60, (
+             SELECT GREATEST($4::int, COALESCE(max((terms->>'reminder_days_before')::int), 0))
+               FROM products))
 ), kinds AS (
     SELECT c.*, CASE
         WHEN c.days_late = -c.before AND c.before > 0 THEN 'due_soon'
@@ -127,14 +133,19 @@ WITH cand AS (
                  AND (c.days_late - (SELECT max(x) FROM unnest(c.cadence) x)) % c.every = 0))
              THEN 'overdue' END AS kind
       FROM cand c WHERE c.owed > 0
+), due AS MATERIALIZED (
+    -- the date's reminders not yet sent (a re-run of the date finds them all sent; runs
+    -- of one date never overlap: close of business holds the date's lock)
+    SELECT k.* FROM kinds k
+     WHERE k.kind IS NOT NULL
+       AND NOT EXISTS (SELECT 1 FROM reminders_sent r
+                        WHERE r.loan_id = k.loan_id AND r.number = k.number
+                          AND r.kind = k.kind AND r.business_date = $1::date)
 ), sent AS (
     INSERT INTO reminders_sent (loan_id, number, kind, business_date)
-    SELECT loan_id, number, kind, $1::date FROM kinds WHERE kind IS NOT NULL
-    ON CONFLICT DO NOTHING
-    RETURNING loan_id, number, kind
+    SELECT loan_id, number, kind, $1::date FROM due
 ), e AS (
-    SELECT gen_random_uuid() AS eid, k.loan_id AS aggregate, k.*
-      FROM sent s JOIN kinds k USING (loan_id, number, kind)
+    SELECT gen_random_uuid() AS eid, k.loan_id AS aggregate, k.* FROM due k
 )
 INSERT INTO outbox (event_id, topic, message_key, type, envelope)
 SELECT e.eid, $3::text, e.loan_id,
@@ -180,7 +191,7 @@ WITH claim AS (
            AS n FROM yf
 ), accrued AS (
     SELECT l.id, l.product_id, l.days_in_arrears,
-           COALESCE((to_jsonb(l)->>'restructured')::boolean, false) AS restructured,
+           l.restructured,
            round(CASE WHEN p.terms->>'interest_method' = 'flat' THEN l.principal
                       ELSE l.principal_outstanding END
                  * (p.terms->>'annual_rate')::numeric
@@ -192,20 +203,25 @@ WITH claim AS (
       FROM loans l JOIN products p ON p.id = l.product_id AND p.version = l.product_version
      WHERE l.status = 'active' AND l.disbursed_on < $1::date
 ), batches AS (
-    SELECT b.batch, COALESCE(jsonb_agg(jsonb_build_object(
+    -- built as json text and made jsonb once, at the end: a jsonb value nested in
+    -- jsonb_build_object is walked token by token at each level, and a batch holds
+    -- thousands of loans (the stored envelope is the same jsonb either way)
+    SELECT b.batch, COALESCE(json_agg(json_build_object(
                'loan_id', a.id, 'interest', a.interest::numeric(14,2)::text,
                'days_in_arrears', a.days_in_arrears, 'product_id', a.product_id,
                'office_id', NULL, 'restructured', a.restructured) ORDER BY a.id)
-               FILTER (WHERE a.id IS NOT NULL), '[]'::jsonb) AS loans
+               FILTER (WHERE a.id IS NOT NULL), '[]'::json) AS loans
       FROM generate_series(0, (SELECT batches FROM claim) - 1) AS b(batch)
       LEFT JOIN accrued a ON a.batch = b.batch
      GROUP BY b.batch
 ), e AS (SELECT gen_random_uuid() AS eid, $1::date::text AS aggregate, b.* FROM batches b)
 INSERT INTO outbox (event_id, topic, message_key, type, envelope)
-SELECT e.eid, $3::text, e.aggregate, 'InterestAccrued', """ + _ENVELOPE.format(
-    type="InterestAccrued", payload="""jsonb_build_object(
+SELECT e.eid, $3::text, e.aggregate, 'InterestAccrued', json_build_object(
+    'event_id', e.eid, 'type', 'InterestAccrued', 'version', 1, 'occurred_at', to_json(now()),
+    'aggregate_id', e.aggregate, 'correlation_id', $2::text, 'causation_id', NULL,
+    'traceparent', NULL, 'payload', json_build_object(
         'business_date', $1::date, 'batch', e.batch,
-        'batches', (SELECT batches FROM claim), 'loans', e.loans)""") + """
+        'batches', (SELECT batches FROM claim), 'loans', e.loans))::jsonb
   FROM e WHERE EXISTS (SELECT 1 FROM claim)
 """
 
