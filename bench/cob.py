@@ -10,17 +10,23 @@ night (every installment past due becomes overdue at once); the second is an
 ordinary night.
 
 Each night runs the real command, ``python -m services.loans
-close-of-business DATE``, pointed at the schema; its peak memory is read from
+close-of-business DATE``, pointed at the schema; the time of each of its steps is read
+from its log (``step_seconds``); its peak memory is read from
 ``/proc/<pid>/status`` (VmHWM) and the PostgreSQL backends serving it (leader
 and parallel workers) are sampled every 50 ms. The schema and role are dropped
 at the end (and any ``bench_cob_*`` an interrupted run left, at the start).
+
+Alone, without the rest of ``python -m bench`` (which holds the platform lock):
+``flock /tmp/noria-bench.lock python -m bench.cob --loans 1240000``.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
+import re
 import sys
 import time
 import uuid
@@ -263,10 +269,32 @@ async def _sample_backends(admin_url: str, role: str, stop: asyncio.Event,
         await conn.close()
 
 
+# The command's own log of each step: "close of business D: <step> = <n> (1.23s)" and
+# "close of business D: <n> RepaymentDue and <n> LoanInArrears events (1.23s)".
+_STEP = re.compile(r"close of business \S+: (\w+) = \S+ \((\d+\.\d+)s\)")
+_EVENTS = re.compile(r"close of business \S+: \d+ RepaymentDue and \d+ LoanInArrears "
+                     r"events \((\d+\.\d+)s\)")
+
+
+def step_seconds(log: str, total: float | None) -> dict[str, float]:
+    """Where the night's time went, from the command's log; ``snapshots_and_commit`` is
+    the rest of its own clock (restructured cures, the institution's and the per-office
+    snapshots, the run's completion)."""
+    steps: dict[str, float] = {}
+    for line in log.splitlines():
+        if m := _STEP.search(line):
+            steps[m.group(1)] = float(m.group(2))
+        elif m := _EVENTS.search(line):
+            steps["events"] = float(m.group(1))
+    if total is not None and steps:
+        steps["snapshots_and_commit"] = round(max(0.0, total - sum(steps.values())), 2)
+    return steps
+
+
 async def night(admin_url: str, url: str, schema: str, business_date: date,
                 label: str) -> dict[str, Any]:
     env = {**os.environ, "NORIA_LOANS_DATABASE_URL": url, "NORIA_LOANS_DB_SCHEMA": schema,
-           "NORIA_LOANS_LOG_LEVEL": "WARNING"}
+           "NORIA_LOANS_LOG_LEVEL": "INFO"}
     progress = Progress(f"cob {label} {business_date}")
     stop = asyncio.Event()
     peaks: dict[str, int] = {}
@@ -299,6 +327,7 @@ async def night(admin_url: str, url: str, schema: str, business_date: date,
             "pg_backend_peak_private_mib": round(peaks.get("private_kib", 0) / 1024, 1),
             "peak_total_mib": round((py_peak + peaks.get("rss_kib", 0)) / 1024, 1),
             "machine_busy_cores": round(busy, 2),
+            "step_seconds": step_seconds((err + out).decode(), result.get("seconds")),
             "stats": {k: v for k, v in result.items()
                       if k not in ("requested_by", "run_id", "business_date")}}
 
@@ -339,3 +368,37 @@ async def run(admin_url: str, loans: int, business_date: date | None = None,
     finally:
         if not keep:
             await drop_schema(admin_url, schema)
+
+
+TARGET_SECONDS, TARGET_MIB = 60.0, 2048.0
+
+
+def summary(result: dict[str, Any]) -> str:
+    nights = ", ".join(
+        f"{label} {result[key]['wall_s']:.1f}s / {result[key]['peak_total_mib']:.0f} MiB"
+        for label, key in (("catch-up", "catch_up_night"), ("normal", "normal_night")))
+    rollup = "equal" if result["office_rollup"].get("equal") else "NOT EQUAL"
+    return (f"close of business, {result['seed']['loans']:,} loans: {nights} (targets"
+            f" {TARGET_SECONDS:.0f}s, {TARGET_MIB:.0f} MiB); branch roll-up {rollup} to the"
+            " institution's")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(prog="python -m bench.cob", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--loans", type=int, default=1_240_000)
+    parser.add_argument("--keep", action="store_true", help="keep the schema afterwards")
+    cli = parser.parse_args()
+
+    async def alone() -> dict[str, Any]:
+        # the running PostgreSQL's admin URL, read (never provisioned) from infra.sh env
+        admin = os.environ.get("NORIA_ADMIN_DATABASE_URL") or os.environ.get(
+            "NORIA_DATABASE_URL")
+        if not admin:
+            from scripts.platform import infra_env
+            admin = infra_env()["NORIA_ADMIN_DATABASE_URL"]
+        return await run(admin, cli.loans, keep=cli.keep)
+
+    outcome = asyncio.run(alone())
+    print(json.dumps(outcome, indent=2, default=str))
+    print(summary(outcome))
