@@ -52,14 +52,23 @@ async def run_accruals(conn: Conn, day: dt.date, loans: Sequence[LoanDay], *,
     interest income per accruing loan; the fees of an installment falling due that day
     Dr fees receivable / Cr fee income (fees are earned when due, not day by day); loans
     reaching the non-accrual threshold have their receivables reversed and accrue
-    nothing until back under it."""
+    nothing until back under it.
+
+    Batches are posted concurrently (one per partition's consumer, on several
+    replicas): a batch redelivered while another connection holds it waits for that
+    transaction and then finds its run; every row a batch locks or inserts per loan is
+    taken in loan id order, and the ledger locks accounts in id order, so two batches
+    sharing loans wait on each other but never deadlock; a loan's accrual for the date
+    is written once whichever batch carries it (``loan_accruals``)."""
     setting = await gl_repo.settings(conn)
     if setting["accounting_basis"] != "accrual":
         raise CashBasis("the institution keeps its books on a cash basis: interest is "
                         "income when paid, nothing is accrued", field="accounting_basis")
+    await accruals_repo.hold_batch(conn, day, batch)
     previous = await closing_repo.accrual_run(conn, day, batch)
     if previous is not None:
         return {**dict(previous), "created": False}
+    loans = sorted(loans, key=lambda ln: ln.loan_id)
     ids = [ln.loan_id for ln in loans]
     await gl_repo.remember_loans(conn, ids, [ln.product_id for ln in loans],
                                  [ln.office_id for ln in loans])

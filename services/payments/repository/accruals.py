@@ -39,7 +39,7 @@ WITH dims AS (
       LEFT JOIN client_offices c ON c.client_id = d.client_id{_RULES}
 ), fresh AS (
     INSERT INTO loan_accruals (business_date, loan_id, amount, transfer_id)
-    SELECT $1::date, x.loan_id, x.amount, $4::text FROM dims x
+    SELECT $1::date, x.loan_id, x.amount, $4::text FROM dims x ORDER BY x.loan_id
     ON CONFLICT (business_date, loan_id) DO NOTHING
     RETURNING loan_id
 ), posted AS (
@@ -72,6 +72,13 @@ def transfer_id(day: dt.date, batch: int) -> str:
     return f"accrual:{day.isoformat()}:{batch}"
 
 
+async def hold_batch(conn: Conn, day: dt.date, batch: int) -> None:
+    """Hold a date's batch until the transaction ends: the same batch delivered twice
+    to two consumers at once is posted by the first, found done by the second."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+                       transfer_id(day, batch))
+
+
 async def post_day(conn: Conn, day: dt.date, batch: int, loan_ids: Sequence[str],
                    amounts: Sequence[Decimal]) -> int:
     """Post the accruals of loans not yet accrued for ``day``; the number of lines
@@ -79,6 +86,10 @@ async def post_day(conn: Conn, day: dt.date, batch: int, loan_ids: Sequence[str]
     locks every account in id order and moves each once."""
     if not loan_ids:
         return 0
+    # in loan id order: two batches sharing loans wait on each other's new rows in the
+    # same order (the receivable accounts, ``loan_accruals``), never in a cycle
+    loan_ids, amounts = map(list, zip(*sorted(zip(loan_ids, amounts, strict=True)),
+                                      strict=True))
     receivables = [acc.interest_receivable(i) for i in loan_ids]
     await conn.execute(
         "INSERT INTO accounts (id, kind, name, normal_side, non_negative)"
