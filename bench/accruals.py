@@ -10,13 +10,20 @@ the ledger's rules checked once per statement (payments migration 0016). A role 
 schema ``bench_acc_<hex>`` are created with the admin URL and the payments migrations
 applied; the loans are seeded set-based (spread over 650 branches under 12 regions,
 half of them knowing their office only through their client, one in a hundred past the
-non-accrual threshold). With ``--compare`` the same loans are posted again for another
-date one entry per loan (``post_many``), so the two can be read side by side. Peak
-memory: this process's (VmHWM) and the PostgreSQL backends serving the schema's role,
-sampled every 50 ms. The schema and role are dropped at the end (and any
+non-accrual threshold). The batches are posted on ``--workers`` connections at once
+(2 by default), as the consumers of the topic's partitions on several replicas would;
+``--by-office`` forms the batches from the loans ordered by office, so two concurrent
+batches rarely share one. With ``--against-workers K`` the same night is first run with
+K workers in a schema of its own, and the ratio of the two walls printed. With
+``--compare`` the same loans are posted again for another date one entry per loan
+(``post_many``), so the two can be read side by side. Peak memory, sampled every 50 ms:
+this process's RSS, and the PostgreSQL backends serving the schema's role — their PSS
+summed (each backend's share of ``shared_buffers`` counted once overall, which is what
+the 2 GiB target is judged on) and their RSS summed (for reference: it counts the
+shared pages once per backend). The schema and role are dropped at the end (and any
 ``bench_acc_*`` an interrupted run left, at the start).
 
-``flock /tmp/noria-bench.lock uv run python -m bench.accruals --loans 100000 --compare``
+``flock /tmp/noria-bench.lock uv run python -m bench.accruals --loans 100000 --against-workers 1``
 """
 
 from __future__ import annotations
@@ -44,6 +51,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PAYMENTS_DIR = ROOT / "services" / "payments" / "migrations"
 LOANS = 1_240_000
 BATCH = 10_000
+WORKERS = 2
 BRANCHES = 650
 REGIONS = 12
 
@@ -76,9 +84,9 @@ def _url_for(admin_url: str, user: str) -> str:
     return urlunsplit((parts.scheme, f"{user}:{user}@{host}{port}", parts.path, "", ""))
 
 
-def _proc_kib(pid: int, field: str) -> int:
+def _proc_kib(pid: int, field: str, source: str = "status") -> int:
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        for line in Path(f"/proc/{pid}/{source}").read_text().splitlines():
             if line.startswith(field + ":"):
                 return int(line.split()[1])
     except (OSError, ValueError):
@@ -138,11 +146,24 @@ async def seed(conn: asyncpg.Connection, loans: int) -> float:
     return time.perf_counter() - started
 
 
+def loan_day(g: int) -> accounting.LoanDay:
+    """The day's figures loans would publish for loan ``g``: interest from 0.01 to 9.99
+    MAD, one loan in a hundred 120 days late (non-accrual)."""
+    return accounting.LoanDay(f"L{g:08d}", Decimal(1 + (g * 7919) % 999) / 100,
+                              120 if g % 100 == 0 else g % 7)
+
+
 def loan_days(low: int, high: int) -> list[accounting.LoanDay]:
-    """The day's figures loans would publish: interest from 0.01 to 9.99 MAD, one loan
-    in a hundred 120 days late (non-accrual)."""
-    return [accounting.LoanDay(f"L{g:08d}", Decimal(1 + (g * 7919) % 999) / 100,
-                               120 if g % 100 == 0 else g % 7) for g in range(low, high + 1)]
+    return [loan_day(g) for g in range(low, high + 1)]
+
+
+def batches(loans: int, batch: int, *, by_office: bool) -> list[list[int]]:
+    """The night's batches of loan numbers: in loan order (every batch spans all the
+    branches), or ordered by office (loan ``g`` is at branch ``g % BRANCHES``) so a
+    batch holds a few branches' loans."""
+    numbers = range(1, loans + 1)
+    ordered = sorted(numbers, key=lambda g: (g % BRANCHES, g)) if by_office else numbers
+    return [list(ordered[i:i + batch]) for i in range(0, loans, batch)]
 
 
 async def _sample(admin_url: str, role: str, stop: asyncio.Event, peaks: dict[str, int]
@@ -153,6 +174,8 @@ async def _sample(admin_url: str, role: str, stop: asyncio.Event, peaks: dict[st
             rows = await conn.fetch("SELECT pid FROM pg_stat_activity WHERE usename = $1", role)
             peaks["pg_kib"] = max(peaks.get("pg_kib", 0),
                                   sum(_proc_kib(r["pid"], "VmRSS") for r in rows))
+            peaks["pg_pss_kib"] = max(peaks.get("pg_pss_kib", 0), sum(
+                _proc_kib(r["pid"], "Pss", "smaps_rollup") for r in rows))
             peaks["py_kib"] = max(peaks.get("py_kib", 0), _proc_kib(os.getpid(), "VmRSS"))
             try:
                 await asyncio.wait_for(stop.wait(), 0.05)
@@ -162,32 +185,47 @@ async def _sample(admin_url: str, role: str, stop: asyncio.Event, peaks: dict[st
         await conn.close()
 
 
-async def night(admin_url: str, role: str, conn: asyncpg.Connection, day: date, loans: int,
-                batch: int, *, per_loan: bool) -> dict[str, Any]:
-    """One close of business: every batch in its own transaction. ``per_loan``: the way
-    payments posted before (one entry per loan on the one income account row)."""
+async def night(admin_url: str, role: str, url: str, conn: asyncpg.Connection, day: date,
+                loans: int, batch: int, *, per_loan: bool, workers: int = 1,
+                by_office: bool = False) -> dict[str, Any]:
+    """One close of business: every batch in its own transaction, ``workers`` batches
+    at once, each on its own connection. ``per_loan``: the way payments posted before
+    (one entry per loan on the one income account row)."""
     stop, peaks = asyncio.Event(), dict[str, int]()
+    plan = batches(loans, batch, by_office=by_office)
+    queue = iter(enumerate(plan))
+    done = [0, 0]  # batches, loans
+    slowest = [0.0]
     sampler = asyncio.create_task(_sample(admin_url, role, stop, peaks))
     started = time.perf_counter()
-    slowest = 0.0
-    try:
-        for n, low in enumerate(range(1, loans + 1, batch)):
+
+    async def worker(own: asyncpg.Connection) -> None:
+        for n, numbers in queue:
             t0 = time.perf_counter()
-            items = loan_days(low, min(loans, low + batch - 1))
-            async with conn.transaction():
+            items = [loan_day(g) for g in numbers]
+            async with own.transaction():
                 if per_loan:
-                    await gl_repo.post_many(conn, [postings.interest_accrual(
+                    await gl_repo.post_many(own, [postings.interest_accrual(
                         i.loan_id, day, i.interest) for i in items if i.days_in_arrears < 90])
                 else:
-                    await accounting.run_accruals(conn, day, items, batch=n, source="bench")
-            slowest = max(slowest, time.perf_counter() - t0)
-            if (n + 1) % 25 == 0:
-                print(f"[accruals] {'per loan' if per_loan else 'set-based'}: "
-                      f"{min(loans, (n + 1) * batch):,} of {loans:,} loans in "
+                    await accounting.run_accruals(own, day, items, batch=n, source="bench")
+            slowest[0] = max(slowest[0], time.perf_counter() - t0)
+            done[0] += 1
+            done[1] += len(numbers)
+            if done[0] % 25 == 0:
+                print(f"[accruals] {'per loan' if per_loan else 'set-based'} x{workers}: "
+                      f"{done[1]:,} of {loans:,} loans in "
                       f"{time.perf_counter() - started:.1f} s", flush=True)
+
+    extra = [await asyncpg.connect(url, server_settings={"search_path": role})
+             for _ in range(workers - 1)]
+    try:
+        await asyncio.gather(*(worker(c) for c in [conn, *extra]))
     finally:
         stop.set()
         await sampler
+        for c in extra:
+            await c.close()
     wall = time.perf_counter() - started
     income = await conn.fetchval(
         "SELECT coalesce(sum(l.amount), 0) FROM journal_lines l"
@@ -197,29 +235,45 @@ async def night(admin_url: str, role: str, conn: asyncpg.Connection, day: date, 
         "SELECT count(*) FROM journal_lines l JOIN journal_entries e ON e.id = l.entry_id"
         " WHERE e.business_date = $1", day)
     return {"business_date": day.isoformat(), "mode": "per_loan" if per_loan else "set_based",
-            "loans": loans, "batch": batch, "wall_s": round(wall, 2),
-            "slowest_batch_s": round(slowest, 2), "loans_per_s": round(loans / wall),
-            "lines": lines, "interest_income": str(income),
+            "loans": loans, "batch": batch, "workers": workers, "by_office": by_office,
+            "wall_s": round(wall, 2), "slowest_batch_s": round(slowest[0], 2),
+            "loans_per_s": round(loans / wall), "lines": lines,
+            "interest_income": str(income), "load_avg": os.getloadavg()[0],
             "python_peak_rss_mib": round(peaks.get("py_kib", 0) / 1024, 1),
-            "pg_backend_peak_rss_mib": round(peaks.get("pg_kib", 0) / 1024, 1)}
+            "pg_backends_peak_pss_mib": round(peaks.get("pg_pss_kib", 0) / 1024, 1),
+            "pg_backends_peak_rss_mib": round(peaks.get("pg_kib", 0) / 1024, 1)}
 
 
 async def run(admin_url: str, loans: int = LOANS, batch: int = BATCH, *,
-              compare: bool = False, keep: bool = False) -> dict[str, Any]:
+              compare: bool = False, keep: bool = False, workers: int = WORKERS,
+              by_office: bool = False, against_workers: int | None = None
+              ) -> dict[str, Any]:
     for name in await drop_leftovers(admin_url):
         print(f"[accruals] dropped a leftover {name}", flush=True)
+    against: dict[str, Any] | None = None
+    if against_workers is not None:
+        # the same night first with other workers, in a schema of its own (the same
+        # accounts to open, the same table sizes)
+        against = await run(admin_url, loans, batch, workers=against_workers,
+                            by_office=by_office)
+        print(f"[accruals] {summary(against)}", flush=True)
     schema, url = await create_schema(admin_url)
     result: dict[str, Any] = {"schema": schema}
     conn = await asyncpg.connect(url, server_settings={"search_path": schema})
     try:
         result["seed_s"] = round(await seed(conn, loans), 1)
         day = datetime.now(UTC).date() - timedelta(days=2)
-        result["night"] = await night(admin_url, schema, conn, day, loans, batch,
-                                      per_loan=False)
+        result["night"] = await night(admin_url, schema, url, conn, day, loans, batch,
+                                      per_loan=False, workers=workers, by_office=by_office)
+        if against is not None:
+            result["against"] = against["night"]
+            result["speedup"] = round(against["night"]["wall_s"]
+                                      / result["night"]["wall_s"], 2)
         print(f"[accruals] {summary(result)}", flush=True)
         if compare:
-            result["before"] = await night(admin_url, schema, conn, day - timedelta(days=1),
-                                           loans, batch, per_loan=True)
+            result["before"] = await night(admin_url, schema, url, conn,
+                                           day - timedelta(days=1), loans, batch,
+                                           per_loan=True)
         balanced = await conn.fetchval("SELECT sum(debits) = sum(credits) FROM accounts")
         result["trial_balance_zero"] = bool(balanced)
     finally:
@@ -231,14 +285,21 @@ async def run(admin_url: str, loans: int = LOANS, batch: int = BATCH, *,
 
 def summary(result: dict[str, Any]) -> str:
     n = result["night"]
-    text = (f"payments accruals: {n['loans']:,} loans in batches of {n['batch']:,} posted in "
+    text = (f"payments accruals: {n['loans']:,} loans in batches of {n['batch']:,} on "
+            f"{n['workers']} worker(s){' by office' if n['by_office'] else ''} posted in "
             f"{n['wall_s']:.1f} s ({n['loans_per_s']:,} loans/s, slowest batch "
-            f"{n['slowest_batch_s']:.2f} s), peak python {n['python_peak_rss_mib']:.0f} MiB"
-            f" + postgres {n['pg_backend_peak_rss_mib']:.0f} MiB")
+            f"{n['slowest_batch_s']:.2f} s, load {n['load_avg']:.1f}), peak python "
+            f"{n['python_peak_rss_mib']:.0f} MiB + postgres PSS "
+            f"{n['pg_backends_peak_pss_mib']:.0f} MiB (RSS summed "
+            f"{n['pg_backends_peak_rss_mib']:.0f} MiB)")
+    against = result.get("against")
+    if against:
+        text += (f"; {against['workers']} worker(s): {against['wall_s']:.1f} s "
+                 f"(x{result['speedup']:.2f})")
     before = result.get("before")
     if before:
         text += (f"; one entry per loan (before): {before['wall_s']:.1f} s, postgres "
-                 f"{before['pg_backend_peak_rss_mib']:.0f} MiB")
+                 f"PSS {before['pg_backends_peak_pss_mib']:.0f} MiB")
     return text
 
 
@@ -249,6 +310,12 @@ if __name__ == "__main__":
     parser.add_argument("--batch", type=int, default=BATCH)
     parser.add_argument("--compare", action="store_true",
                         help="post the same loans one entry per loan too (the old way)")
+    parser.add_argument("--workers", type=int, default=WORKERS,
+                        help="batches posted at once, each on its own connection")
+    parser.add_argument("--by-office", action="store_true",
+                        help="form the batches from the loans ordered by office")
+    parser.add_argument("--against-workers", type=int, default=None,
+                        help="run the same night first with this many workers (ratio)")
     parser.add_argument("--keep", action="store_true", help="keep the schema afterwards")
     cli = parser.parse_args()
 
@@ -258,7 +325,9 @@ if __name__ == "__main__":
         if not admin:
             from scripts.platform import infra_env
             admin = infra_env()["NORIA_ADMIN_DATABASE_URL"]
-        return await run(admin, cli.loans, cli.batch, compare=cli.compare, keep=cli.keep)
+        return await run(admin, cli.loans, cli.batch, compare=cli.compare, keep=cli.keep,
+                         workers=cli.workers, by_office=cli.by_office,
+                         against_workers=cli.against_workers)
 
     outcome = asyncio.run(alone())
     print(json.dumps(outcome, indent=2, default=str))
