@@ -53,7 +53,7 @@ from shared.uow import UnitOfWork
 from simulators.mobile_money.app import create_app as create_sim
 from simulators.mobile_money.state import World
 from tests.conftest import SchemaFactory
-from tests.infra import Infra
+from tests.infra import Infra, delete_topics
 from tests.integration.harness import OrderPlacedInTest
 from tests.integration.payments.conftest import free_port, serve
 from tests.integration.test_outbox_inbox import read_topic
@@ -182,6 +182,7 @@ async def service(infra: Infra, isolated_schema: SchemaFactory,
         for replica in svc.replicas:
             await replica.stop()
         await writer.close()
+        await delete_topics(infra.kafka_bootstrap, prefix)
 
 
 def assert_once_in_order(rows: list[asyncpg.Record], expected: dict[str, list[int]]) -> None:

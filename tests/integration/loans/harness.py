@@ -20,7 +20,6 @@ from typing import Any
 import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
 from services.loans.bootstrap import MIGRATIONS, build_spec
 from services.loans.settings import LoansSettings
@@ -31,6 +30,7 @@ from shared.contracts.payments import DisbursementCompleted, RepaymentReceived
 from shared.envelope import Contract, Envelope, envelope_for
 from shared.kafka import ensure_topics
 from tests.identity import mint_token
+from tests.infra import delete_topics
 
 OUTPUT_TOPICS = ["loans.events", "clients.commands", "payments.commands", "savings.commands"]
 INPUT_TOPICS = ["clients.events", "payments.events", "savings.events"]
@@ -43,17 +43,6 @@ def fresh_prefix() -> str:
 async def create_topics(bootstrap: str, prefix: str) -> None:
     await ensure_topics(bootstrap, [prefix + t for t in OUTPUT_TOPICS + INPUT_TOPICS],
                         partitions=2)
-
-
-async def delete_topics(bootstrap: str, prefix: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        mine = [t for t in await admin.list_topics() if t.startswith(prefix)]
-        if mine:
-            await admin.delete_topics(mine)
-    finally:
-        await admin.close()
 
 
 def token(role: str, sub: str, partner: str | None = None) -> dict[str, str]:

@@ -23,7 +23,6 @@ import asyncpg
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient
 
 from services.notifications.bootstrap import MIGRATIONS, build_spec
 from services.notifications.consumers import consumer_spec
@@ -37,7 +36,7 @@ from shared.envelope import Contract, Envelope, envelope_for
 from shared.inbox import InboxConsumer
 from simulators.smsc.runner import Running, running
 from tests.identity import mint_token
-from tests.infra import Infra
+from tests.infra import Infra, delete_topics
 from tests.kafka_facts import consumed_all, until
 
 SMPP_TIMEOUT_S = 1.0
@@ -192,17 +191,6 @@ class Rig:
             return (await self.message(sentinel))["status"] == "delivered"
 
         await self.until(delivered, "a sentinel message delivered")
-
-
-async def delete_topics(bootstrap: str, prefix: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        mine = [t for t in await admin.list_topics() if t.startswith(prefix)]
-        if mine:
-            await admin.delete_topics(mine)
-    finally:
-        await admin.close()
 
 
 @pytest.fixture(scope="package")

@@ -26,7 +26,7 @@ from shared.app import create_app
 from shared.contracts import clients, loans, payments
 from shared.kafka import ensure_topics
 from tests.identity import mint_token
-from tests.infra import Infra
+from tests.infra import Infra, delete_topics
 from tests.integration.payments.conftest import MIGRATIONS, PARTITIONS, free_port, serve
 
 READ = ["ledger:read", "tenant:all"]
@@ -124,3 +124,4 @@ async def books(infra: Infra, isolated_schema: Callable[..., Any]) -> AsyncItera
             yield Books(api, pool, settings)
     finally:
         await pool.close()
+        await delete_topics(infra.kafka_bootstrap, prefix)

@@ -26,7 +26,7 @@ from shared.inbox import InboxConsumer
 from shared.kafka import ensure_topics, make_producer
 from simulators.mobile_money.app import create_app as create_sim
 from simulators.mobile_money.state import World
-from tests.infra import Infra
+from tests.infra import Infra, delete_topics
 from tests.integration.payments.conftest import PARTITIONS, Events, Rig, ShiftedClock
 from tests.kafka_facts import TopicReader, consumed_all, until
 from tests.rigs import free_port, serve
@@ -125,3 +125,4 @@ async def branch_rig(infra: Infra, isolated_schema: Callable[..., Any], name: st
         await replies.stop()
         await events.stop()
         await pool.close()
+        await delete_topics(infra.kafka_bootstrap, prefix)

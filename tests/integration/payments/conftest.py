@@ -36,7 +36,7 @@ from shared.kafka import ensure_topics, make_producer
 from simulators.mobile_money.app import create_app as create_sim
 from simulators.mobile_money.state import World
 from tests.identity import mint_token
-from tests.infra import Infra
+from tests.infra import Infra, delete_topics
 from tests.rigs import free_port, new_msisdn, serve
 
 PARTITIONS = 4
@@ -267,6 +267,7 @@ async def rig(infra: Infra, isolated_schema: Callable[..., Any]) -> AsyncIterato
     await producer.stop()
     await events.stop()
     await pool.close()
+    await delete_topics(infra.kafka_bootstrap, prefix)
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from shared.contracts import loans, payments
 from shared.kafka import ensure_topics
 from simulators.mobile_money.app import create_app as create_sim
 from simulators.mobile_money.state import World
-from tests.infra import Infra
+from tests.infra import Infra, delete_topics
 from tests.integration.payments.conftest import (
     MIGRATIONS,
     PARTITIONS,
@@ -80,6 +80,7 @@ async def narrow(infra: Infra, isolated_schema: Callable[..., Any]) -> AsyncIter
     finally:
         await pool.close()
         await events.stop()
+        await delete_topics(infra.kafka_bootstrap, prefix)
 
 
 async def collect(n: Narrow, msisdn: str, loan: str) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from shared.app import create_app
 from shared.contracts import loans, payments
 from shared.envelope import envelope_for
 from shared.kafka import ensure_topics, make_producer
-from tests.infra import Infra
+from tests.infra import Infra, delete_topics
 from tests.integration.payments.conftest import (
     MIGRATIONS,
     PARTITIONS,
@@ -84,6 +84,7 @@ async def sleepy(rig: Rig, infra: Infra, isolated_schema: Callable[..., Any]
             yield Sleepy(api, events, settings, iso.schema, iso.dsn)
     finally:
         await events.stop()
+        await delete_topics(infra.kafka_bootstrap, prefix)
 
 
 async def test_a_recorded_payout_is_paid_without_waiting_for_the_poll(

@@ -7,7 +7,7 @@ the dead letter it plants does not show in the other payments tests' schema.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from shared.auth import ROLE_SCOPES
 from shared.contracts import loans, payments
 from shared.kafka import ensure_topics
 from tests.identity import mint_token
-from tests.infra import Infra
+from tests.infra import Infra, delete_topics
 
 pytestmark = pytest.mark.integration
 
@@ -34,10 +34,17 @@ def auth(role: str, sub: str, partner: str | None = None) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-async def test_replays_are_listed_with_who_when_and_outcome(
-        infra: Infra, isolated_schema: Callable[..., Any]) -> None:
-    iso = await isolated_schema("payments_dlq", MIGRATIONS)
+@pytest.fixture
+async def prefix(infra: Infra) -> AsyncIterator[str]:
+    """The test's topic prefix; its topics are deleted afterwards."""
     prefix = f"t{uuid.uuid4().hex[:8]}."
+    yield prefix
+    await delete_topics(infra.kafka_bootstrap, prefix)
+
+
+async def test_replays_are_listed_with_who_when_and_outcome(
+        infra: Infra, isolated_schema: Callable[..., Any], prefix: str) -> None:
+    iso = await isolated_schema("payments_dlq", MIGRATIONS)
     settings = PaymentsSettings(
         database_url=iso.dsn, db_schema=iso.schema, kafka_bootstrap=infra.kafka_bootstrap,
         providers={"sim": ProviderConfig(base_url="http://127.0.0.1:9", opening_float=0)},

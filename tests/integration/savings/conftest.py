@@ -30,7 +30,7 @@ from shared.envelope import Contract, Envelope, envelope_for
 from shared.inbox import InboxConsumer
 from shared.kafka import ensure_topics, make_producer
 from tests.identity import mint_token
-from tests.infra import Infra
+from tests.infra import Infra, delete_topics
 from tests.kafka_facts import TopicReader, consumed_all, until
 from tests.rigs import free_port, new_msisdn, serve
 
@@ -185,3 +185,4 @@ async def rig(infra: Infra, isolated_schema: Callable[..., Any]) -> AsyncIterato
         await producer.stop()
         await reader.stop()
         await pool.close()
+        await delete_topics(infra.kafka_bootstrap, prefix)
