@@ -416,6 +416,10 @@ class GroupLoanActive(GroupLoanEvent):
     saga_id: str
     total_principal: Amount
     currency: Currency = "MAD"
+    cover_arrears: bool = Field(default=False, description=(
+        "the group's rule (joint liability): the group's money covers a member in arrears "
+        "— loans applies a group's overpayment to it, savings lets other members' "
+        "compulsory savings cover it (false when an older event does not carry it)"))
 
 
 @register

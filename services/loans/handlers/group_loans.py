@@ -261,7 +261,8 @@ async def execute(uow: UnitOfWork, state: gs.GroupSagaState, commands: list[gs.G
                 group_id=gl["group_id"], group_loan_id=state.group_loan_id,
                 member_ids=[g.client_id for g in state.legs],
                 loan_ids=[g.loan_id for g in state.legs], saga_id=state.id,
-                total_principal=state.amount, currency=state.currency), key=gl["group_id"])
+                total_principal=state.amount, currency=state.currency,
+                cover_arrears=gl["cover_arrears"]), key=gl["group_id"])
         elif isinstance(cmd, gs.GroupFailed):
             gl = await repo.get(conn, state.group_loan_id)
             assert gl is not None

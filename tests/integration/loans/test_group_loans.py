@@ -37,11 +37,13 @@ async def _group(svc: Loans) -> tuple[str, list[str]]:
     return group_id, members
 
 
-async def _approved(svc: Loans) -> tuple[dict[str, Any], str, list[str]]:
+async def _approved(svc: Loans, *, cover_arrears: bool = False
+                    ) -> tuple[dict[str, Any], str, list[str]]:
     product = await svc.create_product()
     group_id, members = await _group(svc)
     resp = await svc.client.post("/v1/group-loans", headers=svc.partner, json={
         "group_id": group_id, "product_id": product, "term": 4,
+        "cover_arrears": cover_arrears,
         "members": [{"client_id": c, "principal": p} for c, p in zip(members, PRINCIPALS,
                                                                      strict=True)]})
     assert resp.status_code == 201, resp.text
@@ -93,7 +95,7 @@ async def _saga_state(svc: Loans, saga_id: str, state: str) -> None:
 async def test_a_group_of_five_is_disbursed_by_one_saga_with_five_payouts(
         infra: Infra, isolated_schema: Any) -> None:
     async with running_loans(infra, isolated_schema) as svc:
-        gl, group_id, _ = await _approved(svc)
+        gl, group_id, _ = await _approved(svc, cover_arrears=True)
         legs = await _reserve_all(svc, gl)
         payouts = await svc.bus.wait_for("DisburseLoan", count=5)
         assert sorted(p.payload["amount"] for p in payouts) == sorted(PRINCIPALS)
@@ -103,6 +105,8 @@ async def test_a_group_of_five_is_disbursed_by_one_saga_with_five_payouts(
         active = (await svc.bus.wait_for("GroupLoanActive", group_id=group_id))[0].payload
         assert sorted(active["loan_ids"]) == sorted(legs)
         assert active["total_principal"] == "7000.00"
+        # the group's rule travels with it: savings lets other members' savings cover
+        assert active["cover_arrears"] is True
         for m in gl["members"]:
             await svc.wait_status(m["loan_id"], "active")
         saga = (await svc.client.get(f"/v1/sagas/{gl['saga_id']}", headers=svc.operator)).json()
@@ -269,7 +273,8 @@ async def test_a_group_repayment_is_split_exactly_by_what_each_member_owes(
         on = date(2026, 1, 5)
         for m, p in zip(gl["members"], PRINCIPALS, strict=True):
             await svc.complete(legs[m["loan_id"]], m["loan_id"], m["client_id"], p, on)
-        await svc.bus.wait_for("GroupLoanActive", group_id=group_id)
+        active = (await svc.bus.wait_for("GroupLoanActive", group_id=group_id))[0].payload
+        assert active["cover_arrears"] is False   # the rule is off unless the group asks
         firsts = {}
         for m in gl["members"]:
             sched = (await svc.client.get(f"/v1/loans/{m['loan_id']}/schedule",

@@ -55,9 +55,11 @@ async def registered(rig: Rig, office_path: str) -> str:
 
 
 async def group_with_savings(rig: Rig, balances: list[str], *,
-                             office_path: str = "ho/r-souss/b-tiznit") -> Group:
-    """A live group loan (one loan per member, as loans announces it) whose members hold
-    ``balances`` in compulsory savings linked to their loans."""
+                             office_path: str = "ho/r-souss/b-tiznit",
+                             cover_arrears: bool = False) -> Group:
+    """A live group loan (one loan per member, as loans announces it, with the group's
+    ``cover_arrears`` rule) whose members hold ``balances`` in compulsory savings linked
+    to their loans."""
     product = await rig.product(kind="compulsory", loan_product_id="lp-group",
                                 amount_per_installment="10.00")
     members = [await registered(rig, office_path) for _ in balances]
@@ -73,8 +75,8 @@ async def group_with_savings(rig: Rig, balances: list[str], *,
             assert (await rig.deposit(resp.json()["id"], balance)).status_code == 201
     await rig.send(loans.GroupLoanActive(
         group_id=group.id, group_loan_id=group.group_loan_id, member_ids=members,
-        loan_ids=loan_ids, saga_id=str(uuid.uuid4()), total_principal=Decimal("3000.00")),
-        key=group.id)
+        loan_ids=loan_ids, saga_id=str(uuid.uuid4()), total_principal=Decimal("3000.00"),
+        cover_arrears=cover_arrears), key=group.id)
     await rig.consumed()
     return group
 
@@ -238,16 +240,15 @@ async def test_savings_that_do_not_cover_the_arrears_are_a_409_and_nothing_moves
 
 
 async def test_other_members_savings_cover_only_under_the_groups_rule(rig: Rig) -> None:
-    group = await group_with_savings(rig, ["50.00", "1000.00", "0.00"])
-    await overdue(rig, group, 2, "30.00")
-    await overdue(rig, group, 0, "120.00")
-    own_only = await ask(rig, group, 0)
+    without = await group_with_savings(rig, ["50.00", "1000.00", "0.00"])
+    await overdue(rig, without, 0, "120.00")
+    own_only = await ask(rig, without, 0)
     assert own_only.status_code == 409, own_only.text
 
-    # the group's rule, as loans states it on its group loan (cover_arrears)
-    async with rig.pool.acquire() as conn:
-        await conn.execute("UPDATE group_loan_members SET cover_arrears = true"
-                           " WHERE group_loan_id = $1", group.group_loan_id)
+    # the group's rule, as loans announces it with its group loan (cover_arrears)
+    group = await group_with_savings(rig, ["50.00", "1000.00", "0.00"], cover_arrears=True)
+    await overdue(rig, group, 2, "30.00")
+    await overdue(rig, group, 0, "120.00")
     asked = await ask(rig, group, 0)
     assert asked.status_code == 201, asked.text
     assert [(s["account_id"], s["amount"], s["own"]) for s in asked.json()["sources"]] == [
