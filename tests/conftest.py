@@ -48,7 +48,9 @@ def _rank(item: pytest.Item) -> int:
 
 
 def serial(item: pytest.Item) -> bool:
-    return item.get_closest_marker("disruptive") is not None or item.nodeid.startswith(SERIAL)
+    return (item.get_closest_marker("disruptive") is not None
+            or item.get_closest_marker("browser") is not None   # a platform on fixed ports
+            or item.nodeid.startswith(SERIAL))
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
