@@ -249,16 +249,22 @@ class AccruedLoan(BaseModel):
     product_id: str | None = Field(default=None, max_length=100)
     office_id: str | None = Field(default=None, max_length=100)
     restructured: bool = False
+    fees_due: Amount = Field(default=Decimal("0.00"), ge=0, description=(
+        "the fees of the loan's installments falling due that day, still unpaid at close "
+        "of business (version 2; zero when an older event does not carry it)"))
 
 
 @register
 class InterestAccrued(Contract):
     """Published by close of business, keyed by the business date: every active loan's
-    interest for the day and its days in arrears, in batches of at most a few thousand
-    loans (``batch`` of ``batches``). Payments posts the accruals (accrual basis) and
-    the provisions from it, idempotently per date and loan."""
+    interest for the day, the fees of its installments falling due that day and its days
+    in arrears, in batches of at most a few thousand loans (``batch`` of ``batches``).
+    Payments posts the accruals (accrual basis: interest day by day, fees when they fall
+    due) and the provisions from it, idempotently per date and loan. Version 2 added
+    ``fees_due`` (optional: a version 1 event still parses, with no fees)."""
 
     topic: ClassVar[str] = EVENTS
+    version: ClassVar[int] = 2
     business_date: dt.date
     batch: int = Field(default=0, ge=0)
     batches: int = Field(default=1, ge=1)

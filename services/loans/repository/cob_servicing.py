@@ -170,7 +170,9 @@ SELECT e.eid, $3::text, e.loan_id,
 # A day's interest = balance * annual rate * year fraction of (date - 1, date] by the
 # product's day count, rounded half up to the cent (domain.accrual.daily_interest);
 # balance: outstanding principal (declining balance) or the loan's principal (flat).
-# Loans disbursed on the date itself have not run a day yet.
+# Loans disbursed on the date itself have not run a day yet. fees_due: the fees of the
+# loan's installments falling due on the date still unpaid (fees paid ahead were income
+# when paid), so payments accrues them when due (version 2 of the event).
 EMIT_INTEREST_ACCRUED = """
 WITH claim AS (
     INSERT INTO accruals_published (business_date, loans, batches)
@@ -191,7 +193,7 @@ WITH claim AS (
            AS n FROM yf
 ), accrued AS (
     SELECT l.id, l.product_id, l.days_in_arrears,
-           l.restructured,
+           l.restructured, COALESCE(f.fees, 0) AS fees_due,
            round(CASE WHEN p.terms->>'interest_method' = 'flat' THEN l.principal
                       ELSE l.principal_outstanding END
                  * (p.terms->>'annual_rate')::numeric
@@ -201,6 +203,10 @@ WITH claim AS (
                        ELSE 1 / 365.0 END, 2) AS interest,
            (row_number() OVER (ORDER BY l.id) - 1) / $4::int AS batch
       FROM loans l JOIN products p ON p.id = l.product_id AND p.version = l.product_version
+      LEFT JOIN (SELECT i.loan_id, sum(GREATEST(i.fees_due - i.fees_paid, 0)) AS fees
+                   FROM installments i
+                  WHERE i.due_date = $1::date AND i.status IN ('pending', 'overdue')
+                  GROUP BY i.loan_id) f ON f.loan_id = l.id
      WHERE l.status = 'active' AND l.disbursed_on < $1::date
 ), batches AS (
     -- built as json text and made jsonb once, at the end: a jsonb value nested in
@@ -209,7 +215,8 @@ WITH claim AS (
     SELECT b.batch, COALESCE(json_agg(json_build_object(
                'loan_id', a.id, 'interest', a.interest::numeric(14,2)::text,
                'days_in_arrears', a.days_in_arrears, 'product_id', a.product_id,
-               'office_id', NULL, 'restructured', a.restructured) ORDER BY a.id)
+               'office_id', NULL, 'restructured', a.restructured,
+               'fees_due', a.fees_due::numeric(14,2)::text) ORDER BY a.id)
                FILTER (WHERE a.id IS NOT NULL), '[]'::json) AS loans
       FROM generate_series(0, (SELECT batches FROM claim) - 1) AS b(batch)
       LEFT JOIN accrued a ON a.batch = b.batch
@@ -217,7 +224,7 @@ WITH claim AS (
 ), e AS (SELECT gen_random_uuid() AS eid, $1::date::text AS aggregate, b.* FROM batches b)
 INSERT INTO outbox (event_id, topic, message_key, type, envelope)
 SELECT e.eid, $3::text, e.aggregate, 'InterestAccrued', json_build_object(
-    'event_id', e.eid, 'type', 'InterestAccrued', 'version', 1, 'occurred_at', to_json(now()),
+    'event_id', e.eid, 'type', 'InterestAccrued', 'version', 2, 'occurred_at', to_json(now()),
     'aggregate_id', e.aggregate, 'correlation_id', $2::text, 'causation_id', NULL,
     'traceparent', NULL, 'payload', json_build_object(
         'business_date', $1::date, 'batch', e.batch,
