@@ -157,9 +157,12 @@ async def run_provisions(conn: Conn, day: dt.date, loans: Sequence[LoanDay], *,
 
 
 async def on_interest_accrued(uow: UnitOfWork, msg: InterestAccrued, env: Envelope) -> None:
-    """Loans' close of business: accruals (accrual basis only), then provisions."""
+    """Loans' close of business: accruals (accrual basis only) — the day's interest and
+    the fees falling due that day (``fees_due``, from version 2 of the event; none in an
+    older one) — then provisions."""
     loans = [LoanDay(ln.loan_id, ln.interest, ln.days_in_arrears, ln.product_id,
-                     ln.office_id, ln.restructured) for ln in msg.loans if ln.interest >= 0]
+                     ln.office_id, ln.restructured, ln.fees_due)
+             for ln in msg.loans if ln.interest >= 0]
     if len(loans) != len(msg.loans):
         log.warning("InterestAccrued %s batch %s: negative interest ignored for %d loan(s)",
                     msg.business_date, msg.batch, len(msg.loans) - len(loans))
