@@ -93,3 +93,24 @@ async def test_an_office_or_officer_outside_the_operators_office_answers_not_fou
         assert page.status_code == 404, path
         assert 'class="panel problem"' in page.text and 'data-status="404"' in page.text, path
     assert (await signed_in.get("/branches")).status_code == 200
+
+
+async def test_a_group_saga_validating_payees_is_among_the_sagas_needing_attention(
+        signed_in: httpx.AsyncClient, fake_state: State) -> None:
+    """Before any payout the group saga asks whether every member's wallet can receive the
+    money; a lookup without an answer is asked again and can wait — the monitor shows it."""
+    group_loan_id, _ = arranged_group(fake_state)
+    saga_id = fake_state.servicing.group_loans[group_loan_id]["saga_id"]
+    fake_state.sagas[saga_id].update(state="validating_payees", current_step="validate_payees",
+                                     updated_at="2026-11-29T09:00:01+00:00")
+    page = await signed_in.get("/sagas")
+    assert page.status_code == 200
+    body = text_of(page)
+    section = body[body.index('data-state="validating_payees"'):]
+    section = section[:section.index("</section>")]
+    assert "Vérification des bénéficiaires" in section
+    assert f'href="/sagas/{saga_id}"' in section and "validate_payees" in section
+    assert 'title="validating_payees">vérification des bénéficiaires</span>' in section
+    only = text_of(await signed_in.get("/sagas", params={"state": "validating_payees",
+                                                         "lang": "en"}))
+    assert "Validating payees" in only and saga_id in only
