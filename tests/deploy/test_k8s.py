@@ -478,8 +478,19 @@ def test_prod_pods_meet_the_restricted_pod_security_standard() -> None:
             assert not sc.get("capabilities", {}).get("add"), where
 
 
+# The realm each overlay's Keycloak imports: TOTP (a default required action for every
+# operator) is the production realm's; a dev cluster imports the development realm.
+REALM_OF = {"dev": "deploy/keycloak/noria-realm.json",
+            "prod": "deploy/keycloak/noria-realm.production.json"}
+
+
+def default_required_actions(realm: str) -> set[str]:
+    return {a["alias"] for a in json.loads(realm).get("requiredActions", [])
+            if a.get("enabled", True) and a.get("defaultAction")}
+
+
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_keycloak_imports_the_production_realm_and_reaches_only_its_database(
+def test_keycloak_imports_its_overlays_realm_and_reaches_only_its_database(
         overlay: str) -> None:
     resources = rendered(overlay)
     deploy = find(resources, "Deployment", "keycloak")
@@ -491,8 +502,13 @@ def test_keycloak_imports_the_production_realm_and_reaches_only_its_database(
     realm_maps = [r for r in by_kind(resources, "ConfigMap")
                   if r["metadata"]["name"].startswith("noria-keycloak-realm")]
     assert len(realm_maps) == 1
-    production = (ROOT / "deploy/keycloak/noria-realm.production.json").read_text()
-    assert realm_maps[0]["data"]["noria-realm.json"] == production
+    mounted = {v["name"]: v.get("configMap", {}).get("name")
+               for v in deploy["spec"]["template"]["spec"]["volumes"]}
+    assert mounted["realm"] == realm_maps[0]["metadata"]["name"]
+    imported = realm_maps[0]["data"]["noria-realm.json"]
+    assert imported == (ROOT / REALM_OF[overlay]).read_text()
+    totp = "CONFIGURE_TOTP" in default_required_actions(imported)
+    assert totp is (overlay == "prod"), f"{overlay}: TOTP required is {totp}"
     labels = pod_labels(deploy)
     reached = {classify(rule) for rule in policies_for(resources, labels, "Egress")}
     assert reached == {"dns", "postgres"}, reached

@@ -4,9 +4,10 @@
 ``require(...)`` is written against; Keycloak puts a user's realm roles in the token's
 ``scopes`` claim. A scope missing from a realm is a route no real operator can call
 (the production realm once lacked ``reconciliation:resolve``), so every scope must be a
-realm role in the development realm, the production realm and the copy the Kubernetes
-ConfigMap is generated from — and the ``operator``, ``partner`` and ``wallet`` composite
-roles must carry their ``ROLE_SCOPES`` entry.
+realm role in the development realm, the production realm and the copies the Kubernetes
+ConfigMaps are generated from (base: production, dev overlay: development) — and the
+``operator``, ``partner`` and ``wallet`` composite roles must carry their ``ROLE_SCOPES``
+entry.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ REALMS = {
     "dev": ROOT / "deploy/keycloak/noria-realm.json",
     "production": ROOT / "deploy/keycloak/noria-realm.production.json",
     "k8s-configmap": K8S / "base/keycloak/noria-realm.json",
+    "k8s-dev-configmap": K8S / "overlays/dev/keycloak/noria-realm.json",
 }
 ALL_SCOPES = sorted({s for scopes in ROLE_SCOPES.values() for s in scopes})
 
