@@ -2,12 +2,15 @@
 maker-checker, through the real clients, loans, payments, savings and notifications
 processes and the mobile-money simulator.
 
-A group of three is disbursed one group loan; each member holds compulsory savings
-linked to its loan, deposited in cash at the branch. Two members pay their first
-meeting ahead; the third does not, and close of business past the meeting puts that
-member in arrears (the group with it). A maker asks that compulsory savings cover the
-member's arrears, the maker's own approval is refused, a checker approves: the member's
-account pays what was overdue as a repayment through payments (Dr deposit liability /
+A group of three is disbursed one group loan under the group's rule that its money
+covers a member in arrears (``cover_arrears``, which loans announces with
+``GroupLoanActive``); each member holds compulsory savings linked to its loan, deposited
+in cash at the branch. Two members pay their first meeting ahead; the third does not,
+and close of business past the meeting puts that member in arrears (the group with it).
+A maker asks that compulsory savings cover the member's arrears — the member's own are
+not enough, the others' pay the rest under the group's rule —, the maker's own approval
+is refused, a checker approves: each account pays its share of what was overdue as a
+repayment through payments (Dr deposit liability /
 Cr the loan's repayment suspense, then the loan's portfolio), loans applies it, and the
 next night loans says the member and the group are cured. Savings' balance equals the
 account's deposit liability in payments' ledger and the trial balance is zero.
@@ -33,6 +36,7 @@ from tests.identity import mint_token
 pytestmark = pytest.mark.e2e
 D = Decimal
 ZERO = D("0.00")
+OWN = D("50.00")   # the late member's compulsory savings: less than one installment
 SAVINGS_SCOPES = ("savings:read", "savings:write", "savings:approve", "products:write")
 
 
@@ -69,13 +73,14 @@ async def wait_group(bank: Bank, group_loan_id: str, check: Any, what: str) -> d
     return await eventually(probe, timeout_s=90, what=f"group loan {what}")
 
 
-async def disbursed_group(bank: Bank, members: list[Borrower], product: str
-                          ) -> tuple[dict[str, Any], dict[str, Any]]:
+async def disbursed_group(bank: Bank, members: list[Borrower], product: str, *,
+                          cover_arrears: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
     group = await bank.call("POST", "clients", "/v1/groups", expect=201, headers=bank.maker,
                             json={"name": f"Tiwizi {uuid.uuid4().hex[:5]}",
                                   "leader_id": members[0].client_id,
                                   "member_ids": [m.client_id for m in members]})
     body = {"group_id": group["id"], "product_id": product, "term": 4,
+            "cover_arrears": cover_arrears,
             "members": [{"client_id": m.client_id, "principal": "1000.00"} for m in members]}
 
     async def applied() -> dict[str, Any] | None:
@@ -134,7 +139,11 @@ async def test_a_groups_compulsory_savings_cover_a_members_arrears(bank: Bank) -
     partner = f"partner-{uuid.uuid4().hex[:8]}"
     late_one, *others = [await bank.onboard(partner=partner) for _ in range(3)]
     product = await bank.product(frequency="weekly", annual_rate="0.24", max_term=12)
-    group, active = await disbursed_group(bank, [late_one, *others], product)
+    # The group's rule (joint liability): the group's money covers a member in arrears —
+    # loans announces it with the group loan, and savings lets the others' savings pay.
+    group, active = await disbursed_group(bank, [late_one, *others], product,
+                                          cover_arrears=True)
+    assert active["cover_arrears"] is True
     loan_of = {m["client_id"]: m["loan_id"] for m in active["members"]}
     late_loan = loan_of[late_one.client_id]
 
@@ -143,11 +152,12 @@ async def test_a_groups_compulsory_savings_cover_a_members_arrears(bank: Bank) -
             "name": f"Épargne obligatoire {uuid.uuid4().hex[:4]}", "kind": "compulsory",
             "loan_product_id": f"group-{uuid.uuid4().hex[:8]}",
             "amount_per_installment": "10.00"})
+    saved = {late_one.client_id: OWN, **{who.client_id: D("400.00") for who in others}}
     accounts = {who.client_id: await compulsory_savings(
-        bank, who, savings_product["id"], loan_of[who.client_id], "400.00")
+        bank, who, savings_product["id"], loan_of[who.client_id], str(saved[who.client_id]))
         for who in (late_one, *others)}
-    for account_id in accounts.values():
-        await savings_equal_books(bank, account_id, D("400.00"))
+    for client_id, account_id in accounts.items():
+        await savings_equal_books(bank, account_id, saved[client_id])
 
     # Everyone but one pays, ahead of time, what falls due by the night after the meeting.
     plans = {c: await schedule(bank, loan) for c, loan in loan_of.items()}
@@ -172,7 +182,7 @@ async def test_a_groups_compulsory_savings_cover_a_members_arrears(bank: Bank) -
     await wait_group(bank, active["id"], lambda g: g["in_arrears"], "in arrears")
     overdue = [i for i in await schedule(bank, late_loan) if i["status"] == "overdue"]
     arrears = sum((D(i["total"]) - D(i["paid"]) for i in overdue), ZERO)
-    assert arrears > 0
+    assert arrears > OWN   # the member's own savings are not enough
 
     # The maker asks (savings hears of the overdue installment from loans' close of business).
     path = f"/v1/savings/groups/{group['id']}/arrears-cover-requests"
@@ -189,8 +199,15 @@ async def test_a_groups_compulsory_savings_cover_a_members_arrears(bank: Bank) -
 
     request = await eventually(asked, what="arrears cover requested")
     assert D(request["amount"]) == arrears, (request, overdue)
-    assert [(s["account_id"], D(s["amount"])) for s in request["sources"]] == [
-        (accounts[late_one.client_id], arrears)]
+    assert request["other_members_allowed"] is True
+    own, *from_others = request["sources"]
+    assert (own["account_id"], D(own["amount"]), own["own"]) == (
+        accounts[late_one.client_id], OWN, True)
+    others_accounts = {accounts[who.client_id] for who in others}
+    assert from_others and all(s["account_id"] in others_accounts and not s["own"]
+                               for s in from_others)
+    given = {s["account_id"]: D(s["amount"]) for s in from_others}
+    assert sum(given.values(), ZERO) == arrears - OWN
     again = await bank.call("POST", "savings", path, expect=201, json={"loan_id": late_loan},
                             headers=keyed(MAKER, key))
     assert again == request
@@ -202,7 +219,7 @@ async def test_a_groups_compulsory_savings_cover_a_members_arrears(bank: Bank) -
     # Maker-checker: the maker's own approval is refused and nothing moves.
     approve = f"/v1/savings/arrears-cover-requests/{request['id']}/approve"
     await bank.call("POST", "savings", approve, expect=403, headers=keyed(MAKER))
-    await savings_equal_books(bank, accounts[late_one.client_id], D("400.00"))
+    await savings_equal_books(bank, accounts[late_one.client_id], OWN)
 
     approve_key = uuid.uuid4().hex
     done = await bank.call("POST", "savings", approve, headers=keyed(CHECKER, approve_key))
@@ -215,14 +232,15 @@ async def test_a_groups_compulsory_savings_cover_a_members_arrears(bank: Bank) -
         plan = await schedule(bank, late_loan)
         return all(i["status"] != "overdue" for i in plan)
     await eventually(applied, what="the covered installments paid")
-    await savings_equal_books(bank, accounts[late_one.client_id], D("400.00") - arrears)
+    await savings_equal_books(bank, accounts[late_one.client_id], ZERO)
     for who in others:
-        await savings_equal_books(bank, accounts[who.client_id], D("400.00"))
+        account_id = accounts[who.client_id]
+        await savings_equal_books(bank, account_id, D("400.00") - given.get(account_id, ZERO))
     statement = await bank.call(
         "GET", "savings", f"/v1/savings/accounts/{accounts[late_one.client_id]}/statement",
         headers=MAKER)
     assert (statement["lines"][-1]["kind"], D(statement["lines"][-1]["amount"])) == (
-        "loan_repayment", -arrears)
+        "loan_repayment", -OWN)
 
     # The next night loans says so: the member and the group are cured.
     await bank.close_business(late + timedelta(days=1))
@@ -230,9 +248,10 @@ async def test_a_groups_compulsory_savings_cover_a_members_arrears(bank: Bank) -
     await wait_group(bank, active["id"], lambda g: not g["in_arrears"], "cured")
 
     # Compulsory savings stay blocked for anything else.
+    keeper = min(others, key=lambda who: given.get(accounts[who.client_id], ZERO))
     withdrawal = await bank.request(
-        "POST", "savings", f"/v1/savings/accounts/{accounts[late_one.client_id]}/withdrawals",
-        json={"amount": "10.00", "msisdn": late_one.phone}, headers=keyed(MAKER))
+        "POST", "savings", f"/v1/savings/accounts/{accounts[keeper.client_id]}/withdrawals",
+        json={"amount": "10.00", "msisdn": keeper.phone}, headers=keyed(MAKER))
     assert withdrawal.status_code == 409, withdrawal.text
 
     await bank.check_invariants(list(loan_of.values()))
