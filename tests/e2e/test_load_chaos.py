@@ -117,10 +117,12 @@ PROVIDER_HABITS: dict[str, dict[str, Any]] = {
     "silent": {"execute_without_answer": True, "status_unknown_s": 3600.0},
 }
 # The share of withdrawals of savers whose provider pays that were paid under fire; the
-# others end visibly released (a payout failed, or its deadline passed before it was sent).
-# Not measured yet under the full chaos run (see tests/e2e/README.md): 0.5, the loans'
-# floor, until a run on the 2-core machine measures it.
-SAVINGS_FLOOR = float(os.environ.get("NORIA_CHAOS_SAVINGS_FLOOR", "0.5"))
+# others end visibly released (the payout's deadline passed while PayOutWithdrawal waited
+# out the Kafka stop, so it was never sent, or the payout failed).
+# Measured on the 2-core machine with two replicas of every service (2026-12-07): 152 of 152
+# and 142 of 148 (96 %) paid in two runs (93-95 savers, 186-190 withdrawals, 18 in doubt
+# each time, all settled paid by reconciliation). The floor keeps a wide margin.
+SAVINGS_FLOOR = float(os.environ.get("NORIA_CHAOS_SAVINGS_FLOOR", "0.75"))
 # How the loan ended -> the SMS its borrower must have received, each exactly once.
 EXPECTED_SMS = {
     "closed": ["kyc_verified", "loan_closed", "loan_disbursed"],
@@ -591,7 +593,9 @@ async def test_concurrent_sagas_survive_crashes_and_outages(bank: Bank, infra: I
             journeys.append(j)
             tasks.append(asyncio.create_task(one(j)))
         results = await asyncio.gather(*tasks, return_exceptions=True)
+        loans_over_s = time.monotonic() - started_at
         saved = await savings_task
+        savings_over_s = time.monotonic() - started_at
         await chaos_task
         load_over.set()
         await watching
@@ -621,16 +625,16 @@ async def test_concurrent_sagas_survive_crashes_and_outages(bank: Bank, infra: I
         # After the faults, the bank works again: borrowers who come now all get their
         # loan and repay it (under fire, a saga may instead run past its deadline and
         # end visibly failed, which the invariants below check like any other end).
+        # The same for savers who come now: every withdrawal paid.
         after = [Journey(len(journeys) + i, partners[i % len(partners)], D("800.00"),
                          full_repayment=i % 2 == 0) for i in range(AFTER_FAULTS)]
-        await asyncio.gather(*(driver.run(j, product) for j in after))
+        savers_after = [Saver(len(savers) + i, partners[i % len(partners)], "pays")
+                        for i in range(AFTER_FAULTS_SAVERS)]
+        await asyncio.gather(*(driver.run(j, product) for j in after),
+                             *(driver.save(s, savings_product) for s in savers_after))
         assert Counter(j.status for j in after) == {
             "closed": (AFTER_FAULTS + 1) // 2, "active": AFTER_FAULTS // 2}, \
             [(j.index, j.steps) for j in after]
-        # ... and savers who come now get every withdrawal paid.
-        savers_after = [Saver(len(savers) + i, partners[i % len(partners)], "pays")
-                        for i in range(AFTER_FAULTS_SAVERS)]
-        await asyncio.gather(*(driver.save(s, savings_product) for s in savers_after))
         assert all(set(s.ends.values()) == {"paid"} for s in savers_after), \
             [(s.index, s.steps) for s in savers_after]
         log.info("faults injected: %s; retried calls: %s", faults, dict(driver.retries))
@@ -659,7 +663,8 @@ async def test_concurrent_sagas_survive_crashes_and_outages(bank: Bank, infra: I
             f"in doubt: {len(doubted)}, settled {dict(Counter(doubted))}; after the "
             f"faults: {len(savers_after)} savers, every withdrawal paid\n"
             f"provider callbacks per payments replica (connections): {dict(callbacks)}\n"
-            f"wall time so far: {time.monotonic() - started_at:.0f}s")
+            f"load over after {loans_over_s:.0f}s for the loans, {savings_over_s:.0f}s for "
+            f"savings; wall time so far: {time.monotonic() - started_at:.0f}s")
         assert got_loan >= SUCCESS_FLOOR * len(journeys), (under_fire, SUCCESS_FLOOR)
         assert paying.count("paid") >= SAVINGS_FLOOR * len(paying), (paying, SAVINGS_FLOOR)
         # Every saver whose provider refuses got every withdrawal released; at least one
@@ -667,8 +672,10 @@ async def test_concurrent_sagas_survive_crashes_and_outages(bank: Bank, infra: I
         assert {end for s in savers if s.habit == "refuses" for end in s.ends.values()} <= {
             "released"}, [(s.index, s.steps, s.ends) for s in savers if s.habit == "refuses"]
         assert doubted, [(s.index, s.steps) for s in savers if s.habit == "silent"]
-        await verify(bank, driver, journeys + after)
-        await verify_savings(bank, driver, savers + savers_after)
+        verifying = time.monotonic()
+        await asyncio.gather(verify(bank, driver, journeys + after),
+                             verify_savings(bank, driver, savers + savers_after))
+        print(f"invariants checked in {time.monotonic() - verifying:.0f}s")
         # Whatever a request met during the outages, it was told 503 (retry), never 500.
         assert not [k for k in driver.retries if k.endswith(" 500")], driver.retries
 
