@@ -16,15 +16,19 @@ from console.web import redirect, render, safe_next, upstream
 
 router = APIRouter()
 
-SAGA_STATES = ("reserving_credit", "validating_payees", "disbursing", "in_doubt",
-               "compensating", "failed", "credit_rejected", "compensated", "completed")
+SAGA_STATES = ("reserving_credit", "validating_payees", "holding_savings", "disbursing",
+               "in_doubt", "compensating", "failed", "credit_rejected", "compensated",
+               "completed")
 # in doubt: the payout's outcome is unknown until the provider answers (not a failure,
 # but open, and shown with how long it has been waiting)
 # validating payees: a group saga asks the provider whether each member's wallet can
-# receive money before any payout; a lookup without an answer is asked again and can wait
-NEEDING_ATTENTION = ("reserving_credit", "validating_payees", "disbursing", "in_doubt",
-                     "compensating", "failed")
-IN_FLIGHT = ("reserving_credit", "validating_payees", "disbursing", "compensating")
+# receive money before any payout; a lookup without an answer is asked again and can wait.
+# holding savings: the compulsory savings the product requires are held before the pivot;
+# a saga waits here until the client has deposited them
+NEEDING_ATTENTION = ("reserving_credit", "validating_payees", "holding_savings", "disbursing",
+                     "in_doubt", "compensating", "failed")
+IN_FLIGHT = ("reserving_credit", "validating_payees", "holding_savings", "disbursing",
+             "compensating")
 DLQ_SERVICES = SERVICES
 SMS_COUNTS = ("sent", "delivered", "failed", "expired", "queued", "suppressed", "segments")
 RECON_STATUSES = ("matched", "amount_mismatch", "ours_only", "theirs_only")
