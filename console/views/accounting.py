@@ -20,6 +20,7 @@ from fastapi.responses import Response
 from console.paging import href, next_href, with_flash
 from console.session import CsrfChecked, OperatorSession
 from console.upstream import Reply
+from console.views.business import today as business_today
 from console.web import redirect, render, upstream
 
 router = APIRouter()
@@ -170,7 +171,7 @@ async def periods(request: Request, session: OperatorSession) -> Response:
     reply = await upstream(request).get("payments", "/v1/periods", session.token)
     closed = reply.obj().get("closed")
     rows = [p for p in closed if isinstance(p, dict)] if isinstance(closed, list) else []
-    today = dt.datetime.now(dt.UTC).date()
+    today = business_today()
     last_month = (today.replace(day=1) - dt.timedelta(days=1)).strftime("%Y-%m")
     closed_ids = {str(p.get("period")) for p in rows}
     return render(request, "periods.html", reply=reply, rows=rows,

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -13,6 +12,7 @@ from fastapi.responses import Response
 from console.paging import href, with_flash
 from console.session import CsrfChecked, OperatorSession
 from console.upstream import Reply
+from console.views.business import today as business_today
 from console.web import redirect, render, upstream
 
 router = APIRouter()
@@ -24,8 +24,8 @@ def year_of(value: str) -> int:
     try:
         year = int(value)
     except ValueError:
-        return dt.datetime.now(dt.UTC).year
-    return year if 1900 < year < 2200 else dt.datetime.now(dt.UTC).year
+        return business_today().year
+    return year if 1900 < year < 2200 else business_today().year
 
 
 @router.get("/calendar")

@@ -12,6 +12,7 @@ from fastapi.responses import Response
 from console import present
 from console.session import CsrfChecked, OperatorSession
 from console.upstream import SERVICES
+from console.views.business import today as business_today
 from console.web import redirect, render, safe_next, upstream
 
 router = APIRouter()
@@ -138,7 +139,7 @@ async def reconciliation(request: Request, session: OperatorSession, provider: s
                          date: str = "") -> Response:
     providers = request.app.state.settings.provider_names()
     provider = provider or (providers[0] if providers else "")
-    day = date or (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)).isoformat()
+    day = date or (business_today() - dt.timedelta(days=1)).isoformat()
     reply = await upstream(request).get("payments", f"/v1/reconciliation/{provider}/{day}",
                                         session.token)
     data = reply.obj()

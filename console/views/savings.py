@@ -32,11 +32,11 @@ COVERS_PAGE = 200
 
 
 def month_span(month: str) -> tuple[dt.date, dt.date]:
-    """The first and last day of ``YYYY-MM`` (this month when it is not one)."""
+    """The first and last day of ``YYYY-MM`` (the business day's month when it is not one)."""
     try:
         first = dt.date.fromisoformat(f"{month}-01")
     except ValueError:
-        first = dt.datetime.now(dt.UTC).date().replace(day=1)
+        first = business_today().replace(day=1)
     following = (first.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
     return first, following - dt.timedelta(days=1)
 
