@@ -18,8 +18,9 @@ import hmac
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
+import jwt
 from fastapi import Depends, Request
 
 from console.oidc import REFRESH_MARGIN_S, SESSION_COOKIE, Provider, SessionStore
@@ -57,10 +58,44 @@ class CsrfRejected(Exception):
 class Session:
     principal: Principal
     token: str
+    id_token: str | None = None
+    """The session's ID token (checked at sign-in), for the operator's name."""
 
     @property
     def operator(self) -> str:
+        """The token's subject: what the services record as maker and checker."""
         return self.principal.sub
+
+    @property
+    def name(self) -> str:
+        """The operator's login name, for display: ``preferred_username`` of the access
+        token, else ``preferred_username`` or ``name`` of the ID token, else the subject."""
+        if self.principal.username:
+            return self.principal.username
+        claims = id_claims(self.id_token)
+        for claim in ("preferred_username", "name"):
+            value = claims.get(claim)
+            if isinstance(value, str) and value.strip():
+                return value.strip()
+        return self.principal.sub
+
+    def name_of(self, subject: Any) -> Any:
+        """A maker's or checker's subject as shown: the operator's name when it is the
+        signed-in operator (the services record only the subject), else as recorded."""
+        return self.name if subject and subject == self.principal.sub else subject
+
+
+def id_claims(id_token: str | None) -> dict[str, Any]:
+    """The ID token's claims without checking its signature again: the provider's
+    signature, audience and nonce were checked at sign-in, and a refreshed one comes
+    straight from the token endpoint. For display only."""
+    if not id_token:
+        return {}
+    try:
+        claims = jwt.decode(id_token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return {}
+    return claims if isinstance(claims, dict) else {}
 
 
 async def check_token(verifier: TokenVerifier, token: str) -> Principal:
@@ -77,7 +112,8 @@ async def check_token(verifier: TokenVerifier, token: str) -> Principal:
 
 async def _signed_in_token(request: Request) -> str | None:
     """The access token of the browser's session (``console.oidc``), refreshed shortly
-    before it expires; or, in development only, a pasted token's cookie."""
+    before it expires; or, in development only, a pasted token's cookie. The session's ID
+    token is left in ``request.state.id_token``."""
     sid = request.cookies.get(SESSION_COOKIE)
     if sid:
         store: SessionStore = request.app.state.sessions
@@ -96,6 +132,7 @@ async def _signed_in_token(request: Request) -> str | None:
                 raise LoginRequired("expired")
             store.put(sid, refreshed)
             tokens = refreshed
+        request.state.id_token = tokens.id_token
         return tokens.access
     if request.app.state.settings.dev_token_login:
         return request.cookies.get(TOKEN_COOKIE)
@@ -107,7 +144,8 @@ async def current_session(request: Request) -> Session:
     if not token:
         raise LoginRequired("signed_out")
     principal = await check_token(request.app.state.token_verifier, token)
-    session = Session(principal=principal, token=token)
+    session = Session(principal=principal, token=token,
+                      id_token=getattr(request.state, "id_token", None))
     request.state.session = session
     return session
 

@@ -13,7 +13,7 @@ from fastapi.templating import Jinja2Templates
 
 from console import i18n, present
 from console.session import Session, csrf_token_for
-from console.upstream import Upstream
+from console.upstream import Reply, Upstream
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -91,6 +91,8 @@ def context(request: Request, **extra: Any) -> dict[str, Any]:
         "status_label": status_label(lang),
         "csrf": csrf_token_for(request),
         "session": session,
+        # a maker's or checker's subject as shown (the signed-in operator by name)
+        "who": session.name_of if session is not None else (lambda subject: subject),
         "nav": NAV,
         "flash": flash if flash in FLASH_KEYS else None,
         "path": request.url.path,
@@ -116,3 +118,10 @@ def safe_next(value: str | None) -> str:
     if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
         return value
     return "/"
+
+
+def not_found(reply: Reply | None) -> int:
+    """404 when the service says what the page shows is not there, or outside the
+    operator's office or partner (a service answers 404 then, never 403): the page answers
+    not found with its panel, not 200. A service without the endpoint is not a 404."""
+    return 404 if reply is not None and reply.status == 404 and not reply.unavailable else 200

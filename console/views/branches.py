@@ -18,7 +18,7 @@ from console.session import CsrfChecked, OperatorSession
 from console.upstream import Reply
 from console.views.business import client_phones
 from console.views.business import today as business_today
-from console.web import redirect, render, upstream
+from console.web import not_found, redirect, render, upstream
 
 router = APIRouter()
 
@@ -35,12 +35,6 @@ def q(value: str) -> str:
 def today() -> str:
     """The business day (Africa/Casablanca) the officer's sheet and cash count default to."""
     return business_today().isoformat()
-
-
-def not_found(reply: Reply | None) -> int:
-    """404 when the service says the office, officer or sheet is not there (or outside
-    the operator's office): the page answers not found, not 200 with an empty view."""
-    return 404 if reply is not None and reply.status == 404 and not reply.unavailable else 200
 
 
 def part(data: dict[str, Any], key: str) -> dict[str, Any]:

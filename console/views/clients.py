@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
 from console.session import CsrfChecked, OperatorSession
-from console.upstream import Problem
-from console.web import redirect, render, upstream
+from console.upstream import Problem, Reply
+from console.web import not_found, redirect, render, upstream
 
 router = APIRouter()
 
@@ -32,6 +33,13 @@ async def lookup(request: Request, session: OperatorSession, phone: str = "",
                   next_cursor=reply.obj().get("next_cursor") if reply else None)
 
 
+async def named(request: Request, collection: str, id_: str, token: str) -> Reply:
+    """An office or a staff member by id, for its name; no call without an id."""
+    if not id_:
+        return Reply("clients", "GET", collection, 204)
+    return await upstream(request).get("clients", f"{collection}/{quote(id_, safe='')}", token)
+
+
 async def client_page(request: Request, client_id: str, token: str,
                       problem: Problem | None = None, status: int = 200) -> Response:
     up = upstream(request)
@@ -43,9 +51,19 @@ async def client_page(request: Request, client_id: str, token: str,
         up.get("savings", "/v1/savings/accounts", token,
                {"client_id": client_id, "limit": SAVINGS_SHOWN}),
     )
-    return render(request, "client.html", code=status, client_id=client_id, client=client,
-                  data=client.obj(), credit=credit, loans=loans, messages=messages,
+    data = client.obj()
+    # the client's office and loan officer by name (clients gives their ids)
+    office_id, officer_id = str(data.get("office_id") or ""), str(data.get("officer_id") or "")
+    office, officer = await up.gather(
+        named(request, "/v1/offices", office_id, token),
+        named(request, "/v1/staff", officer_id, token))
+    # outside the operator's office (or another partner's) clients answers 404: so does
+    # the page, with its panel
+    code = not_found(client) if status == 200 else status
+    return render(request, "client.html", code=code, client_id=client_id, client=client,
+                  data=data, credit=credit, loans=loans, messages=messages,
                   savings=savings, savings_limit=SAVINGS_SHOWN,
+                  office=office.obj(), officer=officer.obj(),
                   problem=problem, decisions=KYC_DECISIONS)
 
 

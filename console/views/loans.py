@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from console.session import CsrfChecked, OperatorSession
 from console.upstream import Problem, Reply
 from console.views.business import client_phones
-from console.web import redirect, render, upstream
+from console.web import not_found, redirect, render, upstream
 
 router = APIRouter()
 
@@ -171,7 +171,8 @@ async def loan_detail(request: Request, loan_id: str, session: OperatorSession) 
     saga = await up.get("loans", f"/v1/sagas/{saga_rows[0]['id']}", tok) \
         if saga_rows and saga_rows[0].get("id") else None
     repayments = schedule.obj().get("repayments")
-    return render(request, "loan.html", loan_id=loan_id, loan=loan, data=data,
+    return render(request, "loan.html", code=not_found(loan), loan_id=loan_id, loan=loan,
+                  data=data,
                   schedule=schedule, installments=schedule_rows(schedule),
                   repayments=repayments if isinstance(repayments, list) else [],
                   ledger=ledger, ledger_lines=ledger_lines(ledger),

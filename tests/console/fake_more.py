@@ -572,6 +572,25 @@ def install_clients(router: APIRouter, ops: OpsState, record: Record) -> None:
         chunk, nxt = page(rows, limit, cursor)
         return {"items": chunk, "next_cursor": nxt}
 
+    @router.get("/v1/offices/{office_id}")
+    async def office(request: Request, office_id: str,
+                     who: Annotated[Principal, require("clients:read")]) -> dict[str, Any]:
+        record(request, who)
+        for o in ops.offices:
+            if o["id"] == office_id:
+                return o
+        raise NotFound(f"no office {office_id}", field="office_id")
+
+    @router.get("/v1/staff/{staff_id}")
+    async def staff_member(request: Request, staff_id: str,
+                           who: Annotated[Principal, require("clients:read")]
+                           ) -> dict[str, Any]:
+        record(request, who)
+        for s in ops.staff:
+            if s["id"] == staff_id:
+                return s
+        raise NotFound(f"no staff member {staff_id}", field="staff_id")
+
     for kind, base in (("transfer", "/v1/transfers"),
                        ("reassignment", "/v1/officer-reassignments")):
         install_requests(router, ops, record, kind, base)

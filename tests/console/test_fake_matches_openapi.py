@@ -309,6 +309,8 @@ CALLS: dict[str, list[tuple[str, str, dict[str, Any] | None]]] = {
         ("GET", "/v1/clients/C-1/credit", None), ("GET", "/v1/clients/nobody/credit", None),
         ("POST", "/v1/clients/C-1/kyc", {"decision": "verified", "reason": None}),
         ("GET", "/v1/offices?limit=1", None), ("GET", "/v1/staff?office_id=head", None),
+        ("GET", "/v1/offices/head", None), ("GET", "/v1/offices/nowhere", None),
+        ("GET", "/v1/staff/st-1", None), ("GET", "/v1/staff/nobody", None),
         ("GET", "/v1/transfers?status=pending&limit=1", None),
         ("POST", "/v1/transfers/T-1/approve", None),
         ("POST", "/v1/transfers/T-2/reject", {"reason": "wrong branch"}),
