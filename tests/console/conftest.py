@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
@@ -128,3 +131,19 @@ async def signed_in(browser_client: httpx.AsyncClient) -> httpx.AsyncClient:
     assert resp.status_code == 303
     assert browser_client.cookies.get(CSRF_COOKIE)
     return browser_client
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's Chromium, installed on a fresh machine (idempotent), for every browser
+    module: whichever of them runs first installs it."""
+    from tests.console.test_browser import CHROMIUM
+
+    if not os.path.exists(CHROMIUM):
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env,
+                       capture_output=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], check=True, env=env,
+                       capture_output=True)
+    assert shutil.which(CHROMIUM), "chromium could not be installed"
+    return CHROMIUM

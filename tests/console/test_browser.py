@@ -9,15 +9,11 @@ never reused nor disturbed). Screenshots of the main views are written to ``repo
 from __future__ import annotations
 
 import datetime as dt
-import os
 import random
 import re
-import shutil
-import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -44,19 +40,6 @@ def token(role: str, sub: str, partner: str | None = None, ttl_s: int = 3600,
           now: float | None = None) -> str:
     return mint_token(sub=sub, scopes=ROLE_SCOPES[role], partner_id=partner,
                       ttl_s=ttl_s, now=now)
-
-
-@pytest.fixture(scope="session")
-def chromium() -> str:
-    """Debian's Chromium, installed on a fresh machine (idempotent)."""
-    if not Path(CHROMIUM).exists():
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env,
-                       capture_output=True)
-        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], check=True, env=env,
-                       capture_output=True)
-    assert shutil.which(CHROMIUM), "chromium could not be installed"
-    return CHROMIUM
 
 
 @pytest.fixture(scope="module")

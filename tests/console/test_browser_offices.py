@@ -56,9 +56,9 @@ def live(infra: Infra) -> Iterator[LivePlatform]:
 
 
 @pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
+async def browser(chromium: str) -> AsyncIterator[Browser]:
     async with async_playwright() as pw:
-        launched = await pw.chromium.launch(executable_path=shared.CHROMIUM,
+        launched = await pw.chromium.launch(executable_path=chromium,
                                             args=shared.CHROMIUM_ARGS)
         yield launched
         await launched.close()
