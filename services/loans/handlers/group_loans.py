@@ -73,6 +73,10 @@ async def apply(uow: UnitOfWork, who: Principal, *, group_id: str, product_id: s
     asked = [c for c, _ in members]
     if len(set(asked)) != len(asked):
         raise InvalidInput("a member is listed twice", field="members")
+    for i, client_id in enumerate(asked):
+        if client_id not in roster:
+            raise InvalidInput(f"{client_id!r} is not a member of the group",
+                               field=f"members.{i}.client_id")
     if set(asked) != roster:
         raise InvalidInput("a group application has one loan for every member of the group "
                            f"({len(roster)} members)", field="members")

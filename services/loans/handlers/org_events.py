@@ -15,6 +15,7 @@ from shared.contracts.clients import (
     ClientTransferred,
     GroupDissolved,
     GroupFormed,
+    GroupMemberRemoved,
     LoanOfficerReassigned,
     OfficeChanged,
     OfficeOpened,
@@ -79,6 +80,11 @@ async def on_group_formed(uow: UnitOfWork, msg: GroupFormed, env: Envelope) -> N
                            msg.member_ids, msg.office_id, msg.office_path, msg.officer_id)
 
 
+async def on_group_member_removed(uow: UnitOfWork, msg: GroupMemberRemoved,
+                                  env: Envelope) -> None:
+    await org.group_member_removed(uow.conn, msg.group_id, msg.client_id)
+
+
 async def on_group_dissolved(uow: UnitOfWork, msg: GroupDissolved, env: Envelope) -> None:
     await org.group_dissolved(uow.conn, msg.group_id)
 
@@ -94,5 +100,6 @@ ORG_HANDLERS: dict[str, Handler] = {
     "OfficeChanged": on_office_changed,
     "StaffAssigned": on_staff,
     "GroupFormed": on_group_formed,
+    "GroupMemberRemoved": on_group_member_removed,
     "GroupDissolved": on_group_dissolved,
 }

@@ -184,6 +184,14 @@ async def group_formed(conn: Conn, group_id: str, partner_id: str, name: str, le
         " ON CONFLICT DO NOTHING", group_id, member_ids)
 
 
+async def group_member_removed(conn: Conn, group_id: str, client_id: str) -> None:
+    """The member leaves the group's roster: its sheets and its next application."""
+    await conn.execute("DELETE FROM group_members WHERE group_id = $1 AND client_id = $2",
+                       group_id, client_id)
+    await conn.execute("UPDATE group_projection SET updated_at = now() WHERE group_id = $1",
+                       group_id)
+
+
 async def group_dissolved(conn: Conn, group_id: str) -> None:
     await conn.execute("UPDATE group_projection SET dissolved = true, updated_at = now()"
                        " WHERE group_id = $1", group_id)

@@ -10,7 +10,11 @@ from typing import Any
 
 import pytest
 
-from shared.contracts.clients import ClientTransferred, LoanOfficerReassigned
+from shared.contracts.clients import (
+    ClientTransferred,
+    GroupMemberRemoved,
+    LoanOfficerReassigned,
+)
 from tests.infra import Infra
 from tests.integration.loans.cob_helpers import close_of_business
 from tests.integration.loans.harness import Loans, running_loans
@@ -303,3 +307,48 @@ async def test_a_sheet_recorded_twice_books_each_repayment_once(
             json={"office_id": "b-agadir", "business_date": "2026-02-05",
                   "declared": "512.00"})
         assert twice.status_code == 409
+
+
+async def test_a_removed_member_leaves_the_groups_sheet_and_its_next_application(
+        infra: Infra, isolated_schema: Any) -> None:
+    async with running_loans(infra, isolated_schema) as svc:
+        await organisation(svc)
+        product = await svc.create_product()
+        members = [await client_in(svc, "b-agadir", "lo-youssef", name=f"Member {i}")
+                   for i in range(4)]
+        loans = [(await active_loan_of(svc, c, product, disbursed_on=D0))["id"]
+                 for c in members]
+        group = await group_of(svc, "Tamount", "b-agadir", "lo-youssef", members)
+        before = await sheet(svc, AGADIR, group_id=group, date="2026-02-05")
+        assert loans_on(before) == set(loans)
+
+        removed = GroupMemberRemoved(
+            group_id=group, partner_id=svc.partner_id, client_id=members[3],
+            removed_by="op-1", reason="moved to another douar", member_ids=members[:3],
+            office_id="b-agadir", office_path=PATHS["b-agadir"], officer_id="lo-youssef")
+        env = await svc.bus.send(removed, key=group)
+        await svc.bus.send(removed, key=group, env=env)          # redelivered
+        # a later event of the same group: once it is applied, so is the redelivery
+        await svc.bus.send(LoanOfficerReassigned(
+            request_id="re-g", group_id=group, office_id="b-agadir",
+            office_path=PATHS["b-agadir"], from_officer_id="lo-youssef",
+            to_officer_id="lo-salma", requested_by="op-1", approved_by="op-2"), key=group)
+        await svc.wait_until(f"SELECT 1 FROM group_projection WHERE group_id = '{group}'"
+                             " AND officer_id = 'lo-salma'")
+        assert await svc.wait_until(
+            f"SELECT count(*) FROM inbox WHERE event_id = '{env.event_id}'") == 1
+        assert await svc.wait_until(
+            f"SELECT count(*) FROM group_members WHERE group_id = '{group}'") == 3
+
+        after = await sheet(svc, AGADIR, group_id=group, date="2026-02-05")
+        assert loans_on(after) == set(loans[:3])
+        assert members[3] not in {m["client_id"] for g in after["groups"]
+                                  for m in g["members"]}
+
+        # a group application naming the removed member is refused, naming that member
+        resp = await svc.client.post("/v1/group-loans", headers=svc.partner, json={
+            "group_id": group, "product_id": product, "term": 4,
+            "members": [{"client_id": c, "principal": "1000.00"} for c in members]})
+        assert resp.status_code == 422, resp.text
+        assert resp.headers["content-type"].startswith("application/problem+json")
+        assert resp.json()["errors"][0]["field"] == "members.3.client_id"
