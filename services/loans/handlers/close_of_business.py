@@ -185,9 +185,20 @@ async def execute_day(conn: Conn, business_date: date, run_id: str, *, due_days_
     stats: dict[str, Any] = {"requested_by": requested_by, "run_id": run_id}
     log.info("close of business %s started (run %s)", business_date, run_id)
 
+    penalised_when_marked = 0
+
+    async def mark_overdue(conn: Conn, business_date: date) -> int:
+        nonlocal penalised_when_marked
+        marked, penalised_when_marked = await sql.mark_overdue(conn, business_date)
+        return marked
+
+    async def apply_penalties(conn: Conn, business_date: date) -> int:
+        # the installments penalised as they were marked overdue, and the others
+        return penalised_when_marked + await sql.apply_penalties(conn, business_date)
+
     steps: tuple[tuple[str, Callable[[Conn, date], Awaitable[int]] | None], ...] = (
-        ("installments_marked_overdue", sql.mark_overdue),
-        ("penalties_applied", sql.apply_penalties),
+        ("installments_marked_overdue", mark_overdue),
+        ("penalties_applied", apply_penalties),
         ("statistics", None),
         ("loans_reaged", sql.age_arrears),
         ("late_charges_applied", servicing_sql.apply_late_charges),

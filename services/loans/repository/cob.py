@@ -12,13 +12,35 @@ from datetime import date
 from services.loans.repository import Conn
 
 # An installment still owed after its due date is overdue (on the due date it is only due).
+# One already more than the tolerance late (the first night of a portfolio, or a catch-up)
+# gets its late penalty in the same row version (APPLY_PENALTIES's rule), so the night
+# does not write it twice; APPLY_PENALTIES then penalises the others as they pass the
+# tolerance. Counts: (marked, of which penalised).
+_PENALTY = """CASE l.penalty_kind
+           WHEN 'flat' THEN round(l.penalty_value, 2)
+           ELSE round((i.principal_due - i.principal_paid + i.interest_due - i.interest_paid
+                       + i.fees_due - i.fees_paid + i.penalties_due - i.penalties_paid)
+                      * l.penalty_value, 2) END"""
+_PENALISED_NOW = """(l.penalty_kind IS NOT NULL AND i.penalty_applied_on IS NULL
+        AND ($1::date - i.due_date) > l.penalty_tolerance_days)"""
+
 MARK_OVERDUE = """
-UPDATE installments i SET status = 'overdue'
-  FROM loans l
- WHERE l.id = i.loan_id AND l.status = 'active'
-   AND i.status = 'pending' AND i.due_date < $1::date
-   AND i.principal_due + i.interest_due + i.fees_due + i.penalties_due
-       > i.principal_paid + i.interest_paid + i.fees_paid + i.penalties_paid
+WITH marked AS (
+    UPDATE installments i SET status = 'overdue',
+           penalties_due = CASE WHEN """ + _PENALISED_NOW + """
+                                THEN i.penalties_due + """ + _PENALTY + """
+                                ELSE i.penalties_due END,
+           penalty_applied_on = CASE WHEN """ + _PENALISED_NOW + """ THEN $1::date
+                                     ELSE i.penalty_applied_on END
+      FROM loans l
+     WHERE l.id = i.loan_id AND l.status = 'active'
+       AND i.status = 'pending' AND i.due_date < $1::date
+       AND i.principal_due + i.interest_due + i.fees_due + i.penalties_due
+           > i.principal_paid + i.interest_paid + i.fees_paid + i.penalties_paid
+    RETURNING """ + _PENALISED_NOW.replace("i.penalty_applied_on IS NULL",
+                                            "i.penalty_applied_on = $1::date") + """ AS penalised
+)
+SELECT count(*), count(*) FILTER (WHERE penalised) FROM marked
 """
 
 # One late penalty per overdue installment, once it is more than the tolerance late:
@@ -26,16 +48,11 @@ UPDATE installments i SET status = 'overdue'
 # (delinquency.penalty_for, in SQL).
 APPLY_PENALTIES = """
 UPDATE installments i
-   SET penalties_due = i.penalties_due + CASE l.penalty_kind
-           WHEN 'flat' THEN round(l.penalty_value, 2)
-           ELSE round((i.principal_due - i.principal_paid + i.interest_due - i.interest_paid
-                       + i.fees_due - i.fees_paid + i.penalties_due - i.penalties_paid)
-                      * l.penalty_value, 2) END,
+   SET penalties_due = i.penalties_due + """ + _PENALTY + """,
        penalty_applied_on = $1::date
   FROM loans l
  WHERE l.id = i.loan_id AND l.status = 'active' AND i.status = 'overdue'
-   AND l.penalty_kind IS NOT NULL AND i.penalty_applied_on IS NULL
-   AND ($1::date - i.due_date) > l.penalty_tolerance_days
+   AND """ + _PENALISED_NOW + """
 """
 
 ANALYZE = "ANALYZE installments, loans"
@@ -140,8 +157,11 @@ def _count(tag: str) -> int:
     return int(tag.rsplit(" ", 1)[-1]) if tag and tag[-1].isdigit() else 0
 
 
-async def mark_overdue(conn: Conn, business_date: date) -> int:
-    return _count(await conn.execute(MARK_OVERDUE, business_date))
+async def mark_overdue(conn: Conn, business_date: date) -> tuple[int, int]:
+    """Installments marked overdue, and how many of them were penalised with it."""
+    row = await conn.fetchrow(MARK_OVERDUE, business_date)
+    assert row is not None
+    return int(row[0]), int(row[1])
 
 
 async def apply_penalties(conn: Conn, business_date: date) -> int:

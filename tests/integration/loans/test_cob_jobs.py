@@ -176,7 +176,7 @@ async def test_close_of_business_outlives_the_sessions_statement_timeout(
     for its own transactions (``cob_statement_timeout_s``), and only for them."""
     original = cob_sql.mark_overdue
 
-    async def slow_mark_overdue(conn: Any, business_date: date) -> int:
+    async def slow_mark_overdue(conn: Any, business_date: date) -> tuple[int, int]:
         await conn.execute("SELECT pg_sleep(0.8)")   # longer than the session allows
         return await original(conn, business_date)
 
