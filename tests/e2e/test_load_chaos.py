@@ -297,9 +297,7 @@ class Driver:
         amount = j.principal if j.full_repayment else D("100.00")
         # The wallet pays at the provider (whose callback tells payments) and then
         # reports it with the provider's transaction reference: credited once.
-        paid = await self.bank.call("POST", "mobile-money-sim", "/sim/collections", headers={},
-                                    expect=201, json={"msisdn": j.phone, "amount": str(amount),
-                                                      "reference": j.loan_id})
+        paid = await self.pay_at_provider(j, amount)
         await self.send("POST", "payments", "/v1/repayments", ok=(202,), headers={
             **bearer("wallet", partner="sim"), "Idempotency-Key": f"repay-{j.loan_id}"}, json={
             "loan_id": j.loan_id, "amount": str(amount), "currency": "MAD",
@@ -319,6 +317,29 @@ class Driver:
                                     f"closing of {j.loan_id}")
         j.status = loan["status"]
         j.steps.append(j.status)
+
+    async def pay_at_provider(self, j: Journey, amount: Decimal) -> dict[str, Any]:
+        """The client pays from the wallet. When the answer is lost (the connection dropped
+        under load), the wallet looks at the provider's statement before paying again, as
+        a wallet app checks its history: the payment is made once either way."""
+        for _ in range(5):
+            try:
+                paid: dict[str, Any] = await self.bank.call(
+                    "POST", "mobile-money-sim", "/sim/collections", headers={}, expect=201,
+                    json={"msisdn": j.phone, "amount": str(amount), "reference": j.loan_id})
+                return paid
+            except httpx.TransportError as exc:
+                self.retries[f"mobile-money-sim {type(exc).__name__}"] += 1
+            today = dt.datetime.now(ZoneInfo("Africa/Casablanca")).date()
+            for day in (today, today - dt.timedelta(days=1)):
+                statement = await self.bank.call("GET", "mobile-money-sim",
+                                                 f"/sim/statements/{day.isoformat()}",
+                                                 headers={})
+                entries: list[dict[str, Any]] = statement["entries"]
+                for entry in entries:
+                    if entry["purpose"] == "collection" and entry["account"] == j.loan_id:
+                        return entry
+        raise AssertionError(f"the wallet of {j.loan_id} could not pay at the provider")
 
     async def loan(self, loan_id: str) -> dict[str, Any]:
         found: dict[str, Any] = await self.send("GET", "loans", f"/v1/loans/{loan_id}",
