@@ -138,7 +138,7 @@ class Rig:
         result: dict[str, Any] = resp.json()
         return result
 
-    async def wait_message(self, status: set[str], timeout_s: float = 30,
+    async def wait_message(self, status: set[str], timeout_s: float = 60,
                            **query: str) -> dict[str, Any]:
         found: dict[str, Any] = {}
 
