@@ -16,7 +16,6 @@ across both sources, so the second report of a transaction finds the first.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 import uuid
@@ -30,6 +29,7 @@ import httpx
 from services.payments import state
 from services.payments.domain import postings
 from services.payments.domain import savings as savings_rules
+from services.payments.handlers.leased_jobs import run_rounds
 from services.payments.handlers.savings import credit_wallet_deposit
 from services.payments.metrics import WALLET_REPORTS
 from services.payments.providers.gsma import ProviderClient, Providers, ProviderTransaction
@@ -247,14 +247,8 @@ async def confirm_due(pool: Any, settings: PaymentsSettings, providers: Provider
 async def run_confirmations(pool: Any, settings: PaymentsSettings, providers: Providers,
                             clock: Clock = system_clock) -> None:
     """The confirmation job's loop (every replica: claims are leased)."""
-    while True:
-        try:
-            counts = await confirm_due(pool, settings, providers, clock=clock)
-        except (asyncpg.PostgresError, OSError) as exc:
-            log.warning("wallet report confirmations: %r; trying again", exc)
-            counts = {}
-        if not any(counts.values()):
-            await asyncio.sleep(settings.wallet_confirm_interval_s)
+    await run_rounds(lambda: confirm_due(pool, settings, providers, clock=clock),
+                     settings.wallet_confirm_interval_s, "wallet report confirmations")
 
 
 async def wallet_confirmations(runtime: Runtime) -> None:

@@ -25,10 +25,10 @@ import hashlib
 import logging
 from typing import Any, cast
 
-import asyncpg
 import orjson
 
 from services.payments import state
+from services.payments.handlers.leased_jobs import run_rounds
 from services.payments.providers.gsma import PayeeView, Providers
 from services.payments.repository import payee_lookups as repo
 from services.payments.settings import PaymentsSettings
@@ -149,14 +149,8 @@ async def _ask(providers: Providers, row: Any) -> PayeeView:
 async def run_lookups(pool: Any, settings: PaymentsSettings, providers: Providers,
                       clock: Clock = system_clock) -> None:
     """The lookup job's loop (every replica: claims are leased)."""
-    while True:
-        try:
-            counts = await lookup_due(pool, settings, providers, clock=clock)
-        except (asyncpg.PostgresError, OSError) as exc:
-            log.warning("payee lookups: %r; trying again", exc)
-            counts = {}
-        if not any(counts.values()):
-            await asyncio.sleep(settings.payee_lookup_poll_s)
+    await run_rounds(lambda: lookup_due(pool, settings, providers, clock=clock),
+                     settings.payee_lookup_poll_s, "payee lookups")
 
 
 async def payee_lookups(runtime: Runtime) -> None:
