@@ -32,8 +32,11 @@ and the test is skipped (never run with faults silently dropped).
 A saga whose payout outcome the provider did not tell us by its deadline is in
 doubt (visibly: its own state), not failed. Once the faults are over,
 reconciliation is run for the business day and every payout that was in doubt
-must end settled by the provider's word, its saga terminal, its withdrawal paid
-or released.
+must end settled, its saga terminal, its withdrawal paid or released: by the
+provider's word (its statement) where the provider executed it, and where the
+provider has no record of it at all (the request was lost with a dropped
+connection: "not found", on no statement) by two operators' settlement as
+failed with that evidence, after which nothing may have been paid for it.
 
 Afterwards: 20 borrowers who come once the faults are over all get their loan
 and repay it; every saga is terminal, each loan's books match its outstanding
@@ -521,14 +524,58 @@ class Doubt:
             await asyncio.sleep(2.0)
 
 
+async def provider_lists(bank: Bank, days: tuple[dt.date, ...], payout: dict[str, Any]
+                         ) -> bool:
+    """Whether the provider's statement of any of ``days`` lists the payout (its request
+    reference is the payout's saga id; a statement lists what the provider executed even
+    while its status API denies it)."""
+    for day in days:
+        statement = await bank.call(
+            "GET", "mobile-money-sim", f"/sim/statements/{day.isoformat()}", headers={},
+            params={"tz": "Africa/Casablanca"})
+        if any(e.get("requestReference") == payout["saga_id"]
+               for e in statement["entries"]):
+            return True
+    return False
+
+
+async def settle_as_operators(bank: Bank, driver: Driver, payout: dict[str, Any],
+                              days: tuple[dt.date, ...]) -> None:
+    """Two operators settle a payout the provider has no record of as failed: the status
+    query answers "not found" and no statement lists it — its request never reached the
+    provider (a connection dropped under the faults). The platform does not decide that
+    alone: "not found" is not proof while a delayed request could still execute."""
+    payout_id = payout["payout_id"]
+    evidence = (f"{payout['reason']}; {payout['queries']} status queries since; "
+                f"the provider's statements of "
+                f"{', '.join(d.isoformat() for d in days)} list no request "
+                f"{payout['saga_id']}")
+    if payout.get("proposal") is None:
+        await driver.send("POST", "payments", f"/v1/payouts/{payout_id}/settlement",
+                          ok=(202,), headers={**bank.maker, "Idempotency-Key":
+                                              f"settle-{payout_id}"},
+                          json={"outcome": "failed", "evidence": evidence})
+    await driver.send("POST", "payments", f"/v1/payouts/{payout_id}/settlement/approve",
+                      ok=(200, 409), headers={**bank.checker, "Idempotency-Key":
+                                              f"approve-{payout_id}"},
+                      json={"note": "checked against the provider's statements"})
+
+
 async def settle_doubts(bank: Bank, driver: Driver, doubt: Doubt) -> dict[str, int]:
     """Run reconciliation for the business day (and the day before, near midnight) and
-    wait until nothing is in doubt; how each payout seen in doubt was settled."""
+    wait until nothing is in doubt; how each payout seen in doubt was settled.
+
+    What the provider executed is settled by its statement. A payout it has no record of
+    at all — not on its statements, "not found" to the status query — stays in doubt
+    (the platform never reads silence as failure) until two operators settle it with
+    that evidence; the invariants afterwards check that nothing was paid for it."""
     today = dt.datetime.now(ZoneInfo("Africa/Casablanca")).date()
+    days = (today - dt.timedelta(days=1), today)
     left: list[dict[str, Any]] = []
+    by_operators: set[str] = set()
 
     async def reconcile() -> None:
-        for day in (today - dt.timedelta(days=1), today):
+        for day in days:
             await driver.send("POST", "payments", "/v1/reconciliation/runs",
                               headers=bank.maker,
                               json={"provider": "sim", "date": day.isoformat()})
@@ -539,17 +586,24 @@ async def settle_doubts(bank: Bank, driver: Driver, doubt: Doubt) -> dict[str, i
     async def none_in_doubt() -> bool:
         # A payout still in flight when the load ended goes in doubt only when its own
         # deadline passes, after the run above: reconciliation (idempotent) is run again,
-        # as the operators' daily job would, until the provider's word settles it.
+        # as the operators' daily job would, until the provider's word settles it; after
+        # a minute, what the provider has never seen is settled by the operators.
         nonlocal rounds, left
         left = await doubt.poll(bank)
         rounds += 1
         if left and rounds % 10 == 0:
             await reconcile()
+        if left and rounds >= 120:
+            for payout in left:
+                if payout["payout_id"] not in by_operators and \
+                        not await provider_lists(bank, days, payout):
+                    await settle_as_operators(bank, driver, payout, days)
+                    by_operators.add(payout["payout_id"])
         return not left
 
     try:
         await driver.until(none_in_doubt, "no payout in doubt after reconciliation",
-                           timeout_s=120)
+                           timeout_s=180)
     except AssertionError as e:
         raise AssertionError(f"{e}; still in doubt: {left[:5]}") from None
     settled: Counter[str] = Counter()
@@ -557,6 +611,9 @@ async def settle_doubts(bank: Bank, driver: Driver, doubt: Doubt) -> dict[str, i
         payout = await driver.send("GET", "payments", f"/v1/payments/{payout_id}",
                                    headers=bank.maker)
         assert payout["status"] in ("completed", "failed"), payout
+        if payout_id in by_operators:  # never reached the provider: nothing was paid
+            assert payout["status"] == "failed", payout
+            assert not await provider_lists(bank, days, doubt.seen[payout_id]), payout
         settled[f"{payout['status']} by {payout['resolved_by']}"] += 1
     return dict(settled)
 
