@@ -27,7 +27,7 @@ from services.payments.consumers import consumer_specs
 from services.payments.handlers.collections import wallet_confirmations
 from services.payments.handlers.payee_lookups import payee_lookups
 from services.payments.handlers.reconciliation import reconciliation_scheduler
-from services.payments.jobs import payout_wakeups, payout_worker
+from services.payments.jobs import accrual_workers, payout_wakeups, payout_worker
 from services.payments.settings import PaymentsSettings
 from shared.app import ServiceSpec, create_app
 from shared.clock import Clock, system_clock
@@ -53,7 +53,9 @@ def build_spec(settings: PaymentsSettings | None = None,
                  recoveries.router],
         consumers=consumer_specs(settings),
         background=[payout_worker, payout_wakeups, wallet_confirmations, payee_lookups,
-                    singleton(reconciliation_scheduler)],
+                    singleton(reconciliation_scheduler),
+                    # a night's InterestAccrued batches, staged by the consumer
+                    accrual_workers],
         migrations_dir=MIGRATIONS,
         title="Noria payments service",
         description=DESCRIPTION,

@@ -3,7 +3,8 @@ service's answers; savings' events; clients' events (the office projection)."""
 
 from __future__ import annotations
 
-from services.payments.handlers.accounting import on_interest_accrued, on_loan_submitted
+from services.payments.handlers.accounting import on_loan_submitted
+from services.payments.handlers.accrual_batches import on_interest_accrued
 from services.payments.handlers.cash import (
     on_branch_cash_reconciled,
     on_cash_collection_recorded,
@@ -35,6 +36,7 @@ def consumer_specs(settings: PaymentsSettings) -> list[ConsumerSpec]:
             "ValidatePayee": validate_payee_handler(settings),
             "PayOutWithdrawal": pay_out_withdrawal_handler(settings),
             **repayment_handlers(settings),
+            # staged for the accrual workers, which post a night's batches concurrently
             "InterestAccrued": on_interest_accrued,
             "LoanSubmitted": on_loan_submitted,
             # a branch's cash: collections become repayments, day-end differences booked

@@ -30,6 +30,7 @@ from services.payments.domain.payouts import (
     Seen,
     decide,
 )
+from services.payments.handlers import accrual_batches
 from services.payments.handlers.payouts import resolve
 from services.payments.metrics import PAYOUTS_IN_DOUBT, PAYOUTS_IN_FLIGHT, PROVIDER_CALLS
 from services.payments.providers.gsma import Providers
@@ -208,3 +209,12 @@ async def payout_wakeups(runtime: Runtime) -> None:
     """``LISTEN`` for recorded payouts and wake the payout worker."""
     await listen_for_payouts(runtime.settings.database_url, runtime.schema,
                              state.payout_wakeup(runtime.state))
+
+
+async def accrual_workers(runtime: Runtime) -> None:
+    """Post the staged accrual batches, ``accrual_workers`` at once on this replica
+    (:mod:`services.payments.handlers.accrual_batches`)."""
+    settings = cast(PaymentsSettings, runtime.settings)
+    pool = runtime.pool
+    await asyncio.gather(*(accrual_batches.drain(pool, settings)
+                           for _ in range(settings.accrual_workers)))

@@ -62,6 +62,18 @@ class PaymentsSettings(ServiceSettings):
         "(doubling)"))
     payee_lookup_retry_max_s: float = Field(default=300.0, gt=0, description=(
         "the longest wait between two attempts of an unanswered payee lookup"))
+    accrual_workers: int = Field(default=2, ge=0, le=16, description=(
+        "accrual workers on each replica: a night's staged InterestAccrued batches are "
+        "posted this many at once (0: this replica posts none)"))
+    accrual_lease_s: float = Field(default=300.0, gt=0, description=(
+        "an accrual batch's lease: a worker that dies mid-batch leaves it to another "
+        "after this long"))
+    accrual_poll_s: float = Field(default=1.0, gt=0, description=(
+        "an idle accrual worker looks for staged batches this often"))
+    accrual_retry_s: float = Field(default=5.0, gt=0, description=(
+        "first wait before a batch whose posting failed is tried again (doubling)"))
+    accrual_retry_max_s: float = Field(default=300.0, gt=0, description=(
+        "the longest wait between two attempts of a failing accrual batch"))
     reconciliation_enabled: bool = True
     reconciliation_interval_s: float = Field(default=3600.0, gt=0, description=(
         "today's business day is reconciled this often, per provider"))

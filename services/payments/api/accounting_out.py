@@ -163,6 +163,10 @@ class StatementHead(Out):
     statement: str
     office_id: str | None = Field(description="the office (and its subtree); null: all")
     currency: str
+    accruals_pending: list[Day] = Field(default_factory=list, description=(
+        "business dates up to the statement's date whose accruals (a night's batches "
+        "from loans' close of business) are still being posted: the statement is final "
+        "once this is empty"))
 
 
 class TrialBalanceStatement(StatementHead):

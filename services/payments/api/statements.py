@@ -25,6 +25,7 @@ from services.payments.api.deps import runtime
 from services.payments.api.office_scope import offices_for
 from services.payments.api.schemas import money_strings
 from services.payments.domain import statements
+from services.payments.repository import accrual_batches as accrual_batches_repo
 from services.payments.repository import gl as gl_repo
 from services.payments.repository import statements as repo
 from shared.auth import Principal, require
@@ -65,8 +66,9 @@ async def trial_balance(request: Request, principal: Reader,
         offices = await offices_for(conn, principal, office_id)
         chart = await gl_repo.chart(conn)
         totals = await repo.gl_totals(conn, to=day, offices=offices)
+        pending = await accrual_batches_repo.pending_dates(conn, day)
     head = {"statement": "trial_balance", "as_of": day, "office_id": office_id,
-            "currency": "MAD"}
+            "currency": "MAD", "accruals_pending": pending}
     return _render(request, fmt, "trial_balance", head,
                    statements.trial_balance(chart, totals))
 
@@ -86,8 +88,9 @@ async def income(request: Request, principal: Reader,
         chart = await gl_repo.chart(conn)
         totals = await repo.gl_totals(conn, to=end, since=start, offices=offices,
                                       include_closing=False)
+        pending = await accrual_batches_repo.pending_dates(conn, end)
     head = {"statement": "income_statement", "from": start, "to": end,
-            "office_id": office_id, "currency": "MAD"}
+            "office_id": office_id, "currency": "MAD", "accruals_pending": pending}
     return _render(request, fmt, "income_statement", head,
                    statements.income_statement(chart, totals))
 
@@ -102,8 +105,9 @@ async def balance_sheet(request: Request, principal: Reader,
         offices = await offices_for(conn, principal, office_id)
         chart = await gl_repo.chart(conn)
         totals = await repo.gl_totals(conn, to=day, offices=offices)
+        pending = await accrual_batches_repo.pending_dates(conn, day)
     head = {"statement": "balance_sheet", "as_of": day, "office_id": office_id,
-            "currency": "MAD"}
+            "currency": "MAD", "accruals_pending": pending}
     return _render(request, fmt, "balance_sheet", head,
                    statements.balance_sheet(chart, totals))
 

@@ -21,7 +21,7 @@ from services.payments.repository import closing as closing_repo
 from services.payments.repository import gl as gl_repo
 from services.payments.repository import ledger as ledger_repo
 from services.payments.repository import offices as offices_repo
-from shared.contracts.loans import InterestAccrued, LoanSubmitted
+from shared.contracts.loans import LoanSubmitted
 from shared.envelope import Envelope
 from shared.errors import Conflict
 from shared.uow import UnitOfWork
@@ -54,12 +54,13 @@ async def run_accruals(conn: Conn, day: dt.date, loans: Sequence[LoanDay], *,
     reaching the non-accrual threshold have their receivables reversed and accrue
     nothing until back under it.
 
-    Batches are posted concurrently (one per partition's consumer, on several
-    replicas): a batch redelivered while another connection holds it waits for that
-    transaction and then finds its run; every row a batch locks or inserts per loan is
-    taken in loan id order, and the ledger locks accounts in id order, so two batches
-    sharing loans wait on each other but never deadlock; a loan's accrual for the date
-    is written once whichever batch carries it (``loan_accruals``)."""
+    Batches are posted concurrently (a night's staged batches by the accrual workers,
+    ``handlers.accrual_batches``, on every replica): a batch posted again while another
+    connection holds it waits for that transaction and then finds its run; every row a
+    batch locks or inserts per loan is taken in loan id order, and the ledger locks
+    accounts in id order, so two batches sharing loans wait on each other but never
+    deadlock; a loan's accrual for the date is written once whichever batch carries it
+    (``loan_accruals``)."""
     setting = await gl_repo.settings(conn)
     if setting["accounting_basis"] != "accrual":
         raise CashBasis("the institution keeps its books on a cash basis: interest is "
@@ -154,24 +155,6 @@ async def run_provisions(conn: Conn, day: dt.date, loans: Sequence[LoanDay], *,
         conn, day, batch, loans=len(loans), required=total_required, charged=charged,
         released=released, source=source)
     return {**dict(row), "created": True}
-
-
-async def on_interest_accrued(uow: UnitOfWork, msg: InterestAccrued, env: Envelope) -> None:
-    """Loans' close of business: accruals (accrual basis only) — the day's interest and
-    the fees falling due that day (``fees_due``, from version 2 of the event; none in an
-    older one) — then provisions."""
-    loans = [LoanDay(ln.loan_id, ln.interest, ln.days_in_arrears, ln.product_id,
-                     ln.office_id, ln.restructured, ln.fees_due)
-             for ln in msg.loans if ln.interest >= 0]
-    if len(loans) != len(msg.loans):
-        log.warning("InterestAccrued %s batch %s: negative interest ignored for %d loan(s)",
-                    msg.business_date, msg.batch, len(msg.loans) - len(loans))
-    setting = await gl_repo.settings(uow.conn)
-    if setting["accounting_basis"] == "accrual":
-        await run_accruals(uow.conn, msg.business_date, loans, batch=msg.batch,
-                           source="InterestAccrued")
-    await run_provisions(uow.conn, msg.business_date, loans, batch=msg.batch,
-                         source="InterestAccrued")
 
 
 # -- repayments and write-offs -----------------------------------------------------------

@@ -16,6 +16,7 @@ from services.payments.domain.chart import GLType
 from services.payments.domain.ledger import ZERO, Entry, Line, validate
 from services.payments.domain.statements import balance
 from services.payments.repository import Conn
+from services.payments.repository import accrual_batches as accrual_batches_repo
 from services.payments.repository import gl as gl_repo
 from services.payments.repository import ledger as ledger_repo
 from services.payments.repository import periods as repo
@@ -82,7 +83,18 @@ async def close_period(conn: Conn, period: str, by: str, today: dt.date
     if ends >= today:
         raise Conflict(f"period {period} is not over (business date {today})",
                        field="period")
+    await _accruals_posted(conn, ends, "period")
     return await repo.close_period(conn, period, starts, ends, by)
+
+
+async def _accruals_posted(conn: Conn, until: dt.date, field: str) -> None:
+    """Refuse to close books whose accruals are still being posted: a night's batches
+    staged from loans' close of business and not all accrued and provisioned yet."""
+    pending = await accrual_batches_repo.pending_dates(conn, until)
+    if pending:
+        raise Conflict(f"the accruals of {pending[0].isoformat()} are still being posted "
+                       f"({len(pending)} business date(s) up to {until.isoformat()} not "
+                       "complete); close once they are", field=field)
 
 
 async def close_year(conn: Conn, year: int, by: str, today: dt.date) -> dict[str, Any]:
@@ -94,6 +106,7 @@ async def close_year(conn: Conn, year: int, by: str, today: dt.date) -> dict[str
     last = dt.date(year, 12, 31)
     if last >= today:
         raise Conflict(f"year {year} is not over (business date {today})", field="year")
+    await _accruals_posted(conn, last, "year")
     await _open(conn, last)
     chart = await gl_repo.chart(conn)
     net_total = ZERO

@@ -95,6 +95,12 @@ class Books:
                                                            params.items() if v is not None})
         return result
 
+    async def accruals_posted(self, day: dt.date) -> bool:
+        """Every staged accrual batch up to ``day`` posted (accrued and provisioned),
+        as the statements tell it."""
+        head = await self.statement("trial-balance", as_of=day)
+        return head["accruals_pending"] == []
+
     async def counts(self) -> tuple[int, int]:
         async with self.pool.acquire() as conn:
             entries = await conn.fetchval("SELECT count(*) FROM journal_entries")

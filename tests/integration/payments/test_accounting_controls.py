@@ -20,6 +20,7 @@ from shared.kafka import make_producer
 from tests.infra import Infra
 from tests.integration.payments.accounting_rig import APPROVE, READ, Books, books
 from tests.integration.payments.facts import consumed_all
+from tests.kafka_facts import until
 
 D = Decimal
 
@@ -158,6 +159,7 @@ async def test_interest_accrued_from_loans_posts_the_day_once(b: Books) -> None:
     finally:
         await producer.stop()
     await consumed_all(b.settings)  # both deliveries read
+    await until(lambda: b.accruals_posted(dt.date(2025, 10, 2)), "the batch posted")
     async with b.pool.acquire() as conn:
         assert (await gl_repo.balances(conn, ["interest_receivable:K1"]))[
             "interest_receivable:K1"] == D("0.55")

@@ -20,6 +20,7 @@ from tests.infra import Infra
 from tests.integration.payments.accounting_rig import Books, books
 from tests.integration.payments.conftest import new_id
 from tests.integration.payments.facts import consumed_all
+from tests.kafka_facts import until
 
 pytestmark = pytest.mark.integration
 
@@ -74,6 +75,7 @@ async def test_fees_falling_due_in_the_feed_are_accrued_once_and_settled_by_the_
     finally:
         await producer.stop()
     await consumed_all(b.settings)
+    await until(lambda: b.accruals_posted(DAY), "the date's staged batch posted")
     # the fees due: receivable 15.00; the loan without fees: none; interest as before
     assert await held(b, f"fee_receivable:{loan}", f"interest_receivable:{loan}",
                       f"fee_receivable:{plain}", f"interest_receivable:{plain}") == [
