@@ -16,7 +16,9 @@ a run in a background task of the process.
 A run is alive while its session holds the close-of-business advisory lock (``lock_key
 || current_schema()``: two schemas in one database never block each other; a session
 lock dies with the connection, so with the process): whoever holds the lock may mark
-every other ``running`` row failed.
+every other ``running`` row failed. Whoever takes the lock releases it on every path
+(:meth:`CobRuns.unlock`): pooled connections go back to their pool without a
+session reset, so a lock left behind would stay with the next borrower.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
-from shared.db import Conn
+from shared.db import Conn, unlock_or_terminate
 from shared.errors import Conflict
 
 if TYPE_CHECKING:
@@ -44,6 +46,7 @@ LOCK_ATTEMPTS = 5
 """How many times a start tries the lock while no run is seen running (a status check
 holding it for a moment, or a run just ending), :data:`LOCK_RETRY_S` apart."""
 LOCK_RETRY_S = 0.2
+UNLOCK_SQL = "SELECT pg_advisory_unlock(hashtext($1 || current_schema()))"
 
 
 class Claimed(Protocol):
@@ -78,8 +81,11 @@ class CobRuns:
         return got
 
     async def unlock(self, conn: Conn) -> None:
-        await conn.execute("SELECT pg_advisory_unlock(hashtext($1 || current_schema()))",
-                           self.lock_key)
+        """Release the lock held on ``conn``; if that cannot be done (the connection
+        broke, the unlock failed or was cancelled) end ``conn``'s session, which drops
+        it (then ``conn`` is closed). Raises only cancellation: for ``finally`` blocks."""
+        await unlock_or_terminate(conn, UNLOCK_SQL, self.lock_key,
+                                  what=f"{self.name} lock")
 
     async def by_date(self, conn: Conn, business_date: date) -> asyncpg.Record | None:
         row: asyncpg.Record | None = await conn.fetchrow(
@@ -218,11 +224,12 @@ class CobRuns:
         # long night never takes a connection HTTP requests are waiting for
         pool = runtime.background_pool or runtime.http_pool
         conn = await pool.acquire()
-        owned = False
+        owned = locked = False
         try:
             for attempt in range(LOCK_ATTEMPTS):
                 try:
                     claimed = await lock_and_claim(conn)
+                    locked = not claimed.done
                     break
                 except Conflict:
                     current = await self.running(conn)
@@ -240,22 +247,31 @@ class CobRuns:
                     running_run_id=None if current is None else current["run_id"]) from None
             if claimed.done:
                 return claimed.run, False
-            task = asyncio.create_task(_owning(pool, conn, claimed, run), name=task_name)
+            task = asyncio.create_task(self._owning(pool, conn, claimed, run),
+                                       name=task_name)
             owned = True
             runtime.tasks[:] = [t for t in runtime.tasks if not t.done()]
             runtime.tasks.append(task)   # cancelled, and so marked failed, at shutdown
             return claimed.run, True
         finally:
             if not owned:
+                try:
+                    if locked:
+                        await self.unlock(conn)
+                finally:
+                    await pool.release(conn)
+
+    async def _owning(self, pool: asyncpg.Pool, conn: PoolConnectionProxy[asyncpg.Record],
+                      claimed: C, run: Callable[[asyncpg.Pool, Conn, C], Awaitable[None]]
+                      ) -> None:
+        """``run`` the claimed date on ``conn``, then release the lock and give the
+        connection back to ``pool``."""
+        try:
+            await run(pool, conn, claimed)
+        finally:
+            # unlocked, or — when the run's connection is in no state to run
+            # pg_advisory_unlock — terminated: its session ends, and the lock with it
+            try:
+                await self.unlock(conn)
+            finally:
                 await pool.release(conn)
-
-
-async def _owning(pool: asyncpg.Pool, conn: PoolConnectionProxy[asyncpg.Record], claimed: C,
-                  run: Callable[[asyncpg.Pool, Conn, C], Awaitable[None]]) -> None:
-    """``run`` the claimed date on ``conn``, then give the connection back to ``pool``."""
-    try:
-        await run(pool, conn, claimed)
-    finally:
-        # releasing resets the session, which drops the advisory lock even when the
-        # run's connection is in no state to run pg_advisory_unlock
-        await pool.release(conn)

@@ -8,6 +8,12 @@ from :func:`create_pool` also bounds the wait for a connection: past
 answers ``503`` with ``Retry-After`` and the inbox waits out. Work that must run
 longer than the statement timeout (close of business, a large backfill) says so for
 one transaction with :func:`statement_timeout`.
+
+Whoever gives a pooled session state beyond its transaction undoes it on every path,
+without counting on asyncpg's reset at release — a session advisory lock is
+released with :func:`unlock_or_terminate`, ``LISTEN`` runs on a dedicated connection
+(:func:`listen`), settings are ``SET LOCAL`` (:func:`statement_timeout`), cursors live
+inside their transaction.
 """
 
 from __future__ import annotations
@@ -192,6 +198,30 @@ async def connect(dsn: str, *, schema: str | None = None, limits: DbLimits | Non
         dsn, server_settings=server_settings(schema, limits), **kw)
     await _init_connection(conn)
     return conn
+
+
+UNLOCK_TIMEOUT_S = 5.0
+
+
+async def unlock_or_terminate(conn: Conn, sql: str, *args: Any, what: str = "lock",
+                              timeout_s: float = UNLOCK_TIMEOUT_S) -> None:
+    """Release a session-level lock ``conn`` holds with ``sql`` (e.g. ``SELECT
+    pg_advisory_unlock(…)``); when that fails, is cancelled or takes longer than
+    ``timeout_s`` (the connection broke, the server is gone), terminate ``conn``
+    instead: its session ends and PostgreSQL drops every lock it held. A pooled
+    connection so ended goes back to its pool closed, and a new one takes its place.
+
+    Raises nothing but cancellation (after terminating): it belongs in ``finally``.
+    """
+    try:
+        await asyncio.wait_for(conn.execute(sql, *args), timeout_s)
+    except BaseException as exc:
+        with contextlib.suppress(Exception):   # a proxy already given back refuses it
+            conn.terminate()
+        if not isinstance(exc, Exception):
+            raise
+        log.warning("could not release the %s (%s: %s); its connection was closed,"
+                    " which releases it", what, type(exc).__name__, exc)
 
 
 @contextlib.asynccontextmanager

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from shared.db import Conn
+from shared.db import Conn, unlock_or_terminate
 from shared.telemetry import RETENTION_PRUNED
 
 log = logging.getLogger("noria.retention")
@@ -93,7 +93,10 @@ class RetentionJob:
                     pruned[table] = await self._prune(conn, table, sql)
                 return pruned
             finally:
-                await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", self.lock_key)
+                # pooled connections are not reset on release: never give one back
+                # holding the lock (unlocked, or its session ended)
+                await unlock_or_terminate(conn, "SELECT pg_advisory_unlock(hashtext($1))",
+                                          self.lock_key, what="retention lock")
 
     async def _prune(self, conn: Conn, table: str, sql: str) -> int:
         total = 0
