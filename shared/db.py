@@ -9,8 +9,10 @@ answers ``503`` with ``Retry-After`` and the inbox waits out. Work that must run
 longer than the statement timeout (close of business, a large backfill) says so for
 one transaction with :func:`statement_timeout`.
 
-Whoever gives a pooled session state beyond its transaction undoes it on every path,
-without counting on asyncpg's reset at release — a session advisory lock is
+A pooled connection goes back to its pool without a session reset (asyncpg's default
+runs ``pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL``, one more round
+trip per transaction): see :func:`reset_session`. Whoever gives a pooled session
+state beyond its transaction undoes it on every path — a session advisory lock is
 released with :func:`unlock_or_terminate`, ``LISTEN`` runs on a dedicated connection
 (:func:`listen`), settings are ``SET LOCAL`` (:func:`statement_timeout`), cursors live
 inside their transaction.
@@ -143,9 +145,46 @@ def server_settings(schema: str | None, limits: DbLimits | None = None,
     return settings
 
 
+class PooledConnection(asyncpg.Connection):
+    """A pool's connection: remembers that :meth:`add_listener` was called on it, so
+    that :func:`reset_session` ends its ``LISTEN`` before anyone else borrows it."""
+
+    listened = False
+
+    async def add_listener(self, channel: str, callback: Any) -> None:
+        self.listened = True
+        await super().add_listener(channel, callback)
+
+
+async def reset_session(conn: asyncpg.Connection) -> None:
+    """The pools' reset on release: nothing, unless the borrower listened on the
+    connection (then ``UNLISTEN *``).
+
+    Before it asyncpg has already dropped the connection's listener callbacks and,
+    had a transaction been left open, rolled it back; :meth:`BoundedPool.release`
+    closes such a connection before that (it is not reused). Session state outside a
+    transaction is its holder's to undo (see the module docstring): this is what lets
+    a release cost no round trip.
+    """
+    if getattr(conn, "listened", False):
+        conn.listened = False  # type: ignore[attr-defined]
+        await conn.execute("UNLISTEN *")
+
+
+def _in_transaction(conn: Any) -> bool:
+    try:
+        return not conn.is_closed() and bool(conn.is_in_transaction())
+    except (asyncpg.InterfaceError, AttributeError):   # released already, or torn down
+        return False
+
+
 class BoundedPool(asyncpg.Pool):
     """A pool whose ``acquire()`` waits at most ``acquire_timeout_s`` unless told
-    otherwise, then raises :class:`ConnectionWaitTimeout` (every ``pool.fetch`` too)."""
+    otherwise, then raises :class:`ConnectionWaitTimeout` (every ``pool.fetch`` too).
+
+    A connection given back inside a transaction (its holder was cancelled or failed
+    before it could commit or roll back) is closed, not rolled back and reused: what
+    that session did besides its transaction is not known."""
 
     __slots__ = ("acquire_timeout_s", "role")
 
@@ -162,6 +201,14 @@ class BoundedPool(asyncpg.Pool):
         except TimeoutError as exc:
             raise ConnectionWaitTimeout(
                 f"no {self.role or 'database'} connection free within {bound}s") from exc
+
+    async def release(self, connection: Any, *,
+                      timeout: float | None = None) -> None:  # noqa: ASYNC109 (asyncpg's)
+        if _in_transaction(connection):
+            log.warning("a %s connection came back inside a transaction; closed, not"
+                        " reused", self.role or "database")
+            connection.terminate()
+        await super().release(connection, timeout=timeout)
 
 
 async def create_pool(
@@ -181,7 +228,8 @@ async def create_pool(
                 dsn, min_size=min_size, max_size=max_size, init=_init_connection,
                 server_settings=server_settings(schema, limits, role),
                 max_queries=50000, max_inactive_connection_lifetime=300.0, loop=None,
-                connection_class=asyncpg.Connection, record_class=asyncpg.Record,
+                connection_class=PooledConnection, record_class=asyncpg.Record,
+                reset=reset_session,
                 acquire_timeout_s=acquire_timeout_s, role=role,
             )
             return pool

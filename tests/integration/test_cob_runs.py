@@ -16,6 +16,7 @@ from shared.cob_runs import INTERRUPTED, CobRuns
 from shared.db import create_pool
 from shared.errors import Conflict
 from tests.conftest import SchemaFactory
+from tests.kafka_facts import until
 
 pytestmark = pytest.mark.integration
 
@@ -105,10 +106,12 @@ async def test_one_run_at_a_time_and_a_dead_holders_runs_are_marked_failed(
         with pytest.raises(Conflict):
             await RUNS.lock_and_claim(other, lambda: claim_d1(other))
         assert await RUNS.recover_stale_runs(other) == []   # the run is alive
-        # the holder's session lets the lock go without finishing (as when its process
-        # dies): the next holder marks its run failed
+        # the holder's session ends without finishing (as when its process dies): the
+        # server drops its lock, and the next holder marks its run failed
+        holder.terminate()
         await pool.release(holder)
-        assert await RUNS.recover_stale_runs(other) == [D1]
+        assert await until(lambda: RUNS.recover_stale_runs(other),
+                           "the dead holder's run marked failed") == [D1]
         row = await RUNS.by_date(other, D1)
         assert (row["status"], row["error"]) == ("failed", INTERRUPTED)
         # a completed date is returned as it is, and the lock is not kept
