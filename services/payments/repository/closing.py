@@ -65,14 +65,22 @@ async def orphan_allowances(conn: Conn, except_loans: Sequence[str]) -> list[tup
 
 async def record_provisions(conn: Conn, rows: Sequence[tuple[Any, ...]]) -> None:
     """Each loan's latest provisioning: (loan, date, days in arrears, restructured,
-    bucket, rate, principal, required)."""
-    if rows:
-        await conn.executemany(
-            "INSERT INTO loan_provisions (loan_id, business_date, days_in_arrears,"
-            " restructured, bucket, rate, principal, required)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (loan_id) DO UPDATE SET"
-            " business_date = $2, days_in_arrears = $3, restructured = $4, bucket = $5,"
-            " rate = $6, principal = $7, required = $8", list(rows))
+    bucket, rate, principal, required) — one statement, in loan id order (two batches
+    sharing loans wait on each other's rows in the same order); a loan named twice
+    keeps its last figures."""
+    latest = {r[0]: r for r in rows}
+    if not latest:
+        return
+    cols = list(zip(*(latest[k] for k in sorted(latest)), strict=True))
+    await conn.execute(
+        "INSERT INTO loan_provisions (loan_id, business_date, days_in_arrears,"
+        " restructured, bucket, rate, principal, required)"
+        " SELECT * FROM unnest($1::text[], $2::date[], $3::int[], $4::boolean[],"
+        " $5::text[], $6::numeric[], $7::numeric[], $8::numeric[])"
+        " ON CONFLICT (loan_id) DO UPDATE SET business_date = EXCLUDED.business_date,"
+        " days_in_arrears = EXCLUDED.days_in_arrears, restructured = EXCLUDED.restructured,"
+        " bucket = EXCLUDED.bucket, rate = EXCLUDED.rate, principal = EXCLUDED.principal,"
+        " required = EXCLUDED.required", *(list(c) for c in cols))
 
 
 async def rates(conn: Conn) -> list[provisioning.Rate]:
