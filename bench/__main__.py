@@ -264,9 +264,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             infra.admin_url,
             args.savings_accounts or (100_000 if args.quick else savings_cob.ACCOUNTS))
     if not args.skip_accruals:  # payments' accruals for the night (bench/accruals.py)
-        # as production posts them (one batch after another), and against two workers
+        # as production posts them (the service's accrual workers), against one worker
         report["payments_accruals"] = await accruals.run(
-            infra.admin_url, 100_000 if args.quick else accruals.LOANS, against_workers=2)
+            infra.admin_url, 100_000 if args.quick else accruals.LOANS, against_workers=1)
     if not args.skip_platform:
         await platform_part(args, infra, ceiling_rate, report)
     return report
