@@ -61,7 +61,8 @@ def decode(text: str | None) -> list[LoanDay]:
 
 
 class InconsistentBatch(ValueError):
-    """A batch outside its date's count of batches: the event is not what loans sends."""
+    """A batch outside its date's count of batches, or of a night older than one already
+    staged: the event is not what loans sends (dead-lettered, as any handler failure)."""
 
 
 async def stage(conn: Conn, day: dt.date, batch: int, batches: int,
@@ -69,6 +70,12 @@ async def stage(conn: Conn, day: dt.date, batch: int, batches: int,
     """Stage a batch for the accrual workers; False when it was staged already."""
     if batch >= batches:
         raise InconsistentBatch(f"InterestAccrued {day} batch {batch} of {batches}")
+    later = await repo.later_night(conn, day)
+    if later is not None:
+        # nights go forward: a night older than one already staged would never be
+        # provisioned (provisions go forward in time) and would hold every later night
+        raise InconsistentBatch(f"InterestAccrued {day} batch {batch} arrives after the "
+                                f"night of {later}; nights are posted in date order")
     fresh = await repo.stage(conn, day, batch, batches, encode(loans), len(loans), event_id)
     known = await conn.fetchval(
         "SELECT batches FROM accrual_dates WHERE business_date = $1", day)

@@ -27,6 +27,14 @@ async def stage(conn: Conn, day: dt.date, batch: int, batches: int, loans: str,
     return fresh is not None
 
 
+async def later_night(conn: Conn, day: dt.date) -> dt.date | None:
+    """The latest night staged after ``day`` when ``day`` itself is not staged yet."""
+    value: dt.date | None = await conn.fetchval(
+        "SELECT max(business_date) FROM accrual_dates WHERE business_date > $1"
+        " AND NOT EXISTS (SELECT 1 FROM accrual_dates WHERE business_date = $1)", day)
+    return value
+
+
 # Claimable: a batch of the earliest date not complete, not leased; staged (its accruals
 # to post), or accrued once every batch of its date is accrued (its provisions to post).
 _CLAIM_SQL = claim_sql(

@@ -164,7 +164,8 @@ async def test_two_replicas_drain_two_nights_exactly_and_take_over_a_dead_worker
                                    claimed["id"]) >= 3
 
 
-async def test_a_batch_outside_its_dates_count_is_refused(replicas: Replicas) -> None:
+async def test_a_batch_outside_its_dates_count_or_an_older_night_is_refused(
+        replicas: Replicas) -> None:
     day = dt.date(2025, 11, 10)
     async with replicas.pools[0].acquire() as conn:
         with pytest.raises(accrual_batches.InconsistentBatch):
@@ -175,4 +176,13 @@ async def test_a_batch_outside_its_dates_count_is_refused(replicas: Replicas) ->
         with pytest.raises(accrual_batches.InconsistentBatch):
             async with conn.transaction():
                 await accrual_batches.stage(conn, day, 1, 3, [], "ev-z")
+        assert await repo.pending_dates(conn, day) == [day]
+        # a night older than one already staged: refused (nights go forward)
+        with pytest.raises(accrual_batches.InconsistentBatch):
+            async with conn.transaction():
+                await accrual_batches.stage(conn, day - dt.timedelta(days=1), 0, 1, [],
+                                            "ev-old")
+        # the staged night's own batches still come in
+        async with conn.transaction():
+            assert await accrual_batches.stage(conn, day, 1, 2, [], "ev-w")
         assert await repo.pending_dates(conn, day) == [day]
