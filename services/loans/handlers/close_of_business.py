@@ -3,9 +3,12 @@
 1. claim the date in ``cob_runs`` (a completed date is never run twice: the stored
    result is returned);
 2. mark overdue installments, charge late penalties, refresh the planner's
-   statistics, age arrears (each statement its own transaction, each idempotent);
-3. one transaction: ``RepaymentDue`` and ``LoanInArrears`` events straight into the
-   outbox (``INSERT … SELECT``), the PAR snapshot, and the run marked completed.
+   statistics, charge late charges, age arrears — each loan moved into arrears told
+   ``LoanInArrears`` in the same statement (each statement its own transaction, each
+   idempotent);
+3. one transaction: ``RepaymentDue``, cures, reminders and the accrual feed straight
+   into the outbox (``INSERT … SELECT``), the PAR snapshots, and the run marked
+   completed.
 
 Each of those transactions runs under its own statement timeout
 (``cob_statement_timeout_s``, default 30 min), raised with ``shared.db.statement_timeout``
@@ -196,12 +199,19 @@ async def execute_day(conn: Conn, business_date: date, run_id: str, *, due_days_
         # the installments penalised as they were marked overdue, and the others
         return penalised_when_marked + await sql.apply_penalties(conn, business_date)
 
+    async def age_arrears(conn: Conn, business_date: date) -> int:
+        # a loan moved into (another bucket of) arrears is told LoanInArrears in the same
+        # statement and transaction, after the date's penalties and late charges
+        reaged, stats["in_arrears_events"] = await sql.age_arrears(
+            conn, business_date, run_id, events_topic)
+        return reaged
+
     steps: tuple[tuple[str, Callable[[Conn, date], Awaitable[int]] | None], ...] = (
         ("installments_marked_overdue", mark_overdue),
         ("penalties_applied", apply_penalties),
         ("statistics", None),
-        ("loans_reaged", sql.age_arrears),
         ("late_charges_applied", servicing_sql.apply_late_charges),
+        ("loans_reaged", age_arrears),
         ("worst_arrears_tracked", servicing_sql.track_worst_arrears))
     for name, step in steps:
         await runs.progress(conn, business_date, name, stats)
@@ -221,8 +231,6 @@ async def execute_day(conn: Conn, business_date: date, run_id: str, *, due_days_
         t0 = time.perf_counter()
         stats["repayment_due_events"] = await sql.emit_repayment_due(
             conn, business_date, run_id, due_days_before, events_topic)
-        stats["in_arrears_events"] = await sql.emit_in_arrears(
-            conn, business_date, run_id, events_topic)
         # cures, reminders and the accrual feed (InterestAccrued), once per date
         stats.update(await servicing_sql.emit_servicing_events(
             conn, business_date, run_id, events_topic, due_days_before=due_days_before))

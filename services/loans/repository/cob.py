@@ -57,10 +57,25 @@ UPDATE installments i
 
 ANALYZE = "ANALYZE installments, loans"
 
+# The envelope is built in SQL exactly as shared.envelope.Envelope serialises it.
+_ENVELOPE = """jsonb_build_object(
+    'event_id', e.eid, 'type', {type!r}, 'version', 1, 'occurred_at', to_jsonb(now()),
+    'aggregate_id', e.loan_id, 'correlation_id', $2::text, 'causation_id', NULL,
+    'traceparent', NULL, 'payload', {payload})"""
+
 # Days in arrears from the oldest overdue installment; buckets as delinquency.arrears_bucket;
 # the worst days in arrears reached (the credit policy reads it at LoanClosed). Only loans
 # with something overdue, or that were in arrears, are touched; the join to loans is by
 # primary key, so a misestimated row count can never turn it quadratic.
+#
+# A loan that entered arrears, or moved to another bucket, is told in the same statement:
+# its LoanInArrears goes into the outbox in this transaction and the loan is marked
+# reported (cob_servicing.EMIT_ARREARS_CURED tells the cure) in the same row version as
+# its new bucket. Marking it in the events transaction rewrote every such loan a second
+# time, a full update of eleven indexes (loans_arrears_reported names the flag). What it
+# owes is looked up per loan through the partial index on overdue installments, after the
+# date's penalties and late charges (those steps run first). A re-run of the date finds
+# nothing left to age, so tells nothing twice. $2 run id, $3 topic.
 AGE_ARREARS = """
 WITH target AS (
     SELECT loan_id AS id, $1::date - min(due_date) AS days
@@ -75,24 +90,45 @@ WITH target AS (
                           WHEN days <= 60 THEN '31-60' WHEN days <= 90 THEN '61-90'
                           ELSE '90+' END AS bucket
       FROM target
+), moving AS (
+    -- the bucket each loan is in before this statement (every part of a statement sees
+    -- the rows as they were when it began), to tell only the loans it moves
+    SELECT b.*, b.bucket <> 'current' AND b.bucket <> o.arrears_bucket AS tell
+      FROM bucketed b JOIN loans o ON o.id = b.id
+), aged AS (
+    UPDATE loans l
+       SET days_in_arrears = b.days, arrears_bucket = b.bucket, arrears_as_of = $1::date,
+           bucket_changed_on = CASE WHEN b.bucket <> l.arrears_bucket THEN $1::date
+                                    ELSE l.bucket_changed_on END,
+           -- the worst reached, in the same row version (cob_servicing.TRACK_WORST_ARREARS
+           -- then finds nothing left to raise instead of writing every aged loan again)
+           max_days_in_arrears = GREATEST(l.max_days_in_arrears, b.days),
+           arrears_reported = l.arrears_reported OR b.tell
+      FROM moving b
+     WHERE l.id = b.id AND l.status = 'active'
+       AND (l.days_in_arrears, l.arrears_bucket) IS DISTINCT FROM (b.days, b.bucket)
+    RETURNING l.id, l.client_id, l.days_in_arrears, l.arrears_bucket, b.tell
+), e AS (
+    SELECT gen_random_uuid() AS eid, a.id AS loan_id, a.client_id, a.days_in_arrears,
+           a.arrears_bucket,
+           (SELECT COALESCE(sum(i.principal_due + i.interest_due + i.fees_due
+                                + i.penalties_due - i.principal_paid - i.interest_paid
+                                - i.fees_paid - i.penalties_paid), 0)
+              FROM installments i
+             WHERE i.loan_id = a.id AND i.status = 'overdue')::numeric(14,2) AS amount
+      FROM aged a WHERE a.tell
+), told AS (
+    INSERT INTO outbox (event_id, topic, message_key, type, envelope)
+    SELECT e.eid, $3::text, e.loan_id, 'LoanInArrears', """ + _ENVELOPE.format(
+    type="LoanInArrears", payload="""jsonb_build_object(
+        'loan_id', e.loan_id, 'client_id', e.client_id, 'business_date', $1::date,
+        'days_in_arrears', e.days_in_arrears, 'amount_overdue', e.amount::text,
+        'bucket', e.arrears_bucket)""") + """
+      FROM e
+    RETURNING 1
 )
-UPDATE loans l
-   SET days_in_arrears = b.days, arrears_bucket = b.bucket, arrears_as_of = $1::date,
-       bucket_changed_on = CASE WHEN b.bucket <> l.arrears_bucket THEN $1::date
-                                ELSE l.bucket_changed_on END,
-       -- the worst reached, in the same row version (cob_servicing.TRACK_WORST_ARREARS
-       -- then finds nothing left to raise instead of writing every aged loan again)
-       max_days_in_arrears = GREATEST(l.max_days_in_arrears, b.days)
-  FROM bucketed b
- WHERE l.id = b.id AND l.status = 'active'
-   AND (l.days_in_arrears, l.arrears_bucket) IS DISTINCT FROM (b.days, b.bucket)
+SELECT (SELECT count(*) FROM aged), (SELECT count(*) FROM told)
 """
-
-# The envelope is built in SQL exactly as shared.envelope.Envelope serialises it.
-_ENVELOPE = """jsonb_build_object(
-    'event_id', e.eid, 'type', {type!r}, 'version', 1, 'occurred_at', to_jsonb(now()),
-    'aggregate_id', e.loan_id, 'correlation_id', $2::text, 'causation_id', NULL,
-    'traceparent', NULL, 'payload', {payload})"""
 
 EMIT_REPAYMENT_DUE = """
 WITH e AS (
@@ -108,30 +144,6 @@ SELECT e.eid, $4::text, e.loan_id, 'RepaymentDue', """ + _ENVELOPE.format(
         'loan_id', e.loan_id, 'client_id', e.client_id, 'business_date', $1::date,
         'due_date', e.due_date, 'installment', e.number, 'amount', e.amount::text)""") + """
   FROM e WHERE e.amount > 0
-"""
-
-# A loan that entered arrears, or moved to another bucket, in this business date's run.
-# What it owes is looked up per loan through the partial index on overdue installments.
-EMIT_IN_ARREARS = """
-WITH e AS (
-    SELECT gen_random_uuid() AS eid, l.id AS loan_id, l.client_id, l.days_in_arrears,
-           l.arrears_bucket,
-           (SELECT COALESCE(sum(i.principal_due + i.interest_due + i.fees_due
-                                + i.penalties_due - i.principal_paid - i.interest_paid
-                                - i.fees_paid - i.penalties_paid), 0)
-              FROM installments i
-             WHERE i.loan_id = l.id AND i.status = 'overdue')::numeric(14,2) AS amount
-      FROM loans l
-     WHERE l.status = 'active' AND l.bucket_changed_on = $1::date
-       AND l.arrears_bucket <> 'current'
-)
-INSERT INTO outbox (event_id, topic, message_key, type, envelope)
-SELECT e.eid, $3::text, e.loan_id, 'LoanInArrears', """ + _ENVELOPE.format(
-    type="LoanInArrears", payload="""jsonb_build_object(
-        'loan_id', e.loan_id, 'client_id', e.client_id, 'business_date', $1::date,
-        'days_in_arrears', e.days_in_arrears, 'amount_overdue', e.amount::text,
-        'bucket', e.arrears_bucket)""") + """
-  FROM e
 """
 
 # PAR(N): outstanding principal of loans more than N days in arrears (delinquency.par_ratio).
@@ -172,8 +184,12 @@ async def refresh_statistics(conn: Conn) -> None:
     await conn.execute(ANALYZE)
 
 
-async def age_arrears(conn: Conn, business_date: date) -> int:
-    return _count(await conn.execute(AGE_ARREARS, business_date))
+async def age_arrears(conn: Conn, business_date: date, run_id: str, topic: str
+                      ) -> tuple[int, int]:
+    """Loans re-aged, and how many of them were told ``LoanInArrears``."""
+    row = await conn.fetchrow(AGE_ARREARS, business_date, run_id, topic)
+    assert row is not None
+    return int(row[0]), int(row[1])
 
 
 async def emit_repayment_due(conn: Conn, business_date: date, run_id: str,
@@ -181,11 +197,6 @@ async def emit_repayment_due(conn: Conn, business_date: date, run_id: str,
     """``RepaymentDue`` rows into the outbox; how many."""
     return _count(await conn.execute(EMIT_REPAYMENT_DUE, business_date, run_id,
                                      due_days_before, topic))
-
-
-async def emit_in_arrears(conn: Conn, business_date: date, run_id: str, topic: str) -> int:
-    """``LoanInArrears`` rows into the outbox; how many."""
-    return _count(await conn.execute(EMIT_IN_ARREARS, business_date, run_id, topic))
 
 
 async def take_snapshot(conn: Conn, business_date: date) -> None:

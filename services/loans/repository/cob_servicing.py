@@ -77,13 +77,6 @@ UPDATE loans SET max_days_in_arrears = days_in_arrears
  WHERE status = 'active' AND days_in_arrears > max_days_in_arrears
 """
 
-# After EMIT_IN_ARREARS (cob.py): the loans it told about are now reported in arrears.
-MARK_ARREARS_REPORTED = """
-UPDATE loans SET arrears_reported = true
- WHERE status = 'active' AND bucket_changed_on = $1::date AND arrears_bucket <> 'current'
-   AND NOT arrears_reported
-"""
-
 # A loan told to be in arrears that is current again (by a repayment or close of business)
 # or repaid: LoanArrearsCured, once.
 EMIT_ARREARS_CURED = """
@@ -249,9 +242,9 @@ async def track_worst_arrears(conn: Conn, business_date: date) -> int:
 async def emit_servicing_events(conn: Conn, business_date: date, run_id: str, topic: str, *,
                                 due_days_before: int, accrual_batch_size: int = 5000
                                 ) -> dict[str, int]:
-    """In the date's events transaction, after ``LoanInArrears``: cures, reminders and the
-    accrual feed; how many of each."""
-    await conn.execute(MARK_ARREARS_REPORTED, business_date)
+    """In the date's events transaction: cures, reminders and the accrual feed; how many of
+    each. (``LoanInArrears`` went out with the ageing, cob.AGE_ARREARS, which marks the
+    loans it told as reported.)"""
     cured = _count(await conn.execute(EMIT_ARREARS_CURED, business_date, run_id, topic))
     reminders = _count(await conn.execute(EMIT_REMINDERS, business_date, run_id, topic,
                                           due_days_before))

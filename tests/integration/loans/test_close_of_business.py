@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 import pytest
 
+from services.loans.repository import cob as cob_sql
 from tests.infra import Infra
 from tests.integration.loans.cob_helpers import close_of_business, wait_for_run
 from tests.integration.loans.facts import output_reader, settled
@@ -179,3 +181,46 @@ async def test_write_off_after_enough_days_in_arrears(infra: Infra, isolated_sch
         assert (applied["recovery"], applied["recovered_total"], applied["unallocated"],
                 applied["outstanding_total"]) == (True, "1448.00", "52.00", "0.00")
         assert (await svc.get(old["id"]))["status"] == "written_off"
+
+
+async def test_a_night_that_failed_after_ageing_tells_each_arrears_once_when_rerun(
+        infra: Infra, isolated_schema, monkeypatch: pytest.MonkeyPatch) -> None:
+    """LoanInArrears goes out with the ageing, in its transaction: a night whose events
+    transaction failed is run again without telling the same arrears a second time, and
+    the loan it told is cured once when repaid."""
+    original = cob_sql.emit_repayment_due
+    failures = [RuntimeError("the events transaction failed")]
+
+    async def failing_once(*args: Any, **kwargs: Any) -> int:
+        if failures:
+            raise failures.pop()
+        return await original(*args, **kwargs)
+
+    monkeypatch.setattr(cob_sql, "emit_repayment_due", failing_once)
+    async with running_loans(infra, isolated_schema) as svc:
+        product = await svc.create_product(penalty=PENALTY)
+        late = await svc.active_loan(product, disbursed_on=date(2026, 1, 5))  # due 5 Feb, 5 Mar
+        first = await svc.client.post("/v1/close-of-business", headers=svc.operator,
+                                      json={"business_date": "2026-03-20"})
+        assert first.status_code == 202, first.text
+        failed = await wait_for_run(svc.client, svc.operator, first.headers["location"])
+        assert failed["status"] == "failed", failed
+        again = await svc.client.post("/v1/close-of-business", headers=svc.operator,
+                                      json={"business_date": "2026-03-20"})
+        assert again.status_code == 202, again.text
+        run = await wait_for_run(svc.client, svc.operator, again.headers["location"])
+        assert (run["status"], run["attempts"]) == ("succeeded", 2), run
+        # the second attempt found the loan already aged and told
+        assert (run["counts"]["loans_reaged"], run["counts"]["in_arrears_events"]) == (0, 0)
+        body = await svc.get(late["id"])
+        assert (body["days_in_arrears"], body["arrears_bucket"]) == (43, "31-60")
+
+        pid = await svc.pay(late["id"], "724.00", on=date(2026, 3, 21))   # both, penalised
+        await svc.bus.wait_for("RepaymentApplied", payment_id=pid)
+        await close_of_business(svc.client, svc.operator, "2026-03-21")
+        async with output_reader(svc) as sent:
+            await settled(svc, sent)
+            told = sent.matching("LoanInArrears", loan_id=late["id"])
+            assert [(m.payload["business_date"], m.payload["bucket"]) for m in told] == [
+                ("2026-03-20", "31-60")]
+            assert len(sent.matching("LoanArrearsCured", loan_id=late["id"])) == 1
