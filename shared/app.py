@@ -2,8 +2,9 @@
 
 A service describes itself with a :class:`ServiceSpec`; :func:`create_app`
 builds the app whose lifespan opens the pools, creates the topics, and runs the
-outbox relay, its LISTEN wake-up, the inbox consumers, the retention job and any
-background jobs (sweepers) until shutdown.
+outbox relay (and its hand-over: units of work over the service's pools give it
+their rows right after commit), its LISTEN wake-up, the inbox consumers, the
+retention job and any background jobs (sweepers) until shutdown.
 
 Two pools, so that HTTP traffic can never starve background work: request
 handlers use the HTTP pool (``db_pool_max``, a short statement timeout, a bounded
@@ -48,7 +49,7 @@ from shared.ratelimit import install_rate_limit, limiter_from
 from shared.retention import RetentionJob, RetentionTable
 from shared.settings import ServiceSettings
 from shared.telemetry import HTTP_LATENCY, setup_logging, setup_tracing
-from shared.uow import UnitOfWork
+from shared.uow import UnitOfWork, attach_publisher, detach_publisher
 
 log = logging.getLogger("noria.app")
 
@@ -193,6 +194,10 @@ async def start_runtime(runtime: Runtime) -> None:
     spawn = runtime.tasks.append
     with background_work():  # every task below, and each it starts, uses the background pool
         spawn(asyncio.create_task(runtime.relay.run(), name="outbox-relay"))
+        # units of work over either pool hand their committed rows to this relay
+        spawn(runtime.relay.start_handoff())
+        for pool in {runtime.http_pool, runtime.background_pool or runtime.http_pool}:
+            attach_publisher(pool, runtime.relay)
         spawn(asyncio.create_task(
             listen_for_outbox(s.database_url, runtime.schema, runtime.relay.wakeup),
             name="outbox-listen"))
@@ -238,6 +243,8 @@ async def _bounded(what: str, step: Awaitable[object]) -> None:
 
 
 async def stop_runtime(runtime: Runtime) -> None:
+    for pool in {runtime.http_pool, runtime.background_pool or runtime.http_pool}:
+        detach_publisher(pool, runtime.relay)
     for task in runtime.tasks:
         task.cancel()
     if runtime.tasks:

@@ -4,14 +4,26 @@
 ``await uow.commit()`` writes them to the outbox and commits, in one
 transaction. Leaving the block without committing rolls everything back, so a
 failed request publishes nothing.
+
+Publishing right after commit: when the process's relay is attached to the
+unit of work's pool (:func:`attach_publisher`, done by the service runtime) and
+is running, the outbox rows are inserted already claimed by that relay for a
+short lease (``claim_token`` = the relay's hand-off token), the INSERT turns
+the outbox's NOTIFY off for the transaction, and after the commit the rows are
+handed to the relay, which publishes them without reading them back
+(:meth:`shared.outbox.OutboxRelay.hand_over`). The rows are in the outbox
+either way: if the process dies before publishing them, their lease runs out
+and any replica's relay publishes them.
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 import orjson
@@ -31,6 +43,20 @@ OUTBOX_INSERT_SQL = (
     " ORDER BY n"
 )
 
+# The same, for rows the committing process publishes itself: inserted claimed by its
+# relay's hand-off token for a short lease (counted from the insert's clock, not from the
+# transaction's start), with the transaction's NOTIFY turned off (platform migration 0004);
+# the ids come back for the hand-over.
+OUTBOX_INSERT_CLAIMED_SQL = (
+    "INSERT INTO outbox (event_id, topic, message_key, type, envelope, traceparent,"
+    " claimed_until, claim_token)"
+    " SELECT e, t, k, y, v::jsonb, p, clock_timestamp() + make_interval(secs => $7), $8"
+    " FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])"
+    " WITH ORDINALITY AS u(e, t, k, y, v, p, n),"
+    " (SELECT set_config('noria.outbox_notify', 'off', true)) AS quiet(q)"
+    " ORDER BY n RETURNING id, event_id"
+)
+
 # Several inbox rows at once; the conflict check skips each event already recorded, and a
 # repeated event_id within the arrays is inserted once (the first copy).
 INBOX_INSERT_MANY_SQL = (
@@ -47,6 +73,54 @@ def current_traceparent() -> str | None:
     return carrier.get("traceparent")
 
 
+@dataclass(slots=True)
+class CommittedEvent:
+    """An outbox row its committing process publishes: what the relay sends, as stored."""
+
+    id: int
+    topic: str
+    key: str
+    type: str
+    envelope: bytes
+    traceparent: str | None
+    committed_at: float = 0.0  # time.monotonic() at the commit (latency figures)
+
+
+class Publisher(Protocol):
+    """The process's relay, seen from the unit of work."""
+
+    @property
+    def handoff_token(self) -> uuid.UUID: ...
+
+    @property
+    def handoff_lease_s(self) -> float: ...
+
+    @property
+    def accepting(self) -> bool:
+        """True while it publishes what is handed over (its loop runs, Kafka answers)."""
+        ...
+
+    def hand_over(self, events: list[CommittedEvent]) -> None:
+        """Take committed rows to publish; never blocks, never raises."""
+        ...
+
+
+# (asyncpg's Pool takes no weak reference: a pool stays referenced until it is detached)
+_PUBLISHERS: dict[asyncpg.Pool, Publisher] = {}
+
+
+def attach_publisher(pool: asyncpg.Pool, publisher: Publisher) -> None:
+    """Units of work over ``pool`` hand their committed rows to ``publisher``."""
+    _PUBLISHERS[pool] = publisher
+
+
+def detach_publisher(pool: asyncpg.Pool, publisher: Publisher | None = None) -> None:
+    """Units of work over ``pool`` go back to NOTIFY and the relay's claim (only if
+    ``publisher`` is the one attached, when given)."""
+    if publisher is None or _PUBLISHERS.get(pool) is publisher:
+        _PUBLISHERS.pop(pool, None)
+
+
 class UnitOfWork:
     def __init__(self, pool: asyncpg.Pool, *, topic_prefix: str = "") -> None:
         self._pool = pool
@@ -54,6 +128,8 @@ class UnitOfWork:
         self._conn: PoolConnectionProxy[asyncpg.Record] | None = None
         self._tx: Any = None
         self._pending: list[tuple[str, Envelope]] = []
+        self._handed: list[CommittedEvent] = []
+        self._publisher: Publisher | None = None
         self.committed = False
 
     @property
@@ -73,6 +149,8 @@ class UnitOfWork:
         self._conn = conn
         self._tx = tx
         self._pending = []
+        self._handed = []
+        self._publisher = None
         self.committed = False
         return self
 
@@ -89,6 +167,7 @@ class UnitOfWork:
             self._conn = None
             self._tx = None
             self._pending = []
+            self._handed = []
 
     def emit(
         self, message: Contract, *, key: str, topic: str | None = None,
@@ -137,17 +216,31 @@ class UnitOfWork:
         return out
 
     async def flush_outbox(self) -> None:
-        """Write the queued messages: one statement (so one NOTIFY), ids in emit order."""
+        """Write the queued messages: one statement (so at most one NOTIFY), ids in emit
+        order. Claimed by the process's relay, without NOTIFY, when it publishes them."""
         if not self._pending:
             return
         pending = self._pending
-        await self.conn.execute(
-            OUTBOX_INSERT_SQL,
+        raw = [orjson.dumps(env.model_dump(mode="json")) for _, env in pending]
+        envelopes = [text.decode() for text in raw]
+        args = (
             [env.event_id for _, env in pending], [topic for topic, _ in pending],
             [env.aggregate_id for _, env in pending], [env.type for _, env in pending],
-            [orjson.dumps(env.model_dump(mode="json")).decode() for _, env in pending],
-            [env.traceparent for _, env in pending],
+            envelopes, [env.traceparent for _, env in pending],
         )
+        publisher = self._publisher or _PUBLISHERS.get(self._pool)
+        if publisher is None or not publisher.accepting:
+            await self.conn.execute(OUTBOX_INSERT_SQL, *args)
+            self._pending = []
+            return
+        rows = await self.conn.fetch(OUTBOX_INSERT_CLAIMED_SQL, *args,
+                                     publisher.handoff_lease_s, publisher.handoff_token)
+        ids = {r["event_id"]: r["id"] for r in rows}
+        self._publisher = publisher
+        self._handed.extend(
+            CommittedEvent(ids[env.event_id], topic, env.aggregate_id, env.type, value,
+                           env.traceparent)
+            for (topic, env), value in zip(pending, raw, strict=True))
         self._pending = []
 
     async def commit(self) -> None:
@@ -155,3 +248,9 @@ class UnitOfWork:
         await self.flush_outbox()
         await self._tx.commit()
         self.committed = True
+        if self._handed and self._publisher is not None:
+            handed, self._handed = self._handed, []
+            now = time.monotonic()
+            for event in handed:
+                event.committed_at = now
+            self._publisher.hand_over(handed)
