@@ -124,15 +124,16 @@ async def _office_id(uow: UnitOfWork, loan_id: str) -> str | None:
 
 async def record(uow: UnitOfWork, before: sg.SagaState | None, after: sg.SagaState,
                  event: str, notes: list[str]) -> None:
+    """Store the saga's state and its timeline row: one statement either way."""
     conn = uow.conn
-    if before is None:
-        await sagas_repo.insert(conn, after)
-    elif after != before:
-        await sagas_repo.update(conn, after)
     detail = "; ".join(notes) or (after.reason or "" if after.failed else "")
-    await sagas_repo.add_timeline(conn, after.id, event,
-                                  before.state.value if before else None, after.state.value,
-                                  detail)
+    if before is None:
+        await sagas_repo.insert_with_timeline(conn, after, event, detail)
+    elif after != before:
+        await sagas_repo.update_with_timeline(conn, after, event, before.state.value, detail)
+    else:
+        await sagas_repo.add_timeline(conn, after.id, event, before.state.value,
+                                      after.state.value, detail)
 
 
 async def advance(uow: UnitOfWork, saga_id: str, loan_id: str, event: sg.SagaEvent,

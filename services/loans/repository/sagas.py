@@ -69,14 +69,6 @@ def _state(r: asyncpg.Record) -> SagaState:
     )
 
 
-async def insert(conn: Conn, s: SagaState) -> None:
-    await conn.execute(
-        "INSERT INTO sagas (id, type, loan_id, state, current_step, deadline, compensating,"
-        " failed, attempts, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        s.id, SAGA_TYPE, s.loan_id, s.state.value, s.step.value, s.deadline, s.compensating,
-        s.failed, s.attempts, _data(s))
-
-
 async def get(conn: Conn, saga_id: str, *, for_update: bool = False
               ) -> SagaState | None:
     lock = " FOR UPDATE" if for_update else ""
@@ -85,19 +77,38 @@ async def get(conn: Conn, saga_id: str, *, for_update: bool = False
     return None if row is None else _state(row)
 
 
-async def update(conn: Conn, s: SagaState) -> None:
-    await conn.execute(
-        "UPDATE sagas SET state = $2, current_step = $3, deadline = $4, compensating = $5,"
-        " failed = $6, attempts = $7, data = $8, version = version + 1, updated_at = now()"
-        " WHERE id = $1", s.id, s.state.value, s.step.value, s.deadline, s.compensating,
-        s.failed, s.attempts, _data(s))
-
-
 async def add_timeline(conn: Conn, saga_id: str, event: str,
                        from_state: str | None, to_state: str, detail: str = "") -> None:
     await conn.execute(
         "INSERT INTO saga_timeline (saga_id, event, from_state, to_state, detail)"
         " VALUES ($1, $2, $3, $4, $5)", saga_id, event, from_state, to_state, detail)
+
+
+_TIMELINE_INSERT = "INSERT INTO saga_timeline (saga_id, event, from_state, to_state, detail)"
+
+
+async def insert_with_timeline(conn: Conn, s: SagaState, event: str, detail: str) -> None:
+    """Store a new saga and its first timeline row in one statement."""
+    await conn.execute(
+        "WITH s AS (INSERT INTO sagas (id, type, loan_id, state, current_step, deadline,"
+        " compensating, failed, attempts, data)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id)"
+        f" {_TIMELINE_INSERT} SELECT s.id, $11, NULL, $4, $12 FROM s",
+        s.id, SAGA_TYPE, s.loan_id, s.state.value, s.step.value, s.deadline, s.compensating,
+        s.failed, s.attempts, _data(s), event, detail)
+
+
+async def update_with_timeline(conn: Conn, s: SagaState, event: str, from_state: str,
+                               detail: str) -> None:
+    """Write the saga's new state and its timeline row in one statement (the saga row is
+    already locked by this transaction)."""
+    await conn.execute(
+        "WITH s AS (UPDATE sagas SET state = $2, current_step = $3, deadline = $4,"
+        " compensating = $5, failed = $6, attempts = $7, data = $8, version = version + 1,"
+        " updated_at = now() WHERE id = $1 RETURNING id)"
+        f" {_TIMELINE_INSERT} SELECT s.id, $9, $10, $2, $11 FROM s",
+        s.id, s.state.value, s.step.value, s.deadline, s.compensating, s.failed, s.attempts,
+        _data(s), event, from_state, detail)
 
 
 async def past_deadline(conn: Conn, now: datetime, limit: int) -> list[str]:
