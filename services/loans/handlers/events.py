@@ -65,54 +65,54 @@ async def on_unblocked(uow: UnitOfWork, msg: ClientUnblocked, env: Envelope) -> 
 
 # -- saga replies -----------------------------------------------------------------------
 def saga_handlers(policy: sg.SagaPolicy) -> dict[str, Handler]:
-    async def on_credit_reserved(uow: UnitOfWork, msg: CreditReserved, env: Envelope) -> None:
-        if await advance_leg(uow, msg.saga_id, gs.LegCreditReserved(
-                msg.saga_id, now_utc(), msg.msisdn, msg.language), policy, "CreditReserved"):
+    async def reply(saga_id: str, loan_id: str, uow: UnitOfWork, event: sg.SagaEvent,
+                    leg_event: gs.GroupEvent | None, event_name: str) -> None:
+        """A loan's disbursement saga first (every loan's; one statement reads it and its
+        loan), then a group loan's leg (leg ids are never saga ids)."""
+        if await advance(uow, saga_id, loan_id, event, policy, event_name):
             return
-        await advance(uow, msg.saga_id, msg.loan_id,
-                      sg.CreditReservedReply(now_utc(), msg.msisdn, msg.language),
-                      policy, "CreditReserved")
+        if leg_event is not None and await advance_leg(uow, saga_id, leg_event, policy,
+                                                       event_name):
+            return
+        log.info("%s for unknown saga %s (loan %s) ignored", event_name, saga_id, loan_id)
+
+    async def on_credit_reserved(uow: UnitOfWork, msg: CreditReserved, env: Envelope) -> None:
+        now = now_utc()
+        await reply(msg.saga_id, msg.loan_id, uow,
+                    sg.CreditReservedReply(now, msg.msisdn, msg.language),
+                    gs.LegCreditReserved(msg.saga_id, now, msg.msisdn, msg.language),
+                    "CreditReserved")
 
     async def on_credit_rejected(uow: UnitOfWork, msg: CreditRejected, env: Envelope) -> None:
-        if await advance_leg(uow, msg.saga_id, gs.LegCreditRejected(
-                msg.saga_id, now_utc(), f"{msg.reason} {msg.detail}".strip()), policy,
-                "CreditRejected"):
-            return
-        await advance(uow, msg.saga_id, msg.loan_id,
-                      sg.CreditRejectedReply(now_utc(), msg.reason, msg.detail),
-                      policy, "CreditRejected")
+        now = now_utc()
+        await reply(msg.saga_id, msg.loan_id, uow,
+                    sg.CreditRejectedReply(now, msg.reason, msg.detail),
+                    gs.LegCreditRejected(msg.saga_id, now, f"{msg.reason} {msg.detail}".strip()),
+                    "CreditRejected")
 
     async def on_credit_released(uow: UnitOfWork, msg: CreditReleased, env: Envelope) -> None:
-        if await advance_leg(uow, msg.saga_id, gs.LegCreditReleased(msg.saga_id, now_utc()),
-                             policy, "CreditReleased"):
-            return
-        await advance(uow, msg.saga_id, msg.loan_id, sg.CreditReleasedReply(now_utc()),
-                      policy, "CreditReleased")
+        now = now_utc()
+        await reply(msg.saga_id, msg.loan_id, uow, sg.CreditReleasedReply(now),
+                    gs.LegCreditReleased(msg.saga_id, now), "CreditReleased")
 
     async def on_completed(uow: UnitOfWork, msg: DisbursementCompleted, env: Envelope) -> None:
-        if await advance_leg(uow, msg.saga_id, gs.LegPayoutCompleted(
-                msg.saga_id, now_utc(), msg.completed_at, msg.provider_reference), policy,
-                "DisbursementCompleted"):
-            return
-        await advance(uow, msg.saga_id, msg.loan_id,
-                      sg.PayoutCompleted(now_utc(), msg.completed_at, msg.provider_reference),
-                      policy, "DisbursementCompleted")
+        now = now_utc()
+        await reply(msg.saga_id, msg.loan_id, uow,
+                    sg.PayoutCompleted(now, msg.completed_at, msg.provider_reference),
+                    gs.LegPayoutCompleted(msg.saga_id, now, msg.completed_at,
+                                          msg.provider_reference),
+                    "DisbursementCompleted")
 
     async def on_failed(uow: UnitOfWork, msg: DisbursementFailed, env: Envelope) -> None:
-        if await advance_leg(uow, msg.saga_id, gs.LegPayoutFailed(
-                msg.saga_id, now_utc(), msg.reason), policy, "DisbursementFailed"):
-            return
-        await advance(uow, msg.saga_id, msg.loan_id, sg.PayoutFailed(now_utc(), msg.reason),
-                      policy, "DisbursementFailed")
+        now = now_utc()
+        await reply(msg.saga_id, msg.loan_id, uow, sg.PayoutFailed(now, msg.reason),
+                    gs.LegPayoutFailed(msg.saga_id, now, msg.reason), "DisbursementFailed")
 
     async def on_in_doubt(uow: UnitOfWork, msg: DisbursementInDoubt, env: Envelope) -> None:
-        if await advance_leg(uow, msg.saga_id, gs.LegPayoutInDoubt(
-                msg.saga_id, now_utc(), msg.since, msg.reason), policy,
-                "DisbursementInDoubt"):
-            return
-        await advance(uow, msg.saga_id, msg.loan_id,
-                      sg.PayoutInDoubt(now_utc(), msg.since, msg.reason),
-                      policy, "DisbursementInDoubt")
+        now = now_utc()
+        await reply(msg.saga_id, msg.loan_id, uow, sg.PayoutInDoubt(now, msg.since, msg.reason),
+                    gs.LegPayoutInDoubt(msg.saga_id, now, msg.since, msg.reason),
+                    "DisbursementInDoubt")
 
     async def on_payee_confirmed(uow: UnitOfWork, msg: PayeeConfirmed, env: Envelope
                                  ) -> None:
@@ -130,19 +130,19 @@ def saga_handlers(policy: sg.SagaPolicy) -> dict[str, Handler]:
 
     async def on_savings_held(uow: UnitOfWork, msg: CompulsorySavingsHeld, env: Envelope
                               ) -> None:
-        await advance(uow, msg.saga_id, msg.loan_id, sg.SavingsHeldReply(now_utc(), msg.held),
-                      policy, "CompulsorySavingsHeld")
+        await reply(msg.saga_id, msg.loan_id, uow, sg.SavingsHeldReply(now_utc(), msg.held),
+                    None, "CompulsorySavingsHeld")
 
     async def on_savings_short(uow: UnitOfWork, msg: CompulsorySavingsInsufficient,
                                env: Envelope) -> None:
-        await advance(uow, msg.saga_id, msg.loan_id,
-                      sg.SavingsInsufficientReply(now_utc(), msg.shortfall, msg.reason),
-                      policy, "CompulsorySavingsInsufficient")
+        await reply(msg.saga_id, msg.loan_id, uow,
+                    sg.SavingsInsufficientReply(now_utc(), msg.shortfall, msg.reason),
+                    None, "CompulsorySavingsInsufficient")
 
     async def on_savings_released(uow: UnitOfWork, msg: CompulsorySavingsReleased,
                                   env: Envelope) -> None:
-        await advance(uow, msg.saga_id, msg.loan_id, sg.SavingsReleasedReply(now_utc()),
-                      policy, "CompulsorySavingsReleased")
+        await reply(msg.saga_id, msg.loan_id, uow, sg.SavingsReleasedReply(now_utc()), None,
+                    "CompulsorySavingsReleased")
 
     return {
         "CompulsorySavingsHeld": on_savings_held,

@@ -32,10 +32,28 @@ def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
+class LoanOffice:
+    """The office a loan is booked to: given when already read, else read once if needed."""
+
+    def __init__(self, loan_id: str, *, known: bool = False, office_id: str | None = None
+                 ) -> None:
+        self.loan_id = loan_id
+        self.known = known
+        self.office_id = office_id
+
+    async def get(self, uow: UnitOfWork) -> str | None:
+        if not self.known:
+            office = await org_repo.loan_office(uow.conn, self.loan_id)
+            self.office_id = None if office is None else office[0]
+            self.known = True
+        return self.office_id
+
+
 async def execute(uow: UnitOfWork, loan: Loan, state: sg.SagaState,
-                  commands: list[sg.Command]) -> list[str]:
+                  commands: list[sg.Command], office: LoanOffice | None = None) -> list[str]:
     """Apply the saga's commands to the loan and the outbox; return timeline notes."""
     conn = uow.conn
+    office = office or LoanOffice(loan.id)
     notes: list[str] = []
     loan_changed = False
     for cmd in commands:
@@ -57,7 +75,7 @@ async def execute(uow: UnitOfWork, loan: Loan, state: sg.SagaState,
                 saga_id=state.id, loan_id=state.loan_id, client_id=state.client_id,
                 partner_id=state.partner_id, amount=state.amount, currency=state.currency,
                 msisdn=state.msisdn, deadline=cmd.deadline,
-                office_id=await _office_id(uow, state.loan_id),
+                office_id=await office.get(uow),
             ), key=state.loan_id)
         elif isinstance(cmd, sg.SendHoldCompulsorySavings):
             uow.emit(HoldCompulsorySavings(
@@ -84,7 +102,7 @@ async def execute(uow: UnitOfWork, loan: Loan, state: sg.SagaState,
                                             saga_id=state.id, principal=loan.principal,
                                             reason=cmd.reason), key=loan.id)
         elif isinstance(cmd, sg.ActivateLoan):
-            await _activate(uow, loan, state, cmd)
+            await _activate(uow, loan, state, cmd, office)
             loan_changed = True
     if loan_changed:
         await loans_repo.save(conn, loan)
@@ -92,7 +110,7 @@ async def execute(uow: UnitOfWork, loan: Loan, state: sg.SagaState,
 
 
 async def _activate(uow: UnitOfWork, loan: Loan, state: sg.SagaState,
-                    cmd: sg.ActivateLoan) -> None:
+                    cmd: sg.ActivateLoan, office: LoanOffice) -> None:
     """Activate the loan; the previewed schedule is re-anchored to the disbursement date."""
     conn = uow.conn
     product = await products_repo.get(conn, loan.product_id, loan.product_version)
@@ -112,14 +130,9 @@ async def _activate(uow: UnitOfWork, loan: Loan, state: sg.SagaState,
         total_repayable=total_repayable(schedule),
         fees_at_disbursement=fees_at_disbursement(product.terms, loan.principal),
         reference=loan.reference,
-        office_id=await _office_id(uow, loan.id),
+        office_id=await office.get(uow),
         teg=cost.teg, total_cost_of_credit=cost.total_cost_of_credit,
     ), key=loan.id)
-
-
-async def _office_id(uow: UnitOfWork, loan_id: str) -> str | None:
-    office = await org_repo.loan_office(uow.conn, loan_id)
-    return None if office is None else office[0]
 
 
 async def record(uow: UnitOfWork, before: sg.SagaState | None, after: sg.SagaState,
@@ -137,37 +150,38 @@ async def record(uow: UnitOfWork, before: sg.SagaState | None, after: sg.SagaSta
 
 
 async def advance(uow: UnitOfWork, saga_id: str, loan_id: str, event: sg.SagaEvent,
-                  policy: sg.SagaPolicy, event_name: str) -> None:
-    """Feed one reply (or a deadline) to the saga and carry out what it decides.
+                  policy: sg.SagaPolicy, event_name: str) -> bool:
+    """Feed one reply (or a deadline) to the saga and carry out what it decides; False
+    when ``saga_id`` names no disbursement saga of ours (it may be a group loan's leg).
 
     The ids come from another service: they are compared in their canonical form, and
-    one that has none names no saga of ours."""
-    conn = uow.conn
+    one that has none names no saga of ours. The saga and its loan are read, locked,
+    in one statement."""
     try:
         saga_id = canonical_reference(saga_id, field="saga_id")
         loan_id = canonical_reference(loan_id, field="loan_id")
     except InvalidIdentifier:
         log.info("%s names saga %r, loan %r: not references of ours; ignored", event_name,
                  saga_id, loan_id)
-        return
-    state = await sagas_repo.get(conn, saga_id, for_update=True)
-    if state is None:
-        log.info("%s for unknown saga %s (loan %s) ignored", event_name, saga_id, loan_id)
-        return
+        return False
+    found = await sagas_repo.lock_with_loan(uow.conn, saga_id)
+    if found is None:
+        return False
+    state, loan = found.state, found.loan
     if state.loan_id != loan_id:
         log.warning("%s for saga %s names loan %s, the saga's loan is %s; ignored",
                     event_name, saga_id, loan_id, state.loan_id)
-        return
+        return True
     new_state, commands = sg.decide(state, event, policy)
     if new_state == state and not commands:
-        return
-    loan = await loans_repo.get(conn, state.loan_id, for_update=True)
-    assert loan is not None
-    notes = await execute(uow, loan, new_state, commands)
+        return True
+    notes = await execute(uow, loan, new_state, commands,
+                          LoanOffice(loan.id, known=True, office_id=found.office_id))
     await record(uow, state, new_state, event_name, notes)
     if new_state.state != state.state:
         log.info("saga %s: %s -> %s on %s", saga_id, state.state.value, new_state.state.value,
                  event_name)
+    return True
 
 
 async def on_deadline(uow: UnitOfWork, saga_id: str, policy: sg.SagaPolicy) -> None:

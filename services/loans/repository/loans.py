@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -25,7 +25,7 @@ _LOAN_COLS = (
 )
 
 
-def _loan(r: asyncpg.Record) -> Loan:
+def _loan(r: asyncpg.Record | Mapping[str, Any]) -> Loan:
     return Loan(
         id=r["id"], client_id=r["client_id"], partner_id=r["partner_id"],
         product_id=r["product_id"], product_version=r["product_version"],

@@ -10,8 +10,10 @@ from typing import Any
 
 import asyncpg
 
+from services.loans.domain.loan import Loan
 from services.loans.domain.saga import SAGA_TYPE, SagaState, SagaStatus, Step
 from services.loans.repository import Conn
+from services.loans.repository.loans import _LOAN_COLS, _loan
 
 UNFINISHED = (SagaStatus.RESERVING_CREDIT, SagaStatus.VALIDATING_PAYEES,
               SagaStatus.HOLDING_SAVINGS, SagaStatus.DISBURSING, SagaStatus.COMPENSATING,
@@ -96,6 +98,34 @@ async def insert_with_timeline(conn: Conn, s: SagaState, event: str, detail: str
         f" {_TIMELINE_INSERT} SELECT s.id, $11, NULL, $4, $12 FROM s",
         s.id, SAGA_TYPE, s.loan_id, s.state.value, s.step.value, s.deadline, s.compensating,
         s.failed, s.attempts, _data(s), event, detail)
+
+
+_LOAN_NAMES = [c.strip() for c in _LOAN_COLS.split(",")]
+_S_COLS = ", ".join(f"s.{c.strip()}" for c in _COLS.split(","))
+_L_AS = ", ".join(f"l.{c} AS l_{c}" for c in _LOAN_NAMES)
+
+
+@dataclass(frozen=True)
+class SagaWithLoan:
+    state: SagaState
+    loan: Loan
+    office_id: str | None
+    """The office the loan is booked to (None: not yet known to loans)."""
+
+
+async def lock_with_loan(conn: Conn, saga_id: str) -> SagaWithLoan | None:
+    """The saga and its loan, both row-locked, with the loan's office: one statement.
+
+    Every reply to the disbursement saga reads the saga and, when it decides something,
+    the loan under lock (saga first, as before); both are locked here at once."""
+    row = await conn.fetchrow(
+        f"SELECT {_S_COLS}, {_L_AS}, l.office_id AS l_office_id FROM sagas s"
+        f" JOIN loans l ON l.id = s.loan_id WHERE s.id = $1 AND s.type = '{SAGA_TYPE}'"
+        " FOR UPDATE OF s, l", saga_id)
+    if row is None:
+        return None
+    loan = _loan({c: row[f"l_{c}"] for c in _LOAN_NAMES})
+    return SagaWithLoan(_state(row), loan, row["l_office_id"])
 
 
 async def update_with_timeline(conn: Conn, s: SagaState, event: str, from_state: str,
