@@ -17,7 +17,6 @@ from services.notifications.repository import contacts as contacts_repo
 from services.notifications.repository import held as held_repo
 from services.notifications.repository import messages as messages_repo
 from services.notifications.repository import savings as savings_repo
-from services.notifications.repository import templates as templates_repo
 from services.notifications.repository.messages import NewMessage
 from shared.contracts import loans as ln
 from shared.contracts import payments as pay
@@ -42,20 +41,31 @@ async def create_message(uow: UnitOfWork, policies: Policies, trig: Trigger, *,
                          source: Envelope | None = None, language: str | None = None,
                          urgent: bool | None = None, requested_by: str | None = None,
                          resend_of: uuid.UUID | None = None,
-                         suppress: str | None = None) -> NewMessage | None:
+                         suppress: str | None = None,
+                         remember: tuple[str, str, str | None] | None = None
+                         ) -> NewMessage | None:
     """Render ``trig`` for its recipient and queue it (or record it suppressed).
 
     An event naming a client the projection does not know yet is held (see
     :func:`services.notifications.handlers.held.release_held`), unless it is already
     too old to be sent. ``suppress`` records the message suppressed with that reason
-    whatever the recipient. Returns None when the event is held or already produced
-    this template's message.
+    whatever the recipient. ``remember`` (loan id, client id, partner id) is a loan →
+    client row to remember first, in the statement that reads the recipient. Returns
+    None when the event is held or already produced this template's message.
     """
     conn = uow.conn
     client_id = trig.client_id
     if client_id is None and trig.loan_id is not None:
+        if remember is not None:  # the loan's client may be the one this event teaches
+            await contacts_repo.remember_loan(conn, *remember)
+            remember = None
         client_id = await contacts_repo.client_of_loan(conn, trig.loan_id)
-    recipient = await _recipient_for(conn, client_id, trig.phone)
+    # the recipient and the templates' generation, in one statement
+    looked = await contacts_repo.look_up(conn, client_id, remember)
+    recipient = looked.recipient
+    if recipient is None and trig.phone:
+        same_phone = await contacts_repo.recipients_by_phone(conn, trig.phone)
+        recipient = same_phone[0] if same_phone else None
     if recipient is None and client_id is not None and source is not None:
         # The trigger consumer and the clients.events consumer run concurrently. Without
         # this lock we could read "no recipient", then ClientRegistered commits after
@@ -81,17 +91,17 @@ async def create_message(uow: UnitOfWork, policies: Policies, trig: Trigger, *,
         reason = None if phone else "no_phone"
     reason = suppress or reason
     lang = language or (recipient.language if recipient else "fr")
-    templates = await templates_repo.current_templates(conn)
-    template = pick(templates, trig.template, lang)
+    # in memory, as of the generation read with the recipient (or newer)
+    templates = await policies.templates.get(conn, looked.template_generation)
+    template = pick(templates.current, trig.template, lang)
     if any(name not in trig.variables for name in template.placeholders()) and (
-            await templates_repo.shipped_with_the_code(conn, template.name, template.language,
-                                                       template.version)):
+            templates.shipped_with_the_code(template)):
         # A version shipped with the code may be newer than the event's publisher (a
         # LoanDisbursed without the TEG): write it with the version it can fill. An
         # operator's version the events cannot fill is the operator's mistake: render
         # names what is missing and the event waits in the dead letters for a fix.
         older = newest_fillable(
-            await templates_repo.template_versions(conn, trig.template, lang), trig.variables)
+            templates.versions.get((trig.template, lang), []), trig.variables)
         template = older or template  # none: render names what is missing
     rendered = render(template, trig.variables)
     now = policies.clock()
@@ -147,15 +157,17 @@ def trigger_handler(policies: Policies) -> Handler:
     """The handler of every event that may send an SMS (loan events also teach the
     loan → client table, savings events the accounts' balances)."""
     async def on_event(uow: UnitOfWork, event: Contract, env: Envelope) -> None:
+        remember = None
         if isinstance(event, ln.LoanEvent):
-            await contacts_repo.remember_loan(uow.conn, event.loan_id, event.client_id,
-                                              getattr(event, "partner_id", None))
+            remember = (event.loan_id, event.client_id, getattr(event, "partner_id", None))
         balance = getattr(event, "ledger_balance", None)
         if isinstance(event, sv.SavingsEvent) and balance is not None:
             await savings_repo.remember_balance(uow.conn, event.account_id, event.client_id,
                                                 balance, env.occurred_at)
         trig = await trigger_of(uow.conn, event)
-        if trig is not None:
-            await create_message(uow, policies, trig, source=env)
+        if trig is not None:  # the loan → client row is remembered by create_message's read
+            await create_message(uow, policies, trig, source=env, remember=remember)
+        elif remember is not None:
+            await contacts_repo.remember_loan(uow.conn, *remember)
 
     return on_event

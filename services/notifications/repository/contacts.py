@@ -63,6 +63,31 @@ async def get_recipient(conn: Conn, client_id: str) -> Recipient | None:
     return _recipient(row) if row else None
 
 
+@dataclass(frozen=True)
+class LookedUp:
+    recipient: Recipient | None
+    template_generation: int
+
+
+async def look_up(conn: Conn, client_id: str | None,
+                  remember: tuple[str, str, str | None] | None = None) -> LookedUp:
+    """The recipient ``client_id`` (None: not known, or no client) and the templates'
+    generation, in one statement — which first remembers the loan → client row
+    ``remember`` (loan id, client id, partner id) as :func:`remember_loan` does."""
+    loan_id, loan_client, partner_id = remember or (None, None, None)
+    row = await conn.fetchrow(
+        "WITH remembered AS (INSERT INTO loan_clients (loan_id, client_id, partner_id)"
+        " SELECT $2::text, $3::text, $4::text WHERE $2::text IS NOT NULL AND $3::text <> ''"
+        " ON CONFLICT (loan_id) DO UPDATE SET"
+        " partner_id = COALESCE(EXCLUDED.partner_id, loan_clients.partner_id))"
+        " SELECT g.generation AS template_generation, r.*"
+        " FROM template_generation g LEFT JOIN recipients r ON r.client_id = $1::text",
+        client_id, loan_id, loan_client, partner_id)
+    assert row is not None
+    return LookedUp(_recipient(row) if row["client_id"] is not None else None,
+                    row["template_generation"])
+
+
 async def recipients_by_phone(conn: Conn, phone: str) -> list[Recipient]:
     rows = await conn.fetch("SELECT * FROM recipients WHERE phone = $1 ORDER BY client_id",
                             phone)
