@@ -50,7 +50,6 @@ from services.notifications.providers.base import Provider, ProviderError
 from services.notifications.providers.http_aggregator import HttpAggregatorProvider
 from services.notifications.providers.inbound import Inbound, InboundQueue, Reply
 from services.notifications.providers.smpp_client import SmppProvider
-from services.notifications.repository import contacts as contacts_repo
 from services.notifications.repository import messages as messages_repo
 from services.notifications.repository import receipts as receipts_repo
 from services.notifications.settings import NotificationsSettings
@@ -219,11 +218,11 @@ class Sender:
         SMS_ATTEMPTS.labels(provider, outcome).inc()
 
     async def _still_wanted(self, row: asyncpg.Record) -> bool:
-        """Re-check consent at send time: a deferred message may outlive it (STOP at night)."""
+        """Re-check consent at send time: a deferred message may outlive it (STOP at night).
+        The claim read the client's consent with the message (``claimed_recipient``)."""
         if row["client_id"] is None:
             return True
-        async with self.pool.acquire() as conn:
-            recipient = await contacts_repo.get_recipient(conn, row["client_id"])
+        recipient = messages_repo.claimed_recipient(row)
         if recipient is None or recipient.phone != row["phone"]:
             return True  # a payer's phone, or an operator's explicit choice
         reason = suppression_reason(recipient)
@@ -251,12 +250,11 @@ class Sender:
         async with uow:
             if outcome.failure is None:
                 assert outcome.provider is not None and outcome.started is not None
-                await messages_repo.record_attempt(uow.conn, row["id"], attempt,
-                                                   outcome.provider, "submitted", None,
-                                                   outcome.started)
                 SMS_ATTEMPTS.labels(outcome.provider, "submitted").inc()
+                # the attempt, the mark and the parts: one statement
                 if await messages_repo.mark_submitted(uow.conn, row["id"], attempt,
-                                                      outcome.provider, outcome.part_ids, now):
+                                                      outcome.provider, outcome.part_ids, now,
+                                                      outcome.started):
                     SMS_SUBMITTED.labels(outcome.provider, row["language"], encoding).inc()
                     SMS_SEGMENTS.labels(outcome.provider, encoding).inc(len(parts))
                     uow.emit(SmsSubmitted(message_id=key, client_id=row["client_id"],

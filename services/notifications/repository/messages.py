@@ -10,7 +10,7 @@ from typing import Any
 
 import asyncpg
 
-from services.notifications.domain.messages import Status
+from services.notifications.domain.messages import Recipient, Status
 from services.notifications.repository.offices import OfficeFilter
 from shared.db import Conn
 from shared.leases import claim_sql
@@ -78,9 +78,33 @@ CLAIM_SQL = claim_sql(
     order_by="next_attempt_at, created_at")
 
 
+# The claim, each message with its client's consent as the projection has it now (the
+# ``recipient_*`` columns, NULL for a client the projection does not know): the sender
+# re-checks consent at send time without a read of its own per message.
+CLAIM_WITH_RECIPIENT_SQL = (
+    f"WITH claimed AS ({CLAIM_SQL})"
+    " SELECT c.*, r.client_id AS recipient_client_id, r.partner_id AS recipient_partner_id,"
+    " r.phone AS recipient_phone, r.language AS recipient_language,"
+    " r.consent AS recipient_consent, r.blocked AS recipient_blocked,"
+    " r.office_path AS recipient_office_path"
+    " FROM claimed c LEFT JOIN recipients r ON r.client_id = c.client_id")
+
+
 async def claim_due(conn: Conn, now: dt.datetime, lease_s: float,
                     limit: int) -> list[asyncpg.Record]:
-    return list(await conn.fetch(CLAIM_SQL, now, lease_s, limit))
+    """Claim due messages (see ``CLAIM_WITH_RECIPIENT_SQL``), in one statement."""
+    return list(await conn.fetch(CLAIM_WITH_RECIPIENT_SQL, now, lease_s, limit))
+
+
+def claimed_recipient(row: asyncpg.Record) -> Recipient | None:
+    """The recipient a claimed row carries; None when its client is not known."""
+    if row["recipient_client_id"] is None:
+        return None
+    return Recipient(client_id=row["recipient_client_id"],
+                     partner_id=row["recipient_partner_id"], phone=row["recipient_phone"],
+                     language=row["recipient_language"], consent=row["recipient_consent"],
+                     blocked=row["recipient_blocked"],
+                     office_path=row["recipient_office_path"])
 
 
 async def record_attempt(conn: Conn, message_id: uuid.UUID, attempt: int,
@@ -93,18 +117,23 @@ async def record_attempt(conn: Conn, message_id: uuid.UUID, attempt: int,
 
 
 async def mark_submitted(conn: Conn, message_id: uuid.UUID, attempt: int,
-                         provider: str, part_ids: list[str], now: dt.datetime) -> bool:
-    status = await conn.execute(
-        "UPDATE messages SET status = 'submitted', provider = $2, attempts = $3,"
-        " submitted_at = $4, claimed_until = NULL, reason = NULL"
-        " WHERE id = $1 AND status = 'queued'", message_id, provider, attempt, now)
-    if not status.endswith(" 1"):
-        return False
-    await conn.executemany(
-        "INSERT INTO message_parts (provider, provider_message_id, message_id, attempt, part)"
-        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-        [(provider, pid, message_id, attempt, i) for i, pid in enumerate(part_ids, start=1)])
-    return True
+                         provider: str, part_ids: list[str], now: dt.datetime,
+                         started_at: dt.datetime) -> bool:
+    """Record the successful attempt (begun at ``started_at``) and, if the message is
+    still queued, mark it submitted with its parts (numbered from 1), in one statement;
+    False when it was no longer queued (the attempt is recorded all the same)."""
+    marked = await conn.fetchval(
+        "WITH marked AS (UPDATE messages SET status = 'submitted', provider = $2,"
+        " attempts = $3, submitted_at = $4, claimed_until = NULL, reason = NULL"
+        " WHERE id = $1 AND status = 'queued' RETURNING id),"
+        " attempt AS (INSERT INTO attempts (message_id, attempt, provider, outcome, detail,"
+        " started_at) VALUES ($1, $3, $2, 'submitted', NULL, $6)),"
+        " parts AS (INSERT INTO message_parts (provider, provider_message_id, message_id,"
+        " attempt, part) SELECT $2, u.pid, m.id, $3, u.n FROM marked m,"
+        " unnest($5::text[]) WITH ORDINALITY AS u(pid, n) ON CONFLICT DO NOTHING)"
+        " SELECT count(*) FROM marked",
+        message_id, provider, attempt, now, part_ids, started_at)
+    return bool(marked)
 
 
 async def schedule_retry(conn: Conn, message_id: uuid.UUID, attempt: int,
