@@ -10,6 +10,7 @@ import logging
 from datetime import UTC, datetime
 
 from services.loans.domain import saga as sg
+from services.loans.domain.calendar import WorkingCalendar
 from services.loans.domain.loan import Loan
 from services.loans.domain.pricing import price
 from services.loans.domain.schedule import fees_at_disbursement, reanchor_for, total_repayable
@@ -33,13 +34,15 @@ def now_utc() -> datetime:
 
 
 class LoanOffice:
-    """The office a loan is booked to: given when already read, else read once if needed."""
+    """The office a loan is booked to: given when already read, else read once if needed;
+    and its product version's stamp when read beside the loan (the terms cache's key)."""
 
-    def __init__(self, loan_id: str, *, known: bool = False, office_id: str | None = None
-                 ) -> None:
+    def __init__(self, loan_id: str, *, known: bool = False, office_id: str | None = None,
+                 product_stamp: datetime | None = None) -> None:
         self.loan_id = loan_id
         self.known = known
         self.office_id = office_id
+        self.product_stamp = product_stamp
 
     async def get(self, uow: UnitOfWork) -> str | None:
         if not self.known:
@@ -113,13 +116,16 @@ async def _activate(uow: UnitOfWork, loan: Loan, state: sg.SagaState,
                     cmd: sg.ActivateLoan, office: LoanOffice) -> None:
     """Activate the loan; the previewed schedule is re-anchored to the disbursement date."""
     conn = uow.conn
-    product = await products_repo.get(conn, loan.product_id, loan.product_version)
-    assert product is not None
+    terms = await products_repo.version_terms(conn, loan.product_id, loan.product_version,
+                                              office.product_stamp)
+    assert terms is not None
     loan.activate(cmd.disbursed_on)
-    current = loans_repo.planned(await loans_repo.installments(conn, loan.id))
-    calendar = await calendar_repo.working_calendar(conn, cmd.disbursed_on)
-    schedule = reanchor_for(current, product.terms, cmd.disbursed_on, calendar)
-    cost = price(loan.principal, [p.total for p in schedule], product.terms.periods_per_year)
+    items, weekdays, holidays = await loans_repo.installments_with_calendar(
+        conn, loan.id, *calendar_repo.calendar_window(cmd.disbursed_on))
+    current = loans_repo.planned(items)
+    calendar = WorkingCalendar(weekdays, holidays)
+    schedule = reanchor_for(current, terms, cmd.disbursed_on, calendar)
+    cost = price(loan.principal, [p.total for p in schedule], terms.periods_per_year)
     await loans_repo.set_due_dates(conn, loan.id, schedule)
     assert state.msisdn is not None
     uow.emit(LoanDisbursed(
@@ -128,7 +134,7 @@ async def _activate(uow: UnitOfWork, loan: Loan, state: sg.SagaState,
         msisdn=state.msisdn, disbursed_on=cmd.disbursed_on, installments=len(schedule),
         first_due_date=schedule[0].due_date, first_due_amount=schedule[0].total,
         total_repayable=total_repayable(schedule),
-        fees_at_disbursement=fees_at_disbursement(product.terms, loan.principal),
+        fees_at_disbursement=fees_at_disbursement(terms, loan.principal),
         reference=loan.reference,
         office_id=await office.get(uow),
         teg=cost.teg, total_cost_of_credit=cost.total_cost_of_credit,
@@ -176,7 +182,8 @@ async def advance(uow: UnitOfWork, saga_id: str, loan_id: str, event: sg.SagaEve
     if new_state == state and not commands:
         return True
     notes = await execute(uow, loan, new_state, commands,
-                          LoanOffice(loan.id, known=True, office_id=found.office_id))
+                          LoanOffice(loan.id, known=True, office_id=found.office_id,
+                                     product_stamp=found.product_stamp))
     await record(uow, state, new_state, event_name, notes)
     if new_state.state != state.state:
         log.info("saga %s: %s -> %s on %s", saga_id, state.state.value, new_state.state.value,

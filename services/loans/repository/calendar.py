@@ -38,9 +38,14 @@ async def working_calendar(conn: Conn, start: date,
     """The calendar from ``start`` (a few days before too) over ``span_days``."""
     weekdays = await conn.fetch("SELECT weekday FROM working_days WHERE working")
     days = await conn.fetch("SELECT day FROM holidays WHERE day BETWEEN $1 AND $2",
-                            start - timedelta(days=60), start + timedelta(days=span_days))
+                            *calendar_window(start, span_days))
     return WorkingCalendar(frozenset(r["weekday"] for r in weekdays),
                            frozenset(r["day"] for r in days))
+
+
+def calendar_window(start: date, span_days: int = CALENDAR_SPAN_DAYS) -> tuple[date, date]:
+    """The days whose holidays ``working_calendar`` reads for a start date."""
+    return start - timedelta(days=60), start + timedelta(days=span_days)
 
 
 async def working_days(conn: Conn) -> dict[int, bool]:

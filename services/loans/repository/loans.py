@@ -202,6 +202,29 @@ async def installments_for(conn: Conn, loan_ids: Sequence[str]) -> dict[str, lis
     return out
 
 
+_I_COLS = ", ".join(f"i.{c.strip()}" for c in _INST_COLS.split(","))
+
+
+async def installments_with_calendar(conn: Conn, loan_id: str, start: date, end: date
+                                     ) -> tuple[list[Installment], frozenset[int],
+                                                frozenset[date]]:
+    """A loan's installments, the working weekdays and the holidays from ``start`` to
+    ``end``, in one round trip (the calendar rides on the first row)."""
+    rows = await conn.fetch(
+        "SELECT CASE WHEN row_number() OVER (ORDER BY i.number) = 1 THEN"
+        " (SELECT coalesce(array_agg(weekday), '{}') FROM working_days WHERE working) END"
+        " AS cal_weekdays,"
+        " CASE WHEN row_number() OVER (ORDER BY i.number) = 1 THEN"
+        " (SELECT coalesce(array_agg(day), '{}') FROM holidays WHERE day BETWEEN $2 AND $3)"
+        f" END AS cal_holidays, {_I_COLS}"
+        " FROM (SELECT 1) AS one LEFT JOIN installments i ON i.loan_id = $1"
+        " ORDER BY i.number", loan_id, start, end)
+    first = rows[0]
+    items = [Installment(**{k: r[k] for k in r.keys() if not k.startswith("cal_")})
+             for r in rows if r["number"] is not None]
+    return items, frozenset(first["cal_weekdays"]), frozenset(first["cal_holidays"])
+
+
 def planned(items: Sequence[Installment]) -> list[PlannedInstallment]:
     return [PlannedInstallment(i.number, i.due_date, i.principal_due, i.interest_due, i.fees_due)
             for i in items]

@@ -73,6 +73,35 @@ async def get(conn: Conn, product_id: str, version: int | None = None
     return None if row is None else _row(row)
 
 
+_TERMS: dict[tuple[str, int, datetime], ProductTerms] = {}
+_TERMS_MAX = 4096
+
+
+async def version_terms(conn: Conn, product_id: str, version: int,
+                        stamp: datetime | None = None) -> ProductTerms | None:
+    """The terms of one product version, kept in process once read.
+
+    A version's row is never changed (a change is a new version, ``insert_version``), so
+    its terms are cached under (id, version, created_at): ``stamp`` is the version's
+    ``created_at`` as the caller read it beside its loan, and a hit costs no round trip.
+    The stored instant tells apart two rows that merely share an id and a version (another
+    schema's or a re-created product's); without ``stamp`` the row is read."""
+    if stamp is not None:
+        hit = _TERMS.get((product_id, version, stamp))
+        if hit is not None:
+            return hit
+    row = await conn.fetchrow(
+        "SELECT terms, created_at FROM products WHERE id = $1 AND version = $2",
+        product_id, version)
+    if row is None:
+        return None
+    terms = terms_from_dict(row["terms"])
+    if len(_TERMS) >= _TERMS_MAX:
+        _TERMS.clear()
+    _TERMS[(product_id, version, row["created_at"])] = terms
+    return terms
+
+
 async def list_current(conn: Conn) -> list[ProductVersion]:
     rows = await conn.fetch(f"SELECT {_COLS} FROM products WHERE is_current ORDER BY created_at")
     return [_row(r) for r in rows]

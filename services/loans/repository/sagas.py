@@ -111,21 +111,26 @@ class SagaWithLoan:
     loan: Loan
     office_id: str | None
     """The office the loan is booked to (None: not yet known to loans)."""
+    product_stamp: datetime | None
+    """When the loan's product version was stored (``products.version_terms``' key)."""
 
 
 async def lock_with_loan(conn: Conn, saga_id: str) -> SagaWithLoan | None:
-    """The saga and its loan, both row-locked, with the loan's office: one statement.
+    """The saga and its loan, both row-locked, with the loan's office and its product
+    version's stamp: one statement.
 
     Every reply to the disbursement saga reads the saga and, when it decides something,
     the loan under lock (saga first, as before); both are locked here at once."""
     row = await conn.fetchrow(
-        f"SELECT {_S_COLS}, {_L_AS}, l.office_id AS l_office_id FROM sagas s"
+        f"SELECT {_S_COLS}, {_L_AS}, l.office_id AS l_office_id,"
+        " (SELECT p.created_at FROM products p WHERE p.id = l.product_id"
+        "  AND p.version = l.product_version) AS product_stamp FROM sagas s"
         f" JOIN loans l ON l.id = s.loan_id WHERE s.id = $1 AND s.type = '{SAGA_TYPE}'"
         " FOR UPDATE OF s, l", saga_id)
     if row is None:
         return None
     loan = _loan({c: row[f"l_{c}"] for c in _LOAN_NAMES})
-    return SagaWithLoan(_state(row), loan, row["l_office_id"])
+    return SagaWithLoan(_state(row), loan, row["l_office_id"], row["product_stamp"])
 
 
 async def update_with_timeline(conn: Conn, s: SagaState, event: str, from_state: str,
