@@ -65,9 +65,9 @@ class PaymentsSettings(ServiceSettings):
     accrual_workers: int = Field(default=2, ge=0, le=16, description=(
         "accrual workers on each replica: a night's staged InterestAccrued batches are "
         "posted this many at once (0: this replica posts none)"))
-    accrual_lease_s: float = Field(default=300.0, gt=0, description=(
+    accrual_lease_s: float = Field(default=60.0, gt=0, description=(
         "an accrual batch's lease: a worker that dies mid-batch leaves it to another "
-        "after this long"))
+        "after this long (one still posting keeps it: it holds the batch's row)"))
     accrual_poll_s: float = Field(default=1.0, gt=0, description=(
         "an idle accrual worker looks for staged batches this often"))
     accrual_retry_s: float = Field(default=5.0, gt=0, description=(
