@@ -186,3 +186,33 @@ async def test_a_batch_outside_its_dates_count_or_an_older_night_is_refused(
         async with conn.transaction():
             assert await accrual_batches.stage(conn, day, 1, 2, [], "ev-w")
         assert await repo.pending_dates(conn, day) == [day]
+
+
+async def test_a_worker_still_posting_when_its_lease_runs_out_keeps_its_batch(
+        replicas: Replicas) -> None:
+    day = dt.date(2025, 11, 20)
+    first, second = replicas.pools
+    loan = new_id("S")
+    await stage_night(first, day, [[LoanDay(loan, D("0.42"), 0, "p-micro", "b-fes")]])
+    async with first.acquire() as slow, second.acquire() as other:
+        claimed = await repo.claim(slow, 0.2)  # a lease shorter than the posting
+        assert claimed is not None and claimed["business_date"] == day
+        async with slow.transaction():
+            assert await accrual_batches.post_claimed(slow, claimed) == "accrued"
+            # the lease has run out: the batch is still held, no other worker takes it
+            await until(lambda: lease_over(other, claimed["id"]), "the lease run out")
+            assert await repo.claim(other, 5.0) is None
+        # committed: the next step (its provisions, the date being all accrued) is free
+        again = await repo.claim(other, 5.0)
+        assert again is not None and (again["id"], again["status"]) == (claimed["id"],
+                                                                         "accrued")
+        async with other.transaction():
+            assert await accrual_batches.post_claimed(other, again) == "done"
+        assert await repo.pending_dates(other, day) == []
+        assert await other.fetchval("SELECT sum(amount) FROM loan_accruals WHERE loan_id = $1",
+                                    loan) == D("0.42")
+
+
+async def lease_over(conn: asyncpg.Connection, batch_id: int) -> bool:
+    return bool(await conn.fetchval(
+        "SELECT lease_until < now() FROM accrual_batches WHERE id = $1", batch_id))
