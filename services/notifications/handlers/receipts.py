@@ -8,7 +8,6 @@ from typing import Any
 from services.notifications.domain.messages import Receipt, Status, combine_parts
 from services.notifications.handlers.policies import Policies
 from services.notifications.metrics import SMS_FINISHED
-from services.notifications.repository import messages as messages_repo
 from services.notifications.repository import receipts as receipts_repo
 from shared.contracts.notifications import SmsDelivered, SmsFailed
 from shared.uow import UnitOfWork
@@ -27,11 +26,11 @@ async def apply_receipts(uow: UnitOfWork, policies: Policies) -> int:
     with the first receipt after which its parts combine to an outcome.
     """
     conn = uow.conn
+    # the receipts, with their messages' parts: one statement
     rows = await receipts_repo.pending_receipts(conn)
     if not rows:
         return 0
-    keys = list(dict.fromkeys((row["message_id"], row["attempt"]) for row in rows))
-    parts = await receipts_repo.part_statuses(conn, keys)
+    parts = receipts_repo.part_statuses(rows)
     last: dict[tuple[str, str], tuple[Status, str]] = {}
     ends: dict[Any, tuple[Status, Receipt]] = {}  # message id -> (outcome, its receipt)
     for row in rows:
@@ -45,15 +44,13 @@ async def apply_receipts(uow: UnitOfWork, policies: Policies) -> int:
         outcome = combine_parts(list(statuses.values()))
         if outcome is not None:
             ends[row["message_id"]] = (outcome, receipt)
-    await receipts_repo.apply_part_statuses(
+    # receipts applied, parts set, messages ended: one statement
+    finished = await receipts_repo.apply_batch(
         conn, [row["id"] for row in rows],
-        [(p, i, st, stat) for (p, i), (st, stat) in last.items()])
-    if not ends:
-        return len(rows)
-    finished = await messages_repo.finish_submitted(conn, [
-        (mid, outcome, None if outcome == "delivered" else f"receipt {receipt.stat}",
-         True if outcome == "failed" else None)
-        for mid, (outcome, receipt) in ends.items()], policies.clock())
+        [(p, i, st, stat) for (p, i), (st, stat) in last.items()],
+        [(mid, outcome, None if outcome == "delivered" else f"receipt {receipt.stat}",
+          True if outcome == "failed" else None)
+         for mid, (outcome, receipt) in ends.items()], policies.clock())
     for mid, (outcome, _) in ends.items():
         msg = finished.get(mid)
         if msg is None:

@@ -157,22 +157,6 @@ async def finish(conn: Conn, message_id: uuid.UUID, status: Status, *,
     return row
 
 
-async def finish_submitted(conn: Conn, ends: list[tuple[uuid.UUID, Status, str | None,
-                                                        bool | None]],
-                           now: dt.datetime) -> dict[uuid.UUID, asyncpg.Record]:
-    """:func:`finish` from ``submitted`` for several messages (id, status, reason,
-    permanent) in one statement; the rows that were still submitted, by id."""
-    rows = await conn.fetch(
-        "UPDATE messages m SET status = u.status, reason = u.reason, permanent = u.permanent,"
-        " finished_at = $5, claimed_until = NULL"
-        " FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bool[])"
-        " AS u(id, status, reason, permanent)"
-        " WHERE m.id = u.id AND m.status = 'submitted' RETURNING m.*",
-        [e[0] for e in ends], [e[1] for e in ends], [e[2] for e in ends],
-        [e[3] for e in ends], now)
-    return {r["id"]: r for r in rows}
-
-
 # -- reads -------------------------------------------------------------------------------
 
 # A message with its client's current office (from the contact projection).

@@ -3,6 +3,7 @@ waiting to be applied, the parts' statuses, and the parts still without a receip
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 
 import asyncpg
@@ -28,42 +29,57 @@ async def store_receipts(conn: Conn, receipts: list[tuple[str, str, str, str]]) 
 
 
 async def pending_receipts(conn: Conn, limit: int = 200) -> list[asyncpg.Record]:
-    """Unapplied receipts whose part is now known, oldest first, locked for applying."""
+    """Unapplied receipts whose part is now known, oldest first, locked for applying;
+    each with every part of its (message, attempt) and their statuses (``part_providers``,
+    ``part_ids``, ``part_statuses``, in the same order), in one statement."""
     return list(await conn.fetch(
-        "SELECT r.id, r.provider, r.provider_message_id, r.stat, p.message_id, p.attempt"
+        "SELECT r.id, r.provider, r.provider_message_id, r.stat, p.message_id, p.attempt,"
+        " s.part_providers, s.part_ids, s.part_statuses"
         " FROM receipts r JOIN message_parts p USING (provider, provider_message_id)"
+        " CROSS JOIN LATERAL (SELECT array_agg(q.provider ORDER BY q.part) AS part_providers,"
+        "  array_agg(q.provider_message_id ORDER BY q.part) AS part_ids,"
+        "  array_agg(q.status ORDER BY q.part) AS part_statuses FROM message_parts q"
+        "  WHERE q.message_id = p.message_id AND q.attempt = p.attempt) s"
         " WHERE r.applied_at IS NULL ORDER BY r.id LIMIT $1 FOR UPDATE OF r SKIP LOCKED",
         limit))
 
 
-async def part_statuses(conn: Conn, messages: list[tuple[uuid.UUID, int]]
-                        ) -> dict[tuple[uuid.UUID, int], dict[tuple[str, str], Status]]:
-    """The parts of several (message, attempt) pairs and their statuses, in one read."""
-    rows = await conn.fetch(
-        "SELECT p.message_id, p.attempt, p.provider, p.provider_message_id, p.status"
-        " FROM message_parts p JOIN unnest($1::uuid[], $2::int[]) AS k(message_id, attempt)"
-        " ON p.message_id = k.message_id AND p.attempt = k.attempt",
-        [m for m, _ in messages], [a for _, a in messages])
-    out: dict[tuple[uuid.UUID, int], dict[tuple[str, str], Status]] = {
-        key: {} for key in messages}
+def part_statuses(rows: list[asyncpg.Record]
+                  ) -> dict[tuple[uuid.UUID, int], dict[tuple[str, str], Status]]:
+    """The parts of each (message, attempt) the pending receipts are about, and their
+    statuses, as read with them."""
+    out: dict[tuple[uuid.UUID, int], dict[tuple[str, str], Status]] = {}
     for r in rows:
-        out[(r["message_id"], r["attempt"])][(r["provider"], r["provider_message_id"])] = (
-            r["status"])
+        key = (r["message_id"], r["attempt"])
+        if key not in out:
+            out[key] = {(provider, pid): status for provider, pid, status in zip(
+                r["part_providers"], r["part_ids"], r["part_statuses"], strict=True)}
     return out
 
 
-async def apply_part_statuses(conn: Conn, receipt_ids: list[int],
-                              parts: list[tuple[str, str, Status, str]]) -> None:
-    """Mark receipts applied and set each part's (provider, id, status, stat), once each."""
-    await conn.execute("UPDATE receipts SET applied_at = now() WHERE id = ANY($1::bigint[])",
-                       receipt_ids)
-    await conn.execute(
-        "UPDATE message_parts p SET status = u.status, receipt = u.stat"
-        " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])"
+async def apply_batch(conn: Conn, receipt_ids: list[int],
+                      parts: list[tuple[str, str, Status, str]],
+                      ends: list[tuple[uuid.UUID, Status, str | None, bool | None]],
+                      now: dt.datetime) -> dict[uuid.UUID, asyncpg.Record]:
+    """In one statement: mark the receipts applied, set each part's (provider, id,
+    status, stat), and end the messages (id, status, reason, permanent) still
+    submitted; returns those messages' rows, by id."""
+    rows = await conn.fetch(
+        "WITH applied AS (UPDATE receipts SET applied_at = now()"
+        " WHERE id = ANY($1::bigint[])),"
+        " parts AS (UPDATE message_parts p SET status = u.status, receipt = u.stat"
+        " FROM unnest($2::text[], $3::text[], $4::text[], $5::text[])"
         " AS u(provider, provider_message_id, status, stat)"
-        " WHERE p.provider = u.provider AND p.provider_message_id = u.provider_message_id",
-        [x[0] for x in parts], [x[1] for x in parts], [x[2] for x in parts],
-        [x[3] for x in parts])
+        " WHERE p.provider = u.provider AND p.provider_message_id = u.provider_message_id)"
+        " UPDATE messages m SET status = e.status, reason = e.reason,"
+        " permanent = e.permanent, finished_at = $10, claimed_until = NULL"
+        " FROM unnest($6::uuid[], $7::text[], $8::text[], $9::bool[])"
+        " AS e(id, status, reason, permanent)"
+        " WHERE m.id = e.id AND m.status = 'submitted' RETURNING m.*",
+        receipt_ids, [x[0] for x in parts], [x[1] for x in parts], [x[2] for x in parts],
+        [x[3] for x in parts], [e[0] for e in ends], [e[1] for e in ends],
+        [e[2] for e in ends], [e[3] for e in ends], now)
+    return {r["id"]: r for r in rows}
 
 
 async def unreceipted_parts(conn: Conn, provider: str,
