@@ -132,12 +132,13 @@ async def approve(uow: UnitOfWork, who: Principal, loan_id: str, policy: sg.Saga
         partner_id=loan.partner_id, amount=loan.principal, currency=loan.currency,
         now=now_utc(), policy=policy,
         savings_required=None if savings is None else savings.required(loan.principal))
-    await loans_repo.save(uow.conn, loan)
-    await record(uow, None, state, "LoanApproved", [f"approved by {who.sub}"])
     uow.emit(LoanApproved(loan_id=loan.id, client_id=loan.client_id, approved_by=who.sub,
                           saga_id=state.id), key=loan.id)
-    await execute(uow, loan, state, commands)
-    return {**await show(uow, who, loan.id), "saga_id": state.id}
+    changes = await execute(uow, loan, state, commands)
+    # the loan, the new saga and its first timeline row in one statement
+    await record(uow, None, state, "LoanApproved", [f"approved by {who.sub}"], loan=loan,
+                 due_dates=changes.due_dates)
+    return {**await _shown(uow, loan), "saga_id": state.id}
 
 
 async def reject(uow: UnitOfWork, who: Principal, loan_id: str, reason: str
@@ -180,6 +181,12 @@ async def write_off(uow: UnitOfWork, who: Principal, loan_id: str, reason: str, 
 async def show(uow: UnitOfWork, who: Principal, loan_id: str, *, with_schedule: bool = False
                ) -> dict[str, Any]:
     loan = await load_visible(uow, who, loan_id)
+    return await _shown(uow, loan, with_schedule=with_schedule)
+
+
+async def _shown(uow: UnitOfWork, loan: Loan, *, with_schedule: bool = False
+                 ) -> dict[str, Any]:
+    """A loan already read (and found visible) in this transaction, as shown."""
     items = await loans_repo.installments(uow.conn, loan.id)
     extra = (await schedules_repo.servicing(uow.conn, [loan.id]))[loan.id]
     return loan_json(loan, items, with_schedule=with_schedule, servicing=extra)

@@ -245,7 +245,7 @@ async def execute(uow: UnitOfWork, state: gs.GroupSagaState, commands: list[gs.G
                 one = sg.FailLoanDisbursement(cmd.reason)
             else:
                 one = sg.ActivateLoan(cmd.disbursed_on)
-            await single.execute(uow, loan, _leg_state(state, leg), [one])
+            await single.execute_and_store(uow, loan, _leg_state(state, leg), [one])
         elif isinstance(cmd, gs.RecoverPayout):
             # The member has the money (the provider completed the payout) and owes it:
             # the loan carries it as outstanding principal, as the books' portfolio does,

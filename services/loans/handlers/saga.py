@@ -7,13 +7,19 @@ a command is sent if and only if the state that asked for it is stored.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from services.loans.domain import saga as sg
 from services.loans.domain.calendar import WorkingCalendar
 from services.loans.domain.loan import Loan
 from services.loans.domain.pricing import price
-from services.loans.domain.schedule import fees_at_disbursement, reanchor_for, total_repayable
+from services.loans.domain.schedule import (
+    PlannedInstallment,
+    fees_at_disbursement,
+    reanchor_for,
+    total_repayable,
+)
 from services.loans.repository import calendar as calendar_repo
 from services.loans.repository import loans as loans_repo
 from services.loans.repository import org as org_repo
@@ -52,13 +58,24 @@ class LoanOffice:
         return self.office_id
 
 
+@dataclass
+class Changes:
+    """What a saga step changed besides the saga: written by :func:`record` with it."""
+
+    notes: list[str] = field(default_factory=list)
+    """The timeline's notes."""
+    loan_changed: bool = False
+    due_dates: list[PlannedInstallment] | None = None
+    """The installments' due dates re-anchored at activation."""
+
+
 async def execute(uow: UnitOfWork, loan: Loan, state: sg.SagaState,
-                  commands: list[sg.Command], office: LoanOffice | None = None) -> list[str]:
-    """Apply the saga's commands to the loan and the outbox; return timeline notes."""
-    conn = uow.conn
+                  commands: list[sg.Command], office: LoanOffice | None = None) -> Changes:
+    """Apply the saga's commands to the loan (in memory) and the outbox; what changed is
+    stored by :func:`record`, in the same statement as the saga."""
     office = office or LoanOffice(loan.id)
-    notes: list[str] = []
-    loan_changed = False
+    changes = Changes()
+    notes = changes.notes
     for cmd in commands:
         if isinstance(cmd, sg.Note):
             notes.append(cmd.text)
@@ -91,30 +108,41 @@ async def execute(uow: UnitOfWork, loan: Loan, state: sg.SagaState,
                                               reason=cmd.reason), key=state.loan_id)
         elif isinstance(cmd, sg.MarkLoanDisbursing):
             loan.start_disbursing(cmd.msisdn)
-            loan_changed = True
+            changes.loan_changed = True
         elif isinstance(cmd, sg.RejectLoan):
             loan.credit_rejected(cmd.reason)
-            loan_changed = True
+            changes.loan_changed = True
             uow.emit(LoanRejected(loan_id=loan.id, client_id=loan.client_id,
                                   reason=f"credit_rejected: {cmd.reason}",
                                   rejected_by="clients"), key=loan.id)
         elif isinstance(cmd, sg.FailLoanDisbursement):
             loan.fail_disbursement(cmd.reason)
-            loan_changed = True
+            changes.loan_changed = True
             uow.emit(LoanDisbursementFailed(loan_id=loan.id, client_id=loan.client_id,
                                             saga_id=state.id, principal=loan.principal,
                                             reason=cmd.reason), key=loan.id)
         elif isinstance(cmd, sg.ActivateLoan):
-            await _activate(uow, loan, state, cmd, office)
-            loan_changed = True
-    if loan_changed:
-        await loans_repo.save(conn, loan)
-    return notes
+            changes.due_dates = await _activate(uow, loan, state, cmd, office)
+            changes.loan_changed = True
+    return changes
+
+
+async def execute_and_store(uow: UnitOfWork, loan: Loan, state: sg.SagaState,
+                            commands: list[sg.Command]) -> list[str]:
+    """:func:`execute`, storing the loan's changes at once: for a caller that writes its
+    own saga row (a group loan's member legs); the timeline notes."""
+    changes = await execute(uow, loan, state, commands)
+    if changes.due_dates:
+        await loans_repo.set_due_dates(uow.conn, loan.id, changes.due_dates)
+    if changes.loan_changed:
+        await loans_repo.save(uow.conn, loan)
+    return changes.notes
 
 
 async def _activate(uow: UnitOfWork, loan: Loan, state: sg.SagaState,
-                    cmd: sg.ActivateLoan, office: LoanOffice) -> None:
-    """Activate the loan; the previewed schedule is re-anchored to the disbursement date."""
+                    cmd: sg.ActivateLoan, office: LoanOffice) -> list[PlannedInstallment]:
+    """Activate the loan; the previewed schedule is re-anchored to the disbursement date
+    (the new due dates are returned, for :func:`record` to store)."""
     conn = uow.conn
     terms = await products_repo.version_terms(conn, loan.product_id, loan.product_version,
                                               office.product_stamp)
@@ -126,7 +154,6 @@ async def _activate(uow: UnitOfWork, loan: Loan, state: sg.SagaState,
     calendar = WorkingCalendar(weekdays, holidays)
     schedule = reanchor_for(current, terms, cmd.disbursed_on, calendar)
     cost = price(loan.principal, [p.total for p in schedule], terms.periods_per_year)
-    await loans_repo.set_due_dates(conn, loan.id, schedule)
     assert state.msisdn is not None
     uow.emit(LoanDisbursed(
         loan_id=loan.id, client_id=loan.client_id, partner_id=loan.partner_id,
@@ -139,20 +166,21 @@ async def _activate(uow: UnitOfWork, loan: Loan, state: sg.SagaState,
         office_id=await office.get(uow),
         teg=cost.teg, total_cost_of_credit=cost.total_cost_of_credit,
     ), key=loan.id)
+    return schedule
 
 
 async def record(uow: UnitOfWork, before: sg.SagaState | None, after: sg.SagaState,
-                 event: str, notes: list[str]) -> None:
-    """Store the saga's state and its timeline row: one statement either way."""
-    conn = uow.conn
+                 event: str, notes: list[str], *, loan: Loan | None = None,
+                 due_dates: list[PlannedInstallment] | None = None) -> None:
+    """Store the saga's state and its timeline row, and the loan (``loan``, when it
+    changed: its version checked and bumped) and its installments' new due dates, in one
+    statement."""
     detail = "; ".join(notes) or (after.reason or "" if after.failed else "")
-    if before is None:
-        await sagas_repo.insert_with_timeline(conn, after, event, detail)
-    elif after != before:
-        await sagas_repo.update_with_timeline(conn, after, event, before.state.value, detail)
-    else:
-        await sagas_repo.add_timeline(conn, after.id, event, before.state.value,
-                                      after.state.value, detail)
+    await sagas_repo.write_step(
+        uow.conn, after, event, detail,
+        from_state=None if before is None else before.state.value,
+        new=before is None, changed=before is None or after != before,
+        loan=loan, due_dates=due_dates)
 
 
 async def advance(uow: UnitOfWork, saga_id: str, loan_id: str, event: sg.SagaEvent,
@@ -181,10 +209,11 @@ async def advance(uow: UnitOfWork, saga_id: str, loan_id: str, event: sg.SagaEve
     new_state, commands = sg.decide(state, event, policy)
     if new_state == state and not commands:
         return True
-    notes = await execute(uow, loan, new_state, commands,
-                          LoanOffice(loan.id, known=True, office_id=found.office_id,
-                                     product_stamp=found.product_stamp))
-    await record(uow, state, new_state, event_name, notes)
+    changes = await execute(uow, loan, new_state, commands,
+                            LoanOffice(loan.id, known=True, office_id=found.office_id,
+                                       product_stamp=found.product_stamp))
+    await record(uow, state, new_state, event_name, changes.notes,
+                 loan=loan if changes.loan_changed else None, due_dates=changes.due_dates)
     if new_state.state != state.state:
         log.info("saga %s: %s -> %s on %s", saga_id, state.state.value, new_state.state.value,
                  event_name)

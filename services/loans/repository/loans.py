@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -61,6 +61,22 @@ async def get(conn: Conn, loan_id: str, *, for_update: bool = False
     lock = " FOR UPDATE" if for_update else ""
     row = await conn.fetchrow(f"SELECT {_LOAN_COLS} FROM loans WHERE id = $1{lock}", loan_id)
     return None if row is None else _loan(row)
+
+
+def loans_save_sql(loan: Loan, arg: Callable[[Any], str]) -> str:
+    """``save``'s UPDATE, its parameters numbered by ``arg`` (for a statement that writes
+    the loan beside other rows): RETURNING the new version, no row if it changed."""
+    return (
+        f"UPDATE loans SET status = {arg(loan.status.value)}, decided_by = {arg(loan.decided_by)},"
+        f" decision_reason = {arg(loan.decision_reason)}, msisdn = {arg(loan.msisdn)},"
+        f" disbursed_on = {arg(loan.disbursed_on)}, closed_on = {arg(loan.closed_on)},"
+        f" written_off_on = {arg(loan.written_off_on)},"
+        f" principal_outstanding = {arg(loan.principal_outstanding)},"
+        f" days_in_arrears = {arg(loan.days_in_arrears)},"
+        f" arrears_bucket = {arg(loan.arrears_bucket)},"
+        f" recovered_amount = {arg(loan.recovered_amount)}, version = version + 1,"
+        f" updated_at = now() WHERE id = {arg(loan.id)} AND version = {arg(loan.version)}"
+        " RETURNING version")
 
 
 async def save(conn: Conn, loan: Loan) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -12,8 +13,9 @@ import asyncpg
 
 from services.loans.domain.loan import Loan
 from services.loans.domain.saga import SAGA_TYPE, SagaState, SagaStatus, Step
+from services.loans.domain.schedule import PlannedInstallment
 from services.loans.repository import Conn
-from services.loans.repository.loans import _LOAN_COLS, _loan
+from services.loans.repository.loans import _LOAN_COLS, _loan, loans_save_sql
 
 UNFINISHED = (SagaStatus.RESERVING_CREDIT, SagaStatus.VALIDATING_PAYEES,
               SagaStatus.HOLDING_SAVINGS, SagaStatus.DISBURSING, SagaStatus.COMPENSATING,
@@ -89,15 +91,60 @@ async def add_timeline(conn: Conn, saga_id: str, event: str,
 _TIMELINE_INSERT = "INSERT INTO saga_timeline (saga_id, event, from_state, to_state, detail)"
 
 
-async def insert_with_timeline(conn: Conn, s: SagaState, event: str, detail: str) -> None:
-    """Store a new saga and its first timeline row in one statement."""
-    await conn.execute(
-        "WITH s AS (INSERT INTO sagas (id, type, loan_id, state, current_step, deadline,"
-        " compensating, failed, attempts, data)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id)"
-        f" {_TIMELINE_INSERT} SELECT s.id, $11, NULL, $4, $12 FROM s",
-        s.id, SAGA_TYPE, s.loan_id, s.state.value, s.step.value, s.deadline, s.compensating,
-        s.failed, s.attempts, _data(s), event, detail)
+async def write_step(conn: Conn, s: SagaState, event: str, detail: str, *,
+                     from_state: str | None, new: bool, changed: bool,
+                     loan: Loan | None = None,
+                     due_dates: Sequence[PlannedInstallment] | None = None) -> None:
+    """One step of a saga in one statement: the saga row (inserted when ``new``, updated
+    when ``changed``), its timeline row, and what the step changed of its loan — the loan
+    row (as ``loans.save``: its version checked and bumped) and the installments' due
+    dates. The saga and loan rows are already locked by this transaction."""
+    args: list[Any] = []
+
+    def arg(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    parts: list[str] = []
+    saga_id = arg(s.id)
+    if new or changed:
+        cols = (arg(s.state.value), arg(s.step.value), arg(s.deadline), arg(s.compensating),
+                arg(s.failed), arg(s.attempts), arg(_data(s)))
+        if new:
+            parts.append(
+                "s AS (INSERT INTO sagas (id, type, loan_id, state, current_step, deadline,"
+                " compensating, failed, attempts, data) VALUES"
+                f" ({saga_id}, {arg(SAGA_TYPE)}, {arg(s.loan_id)}, {', '.join(cols)})"
+                " RETURNING id)")
+        else:
+            state, step, deadline, compensating, failed, attempts, data = cols
+            parts.append(
+                f"s AS (UPDATE sagas SET state = {state}, current_step = {step},"
+                f" deadline = {deadline}, compensating = {compensating}, failed = {failed},"
+                f" attempts = {attempts}, data = {data}, version = version + 1,"
+                f" updated_at = now() WHERE id = {saga_id} RETURNING id)")
+        source = "FROM s"
+    else:
+        source = ""
+    parts.append(
+        f"t AS ({_TIMELINE_INSERT} SELECT {saga_id}, {arg(event)}, {arg(from_state)}::text,"
+        f" {arg(s.state.value)}, {arg(detail)} {source})")
+    if due_dates:
+        parts.append(
+            f"d AS (UPDATE installments i SET due_date = d.due_date FROM"
+            f" unnest({arg([p.number for p in due_dates])}::int[],"
+            f" {arg([p.due_date for p in due_dates])}::date[]) AS d(number, due_date)"
+            f" WHERE i.loan_id = {arg(s.loan_id)}"
+            " AND i.number = d.number)")
+    if loan is not None:
+        parts.append(f"l AS ({loans_save_sql(loan, arg)})")
+    version = await conn.fetchval(
+        f"WITH {', '.join(parts)} SELECT "
+        + ("(SELECT version FROM l)" if loan is not None else "NULL::int"), *args)
+    if loan is not None:
+        if version is None:
+            raise RuntimeError(f"loan {loan.id} changed concurrently (version {loan.version})")
+        loan.version = version
 
 
 _LOAN_NAMES = [c.strip() for c in _LOAN_COLS.split(",")]
