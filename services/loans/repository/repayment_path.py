@@ -15,8 +15,7 @@ from decimal import Decimal
 from services.loans.domain.allocation import AllocationLine
 from services.loans.domain.loan import Loan
 from services.loans.domain.products import ProductTerms
-from services.loans.domain.terms_codec import terms_from_dict
-from services.loans.repository import Conn
+from services.loans.repository import Conn, products
 from services.loans.repository.loans import _INST_COLS, _LOAN_COLS, Installment, _loan
 
 ZERO = Decimal("0.00")
@@ -28,15 +27,20 @@ _I_COLS = ", ".join(f"i.{c.strip()}" for c in _INST_COLS.split(","))
 
 async def lock_with_terms(conn: Conn, loan_id: str
                           ) -> tuple[Loan, ProductTerms | None] | None:
-    """The loan, row-locked, with its product version's terms (immutable) in one read."""
+    """The loan, row-locked, with its product version's terms (immutable) in one read:
+    the version's stamp comes with the loan and the terms from the process's cache
+    (``products.version_terms``; read once per version)."""
     row = await conn.fetchrow(
-        f"SELECT {_L_COLS}, p.terms AS product_terms FROM loans l LEFT JOIN products p"
+        f"SELECT {_L_COLS}, p.created_at AS product_stamp FROM loans l LEFT JOIN products p"
         " ON p.id = l.product_id AND p.version = l.product_version"
         " WHERE l.id = $1 FOR UPDATE OF l", loan_id)
     if row is None:
         return None
-    terms = row["product_terms"]
-    return _loan(row), (terms_from_dict(terms) if terms is not None else None)
+    loan, stamp = _loan(row), row["product_stamp"]
+    if stamp is None:   # no such product version
+        return loan, None
+    return loan, await products.version_terms(conn, loan.product_id, loan.product_version,
+                                              stamp)
 
 
 async def seen_and_installments(conn: Conn, loan_id: str, payment_id: str
