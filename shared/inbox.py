@@ -87,9 +87,13 @@ def waits_for_database(exc: BaseException) -> bool:
     return isinstance(exc, DatabaseUnreachable) or database_unavailable(exc, os_errors=False)
 
 
-def handler_failure(exc: Exception) -> bool:
-    """What the bounded retries are for: every error but the database's absence."""
-    return not waits_for_database(exc)
+def handler_failure(exc: BaseException) -> bool:
+    """What the bounded retries are for: every error but the database's absence.
+
+    A cancellation is never one: the retry block sees every ``BaseException``, and a
+    consumer being stopped (a replica leaving its group) must stop, not retry its
+    handler and keep its partitions past the group's rebalance."""
+    return isinstance(exc, Exception) and not waits_for_database(exc)
 
 Handler = Callable[[UnitOfWork, Any, Envelope], Awaitable[None]]
 
@@ -346,7 +350,7 @@ class InboxConsumer:
 
     def _log_outage(self, env: Envelope) -> Any:
         def on(exc: Exception) -> bool:
-            if not waits_for_database(exc):
+            if not isinstance(exc, Exception) or not waits_for_database(exc):
                 return False
             log.warning("database unavailable while handling %s (%s: %s); waiting",
                         env.type, type(exc).__name__, exc)

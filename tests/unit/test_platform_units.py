@@ -316,3 +316,21 @@ class TestRetryPolicy:
         assert waits_for_database(asyncpg.exceptions.AdminShutdownError("restart"))
         assert waits_for_database(ConnectionWaitTimeout("pool full"))
         assert waits_for_database(DatabaseUnreachable("refused"))
+
+    async def test_a_cancelled_handler_is_not_retried(self) -> None:
+        """A consumer stopped mid-handler (its replica leaving the group) stops at once:
+        the retry block sees the cancellation and must not spend an attempt on it."""
+        import asyncio
+
+        from shared.inbox import handler_failure
+        from shared.retry import RetryPolicy
+
+        runs = 0
+        with pytest.raises(asyncio.CancelledError):
+            async for attempt in RetryPolicy(attempts=3, wait_initial_s=0.01,
+                                             wait_max_s=0.01).attempts_for(handler_failure):
+                with attempt:
+                    runs += 1
+                    raise asyncio.CancelledError()
+        assert runs == 1
+        assert not handler_failure(asyncio.CancelledError())
