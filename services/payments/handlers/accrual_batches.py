@@ -17,7 +17,8 @@ worker that dies mid-batch rolls its transaction back; its lease expires
 (``accrual_lease_s``) and another worker posts the batch. A batch whose posting fails
 is kept and tried again after a capped backoff, its error recorded; its date (and the
 dates after it) wait for it. Statements say which dates up to theirs are still being
-posted, and a period with such a date cannot be closed.
+posted, and a period with such a date cannot be closed; a batch of a period already
+closed is refused at staging (dead-lettered), never staged.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ from services.payments.handlers.leased_jobs import run_rounds
 from services.payments.repository import Conn
 from services.payments.repository import accrual_batches as repo
 from services.payments.repository import gl as gl_repo
+from services.payments.repository import periods as periods_repo
+from services.payments.repository.ledger import PeriodClosed
 from services.payments.settings import PaymentsSettings
 from shared.contracts.loans import InterestAccrued
 from shared.db import database_unavailable
@@ -70,6 +73,15 @@ async def stage(conn: Conn, day: dt.date, batch: int, batches: int,
     """Stage a batch for the accrual workers; False when it was staged already."""
     if batch >= batches:
         raise InconsistentBatch(f"InterestAccrued {day} batch {batch} of {batches}")
+    closed = await periods_repo.closed_period_of(conn, day)
+    if closed is not None:
+        # a night of a month closed meanwhile (loans published it before the close,
+        # payments had not staged it yet): refused here, so it is dead-lettered and
+        # visible, as any posting into a closed period, instead of failing at every
+        # attempt of the workers and holding every later night behind it
+        raise PeriodClosed(f"InterestAccrued {day} batch {batch}: period {closed} is "
+                           "closed; nothing dated in it can be posted",
+                           field="business_date")
     later = await repo.later_night(conn, day)
     if later is not None:
         # nights go forward: a night older than one already staged would never be

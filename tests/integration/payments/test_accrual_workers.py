@@ -216,3 +216,26 @@ async def test_a_worker_still_posting_when_its_lease_runs_out_keeps_its_batch(
 async def lease_over(conn: asyncpg.Connection, batch_id: int) -> bool:
     return bool(await conn.fetchval(
         "SELECT lease_until < now() FROM accrual_batches WHERE id = $1", batch_id))
+
+
+async def test_a_night_of_a_closed_month_is_refused_at_staging_and_holds_nothing_back(
+        replicas: Replicas) -> None:
+    """Loans published a night before the month was closed and payments had not staged
+    it yet: staging refuses it (409 period_closed, dead-lettered by the consumer) and it
+    never becomes a batch that every later night would wait for."""
+    from services.payments.repository import periods
+    from services.payments.repository.ledger import PeriodClosed
+
+    closed_day, next_day = dt.date(2025, 9, 30), dt.date(2025, 10, 1)
+    async with replicas.pools[0].acquire() as conn:
+        async with conn.transaction():
+            await periods.close_period(conn, "2025-09", dt.date(2025, 9, 1), closed_day,
+                                       "operator-amina")
+        with pytest.raises(PeriodClosed):
+            async with conn.transaction():
+                await accrual_batches.stage(conn, closed_day, 0, 1, [], "ev-closed")
+        assert await repo.pending_dates(conn, next_day) == []
+        async with conn.transaction():
+            assert await accrual_batches.stage(conn, next_day, 0, 1, [], "ev-next")
+        assert await repo.pending_dates(conn, next_day) == [next_day]
+
