@@ -141,6 +141,19 @@ class Bench:
         return await self.sender.apply_receipts()
 
 
+async def drained(step: Callable[[], Awaitable[int]]) -> tuple[float, float, int]:
+    """Run ``step`` until it finds nothing: (wall s, CPU s, items) over the runs."""
+    w = c = 0.0
+    n = 0
+    while True:
+        w0, c0 = time.perf_counter(), time.process_time()
+        k = await step()
+        w, c = w + time.perf_counter() - w0, c + time.process_time() - c0
+        if not k:
+            return w, c, n
+        n += k
+
+
 async def timed(what: Callable[[], Awaitable[Any]]) -> tuple[float, float]:
     w0, c0 = time.perf_counter(), time.process_time()
     await what()
@@ -209,27 +222,11 @@ async def run(url: str, ops: int, rounds: int) -> None:
                 w, c = w + dw, c + dc
             walls["trigger"].append(w / ops * 1e6)
             cpus["trigger"].append(c / ops * 1e6)
-            w = c = 0.0
-            n = 0
-            while True:
-                w0, c0 = time.perf_counter(), time.process_time()
-                k = await bench.send_batch()
-                w, c = w + time.perf_counter() - w0, c + time.process_time() - c0
-                if not k:
-                    break
-                n += k
+            w, c, n = await drained(bench.send_batch)
             walls["send"].append(w / max(n, 1) * 1e6)
             cpus["send"].append(c / max(n, 1) * 1e6)
             await bench.store_receipts()
-            w = c = 0.0
-            n = 0
-            while True:
-                w0, c0 = time.perf_counter(), time.process_time()
-                k = await bench.apply_batch()
-                w, c = w + time.perf_counter() - w0, c + time.process_time() - c0
-                if not k:
-                    break
-                n += k
+            w, c, n = await drained(bench.apply_batch)
             walls["receipts"].append(w / max(n, 1) * 1e6)
             cpus["receipts"].append(c / max(n, 1) * 1e6)
         for path in ("trigger", "send", "receipts"):

@@ -205,15 +205,19 @@ class OutboxRelay:
         self.before_handoff_publish: Callable[[list[int]], Awaitable[None]] | None = None
         self.on_handoff_acked: Callable[[list[CommittedEvent]], None] | None = None
 
+    async def _started_producer(self) -> AIOKafkaProducer:
+        """A new producer from the factory, started (stopped again if it cannot start)."""
+        producer = self.producer_factory()
+        try:
+            await producer.start()
+        except Exception:
+            await producer.stop()
+            raise
+        return producer
+
     async def _ensure_producer(self) -> AIOKafkaProducer:
         if self.producer is None:
-            producer = self.producer_factory()
-            try:
-                await producer.start()
-            except Exception:
-                await producer.stop()
-                raise
-            self.producer = producer
+            self.producer = await self._started_producer()
         return self.producer
 
     async def claim(self, token: uuid.UUID) -> list[asyncpg.Record]:
@@ -308,13 +312,7 @@ class OutboxRelay:
         """The hand-over's own producer: a failure of either loop never stops the other's
         sends (per-key order between them is kept by the outbox, not by the producer)."""
         if self._handoff_producer is None:
-            producer = self.producer_factory()
-            try:
-                await producer.start()
-            except Exception:
-                await producer.stop()
-                raise
-            self._handoff_producer = producer
+            self._handoff_producer = await self._started_producer()
         return self._handoff_producer
 
     async def _drop_handoff_producer(self) -> None:
