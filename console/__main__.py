@@ -8,6 +8,7 @@ import uvicorn
 
 from console.app import create_app
 from console.settings import ConsoleSettings
+from shared.app import server_options
 from shared.telemetry import setup_logging
 
 
@@ -20,7 +21,7 @@ def main(argv: list[str]) -> None:
     settings = ConsoleSettings()
     setup_logging("console", settings.log_level)
     uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port,
-                log_config=None, access_log=False)
+                **server_options())
 
 
 if __name__ == "__main__":

@@ -398,6 +398,19 @@ def create_app(spec: ServiceSpec) -> FastAPI:
     return app
 
 
+# How long a server keeps an idle keep-alive connection. It must outlast every client's
+# own idle limit (httpx's 5 s, a wallet SDK's, an ingress' upstream pool at 60 s): when both
+# sides give up at the same moment, the client sends its next request on a connection the
+# server is closing and gets no answer at all (httpx: ReadError, a proxy: 502) for a request
+# that may or may not have been handled. uvicorn's own default is 5 s.
+KEEP_ALIVE_S = 75
+
+
+def server_options() -> dict[str, Any]:
+    """The uvicorn options every Noria HTTP server runs with."""
+    return {"timeout_keep_alive": KEEP_ALIVE_S, "log_config": None, "access_log": False}
+
+
 def serve(spec_factory: Callable[[], ServiceSpec], argv: list[str]) -> None:
     """Entry point of ``python -m services.<name> [serve|migrate]``."""
     import uvicorn
@@ -420,4 +433,4 @@ def serve(spec_factory: Callable[[], ServiceSpec], argv: list[str]) -> None:
     except ImportError:
         loop = "asyncio"
     uvicorn.run(create_app(spec), host=s.http_host, port=s.http_port, loop=loop,
-                log_config=None, access_log=False)
+                **server_options())

@@ -12,6 +12,8 @@ from typing import Any
 
 import uvicorn
 
+from shared.app import server_options
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -22,8 +24,8 @@ def free_port() -> int:
 @contextlib.asynccontextmanager
 async def serve(app: Any, port: int) -> AsyncIterator[uvicorn.Server]:
     """``app`` answering on ``port`` (its lifespan run) until the block ends."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,
-                            access_log=False, lifespan="on", timeout_graceful_shutdown=1)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on",
+                            timeout_graceful_shutdown=1, **server_options())
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:

@@ -93,7 +93,11 @@ def main(argv: list[str]) -> None:
         raise SystemExit(f"unknown command {command!r}: use serve")
     uvicorn.run(create_app(world_from_env()),
                 host=os.environ.get("NORIA_SIM_HTTP_HOST", "127.0.0.1"),
-                port=int(os.environ.get("NORIA_SIM_HTTP_PORT", "8190")), access_log=False)
+                port=int(os.environ.get("NORIA_SIM_HTTP_PORT", "8190")), access_log=False,
+                # Idle connections outlive the clients' own idle limit (httpx: 5 s), as a
+                # provider's gateway does: at uvicorn's 5 s both sides gave up together and
+                # a wallet's payment went out on a closing connection, its answer lost.
+                timeout_keep_alive=75)
 
 
 if __name__ == "__main__":

@@ -40,7 +40,8 @@ async def running(host: str = "127.0.0.1", smpp_port: int = 0, http_port: int = 
     bound = await smsc.start(host, smpp_port)
     http_port = http_port or free_port(host)
     config = uvicorn.Config(create_app(smsc), host=host, port=http_port, log_level="warning",
-                            lifespan="off", access_log=False)
+                            lifespan="off", access_log=False,
+                            timeout_keep_alive=75)  # longer than any client's idle limit
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:

@@ -300,7 +300,7 @@ class Driver:
         amount = j.principal if j.full_repayment else D("100.00")
         # The wallet pays at the provider (whose callback tells payments) and then
         # reports it with the provider's transaction reference: credited once.
-        paid = await self.pay_at_provider(j, amount)
+        paid = await self.pay_at_provider(j.phone, amount, j.loan_id)
         await self.send("POST", "payments", "/v1/repayments", ok=(202,), headers={
             **bearer("wallet", partner="sim"), "Idempotency-Key": f"repay-{j.loan_id}"}, json={
             "loan_id": j.loan_id, "amount": str(amount), "currency": "MAD",
@@ -321,15 +321,17 @@ class Driver:
         j.status = loan["status"]
         j.steps.append(j.status)
 
-    async def pay_at_provider(self, j: Journey, amount: Decimal) -> dict[str, Any]:
-        """The client pays from the wallet. When the answer is lost (the connection dropped
-        under load), the wallet looks at the provider's statement before paying again, as
-        a wallet app checks its history: the payment is made once either way."""
+    async def pay_at_provider(self, phone: str, amount: Decimal,
+                              reference: str) -> dict[str, Any]:
+        """The client pays ``reference`` (a loan, ``SAV-<account>``) from the wallet. When
+        the answer is lost (the connection dropped under load), the wallet looks at the
+        provider's statement before paying again, as a wallet app checks its history: the
+        payment is made once either way."""
         for _ in range(5):
             try:
                 paid: dict[str, Any] = await self.bank.call(
                     "POST", "mobile-money-sim", "/sim/collections", headers={}, expect=201,
-                    json={"msisdn": j.phone, "amount": str(amount), "reference": j.loan_id})
+                    json={"msisdn": phone, "amount": str(amount), "reference": reference})
                 return paid
             except httpx.TransportError as exc:
                 self.retries[f"mobile-money-sim {type(exc).__name__}"] += 1
@@ -340,9 +342,21 @@ class Driver:
                                                  headers={})
                 entries: list[dict[str, Any]] = statement["entries"]
                 for entry in entries:
-                    if entry["purpose"] == "collection" and entry["account"] == j.loan_id:
+                    if entry["purpose"] == "collection" and entry["account"] == reference:
                         return entry
-        raise AssertionError(f"the wallet of {j.loan_id} could not pay at the provider")
+        raise AssertionError(f"the wallet of {phone} could not pay {reference} at the provider")
+
+    async def top_up(self, phone: str, amount: Decimal) -> None:
+        """Cash in at an agent. A lost answer is retried: a second top-up only leaves the
+        wallet richer."""
+        for attempt in range(5):
+            try:
+                await self.bank.cash_in(phone, str(amount))
+                return
+            except httpx.TransportError as exc:
+                self.retries[f"mobile-money-sim {type(exc).__name__}"] += 1
+                if attempt == 4:
+                    raise
 
     async def loan(self, loan_id: str) -> dict[str, Any]:
         found: dict[str, Any] = await self.send("GET", "loans", f"/v1/loans/{loan_id}",
@@ -389,8 +403,9 @@ class Driver:
         s.steps.append("opened")
         # The wallet pays SAV-<account id> at the provider (its callback tells payments) and
         # reports it with the provider's reference: credited once.
-        paid = await self.bank.save_from_wallet(s.phone, account["payment_reference"],
-                                                str(SAVINGS_DEPOSIT))
+        await self.top_up(s.phone, SAVINGS_DEPOSIT)
+        paid = (await self.pay_at_provider(s.phone, SAVINGS_DEPOSIT,
+                                           account["payment_reference"]))["transactionReference"]
         await self.send("POST", "payments", "/v1/repayments", ok=(202,), headers={
             **bearer("wallet", partner="sim"), "Idempotency-Key": f"save-{paid}"}, json={
             "loan_id": account["payment_reference"], "amount": str(SAVINGS_DEPOSIT),
