@@ -15,7 +15,10 @@ from services.loans.repository import Conn
 # One already more than the tolerance late (the first night of a portfolio, or a catch-up)
 # gets its late penalty in the same row version (APPLY_PENALTIES's rule), so the night
 # does not write it twice; APPLY_PENALTIES then penalises the others as they pass the
-# tolerance. Counts: (marked, of which penalised).
+# tolerance. Counts: (marked, of which penalised). No column an index of installments
+# references changes (is_open stays true from pending to overdue, migration 0014), so each
+# row is updated in place on its page (HOT): no new index entries, and only the heap pages
+# in the WAL. Open installments are read by due date (installments_open_due, on is_open).
 _PENALTY = """CASE l.penalty_kind
            WHEN 'flat' THEN round(l.penalty_value, 2)
            ELSE round((i.principal_due - i.principal_paid + i.interest_due - i.interest_paid
@@ -34,7 +37,7 @@ WITH marked AS (
                                      ELSE i.penalty_applied_on END
       FROM loans l
      WHERE l.id = i.loan_id AND l.status = 'active'
-       AND i.status = 'pending' AND i.due_date < $1::date
+       AND i.is_open AND i.status = 'pending' AND i.due_date < $1::date
        AND i.principal_due + i.interest_due + i.fees_due + i.penalties_due
            > i.principal_paid + i.interest_paid + i.fees_paid + i.penalties_paid
     RETURNING """ + _PENALISED_NOW.replace("i.penalty_applied_on IS NULL",
@@ -45,14 +48,16 @@ SELECT count(*), count(*) FILTER (WHERE penalised) FROM marked
 
 # One late penalty per overdue installment, once it is more than the tolerance late:
 # flat, or a fraction of what is overdue on it, rounded half up to the cent
-# (delinquency.penalty_for, in SQL).
+# (delinquency.penalty_for, in SQL). The tolerance is never negative (products refuse
+# it), so only installments due before the date can be penalised: that bound changes no
+# row and lets the open installments be read by due date (no index names status).
 APPLY_PENALTIES = """
 UPDATE installments i
    SET penalties_due = i.penalties_due + """ + _PENALTY + """,
        penalty_applied_on = $1::date
   FROM loans l
- WHERE l.id = i.loan_id AND l.status = 'active' AND i.status = 'overdue'
-   AND """ + _PENALISED_NOW + """
+ WHERE l.id = i.loan_id AND l.status = 'active' AND i.is_open AND i.status = 'overdue'
+   AND i.due_date < $1::date AND """ + _PENALISED_NOW + """
 """
 
 ANALYZE = "ANALYZE installments, loans"
@@ -73,18 +78,23 @@ _ENVELOPE = """jsonb_build_object(
 # reported (cob_servicing.EMIT_ARREARS_CURED tells the cure) in the same row version as
 # its new bucket. Marking it in the events transaction rewrote every such loan a second
 # time, a full update of eleven indexes (loans_arrears_reported names the flag). What it
-# owes is looked up per loan through the partial index on overdue installments, after the
-# date's penalties and late charges (those steps run first). A re-run of the date finds
-# nothing left to age, so tells nothing twice. $2 run id, $3 topic.
+# owes is looked up per loan through the open installments by loan (is_open: no index
+# names status, migration 0014), after the date's penalties and late charges (those steps
+# run first). A re-run of the date finds nothing left to age, so tells nothing twice.
+# Every overdue installment is due before $1 (marked overdue only once past its due date,
+# and business dates only move forward; a rebuilt schedule's installments are pending),
+# so the target's bound changes no row and reads the overdue installments through the
+# open ones by due date instead of every open installment. $2 run id, $3 topic.
 AGE_ARREARS = """
 WITH target AS (
     SELECT loan_id AS id, $1::date - min(due_date) AS days
-      FROM installments WHERE status = 'overdue' GROUP BY loan_id
+      FROM installments WHERE is_open AND status = 'overdue' AND due_date < $1::date
+     GROUP BY loan_id
     UNION ALL
     SELECT l.id, 0 FROM loans l
      WHERE l.status = 'active' AND l.days_in_arrears > 0
        AND NOT EXISTS (SELECT 1 FROM installments i
-                        WHERE i.loan_id = l.id AND i.status = 'overdue')
+                        WHERE i.loan_id = l.id AND i.is_open AND i.status = 'overdue')
 ), bucketed AS (
     SELECT id, days, CASE WHEN days <= 0 THEN 'current' WHEN days <= 30 THEN '1-30'
                           WHEN days <= 60 THEN '31-60' WHEN days <= 90 THEN '61-90'
@@ -115,7 +125,8 @@ WITH target AS (
                                 + i.penalties_due - i.principal_paid - i.interest_paid
                                 - i.fees_paid - i.penalties_paid), 0)
               FROM installments i
-             WHERE i.loan_id = a.id AND i.status = 'overdue')::numeric(14,2) AS amount
+             WHERE i.loan_id = a.id AND i.is_open AND i.status = 'overdue'
+           )::numeric(14,2) AS amount
       FROM aged a WHERE a.tell
 ), told AS (
     INSERT INTO outbox (event_id, topic, message_key, type, envelope)
@@ -136,7 +147,8 @@ WITH e AS (
            (i.principal_due + i.interest_due + i.fees_due + i.penalties_due
             - i.principal_paid - i.interest_paid - i.fees_paid - i.penalties_paid) AS amount
       FROM installments i JOIN loans l ON l.id = i.loan_id
-     WHERE l.status = 'active' AND i.status = 'pending' AND i.due_date = $1::date + $3::int
+     WHERE l.status = 'active' AND i.is_open AND i.status = 'pending'
+       AND i.due_date = $1::date + $3::int
 )
 INSERT INTO outbox (event_id, topic, message_key, type, envelope)
 SELECT e.eid, $4::text, e.loan_id, 'RepaymentDue', """ + _ENVELOPE.format(

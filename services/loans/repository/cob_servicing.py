@@ -33,7 +33,7 @@ WITH cand AS (
       FROM installments i
       JOIN loans l ON l.id = i.loan_id
       JOIN products p ON p.id = l.product_id AND p.version = l.product_version
-     WHERE l.status = 'active' AND i.status = 'overdue'
+     WHERE l.status = 'active' AND i.is_open AND i.status = 'overdue'
        AND jsonb_typeof(p.terms->'late_charge') = 'object'
        AND ($1::date - i.due_date) > COALESCE((p.terms->'late_charge'->>'grace_days')::int, 0)
 ), hist AS (
@@ -111,7 +111,7 @@ WITH cand AS (
       FROM installments i
       JOIN loans l ON l.id = i.loan_id
       JOIN products p ON p.id = l.product_id AND p.version = l.product_version
-     WHERE l.status = 'active' AND i.status IN ('pending', 'overdue')
+     WHERE l.status = 'active' AND i.is_open
        -- nothing due later than the longest "due soon" notice can be reminded of today:
        -- the open-installments index reads those days only, not two months of them
        AND i.due_date <= $1::date + LEAST(60, (
@@ -198,7 +198,7 @@ WITH claim AS (
       FROM loans l JOIN products p ON p.id = l.product_id AND p.version = l.product_version
       LEFT JOIN (SELECT i.loan_id, sum(GREATEST(i.fees_due - i.fees_paid, 0)) AS fees
                    FROM installments i
-                  WHERE i.due_date = $1::date AND i.status IN ('pending', 'overdue')
+                  WHERE i.due_date = $1::date AND i.is_open
                   GROUP BY i.loan_id) f ON f.loan_id = l.id
      WHERE l.status = 'active' AND l.disbursed_on < $1::date
 ), batches AS (

@@ -37,7 +37,7 @@ SELECT l.id AS loan_id, l.reference, l.client_id, l.office_id, l.office_path, l.
         SELECT sum({_OWED}) FILTER (WHERE i.due_date = $2::date) AS due_today,
                sum({_OWED}) FILTER (WHERE i.due_date < $2::date) AS arrears
           FROM installments i
-         WHERE i.loan_id = l.id AND i.status IN ('pending', 'overdue')
+         WHERE i.loan_id = l.id AND i.is_open
            AND i.due_date <= $2::date) d ON true
   LEFT JOIN LATERAL (
         SELECT r.received_at, r.amount FROM repayments r

@@ -27,7 +27,7 @@ _FROM = f"""
 """
 _FROM_UNPAID = f"""
   FROM installments i JOIN loans l ON l.id = i.loan_id
- WHERE i.due_date <= $1::date AND i.status IN ('pending', 'overdue') AND l.status = 'active'
+ WHERE i.due_date <= $1::date AND i.is_open AND l.status = 'active'
    AND {_TOTAL} > {_PAID} AND ($2::text IS NULL OR l.partner_id = $2){_OFFICE}
 """
 

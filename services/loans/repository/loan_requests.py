@@ -71,7 +71,7 @@ async def waive_penalties(conn: Conn, loan_id: str, amount: Decimal | None
     nothing is marked paid."""
     rows = await conn.fetch(
         "SELECT number, penalties_due - penalties_paid AS owed FROM installments"
-        " WHERE loan_id = $1 AND status IN ('pending', 'overdue')"
+        " WHERE loan_id = $1 AND is_open"
         " AND penalties_due > penalties_paid ORDER BY due_date, number FOR UPDATE", loan_id)
     left = amount
     out: list[tuple[int, Decimal]] = []
@@ -97,7 +97,7 @@ async def waive_penalties(conn: Conn, loan_id: str, amount: Decimal | None
 async def penalties_owed(conn: Conn, loan_id: str) -> Decimal:
     owed: Decimal = await conn.fetchval(
         "SELECT COALESCE(sum(penalties_due - penalties_paid), 0)::numeric(14,2)"
-        " FROM installments WHERE loan_id = $1 AND status IN ('pending', 'overdue')", loan_id)
+        " FROM installments WHERE loan_id = $1 AND is_open", loan_id)
     return owed
 
 

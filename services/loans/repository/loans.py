@@ -257,7 +257,7 @@ async def set_due_dates(conn: Conn, loan_id: str,
 async def write_off_installments(conn: Conn, loan_id: str) -> None:
     await conn.execute(
         "UPDATE installments SET status = 'written_off' WHERE loan_id = $1"
-        " AND status IN ('pending', 'overdue')", loan_id)
+        " AND is_open", loan_id)
 
 
 # -- repayments -----------------------------------------------------------------------

@@ -64,7 +64,7 @@ SELECT $1::date, office_id, min(office_path), officer_id, product_id,
         SELECT loan_id, sum(interest_due - interest_paid) AS interest,
                sum(fees_due - fees_paid) AS fees,
                sum(penalties_due - penalties_paid) AS penalties
-          FROM installments WHERE status IN ('pending', 'overdue') GROUP BY loan_id
+          FROM installments WHERE is_open GROUP BY loan_id
       ) o ON o.loan_id = l.id
      WHERE l.status = 'active'
      GROUP BY l.office_id, l.office_path, l.officer_id, l.product_id

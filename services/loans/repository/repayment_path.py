@@ -84,7 +84,7 @@ async def apply_payment(conn: Conn, loan_id: str, items: Sequence[Installment],
         return list(items)
     numbers = sorted(sums)
     settled = (
-        "i.status IN ('pending', 'overdue') AND i.principal_paid + a.p >= i.principal_due"
+        "i.is_open AND i.principal_paid + a.p >= i.principal_due"
         " AND i.interest_paid + a.i >= i.interest_due AND i.fees_paid + a.f >= i.fees_due"
         " AND i.penalties_paid + a.n >= i.penalties_due")
     rows = await conn.fetch(
@@ -126,7 +126,7 @@ async def record_and_save(
         "  WHEN o.asof - o.oldest <= 90 THEN '61-90' ELSE '90+' END,"
         " version = l.version + 1, updated_at = now()"
         " FROM (SELECT (SELECT min(due_date) FROM installments"
-        "               WHERE loan_id = $1 AND status = 'overdue') AS oldest,"
+        "               WHERE loan_id = $1 AND is_open AND status = 'overdue') AS oldest,"
         "              (SELECT max(business_date) FROM cob_runs) AS asof) o"
         " WHERE l.id = $1 AND l.version = $10"
         " RETURNING l.version, l.days_in_arrears, l.arrears_bucket",
