@@ -141,7 +141,12 @@ async def platform_part(args: argparse.Namespace, infra: Any, ceiling_rate: floa
     from bench.track import Tracker
     from tests.e2e.bank import Bank
     from tests.e2e.harness import Platform
+    from tests.identity import issuer
 
+    # The token issuer the load generator mints with starts before the services: its
+    # issuer and JWKS URL go into the environment they are started with, as the test
+    # session's do (tests/conftest.py); started later, the services would not trust it.
+    issuer()
     plat = Platform.build(infra, names=SERVICES)
     # production saga deadlines (the e2e harness shortens them to watch them expire)
     for key in ("NORIA_LOANS_SAGA_CREDIT_TIMEOUT_S", "NORIA_LOANS_SAGA_PAYOUT_TIMEOUT_S",
