@@ -36,7 +36,7 @@ def handler_table(policies: Policies) -> dict[str, Handler]:
         "ClientUnblocked": projection.on_unblocked,
         "ClientTransferred": projection.on_client_transferred,
         "LoanOfficerReassigned": projection.on_officer_reassigned,
-        "SavingsAccountOpened": projection.on_savings_account_opened,
+        "SavingsAccountOpened": projection.savings_account_opened_handler(policies),
         "LoanSubmitted": projection.on_loan_event,
         "LoanApproved": projection.on_loan_event,
     }

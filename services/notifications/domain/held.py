@@ -1,7 +1,10 @@
 """Triggers held until their client is known: when one is too old to send.
 
 A trigger event naming a client the projection has not seen yet is held, not
-suppressed, and released when the client's ``ClientRegistered`` is applied.
+suppressed, and released when the client's ``ClientRegistered`` is applied. A refund
+of a savings deposit names only the account: one for an account the projection has
+not seen yet (``savings.events`` and ``payments.events`` are read concurrently) is
+held under :func:`account_hold_key` until the account's ``SavingsAccountOpened``.
 Released (or arriving) long after the event happened, it is not sent: a fresh
 deployment reading an old backlog must not text people about months-old events.
 """
@@ -39,3 +42,9 @@ def client_lock_key(client_id: str) -> str:
     from other services' locks on the same server.
     """
     return f"noria.notifications.client:{client_id}"
+
+
+def account_hold_key(account_id: str) -> str:
+    """The key a trigger about a savings account not projected yet is held under (in
+    ``held_triggers.client_id``, which no client id can equal: they start ``cl-``)."""
+    return f"savings-account:{account_id.lower()}"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from services.notifications.domain.held import client_lock_key
+from services.notifications.domain.held import account_hold_key, client_lock_key
 from services.notifications.domain.phones import heard_phone
 from services.notifications.handlers.held import release_held
 from services.notifications.handlers.policies import Policies
@@ -87,6 +87,15 @@ async def on_officer_reassigned(uow: UnitOfWork, e: c.LoanOfficerReassigned,
                   office_path=e.office_path, officer_id=e.to_officer_id)
 
 
-async def on_savings_account_opened(uow: UnitOfWork, e: sv.SavingsAccountOpened,
-                                    env: Envelope) -> None:
-    await savings_repo.remember_opened(uow.conn, e.account_id, e.client_id, env.occurred_at)
+def savings_account_opened_handler(policies: Policies) -> Handler:
+    async def on_savings_account_opened(uow: UnitOfWork, e: sv.SavingsAccountOpened,
+                                        env: Envelope) -> None:
+        # The lock a refund about this account takes before holding itself (see
+        # handlers/triggers.py): every refund held for it is committed before we look.
+        key = account_hold_key(e.account_id)
+        await held_repo.lock_client(uow.conn, client_lock_key(key))
+        await savings_repo.remember_opened(uow.conn, e.account_id, e.client_id,
+                                           env.occurred_at)
+        await release_held(uow, policies, key)
+
+    return on_savings_account_opened

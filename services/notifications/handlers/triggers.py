@@ -6,7 +6,12 @@ from __future__ import annotations
 import logging
 import uuid
 
-from services.notifications.domain.held import STALE_REASON, client_lock_key, is_stale
+from services.notifications.domain.held import (
+    STALE_REASON,
+    account_hold_key,
+    client_lock_key,
+    is_stale,
+)
 from services.notifications.domain.messages import Recipient, suppression_reason
 from services.notifications.domain.templates import newest_fillable, pick, render
 from services.notifications.domain.triggers import Trigger, savings_account_of, trigger_for
@@ -131,11 +136,38 @@ async def create_message(uow: UnitOfWork, policies: Policies, trig: Trigger, *,
 
 
 async def _hold(conn: Conn, source: Envelope, client_id: str, trig: Trigger) -> None:
+    """Hold ``source`` under ``client_id`` (a client's id, or an account's
+    :func:`account_hold_key`) until the projection learns it."""
     if await held_repo.hold_trigger(conn, source.event_id, client_id, trig.loan_id,
                                     source.type, source.model_dump(mode="json")):
         HELD_TRIGGERS.labels("held").inc()
-        log.info("%s %s (%s) is for client %s, not in the projection yet: held until"
-                 " ClientRegistered", source.type, source.event_id, trig.template, client_id)
+        log.info("%s %s (%s) is for %s, not in the projection yet: held until it is",
+                 source.type, source.event_id, trig.template, client_id)
+
+
+def _unknown_account(event: Contract, trig: Trigger) -> str | None:
+    """The savings account a refund is about, when the projection does not know it."""
+    if trig.client_id is not None or not isinstance(event, pay.RefundIssued | pay.RefundFailed):
+        return None
+    return savings_account_of(event)
+
+
+async def _held_for_account(uow: UnitOfWork, policies: Policies, event: Contract,
+                            trig: Trigger, source: Envelope) -> bool:
+    """Hold a refund of a deposit into an account not projected yet: its
+    SavingsAccountOpened is on another topic and may be consumed after it. The lock is
+    the one :func:`services.notifications.handlers.projection.on_savings_account_opened`
+    takes before it releases, so the hold is either seen by that release or not needed."""
+    account = _unknown_account(event, trig)
+    if account is None or is_stale(source.occurred_at, policies.clock(),
+                                   policies.held_max_age):
+        return False  # an old refund for an account never seen: recorded suppressed
+    key = account_hold_key(account)
+    await held_repo.lock_client(uow.conn, client_lock_key(key))
+    if await savings_repo.client_of(uow.conn, account) is not None:
+        return False  # opened meanwhile: the caller reads the trigger again
+    await _hold(uow.conn, source, key, trig)
+    return True
 
 
 async def trigger_of(conn: Conn, event: Contract) -> Trigger | None:
@@ -165,6 +197,10 @@ def trigger_handler(policies: Policies) -> Handler:
             await savings_repo.remember_balance(uow.conn, event.account_id, event.client_id,
                                                 balance, env.occurred_at)
         trig = await trigger_of(uow.conn, event)
+        if trig is not None and _unknown_account(event, trig) is not None:
+            if await _held_for_account(uow, policies, event, trig, env):
+                return
+            trig = await trigger_of(uow.conn, event)
         if trig is not None:  # the loan → client row is remembered by create_message's read
             await create_message(uow, policies, trig, source=env, remember=remember)
         elif remember is not None:

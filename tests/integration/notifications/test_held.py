@@ -23,12 +23,19 @@ from services.notifications.handlers.held import expire_held
 from services.notifications.handlers.policies import Policies
 from shared.contracts.clients import ClientKycVerified, ClientRegistered
 from shared.contracts.loans import LoanApproved
-from shared.contracts.payments import RefundIssued
+from shared.contracts.payments import RefundFailed, RefundIssued
+from shared.contracts.savings import payment_reference
 from shared.envelope import Contract, Envelope, envelope_for
 from shared.inbox import Handler, InboxConsumer, RawMessage
 from shared.uow import UnitOfWork
 from tests.integration.notifications.conftest import Rig
-from tests.integration.notifications.events import disbursed, due, loan_id
+from tests.integration.notifications.events import (
+    account_id,
+    account_opened,
+    disbursed,
+    due,
+    loan_id,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -188,6 +195,55 @@ async def test_a_refund_with_no_client_at_all_is_suppressed_as_before(rig: Rig) 
     assert msg["reason"] == "unknown_client" and msg["template"] == "refund_issued"
     assert not await is_held(rig, refund.event_id)
     assert await rig.on_phone(payer) == []
+
+
+async def test_a_savings_refund_before_its_account_is_known_waits_for_the_account(
+        rig: Rig) -> None:
+    """payments.events and savings.events are read concurrently: a failed refund of a
+    deposit can be applied before the account's SavingsAccountOpened. The holder still
+    gets the one SMS, in Arabic, once the account is known."""
+    client_id, phone = new_client()
+    await rig.publish(registered(rig, client_id, phone, language="ar"), key=client_id)
+    account = account_id()
+    event = RefundFailed(loan_id=payment_reference(account), payment_id=str(uuid.uuid4()),
+                         amount=Decimal("300.00"), reason="wallet_closed")
+    env = envelope_for(event, aggregate_id=event.loan_id)
+    for _ in range(2):  # redelivered while held: still one held trigger
+        await rig.publish_envelope(env, event.topic, event.loan_id)
+    await wait_held(rig, env)
+    assert await rig.messages(client_id=client_id) == []
+
+    await rig.publish(account_opened(client_id, account), key=account)
+    msg = await rig.wait_message({"delivered"}, client_id=client_id)
+    assert msg["template"] == "savings_refund_failed" and msg["language"] == "ar"
+    assert "300,00 درهم" in msg["text"] and msg["phone"] == phone
+    assert not await is_held(rig, env.event_id)
+    await rig.consumed_all()
+    assert [m["template"] for m in await rig.messages(client_id=client_id)] == [
+        "savings_refund_failed"]
+    assert [m["text"] for m in await rig.on_phone(phone)] == [msg["text"]]
+
+
+async def test_a_savings_refund_for_an_account_never_opened_is_settled_stale(
+        rig: Rig) -> None:
+    account = account_id()
+    event = RefundFailed(loan_id=payment_reference(account), payment_id=str(uuid.uuid4()),
+                         amount=Decimal("300.00"), reason="wallet_closed")
+    env = await rig.publish(event, key=event.loan_id)
+    await wait_held(rig, env)
+
+    rig.clock.set_local(12, 0, days=2)  # the account never appeared
+    async with UnitOfWork(rig.pool) as uow:
+        assert await expire_held(uow, Policies(clock=rig.clock)) >= 1
+        await uow.commit()
+    assert not await is_held(rig, env.event_id)
+    async with rig.pool.acquire() as conn:
+        row = await conn.fetchrow(
+            "SELECT template, status, reason FROM messages WHERE source_event_id = $1",
+            env.event_id)
+    assert row is not None
+    assert dict(row) == {"template": "savings_refund_failed", "status": "suppressed",
+                         "reason": "stale_unknown_client"}
 
 
 async def test_registration_racing_the_trigger_never_strands_it(rig: Rig) -> None:
