@@ -176,7 +176,8 @@ def build_runtime(spec: ServiceSpec, pool: asyncpg.Pool,
             dlq_producer=runtime.dlq_producer, max_retries=s.consumer_max_retries,
             retry_backoff_s=s.consumer_retry_backoff_s,
             retry_backoff_max_s=s.consumer_retry_backoff_max_s, batch_max=s.consumer_batch_max,
-            topic_prefix=prefix,
+            across_partitions=s.consumer_batch_across_partitions,
+            linger_s=s.consumer_linger_s, topic_prefix=prefix,
         )
     return runtime
 

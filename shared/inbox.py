@@ -27,10 +27,15 @@ that batches form below the knee too; offsets are committed every
 ``commit_interval_s`` rather than after every poll (still only after the
 database commit).
 
-The records of one poll and partition share one transaction (each with its own
-inbox row, all written by one statement; at most ``batch_max``): under load
-that is one commit for many events instead of one each. If that transaction fails, none of it was
-committed and the records are processed one at a time, exactly as above.
+The records of one poll share one transaction (each with its own inbox row, all
+written by one statement; at most ``batch_max``), whatever their partition: a
+consumer of several topics of four partitions each sees a record or two per
+partition in a poll below the knee, so batching per partition alone left most
+transactions with one event. Each partition's records keep their order (a
+partition's records are applied one after another); partitions never had an order
+between them. ``across_partitions=False`` keeps one transaction per partition and
+poll. If the shared transaction fails, none of it was committed and the records
+are processed one at a time, exactly as above.
 """
 
 from __future__ import annotations
@@ -143,6 +148,7 @@ class InboxConsumer:
         topic_prefix: str = "",
         linger_s: float = 0.005,
         commit_interval_s: float = 0.2,
+        across_partitions: bool = True,
     ) -> None:
         unknown = [t for t in handlers if t not in REGISTRY]
         if unknown:
@@ -165,6 +171,8 @@ class InboxConsumer:
         # after a poll that found records, wait this long for more before processing:
         # batches form by design, not only once a backlog has (0: never wait)
         self.linger_s = max(0.0, linger_s)
+        # the records of one poll share transactions across partitions (else per partition)
+        self.across_partitions = across_partitions
         # offsets are committed at most this often (and whenever the consumer is idle,
         # its partitions are revoked or the loop restarts); always after the database
         # commit, so a crash redelivers at most this much, and the inbox skips it
@@ -228,9 +236,10 @@ class InboxConsumer:
                         "messaging.kafka.offset": msg.offset,
                         "messaging.consumer.group.name": self.group})
 
-    # -- processing one poll's messages of a partition together ---------------------------
+    # -- processing one poll's messages together ------------------------------------------
     async def process_many(self, msgs: list[RawMessage]) -> None:
-        """Messages of one partition, in order, applied in one transaction per run.
+        """Messages in order (each partition's in its order), applied in one transaction
+        per run.
 
         Each keeps its own inbox row, span and causation; a message that is not
         for a handler (poison, unhandled type) goes alone through :meth:`process`.
@@ -445,6 +454,56 @@ class InboxConsumer:
         if position is not None:
             CONSUMER_LAG.labels(self.service, self.group, tp.topic).set(max(high - position, 0))
 
+    def _wanted(self, records: list[Any]) -> list[RawMessage]:
+        """A partition's records of one poll, less those skipped undecoded."""
+        wanted = []
+        for record in records:
+            if self.skips(record.headers):
+                continue
+            wanted.append(RawMessage(
+                topic=record.topic, partition=record.partition, offset=record.offset,
+                key=record.key, value=record.value, headers=list(record.headers or ()),
+                timestamp=record.timestamp))
+        if len(wanted) < len(records):
+            CONSUMED.labels(self.service, self.group, "ignored").inc(
+                len(records) - len(wanted))
+        return wanted
+
+    async def _process_poll(self, consumer: AIOKafkaConsumer,
+                            batches: dict[TopicPartition, list[Any]]) -> bool:
+        """Apply one poll's records (together, or per partition) and note the offsets
+        to commit. True when a dead letter could not be written: the partitions applied
+        before it stand, the failed message's partition is read again from it, and the
+        partitions not reached yet from their first record (the inbox makes any repeat
+        a no-op)."""
+        polled = [(tp, records, self._wanted(records))
+                  for tp, records in batches.items() if records]
+        groups = [polled] if self.across_partitions else [[one] for one in polled]
+        failed_at: RawMessage | None = None
+        for group in groups:
+            done = len(group)  # how many of the group's partitions were wholly applied
+            if failed_at is None:
+                try:
+                    await self.process_many([m for _, _, wanted in group for m in wanted])
+                except DeadLetterFailed as exc:
+                    failed_at = exc.msg
+                    done = next(i for i, (tp, _, _) in enumerate(group)
+                                if (tp.topic, tp.partition) == (exc.msg.topic,
+                                                                exc.msg.partition))
+            else:
+                done = 0
+            for i, (tp, records, _) in enumerate(group):
+                if i < done:
+                    self._processed[tp] = records[-1].offset + 1
+                    self._record_lag(tp)
+                elif failed_at is not None and i == done:  # the failed message's partition
+                    if failed_at.offset > records[0].offset:
+                        self._processed[tp] = failed_at.offset
+                    consumer.seek(tp, failed_at.offset)
+                else:
+                    consumer.seek(tp, records[0].offset)
+        return failed_at is not None
+
     async def run(self) -> None:
         backoff = 0.5
         while True:
@@ -464,35 +523,7 @@ class InboxConsumer:
                         await asyncio.sleep(self.linger_s)
                         for tp, more in (await consumer.getmany(timeout_ms=0)).items():
                             batches.setdefault(tp, []).extend(more)
-                    failed = False
-                    for tp, records in batches.items():
-                        skipped = 0
-                        try:
-                            wanted = []
-                            for record in records:
-                                if self.skips(record.headers):
-                                    skipped += 1
-                                    continue
-                                wanted.append(RawMessage(
-                                    topic=record.topic, partition=record.partition,
-                                    offset=record.offset, key=record.key, value=record.value,
-                                    headers=list(record.headers or ()),
-                                    timestamp=record.timestamp))
-                            if skipped:
-                                CONSUMED.labels(self.service, self.group, "ignored").inc(
-                                    skipped)
-                            await self.process_many(wanted)
-                        except DeadLetterFailed as exc:
-                            # Everything before it took effect; it and what follows are
-                            # read again (the inbox makes the repeats no-ops).
-                            failed = True
-                            if exc.msg.offset > records[0].offset:
-                                self._processed[tp] = exc.msg.offset
-                            consumer.seek(tp, exc.msg.offset)
-                            continue
-                        if records:
-                            self._processed[tp] = records[-1].offset + 1
-                        self._record_lag(tp)
+                    failed = await self._process_poll(consumer, batches)
                     due = (not batches or failed
                            or loop.time() - last_commit >= self.commit_interval_s)
                     if self._processed and due:

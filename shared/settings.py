@@ -99,7 +99,12 @@ class ServiceSettings(OidcSettings):
     """The first retry's wait; it doubles (with jitter) up to the max below."""
     consumer_retry_backoff_max_s: float = 5.0
     consumer_batch_max: int = 100
-    """How many records of one poll and partition may share a transaction (1: one each)."""
+    """How many records of one poll may share a transaction (1: one each)."""
+    consumer_batch_across_partitions: bool = True
+    """The records of one poll share a transaction whatever their partition (False: one
+    transaction per partition and poll, as before)."""
+    consumer_linger_s: float = 0.005
+    """After a poll that found records, wait this long for more before processing them."""
     topic_partitions: int = 4
     topic_prefix: str = ""
     """Prefixes every topic the service publishes to or reads, and its consumer groups: an
