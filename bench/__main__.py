@@ -108,20 +108,29 @@ async def phase_cost(cpu: CpuMeter, before: dict[str, Any], commits_before: int,
 
 
 CONSUMING = ("clients", "loans", "payments", "notifications")
+# label, records per transaction, across partitions, linger after a poll (s)
+BATCHING_VARIANTS = (("one_per_transaction", "1", "true", "0.005"),
+                     ("per_partition", "100", "false", "0.005"),
+                     ("across_partitions", "100", "true", "0.005"),
+                     ("across_partitions_linger_20ms", "100", "true", "0.02"))
 
 
 async def compare_batching(args: argparse.Namespace, rate: float, plat: Any, bank: Any,
                            tracker: Any, active: list[Any], ceiling_rate: float,
                            idle_s: float) -> dict[str, Any]:
-    """The same repayment step with one record per inbox transaction, then batched."""
+    """The same repayment step with one record per inbox transaction, then batched per
+    partition and poll, then batched per poll across partitions (the default), then so
+    with a longer linger."""
     seconds = 10.0 if args.quick else 60.0
     drain = 20.0 if args.quick else 60.0
     out: dict[str, Any] = {"offered_rate": rate, "seconds": seconds}
-    for label, batch_max in (("one_per_transaction", "1"), ("batched", "100")):
+    for label, batch_max, across, linger in BATCHING_VARIANTS:
         for name in CONSUMING:
             m = plat.procs[name]
             m.stop()
             m.env[f"{m.proc.env_prefix}CONSUMER_BATCH_MAX"] = batch_max
+            m.env[f"{m.proc.env_prefix}CONSUMER_BATCH_ACROSS_PARTITIONS"] = across
+            m.env[f"{m.proc.env_prefix}CONSUMER_LINGER_S"] = linger
             m.start()
         await plat.wait_ready(list(CONSUMING))
         await asyncio.sleep(5.0)  # consumers join their groups

@@ -78,16 +78,19 @@ def summary_table(r: dict[str, Any]) -> str:
     cmp = r.get("batching_comparison")
     if cmp:
         lines.append(f"inbox batching, repayments offered at {cmp['offered_rate']:g}/s "
-                     f"for {cmp['seconds']:g}s, services restarted between the two:")
-        for label in ("one_per_transaction", "batched"):
-            step, cost = cmp[label]["step"], cmp[label]["cost"] or {}
+                     f"for {cmp['seconds']:g}s, services restarted between variants:")
+        for label, variant in cmp.items():
+            if not isinstance(variant, dict):
+                continue  # the rate and the seconds
+            step, cost = variant["step"], variant["cost"] or {}
             ms = cost.get("cpu_ms_per_saga", {})
             if step:
                 lines.append(
-                    f"  {label.replace('_', ' '):20} {step['throughput_per_s']:,.1f}/s, p50 "
+                    f"  {label.replace('_', ' '):30} {step['throughput_per_s']:,.1f}/s, p50 "
                     f"{_ms(step['p50_ms'])}, p99 {_ms(step['p99_ms'])}, "
                     f"{ms.get('machine_busy', 0):.1f} ms machine CPU per saga (postgresql "
-                    f"{ms.get('postgresql', 0):.1f})")
+                    f"{ms.get('postgresql', 0):.1f}), "
+                    f"{cost.get('db_commits_per_saga_whole_database', 0):.1f} commits per saga")
         lines.append("")
     reads = r.get("reads")
     if reads:
