@@ -124,7 +124,9 @@ async def compare_batching(args: argparse.Namespace, rate: float, plat: Any, ban
     seconds = 10.0 if args.quick else 60.0
     drain = 20.0 if args.quick else 60.0
     out: dict[str, Any] = {"offered_rate": rate, "seconds": seconds}
-    for label, batch_max, across, linger in BATCHING_VARIANTS:
+    chosen = args.compare_variants or [v[0] for v in BATCHING_VARIANTS]
+    variants = {v[0]: v for v in BATCHING_VARIANTS}
+    for label, batch_max, across, linger in (variants[name] for name in chosen):
         for name in CONSUMING:
             m = plat.procs[name]
             m.stop()
@@ -310,6 +312,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--no-compare-batching", action="store_true",
                    help="skip the repayment step run twice: with NORIA_<SVC>_CONSUMER_BATCH_MAX"
                         "=1, then with the default (services restarted in between)")
+    p.add_argument("--compare-variants", nargs="+", choices=[v[0] for v in BATCHING_VARIANTS],
+                   help="the batching variants to compare, in this order (default: all)")
     p.add_argument("--compare-rate", type=float,
                    help="offered rate of that step (default: the sustained repayment rate)")
     p.add_argument("--out-dir", default=str(ROOT / "reports"))

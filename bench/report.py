@@ -34,6 +34,11 @@ def summary_table(r: dict[str, Any]) -> str:
              f"{r['ceiling']['concurrency']} connections; "
              + ", ".join(f"c={x['concurrency']}: {x['commits_per_s']:,.0f}"
                          for x in r["ceiling_runs"]) + ")", ""]
+    idle = r.get("idle_cpu_cores") or {}
+    if idle:
+        lines.insert(-1, f"idle baseline: {idle.get('machine_busy', 0):.2f} cores busy"
+                     + ("" if idle.get("settled", 1.0) else
+                        " (never quiet: every marginal CPU figure below is understated)"))
     header = ["saga", "offered/s", "run", "done/s", "÷ ceiling", "p50", "p95", "p99",
               "last-10s p99", "incomplete", "CPU ms/saga"]
     rows = []
