@@ -91,8 +91,10 @@ class Request:
     key: str = ""
     ok: bool = False
     error: str = ""
+    refused: bool = False  # its first callback was refused 429/503: the provider retries
 
 
+RETRIED = (503,)  # a callback answer the provider retries after its Retry-After (the simulator too)
 TAIL_S = 10.0      # a step keeps up when the p99 of its last 10 s is within 1 s
 TAIL_P99_MS = 1000.0
 RUNS_PER_STEP = 2  # every offered rate is run twice; both are reported
@@ -121,6 +123,8 @@ def _summarise(step: dict[str, Any], requests: list[Request],
             errors[r.error] = errors.get(r.error, 0) + 1
     tail_p99 = percentile(tail, 99)
     return {**step, "accepted": sum(r.ok for r in requests), "completed": len(lat),
+            # accepted at the provider, the callback refused at first and retried by it
+            "refused_then_retried": sum(r.refused for r in requests),
             "incomplete": len(requests) - len(lat), "errors": errors,
             "throughput_per_s": round(throughput, 1),
             "throughput_to_ceiling": round(throughput / ceiling, 4) if ceiling else None,
@@ -299,8 +303,12 @@ async def repayments(bank: Bank, tracker: Tracker, active: list[tuple[str, Borro
             body = body if isinstance(body, dict) else {}
             callbacks = body.get("callbacks") or []
             r.key = str(body.get("transactionReference", ""))
+            # A callback refused 503 (+ Retry-After) is retried by the provider, as a
+            # real one does: the saga is still under way, and its latency runs from here.
+            answers = [c.get("status") for c in callbacks]
+            r.refused = any(a in RETRIED for a in answers)
             r.ok = (status == 201 and bool(callbacks)
-                    and all(c.get("status") in (200, 201, 202, 204) for c in callbacks))
+                    and all(a in (200, 201, 202, 204) or a in RETRIED for a in answers))
             if not r.ok:
                 r.error = (f"HTTP {status}" if status != 201 else
                            f"callback {callbacks[0].get('status') if callbacks else None}")
@@ -355,6 +363,8 @@ def _print_step(kind: str, s: dict[str, Any]) -> None:
           f"{s['sent']} Poisson arrivals): {s['throughput_per_s']}/s done, "
           f"p50 {s['p50_ms']} ms p99 {s['p99_ms']} ms, last-10s p99 {s['tail_p99_ms']} ms, "
           f"{s['incomplete']} incomplete {s['errors'] or ''}"
+          + (f", {s['refused_then_retried']} callbacks refused 503 and retried"
+             if s.get("refused_then_retried") else "")
           + (f"; marginal CPU {cpu.get('platform_total', 0):.1f} ms/saga (machine "
              f"{cpu.get('machine_busy', 0):.1f})" if cpu else ""),
           file=sys.stderr, flush=True)

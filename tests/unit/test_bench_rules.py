@@ -46,3 +46,16 @@ class TestBenchmarkRules:
         s = self._step([0.05] * 199 + [None])
         assert s["tail_p99_ms"] is None
         assert sustained([{**s, "runs": [s]}]) is None
+
+    def test_a_callback_refused_503_counts_once_the_provider_s_retry_completes_it(
+            self) -> None:
+        """The provider retries a refused callback: the saga completes late, not never."""
+        start = 1000.0
+        refused = Request(start, key="r", ok=True, refused=True)
+        failed = Request(start + 0.1, key="f", ok=False, error="callback 500")
+        done = {"r": start + 6.0, "f": start + 0.2}
+        step = {"offered_rate": 10.0, "seconds": 20.0, "sent": 2, "run": 1}
+        s = _summarise(step, [refused, failed], lambda r: done.get(r.key), 25000.0, start)
+        assert (s["completed"], s["incomplete"], s["refused_then_retried"]) == (1, 1, 1)
+        assert s["p50_ms"] == 6000.0  # from the first attempt, the retry's wait included
+        assert s["errors"] == {"callback 500": 1}
