@@ -11,7 +11,6 @@ last: close of business only moves the package's one business date forward.
 from __future__ import annotations
 
 import asyncio
-import random
 import uuid
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -20,7 +19,14 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.bank import Bank, Borrower, eventually, office_bearer
+from tests.e2e.bank import (
+    Bank,
+    Borrower,
+    eventually,
+    next_national_id,
+    next_phone,
+    office_bearer,
+)
 
 pytestmark = pytest.mark.e2e
 D = Decimal
@@ -42,9 +48,8 @@ async def enrol(bank: Bank, partner: str, *, office_id: str | None = None,
     and verified by another."""
     body: dict[str, Any] = {
         "full_name": f"Aicha Ait {uuid.uuid4().hex[:5]}",
-        "national_id": f"{random.choice('BJKLMN')}{random.choice('ABEH')}"
-                       f"{random.randint(100000, 999999)}",
-        "phone": f"06{random.randint(0, 99_999_999):08d}", "date_of_birth": "1984-06-02",
+        "national_id": next_national_id(), "phone": next_phone(),
+        "date_of_birth": "1984-06-02",
         "language": "fr", "sms_consent": True, "partner_id": partner,
     }
     if office_id is not None:
