@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -146,9 +147,7 @@ class CpuMeter:
         look cheaper than it is. A window busier than :data:`QUIET_CORES` is measured
         again, for up to ``settle_s``; if none is quiet, the quietest is kept, the
         least flattering one, and the result says ``settled: 0``."""
-        from bench.progress import Progress
-
-        waiting = Progress("idle CPU: waiting for a quiet window", every_s=0.0)
+        started = time.monotonic()
         deadline = time.monotonic() + settle_s
         quietest: dict[str, float] | None = None
         while True:
@@ -161,7 +160,9 @@ class CpuMeter:
             busy = quietest.get("machine_busy", 0.0)
             if busy <= QUIET_CORES or time.monotonic() >= deadline:
                 return {**quietest, "settled": 1.0 if busy <= QUIET_CORES else 0.0}
-            waiting.update(busy, f"cores busy (the last window {share.get('machine_busy', 0):.2f})")
+            print(f"[bench] idle CPU: {share.get('machine_busy', 0.0):.2f} cores busy in the"
+                  f" last {seconds:g} s (quietest {busy:.2f}), measuring again"
+                  f" {time.monotonic() - started:6.1f}s", file=sys.stderr, flush=True)
 
     @staticmethod
     def marginal_ms(before: dict[str, Any], after: dict[str, Any], idle: dict[str, float],
