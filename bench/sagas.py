@@ -94,7 +94,9 @@ class Request:
     refused: bool = False  # its first callback was refused 429/503: the provider retries
 
 
-RETRIED = (503,)  # a callback answer the provider retries after its Retry-After (the simulator too)
+# callback answers the provider retries (the simulator too): a refusal, after its
+# Retry-After, and no answer at all (a timeout); a 500 stays an error
+RETRIED = (503, None)
 TAIL_S = 10.0      # a step keeps up when the p99 of its last 10 s is within 1 s
 TAIL_P99_MS = 1000.0
 RUNS_PER_STEP = 2  # every offered rate is run twice; both are reported
@@ -303,8 +305,9 @@ async def repayments(bank: Bank, tracker: Tracker, active: list[tuple[str, Borro
             body = body if isinstance(body, dict) else {}
             callbacks = body.get("callbacks") or []
             r.key = str(body.get("transactionReference", ""))
-            # A callback refused 503 (+ Retry-After) is retried by the provider, as a
-            # real one does: the saga is still under way, and its latency runs from here.
+            # A callback refused 503 (+ Retry-After) or not answered is retried by the
+            # provider, as a real one does: the saga is still under way, its latency
+            # running from here.
             answers = [c.get("status") for c in callbacks]
             r.refused = any(a in RETRIED for a in answers)
             r.ok = (status == 201 and bool(callbacks)
