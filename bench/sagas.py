@@ -366,7 +366,8 @@ def _print_step(kind: str, s: dict[str, Any]) -> None:
           f"{s['sent']} Poisson arrivals): {s['throughput_per_s']}/s done, "
           f"p50 {s['p50_ms']} ms p99 {s['p99_ms']} ms, last-10s p99 {s['tail_p99_ms']} ms, "
           f"{s['incomplete']} incomplete {s['errors'] or ''}"
-          + (f", {s['refused_then_retried']} callbacks refused 503 and retried"
+          + (f", {s['refused_then_retried']} callbacks refused 503 or unanswered,"
+             " retried by the provider"
              if s.get("refused_then_retried") else "")
           + (f"; marginal CPU {cpu.get('platform_total', 0):.1f} ms/saga (machine "
              f"{cpu.get('machine_busy', 0):.1f})" if cpu else ""),
