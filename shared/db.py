@@ -78,6 +78,8 @@ DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
 # may retry; an inbox handler counts it as a failure of its own (bounded retries).
 DATABASE_BUSY: tuple[type[Exception], ...] = (
     asyncpg.exceptions.QueryCanceledError, asyncpg.exceptions.LockNotAvailableError,
+    # chosen as a deadlock's victim, or a serialisation failure: rolled back, retry
+    asyncpg.exceptions.DeadlockDetectedError, asyncpg.exceptions.SerializationError,
 )
 # asyncpg's client-side errors once the server has dropped the connection under a query:
 # the rollback that follows finds the connection closed or still mid-operation.

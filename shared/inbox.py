@@ -27,15 +27,17 @@ that batches form below the knee too; offsets are committed every
 ``commit_interval_s`` rather than after every poll (still only after the
 database commit).
 
-The records of one poll share one transaction (each with its own inbox row, all
+The records of one poll may share one transaction (each with its own inbox row, all
 written by one statement; at most ``batch_max``), whatever their partition: a
 consumer of several topics of four partitions each sees a record or two per
 partition in a poll below the knee, so batching per partition alone left most
 transactions with one event. Each partition's records keep their order (a
 partition's records are applied one after another); partitions never had an order
-between them. ``across_partitions=False`` keeps one transaction per partition and
-poll. If the shared transaction fails, none of it was committed and the records
-are processed one at a time, exactly as above.
+between them. That is ``across_partitions=True``; the default keeps one transaction
+per partition and poll (a wider transaction holds more rows' locks, in no global
+order: payments' ledger postings then deadlocked against its HTTP requests'). If the
+shared transaction fails, none of it was committed and the records are processed one
+at a time, exactly as above.
 """
 
 from __future__ import annotations
@@ -148,7 +150,7 @@ class InboxConsumer:
         topic_prefix: str = "",
         linger_s: float = 0.005,
         commit_interval_s: float = 0.2,
-        across_partitions: bool = True,
+        across_partitions: bool = False,
     ) -> None:
         unknown = [t for t in handlers if t not in REGISTRY]
         if unknown:
@@ -496,7 +498,9 @@ class InboxConsumer:
                 if i < done:
                     self._processed[tp] = records[-1].offset + 1
                     self._record_lag(tp)
-                elif failed_at is not None and i == done:  # the failed message's partition
+                elif failed_at is not None and (tp.topic, tp.partition) == (
+                        failed_at.topic, failed_at.partition):
+                    # the failed message's partition: read again from that message
                     if failed_at.offset > records[0].offset:
                         self._processed[tp] = failed_at.offset
                     consumer.seek(tp, failed_at.offset)

@@ -125,8 +125,9 @@ async def test_one_poll_of_four_partitions_is_booked_in_one_transaction(
             0: 13, 1: 13, 2: 13, 3: 13}
 
 
+@pytest.mark.parametrize("across", [True, False])
 async def test_a_dead_letter_that_cannot_be_written_keeps_the_partitions_before_it(
-        infra: Infra, isolated_schema, fresh_topic) -> None:
+        infra: Infra, isolated_schema, fresh_topic, across: bool) -> None:
     """Partition 2's second record is refused and its dead letter cannot be written: the
     partitions before it stand, partition 2 is read again from that record, partition 3
     (not reached) from its first one; nothing is booked twice on the second reading."""
@@ -135,7 +136,8 @@ async def test_a_dead_letter_that_cannot_be_written_keeps_the_partitions_before_
     async with rig(isolated_schema, fresh_topic, infra.kafka_bootstrap) as r:
         envs = [await r.place_order(f"order-{i}", i, "666.00" if i == 6 else f"{i + 1}.00")
                 for i in range(12)]
-        inbox = r.consumer(fail_on_amount="666.00", max_retries=1, batch_max=100)
+        inbox = r.consumer(fail_on_amount="666.00", max_retries=1, batch_max=100,
+                           across_partitions=across)
 
         async def no_dead_letters() -> Any:
             raise ConnectionError("the broker refuses the dead letter")

@@ -272,6 +272,7 @@ class TestLimits:
         assert s.db_acquire_timeout_s > 0 and s.retention_days > 7
 
     @pytest.mark.parametrize("exc", ["QueryCanceledError", "LockNotAvailableError",
+                                     "DeadlockDetectedError", "SerializationError",
                                      "ConnectionWaitTimeout"])
     def test_a_cancelled_statement_or_a_full_pool_is_503_with_retry_after(
             self, exc: str) -> None:
