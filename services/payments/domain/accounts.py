@@ -154,6 +154,13 @@ PREFIXED: dict[str, tuple[Kind, str]] = {
 }
 
 
+# The kinds of account that belong to one client (a loan's, a savings account's), by the
+# id's first part; every other account (settlement at a provider, suspense, income, cash)
+# is the institution's, shared by many entries at once.
+CLIENT_ACCOUNT_KINDS = ("portfolio", "interest_receivable", "allowance", "capitalised_interest",
+                        "fee_receivable", "savings")
+
+
 def portfolio(loan_id: str) -> str:
     return f"portfolio:{loan_id}"
 

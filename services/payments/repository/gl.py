@@ -19,7 +19,7 @@ from services.payments.domain.chart import DEFAULT_PRODUCT, GLAccount, GLType
 from services.payments.domain.ledger import Entry, InsufficientBalance
 from services.payments.domain.office_transfers import BookedLine
 from services.payments.repository import Conn
-from services.payments.repository.ledger import PeriodClosed
+from services.payments.repository.ledger import LOCK_ORDER, PeriodClosed
 
 # -- chart ------------------------------------------------------------------------------
 
@@ -166,8 +166,9 @@ _POST_MANY_SQL = (
 
 async def post_many(conn: Conn, entries: Sequence[Entry]) -> int:
     """Post many entries in three statements (set-based): open their accounts, lock
-    them in id order, insert entries and lines. An entry whose transfer id exists is
-    skipped (idempotent). The database checks balance, sign and period as for one."""
+    them in the ledger's ``LOCK_ORDER``, insert entries and lines. An entry whose
+    transfer id exists is skipped (idempotent). The database checks balance, sign and
+    period as for one."""
     if not entries:
         return 0
     account_ids = sorted({ln.account for e in entries for ln in e.lines})
@@ -176,7 +177,7 @@ async def post_many(conn: Conn, entries: Sequence[Entry]) -> int:
                        [s.name for s in specs], [s.normal.value for s in specs],
                        [s.non_negative for s in specs])
     await conn.execute(
-        "SELECT 1 FROM accounts WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE",
+        f"SELECT 1 FROM accounts WHERE id = ANY($1::text[]) {LOCK_ORDER} FOR UPDATE",
         account_ids)
     ids = [uuid.uuid4() for _ in entries]
     line_entry: list[uuid.UUID] = []

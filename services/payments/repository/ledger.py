@@ -1,9 +1,12 @@
 """The ledger in PostgreSQL: idempotent postings, ordered account locks.
 
-``post`` locks every account the entry touches in id order (so two postings
-never deadlock), re-checks the non-negative rule in code, then inserts the
-entry and its lines; the database checks the same rules again (trigger-kept
-balances with a CHECK, and a deferred trigger that the entry balances).
+``post`` locks every account the entry touches in one order, the institution's shared
+accounts first and then the client's, each in id order (so two single postings never
+deadlock, and a transaction of several postings does not deadlock against one that
+locks the same client's account: see ``LOCK_ORDER``), re-checks the non-negative
+rule in code, then inserts the entry and its lines; the database checks the same rules
+again (trigger-kept balances with a CHECK, and a deferred trigger that the entry
+balances).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 
 import asyncpg
 
+from services.payments.domain import accounts as acc
 from services.payments.domain.accounts import Side, spec_for
 from services.payments.domain.ledger import (
     ZERO,
@@ -53,14 +57,24 @@ def _balance(normal: str, debits: Decimal, credits: Decimal) -> Decimal:
     return debits - credits if normal == Side.DEBIT.value else credits - debits
 
 
-# The accounts an entry touches, locked in id order, and whether the transfer exists:
+# The order every posting locks its accounts in: the institution's shared accounts
+# first, then the client's, each in id order. A transaction holding a client's account
+# never waits for a shared one that a single posting of the same client holds: a
+# collection into a savings account (savings:<id>, settlement:<provider>) waits for
+# settlement:<provider> holding nothing, instead of holding savings:<id> while a
+# transaction of several postings (a consumer's batch) that holds the settlement
+# account waits for it — the deadlock id order alone allowed.
+LOCK_ORDER = ("ORDER BY split_part(id, ':', 1) IN ("
+              + ", ".join(f"'{kind}'" for kind in acc.CLIENT_ACCOUNT_KINDS) + "), id")
+
+# The accounts an entry touches, locked in LOCK_ORDER, and whether the transfer exists:
 # one round trip (the entry's lookup is an init-plan, run once).
 _LOCK_SQL = (
     "SELECT id, normal_side, debits, credits,"
     " (SELECT je.id FROM journal_entries je WHERE je.transfer_id = $2) AS existing_id,"
     " (SELECT je.request_hash FROM journal_entries je WHERE je.transfer_id = $2)"
     " AS existing_hash"
-    " FROM accounts WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE")
+    f" FROM accounts WHERE id = ANY($1::text[]) {LOCK_ORDER} FOR UPDATE")
 
 # The entry and its lines in one statement (lines in the entry's order); no row when
 # the transfer id is already taken (a concurrent twin won the race).

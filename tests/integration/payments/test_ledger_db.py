@@ -121,3 +121,48 @@ async def test_a_line_added_to_an_entry_of_an_earlier_transaction_is_refused(rig
         lines = await conn.fetchval(
             "SELECT count(*) FROM journal_lines WHERE entry_id = $1", entry_id)
     assert lines == 2
+
+
+async def test_a_batch_holding_the_settlement_account_does_not_deadlock_a_savings_collection(
+        rig: Rig) -> None:
+    """A consumer's transaction posts a deposit into savings account A (so it holds
+    settlement:sim), and then one into B; meanwhile a callback posts a deposit into B
+    alone. In plain id order the callback held savings:B while waiting for settlement:sim,
+    and the batch then waited for savings:B: a deadlock, one of them rolled back (the
+    callback answered 500). The shared account is locked first: the callback waits holding
+    nothing, and both commit."""
+    from services.payments.domain.savings import wallet_deposit
+
+    a, b = new_id("sa"), new_id("sa")
+    amount = Decimal("10.00")
+    async with rig.pool.acquire() as conn:
+        await ledger_repo.ensure_accounts(conn, [f"savings:{a}", f"savings:{b}"])
+    async with rig.pool.acquire() as batch, rig.pool.acquire() as single:
+        pid = single.get_server_pid()
+
+        async def callback() -> None:
+            async with single.transaction():
+                await ledger_repo.post(single, wallet_deposit(str(uuid.uuid4()), b, "sim",
+                                                              amount))
+
+        async def waiting_for_a_lock() -> bool:
+            return bool(await rig.pool.fetchval(
+                "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $1", pid))
+
+        async with batch.transaction():
+            await ledger_repo.post(batch, wallet_deposit(str(uuid.uuid4()), a, "sim", amount))
+            alone = asyncio.create_task(callback())
+            for _ in range(300):  # the callback now waits for the batch's lock
+                if await waiting_for_a_lock():
+                    break
+                await asyncio.sleep(0.02)
+            else:
+                raise AssertionError("the callback's posting never waited for a lock")
+            await ledger_repo.post(batch, wallet_deposit(str(uuid.uuid4()), b, "sim", amount))
+        await alone  # raised DeadlockDetectedError with the accounts locked in id order
+    async with rig.pool.acquire() as conn:
+        balances = dict(await conn.fetch(
+            "SELECT id, credits - debits FROM accounts WHERE id = ANY($1::text[])",
+            [f"savings:{a}", f"savings:{b}"]))
+    assert balances == {f"savings:{a}": amount, f"savings:{b}": 2 * amount}
+    assert (await rig.trial_balance())["balanced"] is True
