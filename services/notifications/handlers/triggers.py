@@ -152,15 +152,13 @@ def _unknown_account(event: Contract, trig: Trigger) -> str | None:
     return savings_account_of(event)
 
 
-async def _held_for_account(uow: UnitOfWork, policies: Policies, event: Contract,
+async def _held_for_account(uow: UnitOfWork, policies: Policies, account: str,
                             trig: Trigger, source: Envelope) -> bool:
-    """Hold a refund of a deposit into an account not projected yet: its
+    """Hold a refund of a deposit into ``account``, not projected yet: its
     SavingsAccountOpened is on another topic and may be consumed after it. The lock is
     the one :func:`services.notifications.handlers.projection.on_savings_account_opened`
     takes before it releases, so the hold is either seen by that release or not needed."""
-    account = _unknown_account(event, trig)
-    if account is None or is_stale(source.occurred_at, policies.clock(),
-                                   policies.held_max_age):
+    if is_stale(source.occurred_at, policies.clock(), policies.held_max_age):
         return False  # an old refund for an account never seen: recorded suppressed
     key = account_hold_key(account)
     await held_repo.lock_client(uow.conn, client_lock_key(key))
@@ -197,8 +195,9 @@ def trigger_handler(policies: Policies) -> Handler:
             await savings_repo.remember_balance(uow.conn, event.account_id, event.client_id,
                                                 balance, env.occurred_at)
         trig = await trigger_of(uow.conn, event)
-        if trig is not None and _unknown_account(event, trig) is not None:
-            if await _held_for_account(uow, policies, event, trig, env):
+        account = _unknown_account(event, trig) if trig is not None else None
+        if trig is not None and account is not None:
+            if await _held_for_account(uow, policies, account, trig, env):
                 return
             trig = await trigger_of(uow.conn, event)
         if trig is not None:  # the loan → client row is remembered by create_message's read
