@@ -118,9 +118,8 @@ BATCHING_VARIANTS = (("one_per_transaction", "1", "true", "0.005"),
 async def compare_batching(args: argparse.Namespace, rate: float, plat: Any, bank: Any,
                            tracker: Any, active: list[Any], ceiling_rate: float,
                            idle_s: float) -> dict[str, Any]:
-    """The same repayment step with one record per inbox transaction, then batched per
-    partition and poll, then batched per poll across partitions (the default), then so
-    with a longer linger."""
+    """The same repayment step under each of ``BATCHING_VARIANTS`` (or those chosen),
+    services restarted between them."""
     seconds = 10.0 if args.quick else 60.0
     drain = 20.0 if args.quick else 60.0
     out: dict[str, Any] = {"offered_rate": rate, "seconds": seconds}
@@ -310,8 +309,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
                    help="the last (largest) is the platform's: 4 services x a pool of 10")
     p.add_argument("--no-profile", action="store_true")
     p.add_argument("--no-compare-batching", action="store_true",
-                   help="skip the repayment step run twice: with NORIA_<SVC>_CONSUMER_BATCH_MAX"
-                        "=1, then with the default (services restarted in between)")
+                   help="skip the repayment step run once per inbox batching variant"
+                        " (services restarted in between)")
     p.add_argument("--compare-variants", nargs="+", choices=[v[0] for v in BATCHING_VARIANTS],
                    help="the batching variants to compare, in this order (default: all)")
     p.add_argument("--compare-rate", type=float,

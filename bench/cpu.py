@@ -148,7 +148,7 @@ class CpuMeter:
         again, for up to ``settle_s``; if none is quiet, the quietest is kept, the
         least flattering one, and the result says ``settled: 0``."""
         started = time.monotonic()
-        deadline = time.monotonic() + settle_s
+        deadline = started + settle_s
         quietest: dict[str, float] | None = None
         while True:
             before = self.snapshot()

@@ -91,7 +91,7 @@ class Request:
     key: str = ""
     ok: bool = False
     error: str = ""
-    refused: bool = False  # its first callback was refused 429/503: the provider retries
+    refused: bool = False  # its first callback was refused or unanswered: retried
 
 
 # callback answers the provider retries (the simulator too): a refusal, after its
