@@ -1,4 +1,4 @@
-"""What the integration rigs share: a free port, an ASGI app served under uvicorn in
+"""What the integration rigs share: a reserved free port, an ASGI app served under uvicorn in
 the test's event loop, a fresh wallet number."""
 
 from __future__ import annotations
@@ -14,11 +14,23 @@ import uvicorn
 
 from shared.app import server_options
 
+# Ports handed out by free_port, each held by a bound (not listening) socket until
+# serve() listens on it.
+_reserved: dict[int, socket.socket] = {}
+
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port nothing else can take before :func:`serve` listens on it. A port picked and
+    released at once could be taken meanwhile (another worker's pick, an outgoing
+    connection's ephemeral port): a fresh-clone run once lost a whole rig that way. The
+    socket bound here stays open (``SO_REUSEADDR``, not listening, so the server's own
+    bind still succeeds) and keeps the port out of the kernel's hands until then."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", 0))
+    port = int(s.getsockname()[1])
+    _reserved[port] = s
+    return port
 
 
 @contextlib.asynccontextmanager
@@ -32,6 +44,9 @@ async def serve(app: Any, port: int) -> AsyncIterator[uvicorn.Server]:
         if task.done():
             task.result()
         await asyncio.sleep(0.02)
+    reservation = _reserved.pop(port, None)
+    if reservation is not None:
+        reservation.close()  # the server listens on the port now
     try:
         yield server
     finally:
