@@ -36,12 +36,14 @@ SELECT id::text AS id, source_event_id::text AS event_id, loan_id, template,
  WHERE id = ANY($1::uuid[]) AND submitted_at IS NOT NULL
 """
 TEMPLATES = ["repayment_received", "loan_closed", "loan_disbursed"]
+TOPICS = ("payments.events", "loans.events", "notifications.events")
 
 
 class Tracker:
-    def __init__(self, bootstrap: str, admin_url: str) -> None:
+    def __init__(self, bootstrap: str, admin_url: str, topic_prefix: str = "") -> None:
         self.bootstrap = bootstrap
         self.admin_url = admin_url
+        self.topic_prefix = topic_prefix
         self.payment_of_ref: dict[str, str] = {}
         self.posted_at: dict[str, float] = {}
         self.applied_event_of_payment: dict[str, str] = {}
@@ -54,7 +56,7 @@ class Tracker:
         self._consumer: AIOKafkaConsumer | None = None
 
     async def start(self) -> None:
-        consumer = AIOKafkaConsumer("payments.events", "loans.events", "notifications.events",
+        consumer = AIOKafkaConsumer(*(f"{self.topic_prefix}{t}" for t in TOPICS),
                                     bootstrap_servers=self.bootstrap, enable_auto_commit=False,
                                     group_id=None, auto_offset_reset="latest")
         await consumer.start()
