@@ -6,7 +6,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from asyncpg.exceptions import CharacterNotInRepertoireError, UntranslatableCharacterError
+from asyncpg.exceptions import (
+    CharacterNotInRepertoireError,
+    CheckViolationError,
+    UntranslatableCharacterError,
+)
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -110,6 +114,20 @@ def install_error_handlers(app: FastAPI) -> None:
                        type_="https://noria.dev/problems/validation",
                        errors=[{"field": "body", "message": "contains U+0000"}])
 
+    async def on_check_violation(request: Request, exc: Exception) -> JSONResponse:
+        # A rule the database enforces refused the transaction, at a statement or at its
+        # commit (an account of the institution's moved past zero by two concurrent
+        # postings, each of which passed the code's own check): rolled back whole.
+        assert isinstance(exc, CheckViolationError)
+        log.warning("refused by the database's rule %s on %s %s: %s",
+                    exc.constraint_name, request.method, request.url.path, exc)
+        code = ("insufficient_balance" if exc.constraint_name == "account_not_negative"
+                else "constraint_violation")
+        return problem(409, "Refused by the books' rules",
+                       "the change would break a rule the database enforces"
+                       f" ({exc.constraint_name or 'check'}); nothing was written",
+                       type_=f"https://noria.dev/problems/{code}")
+
     async def on_database_unavailable(request: Request, exc: Exception) -> JSONResponse:
         # The database restarting or out of reach: nothing was done, the client may retry.
         log.warning("database unavailable on %s %s: %s: %s", request.method,
@@ -143,6 +161,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(CharacterNotInRepertoireError, on_unstorable_text)
     app.add_exception_handler(UntranslatableCharacterError, on_unstorable_text)
+    app.add_exception_handler(CheckViolationError, on_check_violation)
     for unavailable in DATABASE_UNAVAILABLE:
         app.add_exception_handler(unavailable, on_database_unavailable)
     for busy in DATABASE_BUSY:

@@ -65,6 +65,13 @@ class AccountSpec:
     non_negative: bool
     name: str
 
+    @property
+    def moved_at_commit(self) -> bool:
+        """The institution's shared account (settlement, suspense, income, cash...): its
+        totals move at the commit of the posting's transaction, not when its line is
+        written, so that postings do not queue for its row (payments migration 0021)."""
+        return self.id.split(":", 1)[0] not in CLIENT_ACCOUNT_KINDS
+
 
 # kind -> (normal side, must not go negative)
 RULES: dict[Kind, tuple[Side, bool]] = {

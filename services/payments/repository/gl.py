@@ -19,7 +19,7 @@ from services.payments.domain.chart import DEFAULT_PRODUCT, GLAccount, GLType
 from services.payments.domain.ledger import Entry, InsufficientBalance
 from services.payments.domain.office_transfers import BookedLine
 from services.payments.repository import Conn
-from services.payments.repository.ledger import LOCK_ORDER, PeriodClosed
+from services.payments.repository.ledger import LOCK_CLIENT_ACCOUNTS_SQL, PeriodClosed
 
 # -- chart ------------------------------------------------------------------------------
 
@@ -148,8 +148,9 @@ async def balances(conn: Conn, account_ids: Sequence[str]) -> dict[str, Decimal]
 # -- posting many entries ---------------------------------------------------------------
 
 _ENSURE_SQL = (
-    "INSERT INTO accounts (id, kind, name, normal_side, non_negative)"
-    " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::boolean[])"
+    "INSERT INTO accounts (id, kind, name, normal_side, non_negative, moved_at_commit)"
+    " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::boolean[],"
+    " $6::boolean[])"
     " ON CONFLICT (id) DO NOTHING")
 
 _POST_MANY_SQL = (
@@ -165,20 +166,18 @@ _POST_MANY_SQL = (
 
 
 async def post_many(conn: Conn, entries: Sequence[Entry]) -> int:
-    """Post many entries in three statements (set-based): open their accounts, lock
-    them in the ledger's ``LOCK_ORDER``, insert entries and lines. An entry whose
-    transfer id exists is skipped (idempotent). The database checks balance, sign and
-    period as for one."""
+    """Post many entries in three statements (set-based): open their accounts, lock the
+    client's among them in id order (the shared ones move at commit), insert entries
+    and lines. An entry whose transfer id exists is skipped (idempotent). The database
+    checks balance, sign and period as for one."""
     if not entries:
         return 0
     account_ids = sorted({ln.account for e in entries for ln in e.lines})
     specs = [spec_for(a) for a in account_ids]
     await conn.execute(_ENSURE_SQL, account_ids, [s.kind.value for s in specs],
                        [s.name for s in specs], [s.normal.value for s in specs],
-                       [s.non_negative for s in specs])
-    await conn.execute(
-        f"SELECT 1 FROM accounts WHERE id = ANY($1::text[]) {LOCK_ORDER} FOR UPDATE",
-        account_ids)
+                       [s.non_negative for s in specs], [s.moved_at_commit for s in specs])
+    await conn.execute(LOCK_CLIENT_ACCOUNTS_SQL, account_ids)
     ids = [uuid.uuid4() for _ in entries]
     line_entry: list[uuid.UUID] = []
     line_account: list[str] = []
@@ -227,7 +226,7 @@ async def post_booked(conn: Conn, transfer_id: str, kind: str, loan_id: str | No
     specs = [spec_for(a) for a in account_ids]
     await conn.execute(_ENSURE_SQL, account_ids, [s.kind.value for s in specs],
                        [s.name for s in specs], [s.normal.value for s in specs],
-                       [s.non_negative for s in specs])
+                       [s.non_negative for s in specs], [s.moved_at_commit for s in specs])
     amount = sum((ln.amount for ln in lines if ln.side.value == "debit"), Decimal("0.00"))
     body = "|".join(sorted(f"{ln.account}:{ln.side.value}:{ln.amount}:{ln.office_id}"
                            for ln in lines))

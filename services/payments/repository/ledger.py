@@ -1,12 +1,14 @@
-"""The ledger in PostgreSQL: idempotent postings, ordered account locks.
+"""The ledger in PostgreSQL: idempotent postings, client accounts locked in id order.
 
-``post`` locks every account the entry touches in one order, the institution's shared
-accounts first and then the client's, each in id order (so two single postings never
-deadlock, and a transaction of several postings does not deadlock against one that
-locks the same client's account: see ``LOCK_ORDER``), re-checks the non-negative
-rule in code, then inserts the entry and its lines; the database checks the same rules
-again (trigger-kept balances with a CHECK, and a deferred trigger that the entry
-balances).
+``post`` locks the client's accounts the entry touches (a loan's portfolio and
+receivables, a savings account) in id order, reads the institution's shared accounts
+(settlement, suspense, income, cash) without a lock, re-checks the non-negative rule in
+code against the committed balances plus this transaction's own pending moves, then
+inserts the entry and its lines. The database checks the same rules again: a client's
+account is moved by the lines' statement trigger, a shared one at commit (payments
+migration 0021: its row is locked only from the commit's first step to its end, so
+postings on the same shared account no longer queue behind each other's whole
+transactions), each with a CHECK; a deferred trigger checks that the entry balances.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from typing import Any
 
 import asyncpg
 
-from services.payments.domain import accounts as acc
 from services.payments.domain.accounts import Side, spec_for
 from services.payments.domain.ledger import (
     ZERO,
@@ -48,33 +49,39 @@ class Posted:
 async def ensure_accounts(conn: Conn, ids: list[str]) -> None:
     specs = [spec_for(i) for i in sorted(set(ids))]
     await conn.executemany(
-        "INSERT INTO accounts (id, kind, name, normal_side, non_negative)"
-        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
-        [(s.id, s.kind.value, s.name, s.normal.value, s.non_negative) for s in specs])
+        "INSERT INTO accounts (id, kind, name, normal_side, non_negative, moved_at_commit)"
+        " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
+        [(s.id, s.kind.value, s.name, s.normal.value, s.non_negative, s.moved_at_commit)
+         for s in specs])
 
 
 def _balance(normal: str, debits: Decimal, credits: Decimal) -> Decimal:
     return debits - credits if normal == Side.DEBIT.value else credits - debits
 
 
-# The order every posting locks its accounts in: the institution's shared accounts
-# first, then the client's, each in id order. A transaction holding a client's account
-# never waits for a shared one that a single posting of the same client holds: a
-# collection into a savings account (savings:<id>, settlement:<provider>) waits for
-# settlement:<provider> holding nothing, instead of holding savings:<id> while a
-# transaction of several postings (a consumer's batch) that holds the settlement
-# account waits for it — the deadlock id order alone allowed.
-LOCK_ORDER = ("ORDER BY split_part(id, ':', 1) IN ("
-              + ", ".join(f"'{kind}'" for kind in acc.CLIENT_ACCOUNT_KINDS) + "), id")
-
-# The accounts an entry touches, locked in LOCK_ORDER, and whether the transfer exists:
-# one round trip (the entry's lookup is an init-plan, run once).
+# The accounts an entry touches and whether the transfer exists, in one round trip (the
+# entry's lookup is an init-plan, run once). A client's accounts are locked, in id order
+# (the order the lines' trigger locks them in: two postings never deadlock); a shared
+# account is only read, its committed totals plus what this transaction has already
+# posted to it (moved at commit, migration 0021), for the code's non-negative check.
 _LOCK_SQL = (
-    "SELECT id, normal_side, debits, credits,"
+    "WITH locked AS (SELECT id, normal_side, debits, credits FROM accounts"
+    " WHERE id = ANY($1::text[]) AND NOT moved_at_commit ORDER BY id FOR UPDATE),"
+    " pending AS (SELECT m.key AS id, (m.value ->> 0)::numeric AS d,"
+    " (m.value ->> 1)::numeric AS c FROM jsonb_each(ledger_pending_moves()) m)"
+    " SELECT a.id, a.normal_side, a.debits + coalesce(p.d, 0) AS debits,"
+    " a.credits + coalesce(p.c, 0) AS credits,"
     " (SELECT je.id FROM journal_entries je WHERE je.transfer_id = $2) AS existing_id,"
     " (SELECT je.request_hash FROM journal_entries je WHERE je.transfer_id = $2)"
     " AS existing_hash"
-    f" FROM accounts WHERE id = ANY($1::text[]) {LOCK_ORDER} FOR UPDATE")
+    " FROM (SELECT * FROM locked UNION ALL SELECT id, normal_side, debits, credits"
+    " FROM accounts WHERE id = ANY($1::text[]) AND moved_at_commit) a"
+    " LEFT JOIN pending p ON p.id = a.id")
+
+# Only the client's accounts among them, locked in id order (gl.post_many's batches).
+LOCK_CLIENT_ACCOUNTS_SQL = (
+    "SELECT 1 FROM accounts WHERE id = ANY($1::text[]) AND NOT moved_at_commit"
+    " ORDER BY id FOR UPDATE")
 
 # The entry and its lines in one statement (lines in the entry's order); no row when
 # the transfer id is already taken (a concurrent twin won the race).
@@ -147,8 +154,11 @@ async def entry_exists(conn: Conn, transfer_id: str) -> bool:
 
 
 async def balance(conn: Conn, account_id: str) -> Decimal:
-    row = await conn.fetchrow(
-        "SELECT normal_side, debits, credits FROM accounts WHERE id = $1", account_id)
+    row = await conn.fetchrow(  # with what this transaction moves at its commit
+        "SELECT normal_side, debits + coalesce((m ->> 0)::numeric, 0) AS debits,"
+        " credits + coalesce((m ->> 1)::numeric, 0) AS credits"
+        " FROM accounts, LATERAL (SELECT ledger_pending_moves() -> $1 AS m) p"
+        " WHERE id = $1", account_id)
     if row is None:
         return ZERO
     return _balance(row["normal_side"], row["debits"], row["credits"])

@@ -123,14 +123,13 @@ async def test_a_line_added_to_an_entry_of_an_earlier_transaction_is_refused(rig
     assert lines == 2
 
 
-async def test_a_batch_holding_the_settlement_account_does_not_deadlock_a_savings_collection(
+async def test_a_batch_holding_the_settlement_account_does_not_hold_up_a_savings_collection(
         rig: Rig) -> None:
-    """A consumer's transaction posts a deposit into savings account A (so it holds
-    settlement:sim), and then one into B; meanwhile a callback posts a deposit into B
-    alone. In plain id order the callback held savings:B while waiting for settlement:sim,
-    and the batch then waited for savings:B: a deadlock, one of them rolled back (the
-    callback answered 500). The shared account is locked first: the callback waits holding
-    nothing, and both commit."""
+    """A consumer's transaction posts a deposit into savings account A (raising
+    settlement:sim) and stays open; meanwhile a callback posts a deposit into B alone.
+    Before migration 0021 the callback queued behind the batch for settlement:sim (and in
+    plain id order the two deadlocked); now the shared account moves at commit, so the
+    callback commits while the batch is still open, and the batch then posts into B too."""
     from services.payments.domain.savings import wallet_deposit
 
     a, b = new_id("sa"), new_id("sa")
@@ -138,31 +137,113 @@ async def test_a_batch_holding_the_settlement_account_does_not_deadlock_a_saving
     async with rig.pool.acquire() as conn:
         await ledger_repo.ensure_accounts(conn, [f"savings:{a}", f"savings:{b}"])
     async with rig.pool.acquire() as batch, rig.pool.acquire() as single:
-        pid = single.get_server_pid()
 
         async def callback() -> None:
             async with single.transaction():
                 await ledger_repo.post(single, wallet_deposit(str(uuid.uuid4()), b, "sim",
                                                               amount))
 
-        async def waiting_for_a_lock() -> bool:
-            return bool(await rig.pool.fetchval(
-                "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $1", pid))
-
         async with batch.transaction():
             await ledger_repo.post(batch, wallet_deposit(str(uuid.uuid4()), a, "sim", amount))
-            alone = asyncio.create_task(callback())
-            for _ in range(300):  # the callback now waits for the batch's lock
-                if await waiting_for_a_lock():
-                    break
-                await asyncio.sleep(0.02)
-            else:
-                raise AssertionError("the callback's posting never waited for a lock")
+            # committed while the batch holds its transaction open (a lock wait here would
+            # never end: the batch does not commit before the callback does)
+            await asyncio.wait_for(callback(), timeout=30)
             await ledger_repo.post(batch, wallet_deposit(str(uuid.uuid4()), b, "sim", amount))
-        await alone  # raised DeadlockDetectedError with the accounts locked in id order
     async with rig.pool.acquire() as conn:
         balances = dict(await conn.fetch(
             "SELECT id, credits - debits FROM accounts WHERE id = ANY($1::text[])",
             [f"savings:{a}", f"savings:{b}"]))
     assert balances == {f"savings:{a}": amount, f"savings:{b}": 2 * amount}
+    assert (await rig.trial_balance())["balanced"] is True
+
+
+async def test_collections_do_not_queue_for_the_shared_accounts_and_move_them_at_commit(
+        rig: Rig) -> None:
+    """Two collections through the same provider: the second commits while the first's
+    transaction is still open (neither settlement:<provider> nor suspense is held until
+    the first commits), the first's amounts reach the shared accounts only at its commit,
+    and both are in the totals afterwards."""
+    provider = new_id("prov")
+    settlement = f"settlement:{provider}"
+    one, two = Decimal("10.00"), Decimal("2.50")
+    async with rig.pool.acquire() as conn:  # opened before (a new account's row is locked)
+        await ledger_repo.ensure_accounts(conn, [settlement])
+    async with rig.pool.acquire() as first, rig.pool.acquire() as second:
+        async def other() -> None:
+            async with second.transaction():
+                await ledger_repo.post(second, postings.collection(
+                    str(uuid.uuid4()), new_id("loan"), provider, two))
+
+        async with first.transaction():
+            await ledger_repo.post(first, postings.collection(
+                str(uuid.uuid4()), new_id("loan"), provider, one))
+            # its own transaction sees what it will move; nobody else does yet
+            assert await ledger_repo.balance(first, settlement) == one
+            await asyncio.wait_for(other(), timeout=30)
+            assert await ledger_repo.balance(second, settlement) == two
+        assert await ledger_repo.balance(second, settlement) == one + two
+    assert (await rig.trial_balance())["balanced"] is True
+
+
+async def test_a_shared_account_cannot_go_negative_when_two_postings_race_to_lower_it(
+        rig: Rig) -> None:
+    """10.00 at a provider, two disbursements of 10.00 at once: each passes the code's
+    check (neither sees the other's pending move), the first commits, the second is
+    refused at its commit by the database (account_not_negative), and nothing of it
+    stays."""
+    provider = new_id("prov")
+    settlement = f"settlement:{provider}"
+    amount = Decimal("10.00")
+    async with rig.pool.acquire() as conn, conn.transaction():
+        await ledger_repo.post(conn, postings.collection(str(uuid.uuid4()), new_id("loan"),
+                                                         provider, amount))
+    loans = [new_id("loan"), new_id("loan")]
+    async with rig.pool.acquire() as first, rig.pool.acquire() as second:
+        tx1, tx2 = first.transaction(), second.transaction()
+        await tx1.start()
+        await tx2.start()
+        await ledger_repo.post(first, postings.disbursement(new_id("saga"), loans[0],
+                                                            provider, amount))
+        await asyncio.wait_for(ledger_repo.post(second, postings.disbursement(  # no wait
+            new_id("saga"), loans[1], provider, amount)), timeout=30)
+        await tx1.commit()
+        with pytest.raises(asyncpg.CheckViolationError, match="account_not_negative"):
+            await tx2.commit()
+        assert await ledger_repo.balance(first, settlement) == Decimal("0.00")
+        assert [await ledger_repo.balance(first, f"portfolio:{loan}") for loan in loans] \
+            == [amount, Decimal("0")]
+    assert (await rig.trial_balance())["balanced"] is True
+
+
+async def test_a_shared_account_cannot_go_negative_even_in_sql(rig: Rig) -> None:
+    settlement = f"settlement:{new_id('prov')}"
+    async with rig.pool.acquire() as conn:
+        await ledger_repo.ensure_accounts(conn, [settlement])
+        with pytest.raises(asyncpg.CheckViolationError, match="account_not_negative"):
+            async with conn.transaction():
+                entry_id = uuid.uuid4()
+                await conn.execute(
+                    "INSERT INTO journal_entries (id, transfer_id, request_hash, kind, amount)"
+                    " VALUES ($1, $2, 'x', 'manual', 10)", entry_id, new_id("manual"))
+                await conn.execute(
+                    "INSERT INTO journal_lines (entry_id, account_id, side, amount) VALUES"
+                    " ($1, 'funding', 'debit', 10), ($1, $2, 'credit', 10)",
+                    entry_id, settlement)
+        assert await ledger_repo.balance(conn, settlement) == Decimal("0")
+
+
+async def test_a_posting_rolled_back_to_its_savepoint_moves_no_shared_account(
+        rig: Rig) -> None:
+    provider = new_id("prov")
+    settlement = f"settlement:{provider}"
+    async with rig.pool.acquire() as conn:
+        async with conn.transaction():
+            await ledger_repo.post(conn, postings.collection(
+                str(uuid.uuid4()), new_id("loan"), provider, Decimal("7.00")))
+            with pytest.raises(RuntimeError):
+                async with conn.transaction():  # a savepoint
+                    await ledger_repo.post(conn, postings.collection(
+                        str(uuid.uuid4()), new_id("loan"), provider, Decimal("100.00")))
+                    raise RuntimeError("rolled back to the savepoint")
+        assert await ledger_repo.balance(conn, settlement) == Decimal("7.00")
     assert (await rig.trial_balance())["balanced"] is True
