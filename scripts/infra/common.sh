@@ -44,10 +44,25 @@ urlencode() {
   python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$1"
 }
 
+# close_inherited_fds: in the subshell that starts a daemon, close every descriptor but
+# stdin, stdout and stderr. A daemon keeps what it inherits for its whole life: started
+# under `flock FILE make bench`, PostgreSQL, Kafka and Keycloak went on holding FILE's
+# lock after the benchmark had ended, and every later `flock FILE` waited for ever.
+close_inherited_fds() {
+  local fd
+  for fd in /proc/"$BASHPID"/fd/*; do
+    fd=${fd##*/}
+    case "$fd" in
+      0 | 1 | 2 | 255) ;;  # 255: bash's own copy of the script, closed on exec
+      *) eval "exec $fd>&-" 2>/dev/null || true ;;
+    esac
+  done
+}
+
 # infra_lock NAME: serialise state-changing operations machine-wide (test runs may call
 # `infra.sh up` from several processes at once; ports and the PostgreSQL cluster are
 # shared by every clone). Held on fd 200 until the calling script exits: daemons started
-# meanwhile must get `200>&-` so that they do not keep holding it.
+# meanwhile start through close_inherited_fds so that they do not keep holding it.
 infra_lock() {
   local dir=/run/lock
   [[ -d "$dir" && -w "$dir" ]] || dir=/tmp

@@ -362,11 +362,12 @@ local_up() {
     # served many test runs holds tens of thousands of them, and at the usual 20 000
     # descriptors its log directory goes offline. Raise the limit as far as allowed.
     ulimit -n 262144 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+    close_inherited_fds
     exec setsid nohup java $KAFKA_HEAP_OPTS -server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
       -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent \
       -Djava.awt.headless=true -Dkafka.logs.dir="$LOGDIR" \
       -Dlog4j2.configurationFile="$SERVER_LOG4J" \
-      -cp "$LIBS/*" kafka.Kafka "$SERVER_PROPS" >>"$LOGFILE" 2>&1 </dev/null 200>&-
+      -cp "$LIBS/*" kafka.Kafka "$SERVER_PROPS" >>"$LOGFILE" 2>&1 </dev/null
   ) &
   pid=$!
   printf '%s\n' "$pid" >"$PIDFILE"

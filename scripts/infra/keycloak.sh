@@ -231,11 +231,12 @@ local_up() {
     export KC_BOOTSTRAP_ADMIN_USERNAME=admin KC_BOOTSTRAP_ADMIN_PASSWORD="$KC_ADMIN_PASSWORD"
     export KC_DB_URL="jdbc:postgresql://$host:$port/$KC_DB" KC_DB_USERNAME="$KC_DB_USER"
     export KC_DB_PASSWORD JAVA_OPTS_KC_HEAP="${NORIA_KEYCLOAK_HEAP_OPTS:--Xms64m -Xmx512m}"
+    close_inherited_fds
     exec setsid nohup "$HOME_DIR/bin/kc.sh" start --optimized --import-realm \
       --http-enabled=true --http-host="$KC_HOST" --http-port="$KC_PORT" \
       --http-management-port="$KC_MGMT_PORT" --hostname="http://$KC_HOST:$KC_PORT" \
       --hostname-strict=false --db-pool-max-size=10 \
-      >>"$LOGFILE" 2>&1 </dev/null 200>&-
+      >>"$LOGFILE" 2>&1 </dev/null
   ) &
   pid=$!
   wait_ready "$pid"

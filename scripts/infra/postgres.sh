@@ -286,7 +286,7 @@ local_up() {
   if cluster_running "$ver"; then
     if ((restart)); then
       log "PostgreSQL: settings changed; restarting cluster $ver/$PG_CLUSTER"
-      pg_ctlcluster "$ver" "$PG_CLUSTER" restart -m fast 200>&- ||
+      (close_inherited_fds; exec pg_ctlcluster "$ver" "$PG_CLUSTER" restart -m fast) ||
         die "PostgreSQL: restart of cluster $ver/$PG_CLUSTER failed; log: $logfile"
     elif ((reload)); then
       log "PostgreSQL: pg_hba.conf changed; reloading"
@@ -296,7 +296,7 @@ local_up() {
     fi
   else
     log "PostgreSQL: starting cluster $ver/$PG_CLUSTER (log: $logfile)"
-    if ! (cd / && pg_ctlcluster "$ver" "$PG_CLUSTER" start 200>&-); then
+    if ! (close_inherited_fds; cd / && exec pg_ctlcluster "$ver" "$PG_CLUSTER" start); then
       tail -n 20 "$logfile" >&2 2>/dev/null || true
       die "PostgreSQL: cluster $ver/$PG_CLUSTER failed to start; log: $logfile"
     fi
