@@ -164,6 +164,7 @@ async def platform_part(args: argparse.Namespace, infra: Any, ceiling_rate: floa
 async def _platform_part(args: argparse.Namespace, infra: Any, ceiling_rate: float,
                          report: dict[str, Any]) -> None:
     from bench.track import Tracker
+    from bench.waits import WaitSampler
     from tests.e2e.bank import Bank
     from tests.e2e.harness import Platform
     from tests.identity import issuer
@@ -179,6 +180,7 @@ async def _platform_part(args: argparse.Namespace, infra: Any, ceiling_rate: flo
         plat.procs["loans"].env.pop(key, None)
     plat.migrate()
     tracker = Tracker(infra.kafka_bootstrap, infra.admin_url, infra.topic_prefix)
+    waits = WaitSampler(infra.admin_url, infra.database)
     bank: Bank | None = None
     try:
         await plat.start()
@@ -186,6 +188,7 @@ async def _platform_part(args: argparse.Namespace, infra: Any, ceiling_rate: flo
         cpu = CpuMeter(pids)
         bank = Bank.connect(plat)
         await tracker.start()
+        await waits.start()
         q = args.quick
         seconds = args.step_seconds or (10.0 if q else 60.0)
         drain = 20.0 if q else 60.0
@@ -201,7 +204,7 @@ async def _platform_part(args: argparse.Namespace, infra: Any, ceiling_rate: flo
 
         active: list[Any] = []
         await asyncio.sleep(5.0)  # seeding's SMS and events settle before the idle rates
-        meter = sagas.Meter(cpu, await cpu.idle(idle_s))
+        meter = sagas.Meter(cpu, await cpu.idle(idle_s), waits)
         report["idle_cpu_cores"] = meter.idle
         before, commits = cpu.snapshot(), await xact_commits(infra.admin_url)
         report["disbursement"] = await sagas.disbursements(
@@ -251,6 +254,7 @@ async def _platform_part(args: argparse.Namespace, infra: Any, ceiling_rate: flo
                 args, rate, plat, bank, tracker, active, ceiling_rate, idle_s)
 
     finally:
+        await waits.stop()
         await tracker.stop()
         if bank is not None:
             await bank.http.aclose()

@@ -25,6 +25,7 @@ from bench.load import latency_ms, open_loop, percentile, poisson
 from bench.progress import Progress
 from bench.rawhttp import RawPool
 from bench.track import Tracker
+from bench.waits import WaitSampler, describe
 from tests.e2e.bank import Bank, Borrower
 
 LOANS_PER_CLIENT = 4          # 4 x 1 000.00 stays under the first-cycle limit of 5 000.00
@@ -155,6 +156,7 @@ class Meter:
 
     cpu: CpuMeter | None = None
     idle: dict[str, float] = field(default_factory=dict)
+    waits: WaitSampler | None = None
 
 
 async def _step(kind: str, rate: float, run: int, seconds: float, drain_s: float,
@@ -173,6 +175,7 @@ async def _step(kind: str, rate: float, run: int, seconds: float, drain_s: float
 
     label = f"{kind} {rate:g}/s run {run}"
     before = meter.cpu.snapshot() if meter.cpu else None
+    waits_before = meter.waits.snapshot() if meter.waits else None
     start_wall = time.time()
     step = await open_loop(rate, seconds, fire, label, sent, schedule=schedule)
     await _drain(requests, done_at, drain_s, label)
@@ -184,6 +187,8 @@ async def _step(kind: str, rate: float, run: int, seconds: float, drain_s: float
                                                           summary["completed"])
         summary["cpu_ms_per_saga_gross"] = CpuMeter.marginal_ms(before, after, {},
                                                                 summary["completed"])
+    if meter.waits is not None and waits_before is not None:
+        summary["db_sessions"] = WaitSampler.window(waits_before, meter.waits.snapshot())
     _print_step(kind, summary)
     return summary, requests
 
@@ -370,5 +375,7 @@ def _print_step(kind: str, s: dict[str, Any]) -> None:
              " retried by the provider"
              if s.get("refused_then_retried") else "")
           + (f"; marginal CPU {cpu.get('platform_total', 0):.1f} ms/saga (machine "
-             f"{cpu.get('machine_busy', 0):.1f})" if cpu else ""),
+             f"{cpu.get('machine_busy', 0):.1f})" if cpu else "")
+          + (f"; database sessions in a transaction: {describe(s['db_sessions'])}"
+             if s.get("db_sessions") else ""),
           file=sys.stderr, flush=True)

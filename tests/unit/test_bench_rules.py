@@ -59,3 +59,19 @@ class TestBenchmarkRules:
         assert (s["completed"], s["incomplete"], s["refused_then_retried"]) == (1, 1, 1)
         assert s["p50_ms"] == 6000.0  # from the first attempt, the retry's wait included
         assert s["errors"] == {"callback 500": 1}
+
+    def test_a_steps_database_sessions_are_averaged_over_its_own_samples(self) -> None:
+        from collections import Counter
+
+        from bench.waits import Snapshot, WaitSampler, describe
+
+        before = Snapshot(10, Counter({"cpu": 10, "lock:tuple": 40}), Counter({"SELECT a": 40}))
+        after = Snapshot(30, Counter({"cpu": 30, "lock:tuple": 200, "idle in transaction": 60}),
+                         Counter({"SELECT a": 160, "SELECT b": 40}))
+        window = WaitSampler.window(before, after)
+        assert window == {"samples": 20,
+                          "sessions": {"lock:tuple": 8.0, "idle in transaction": 3.0,
+                                       "cpu": 1.0},
+                          "waiting_for_a_lock": {"SELECT a": 6.0, "SELECT b": 2.0}}
+        assert describe(window) == "8 lock:tuple, 3 idle in transaction, 1 cpu"
+        assert WaitSampler.window(after, after) == {}
