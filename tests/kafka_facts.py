@@ -23,6 +23,7 @@ from types import TracebackType
 from typing import Any, Literal, TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from shared.envelope import Envelope
 from shared.inbox import InboxConsumer
@@ -184,9 +185,22 @@ async def read_topic(bootstrap: str, topic: str, expect: int, timeout_s: float =
 
 async def consumed_all(consumer: InboxConsumer, bootstrap: str, topics: Sequence[str],
                        timeout_s: float = 30.0) -> None:
-    """Wait until ``consumer`` has committed every record ``topics`` hold now."""
+    """Wait until ``consumer``'s group has committed every record ``topics`` hold now.
+
+    The group's offsets as the broker holds them, whoever committed them: a replica that
+    left the group may have committed a partition's last record, which the survivor then
+    never reads (its own record of what it committed would never get there)."""
     ends = {tp: off for tp, off in (await end_offsets(bootstrap, topics)).items() if off}
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    committed: dict[TopicPartition, int] = {}
 
     async def caught_up() -> bool:
-        return all(consumer.committed.get(tp, 0) >= off for tp, off in ends.items())
-    await until(caught_up, f"{consumer.group} committed through {ends}", timeout_s)
+        offsets = await admin.list_consumer_group_offsets(consumer.group)
+        committed.update({tp: meta.offset for tp, meta in offsets.items()})
+        return all(committed.get(tp, 0) >= off for tp, off in ends.items())
+    try:
+        await until(caught_up, f"{consumer.group} committed through {ends}", timeout_s,
+                    interval_s=0.2)
+    finally:
+        await admin.close()
