@@ -42,17 +42,19 @@ $$;
 CREATE FUNCTION ledger_flush_moves() RETURNS void LANGUAGE plpgsql AS $$
 DECLARE
     moves jsonb := ledger_pending_moves();
+    ids text[];
 BEGIN
     IF moves = '{}'::jsonb THEN
         RETURN;
     END IF;
     PERFORM set_config('noria.ledger_moves', '', true);
-    PERFORM 1 FROM accounts a WHERE a.id IN (SELECT jsonb_object_keys(moves))
-     ORDER BY a.id FOR UPDATE;
+    -- by their keys (an index scan: `accounts` holds a row per loan and receivable)
+    ids := ARRAY(SELECT jsonb_object_keys(moves));
+    PERFORM 1 FROM accounts a WHERE a.id = ANY (ids) ORDER BY a.id FOR UPDATE;
     UPDATE accounts a SET debits = a.debits + (m.value ->> 0)::numeric,
                           credits = a.credits + (m.value ->> 1)::numeric
       FROM jsonb_each(moves) m
-     WHERE a.id = m.key;
+     WHERE a.id = ANY (ids) AND a.id = m.key;
 END $$;
 
 CREATE OR REPLACE FUNCTION ledger_apply_lines() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -103,11 +105,13 @@ BEGIN
     IF now_ids IS NOT NULL THEN
         -- each account locked in id order, then moved once by the sum of its lines
         PERFORM 1 FROM accounts a WHERE a.id = ANY (now_ids) ORDER BY a.id FOR UPDATE;
+        -- (the accounts by their keys, joined to the lines' sums: a filter of the lines
+        -- by a large array would compare each line with every id)
         UPDATE accounts a SET debits = a.debits + s.d, credits = a.credits + s.c
           FROM (SELECT account_id,
                        coalesce(sum(amount) FILTER (WHERE side = 'debit'), 0) AS d,
                        coalesce(sum(amount) FILTER (WHERE side = 'credit'), 0) AS c
-                  FROM added_lines WHERE account_id = ANY (now_ids) GROUP BY account_id) s
+                  FROM added_lines GROUP BY account_id) s
          WHERE a.id = ANY (now_ids) AND a.id = s.account_id;
         GET DIAGNOSTICS moved = ROW_COUNT;
         IF moved <> cardinality(now_ids) THEN  -- cannot happen: found above, never deleted
@@ -126,8 +130,8 @@ BEGIN
                             SELECT account_id,
                                    coalesce(sum(amount) FILTER (WHERE side = 'debit'), 0),
                                    coalesce(sum(amount) FILTER (WHERE side = 'credit'), 0)
-                              FROM added_lines WHERE account_id = ANY (later_ids)
-                             GROUP BY account_id) x
+                              FROM added_lines GROUP BY account_id
+                            HAVING account_id = ANY (later_ids)) x
                      GROUP BY k) y), true);
     END IF;
     -- a line added to an entry of an earlier transaction: that entry must still balance

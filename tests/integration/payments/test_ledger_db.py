@@ -17,17 +17,26 @@ from tests.integration.payments.conftest import Rig, new_id
 pytestmark = pytest.mark.integration
 
 
+async def raw_entry(conn: asyncpg.Connection, credit_account: str, credit: int = 10,
+                    transfer: str | None = None) -> uuid.UUID:
+    """An entry written in SQL, past the code's checks: 10 debited to funding, ``credit``
+    credited to ``credit_account``."""
+    entry_id = uuid.uuid4()
+    await conn.execute(
+        "INSERT INTO journal_entries (id, transfer_id, request_hash, kind, amount)"
+        " VALUES ($1, $2, 'x', 'manual', 10)", entry_id, transfer or new_id("manual"))
+    await conn.execute(
+        "INSERT INTO journal_lines (entry_id, account_id, side, amount) VALUES"
+        " ($1, 'funding', 'debit', 10), ($1, $2, 'credit', $3)",
+        entry_id, credit_account, credit)
+    return entry_id
+
+
 async def test_an_unbalanced_entry_cannot_be_committed(rig: Rig) -> None:
     async with rig.pool.acquire() as conn:
         with pytest.raises(asyncpg.CheckViolationError, match="does not balance"):
             async with conn.transaction():
-                entry_id = uuid.uuid4()
-                await conn.execute(
-                    "INSERT INTO journal_entries (id, transfer_id, request_hash, kind, amount)"
-                    " VALUES ($1, $2, 'x', 'manual', 10)", entry_id, new_id("manual"))
-                await conn.execute(
-                    "INSERT INTO journal_lines (entry_id, account_id, side, amount) VALUES"
-                    " ($1, 'funding', 'debit', 10), ($1, 'income:fees', 'credit', 9)", entry_id)
+                await raw_entry(conn, "income:fees", credit=9)
 
 
 async def test_posted_lines_and_entries_cannot_be_changed_or_deleted(rig: Rig) -> None:
@@ -45,14 +54,7 @@ async def test_a_constrained_account_cannot_go_negative_even_in_sql(rig: Rig) ->
         with pytest.raises(asyncpg.CheckViolationError, match="account_not_negative"):
             async with conn.transaction():
                 await ledger_repo.ensure_accounts(conn, [f"portfolio:{loan}"])
-                entry_id = uuid.uuid4()
-                await conn.execute(
-                    "INSERT INTO journal_entries (id, transfer_id, request_hash, kind, amount)"
-                    " VALUES ($1, $2, 'x', 'manual', 10)", entry_id, new_id("manual"))
-                await conn.execute(
-                    "INSERT INTO journal_lines (entry_id, account_id, side, amount) VALUES"
-                    " ($1, 'funding', 'debit', 10), ($1, $2, 'credit', 10)",
-                    entry_id, f"portfolio:{loan}")
+                await raw_entry(conn, f"portfolio:{loan}")
 
 
 async def test_postings_are_idempotent_on_the_transfer_id(rig: Rig) -> None:
@@ -106,13 +108,7 @@ async def test_a_line_added_to_an_entry_of_an_earlier_transaction_is_refused(rig
     transfer = new_id("manual")
     async with rig.pool.acquire() as conn:
         async with conn.transaction():
-            entry_id = uuid.uuid4()
-            await conn.execute(
-                "INSERT INTO journal_entries (id, transfer_id, request_hash, kind, amount)"
-                " VALUES ($1, $2, 'x', 'manual', 10)", entry_id, transfer)
-            await conn.execute(
-                "INSERT INTO journal_lines (entry_id, account_id, side, amount) VALUES"
-                " ($1, 'funding', 'debit', 10), ($1, 'income:fees', 'credit', 10)", entry_id)
+            entry_id = await raw_entry(conn, "income:fees", transfer=transfer)
         with pytest.raises(asyncpg.CheckViolationError, match="does not balance"):
             async with conn.transaction():
                 await conn.execute(
@@ -221,14 +217,7 @@ async def test_a_shared_account_cannot_go_negative_even_in_sql(rig: Rig) -> None
         await ledger_repo.ensure_accounts(conn, [settlement])
         with pytest.raises(asyncpg.CheckViolationError, match="account_not_negative"):
             async with conn.transaction():
-                entry_id = uuid.uuid4()
-                await conn.execute(
-                    "INSERT INTO journal_entries (id, transfer_id, request_hash, kind, amount)"
-                    " VALUES ($1, $2, 'x', 'manual', 10)", entry_id, new_id("manual"))
-                await conn.execute(
-                    "INSERT INTO journal_lines (entry_id, account_id, side, amount) VALUES"
-                    " ($1, 'funding', 'debit', 10), ($1, $2, 'credit', 10)",
-                    entry_id, settlement)
+                await raw_entry(conn, settlement)
         assert await ledger_repo.balance(conn, settlement) == Decimal("0")
 
 
