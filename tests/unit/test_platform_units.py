@@ -335,3 +335,30 @@ class TestRetryPolicy:
                     raise asyncio.CancelledError()
         assert runs == 1
         assert not handler_failure(asyncio.CancelledError())
+
+
+class TestDatabaseRules:
+    def test_a_rule_the_database_enforces_is_a_409_problem_not_a_500(self) -> None:
+        """Two postings racing past a shared account's zero: the second is refused at its
+        commit by the database's CHECK, which reaches the caller as a conflict."""
+        import asyncpg
+
+        app = FastAPI()
+        install_error_handlers(app)
+        raised = {"constraint": "account_not_negative"}
+
+        @app.post("/payouts")
+        async def payout() -> dict[str, str]:
+            raise asyncpg.exceptions.CheckViolationError.new(
+                {"C": "23514", "M": "new row for relation \"accounts\" violates check",
+                 "n": raised["constraint"]})
+
+        client = TestClient(app, raise_server_exceptions=False)
+        answer = client.post("/payouts")
+        assert answer.status_code == 409
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert answer.json()["type"] == "https://noria.dev/problems/insufficient_balance"
+        raised["constraint"] = "payouts_amount_check"
+        other = client.post("/payouts").json()
+        assert other["type"] == "https://noria.dev/problems/constraint_violation"
+        assert "payouts_amount_check" in other["detail"]
