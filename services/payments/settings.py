@@ -44,7 +44,11 @@ class PaymentsSettings(ServiceSettings):
         "provider callbacks handled at once; beyond, 503 + Retry-After (the provider "
         "sends it again). 0: no limit (the default until a full benchmark run shows a "
         "value that helps: see docs/benchmarks.md)"))
-    callback_retry_after_s: int = Field(default=1, ge=0)
+    callback_retry_after_s: int = Field(default=1, ge=0, description=(
+        "the least Retry-After of a refused callback; more when many are in flight: the "
+        "time they take to finish at the rate callbacks have been finishing"))
+    callback_retry_after_max_s: int = Field(default=30, ge=1, description=(
+        "the most Retry-After of a refused callback"))
     payout_poll_interval_s: float = 0.5
     payout_expiry_grace_s: float = 5.0
     payout_batch_size: int = 20

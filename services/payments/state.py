@@ -11,7 +11,8 @@ of it for the routes and the payout jobs.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from services.payments.providers.gsma import Providers
@@ -26,9 +27,25 @@ CLOCK = "clock"
 
 @dataclass
 class InFlight:
-    """A count of requests being handled now (one event loop: no lock needed)."""
+    """Requests being handled now, and when the recent ones finished (one event loop: no
+    lock needed)."""
 
     count: int = 0
+    finished: deque[float] = field(default_factory=deque)
+    window_s: float = 10.0
+
+    def done(self, now: float) -> None:
+        self.finished.append(now)
+        while self.finished and self.finished[0] < now - self.window_s:
+            self.finished.popleft()
+
+    def finished_per_s(self, now: float) -> float:
+        """Requests finished per second over the last ``window_s`` (or since the first)."""
+        while self.finished and self.finished[0] < now - self.window_s:
+            self.finished.popleft()
+        if not self.finished:
+            return 0.0
+        return len(self.finished) / max(min(self.window_s, now - self.finished[0]), 1.0)
 
 
 def initial(settings: PaymentsSettings, clock: Clock = system_clock) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 A service that handles one callback at a time, and a simulator whose status
 query answers slowly: a second callback arriving while the first waits on the
-provider is refused at once, and the simulator's retry lands it, once.
+provider is refused at once, and the simulator's retry lands it, once. A callback
+that finds no database connection free in time is refused the same way.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ async def narrow(infra: Infra, isolated_schema: Callable[..., Any]) -> AsyncIter
         providers={"sim": ProviderConfig(base_url=f"http://127.0.0.1:{sim_port}",
                                          request_timeout_s=SLOW_STATUS_QUERY_S * 3)},
         callback_base_url=api_url, topic_prefix=prefix,
-        callback_max_in_flight=1, callback_retry_after_s=1)
+        callback_max_in_flight=1, callback_retry_after_s=1, db_acquire_timeout_s=1.0)
     await ensure_topics(infra.kafka_bootstrap, [settings.topic(t) for t in (
         payments.COMMANDS, payments.EVENTS, loans.EVENTS)], partitions=PARTITIONS)
     events = Events(infra.kafka_bootstrap, settings.topic(payments.EVENTS))
@@ -141,3 +142,34 @@ async def test_a_refused_callback_is_retried_by_the_provider_and_credited_once(
     assert [(str(r["id"]), r["loan_id"]) for r in rows] == [(received["payment_id"],
                                                               second_loan)]
     assert narrow.events.of("RepaymentReceived", loan_id=first_loan)  # the first one too
+
+
+async def test_a_callback_that_finds_no_database_connection_is_refused_and_retried(
+        narrow: Narrow) -> None:
+    """Every connection of payments' HTTP pool is taken: the callback waits its second,
+    is answered 503 overloaded with a Retry-After (not a 500, nor the generic 'database
+    unavailable'), and the provider's retry, once the connections are back, is credited
+    once."""
+    resp = await narrow.sim.post("/sim/config", json={"callback_attempts": CALLBACK_ATTEMPTS})
+    assert resp.status_code == 200, resp.text
+    pool = narrow.app.state.runtime.http_pool
+    held = [await pool.acquire() for _ in range(pool.get_max_size())]
+    try:
+        loan = new_id("loan")
+        second = await collect(narrow, new_msisdn(), loan)
+    finally:
+        for conn in held:
+            await pool.release(conn)
+        await narrow.sim.post("/sim/config", json={"reset": True})
+    [refused] = second["callbacks"]
+    assert refused["status"] == 503
+    problem = orjson.loads(refused["response"])
+    assert problem["type"].endswith("/overloaded"), problem
+    ref = second["transactionReference"]
+    await narrow.events.wait("RepaymentReceived", external_ref=ref, timeout_s=60)
+    deliveries = (await narrow.sim.get("/sim/callbacks", params={"reference": ref})).json()
+    assert deliveries[0]["status"] == 503 and int(deliveries[0]["retry_after"]) >= 1
+    assert deliveries[-1]["status"] == 200
+    assert orjson.loads(deliveries[-1]["response"])["status"] == "accepted"
+    await published_all(narrow.pool, narrow.events)
+    assert len(narrow.events.of("RepaymentReceived", external_ref=ref)) == 1
