@@ -47,8 +47,10 @@ class PaymentsSettings(ServiceSettings):
     callback_retry_after_s: int = Field(default=1, ge=0, description=(
         "the least Retry-After of a refused callback; more when many are in flight: the "
         "time they take to finish at the rate callbacks have been finishing"))
-    callback_retry_after_max_s: int = Field(default=30, ge=1, description=(
-        "the most Retry-After of a refused callback"))
+    callback_retry_after_max_s: int = Field(default=1, ge=1, description=(
+        "the most Retry-After of a refused callback. 1 (the default): always the least; "
+        "more lets it grow with the queue, which one paired benchmark run did not show "
+        "to help (docs/benchmarks.md, Round 6)"))
     payout_poll_interval_s: float = 0.5
     payout_expiry_grace_s: float = 5.0
     payout_batch_size: int = 20
