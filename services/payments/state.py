@@ -36,16 +36,18 @@ class InFlight:
 
     def done(self, now: float) -> None:
         self.finished.append(now)
-        while self.finished and self.finished[0] < now - self.window_s:
-            self.finished.popleft()
+        self._forget_before(now - self.window_s)
 
     def finished_per_s(self, now: float) -> float:
         """Requests finished per second over the last ``window_s`` (or since the first)."""
-        while self.finished and self.finished[0] < now - self.window_s:
-            self.finished.popleft()
+        self._forget_before(now - self.window_s)
         if not self.finished:
             return 0.0
         return len(self.finished) / max(min(self.window_s, now - self.finished[0]), 1.0)
+
+    def _forget_before(self, since: float) -> None:
+        while self.finished and self.finished[0] < since:
+            self.finished.popleft()
 
 
 def initial(settings: PaymentsSettings, clock: Clock = system_clock) -> dict[str, Any]:

@@ -14,12 +14,15 @@ from typing import Any
 
 import asyncpg
 
-from services.payments.domain.accounts import spec_for
 from services.payments.domain.chart import DEFAULT_PRODUCT, GLAccount, GLType
 from services.payments.domain.ledger import Entry, InsufficientBalance
 from services.payments.domain.office_transfers import BookedLine
 from services.payments.repository import Conn
-from services.payments.repository.ledger import LOCK_CLIENT_ACCOUNTS_SQL, PeriodClosed
+from services.payments.repository.ledger import (
+    LOCK_CLIENT_ACCOUNTS_SQL,
+    PeriodClosed,
+    ensure_accounts,
+)
 
 # -- chart ------------------------------------------------------------------------------
 
@@ -147,12 +150,6 @@ async def balances(conn: Conn, account_ids: Sequence[str]) -> dict[str, Decimal]
 
 # -- posting many entries ---------------------------------------------------------------
 
-_ENSURE_SQL = (
-    "INSERT INTO accounts (id, kind, name, normal_side, non_negative, moved_at_commit)"
-    " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::boolean[],"
-    " $6::boolean[])"
-    " ON CONFLICT (id) DO NOTHING")
-
 _POST_MANY_SQL = (
     "WITH e AS (INSERT INTO journal_entries (id, transfer_id, request_hash, kind, loan_id,"
     " memo, amount, business_date, office_id)"
@@ -173,10 +170,7 @@ async def post_many(conn: Conn, entries: Sequence[Entry]) -> int:
     if not entries:
         return 0
     account_ids = sorted({ln.account for e in entries for ln in e.lines})
-    specs = [spec_for(a) for a in account_ids]
-    await conn.execute(_ENSURE_SQL, account_ids, [s.kind.value for s in specs],
-                       [s.name for s in specs], [s.normal.value for s in specs],
-                       [s.non_negative for s in specs], [s.moved_at_commit for s in specs])
+    await ensure_accounts(conn, account_ids)
     await conn.execute(LOCK_CLIENT_ACCOUNTS_SQL, account_ids)
     ids = [uuid.uuid4() for _ in entries]
     line_entry: list[uuid.UUID] = []
@@ -223,10 +217,7 @@ async def post_booked(conn: Conn, transfer_id: str, kind: str, loan_id: str | No
     if not lines:
         return False
     account_ids = sorted({ln.account for ln in lines})
-    specs = [spec_for(a) for a in account_ids]
-    await conn.execute(_ENSURE_SQL, account_ids, [s.kind.value for s in specs],
-                       [s.name for s in specs], [s.normal.value for s in specs],
-                       [s.non_negative for s in specs], [s.moved_at_commit for s in specs])
+    await ensure_accounts(conn, account_ids)
     amount = sum((ln.amount for ln in lines if ln.side.value == "debit"), Decimal("0.00"))
     body = "|".join(sorted(f"{ln.account}:{ln.side.value}:{ln.amount}:{ln.office_id}"
                            for ln in lines))

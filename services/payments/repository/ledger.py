@@ -14,6 +14,7 @@ transactions), each with a CHECK; a deferred trigger checks that the entry balan
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -46,13 +47,17 @@ class Posted:
     created: bool  # False when the same transfer was already posted
 
 
-async def ensure_accounts(conn: Conn, ids: list[str]) -> None:
+async def ensure_accounts(conn: Conn, ids: Sequence[str]) -> None:
+    """Open the accounts ``ids`` name (as the chart describes them) that do not exist
+    yet, in one statement, in id order."""
     specs = [spec_for(i) for i in sorted(set(ids))]
-    await conn.executemany(
+    await conn.execute(
         "INSERT INTO accounts (id, kind, name, normal_side, non_negative, moved_at_commit)"
-        " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
-        [(s.id, s.kind.value, s.name, s.normal.value, s.non_negative, s.moved_at_commit)
-         for s in specs])
+        " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
+        " $5::boolean[], $6::boolean[]) ON CONFLICT (id) DO NOTHING",
+        [s.id for s in specs], [s.kind.value for s in specs], [s.name for s in specs],
+        [s.normal.value for s in specs], [s.non_negative for s in specs],
+        [s.moved_at_commit for s in specs])
 
 
 def _balance(normal: str, debits: Decimal, credits: Decimal) -> Decimal:
@@ -64,19 +69,18 @@ def _balance(normal: str, debits: Decimal, credits: Decimal) -> Decimal:
 # (the order the lines' trigger locks them in: two postings never deadlock); a shared
 # account is only read, its committed totals plus what this transaction has already
 # posted to it (moved at commit, migration 0021), for the code's non-negative check.
+_PENDING_DEBITS = "coalesce((ledger_pending_moves() -> a.id ->> 0)::numeric, 0)"
+_PENDING_CREDITS = "coalesce((ledger_pending_moves() -> a.id ->> 1)::numeric, 0)"
 _LOCK_SQL = (
     "WITH locked AS (SELECT id, normal_side, debits, credits FROM accounts"
-    " WHERE id = ANY($1::text[]) AND NOT moved_at_commit ORDER BY id FOR UPDATE),"
-    " pending AS (SELECT m.key AS id, (m.value ->> 0)::numeric AS d,"
-    " (m.value ->> 1)::numeric AS c FROM jsonb_each(ledger_pending_moves()) m)"
-    " SELECT a.id, a.normal_side, a.debits + coalesce(p.d, 0) AS debits,"
-    " a.credits + coalesce(p.c, 0) AS credits,"
+    " WHERE id = ANY($1::text[]) AND NOT moved_at_commit ORDER BY id FOR UPDATE)"
+    f" SELECT a.id, a.normal_side, a.debits + {_PENDING_DEBITS} AS debits,"
+    f" a.credits + {_PENDING_CREDITS} AS credits,"
     " (SELECT je.id FROM journal_entries je WHERE je.transfer_id = $2) AS existing_id,"
     " (SELECT je.request_hash FROM journal_entries je WHERE je.transfer_id = $2)"
     " AS existing_hash"
     " FROM (SELECT * FROM locked UNION ALL SELECT id, normal_side, debits, credits"
-    " FROM accounts WHERE id = ANY($1::text[]) AND moved_at_commit) a"
-    " LEFT JOIN pending p ON p.id = a.id")
+    " FROM accounts WHERE id = ANY($1::text[]) AND moved_at_commit) a")
 
 # Only the client's accounts among them, locked in id order (gl.post_many's batches).
 LOCK_CLIENT_ACCOUNTS_SQL = (
@@ -155,10 +159,9 @@ async def entry_exists(conn: Conn, transfer_id: str) -> bool:
 
 async def balance(conn: Conn, account_id: str) -> Decimal:
     row = await conn.fetchrow(  # with what this transaction moves at its commit
-        "SELECT normal_side, debits + coalesce((m ->> 0)::numeric, 0) AS debits,"
-        " credits + coalesce((m ->> 1)::numeric, 0) AS credits"
-        " FROM accounts, LATERAL (SELECT ledger_pending_moves() -> $1 AS m) p"
-        " WHERE id = $1", account_id)
+        f"SELECT normal_side, debits + {_PENDING_DEBITS} AS debits,"
+        f" credits + {_PENDING_CREDITS} AS credits FROM accounts a WHERE id = $1",
+        account_id)
     if row is None:
         return ZERO
     return _balance(row["normal_side"], row["debits"], row["credits"])
