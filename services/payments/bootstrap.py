@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -29,7 +30,7 @@ from services.payments.handlers.payee_lookups import payee_lookups
 from services.payments.handlers.reconciliation import reconciliation_scheduler
 from services.payments.jobs import accrual_workers, payout_wakeups, payout_worker
 from services.payments.settings import PaymentsSettings
-from shared.app import ServiceSpec, create_app
+from shared.app import Runtime, ServiceSpec, create_app
 from shared.clock import Clock, system_clock
 from shared.settings import load_settings
 from shared.singleton import singleton
@@ -38,6 +39,15 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 DESCRIPTION = """Double-entry ledger, mobile-money payouts and collections (GSMA Mobile Money
 API v1.2 conventions), refunds, write-offs and reconciliation with the providers."""
+
+
+async def close_provider_sessions_at_stop(runtime: Runtime) -> None:
+    """A background job that only waits: the service's shutdown cancels it, and it then
+    closes the providers' keep-alive sessions."""
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await state.providers(runtime.state).close()
 
 
 def build_spec(settings: PaymentsSettings | None = None,
@@ -55,7 +65,7 @@ def build_spec(settings: PaymentsSettings | None = None,
         background=[payout_worker, payout_wakeups, wallet_confirmations, payee_lookups,
                     singleton(reconciliation_scheduler),
                     # a night's InterestAccrued batches, staged by the consumer
-                    accrual_workers],
+                    accrual_workers, close_provider_sessions_at_stop],
         migrations_dir=MIGRATIONS,
         title="Noria payments service",
         description=DESCRIPTION,

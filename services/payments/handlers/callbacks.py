@@ -14,7 +14,6 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import orjson
 
 from services.payments.domain.payouts import Action, decide
@@ -26,7 +25,7 @@ from services.payments.handlers.collections import (
 )
 from services.payments.handlers.payouts import resolve
 from services.payments.metrics import CALLBACKS
-from services.payments.providers.gsma import ProviderClient, party
+from services.payments.providers.gsma import ProviderClient, ProviderUnanswered, party
 from services.payments.repository import payouts as payouts_repo
 from services.payments.repository import webhooks as webhooks_repo
 from services.payments.settings import PaymentsSettings
@@ -116,9 +115,8 @@ async def collection_callback(runtime: Runtime, provider: str, client: ProviderC
         raise InvalidInput("creditParty must name the loan as accountid", field="creditParty")
     try:
         txn = await client.transaction(ref)  # the status query: never trust the callback alone
-    except httpx.HTTPError as exc:
-        raise ProviderUnavailable(f"could not confirm {ref} with {provider}: "
-                                  f"{type(exc).__name__}") from None
+    except ProviderUnanswered as exc:
+        raise ProviderUnavailable(f"could not confirm {ref} with {provider}: {exc}") from None
     if txn is None:
         raise InvalidInput(f"{provider} does not know transaction {ref}",
                            field="transactionReference")

@@ -24,7 +24,6 @@ from decimal import Decimal
 from typing import Any, cast
 
 import asyncpg
-import httpx
 
 from services.payments import state
 from services.payments.domain import postings
@@ -32,7 +31,12 @@ from services.payments.domain import savings as savings_rules
 from services.payments.handlers.leased_jobs import run_rounds
 from services.payments.handlers.savings import credit_wallet_deposit
 from services.payments.metrics import WALLET_REPORTS
-from services.payments.providers.gsma import ProviderClient, Providers, ProviderTransaction
+from services.payments.providers.gsma import (
+    ProviderClient,
+    Providers,
+    ProviderTransaction,
+    ProviderUnanswered,
+)
 from services.payments.repository import ledger as ledger_repo
 from services.payments.repository import payments as repo
 from services.payments.settings import PaymentsSettings
@@ -166,7 +170,9 @@ async def check_with_provider(client: ProviderClient, reference: str, *, loan_id
     """The status query by the provider's transaction reference (outside any transaction)."""
     try:
         txn = await client.transaction(reference)
-    except (httpx.HTTPError, ValueError, KeyError) as exc:
+    except ProviderUnanswered as exc:
+        return Verdict("unknown", f"{client.name} could not be asked: {exc}")
+    except (ValueError, KeyError) as exc:
         return Verdict("unknown", f"{client.name} could not be asked: {type(exc).__name__}")
     if txn is None:
         return Verdict("unknown", f"{client.name} does not know transaction {reference}")

@@ -30,7 +30,6 @@ from decimal import Decimal
 from typing import Any, cast
 
 import asyncpg
-import httpx
 
 from services.payments import state
 from services.payments.domain.payouts import Action, ProviderView, Seen
@@ -42,7 +41,7 @@ from services.payments.metrics import (
     RECONCILIATION_OPEN_ALERTS,
     RECONCILIATION_RUNS,
 )
-from services.payments.providers.gsma import ProviderClient
+from services.payments.providers.gsma import ProviderClient, ProviderUnanswered
 from services.payments.repository import reconciliation as repo
 from services.payments.settings import PaymentsSettings
 from shared.app import Runtime
@@ -81,7 +80,11 @@ async def fetch_statement(client: ProviderClient, day: dt.date) -> list[dict[str
             params={"tz": str(BUSINESS_TZ), "format": "json"})
         resp.raise_for_status()
         entries = resp.json().get("entries", [])
-    except (httpx.HTTPError, ValueError) as exc:
+    except ProviderUnanswered as exc:
+        raise ProviderStatementUnavailable(
+            f"{client.name}'s statement for {day} is unavailable: {exc}",
+            field="provider") from None
+    except ValueError as exc:
         raise ProviderStatementUnavailable(
             f"{client.name}'s statement for {day} is unavailable: {type(exc).__name__}",
             field="provider") from None

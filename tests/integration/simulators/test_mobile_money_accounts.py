@@ -5,7 +5,6 @@ that gets no answer is no answer — never a yes or a no."""
 
 from __future__ import annotations
 
-import httpx
 import pytest
 
 from services.payments.providers.gsma import ProviderClient
@@ -17,8 +16,7 @@ pytestmark = pytest.mark.integration
 
 def client(sim: Sim, timeout_s: float = 5.0) -> ProviderClient:
     config = ProviderConfig(base_url=str(sim.http.base_url), request_timeout_s=timeout_s)
-    return ProviderClient("sim", config, httpx.AsyncClient(base_url=config.base_url,
-                                                           timeout=timeout_s))
+    return ProviderClient("sim", config)
 
 
 async def test_a_wallet_that_takes_payouts_is_available(sim: Sim) -> None:
