@@ -236,3 +236,71 @@ async def test_a_posting_rolled_back_to_its_savepoint_moves_no_shared_account(
                     raise RuntimeError("rolled back to the savepoint")
         assert await ledger_repo.balance(conn, settlement) == Decimal("7.00")
     assert (await rig.trial_balance())["balanced"] is True
+
+
+async def test_lines_naming_an_unknown_entry_account_or_gl_account_are_refused(
+        rig: Rig) -> None:
+    """Without foreign keys, the lines' trigger checks what each line names, and the
+    transaction leaves nothing behind."""
+    transfer = new_id("manual")
+    async with rig.pool.acquire() as conn:
+        async with conn.transaction():
+            entry_id = await raw_entry(conn, "income:fees", transfer=transfer)
+        unknown_entry = uuid.uuid4()
+        cases = [
+            ("INSERT INTO journal_lines (entry_id, account_id, side, amount) VALUES"
+             " ($1, 'funding', 'debit', 5), ($1, 'income:fees', 'credit', 5)",
+             unknown_entry, f"unknown entry {unknown_entry}"),
+            ("INSERT INTO journal_lines (entry_id, account_id, side, amount) VALUES"
+             " ($1, 'funding', 'debit', 5), ($1, 'no-such-account', 'credit', 5)",
+             entry_id, "unknown account no-such-account"),
+            ("INSERT INTO journal_lines (entry_id, account_id, side, amount, gl_code) VALUES"
+             " ($1, 'funding', 'debit', 5, '0000x'), ($1, 'income:fees', 'credit', 5, NULL)",
+             entry_id, "unknown GL account 0000x"),
+        ]
+        for sql, entry, message in cases:
+            with pytest.raises(asyncpg.ForeignKeyViolationError, match=message):
+                async with conn.transaction():
+                    await conn.execute(sql, entry)
+        assert await conn.fetchval(
+            "SELECT count(*) FROM journal_lines WHERE entry_id = ANY($1::uuid[])",
+            [entry_id, unknown_entry]) == 2
+
+
+async def test_a_large_batch_after_a_small_posting_on_one_connection_moves_every_account(
+        rig: Rig) -> None:
+    """The triggers' statements are planned once per session: a batch of many loans'
+    lines posted on the connection that has just posted a two-line entry still moves
+    each account by the sum of its own lines, gets each line's GL account, and leaves
+    the shared income account's move for the commit."""
+    loans = [new_id("loan") for _ in range(300)]
+    provider = new_id("prov")
+    async with rig.pool.acquire() as conn:
+        async with conn.transaction():
+            await ledger_repo.post(conn, postings.collection(
+                str(uuid.uuid4()), loans[0], provider, Decimal("1.00")))
+        receivables = [f"interest_receivable:{loan}" for loan in loans]
+        await ledger_repo.ensure_accounts(conn, receivables)
+        entry_id = uuid.uuid4()
+        async with conn.transaction():
+            await conn.execute(
+                "INSERT INTO journal_entries (id, transfer_id, request_hash, kind, amount)"
+                " VALUES ($1, $2, 'x', 'interest_accrual', $3)",
+                entry_id, new_id("accruals"), Decimal("0.01") * sum(range(1, 301)) * 2)
+            await conn.execute(
+                "INSERT INTO journal_lines (entry_id, account_id, side, amount)"
+                " SELECT $1::uuid, a, 'debit', n * 0.01 FROM unnest($2::text[]) WITH ORDINALITY"
+                " AS r(a, n) UNION ALL"
+                " SELECT $1::uuid, a, 'debit', n * 0.01 FROM unnest($2::text[]) WITH ORDINALITY"
+                " AS r(a, n) UNION ALL"
+                " SELECT $1::uuid, 'income:interest', 'credit', $3::numeric", entry_id,
+                receivables,
+                Decimal("0.01") * sum(range(1, 301)) * 2)
+        balances = await conn.fetch(
+            "SELECT id, debits FROM accounts WHERE id = ANY($1::text[])", receivables)
+        codes = await conn.fetch(
+            "SELECT DISTINCT gl_code FROM journal_lines WHERE entry_id = $1", entry_id)
+    assert {r["id"]: r["debits"] for r in balances} == {
+        account: Decimal(n) * Decimal("0.02") for n, account in enumerate(receivables, 1)}
+    assert "3499" not in {r["gl_code"] for r in codes} and len(codes) == 2
+    assert (await rig.trial_balance())["balanced"] is True
