@@ -58,6 +58,32 @@ class DbLimits:
         }
 
 
+def opaque_array(array_param: str) -> str:
+    """An array parameter whose length the planner does not see, so that a statement
+    using it is planned once per connection instead of on every call.
+
+    PostgreSQL's plan cache plans a prepared statement anew on every call while its
+    generic plan is estimated dearer than the custom plans it made. A custom plan knows
+    an array parameter's length (for ``id = ANY($1)``, for ``FROM unnest($1, ...)``) and
+    the generic one guesses ten, so a statement handling one or two keys always looked
+    cheaper planned afresh: payments' ledger lock was planned on every posting
+    (``pg_stat_statements``: as many plans as calls, the planning four times the
+    execution), loans' installments update on every repayment. Read through a
+    sub-select, the length is unknown to both plans, their costs are equal, and from
+    the sixth call on the generic plan (the same index scans) is kept. Use it where the
+    statement looks rows up by key, whatever the array's length.
+    """
+    # the elements in their order (a zipped ``unnest`` pairs them by position)
+    return (f"ARRAY(SELECT u.e FROM unnest({array_param}) WITH ORDINALITY AS u(e, n)"
+            " ORDER BY u.n)")
+
+
+def any_of(array_param: str) -> str:
+    """``ANY (...)`` over an array parameter, planned once per connection
+    (:func:`opaque_array`)."""
+    return f"ANY ({opaque_array(array_param)})"
+
+
 def _ms(seconds: float) -> int:
     return max(0, round(seconds * 1000))
 

@@ -23,6 +23,7 @@ from services.payments.repository.ledger import (
     PeriodClosed,
     ensure_accounts,
 )
+from shared.db import any_of
 
 # -- chart ------------------------------------------------------------------------------
 
@@ -143,7 +144,7 @@ async def balances(conn: Conn, account_ids: Sequence[str]) -> dict[str, Decimal]
         return {}
     rows = await conn.fetch(
         "SELECT id, CASE normal_side WHEN 'debit' THEN debits - credits"
-        " ELSE credits - debits END AS balance FROM accounts WHERE id = ANY($1::text[])",
+        f" ELSE credits - debits END AS balance FROM accounts WHERE id = {any_of('$1::text[]')}",
         list(account_ids))
     return {r["id"]: r["balance"] for r in rows}
 

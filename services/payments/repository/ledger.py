@@ -31,6 +31,7 @@ from services.payments.domain.ledger import (
 )
 from services.payments.repository import Conn
 from shared.clock import today
+from shared.db import any_of
 from shared.errors import Conflict, InvalidInput, NotFound
 
 
@@ -71,20 +72,22 @@ def _balance(normal: str, debits: Decimal, credits: Decimal) -> Decimal:
 # posted to it (moved at commit, migration 0021), for the code's non-negative check.
 _PENDING_DEBITS = "coalesce((ledger_pending_moves() -> a.id ->> 0)::numeric, 0)"
 _PENDING_CREDITS = "coalesce((ledger_pending_moves() -> a.id ->> 1)::numeric, 0)"
+# (The ids through ``any_of``: planned once per connection, not on every posting.)
+_IDS = any_of("$1::text[]")
 _LOCK_SQL = (
     "WITH locked AS (SELECT id, normal_side, debits, credits FROM accounts"
-    " WHERE id = ANY($1::text[]) AND NOT moved_at_commit ORDER BY id FOR UPDATE)"
+    f" WHERE id = {_IDS} AND NOT moved_at_commit ORDER BY id FOR UPDATE)"
     f" SELECT a.id, a.normal_side, a.debits + {_PENDING_DEBITS} AS debits,"
     f" a.credits + {_PENDING_CREDITS} AS credits,"
     " (SELECT je.id FROM journal_entries je WHERE je.transfer_id = $2) AS existing_id,"
     " (SELECT je.request_hash FROM journal_entries je WHERE je.transfer_id = $2)"
     " AS existing_hash"
     " FROM (SELECT * FROM locked UNION ALL SELECT id, normal_side, debits, credits"
-    " FROM accounts WHERE id = ANY($1::text[]) AND moved_at_commit) a")
+    f" FROM accounts WHERE id = {_IDS} AND moved_at_commit) a")
 
 # Only the client's accounts among them, locked in id order (gl.post_many's batches).
 LOCK_CLIENT_ACCOUNTS_SQL = (
-    "SELECT 1 FROM accounts WHERE id = ANY($1::text[]) AND NOT moved_at_commit"
+    f"SELECT 1 FROM accounts WHERE id = {_IDS} AND NOT moved_at_commit"
     " ORDER BY id FOR UPDATE")
 
 # The entry and its lines in one statement (lines in the entry's order); no row when
