@@ -17,6 +17,7 @@ from services.loans.domain.loan import Loan
 from services.loans.domain.products import ProductTerms
 from services.loans.repository import Conn, products
 from services.loans.repository.loans import _INST_COLS, _LOAN_COLS, Installment, _loan
+from shared.db import opaque_array
 
 ZERO = Decimal("0.00")
 OPEN = ("pending", "overdue")
@@ -93,7 +94,9 @@ async def apply_payment(conn: Conn, loan_id: str, items: Sequence[Installment],
         " penalties_paid = i.penalties_paid + a.n,"
         f" status = CASE WHEN {settled} THEN 'paid' ELSE i.status END,"
         f" paid_on = CASE WHEN {settled} THEN $7 ELSE i.paid_on END"
-        " FROM unnest($2::int[], $3::numeric[], $4::numeric[], $5::numeric[], $6::numeric[])"
+        # (the numbers through opaque_array: planned once per connection, not per repayment)
+        f" FROM unnest({opaque_array('$2::int[]')}, $3::numeric[], $4::numeric[],"
+        " $5::numeric[], $6::numeric[])"
         " AS a(number, p, i, f, n) WHERE i.loan_id = $1 AND i.number = a.number"
         f" RETURNING {_I_COLS}",
         loan_id, numbers, [sums[n]["principal"] for n in numbers],
