@@ -9,7 +9,7 @@ import uuid
 import asyncpg
 
 from services.notifications.domain.messages import Status
-from shared.db import Conn
+from shared.db import Conn, any_of, opaque_array
 
 
 async def store_receipt(conn: Conn, provider: str, provider_id: str, stat: str,
@@ -65,15 +65,16 @@ async def apply_batch(conn: Conn, receipt_ids: list[int],
     status, stat), and end the messages (id, status, reason, permanent) still
     submitted; returns those messages' rows, by id."""
     rows = await conn.fetch(
+        # (arrays through opaque_array: planned once per connection, not per batch)
         "WITH applied AS (UPDATE receipts SET applied_at = now()"
-        " WHERE id = ANY($1::bigint[])),"
+        f" WHERE id = {any_of('$1::bigint[]')}),"
         " parts AS (UPDATE message_parts p SET status = u.status, receipt = u.stat"
-        " FROM unnest($2::text[], $3::text[], $4::text[], $5::text[])"
+        f" FROM unnest({opaque_array('$2::text[]')}, $3::text[], $4::text[], $5::text[])"
         " AS u(provider, provider_message_id, status, stat)"
         " WHERE p.provider = u.provider AND p.provider_message_id = u.provider_message_id)"
         " UPDATE messages m SET status = e.status, reason = e.reason,"
         " permanent = e.permanent, finished_at = $10, claimed_until = NULL"
-        " FROM unnest($6::uuid[], $7::text[], $8::text[], $9::bool[])"
+        f" FROM unnest({opaque_array('$6::uuid[]')}, $7::text[], $8::text[], $9::bool[])"
         " AS e(id, status, reason, permanent)"
         " WHERE m.id = e.id AND m.status = 'submitted' RETURNING m.*",
         receipt_ids, [x[0] for x in parts], [x[1] for x in parts], [x[2] for x in parts],
