@@ -21,7 +21,7 @@ from decimal import Decimal
 
 import pytest
 
-from services.payments.domain.payouts import Action, PayoutStatus, Seen, decide
+from services.payments.domain.payouts import Action, PayoutStatus, ProviderView, Seen, decide
 from services.payments.handlers.collections import check_with_provider
 from services.payments.providers.gsma import (
     ProviderClient,
@@ -201,22 +201,23 @@ def http_answer(status: str, body: bytes) -> bytes:
             f"Content-Length: {len(body)}\r\n\r\n").encode() + body
 
 
+async def small_payout(client: ProviderClient) -> ProviderView:
+    return await client.disburse(
+        correlation_id=str(uuid.uuid4()), msisdn="+212612345678", amount=Decimal("5"),
+        currency="MAD", callback_url="http://127.0.0.1:8103/cb",
+        expiry=dt.datetime(2026, 1, 2, tzinfo=dt.UTC), reference="s", purpose="p")
+
+
 async def test_a_server_error_is_no_answer_and_a_refusal_is_a_failure() -> None:
     error = http_answer("503 Service Unavailable", b'{"errorCategory":"internal"}')
     async with provider("answer", error) as p, client_of(p.url) as client:
-        view = await client.disburse(
-            correlation_id=str(uuid.uuid4()), msisdn="+212612345678", amount=Decimal("5"),
-            currency="MAD", callback_url="http://127.0.0.1:8103/cb",
-            expiry=dt.datetime(2026, 1, 2, tzinfo=dt.UTC), reference="s", purpose="p")
+        view = await small_payout(client)
         assert view.seen is Seen.UNREACHABLE
         with pytest.raises(ProviderUnanswered):
             await client.transaction("MP1")
     refusal = http_answer("400 Bad Request", b'{"errorCategory":"validation"}')
     async with provider("answer", refusal) as p, client_of(p.url) as client:
-        view = await client.disburse(
-            correlation_id=str(uuid.uuid4()), msisdn="+212612345678", amount=Decimal("5"),
-            currency="MAD", callback_url="http://127.0.0.1:8103/cb",
-            expiry=dt.datetime(2026, 1, 2, tzinfo=dt.UTC), reference="s", purpose="p")
+        view = await small_payout(client)
         assert view.seen is Seen.FAILED and "400" in view.reason
 
 
