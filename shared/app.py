@@ -84,6 +84,9 @@ class ServiceSpec:
     retention: Sequence[RetentionTable] = ()
     """Service-owned tables the retention job prunes besides the platform's own, as
     (table, timestamp column) pairs: webhook receipts, delivery receipts."""
+    on_stop: Sequence[Callable[[Runtime], Awaitable[None]]] = ()
+    """Run at shutdown once the background jobs and consumers have stopped, each bounded
+    like every shutdown step: close what the state holds (a provider's HTTP sessions)."""
 
 
 _BACKGROUND: contextvars.ContextVar[bool] = contextvars.ContextVar(
@@ -257,6 +260,8 @@ async def stop_runtime(runtime: Runtime) -> None:
     await _bounded("the outbox relay", runtime.relay.stop())
     if runtime._dlq_producer is not None:
         await _bounded("the dead-letter producer", runtime._dlq_producer.stop())
+    for stop in runtime.spec.on_stop:
+        await _bounded(getattr(stop, "__name__", "a stop step"), stop(runtime))
 
 
 async def close_pool(pool: asyncpg.Pool) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -41,13 +40,9 @@ DESCRIPTION = """Double-entry ledger, mobile-money payouts and collections (GSMA
 API v1.2 conventions), refunds, write-offs and reconciliation with the providers."""
 
 
-async def close_provider_sessions_at_stop(runtime: Runtime) -> None:
-    """A background job that only waits: the service's shutdown cancels it, and it then
-    closes the providers' keep-alive sessions."""
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await state.providers(runtime.state).close()
+async def close_provider_sessions(runtime: Runtime) -> None:
+    """At shutdown: the providers' keep-alive HTTP sessions."""
+    await state.providers(runtime.state).close()
 
 
 def build_spec(settings: PaymentsSettings | None = None,
@@ -65,7 +60,8 @@ def build_spec(settings: PaymentsSettings | None = None,
         background=[payout_worker, payout_wakeups, wallet_confirmations, payee_lookups,
                     singleton(reconciliation_scheduler),
                     # a night's InterestAccrued batches, staged by the consumer
-                    accrual_workers, close_provider_sessions_at_stop],
+                    accrual_workers],
+        on_stop=[close_provider_sessions],
         migrations_dir=MIGRATIONS,
         title="Noria payments service",
         description=DESCRIPTION,
