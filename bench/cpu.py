@@ -25,19 +25,25 @@ def _stat(pid: int) -> list[str] | None:
         return None
 
 
-def _cpu_seconds(pid: int, *, children: bool = False) -> float:
+def process_cpu_s(pid: int, *, children: bool = False) -> float | None:
     """utime + stime of ``pid`` (and, with ``children``, of its exited, reaped children:
-    cutime + cstime)."""
+    cutime + cstime); None when the process is not visible here (gone, or on another
+    machine, like a remote database's backend). 10 ms ticks: read it over many
+    operations."""
     fields = _stat(pid)
     if fields is None:
-        return 0.0
+        return None
     try:
         ticks = int(fields[11]) + int(fields[12])
         if children:
             ticks += int(fields[13]) + int(fields[14])
     except (IndexError, ValueError):
-        return 0.0
+        return None
     return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pid: int, *, children: bool = False) -> float:
+    return process_cpu_s(pid, children=children) or 0.0
 
 
 PLATFORM_ROLES = ("noria_clients", "noria_loans", "noria_payments", "noria_notifications")

@@ -35,7 +35,8 @@ from typing import Any
 
 import asyncpg
 
-from bench.pool_release import DEFAULT_URL, _backend_cpu_s
+from bench.cpu import process_cpu_s
+from bench.pool_release import DEFAULT_URL
 from bench.progress import Progress
 from services.payments.domain import postings
 from services.payments.repository import ledger
@@ -90,12 +91,12 @@ async def _phase(variant: Variant, kind: str, label: str, loans: list[str],
     step = STEPS[kind]
     progress = Progress(label, len(loans))
     seen0 = len(variant.statements)
-    server0, cpu0, t0 = _backend_cpu_s(variant.pid), time.process_time(), time.perf_counter()
+    server0, cpu0, t0 = process_cpu_s(variant.pid), time.process_time(), time.perf_counter()
     for n, (loan, payment) in enumerate(zip(loans, payments, strict=True), 1):
         await step(variant.conn, loan, payment)
         progress.update(n)
     wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-    server1 = _backend_cpu_s(variant.pid)
+    server1 = process_cpu_s(variant.pid)
     progress.done()
     await asyncio.sleep(0.05)  # query loggers are called soon after, not at once
     count = len(loans)

@@ -28,24 +28,15 @@ import os
 import statistics
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import asyncpg
 
+from bench.cpu import process_cpu_s
 from shared.db import BoundedPool, create_pool, server_settings
 
 DEFAULT_URL = "postgresql://noria_admin:noria_admin@127.0.0.1:55432/noria"
 STATEMENT = "SELECT 1"
-
-
-def _backend_cpu_s(pid: int) -> float | None:
-    """utime + stime of a local backend process, or None when it is not visible here."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return None
 
 
 @dataclass
@@ -88,12 +79,12 @@ async def _count_statements(variant: Variant, cycles: int) -> float:
 
 
 async def _block(variant: Variant, cycles: int) -> None:
-    server0 = _backend_cpu_s(variant.backend_pid)
+    server0 = process_cpu_s(variant.backend_pid)
     cpu0, t0 = time.process_time(), time.perf_counter()
     for _ in range(cycles):
         await _cycle(variant.pool)
     wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-    server1 = _backend_cpu_s(variant.backend_pid)
+    server1 = process_cpu_s(variant.backend_pid)
     variant.cycles += cycles
     variant.wall_s += wall
     variant.cpu_s += cpu
