@@ -14,6 +14,7 @@ from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from services.payments import state
 from services.payments.api.accounting_out import (
     AccountingSettingsOut,
     AccrualRunOut,
@@ -40,6 +41,7 @@ from services.payments.repository import closing as closing_repo
 from services.payments.repository import gl as gl_repo
 from shared import idempotency
 from shared.auth import Principal, require
+from shared.clock import today
 from shared.errors import Conflict, InvalidInput
 from shared.uow import UnitOfWork
 
@@ -178,6 +180,16 @@ async def put_settings(body: SettingsIn, request: Request, principal: Writer,
                       body.model_dump(mode="json"), work)
 
 
+def _day_that_has_come(request: Request, day: dt.date, what: str) -> None:
+    """A run posts a business day that has come, never one ahead of today's: runs go
+    forward in time, so a run dated in the future (a mistyped year) would refuse every
+    real night's run until that date."""
+    now = today(state.clock(runtime(request).state))
+    if day > now:
+        raise InvalidInput(f"{what} are run for a business day that has come; {day} is after "
+                           f"today's business date {now}", field="day")
+
+
 def _loan_days(day: dt.date, body: AccrualsIn) -> list[accounting.LoanDay]:
     out = []
     seen: set[str] = set()
@@ -201,6 +213,7 @@ def _loan_days(day: dt.date, body: AccrualsIn) -> list[accounting.LoanDay]:
 async def post_accruals(day: dt.date, body: AccrualsIn, request: Request,
                         principal: Writer,
                         idempotency_key: IdempotencyKey = None) -> JSONResponse:
+    _day_that_has_come(request, day, "accruals")
     loans = _loan_days(day, body)
 
     async def work(uow: UnitOfWork) -> tuple[BaseModel, int]:
@@ -218,6 +231,7 @@ async def post_accruals(day: dt.date, body: AccrualsIn, request: Request,
 async def post_provisions(day: dt.date, body: ProvisionsIn, request: Request,
                           principal: Writer,
                           idempotency_key: IdempotencyKey = None) -> JSONResponse:
+    _day_that_has_come(request, day, "provisions")
     seen: set[str] = set()
     loans = []
     for i, ln in enumerate(body.loans):

@@ -1,7 +1,8 @@
 """Provisions follow the arrears buckets through delinquency and cure, and a write-off
 consumes the allowance; a manual journal needs a second operator; a closed period takes
 no posting (409, nothing written, PostgreSQL refusing too); the year-end close moves the
-result to retained earnings; loans' InterestAccrued posts the day once."""
+result to retained earnings; loans' InterestAccrued posts the day once; a run dated
+after today is refused."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import asyncpg
 import pytest
 
 from services.payments.repository import gl as gl_repo
+from shared.clock import today
 from shared.contracts.loans import AccruedLoan, InterestAccrued
 from shared.envelope import envelope_for
 from shared.kafka import make_producer
@@ -182,3 +184,26 @@ async def test_year_end_close_moves_the_result_to_retained_earnings(b: Books) ->
     await b.call("POST", "/v1/accruals/2025-12-15", expect=409, json={"loans": []})
     trial = await b.statement("trial-balance", as_of="2025-12-31")
     assert trial["balanced"]
+
+
+async def test_a_run_dated_after_today_is_refused_and_the_nights_stay_free(b: Books) -> None:
+    """A mistyped year (a run for a day that has not come) would otherwise hold every
+    real night's provisions and accruals, which only go forward in time, until then."""
+    ahead = today() + dt.timedelta(days=1)
+    far = dt.date(3885, 12, 7)
+    async with b.pool.acquire() as conn:
+        provisions_before = await conn.fetchval("SELECT max(business_date) FROM provision_runs")
+        accruals_before = await conn.fetchval("SELECT max(business_date) FROM accrual_runs")
+    for kind, day in (("provisions", ahead), ("provisions", far), ("accruals", ahead),
+                      ("accruals", far)):
+        problem = await b.call("POST", f"/v1/{kind}/{day}", expect=422, json={"loans": []})
+        assert [e["field"] for e in problem["errors"]] == ["day"], problem
+        assert str(day) in problem["detail"], problem
+    async with b.pool.acquire() as conn:
+        assert await conn.fetchval(
+            "SELECT max(business_date) FROM provision_runs") == provisions_before
+        assert await conn.fetchval(
+            "SELECT max(business_date) FROM accrual_runs") == accruals_before
+    # today's business day is still taken
+    run = await b.call("POST", f"/v1/provisions/{today()}", json={"loans": []})
+    assert run["business_date"] == str(today())
