@@ -20,7 +20,8 @@ def _cpu_line(ms: dict[str, float]) -> str:
     return (f"{ms.get('platform_total', 0):.1f} ms of the platform's CPU, machine "
             f"{ms.get('machine_busy', 0):.1f} (services "
             + ", ".join(f"{k} {ms[k]:.1f}" for k in
-                        ("clients", "loans", "payments", "notifications") if k in ms)
+                        ("clients", "loans", "payments", "notifications", "savings")
+                        if k in ms)
             + f"; postgresql {ms.get('postgresql', 0):.1f} as a whole, kafka "
             f"{ms.get('kafka', 0):.1f}, load generator + simulators {outside:.1f}, "
             f"other {ms.get('other', 0):.1f})")
