@@ -33,7 +33,7 @@ from typing import Any
 
 import asyncpg
 
-from bench import accruals, ceiling, cob, profile, sagas, savings_cob
+from bench import accruals, ceiling, cob, kafka_requests, profile, sagas, savings_cob
 from bench.cpu import CpuMeter
 from bench.report import summary_table
 
@@ -207,7 +207,7 @@ async def _platform_part(args: argparse.Namespace, infra: Any, ceiling_rate: flo
 
         active: list[Any] = []
         await asyncio.sleep(5.0)  # seeding's SMS and events settle before the idle rates
-        meter = sagas.Meter(cpu, await cpu.idle(idle_s), waits)
+        meter = sagas.Meter(cpu, await cpu.idle(idle_s), waits, kafka_requests.broker_pid())
         report["idle_cpu_cores"] = meter.idle
         before, commits = cpu.snapshot(), await xact_commits(infra.admin_url)
         report["disbursement"] = await sagas.disbursements(

@@ -49,7 +49,7 @@ def _cpu_seconds(pid: int, *, children: bool = False) -> float:
 PLATFORM_ROLES = ("noria_clients", "noria_loans", "noria_payments", "noria_notifications")
 
 
-def _cmdlines() -> dict[int, str]:
+def cmdlines() -> dict[int, str]:
     found = {}
     for d in Path("/proc").iterdir():
         if d.name.isdigit():
@@ -100,7 +100,7 @@ class CpuMeter:
                                 for name, pid in self.pids.items()}
         groups: dict[str, dict[int, float]] = {
             "postgresql": {}, "postgresql_platform_backends": {}, "kafka": {}}
-        cmds = _cmdlines()
+        cmds = cmdlines()
         postmaster = _postmaster(cmds)
         if postmaster is not None:
             # negative key: the postmaster with its reaped children, apart from live ones

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench import kafka_requests
 from bench.cpu import CpuMeter
 from bench.load import latency_ms, open_loop, percentile, poisson
 from bench.progress import Progress
@@ -157,6 +158,7 @@ class Meter:
     cpu: CpuMeter | None = None
     idle: dict[str, float] = field(default_factory=dict)
     waits: WaitSampler | None = None
+    kafka_pid: int | None = None  # the broker whose requests a step counts
 
 
 async def _step(kind: str, rate: float, run: int, seconds: float, drain_s: float,
@@ -174,6 +176,8 @@ async def _step(kind: str, rate: float, run: int, seconds: float, drain_s: float
         await send(r)
 
     label = f"{kind} {rate:g}/s run {run}"
+    # read outside the CPU window: the reader is a JVM of its own
+    kafka_before = await kafka_requests.snapshot(meter.kafka_pid)
     before = meter.cpu.snapshot() if meter.cpu else None
     waits_before = meter.waits.snapshot() if meter.waits else None
     start_wall = time.time()
@@ -189,6 +193,10 @@ async def _step(kind: str, rate: float, run: int, seconds: float, drain_s: float
                                                                 summary["completed"])
     if meter.waits is not None and waits_before is not None:
         summary["db_sessions"] = WaitSampler.window(waits_before, meter.waits.snapshot())
+    if kafka_before is not None:
+        summary["kafka_requests_per_saga"] = kafka_requests.per_saga(
+            kafka_before, await kafka_requests.snapshot(meter.kafka_pid),
+            summary["completed"])
     _print_step(kind, summary)
     return summary, requests
 
@@ -377,5 +385,7 @@ def _print_step(kind: str, s: dict[str, Any]) -> None:
           + (f"; marginal CPU {cpu.get('platform_total', 0):.1f} ms/saga (machine "
              f"{cpu.get('machine_busy', 0):.1f})" if cpu else "")
           + (f"; database sessions in a transaction: {describe(s['db_sessions'])}"
-             if s.get("db_sessions") else ""),
+             if s.get("db_sessions") else "")
+          + (f"; Kafka: {kafka_requests.describe(s['kafka_requests_per_saga'])}"
+             if s.get("kafka_requests_per_saga") else ""),
           file=sys.stderr, flush=True)

@@ -75,3 +75,20 @@ class TestBenchmarkRules:
                           "waiting_for_a_lock": {"SELECT a": 6.0, "SELECT b": 2.0}}
         assert describe(window) == "8 lock:tuple, 3 idle in transaction, 1 cpu"
         assert WaitSampler.window(after, after) == {}
+
+    def test_a_steps_kafka_requests_are_counted_per_completed_saga(self) -> None:
+        from bench.kafka_requests import describe, per_saga
+
+        before = {"Fetch": 1000, "Produce": 400, "OffsetCommit": 50, "Heartbeat": 7,
+                  "partitions:TotalFetchRequests": 12000}
+        after = {"Fetch": 1450, "Produce": 550, "OffsetCommit": 60, "Heartbeat": 7,
+                 "partitions:TotalFetchRequests": 17400, "ListOffsets": 3}
+        per = per_saga(before, after, 100)
+        assert per == {"Fetch": 4.5, "ListOffsets": 0.03, "OffsetCommit": 0.1,
+                       "Produce": 1.5, "partitions:TotalFetchRequests": 54.0}
+        assert describe(per) == ("fetches 4.5, partitions fetched 54, produce requests 1.5,"
+                                 " offset commits 0.1 per saga")
+        # a broker restarted between the two readings, a reading missing, no saga done
+        assert per_saga(after, before, 100) is None
+        assert per_saga(None, after, 100) is None
+        assert per_saga(before, after, 0) is None
