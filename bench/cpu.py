@@ -111,7 +111,7 @@ class CpuMeter:
                 groups["postgresql"][pid] = cpu
                 if any(r in cmd for r in PLATFORM_ROLES):
                     groups["postgresql_platform_backends"][pid] = cpu
-            elif cmd.split(" ", 1)[0].endswith("java") and "kafka" in cmd.lower():
+            elif cmd.split(" ", 1)[0].endswith("java") and "kafka.Kafka" in cmd:
                 groups["kafka"][pid] = _cpu_seconds(pid)
         snap.update({"_groups": groups, "bench": _cpu_seconds(os.getpid(), children=True),
                      "machine_busy": _machine_busy_s(), "_wall": time.monotonic()})
