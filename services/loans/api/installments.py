@@ -17,6 +17,7 @@ from services.loans.api.deps import runtime
 from services.loans.api.schemas import DuePage
 from services.loans.repository import due_installments as due_repo
 from shared.auth import Principal, require
+from shared.clock import business_date
 from shared.errors import InvalidInput
 
 router = APIRouter(prefix="/v1/installments", tags=["installments"])
@@ -26,8 +27,8 @@ _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 def business_today() -> date:
-    """The service's business date: UTC, like close of business and its daily schedule."""
-    return datetime.now(UTC).date()
+    """The institution's business date (Africa/Casablanca), as close of business keeps it."""
+    return business_date(datetime.now(UTC))
 
 
 def parse_date(value: str | None) -> date:

@@ -41,6 +41,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from services.loans.domain.saga import DeadlinePassed, Note, SagaPolicy, SagaStatus, Step
+from shared.clock import business_date
 
 SAGA_TYPE = "group_disbursement"
 
@@ -383,7 +384,7 @@ def _settle(state: GroupSagaState, now: datetime, policy: SagaPolicy) -> Result:
         return new, notes
     if all(p is Payout.COMPLETED for p in payouts):
         commands: list[GroupCommand] = [
-            ActivateMember(g.loan_id, g.leg_id, g.completed_on or now.date())
+            ActivateMember(g.loan_id, g.leg_id, g.completed_on or business_date(now))
             for g in state.legs]
         return (replace(state, state=SagaStatus.COMPLETED, step=Step.DONE, deadline=None,
                         failed=False), [*commands, GroupActive()])
@@ -518,7 +519,7 @@ def decide(state: GroupSagaState, event: GroupEvent, policy: SagaPolicy | None =
         return _ignore(state, event)
     if isinstance(event, LegPayoutCompleted):
         new = _with_leg(state, replace(leg, payout=Payout.COMPLETED,
-                                       completed_on=event.completed_at.date(),
+                                       completed_on=business_date(event.completed_at),
                                        provider_reference=event.provider_reference))
         return _settle(new, event.now, policy)
     if isinstance(event, LegPayoutFailed):

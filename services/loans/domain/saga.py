@@ -38,6 +38,8 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
+from shared.clock import business_date
+
 SAGA_TYPE = "disbursement"
 
 
@@ -448,7 +450,8 @@ def decide(state: SagaState, event: SagaEvent, policy: SagaPolicy | None = None
         if _awaiting_payout(state):
             new = replace(state, state=SagaStatus.COMPLETED, step=Step.DONE, deadline=None,
                           failed=False, provider_reference=event.provider_reference)
-            commands: list[Command] = [ActivateLoan(event.completed_at.date())]
+            # the business day the money left (Africa/Casablanca), not the UTC date
+            commands: list[Command] = [ActivateLoan(business_date(event.completed_at))]
             if s is not SagaStatus.DISBURSING:
                 commands.append(Note(f"the provider confirmed the payout: the {s.value} "
                                      "saga is completed"))

@@ -5,7 +5,7 @@ members flagged."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from hypothesis import given, settings
@@ -113,6 +113,19 @@ def test_five_members_reserved_then_five_payouts_then_all_active() -> None:
             assert kinds(commands) == [] and state.state is SagaStatus.DISBURSING
     assert kinds(commands) == ["ActivateMember"] * N + ["GroupActive"]
     assert state.state is SagaStatus.COMPLETED
+
+
+def test_each_member_is_disbursed_on_the_business_day_its_money_left() -> None:
+    """A payout at 23:30 UTC on 7 December left on the 8th in Casablanca."""
+    state = started()
+    state, _ = reserve_all(state)
+    late = datetime(2026, 12, 7, 23, 30, tzinfo=UTC)
+    for i, g in enumerate(state.legs):
+        state, commands = gs.decide(state, gs.LegPayoutCompleted(g.leg_id, late, late,
+                                                                 f"r{i}"), POLICY)
+    members = [c for c in commands if isinstance(c, gs.ActivateMember)]
+    assert len(members) == N and all(c.disbursed_on == date(2026, 12, 8) for c in members), \
+        members
 
 
 def test_no_payout_before_the_last_reservation() -> None:

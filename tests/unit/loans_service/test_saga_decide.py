@@ -53,6 +53,16 @@ def test_happy_path() -> None:
     assert commands == [sg.ActivateLoan(date(2026, 3, 2))]
 
 
+def test_a_loan_is_disbursed_on_the_business_day_the_money_left() -> None:
+    """23:30 UTC on 7 December is 00:30 on the 8th in Casablanca: the loan's day (its
+    schedule, its interest) is the 8th, as every service's business day."""
+    state, _ = started()
+    state, _ = sg.decide(state, reserved(), POLICY)
+    done_at = datetime(2026, 12, 7, 23, 30, tzinfo=UTC)
+    state, commands = sg.decide(state, sg.PayoutCompleted(T0, done_at, "ref"), POLICY)
+    assert commands == [sg.ActivateLoan(date(2026, 12, 8))]
+
+
 def test_credit_rejected_rejects_the_loan_and_ends() -> None:
     state, _ = started()
     state, commands = sg.decide(state, sg.CreditRejectedReply(T0, "kyc_not_verified"), POLICY)
