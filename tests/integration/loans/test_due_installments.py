@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from shared.clock import business_date
 from tests.infra import Infra
 from tests.integration.loans.harness import Loans, running_loans, token
 
@@ -134,8 +135,8 @@ async def test_pages_return_every_row_once_and_today_is_the_default(
         everything = await due(svc, svc.partner, date=day.isoformat(), limit=500)
         assert [(r["loan_id"], r["installment"]) for r in everything["items"]] == seen
 
-        # no date: the business date today (UTC)
-        today = datetime.now(UTC).date()
+        # no date: the business date today (Africa/Casablanca, not UTC)
+        today = business_date(datetime.now(UTC))
         async with svc.pool.acquire() as conn:
             await conn.execute("UPDATE installments SET due_date = $2 WHERE loan_id = $1"
                                " AND number = 2", loan["id"], today)
