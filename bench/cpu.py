@@ -49,6 +49,11 @@ def _cpu_seconds(pid: int, *, children: bool = False) -> float:
 PLATFORM_ROLES = ("noria_clients", "noria_loans", "noria_payments", "noria_notifications")
 
 
+def is_kafka_broker(cmd: str) -> bool:
+    """A command line of the Kafka broker's JVM (not of any java naming kafka)."""
+    return cmd.split(" ", 1)[0].endswith("java") and "kafka.Kafka" in cmd
+
+
 def cmdlines() -> dict[int, str]:
     found = {}
     for d in Path("/proc").iterdir():
@@ -111,7 +116,7 @@ class CpuMeter:
                 groups["postgresql"][pid] = cpu
                 if any(r in cmd for r in PLATFORM_ROLES):
                     groups["postgresql_platform_backends"][pid] = cpu
-            elif cmd.split(" ", 1)[0].endswith("java") and "kafka.Kafka" in cmd:
+            elif is_kafka_broker(cmd):
                 groups["kafka"][pid] = _cpu_seconds(pid)
         snap.update({"_groups": groups, "bench": _cpu_seconds(os.getpid(), children=True),
                      "machine_busy": _machine_busy_s(), "_wall": time.monotonic()})

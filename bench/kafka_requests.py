@@ -21,7 +21,7 @@ import json
 import os
 from pathlib import Path
 
-from bench.cpu import cmdlines
+from bench.cpu import cmdlines, is_kafka_broker
 
 SOURCE = Path(__file__).with_name("KafkaRequests.java")
 TIMEOUT_S = 60.0
@@ -30,7 +30,7 @@ TIMEOUT_S = 60.0
 def broker_pid() -> int | None:
     """The Kafka broker's JVM on this machine, if there is one."""
     for pid, cmd in cmdlines().items():
-        if cmd.split(" ", 1)[0].endswith("java") and "kafka.Kafka" in cmd:
+        if is_kafka_broker(cmd):
             return pid
     return None
 

@@ -24,7 +24,7 @@ from services.clients.handlers import offices
 from services.clients.repository import clients as repo
 from services.clients.repository import credit as credit_repo
 from shared.auth import Principal
-from shared.clock import business_date
+from shared.clock import today as clock_today
 from shared.contracts.clients import (
     ClientBlocked,
     ClientConsentChanged,
@@ -41,12 +41,6 @@ from shared.errors import Conflict, InvalidInput, NotFound
 from shared.uow import UnitOfWork
 
 log = logging.getLogger("noria.clients")
-
-
-def business_today() -> dt.date:
-    """Today in the institution's calendar (Africa/Casablanca): a client comes of age on
-    the local day, not the UTC one."""
-    return business_date(dt.datetime.now(dt.UTC))
 
 
 @dataclass(frozen=True)
@@ -128,7 +122,7 @@ async def register(uow: UnitOfWork, principal: Principal, new: NewClient,
         full_name=normalise_name(new.full_name),
         national_id=normalise_cin(new.national_id),
         phone=normalise_phone(new.phone),
-        date_of_birth=check_adult(new.date_of_birth, today or business_today()),
+        date_of_birth=check_adult(new.date_of_birth, today or clock_today()),
         language=check_language(new.language),
         sms_consent=new.sms_consent,
         region=(new.region or "").strip() or None,

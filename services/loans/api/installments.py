@@ -6,7 +6,7 @@ import base64
 import binascii
 import json
 import re
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -17,7 +17,7 @@ from services.loans.api.deps import runtime
 from services.loans.api.schemas import DuePage
 from services.loans.repository import due_installments as due_repo
 from shared.auth import Principal, require
-from shared.clock import business_date
+from shared.clock import today
 from shared.errors import InvalidInput
 
 router = APIRouter(prefix="/v1/installments", tags=["installments"])
@@ -26,14 +26,9 @@ INT4_MAX = 2**31 - 1
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
-def business_today() -> date:
-    """The institution's business date (Africa/Casablanca), as close of business keeps it."""
-    return business_date(datetime.now(UTC))
-
-
 def parse_date(value: str | None) -> date:
     if value is None:
-        return business_today()
+        return today()  # the institution's business date (Africa/Casablanca)
     try:
         if not _ISO_DATE.match(value):
             raise ValueError(value)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 import pytest
 
-from shared.clock import business_date
+from shared.clock import today as business_today
 from tests.infra import Infra
 from tests.integration.loans.harness import Loans, running_loans, token
 
@@ -136,7 +136,7 @@ async def test_pages_return_every_row_once_and_today_is_the_default(
         assert [(r["loan_id"], r["installment"]) for r in everything["items"]] == seen
 
         # no date: the business date today (Africa/Casablanca, not UTC)
-        today = business_date(datetime.now(UTC))
+        today = business_today()
         async with svc.pool.acquire() as conn:
             await conn.execute("UPDATE installments SET due_date = $2 WHERE loan_id = $1"
                                " AND number = 2", loan["id"], today)
