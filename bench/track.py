@@ -2,12 +2,12 @@
 
 Two plain observers, neither in any consumer group:
 
-- a Kafka reader on ``payments.events`` and ``loans.events`` (no group: every
-  partition, starting at the end): ``RepaymentReceived`` links the provider's
-  transaction reference to Noria's payment id, ``RepaymentApplied`` links the
-  payment id to the event that triggers the SMS, and ``RepaymentPosted`` carries
+- a Kafka reader on ``payments.events``, ``payments.postings`` and ``loans.events`` (no
+  group: every partition, starting at the end): ``RepaymentReceived`` links the
+  provider's transaction reference to Noria's payment id, ``RepaymentApplied`` links
+  the payment id to the event that triggers the SMS, and ``RepaymentPosted`` carries
   the moment the ledger posting was published (the record's timestamp);
-- the same reader on ``notifications.events``: each ``SmsSubmitted`` of a saga's
+- the same reader on ``notifications.deliveries``: each ``SmsSubmitted`` of a saga's
   template names a message, and that message's row in ``notifications.messages``
   is read once, by primary key (admin connection, read-only), for the moment the
   SMSC accepted it (``submitted_at``), its triggering event id and its loan id.
@@ -36,7 +36,7 @@ SELECT id::text AS id, source_event_id::text AS event_id, loan_id, template,
  WHERE id = ANY($1::uuid[]) AND submitted_at IS NOT NULL
 """
 TEMPLATES = ["repayment_received", "loan_closed", "loan_disbursed"]
-TOPICS = ("payments.events", "loans.events", "notifications.events")
+TOPICS = ("payments.events", "payments.postings", "loans.events", "notifications.deliveries")
 
 
 class Tracker:

@@ -15,7 +15,8 @@ log = logging.getLogger("noria.kafka")
 # Every topic of the platform; each consumer group's dead letters go to <topic>.dlq.
 TOPICS = (
     "clients.events", "clients.commands", "loans.events", "payments.events",
-    "payments.commands", "notifications.events", "savings.events", "savings.commands",
+    "payments.postings", "payments.commands", "notifications.events",
+    "notifications.deliveries", "savings.events", "savings.commands",
 )
 
 

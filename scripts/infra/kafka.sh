@@ -39,7 +39,7 @@ STOP_TIMEOUT=30
 
 TOPIC_PARTITIONS=4
 TOPIC_REPLICATION=1
-BASE_TOPICS=(clients.events clients.commands loans.events payments.events payments.commands notifications.events savings.events savings.commands)
+BASE_TOPICS=(clients.events clients.commands loans.events payments.events payments.postings payments.commands notifications.events notifications.deliveries savings.events savings.commands)
 
 KDIR="$NORIA_STATE_DIR/kafka"
 LIBS="$KDIR/libs"

@@ -1,4 +1,7 @@
-"""Contracts of the notifications service (``notifications.events``, keyed by message id)."""
+"""Contracts of the notifications service, keyed by message id: an SMS's delivery on
+``notifications.deliveries`` (no service consumes them; the console, audit and the
+benchmark read them), opt-outs on ``notifications.events`` (the clients service records
+them). Apart, so clients' consumer is not woken twice per SMS for records it drops."""
 
 from __future__ import annotations
 
@@ -7,10 +10,11 @@ from typing import ClassVar, Literal
 from shared.envelope import Contract, register
 
 EVENTS = "notifications.events"
+DELIVERIES = "notifications.deliveries"
 
 
 class SmsEvent(Contract):
-    topic: ClassVar[str] = EVENTS
+    topic: ClassVar[str] = DELIVERIES
     message_id: str
     client_id: str | None
     template: str

@@ -1,7 +1,9 @@
 """Contracts of the payments service.
 
-Events go to ``payments.events``; the loans saga's commands come on
-``payments.commands``. Both are keyed by loan id.
+Events go to ``payments.events``, except ``RepaymentPosted`` (a repayment moved out of
+suspense), which no service consumes and which goes to ``payments.postings`` so that the
+consumers of ``payments.events`` are not woken for it on every repayment. The loans
+saga's commands come on ``payments.commands``. All are keyed by loan id.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from shared.contracts.common import Amount, Currency, Msisdn, PositiveAmount
 from shared.envelope import Contract, register
 
 EVENTS = "payments.events"
+POSTINGS = "payments.postings"
 COMMANDS = "payments.commands"
 
 
@@ -117,6 +120,9 @@ class RepaymentReceived(PaymentEvent):
 
 @register
 class RepaymentPosted(PaymentEvent):
+    """A repayment's money moved out of suspense along loans' allocation (the journal)."""
+
+    topic: ClassVar[str] = POSTINGS
     payment_id: str
     amount: Amount
     journal_id: str

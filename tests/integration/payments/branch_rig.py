@@ -98,11 +98,14 @@ async def branch_rig(infra: Infra, isolated_schema: Callable[..., Any], name: st
         in_doubt_poll_s=0.3, in_doubt_poll_max_s=1.0, consumer_retry_backoff_s=0.05)
     clock = ShiftedClock()
     await ensure_topics(infra.kafka_bootstrap, [settings.topic(t) for t in (
-        payments.COMMANDS, payments.EVENTS, loans.EVENTS, savings.EVENTS, clients.EVENTS)],
+        payments.COMMANDS, payments.EVENTS, payments.POSTINGS, loans.EVENTS, savings.EVENTS,
+        clients.EVENTS)],
         partitions=PARTITIONS)
-    events = Events(infra.kafka_bootstrap, settings.topic(payments.EVENTS))
+    events = Events(infra.kafka_bootstrap, settings.topic(payments.EVENTS),
+                    settings.topic(payments.POSTINGS))
     await events.start()
-    replies = TopicReader(infra.kafka_bootstrap, [settings.topic(payments.EVENTS)],
+    replies = TopicReader(infra.kafka_bootstrap, [settings.topic(payments.EVENTS),
+                                                   settings.topic(payments.POSTINGS)],
                           strip_prefix=prefix)
     await replies.start()
     producer = make_producer(infra.kafka_bootstrap, client_id=f"payments-{name}-test")

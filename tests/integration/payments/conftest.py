@@ -46,18 +46,19 @@ MIGRATIONS = Path(__file__).resolve().parents[3] / "services/payments/migrations
 
 
 class Events:
-    """Everything published on the (prefixed) payments.events topic, read from the start."""
+    """Everything published on the (prefixed) ``topics`` (payments.events and
+    payments.postings), read from the start."""
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
+    def __init__(self, bootstrap: str, *topics: str) -> None:
         self.bootstrap = bootstrap
-        self.topic = topic
+        self.topics = topics
         self.seen: list[Envelope] = []
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
         await consumer.start()
-        tps = [TopicPartition(self.topic, p) for p in range(PARTITIONS)]
+        tps = [TopicPartition(t, p) for t in self.topics for p in range(PARTITIONS)]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         self._consumer = consumer
@@ -243,9 +244,10 @@ async def rig(infra: Infra, isolated_schema: Callable[..., Any]) -> AsyncIterato
         consumer_retry_backoff_s=0.05)
     clock = ShiftedClock()
     await ensure_topics(infra.kafka_bootstrap, [settings.topic(t) for t in (
-        payments.COMMANDS, payments.EVENTS, loans.EVENTS, clients.EVENTS)],
+        payments.COMMANDS, payments.EVENTS, payments.POSTINGS, loans.EVENTS, clients.EVENTS)],
         partitions=PARTITIONS)
-    events = Events(infra.kafka_bootstrap, settings.topic(payments.EVENTS))
+    events = Events(infra.kafka_bootstrap, settings.topic(payments.EVENTS),
+                    settings.topic(payments.POSTINGS))
     await events.start()
     producer = make_producer(infra.kafka_bootstrap, client_id="payments-test")
     await producer.start()

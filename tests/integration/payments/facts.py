@@ -59,7 +59,8 @@ async def consumed_all(settings: PaymentsSettings, groups: Sequence[str] = ("pay
 async def published_all(pool: asyncpg.Pool, events: Events, timeout_s: float = 30.0
                         ) -> None:
     """The relay has published every outbox row written until now, and ``events`` (a
-    reader of the service's ``payments.events`` from its start) has read all it holds."""
+    reader of the service's ``payments.events`` and ``payments.postings`` from their start)
+    has read all they hold."""
     async with pool.acquire() as conn:
         last = await conn.fetchval("SELECT coalesce(max(id), 0) FROM outbox")
 
@@ -69,12 +70,12 @@ async def published_all(pool: asyncpg.Pool, events: Events, timeout_s: float = 3
                 "SELECT EXISTS (SELECT 1 FROM outbox WHERE id <= $1 AND published_at IS NULL)",
                 last)
     await until(relayed, f"outbox rows through {last} published", timeout_s)
-    ends = await end_offsets(events.bootstrap, [events.topic])
+    ends = await end_offsets(events.bootstrap, list(events.topics))
     total = sum(ends.values())
 
     async def read() -> bool:
         return len(events.seen) >= total
-    await until(read, f"the reader has the {total} records of {events.topic}", timeout_s)
+    await until(read, f"the reader has the {total} records of {events.topics}", timeout_s)
 
 
 async def settled(rig: Rig, groups: Sequence[str] = ("payments",),

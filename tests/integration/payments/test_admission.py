@@ -75,8 +75,10 @@ async def narrow(infra: Infra, isolated_schema: Callable[..., Any]) -> AsyncIter
         callback_base_url=api_url, topic_prefix=prefix,
         callback_max_in_flight=1, callback_retry_after_s=1, db_acquire_timeout_s=1.0)
     await ensure_topics(infra.kafka_bootstrap, [settings.topic(t) for t in (
-        payments.COMMANDS, payments.EVENTS, loans.EVENTS)], partitions=PARTITIONS)
-    events = Events(infra.kafka_bootstrap, settings.topic(payments.EVENTS))
+        payments.COMMANDS, payments.EVENTS, payments.POSTINGS, loans.EVENTS)],
+        partitions=PARTITIONS)
+    events = Events(infra.kafka_bootstrap, settings.topic(payments.EVENTS),
+                    settings.topic(payments.POSTINGS))
     await events.start()
     pool = await asyncpg.create_pool(iso.dsn, server_settings={"search_path": iso.schema})
     assert pool is not None

@@ -70,8 +70,10 @@ async def sleepy(rig: Rig, infra: Infra, isolated_schema: Callable[..., Any]
         callback_base_url=url, topic_prefix=prefix,
         payout_poll_interval_s=AN_HOUR, consumer_retry_backoff_s=0.05)
     await ensure_topics(infra.kafka_bootstrap, [settings.topic(t) for t in (
-        payments.COMMANDS, payments.EVENTS, loans.EVENTS)], partitions=PARTITIONS)
-    events = Events(infra.kafka_bootstrap, settings.topic(payments.EVENTS))
+        payments.COMMANDS, payments.EVENTS, payments.POSTINGS, loans.EVENTS)],
+        partitions=PARTITIONS)
+    events = Events(infra.kafka_bootstrap, settings.topic(payments.EVENTS),
+                    settings.topic(payments.POSTINGS))
     await events.start()
     try:
         async with serve(create_app(build_spec(settings)), port), \
