@@ -1,10 +1,10 @@
 """Which consumer group reads which topic, from the services' own consumer specs.
 
 Kafka cannot filter a topic for a reader: a consumer group fetches, and is woken by,
-every record of every topic it reads. So an event every service would drop must not
-sit on a topic a service reads (issue 18: ``RepaymentPosted`` and the SMS delivery
-events), and an event a service handles must be on a topic that service reads, or the
-saga waits for it forever.
+every record of every topic it reads. So the frequent events every service would drop
+(issue 18: ``RepaymentPosted``, one per repayment, and the SMS delivery events, two or
+three per SMS) must not sit on a topic a service reads, and an event a service handles
+must be on a topic that service reads, or the saga waits for it forever.
 """
 
 from __future__ import annotations
