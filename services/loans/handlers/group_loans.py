@@ -367,11 +367,15 @@ async def on_repayment_received(uow: UnitOfWork, msg: RepaymentReceived, env: En
         ref = canonical_reference(msg.loan_id, field="loan_id")
     except InvalidIdentifier:
         ref = None
-    gl = None if ref is None else await repo.get(uow.conn, ref, for_update=True)
+    # Most repayments name a loan of no group: one read tells (a member's group loan is
+    # fixed before its loan is paid out, so it is the same after the repayment).
+    is_group, member_of = (False, None) if ref is None else await repo.reference_kind(
+        uow.conn, ref)
+    gl = await repo.get(uow.conn, ref, for_update=True) if is_group and ref else None
     if gl is None:
         await repayments.on_repayment_received(uow, msg, env)
-        if ref is not None and (group_loan_id := await repo.group_loan_of(uow.conn, ref)):
-            await _maybe_closed(uow, group_loan_id)
+        if member_of is not None:
+            await _maybe_closed(uow, member_of)
         return
     await _split(uow, gl, msg, env)
     await _maybe_closed(uow, gl["id"])

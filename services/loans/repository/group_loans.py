@@ -61,6 +61,16 @@ async def members(conn: Conn, group_loan_id: str) -> list[asyncpg.Record]:
     return rows
 
 
+async def reference_kind(conn: Conn, ref: str) -> tuple[bool, str | None]:
+    """For a repayment's reference, in one read: whether it names a group loan, and the
+    group loan whose member loan it names (None when it names none)."""
+    row = await conn.fetchrow(
+        "SELECT EXISTS (SELECT 1 FROM group_loans WHERE id = $1) AS is_group,"
+        " (SELECT group_loan_id FROM group_loan_members WHERE loan_id = $1) AS member_of",
+        ref)
+    return (False, None) if row is None else (bool(row["is_group"]), row["member_of"])
+
+
 async def group_loan_of(conn: Conn, loan_id: str) -> str | None:
     value: str | None = await conn.fetchval(
         "SELECT group_loan_id FROM group_loan_members WHERE loan_id = $1", loan_id)

@@ -345,3 +345,30 @@ async def test_a_member_in_arrears_puts_the_group_in_arrears_until_cured(
         async with svc.pool.acquire() as conn:
             await conn.execute("UPDATE loans SET days_in_arrears = 0 WHERE id = $1", late)
         await svc.bus.wait_for("GroupArrearsCured", group_id=group_id)
+
+
+async def test_the_last_member_repaying_its_own_loan_closes_the_group_loan(
+        infra: Infra, isolated_schema: Any) -> None:
+    """Members may repay their own loans, not only through the group's collection: the
+    repayment that closes the last of them closes the group loan, once."""
+    async with running_loans(infra, isolated_schema) as svc:
+        gl, group_id, members = await _approved(svc)
+        legs = await _reserve_all(svc, gl)
+        await svc.bus.wait_for("DisburseLoan", count=5)
+        for m, p in zip(gl["members"], PRINCIPALS, strict=True):
+            await svc.complete(legs[m["loan_id"]], m["loan_id"], m["client_id"], p,
+                               date(2026, 1, 5))
+        await svc.bus.wait_for("GroupLoanActive", group_id=group_id)
+        for m, p in zip(gl["members"], PRINCIPALS, strict=True):
+            # published with the repayment that closes the last member's loan, not before
+            assert not svc.bus.matching("GroupLoanClosed", group_id=group_id)
+            paid = await svc.pay(m["loan_id"], str(Decimal(p) * 2), on=date(2026, 1, 20))
+            applied = (await svc.bus.wait_for("RepaymentApplied", payment_id=paid))[0].payload
+            assert applied["closes_loan"] is True and applied["settled_early"] is True
+        closed = (await svc.bus.wait_for("GroupLoanClosed", group_id=group_id))[0].payload
+        assert closed["group_loan_id"] == gl["id"]
+        assert sorted(closed["member_ids"]) == sorted(members)
+        assert closed["within_tolerance"] is True
+        group = await svc.client.get(f"/v1/group-loans/{gl['id']}", headers=svc.operator)
+        assert group.status_code == 200 and group.json()["status"] == "closed"
+        assert len(svc.bus.matching("GroupLoanClosed", group_id=group_id)) == 1
