@@ -1,7 +1,8 @@
-"""Contracts of the notifications service, keyed by message id: an SMS's delivery on
-``notifications.deliveries`` (no service consumes them; the console, audit and the
-benchmark read them), opt-outs on ``notifications.events`` (the clients service records
-them). Apart, so clients' consumer is not woken twice per SMS for records it drops."""
+"""Contracts of the notifications service: an SMS's delivery on
+``notifications.deliveries``, keyed by message id (no service consumes them; the
+benchmark's tracker reads them), opt-outs on ``notifications.events``, keyed by client
+id (the clients service records them). Apart, so that the clients service's consumer
+is not woken twice per SMS for records it would drop."""
 
 from __future__ import annotations
 
