@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from services.loans.domain import group_saga as gs
+from services.loans.domain import reference as refs
 from services.loans.domain import saga as sg
 from services.loans.domain.group_repayment import DueItem, Member, owed_by, split
 from services.loans.domain.loan import LoanStatus
@@ -368,9 +369,12 @@ async def on_repayment_received(uow: UnitOfWork, msg: RepaymentReceived, env: En
     except InvalidIdentifier:
         ref = None
     # Most repayments name a loan of no group: one read tells (a member's group loan is
-    # fixed before its loan is paid out, so it is the same after the repayment).
+    # fixed before its loan is paid out, so it is the same after the repayment). A
+    # member's loan may be named by its short reference, as the allocation resolves it.
+    parsed = refs.parse(msg.loan_id)
+    short = parsed.reference if parsed.outcome == "valid" else None
     is_group, member_of = (False, None) if ref is None else await repo.reference_kind(
-        uow.conn, ref)
+        uow.conn, ref, short)
     gl = await repo.get(uow.conn, ref, for_update=True) if is_group and ref else None
     if gl is None:
         await repayments.on_repayment_received(uow, msg, env)

@@ -61,13 +61,16 @@ async def members(conn: Conn, group_loan_id: str) -> list[asyncpg.Record]:
     return rows
 
 
-async def reference_kind(conn: Conn, ref: str) -> tuple[bool, str | None]:
+async def reference_kind(conn: Conn, ref: str, short: str | None = None
+                         ) -> tuple[bool, str | None]:
     """For a repayment's reference, in one read: whether it names a group loan, and the
-    group loan whose member loan it names (None when it names none)."""
+    group loan whose member loan it names (None when it names none). ``short``: the
+    reference as a valid short one (``L…``), which names the loan that carries it."""
     row = await conn.fetchrow(
         "SELECT EXISTS (SELECT 1 FROM group_loans WHERE id = $1) AS is_group,"
-        " (SELECT group_loan_id FROM group_loan_members WHERE loan_id = $1) AS member_of",
-        ref)
+        " (SELECT group_loan_id FROM group_loan_members WHERE loan_id ="
+        "   COALESCE((SELECT id FROM loans WHERE reference = $2), $1)) AS member_of",
+        ref, short)
     return (False, None) if row is None else (bool(row["is_group"]), row["member_of"])
 
 

@@ -349,8 +349,9 @@ async def test_a_member_in_arrears_puts_the_group_in_arrears_until_cured(
 
 async def test_the_last_member_repaying_its_own_loan_closes_the_group_loan(
         infra: Infra, isolated_schema: Any) -> None:
-    """Members may repay their own loans, not only through the group's collection: the
-    repayment that closes the last of them closes the group loan, once."""
+    """Members may repay their own loans, not only through the group's collection, by the
+    loan's id or by its short reference (as a wallet's payer types it): the repayment that
+    closes the last of them closes the group loan, once."""
     async with running_loans(infra, isolated_schema) as svc:
         gl, group_id, members = await _approved(svc)
         legs = await _reserve_all(svc, gl)
@@ -359,10 +360,14 @@ async def test_the_last_member_repaying_its_own_loan_closes_the_group_loan(
             await svc.complete(legs[m["loan_id"]], m["loan_id"], m["client_id"], p,
                                date(2026, 1, 5))
         await svc.bus.wait_for("GroupLoanActive", group_id=group_id)
+        last = gl["members"][-1]["loan_id"]
+        reference = (await svc.get(last))["reference"]
+        assert reference and reference.startswith("L")
         for m, p in zip(gl["members"], PRINCIPALS, strict=True):
             # published with the repayment that closes the last member's loan, not before
             assert not svc.bus.matching("GroupLoanClosed", group_id=group_id)
-            paid = await svc.pay(m["loan_id"], str(Decimal(p) * 2), on=date(2026, 1, 20))
+            named = reference.lower() if m["loan_id"] == last else m["loan_id"]
+            paid = await svc.pay(named, str(Decimal(p) * 2), on=date(2026, 1, 20))
             applied = (await svc.bus.wait_for("RepaymentApplied", payment_id=paid))[0].payload
             assert applied["closes_loan"] is True and applied["settled_early"] is True
         closed = (await svc.bus.wait_for("GroupLoanClosed", group_id=group_id))[0].payload
