@@ -341,20 +341,32 @@ class Bank:
 
     # -- invariants -----------------------------------------------------------------
     async def check_invariants(self, loan_ids: list[str]) -> None:
-        """The money invariants of the whole platform, checked through the APIs."""
+        """The money invariants of the whole platform, checked through the APIs.
+
+        The ledger balances at every instant. Loans and payments agree once each has
+        consumed the other's events: loans applies a repayment before payments moves it
+        out of suspense, so a loan read right after its repayment may be ahead of the
+        books. Each loan is read again until they agree, failing with the last
+        disagreement if they do not within 30 s.
+        """
         trial = await self.call("GET", "payments", "/v1/ledger/trial-balance",
                                 headers=self.maker)
         assert trial["balanced"] is True, trial
         for loan_id in loan_ids:
-            loan = await self.loan(loan_id)
-            books = await self.call("GET", "payments", f"/v1/loans/{loan_id}/portfolio-balance",
-                                    headers=self.maker)
-            on_books = D(books["portfolio_balance"]) if books["exists"] else D("0.00")
-            owed = D(loan["outstanding"]["principal"])
-            if loan["status"] == "written_off":
-                owed = D("0.00")
-            assert on_books == owed, (loan_id, loan["status"], on_books, owed)
-            sagas = await self.call("GET", "loans", "/v1/sagas", headers=self.maker,
-                                    params={"loan_id": loan_id})
-            open_sagas = [s for s in sagas["items"] if s["state"] not in TERMINAL_SAGA_STATES]
-            assert open_sagas == [], f"saga of {loan_id} not in a terminal state: {open_sagas}"
+            await eventually(lambda loan_id=loan_id: self._agrees(loan_id), timeout_s=30.0,
+                             what=f"loans, the books and the sagas agreeing on {loan_id}")
+
+    async def _agrees(self, loan_id: str) -> bool:
+        loan = await self.loan(loan_id)
+        books = await self.call("GET", "payments", f"/v1/loans/{loan_id}/portfolio-balance",
+                                headers=self.maker)
+        on_books = D(books["portfolio_balance"]) if books["exists"] else D("0.00")
+        owed = D(loan["outstanding"]["principal"])
+        if loan["status"] == "written_off":
+            owed = D("0.00")
+        assert on_books == owed, (loan_id, loan["status"], on_books, owed)
+        sagas = await self.call("GET", "loans", "/v1/sagas", headers=self.maker,
+                                params={"loan_id": loan_id})
+        open_sagas = [s for s in sagas["items"] if s["state"] not in TERMINAL_SAGA_STATES]
+        assert open_sagas == [], f"saga of {loan_id} not in a terminal state: {open_sagas}"
+        return True
