@@ -375,7 +375,7 @@ async def on_repayment_received(uow: UnitOfWork, msg: RepaymentReceived, env: En
     short = parsed.reference if parsed.outcome == "valid" else None
     is_group, member_of = (False, None) if ref is None else await repo.reference_kind(
         uow.conn, ref, short)
-    gl = await repo.get(uow.conn, ref, for_update=True) if is_group and ref else None
+    gl = await repo.get(uow.conn, ref, for_update=True) if is_group and ref is not None else None
     if gl is None:
         await repayments.on_repayment_received(uow, msg, env)
         if member_of is not None:

@@ -61,7 +61,7 @@ async def members(conn: Conn, group_loan_id: str) -> list[asyncpg.Record]:
     return rows
 
 
-async def reference_kind(conn: Conn, ref: str, short: str | None = None
+async def reference_kind(conn: Conn, ref: str, short: str | None
                          ) -> tuple[bool, str | None]:
     """For a repayment's reference, in one read: whether it names a group loan, and the
     group loan whose member loan it names (None when it names none). ``short``: the

@@ -101,11 +101,9 @@ async def branch_rig(infra: Infra, isolated_schema: Callable[..., Any], name: st
         payments.COMMANDS, payments.EVENTS, payments.POSTINGS, loans.EVENTS, savings.EVENTS,
         clients.EVENTS)],
         partitions=PARTITIONS)
-    events = Events(infra.kafka_bootstrap, settings.topic(payments.EVENTS),
-                    settings.topic(payments.POSTINGS))
+    events = Events.of_service(infra.kafka_bootstrap, settings)
     await events.start()
-    replies = TopicReader(infra.kafka_bootstrap, [settings.topic(payments.EVENTS),
-                                                   settings.topic(payments.POSTINGS)],
+    replies = TopicReader(infra.kafka_bootstrap, list(events.topics),
                           strip_prefix=prefix)
     await replies.start()
     producer = make_producer(infra.kafka_bootstrap, client_id=f"payments-{name}-test")

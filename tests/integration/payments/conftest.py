@@ -55,6 +55,11 @@ class Events:
         self.seen: list[Envelope] = []
         self._task: asyncio.Task[None] | None = None
 
+    @classmethod
+    def of_service(cls, bootstrap: str, settings: PaymentsSettings) -> Events:
+        """What the service under test publishes: its payments.events and payments.postings."""
+        return cls(bootstrap, settings.topic(payments.EVENTS), settings.topic(payments.POSTINGS))
+
     async def start(self) -> None:
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
         await consumer.start()
@@ -246,8 +251,7 @@ async def rig(infra: Infra, isolated_schema: Callable[..., Any]) -> AsyncIterato
     await ensure_topics(infra.kafka_bootstrap, [settings.topic(t) for t in (
         payments.COMMANDS, payments.EVENTS, payments.POSTINGS, loans.EVENTS, clients.EVENTS)],
         partitions=PARTITIONS)
-    events = Events(infra.kafka_bootstrap, settings.topic(payments.EVENTS),
-                    settings.topic(payments.POSTINGS))
+    events = Events.of_service(infra.kafka_bootstrap, settings)
     await events.start()
     producer = make_producer(infra.kafka_bootstrap, client_id="payments-test")
     await producer.start()

@@ -77,8 +77,7 @@ async def narrow(infra: Infra, isolated_schema: Callable[..., Any]) -> AsyncIter
     await ensure_topics(infra.kafka_bootstrap, [settings.topic(t) for t in (
         payments.COMMANDS, payments.EVENTS, payments.POSTINGS, loans.EVENTS)],
         partitions=PARTITIONS)
-    events = Events(infra.kafka_bootstrap, settings.topic(payments.EVENTS),
-                    settings.topic(payments.POSTINGS))
+    events = Events.of_service(infra.kafka_bootstrap, settings)
     await events.start()
     pool = await asyncpg.create_pool(iso.dsn, server_settings={"search_path": iso.schema})
     assert pool is not None

@@ -72,8 +72,7 @@ async def sleepy(rig: Rig, infra: Infra, isolated_schema: Callable[..., Any]
     await ensure_topics(infra.kafka_bootstrap, [settings.topic(t) for t in (
         payments.COMMANDS, payments.EVENTS, payments.POSTINGS, loans.EVENTS)],
         partitions=PARTITIONS)
-    events = Events(infra.kafka_bootstrap, settings.topic(payments.EVENTS),
-                    settings.topic(payments.POSTINGS))
+    events = Events.of_service(infra.kafka_bootstrap, settings)
     await events.start()
     try:
         async with serve(create_app(build_spec(settings)), port), \
